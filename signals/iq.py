@@ -1,0 +1,1015 @@
+"""IQ file I/O: SigMF recordings and raw interleaved IQ files.
+
+Reads and writes single-channel complex IQ recordings in the SigMF format
+(SigMF specification v1.0.0, https://github.com/sigmf/SigMF/blob/v1.0.0/sigmf-spec.md):
+a ``X.sigmf-meta`` JSON file with the ``global``, ``captures`` and
+``annotations`` objects next to a ``X.sigmf-data`` binary file. Headerless raw
+files are read and written too; their datatype and sample rate come from the
+caller.
+
+Supported datatypes (SigMF names, exactly): ``cf32_le``, ``ci16_le``, ``ci8``
+and ``cu8``. Samples are interleaved I, Q on disk.
+
+Dtype policy
+------------
+Everything returned as IQ is ``np.complex64`` (full scale = 1.0):
+
+=========  =======================  =========================================
+datatype   on disk (per component)  to complex64
+=========  =======================  =========================================
+cf32_le    float32, little endian   bit-exact copy
+ci16_le    int16, little endian     x / 32768
+ci8        int8                     x / 128
+cu8        uint8                    (x - 127.5) / 127.5   (rtl-sdr convention)
+=========  =======================  =========================================
+
+Writing applies the inverse scale (computed in float64), rounds to the
+nearest integer with ties to even (``np.rint``), and clips to the integer
+range, so e.g. +1.0 is written as 32767 in ``ci16_le``. NaN is written as the
+zero code (0, or 128 for ``cu8``) and +/-inf as the range limits. ``cu8`` has
+no exact zero: 0.0 is written as 128, which reads back as 0.5/127.5.
+Reading native integer samples and writing them back is bit-exact, and so is
+a complex64 write/read in ``cf32_le``.
+
+Readers are memory-mapped (``np.memmap``), so multi-GB recordings are never
+loaded whole unless :meth:`IQReader.read_all` is called.
+
+All malformed-input problems raise :class:`IQFormatError` (a ``ValueError``)
+or one of its subclasses, with a message naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+__all__ = [
+    "SUPPORTED_DATATYPES",
+    "SIGMF_VERSION",
+    "IQFormatError",
+    "IQTruncatedError",
+    "IQUnsupportedDatatypeError",
+    "IQMetadataError",
+    "IQMissingFileError",
+    "IQMissingParameterError",
+    "IQMeta",
+    "IQReader",
+    "bytes_per_sample",
+    "to_complex64",
+    "from_complex64",
+    "sigmf_paths",
+    "is_sigmf_path",
+    "write_sigmf",
+    "write_raw",
+    "read_sigmf_meta",
+    "open_iq",
+    "read_raw_samples",
+    "append_annotations",
+]
+
+SUPPORTED_DATATYPES = ("cf32_le", "ci16_le", "ci8", "cu8")
+SIGMF_VERSION = "1.0.0"
+
+META_SUFFIX = ".sigmf-meta"
+DATA_SUFFIX = ".sigmf-data"
+
+# On-disk dtype of ONE component (I or Q) per datatype.
+_COMPONENT_DTYPE: dict[str, np.dtype] = {
+    "cf32_le": np.dtype("<f4"),
+    "ci16_le": np.dtype("<i2"),
+    "ci8": np.dtype("i1"),
+    "cu8": np.dtype("u1"),
+}
+# (scale, offset): complex64 value = (x - offset) / scale
+_INT_SCALE: dict[str, tuple[float, float]] = {
+    "ci16_le": (32768.0, 0.0),
+    "ci8": (128.0, 0.0),
+    "cu8": (127.5, 127.5),
+}
+
+# Global keys describing layouts this module does not implement.
+_UNSUPPORTED_GLOBAL_KEYS = ("core:dataset", "core:metadata_only", "core:trailing_bytes")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class IQFormatError(ValueError):
+    """Malformed, unsupported or inconsistent IQ file or parameters.
+
+    Attributes
+    ----------
+    path : str or None
+        The file concerned (also named in the message).
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+
+
+class IQTruncatedError(IQFormatError):
+    """Data file size is not a whole number of samples."""
+
+
+class IQUnsupportedDatatypeError(IQFormatError):
+    """Datatype is not one of :data:`SUPPORTED_DATATYPES`."""
+
+
+class IQMetadataError(IQFormatError):
+    """SigMF metadata is not valid JSON or violates the expected structure."""
+
+
+class IQMissingFileError(IQFormatError):
+    """A required data or metadata file does not exist."""
+
+
+class IQMissingParameterError(IQFormatError):
+    """A raw file was opened without its datatype and/or sample rate."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_datatype(datatype: Any, path: str | os.PathLike | None = None) -> str:
+    if not isinstance(datatype, str) or datatype not in _COMPONENT_DTYPE:
+        where = f"{path}: " if path is not None else ""
+        raise IQUnsupportedDatatypeError(
+            f"{where}unsupported IQ datatype {datatype!r}; "
+            f"supported datatypes are {', '.join(SUPPORTED_DATATYPES)}",
+            path,
+        )
+    return datatype
+
+
+def bytes_per_sample(datatype: str) -> int:
+    """Bytes per complex sample (I and Q) on disk.
+
+    Parameters
+    ----------
+    datatype : str
+        One of :data:`SUPPORTED_DATATYPES`.
+
+    Returns
+    -------
+    int
+        8 for ``cf32_le``, 4 for ``ci16_le``, 2 for ``ci8`` and ``cu8``.
+
+    Raises
+    ------
+    IQUnsupportedDatatypeError
+        For any other datatype.
+    """
+    return 2 * _COMPONENT_DTYPE[_check_datatype(datatype)].itemsize
+
+
+def _native(dt: np.dtype) -> np.dtype:
+    return dt.newbyteorder("=")
+
+
+def to_complex64(raw: np.ndarray, datatype: str) -> np.ndarray:
+    """Convert on-disk interleaved samples to complex64.
+
+    Parameters
+    ----------
+    raw : np.ndarray
+        Interleaved I/Q components, shape (2 n,) or (n, 2), with the
+        component dtype of `datatype` (float32 / int16 / int8 / uint8, any
+        byte order), e.g. ``np.frombuffer(buf, "<i2")``.
+    datatype : str
+        One of :data:`SUPPORTED_DATATYPES`.
+
+    Returns
+    -------
+    np.ndarray
+        complex64, shape (n,), full scale 1.0 (see the module's dtype
+        policy). Always a new array (never a view of `raw`).
+
+    Raises
+    ------
+    IQUnsupportedDatatypeError
+        Unknown datatype.
+    TypeError
+        `raw` has the wrong dtype for `datatype`.
+    ValueError
+        `raw` does not have an even number of components.
+    """
+    comp = _COMPONENT_DTYPE[_check_datatype(datatype)]
+    raw = np.asarray(raw)
+    if raw.dtype.kind != comp.kind or raw.dtype.itemsize != comp.itemsize:
+        raise TypeError(
+            f"to_complex64: datatype {datatype!r} needs {_native(comp)} components, "
+            f"got {raw.dtype}"
+        )
+    if raw.ndim == 2 and raw.shape[1] == 2:
+        flat = raw.reshape(-1)
+    elif raw.ndim == 1 and raw.size % 2 == 0:
+        flat = raw
+    else:
+        raise ValueError(
+            f"to_complex64: expected interleaved shape (2n,) or (n, 2), got {raw.shape}"
+        )
+    if datatype == "cf32_le":
+        # astype copies (and byte-swaps if needed) bit-exactly.
+        return flat.astype(np.float32, order="C").view(np.complex64)
+    scale, offset = _INT_SCALE[datatype]
+    pairs = flat.reshape(-1, 2).astype(np.float32)
+    if offset:
+        pairs -= np.float32(offset)
+    pairs /= np.float32(scale)
+    return pairs.view(np.complex64).reshape(-1)
+
+
+def from_complex64(iq: np.ndarray, datatype: str) -> np.ndarray:
+    """Convert complex samples to the on-disk interleaved representation.
+
+    Parameters
+    ----------
+    iq : np.ndarray
+        Complex samples, shape (n,), any complex dtype, full scale 1.0.
+    datatype : str
+        One of :data:`SUPPORTED_DATATYPES`.
+
+    Returns
+    -------
+    np.ndarray
+        Shape (2 n,), interleaved I, Q, dtype ``<f4`` / ``<i2`` / ``i1`` /
+        ``u1``; ``arr.tobytes()`` is the file content.
+
+    Notes
+    -----
+    ``cf32_le``: cast to complex64 (bit-exact for complex64 input).
+    Integer types: ``rint(x * scale + offset)`` computed in float64, ties to
+    even, clipped to the integer range; NaN -> zero code, +/-inf -> range
+    limits. Scale/offset: ci16 32768/0, ci8 128/0, cu8 127.5/127.5.
+
+    Raises
+    ------
+    IQUnsupportedDatatypeError
+        Unknown datatype.
+    TypeError
+        `iq` is not complex.
+    """
+    comp = _COMPONENT_DTYPE[_check_datatype(datatype)]
+    iq = np.asarray(iq)
+    if not np.iscomplexobj(iq):
+        raise TypeError(f"from_complex64: expected complex samples, got {iq.dtype}")
+    iq = iq.reshape(-1)
+    if datatype == "cf32_le":
+        return iq.astype(np.complex64).view(np.float32).astype(comp)
+    scale, offset = _INT_SCALE[datatype]
+    info = np.iinfo(comp)
+    pairs = np.empty((iq.size, 2), dtype=np.float64)
+    pairs[:, 0] = iq.real
+    pairs[:, 1] = iq.imag
+    pairs *= scale
+    pairs += offset
+    np.rint(pairs, out=pairs)
+    np.nan_to_num(pairs, copy=False, nan=np.rint(offset), posinf=info.max, neginf=info.min)
+    np.clip(pairs, info.min, info.max, out=pairs)
+    return pairs.reshape(-1).astype(comp)
+
+
+def _to_disk_array(iq: np.ndarray, datatype: str) -> np.ndarray:
+    """Complex samples -> on-disk array; native component arrays pass through."""
+    comp = _COMPONENT_DTYPE[_check_datatype(datatype)]
+    arr = np.asarray(iq)
+    if np.iscomplexobj(arr):
+        return from_complex64(arr, datatype)
+    if (
+        arr.dtype.kind == comp.kind
+        and arr.dtype.itemsize == comp.itemsize
+        and ((arr.ndim == 2 and arr.shape[1] == 2) or (arr.ndim == 1 and arr.size % 2 == 0))
+    ):
+        return arr.reshape(-1).astype(comp)
+    raise TypeError(
+        f"samples must be complex (n,) or native {_native(comp)} interleaved "
+        f"(n, 2) / (2n,) for datatype {datatype!r}; got {arr.dtype} {arr.shape}"
+    )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def _atomic_write_bytes(path: Path, writer) -> None:
+    """Write via ``writer(fileobj)`` to a temp file in the same dir, then os.replace."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _meta_bytes(path: Path, meta: dict) -> bytes:
+    """Serialise a SigMF metadata document (strict JSON: no NaN/inf)."""
+    try:
+        text = json.dumps(meta, indent=2, allow_nan=False, default=_json_default)
+    except (TypeError, ValueError) as e:
+        raise IQMetadataError(f"{path}: cannot write SigMF metadata: {e}", path) from e
+    return (text + "\n").encode("utf-8")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
+        x, (bool, np.bool_)
+    )
+
+
+def _validate_annotations(annotations: Any, path: str | os.PathLike | None) -> list[dict]:
+    where = f"{path}: " if path is not None else ""
+    if not isinstance(annotations, list):
+        raise IQMetadataError(
+            f"{where}SigMF 'annotations' must be a list, got {type(annotations).__name__}",
+            path,
+        )
+    for i, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            raise IQMetadataError(
+                f"{where}SigMF annotation #{i} must be an object, got {type(ann).__name__}",
+                path,
+            )
+        start = ann.get("core:sample_start")
+        if not _is_int(start) or start < 0:
+            raise IQMetadataError(
+                f"{where}SigMF annotation #{i} needs a non-negative integer "
+                f"'core:sample_start', got {start!r}",
+                path,
+            )
+        if "core:sample_count" in ann:
+            count = ann["core:sample_count"]
+            if not _is_int(count) or count < 0:
+                raise IQMetadataError(
+                    f"{where}SigMF annotation #{i} has invalid 'core:sample_count' {count!r}",
+                    path,
+                )
+    return annotations
+
+
+def _sorted_annotations(annotations: Sequence[dict]) -> list[dict]:
+    # Stable: annotations with equal starts keep their order.
+    return sorted((dict(a) for a in annotations), key=lambda a: int(a["core:sample_start"]))
+
+
+def _check_sample_rate(rate: Any, path: str | os.PathLike | None, what: str) -> float:
+    where = f"{path}: " if path is not None else ""
+    if rate is None:
+        raise IQMetadataError(f"{where}missing {what}", path)
+    if not _is_real(rate) or not np.isfinite(rate) or rate <= 0:
+        raise IQMetadataError(
+            f"{where}{what} must be a positive finite number, got {rate!r}", path
+        )
+    return float(rate)
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def sigmf_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """Metadata and data paths of a SigMF recording.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``X.sigmf-meta``, ``X.sigmf-data`` or the base ``X``.
+
+    Returns
+    -------
+    (Path, Path)
+        ``(X.sigmf-meta, X.sigmf-data)``.
+    """
+    s = os.fspath(path)
+    for suffix in (META_SUFFIX, DATA_SUFFIX):
+        if s.endswith(suffix):
+            s = s[: -len(suffix)]
+            break
+    return Path(s + META_SUFFIX), Path(s + DATA_SUFFIX)
+
+
+def is_sigmf_path(path: str | os.PathLike) -> bool:
+    """True if `path` names a SigMF recording (by suffix, or because ``path.sigmf-meta``
+    or ``path.sigmf-data`` exists)."""
+    s = os.fspath(path)
+    if s.endswith(META_SUFFIX) or s.endswith(DATA_SUFFIX):
+        return True
+    meta, data = sigmf_paths(s)
+    return meta.exists() or data.exists()
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+@dataclass(frozen=True)
+class IQMeta:
+    """Description of one IQ recording.
+
+    Attributes
+    ----------
+    path : str
+        Data file path.
+    datatype : str
+        One of :data:`SUPPORTED_DATATYPES`.
+    sample_rate_hz : float
+        Sample rate in Hz (> 0).
+    center_freq_hz : float or None
+        RF centre frequency in Hz (``core:frequency`` of the first capture
+        segment), None if unknown.
+    n_samples : int
+        Number of whole complex samples in the data file.
+    global_ : dict
+        The raw SigMF ``global`` object ({} for raw files).
+    annotations : list of dict
+        SigMF annotation objects, as stored ([] for raw files).
+    captures : list of dict
+        SigMF capture segments, as stored ([] for raw files).
+    meta_path : str or None
+        The ``.sigmf-meta`` path, None for raw files.
+    """
+
+    path: str
+    datatype: str
+    sample_rate_hz: float
+    center_freq_hz: float | None
+    n_samples: int
+    global_: dict = field(default_factory=dict)
+    annotations: list = field(default_factory=list)
+    captures: list = field(default_factory=list)
+    meta_path: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """Recording duration in seconds."""
+        return self.n_samples / self.sample_rate_hz
+
+
+def _count_samples(data_path: Path, datatype: str, allow_partial: bool) -> tuple[int, int]:
+    """Return (n_samples, n_dropped_bytes) for a data file."""
+    try:
+        size = data_path.stat().st_size
+    except FileNotFoundError:
+        raise IQMissingFileError(f"{data_path}: IQ data file does not exist", data_path) from None
+    if not data_path.is_file():
+        raise IQMissingFileError(f"{data_path}: IQ data path is not a regular file", data_path)
+    bps = bytes_per_sample(datatype)
+    n, rem = divmod(size, bps)
+    if rem and not allow_partial:
+        raise IQTruncatedError(
+            f"{data_path}: file size {size} bytes is not a multiple of the {bps}-byte "
+            f"{datatype} sample size ({rem} trailing bytes; truncated or wrong datatype?). "
+            "Pass allow_partial=True to ignore the partial sample.",
+            data_path,
+        )
+    return n, rem
+
+
+def _load_meta_json(meta_path: Path) -> dict:
+    try:
+        text = meta_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IQMissingFileError(
+            f"{meta_path}: SigMF metadata file does not exist", meta_path
+        ) from None
+    except UnicodeDecodeError as e:
+        raise IQMetadataError(f"{meta_path}: SigMF metadata is not UTF-8 text ({e})", meta_path) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise IQMetadataError(
+            f"{meta_path}: SigMF metadata is not valid JSON: {e.msg} "
+            f"(line {e.lineno}, column {e.colno})",
+            meta_path,
+        ) from None
+    if not isinstance(doc, dict):
+        raise IQMetadataError(
+            f"{meta_path}: SigMF metadata must be a JSON object, got {type(doc).__name__}",
+            meta_path,
+        )
+    if "global" not in doc:
+        raise IQMetadataError(f"{meta_path}: SigMF metadata has no 'global' object", meta_path)
+    if not isinstance(doc["global"], dict):
+        raise IQMetadataError(
+            f"{meta_path}: SigMF 'global' must be an object, got {type(doc['global']).__name__}",
+            meta_path,
+        )
+    return doc
+
+
+def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQMeta:
+    """Read and validate a SigMF recording's metadata.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``X.sigmf-meta``, ``X.sigmf-data`` or base ``X``.
+    allow_partial : bool
+        If True, a data file whose size is not a whole number of samples is
+        accepted and the trailing partial sample ignored (see
+        :class:`IQReader`'s ``n_dropped_bytes``); otherwise that raises.
+
+    Returns
+    -------
+    IQMeta
+        ``n_samples`` is derived from the data file size.
+
+    Raises
+    ------
+    IQMissingFileError
+        The metadata or data file does not exist.
+    IQMetadataError
+        Bad JSON, missing/invalid ``global``, ``core:datatype``,
+        ``core:sample_rate``, ``captures`` or ``annotations``, or a layout
+        feature this module does not support (multi-channel, header bytes...).
+    IQUnsupportedDatatypeError
+        ``core:datatype`` is not supported.
+    IQTruncatedError
+        Data size not a multiple of the sample size (unless `allow_partial`).
+    """
+    meta_path, data_path = sigmf_paths(path)
+    doc = _load_meta_json(meta_path)
+    glob = doc["global"]
+
+    if "core:datatype" not in glob:
+        raise IQMetadataError(f"{meta_path}: SigMF global has no 'core:datatype'", meta_path)
+    datatype = _check_datatype(glob["core:datatype"], meta_path)
+    rate = _check_sample_rate(glob.get("core:sample_rate"), meta_path, "SigMF 'core:sample_rate'")
+
+    nch = glob.get("core:num_channels", 1)
+    if nch != 1:
+        raise IQMetadataError(
+            f"{meta_path}: only single-channel recordings are supported "
+            f"('core:num_channels' = {nch!r})",
+            meta_path,
+        )
+    for key in _UNSUPPORTED_GLOBAL_KEYS:
+        if glob.get(key):
+            raise IQMetadataError(
+                f"{meta_path}: SigMF global key {key!r} is not supported", meta_path
+            )
+
+    captures = doc.get("captures", [])
+    if not isinstance(captures, list) or not all(isinstance(c, dict) for c in captures):
+        raise IQMetadataError(
+            f"{meta_path}: SigMF 'captures' must be a list of objects", meta_path
+        )
+    for i, cap in enumerate(captures):
+        if cap.get("core:header_bytes"):
+            raise IQMetadataError(
+                f"{meta_path}: capture #{i} uses 'core:header_bytes', which is not supported",
+                meta_path,
+            )
+    center = None
+    if captures and "core:frequency" in captures[0]:
+        center = captures[0]["core:frequency"]
+        if not _is_real(center) or not np.isfinite(center):
+            raise IQMetadataError(
+                f"{meta_path}: capture 'core:frequency' must be a finite number, got {center!r}",
+                meta_path,
+            )
+        center = float(center)
+
+    annotations = _validate_annotations(doc.get("annotations", []), meta_path)
+    n, _ = _count_samples(data_path, datatype, allow_partial)
+    return IQMeta(
+        path=str(data_path),
+        datatype=datatype,
+        sample_rate_hz=rate,
+        center_freq_hz=center,
+        n_samples=n,
+        global_=glob,
+        annotations=annotations,
+        captures=captures,
+        meta_path=str(meta_path),
+    )
+
+
+# --------------------------------------------------------------------------- reader
+
+
+class IQReader:
+    """Memory-mapped reader of one IQ recording; a context manager.
+
+    Use :func:`open_iq` to construct one.
+
+    Attributes
+    ----------
+    meta : IQMeta
+        The recording's description.
+    n_dropped_bytes : int
+        Trailing bytes ignored because they do not form a whole sample (only
+        non-zero when opened with ``allow_partial=True``).
+    """
+
+    def __init__(self, meta: IQMeta, n_dropped_bytes: int = 0):
+        self.meta = meta
+        self.n_dropped_bytes = int(n_dropped_bytes)
+        comp = _COMPONENT_DTYPE[meta.datatype]
+        if meta.n_samples > 0:
+            self._mm: np.ndarray | None = np.memmap(
+                meta.path, dtype=comp, mode="r", shape=(2 * meta.n_samples,)
+            )
+        else:
+            self._mm = np.empty(0, dtype=comp)
+
+    # context manager -------------------------------------------------------
+    def __enter__(self) -> "IQReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the memory map (arrays returned earlier stay valid)."""
+        self._mm = None
+
+    @property
+    def closed(self) -> bool:
+        return self._mm is None
+
+    def __len__(self) -> int:
+        return self.meta.n_samples
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return self.meta.sample_rate_hz
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return (
+            f"IQReader({m.path!r}, {m.datatype}, {m.sample_rate_hz:g} Hz, "
+            f"{m.n_samples} samples{', closed' if self.closed else ''})"
+        )
+
+    # reading ---------------------------------------------------------------
+    def _slice(self, start: int, count: int) -> np.ndarray:
+        if self._mm is None:
+            raise ValueError(f"{self.meta.path}: reader is closed")
+        if not _is_int(start) or not _is_int(count):
+            raise TypeError(f"start and count must be integers, got {start!r}, {count!r}")
+        n = self.meta.n_samples
+        if start < 0 or count < 0 or start + count > n:
+            raise IndexError(
+                f"{self.meta.path}: cannot read samples [{start}, {start + count}) "
+                f"of a {n}-sample recording"
+            )
+        return self._mm[2 * start : 2 * (start + count)]
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """Read `count` samples starting at sample index `start`.
+
+        Returns
+        -------
+        np.ndarray
+            complex64, shape (count,), full scale 1.0; a copy.
+
+        Raises
+        ------
+        IndexError
+            If ``[start, start + count)`` is not inside the recording.
+        """
+        return to_complex64(self._slice(start, count), self.meta.datatype)
+
+    def read_native(self, start: int, count: int) -> np.ndarray:
+        """Read samples without conversion.
+
+        Returns
+        -------
+        np.ndarray
+            shape (count, 2) (columns I, Q), native-byte-order component
+            dtype: float32 / int16 / int8 / uint8; a copy.
+        """
+        raw = np.asarray(self._slice(start, count))
+        return raw.astype(_native(raw.dtype)).reshape(count, 2)
+
+    def blocks(
+        self, block_size: int, start: int = 0, count: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """Iterate over the recording in blocks.
+
+        Parameters
+        ----------
+        block_size : int
+            Samples per block (> 0).
+        start : int
+            First sample index.
+        count : int or None
+            Total samples to yield; None = up to the end.
+
+        Yields
+        ------
+        np.ndarray
+            complex64, shape (block_size,); the last block may be shorter.
+        """
+        if not _is_int(block_size) or block_size <= 0:
+            raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+        if count is None:
+            count = self.meta.n_samples - start
+        self._slice(start, count)  # bounds check before the first yield
+        stop = start + count
+        for pos in range(start, stop, block_size):
+            yield self.read(pos, min(block_size, stop - pos))
+
+    def read_all(self) -> np.ndarray:
+        """Whole recording, complex64, shape (n_samples,) (loads it into memory)."""
+        return self.read(0, self.meta.n_samples)
+
+
+def open_iq(
+    path: str | os.PathLike,
+    datatype: str | None = None,
+    sample_rate_hz: float | None = None,
+    center_freq_hz: float | None = None,
+    *,
+    allow_partial: bool = False,
+) -> IQReader:
+    """Open a SigMF or raw IQ recording for memory-mapped reading.
+
+    A path ending in ``.sigmf-meta`` / ``.sigmf-data``, or a base ``X`` for
+    which ``X.sigmf-meta`` or ``X.sigmf-data`` exists, is SigMF; anything
+    else is a raw interleaved file and needs `datatype` and `sample_rate_hz`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Recording path.
+    datatype : str or None
+        Raw files: one of :data:`SUPPORTED_DATATYPES` (required). SigMF: if
+        given, must equal ``core:datatype``.
+    sample_rate_hz : float or None
+        Raw files: sample rate in Hz (required). SigMF: if given, must equal
+        ``core:sample_rate``.
+    center_freq_hz : float or None
+        RF centre frequency in Hz. SigMF: used only when the metadata has
+        none; must agree otherwise.
+    allow_partial : bool
+        Ignore a trailing partial sample instead of raising
+        :class:`IQTruncatedError`; the ignored byte count is in
+        ``reader.n_dropped_bytes``.
+
+    Returns
+    -------
+    IQReader
+
+    Raises
+    ------
+    IQFormatError
+        (subclasses) see :func:`read_sigmf_meta`; :class:`IQMissingParameterError`
+        for a raw file without datatype/sample rate; :class:`IQMissingFileError`
+        for a missing raw file.
+    """
+    s = os.fspath(path)
+    if s.endswith(".sigmf") and os.path.isfile(s):
+        raise IQFormatError(f"{s}: SigMF archives (.sigmf) are not supported; extract them", s)
+    if is_sigmf_path(s):
+        meta = read_sigmf_meta(s, allow_partial=allow_partial)
+        _, dropped = _count_samples(Path(meta.path), meta.datatype, True)
+        where = meta.meta_path
+        if datatype is not None and datatype != meta.datatype:
+            raise IQFormatError(
+                f"{where}: datatype {datatype!r} was requested but the metadata says "
+                f"{meta.datatype!r}",
+                where,
+            )
+        if sample_rate_hz is not None and float(sample_rate_hz) != meta.sample_rate_hz:
+            raise IQFormatError(
+                f"{where}: sample rate {sample_rate_hz!r} Hz was requested but the "
+                f"metadata says {meta.sample_rate_hz!r} Hz",
+                where,
+            )
+        if center_freq_hz is not None:
+            if meta.center_freq_hz is None:
+                meta = replace(meta, center_freq_hz=float(center_freq_hz))
+            elif float(center_freq_hz) != meta.center_freq_hz:
+                raise IQFormatError(
+                    f"{where}: centre frequency {center_freq_hz!r} Hz was requested but "
+                    f"the metadata says {meta.center_freq_hz!r} Hz",
+                    where,
+                )
+        return IQReader(meta, dropped)
+
+    data_path = Path(s)
+    if not data_path.exists():
+        raise IQMissingFileError(
+            f"{data_path}: IQ file does not exist (no {META_SUFFIX}/{DATA_SUFFIX} "
+            "companions either)",
+            data_path,
+        )
+    missing = [
+        name
+        for name, val in (("datatype", datatype), ("sample_rate_hz", sample_rate_hz))
+        if val is None
+    ]
+    if missing:
+        hint = f" (one of {', '.join(SUPPORTED_DATATYPES)})" if datatype is None else ""
+        raise IQMissingParameterError(
+            f"{data_path}: raw IQ file (no SigMF metadata) needs {' and '.join(missing)} "
+            f"from the caller{hint}",
+            data_path,
+        )
+    datatype = _check_datatype(datatype, data_path)
+    rate = _check_sample_rate(sample_rate_hz, data_path, "sample_rate_hz")
+    if center_freq_hz is not None:
+        center_freq_hz = float(center_freq_hz)
+    n, dropped = _count_samples(data_path, datatype, allow_partial)
+    meta = IQMeta(
+        path=str(data_path),
+        datatype=datatype,
+        sample_rate_hz=rate,
+        center_freq_hz=center_freq_hz,
+        n_samples=n,
+    )
+    return IQReader(meta, dropped)
+
+
+def read_raw_samples(
+    path: str | os.PathLike,
+    datatype: str | None = None,
+    sample_rate_hz: float | None = None,
+    start: int = 0,
+    count: int | None = None,
+    *,
+    as_complex: bool = False,
+    allow_partial: bool = False,
+) -> np.ndarray:
+    """Read samples from a SigMF or raw recording, natively by default.
+
+    Parameters
+    ----------
+    path, datatype, sample_rate_hz, allow_partial
+        As for :func:`open_iq`.
+    start : int
+        First sample index.
+    count : int or None
+        Number of samples; None = to the end.
+    as_complex : bool
+        False: native components, shape (count, 2), float32 / int16 / int8 /
+        uint8. True: complex64, shape (count,).
+
+    Returns
+    -------
+    np.ndarray
+    """
+    with open_iq(path, datatype, sample_rate_hz, allow_partial=allow_partial) as r:
+        if count is None:
+            count = r.meta.n_samples - start
+        return r.read(start, count) if as_complex else r.read_native(start, count)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_raw(path: str | os.PathLike, iq: np.ndarray, datatype: str) -> Path:
+    """Write a headerless interleaved IQ file (atomically).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file.
+    iq : np.ndarray
+        complex, shape (n,), full scale 1.0 (converted per
+        :func:`from_complex64`), or already-native components of the
+        datatype's dtype, shape (n, 2) or (2n,) (written unchanged).
+    datatype : str
+        One of :data:`SUPPORTED_DATATYPES`.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    disk = _to_disk_array(iq, datatype)
+    _atomic_write_bytes(path, lambda f: f.write(disk.tobytes()))
+    return path
+
+
+def write_sigmf(
+    base_path: str | os.PathLike,
+    iq: np.ndarray,
+    sample_rate_hz: float,
+    datatype: str = "cf32_le",
+    center_freq_hz: float | None = None,
+    global_extra: dict | None = None,
+    annotations: list[dict] | None = None,
+    description: str | None = None,
+) -> tuple[Path, Path]:
+    """Write a SigMF v1.0.0 recording (data file, then metadata; each atomically).
+
+    Parameters
+    ----------
+    base_path : str or os.PathLike
+        ``X``, ``X.sigmf-meta`` or ``X.sigmf-data``.
+    iq : np.ndarray
+        complex, shape (n,), full scale 1.0, or native components (see
+        :func:`write_raw`).
+    sample_rate_hz : float
+        Sample rate in Hz (> 0) -> ``core:sample_rate``.
+    datatype : str
+        One of :data:`SUPPORTED_DATATYPES`.
+    center_freq_hz : float or None
+        RF centre frequency in Hz -> first capture's ``core:frequency``.
+    global_extra : dict or None
+        Extra ``global`` keys (e.g. ``{"ssbwatch:scs_khz": 30}``); must not
+        contradict ``core:datatype`` / ``core:sample_rate``. Extension
+        namespaces are not declared in ``core:extensions`` automatically.
+    annotations : list of dict or None
+        SigMF annotation objects (``core:sample_start`` required, plus e.g.
+        ``core:sample_count``, ``core:label``, ``ssbwatch:pci``); written
+        sorted by ``core:sample_start`` (stable), caller's dicts unmodified.
+    description : str or None
+        ``core:description``.
+
+    Returns
+    -------
+    (Path, Path)
+        ``(meta_path, data_path)``.
+
+    Raises
+    ------
+    IQFormatError
+        Bad datatype, sample rate, annotations or conflicting `global_extra`.
+    """
+    meta_path, data_path = sigmf_paths(base_path)
+    datatype = _check_datatype(datatype, meta_path)
+    rate = _check_sample_rate(sample_rate_hz, meta_path, "sample_rate_hz")
+    anns = _sorted_annotations(_validate_annotations(list(annotations or []), meta_path))
+
+    glob: dict[str, Any] = {
+        "core:datatype": datatype,
+        "core:sample_rate": rate,
+        "core:version": SIGMF_VERSION,
+    }
+    if description is not None:
+        glob["core:description"] = str(description)
+    for key, val in (global_extra or {}).items():
+        if key in ("core:datatype", "core:sample_rate") and val != glob[key]:
+            raise IQFormatError(
+                f"{meta_path}: global_extra[{key!r}] = {val!r} contradicts {glob[key]!r}",
+                meta_path,
+            )
+        glob[key] = val
+    capture: dict[str, Any] = {"core:sample_start": 0}
+    if center_freq_hz is not None:
+        capture["core:frequency"] = float(center_freq_hz)
+    doc = {"global": glob, "captures": [capture], "annotations": anns}
+
+    meta_bytes = _meta_bytes(meta_path, doc)  # fail before writing anything
+    disk = _to_disk_array(iq, datatype)
+    meta_path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(data_path, lambda f: f.write(disk.tobytes()))
+    _atomic_write_bytes(meta_path, lambda f: f.write(meta_bytes))
+    return meta_path, data_path
+
+
+def append_annotations(meta_path: str | os.PathLike, annotations: list[dict]) -> None:
+    """Add annotations to an existing SigMF recording's metadata, atomically.
+
+    The merged list is re-sorted by ``core:sample_start`` (stable: existing
+    annotations precede new ones with the same start); every other key in the
+    file is kept. The new file is written to a temporary file in the same
+    directory and moved into place with ``os.replace``, so readers never see
+    a partial file. Concurrent appenders are not serialised (last one wins).
+
+    Parameters
+    ----------
+    meta_path : str or os.PathLike
+        ``X.sigmf-meta``, ``X.sigmf-data`` or base ``X``.
+    annotations : list of dict
+        SigMF annotation objects (``core:sample_start`` required).
+
+    Raises
+    ------
+    IQMissingFileError, IQMetadataError
+        Missing or malformed metadata file, or invalid new annotations.
+    """
+    mpath, _ = sigmf_paths(meta_path)
+    doc = _load_meta_json(mpath)
+    existing = _validate_annotations(doc.get("annotations", []), mpath)
+    new = _validate_annotations(list(annotations), mpath)
+    doc["annotations"] = _sorted_annotations(existing + new)
+    meta_bytes = _meta_bytes(mpath, doc)
+    _atomic_write_bytes(mpath, lambda f: f.write(meta_bytes))

@@ -1,0 +1,333 @@
+"""Tests for signals.iq (SigMF / raw IQ file I/O)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from signals.iq import (
+    SUPPORTED_DATATYPES,
+    IQFormatError,
+    IQMetadataError,
+    IQMissingFileError,
+    IQMissingParameterError,
+    IQTruncatedError,
+    IQUnsupportedDatatypeError,
+    append_annotations,
+    bytes_per_sample,
+    from_complex64,
+    open_iq,
+    read_raw_samples,
+    read_sigmf_meta,
+    to_complex64,
+    write_raw,
+    write_sigmf,
+)
+
+FS_HZ = 30.72e6
+NATIVE = {"cf32_le": np.float32, "ci16_le": np.int16, "ci8": np.int8, "cu8": np.uint8}
+# One LSB in complex64 units.
+LSB = {"ci16_le": 1 / 32768, "ci8": 1 / 128, "cu8": 1 / 127.5}
+
+
+def _rand_iq(n: int, seed: int = 0, amp: float = 0.9) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-amp, amp, n) + 1j * rng.uniform(-amp, amp, n)
+    return z.astype(np.complex64)
+
+
+def _rand_native(n: int, datatype: str, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    dt = NATIVE[datatype]
+    info = np.iinfo(dt)
+    return rng.integers(info.min, info.max, size=(n, 2), endpoint=True).astype(dt)
+
+
+def _write_meta(tmp_path, meta_obj, data_bytes: bytes | None = b"\0" * 80, name="rec"):
+    base = tmp_path / name
+    mp = tmp_path / f"{name}.sigmf-meta"
+    if isinstance(meta_obj, str):
+        mp.write_text(meta_obj)
+    else:
+        mp.write_text(json.dumps(meta_obj))
+    if data_bytes is not None:
+        (tmp_path / f"{name}.sigmf-data").write_bytes(data_bytes)
+    return base, mp
+
+
+GOOD_GLOBAL = {"core:datatype": "cf32_le", "core:sample_rate": FS_HZ, "core:version": "1.0.0"}
+
+
+# --------------------------------------------------------------------- conversions
+
+
+def test_bytes_per_sample():
+    assert [bytes_per_sample(d) for d in SUPPORTED_DATATYPES] == [8, 4, 2, 2]
+
+
+def test_to_complex64_scaling_conventions():
+    i16 = np.array([-32768, 16384, 0, 32767], dtype="<i2")
+    np.testing.assert_array_equal(
+        to_complex64(i16, "ci16_le"), np.array([-1 + 0.5j, complex(0, 32767 / 32768)], np.complex64)
+    )
+    np.testing.assert_array_equal(
+        to_complex64(np.array([-128, 64], np.int8), "ci8"), np.array([-1 + 0.5j], np.complex64)
+    )
+    u8 = to_complex64(np.array([0, 255], np.uint8), "cu8")
+    assert u8.dtype == np.complex64
+    np.testing.assert_array_equal(u8, np.array([-1 + 1j], np.complex64))
+
+
+def test_from_complex64_rounds_and_clips():
+    iq = np.array([2.0 - 2.0j, 1.0 + 0.0j, 0.5 / 32768 + 1.5j / 32768], np.complex64)
+    out = from_complex64(iq, "ci16_le")
+    assert out.dtype == np.dtype("<i2") and out.shape == (6,)
+    # clip to range; +1.0 -> 32767; ties round to even (0.5 -> 0, 1.5 -> 2)
+    np.testing.assert_array_equal(out, [32767, -32768, 32767, 0, 0, 2])
+    np.testing.assert_array_equal(
+        from_complex64(np.array([np.nan + 10j], np.complex64), "cu8"), [128, 255]
+    )
+
+
+@pytest.mark.parametrize("datatype", ["ci16_le", "ci8", "cu8"])
+def test_complex_to_int_to_complex_within_half_lsb(datatype):
+    iq = _rand_iq(4096, amp=0.99)
+    back = to_complex64(from_complex64(iq, datatype), datatype)
+    err = np.maximum(np.abs(back.real - iq.real), np.abs(back.imag - iq.imag))
+    assert back.dtype == np.complex64
+    assert err.max() <= LSB[datatype] / 2 * (1 + 1e-5)
+
+
+# --------------------------------------------------------------------- round trips
+
+
+def test_cf32_sigmf_round_trip_bit_exact(tmp_path):
+    iq = _rand_iq(1000)
+    iq[3] = np.float32(1e-42) + 1j * np.float32(-0.0)  # denormal and -0.0 survive
+    meta_p, data_p = write_sigmf(tmp_path / "rec", iq, FS_HZ, "cf32_le", center_freq_hz=3.5e9)
+    assert meta_p.name == "rec.sigmf-meta" and data_p.stat().st_size == 8000
+    with open_iq(tmp_path / "rec") as r:
+        got = r.read_all()
+        assert r.meta.center_freq_hz == 3.5e9
+        assert r.meta.sample_rate_hz == FS_HZ and r.meta.n_samples == 1000
+    assert got.dtype == np.complex64
+    assert got.tobytes() == iq.tobytes()
+
+
+@pytest.mark.parametrize("datatype", ["ci16_le", "ci8", "cu8"])
+def test_int_sigmf_round_trip_bit_exact_native(tmp_path, datatype):
+    native = _rand_native(777, datatype)
+    native[0] = np.iinfo(NATIVE[datatype]).min
+    native[1] = np.iinfo(NATIVE[datatype]).max
+    write_sigmf(tmp_path / "rec", native, FS_HZ, datatype)
+    got = read_raw_samples(tmp_path / "rec.sigmf-data")
+    assert got.dtype == NATIVE[datatype] and got.shape == (777, 2)
+    np.testing.assert_array_equal(got, native)
+    # complex path is also lossless for integer data: read complex, write, re-read ints
+    with open_iq(tmp_path / "rec.sigmf-meta") as r:
+        iq = r.read_all()
+    write_sigmf(tmp_path / "again", iq, FS_HZ, datatype)
+    np.testing.assert_array_equal(read_raw_samples(tmp_path / "again"), native)
+
+
+@pytest.mark.parametrize("datatype", SUPPORTED_DATATYPES)
+def test_raw_round_trip(tmp_path, datatype):
+    iq = _rand_iq(513, seed=5)
+    path = write_raw(tmp_path / f"cap.{datatype}", iq, datatype)
+    assert path.stat().st_size == 513 * bytes_per_sample(datatype)
+    with open_iq(path, datatype=datatype, sample_rate_hz=1e6, center_freq_hz=2e9) as r:
+        assert r.meta.global_ == {} and r.meta.annotations == []
+        assert r.meta.center_freq_hz == 2e9
+        got = r.read_all()
+    expected = to_complex64(from_complex64(iq, datatype), datatype)
+    assert got.tobytes() == expected.tobytes()
+    native = read_raw_samples(path, datatype, 1e6)
+    np.testing.assert_array_equal(native.reshape(-1), from_complex64(iq, datatype))
+
+
+# --------------------------------------------------------------------- chunked reading
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 333, 1000, 5000])
+def test_blocks_concatenate_to_read_all(tmp_path, block_size):
+    iq = _rand_iq(1000, seed=2)
+    write_sigmf(tmp_path / "rec", iq, FS_HZ, "ci16_le")
+    with open_iq(tmp_path / "rec") as r:
+        blocks = list(r.blocks(block_size))
+        full = r.read_all()
+    assert all(b.dtype == np.complex64 for b in blocks)
+    assert [len(b) for b in blocks[:-1]] == [block_size] * (len(blocks) - 1)
+    assert 0 < len(blocks[-1]) <= block_size
+    np.testing.assert_array_equal(np.concatenate(blocks), full)
+
+
+def test_file_larger_than_block_read_in_blocks(tmp_path):
+    n = 200_003
+    iq = _rand_iq(n, seed=3)
+    write_raw(tmp_path / "big.cf32", iq, "cf32_le")
+    with open_iq(tmp_path / "big.cf32", "cf32_le", FS_HZ) as r:
+        sizes, parts = [], []
+        for b in r.blocks(65536, start=3):
+            sizes.append(len(b))
+            parts.append(b)
+    assert sizes == [65536, 65536, 65536, n - 3 - 3 * 65536]
+    assert np.concatenate(parts).tobytes() == iq[3:].tobytes()
+
+
+def test_read_bounds_checked(tmp_path):
+    write_raw(tmp_path / "x.raw", _rand_iq(10), "ci8")
+    with open_iq(tmp_path / "x.raw", "ci8", 1e6) as r:
+        assert r.read(8, 2).shape == (2,)
+        with pytest.raises(IndexError, match="x.raw"):
+            r.read(8, 3)
+        with pytest.raises(IndexError):
+            r.read(-1, 1)
+
+
+# --------------------------------------------------------------------- annotations / global
+
+
+def test_annotations_and_global_round_trip_sorted(tmp_path):
+    anns = [
+        {"core:sample_start": 900, "core:sample_count": 10, "core:label": "ssb", "ssbwatch:pci": 7},
+        {"core:sample_start": 100, "core:sample_count": 20, "core:label": "jam",
+         "ssbwatch:jammer": "barrage"},
+        {"core:sample_start": np.int64(500), "core:label": "ssb", "ssbwatch:pci": 1},
+    ]
+    write_sigmf(
+        tmp_path / "rec", _rand_iq(1000), FS_HZ, "cu8",
+        global_extra={"ssbwatch:scs_khz": 30}, annotations=anns, description="unit test",
+    )
+    assert anns[0]["core:sample_start"] == 900  # caller's list untouched
+    meta = read_sigmf_meta(tmp_path / "rec")
+    assert [a["core:sample_start"] for a in meta.annotations] == [100, 500, 900]
+    assert meta.annotations[0] == anns[1]
+    assert meta.annotations[2] == anns[0]
+    assert meta.global_["ssbwatch:scs_khz"] == 30
+    assert meta.global_["core:description"] == "unit test"
+    assert meta.global_["core:version"] == "1.0.0"
+    assert meta.center_freq_hz is None
+    assert meta.datatype == "cu8" and meta.n_samples == 1000
+
+
+def test_append_annotations(tmp_path):
+    write_sigmf(tmp_path / "rec", _rand_iq(100), FS_HZ,
+                annotations=[{"core:sample_start": 50, "core:label": "a"}],
+                global_extra={"ssbwatch:scs_khz": 15})
+    append_annotations(tmp_path / "rec.sigmf-meta", [
+        {"core:sample_start": 70, "core:label": "c", "ssbwatch:pci": 3},
+        {"core:sample_start": 10, "core:label": "b"},
+    ])
+    meta = read_sigmf_meta(tmp_path / "rec")
+    assert [a["core:label"] for a in meta.annotations] == ["b", "a", "c"]
+    assert meta.annotations[2]["ssbwatch:pci"] == 3
+    assert meta.global_["ssbwatch:scs_khz"] == 15
+    assert not list(tmp_path.glob("*.tmp"))  # temp file was moved into place
+    with pytest.raises(IQMetadataError, match="sample_start"):
+        append_annotations(tmp_path / "rec", [{"core:label": "no start"}])
+    assert len(read_sigmf_meta(tmp_path / "rec").annotations) == 3  # unchanged on error
+
+
+# --------------------------------------------------------------------- bad inputs
+
+
+def test_truncated_data_raises(tmp_path):
+    base, _ = _write_meta(tmp_path, {"global": GOOD_GLOBAL}, data_bytes=b"\0" * 83)
+    with pytest.raises(IQTruncatedError) as ei:
+        open_iq(base)
+    msg = str(ei.value)
+    assert "rec.sigmf-data" in msg and "83" in msg and "8-byte" in msg
+    assert isinstance(ei.value, IQFormatError)
+
+
+def test_odd_length_allow_partial_counts_dropped_bytes(tmp_path):
+    path = tmp_path / "odd.ci16"
+    path.write_bytes(np.arange(10, dtype="<i2").tobytes() + b"\x01")
+    with pytest.raises(IQTruncatedError, match="odd.ci16.*21 bytes"):
+        open_iq(path, "ci16_le", 1e6)
+    with open_iq(path, "ci16_le", 1e6, allow_partial=True) as r:
+        assert r.meta.n_samples == 5 and r.n_dropped_bytes == 1
+        np.testing.assert_array_equal(r.read_native(0, 5).reshape(-1), np.arange(10))
+
+
+def test_unknown_datatype_raises(tmp_path):
+    base, _ = _write_meta(tmp_path, {"global": {**GOOD_GLOBAL, "core:datatype": "cf64_le"}})
+    with pytest.raises(IQUnsupportedDatatypeError) as ei:
+        open_iq(base)
+    msg = str(ei.value)
+    assert "rec.sigmf-meta" in msg and "cf64_le" in msg
+    assert all(d in msg for d in SUPPORTED_DATATYPES)
+
+
+def test_bad_json_raises(tmp_path):
+    base, _ = _write_meta(tmp_path, '{"global": {"core:datatype": "cf32_le",')
+    with pytest.raises(IQMetadataError, match=r"rec\.sigmf-meta.*not valid JSON"):
+        read_sigmf_meta(base)
+
+
+def test_missing_global_raises(tmp_path):
+    base, _ = _write_meta(tmp_path, {"captures": [], "annotations": []})
+    with pytest.raises(IQMetadataError, match=r"rec\.sigmf-meta.*no 'global'"):
+        open_iq(base)
+
+
+def test_missing_datatype_raises(tmp_path):
+    g = {k: v for k, v in GOOD_GLOBAL.items() if k != "core:datatype"}
+    base, _ = _write_meta(tmp_path, {"global": g})
+    with pytest.raises(IQMetadataError, match=r"rec\.sigmf-meta.*core:datatype"):
+        open_iq(base)
+
+
+@pytest.mark.parametrize("rate", [None, 0, -1.0, "30.72e6", True])
+def test_bad_sample_rate_raises(tmp_path, rate):
+    g = {k: v for k, v in GOOD_GLOBAL.items() if k != "core:sample_rate"}
+    if rate is not None:
+        g["core:sample_rate"] = rate
+    base, _ = _write_meta(tmp_path, {"global": g})
+    with pytest.raises(IQMetadataError, match=r"rec\.sigmf-meta.*core:sample_rate"):
+        open_iq(base)
+
+
+def test_annotations_not_list_raises(tmp_path):
+    base, _ = _write_meta(tmp_path, {"global": GOOD_GLOBAL, "annotations": {"a": 1}})
+    with pytest.raises(IQMetadataError, match=r"rec\.sigmf-meta.*'annotations' must be a list"):
+        read_sigmf_meta(base)
+
+
+def test_missing_data_file_raises(tmp_path):
+    base, _ = _write_meta(tmp_path, {"global": GOOD_GLOBAL}, data_bytes=None)
+    with pytest.raises(IQMissingFileError, match=r"rec\.sigmf-data.*does not exist"):
+        open_iq(tmp_path / "rec.sigmf-meta")
+
+
+def test_raw_without_format_raises(tmp_path):
+    path = tmp_path / "capture.bin"
+    path.write_bytes(b"\0" * 16)
+    with pytest.raises(IQMissingParameterError) as ei:
+        open_iq(path, sample_rate_hz=1e6)
+    msg = str(ei.value)
+    assert "capture.bin" in msg and "needs datatype" in msg and "sample_rate_hz" not in msg
+
+
+def test_raw_without_rate_raises(tmp_path):
+    path = tmp_path / "capture.bin"
+    path.write_bytes(b"\0" * 16)
+    with pytest.raises(IQMissingParameterError) as ei:
+        open_iq(path, datatype="ci8")
+    msg = str(ei.value)
+    assert "capture.bin" in msg and "needs sample_rate_hz" in msg and "datatype" not in msg
+
+
+def test_raw_unknown_datatype_raises(tmp_path):
+    path = tmp_path / "capture.bin"
+    path.write_bytes(b"\0" * 16)
+    with pytest.raises(IQUnsupportedDatatypeError, match=r"capture\.bin.*'cf32'"):
+        open_iq(path, datatype="cf32", sample_rate_hz=1e6)
+
+
+def test_sigmf_conflicting_datatype_argument_raises(tmp_path):
+    write_sigmf(tmp_path / "rec", _rand_iq(4), FS_HZ, "ci8")
+    with pytest.raises(IQFormatError, match=r"rec\.sigmf-meta.*'ci16_le'.*'ci8'"):
+        open_iq(tmp_path / "rec", datatype="ci16_le")
