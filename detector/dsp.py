@@ -1,0 +1,505 @@
+"""Receiver DSP: pure functions, arrays in, arrays out.
+
+Everything downstream of the front end works on the *SSB-rate stream*: the
+captured band shifted so that the SSB centre (subcarrier 120, TS 38.104
+§5.4.3.1) sits at 0 Hz and resampled to ``SSB_FFT_SIZE * scs`` (3.84 Msps at
+15 kHz, 7.68 Msps at 30 kHz). At that rate the OFDM symbol is 256 samples, the
+normal CP 18 samples (TS 38.211 §5.3.1: 144 kappa 2^-mu T_c), and every SSB
+symbol has the normal (short) CP: the candidate SSB symbols of TS 38.213 §4.1
+Cases A-C never include symbol 0 or 7 * 2^mu of a subframe.
+
+Resampling is done in the frequency domain (one FFT of the input block, the
+SSB band's bins, one small inverse FFT), which gives exact rational rate
+changes for any input rate (23.04, 46.08 and 19.5 Msps alike) and filters to
+the SSB band for free.
+
+Dtypes: complex64 in and out; float32 metrics.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import scipy.fft as sfft
+
+from signals import nr
+
+SSB_FFT_SIZE = 256  # SSB-rate FFT size: 240 subcarriers + 16 guard bins
+SSB_CP = 18  # normal CP at the SSB rate, both SCS (TS 38.211 §5.3.1, 1.92 Msps * 2^mu * 2 base)
+SSB_SYMBOL_LEN = SSB_FFT_SIZE + SSB_CP  # 274
+SSB_LEN = nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN  # 1096 samples at the SSB rate
+PSS_K = np.arange(nr.PSS_FIRST_SUBCARRIER, nr.PSS_FIRST_SUBCARRIER + nr.PSS_LENGTH)  # k = 56..182
+BAND_EDGE_BINS = 121  # flat passband half width (bins) of the SSB-band filter; 128 = Nyquist
+
+
+def ssb_rate_hz(scs_khz: int) -> float:
+    """SSB-rate stream sample rate: 256 x SCS."""
+    return SSB_FFT_SIZE * scs_khz * 1e3
+
+
+# ---------------------------------------------------------------------------
+# Front end
+# ---------------------------------------------------------------------------
+def sanitize(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Replace NaN/Inf samples with 0 and count them.
+
+    Returns
+    -------
+    (complex64 array of the same shape, number of non-finite samples)
+    """
+    x = np.asarray(x, dtype=np.complex64)
+    bad = ~np.isfinite(x)
+    n_bad = int(bad.sum())
+    if n_bad:
+        x = x.copy()
+        x[bad] = 0
+    return x, n_bad
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_ratio(fs_hz: float, out_hz: float) -> tuple[int, int]:
+    """(p, q) with out/fs = p/q in lowest terms (q input samples <-> p output)."""
+    fr = Fraction(out_hz / fs_hz).limit_denominator(100000)
+    if abs(float(fr) - out_hz / fs_hz) > 1e-9 * out_hz / fs_hz:
+        raise ValueError(f"sample rate {fs_hz:g} Hz has no rational ratio to {out_hz:g} Hz")
+    return fr.numerator, fr.denominator
+
+
+@functools.lru_cache(maxsize=256)
+def fft_len_for(n_samples: int, fs_hz: float, out_hz: float) -> tuple[int, int]:
+    """Input FFT length >= n_samples (a fast size, multiple of q) and output length."""
+    p, q = _rate_ratio(fs_hz, out_hz)
+    k = -(-n_samples // q)
+    while True:
+        n_in = k * q
+        if sfft.next_fast_len(n_in) == n_in and (k * p) % 2 == 0:
+            return n_in, k * p
+        k += 1
+
+
+@functools.lru_cache(maxsize=64)
+def _band_taper(n_out: int) -> np.ndarray:
+    """Spectral mask over the n_out output bins (fftshifted order): flat over the
+    SSB's 240 subcarriers, raised-cosine to zero at the band edge."""
+    f = (np.arange(n_out) - n_out // 2) * (SSB_FFT_SIZE / n_out)  # in SSB subcarriers
+    a = np.abs(f)
+    m = np.ones(n_out, dtype=np.float32)
+    edge = (a > BAND_EDGE_BINS) & (a < SSB_FFT_SIZE / 2)
+    m[edge] = 0.5 * (1 + np.cos(np.pi * (a[edge] - BAND_EDGE_BINS) / (SSB_FFT_SIZE / 2 - BAND_EDGE_BINS)))
+    m[a >= SSB_FFT_SIZE / 2] = 0
+    return m
+
+
+def band_spectrum(x: np.ndarray, fs_hz: float, out_hz: float) -> tuple[np.ndarray, int, int]:
+    """FFT of a block, padded to a length compatible with the rate change.
+
+    Returns
+    -------
+    (X complex64 shape (n_in,), n_in, n_out)
+    """
+    n_in, n_out = fft_len_for(len(x), float(fs_hz), float(out_hz))
+    X = sfft.fft(np.asarray(x, dtype=np.complex64), n=n_in, workers=1)
+    return X.astype(np.complex64, copy=False), n_in, n_out
+
+
+def extract_band_from_spectrum(
+    X: np.ndarray, fs_hz: float, n_out: int, center_hz: float, n_valid_in: int | None = None, taper: bool = True
+) -> np.ndarray:
+    """Band around ``center_hz`` from a block spectrum, as a time signal at the
+    output rate ``fs_hz * n_out / len(X)``, centred at 0 Hz.
+
+    The centre is rounded to the nearest input bin; the remainder is removed by a
+    frequency shift of the output, so any ``center_hz`` is exact.
+
+    Parameters
+    ----------
+    X : complex64, shape (n_in,), from :func:`band_spectrum`
+    n_valid_in : int, optional; number of real (non-padding) input samples:
+        the output is cut to the matching length.
+
+    Returns
+    -------
+    complex64, shape (n_out or fewer,)
+    """
+    n_in = X.shape[0]
+    bin_hz = fs_hz / n_in
+    k0 = int(round(center_hz / bin_hz))
+    resid_hz = center_hz - k0 * bin_hz
+    idx = (k0 + np.arange(-(n_out // 2), n_out - n_out // 2)) % n_in
+    sel = X[idx]
+    if taper:
+        sel = sel * _band_taper(n_out)
+    y = sfft.ifft(sfft.ifftshift(sel), workers=1) * np.float32(n_out / n_in)
+    y = y.astype(np.complex64)
+    out_rate = fs_hz * n_out / n_in
+    if n_valid_in is not None:
+        y = y[: int(math.ceil(n_valid_in * n_out / n_in))]
+    if resid_hz != 0.0:
+        y *= np.exp(-2j * np.pi * resid_hz / out_rate * np.arange(y.size)).astype(np.complex64)
+    return y
+
+
+def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -> np.ndarray:
+    """Shift ``center_hz`` to 0 Hz, filter to the SSB band and resample to ``out_hz``.
+
+    Parameters
+    ----------
+    x : complex64, shape (n,), at ``fs_hz``
+
+    Returns
+    -------
+    complex64, shape (ceil(n * out_hz / fs_hz),)
+    """
+    X, n_in, n_out = band_spectrum(x, fs_hz, out_hz)
+    return extract_band_from_spectrum(X, fs_hz, n_out, center_hz, n_valid_in=len(x))
+
+
+# ---------------------------------------------------------------------------
+# PSS correlation
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def pss_replicas() -> np.ndarray:
+    """Time-domain PSS symbols (useful part, no CP) at the SSB rate.
+
+    Returns
+    -------
+    complex64, shape (3, 256), unit energy per row; bin order: SSB subcarrier k
+    sits at FFT bin k - 120 (so the SSB centre is at 0 Hz).
+    """
+    out = np.zeros((3, SSB_FFT_SIZE), dtype=np.complex64)
+    bins = (PSS_K - nr.SSB_CENTER_SUBCARRIER) % SSB_FFT_SIZE
+    for nid2 in range(3):
+        f = np.zeros(SSB_FFT_SIZE, dtype=np.complex64)
+        f[bins] = nr.pss(nid2)
+        t = np.fft.ifft(f)
+        out[nid2] = t / np.linalg.norm(t)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _pss_replica_spectra(n: int) -> np.ndarray:
+    rep = np.zeros((3, n), dtype=np.complex64)
+    rep[:, :SSB_FFT_SIZE] = pss_replicas()
+    return np.conj(sfft.fft(rep, axis=1, workers=1)).astype(np.complex64)
+
+
+def pss_band_filter(y: np.ndarray) -> np.ndarray:
+    """Keep only the PSS's 127 subcarriers (+-1 guard) of an SSB-rate signal."""
+    n = y.shape[-1]
+    Y = sfft.fft(y, workers=1)
+    f = sfft.fftfreq(n, 1.0 / SSB_FFT_SIZE)  # in subcarriers relative to SSB centre
+    lo, hi = PSS_K[0] - nr.SSB_CENTER_SUBCARRIER - 1.5, PSS_K[-1] - nr.SSB_CENTER_SUBCARRIER + 1.5
+    Y[(f < lo) | (f > hi)] = 0
+    return sfft.ifft(Y, workers=1).astype(np.complex64)
+
+
+def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised PSS correlation of an SSB-rate signal.
+
+    rho2[i, n] = |sum_m y_p[n+m] p_i*[m]|^2 / sum_m |y_p[n+m]|^2, with ``y_p`` the
+    signal filtered to the PSS band (so the metric does not depend on the load
+    of the rest of the carrier) and ``p_i`` the unit-energy replica: 1 for a
+    clean PSS, ~1/127 for noise.
+
+    Returns
+    -------
+    rho2 : float32, shape (len(nid2s), n_lags), n_lags = len(y) - 255
+    corr : complex64, shape (len(nid2s), n_lags), the raw correlation
+    """
+    yp = pss_band_filter(np.asarray(y, dtype=np.complex64))
+    n = yp.size
+    if n < SSB_FFT_SIZE:
+        return np.zeros((len(nid2s), 0), np.float32), np.zeros((len(nid2s), 0), np.complex64)
+    nfft = sfft.next_fast_len(n)
+    Yp = sfft.fft(yp, n=nfft, workers=1)
+    corr = sfft.ifft(Yp[None, :] * _pss_replica_spectra(nfft)[list(nid2s)], axis=1, workers=1)
+    n_lags = n - SSB_FFT_SIZE + 1
+    corr = corr[:, :n_lags].astype(np.complex64)
+    e = np.concatenate([[0.0], np.cumsum(np.abs(yp.astype(np.complex128)) ** 2)])
+    energy = (e[SSB_FFT_SIZE:] - e[:-SSB_FFT_SIZE])[:n_lags]
+    floor = max(float(energy.max()) * 1e-9, 1e-30)
+    rho2 = (np.abs(corr) ** 2 / np.maximum(energy, floor)[None, :]).astype(np.float32)
+    return rho2, corr
+
+
+def find_peaks(metric: np.ndarray, threshold: float, min_distance: int) -> np.ndarray:
+    """Indices of local maxima above ``threshold``, at least ``min_distance`` apart
+    (greedy, strongest first)."""
+    cand = np.flatnonzero(metric >= threshold)
+    if cand.size == 0:
+        return cand
+    order = cand[np.argsort(metric[cand])[::-1]]
+    taken: list[int] = []
+    for i in order:  # loop over above-threshold peaks only (a handful)
+        if all(abs(int(i) - t) >= min_distance for t in taken):
+            taken.append(int(i))
+        if len(taken) >= 256:
+            break
+    return np.array(sorted(taken), dtype=np.int64)
+
+
+def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
+    """Sub-sample offset of a peak from three samples around it, in [-0.5, 0.5]."""
+    den = v_m1 - 2 * v0 + v_p1
+    if den >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (v_m1 - v_p1) / den, -0.5, 0.5))
+
+
+def pss_cfo_hz(y: np.ndarray, start: int, nid2: int, scs_khz: int) -> float:
+    """CFO from the phase between the two halves of the PSS correlation.
+
+    Unambiguous over +-1 SCS. ``start`` is the first sample of the PSS symbol's
+    useful part in the SSB-rate signal ``y``.
+    """
+    seg = y[start : start + SSB_FFT_SIZE]
+    if seg.size < SSB_FFT_SIZE:
+        return 0.0
+    p = pss_replicas()[nid2]
+    h = SSB_FFT_SIZE // 2
+    c1 = np.vdot(p[:h], seg[:h])
+    c2 = np.vdot(p[h:], seg[h:])
+    return float(np.angle(c2 * np.conj(c1)) / (2 * np.pi * h / ssb_rate_hz(scs_khz)))
+
+
+def derotate(y: np.ndarray, cfo_hz: float, rate_hz: float, start_sample: int = 0) -> np.ndarray:
+    """y * exp(-j 2 pi cfo (n + start) / rate), complex64."""
+    if cfo_hz == 0.0:
+        return np.asarray(y, dtype=np.complex64)
+    n = np.arange(y.size, dtype=np.float64) + start_sample
+    return (y * np.exp(-2j * np.pi * cfo_hz / rate_hz * n)).astype(np.complex64)
+
+
+# ---------------------------------------------------------------------------
+# SSB grid and identification
+# ---------------------------------------------------------------------------
+def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
+    """The 4 x 240 RE grid of an SSB whose first symbol's CP starts at sample
+    ``start`` (may be fractional) of the SSB-rate signal ``y``.
+
+    The FFT window sits in the middle of each CP; the fractional part of
+    ``start`` and the CP back-off are removed as a linear phase.
+
+    Returns
+    -------
+    complex64, shape (4, 240)
+    """
+    i0 = int(math.floor(start))
+    frac = start - i0
+    backoff = SSB_CP // 2
+    first = i0 + np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN + SSB_CP - backoff
+    idx = first[:, None] + np.arange(SSB_FFT_SIZE)[None, :]
+    if idx[0, 0] < 0 or idx[-1, -1] >= y.size:
+        raise ValueError("SSB window outside the signal")
+    Y = sfft.fft(y[idx], axis=1, workers=1) / np.float32(np.sqrt(SSB_FFT_SIZE))
+    k = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
+    Y = Y[:, k % SSB_FFT_SIZE]
+    # window started (backoff + frac) samples before the useful part: undo the linear phase
+    Y *= np.exp(2j * np.pi * k * (backoff - frac) / SSB_FFT_SIZE).astype(np.complex64)[None, :]
+    return Y.astype(np.complex64)
+
+
+def smooth_freq(h: np.ndarray, width: int) -> np.ndarray:
+    """Moving average along the last axis (same length, edge-normalised)."""
+    if width <= 1:
+        return h
+    ker = np.ones(width, dtype=np.float32)
+    num = np.apply_along_axis(lambda v: np.convolve(v, ker, mode="same"), -1, h)
+    den = np.convolve(np.ones(h.shape[-1], np.float32), ker, mode="same")
+    return (num / den).astype(np.complex64)
+
+
+def phase_slope(h: np.ndarray, step: int = 1) -> float:
+    """Linear phase per subcarrier of a channel estimate (rad / subcarrier)."""
+    c = np.vdot(h[:-step], h[step:])
+    return float(np.angle(c) / step)
+
+
+@dataclass(frozen=True)
+class CellId:
+    pci: int
+    nid1: int
+    nid2: int
+    sss_metric: float  # normalised |correlation| of the best N_ID1, 0..1
+    sss_margin: float  # best / second-best metric
+    ibar: int
+    dmrs_metric: float  # normalised, 0..1
+    dmrs_margin: float
+
+
+def _deramp(grid: np.ndarray, nid2: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the timing slope measured on the PSS; return (grid, smoothed PSS channel)."""
+    h0 = grid[0, PSS_K] * nr.pss(nid2)
+    ramp = np.exp(-1j * phase_slope(h0) * np.arange(nr.SSB_N_SUBCARRIERS)).astype(np.complex64)
+    g = grid * ramp[None, :]
+    return g, smooth_freq(g[0, PSS_K] * nr.pss(nid2), 5)
+
+
+def identify(grid: np.ndarray, nid2: int) -> CellId:
+    """N_ID1 from the SSS (non-coherent against the PSS channel) and ī_SSB from
+    the PBCH-DMRS (magnitudes summed over its three symbols).
+
+    Real gNBs put an arbitrary phase between the PSS and SSS symbols, so the SSS
+    is matched through |sum_k Y_sss[k] H_pss*[k] d_sss[k]|, H_pss = Y_pss d_pss.
+
+    Parameters
+    ----------
+    grid : complex64, shape (4, 240)
+    """
+    g, h0s = _deramp(grid, nid2)
+    z = g[2, PSS_K] * np.conj(h0s)  # (127,)
+    m = np.abs(nr.sss_table()[nid2::3] @ z)  # (336,)
+    order = np.argsort(m)
+    nid1 = int(order[-1])
+    pci = 3 * nid1 + nid2
+    ibar, dmrs_margin = _ibar_scores(g, h0s, pci)
+    sss_m, dmrs_m = match_quality(grid, pci, ibar)
+    return CellId(
+        pci=pci,
+        nid1=nid1,
+        nid2=nid2,
+        sss_metric=sss_m,
+        sss_margin=float(m[nid1] / max(m[order[-2]], 1e-30)),
+        ibar=ibar,
+        dmrs_metric=dmrs_m,
+        dmrs_margin=dmrs_margin,
+    )
+
+
+def gscn_candidates_hz(center_freq_hz: float, sample_rate_hz: float, scs_khz: int) -> np.ndarray:
+    """SSB centre frequencies on the synchronization raster (TS 38.104 §5.4.3.1)
+    whose SSB fits inside the captured band, as offsets from the capture centre,
+    sorted by distance from the centre.
+
+    Raster: 0-3000 MHz: N * 1200 kHz + M * 50 kHz, M in {1, 3, 5};
+    3000-24250 MHz: 3000 MHz + N * 1.44 MHz.
+    """
+    half_ssb = nr.SSB_N_SUBCARRIERS / 2 * scs_khz * 1e3
+    usable = sample_rate_hz / 2 - half_ssb
+    if usable < 0:
+        return np.zeros(0)
+    lo, hi = center_freq_hz - usable, center_freq_hz + usable
+    pts = []
+    if lo < 3000e6:
+        n = np.arange(math.floor(lo / 1.2e6), math.ceil(min(hi, 3000e6) / 1.2e6) + 1)
+        for m_hz in (50e3, 150e3, 250e3):
+            pts.append(n * 1.2e6 + m_hz)
+    if hi >= 3000e6:
+        n = np.arange(max(0, math.floor((lo - 3000e6) / 1.44e6)), math.ceil((hi - 3000e6) / 1.44e6) + 1)
+        pts.append(3000e6 + n * 1.44e6)
+    f = np.concatenate(pts) if pts else np.zeros(0)
+    f = f[(f >= lo) & (f <= hi)]
+    off = f - center_freq_hz
+    return off[np.argsort(np.abs(off), kind="stable")]
+
+
+@functools.lru_cache(maxsize=1024)
+def _dmrs_refs(pci: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PBCH-DMRS REs of symbols 1 and 3 inside the PSS band (k = 56..182), and
+    their reference values for the 8 ī_SSB: (l, k, refs (8, n))."""
+    dl, dk = nr.ssb_re_indices(pci)["dmrs"]
+    sel = ((dl == 1) | (dl == 3)) & (dk >= PSS_K[0]) & (dk <= PSS_K[-1])
+    refs = np.stack([nr.pbch_dmrs(pci, ib)[sel] for ib in range(8)])
+    return dl[sel], dk[sel], refs
+
+
+def _dmrs_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[np.ndarray, float]:
+    """Normalised PBCH-DMRS match of the 8 ī_SSB hypotheses (0..1 each).
+
+    The DMRS of symbols 1 and 3 inside the PSS band are equalised with the PSS
+    channel estimate (so a frequency-selective channel does not decorrelate
+    them) and summed coherently per symbol; the two symbols' magnitudes are
+    added (each symbol may carry its own phase on real gNBs).
+    """
+    l, k, refs = _dmrs_refs(pci)
+    h = h0s[k - PSS_K[0]]
+    z = g[l, k] * np.conj(h)  # (n,)
+    prod = z[None, :] * np.conj(refs)  # (8, n)
+    num = np.zeros(8)
+    den = 0.0
+    for sym in (1, 3):
+        rows = l == sym
+        num += np.abs(prod[:, rows].sum(axis=1))
+        den += np.sqrt(rows.sum() * np.sum(np.abs(z[rows]) ** 2))
+    return num / (den + 1e-30), float(den)
+
+
+def match_quality(grid: np.ndarray, pci: int, ibar: int) -> tuple[float, float]:
+    """Normalised SSS and PBCH-DMRS match (0..1) of a known cell at one SSB.
+
+    Same non-coherent metrics as :func:`identify`, evaluated for the given
+    identity only (used while tracking, where the PCI is already known).
+    """
+    g, h0s = _deramp(grid, pci % 3)
+    z = g[2, PSS_K] * np.conj(h0s)
+    norm = np.sqrt(np.sum(np.abs(g[2, PSS_K]) ** 2) * np.sum(np.abs(h0s) ** 2)) + 1e-30
+    sss_m = float(abs(np.dot(nr.sss(pci), z)) / norm)
+    scores, _ = _dmrs_scores(g, h0s, pci)
+    return sss_m, float(scores[ibar])
+
+
+def _ibar_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[int, float]:
+    """Best ī_SSB on a de-ramped grid and its margin over the second best."""
+    score, _ = _dmrs_scores(g, h0s, pci)
+    s = np.sort(score)
+    return int(np.argmax(score)), float(s[-1] / max(s[-2], 1e-30))
+
+
+def best_ibar(grid: np.ndarray, pci: int) -> int:
+    """ī_SSB (0..7) from the PBCH-DMRS (see :func:`_dmrs_scores`)."""
+    g, h0s = _deramp(grid, pci % 3)
+    return _ibar_scores(g, h0s, pci)[0]
+
+
+# ---------------------------------------------------------------------------
+# Coarse PSS search over many centre frequencies (acquisition)
+# ---------------------------------------------------------------------------
+PSS_RATE_FFT = 128  # the PSS's 127 subcarriers fit a 128-point FFT at 128 x SCS
+
+
+@functools.lru_cache(maxsize=16)
+def _pss_half_rate_spectra(n: int) -> np.ndarray:
+    """conj FFT (size n) of the unit-energy PSS replicas at 128 x SCS, (3, n)."""
+    rep = np.zeros((3, n), dtype=np.complex64)
+    k = PSS_K - nr.SSB_CENTER_SUBCARRIER  # -64..62
+    for nid2 in range(3):
+        f = np.zeros(PSS_RATE_FFT, dtype=np.complex64)
+        f[k % PSS_RATE_FFT] = nr.pss(nid2)
+        t = np.fft.ifft(f)
+        rep[nid2, :PSS_RATE_FFT] = t / np.linalg.norm(t)
+    return np.conj(sfft.fft(rep, axis=1, workers=1)).astype(np.complex64)
+
+
+def coarse_pss_search(X: np.ndarray, fs_hz: float, n_out: int, center_hz: float, n_valid_in: int) -> tuple[float, int, int]:
+    """Best normalised PSS correlation at one centre frequency, computed from a
+    block spectrum at half the SSB rate (PSS band only).
+
+    Parameters
+    ----------
+    X : block spectrum from :func:`band_spectrum` at the SSB rate (``n_out`` output bins)
+
+    Returns
+    -------
+    (rho2 max, N_ID2, lag at the SSB rate)
+    """
+    n_in = X.shape[0]
+    m = n_out // 2  # half the SSB rate
+    k0 = int(round(center_hz / (fs_hz / n_in)))
+    idx = (k0 + np.arange(-(m // 2), m - m // 2)) % n_in
+    Y = sfft.ifftshift(X[idx])  # numpy order, m bins at 128 x SCS
+    f = sfft.fftfreq(m, 1.0 / PSS_RATE_FFT)
+    Y[(f < -65) | (f > 63)] = 0  # PSS subcarriers -64..62 (+-1 guard)
+    yp = sfft.ifft(Y, workers=1)
+    n_valid = min(m, int(n_valid_in * m / n_in))
+    n_lags = n_valid - PSS_RATE_FFT + 1
+    if n_lags <= 0:
+        return 0.0, 0, 0
+    corr = sfft.ifft(Y[None, :] * _pss_half_rate_spectra(m), axis=1, workers=1)[:, :n_lags]
+    e = np.concatenate([[0.0], np.cumsum(np.abs(yp[:n_valid]) ** 2)])
+    energy = e[PSS_RATE_FFT:] - e[:-PSS_RATE_FFT]
+    rho2 = np.abs(corr) ** 2 / np.maximum(energy[:n_lags], max(float(energy.max()) * 1e-9, 1e-30))[None, :]
+    i = np.unravel_index(int(np.argmax(rho2)), rho2.shape)
+    return float(rho2[i]), int(i[0]), int(i[1]) * 2

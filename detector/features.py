@@ -1,0 +1,257 @@
+"""The one feature function shared by training and inference (versioned).
+
+``ssb_features(grid, pci, ibar, pss_trace, ...)`` turns one received SSB (its
+4 x 240 RE grid after CFO correction, and the PSS correlation trace around the
+detected peak) into a fixed-length float32 vector. The model's ONNX metadata
+stores :data:`FEATURE_VERSION`; a change of meaning or order bumps it.
+
+What the SSB offers as evidence of jamming (PAPER.md, DESIGN.md §4):
+
+- **EPNRE**: energy per null RE (TS 38.211 Table 7.4.3.1-1: 130 REs that carry
+  nothing on a clean channel), per region and in total;
+- **residual energy** after removing the known PSS, SSS and PBCH-DMRS with a
+  per-symbol channel estimate, and the decision-directed PBCH residual: these are
+  jamming + noise too, and quadruple the REs the energy test can use;
+- **interference profile** across the 240 subcarriers and across the 4 symbols
+  (narrowband vs wideband, pulsed vs continuous), and its DWT (db4);
+- **PSS correlation**: the normalised trace around the peak and its DWT, the
+  peak-to-sidelobe ratio and the margin to the other N_ID2; SSS and DMRS match
+  quality.
+
+All energies are in dB. "rel" features are relative to the SSB's own RE power
+(gain-invariant: a receiver with another gain gives the same value); "site"
+features are relative to a calibrated site baseline and are zero (with
+``calibrated = 0``) when there is none.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pywt
+
+from signals import nr
+
+from . import dsp
+
+FEATURE_VERSION = "ssbwatch-features-1"
+PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
+PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
+DWT_WAVELET = "db4"
+DWT_LEVEL = 3
+PROFILE_GROUPS = 20  # interference profile: 240 subcarriers in 20 groups of 12 (one RB each)
+EPS = 1e-30
+
+
+def _db(x) -> np.ndarray:
+    return 10.0 * np.log10(np.maximum(np.asarray(x, dtype=np.float64), EPS))
+
+
+def _dwt_summary(v: np.ndarray, n_approx: int) -> np.ndarray:
+    """db4 DWT (3 levels, periodization): the first ``n_approx`` approximation
+    coefficients and the energy share of each detail band."""
+    coeffs = pywt.wavedec(np.asarray(v, dtype=np.float64), DWT_WAVELET, mode="periodization", level=DWT_LEVEL)
+    approx = coeffs[0]
+    a = np.zeros(n_approx)
+    a[: min(n_approx, approx.size)] = approx[:n_approx]
+    energies = np.array([np.sum(c**2) for c in coeffs])
+    share = energies[1:] / max(energies.sum(), EPS)
+    return np.concatenate([a, share])
+
+
+def _ls_smooth_interp(y: np.ndarray, k: np.ndarray, x: np.ndarray, width: int) -> np.ndarray:
+    """Channel at all 240 subcarriers from pilots (k, x): LS, moving average over
+    ``width`` pilots, linear interpolation (flat extrapolation)."""
+    h = dsp.smooth_freq((y[k] * np.conj(x)).astype(np.complex64), width)
+    kk = np.arange(nr.SSB_N_SUBCARRIERS)
+    return (np.interp(kk, k, h.real) + 1j * np.interp(kk, k, h.imag)).astype(np.complex64)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a calibrated site contributes to the features (see detector.calibration)."""
+
+    noise_floor_db: float  # median EPNRE of clean SSBs (absolute, file units per RE)
+    isr_db: float  # median interference-to-signal ratio of clean SSBs (dB)
+    snr_db: float  # median SNR of clean SSBs (dB)
+
+
+def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-symbol channel estimate and the residual after removing the SSB.
+
+    Returns
+    -------
+    resid : complex64 (4, 240) -- y - H x on every RE (x = 0 on null REs, the
+        hard QPSK decision on PBCH REs)
+    h : complex64 (4, 240) -- channel estimate
+    kind : int8 (4, 240) -- 0 null, 1 PSS, 2 SSS, 3 DMRS, 4 PBCH
+    """
+    maps = nr.ssb_re_indices(pci)
+    pss_l, pss_k = maps["pss"]
+    sss_l, sss_k = maps["sss"]
+    dl, dk = maps["dmrs"]
+    pl, pk = maps["pbch"]
+    kind = np.zeros((4, 240), np.int8)
+    kind[pss_l, pss_k] = 1
+    kind[sss_l, sss_k] = 2
+    kind[dl, dk] = 3
+    kind[pl, pk] = 4
+    x = np.zeros((4, 240), np.complex64)
+    x[pss_l, pss_k] = nr.pss(pci % 3)
+    x[sss_l, sss_k] = nr.sss(pci)
+    x[dl, dk] = nr.pbch_dmrs(pci, ibar)
+    # remove the common timing slope (from the PSS) before smoothing in frequency
+    slope = dsp.phase_slope(grid[0, pss_k] * np.conj(x[0, pss_k]))
+    ramp = np.exp(-1j * slope * np.arange(240)).astype(np.complex64)
+    g = grid * ramp[None, :]
+    h = np.zeros((4, 240), np.complex64)
+    h[0] = _ls_smooth_interp(g[0], pss_k, x[0, pss_k], 7)
+    for l in (1, 3):
+        k = dk[dl == l]
+        h[l] = _ls_smooth_interp(g[l], k, x[l, k], 3)
+    k2 = np.sort(np.concatenate([sss_k, dk[dl == 2]]))
+    h[2] = _ls_smooth_interp(g[2], k2, x[2, k2], 5)
+    # PBCH: equalise, QPSK decision
+    eq = g[pl, pk] / np.where(np.abs(h[pl, pk]) > EPS, h[pl, pk], EPS)
+    x[pl, pk] = ((np.sign(eq.real) + 1j * np.sign(eq.imag)) / np.sqrt(2)).astype(np.complex64)
+    resid = (g - h * x).astype(np.complex64)
+    return resid, h, kind
+
+
+def feature_names() -> list[str]:
+    names = [
+        "snr_est_db",  # S / EPNRE
+        "isr_db",  # interference (null + pilot residual) / S
+        "epnre_rel_db",
+        *[f"null_{r}_rel_db" for r in nr.NULL_REGIONS],
+        "res_pss_rel_db",
+        "res_sss_rel_db",
+        "res_dmrs_rel_db",
+        "res_pbch_rel_db",
+        "res_vs_null_db",  # pilot residual / EPNRE: ~0 for white interference
+        *[f"sym{l}_int_rel_db" for l in range(4)],  # per-symbol interference
+        "sym_spread_db",  # max - min over symbols
+        "profile_peak_db",  # strongest RB vs median RB of the interference profile
+        "profile_top_share",  # energy share of the 2 strongest of 20 RBs
+        *[f"profile_rb{i}_db" for i in range(PROFILE_GROUPS)],  # per-RB interference rel. to median
+        *[f"profile_dwt_a{i}" for i in range(8)],
+        *[f"profile_dwt_d{i}" for i in range(1, DWT_LEVEL + 1)],
+        "pss_peak",
+        "pss_psr_db",  # peak-to-sidelobe ratio
+        "pss_nid2_margin_db",
+        *[f"pss_dwt_a{i}" for i in range(12)],
+        *[f"pss_dwt_d{i}" for i in range(1, DWT_LEVEL + 1)],
+        "sss_metric",
+        "dmrs_metric",
+        "pbch_evm_db",
+        "locked",  # PSS found at this SSB (0: flywheel position)
+        "calibrated",
+        "site_isr_db",  # isr - site clean isr
+        "site_epnre_db",  # EPNRE - site noise floor (absolute)
+        "site_snr_db",  # snr_est - site clean snr
+    ]
+    return names
+
+
+FEATURE_NAMES = tuple(feature_names())
+N_FEATURES = len(FEATURE_NAMES)
+
+
+def ssb_features(
+    grid: np.ndarray,
+    pci: int,
+    ibar: int,
+    pss_trace: np.ndarray,
+    *,
+    nid2_margin_db: float = 0.0,
+    sss_metric: float = 0.0,
+    dmrs_metric: float = 0.0,
+    locked: bool = True,
+    baseline: Baseline | None = None,
+) -> np.ndarray:
+    """Feature vector of one SSB.
+
+    Parameters
+    ----------
+    grid : complex64, shape (4, 240) -- REs of the SSB (CFO-corrected), file units
+    pci : int, ibar : int -- the cell and ī_SSB the receiver decided
+    pss_trace : float32, shape (65,) -- normalised PSS correlation rho2 at lags
+        -32..32 around the PSS peak (SSB-rate samples) for the cell's N_ID2
+    nid2_margin_db : rho2 of the best N_ID2 over the second best at the peak, dB
+    sss_metric, dmrs_metric : normalised match quality 0..1 (dsp.identify)
+    locked : whether the PSS was found at this SSB (else: flywheel position)
+    baseline : the site's clean statistics (calibrated mode) or None
+
+    Returns
+    -------
+    float32, shape (N_FEATURES,), finite
+    """
+    grid = np.asarray(grid, dtype=np.complex64)
+    if grid.shape != (4, 240):
+        raise ValueError(f"grid must have shape (4, 240), got {grid.shape}")
+    trace = np.asarray(pss_trace, dtype=np.float32)
+    if trace.shape != (PSS_TRACE_LEN,):
+        raise ValueError(f"pss_trace must have shape ({PSS_TRACE_LEN},), got {trace.shape}")
+    resid, h, kind = residual_grid(grid, pci, ibar)
+    p_res = np.abs(resid.astype(np.complex128)) ** 2  # (4, 240)
+    null = kind == 0
+    pilots = (kind >= 1) & (kind <= 3)
+    s = float(np.mean(np.abs(h[kind > 0].astype(np.complex128)) ** 2))  # SSB RE power
+    e_null = float(p_res[null].mean())
+    e_pil = float(p_res[pilots].mean())
+    e_int = float((p_res[null].sum() + p_res[pilots].sum()) / (null.sum() + pilots.sum()))
+    rel = lambda e: float(_db(e) - _db(s))  # noqa: E731
+    f: list[float] = [float(_db(s) - _db(e_null)), rel(e_int), rel(e_null)]
+    for sym, k0, k1 in nr.NULL_REGIONS.values():
+        f.append(rel(p_res[sym, k0 : k1 + 1].mean()))
+    for code in (1, 2, 3, 4):
+        f.append(rel(p_res[kind == code].mean()))
+    f.append(float(_db(e_pil) - _db(e_null)))
+    # per-symbol interference (null + pilot residual, PBCH residual for symbols 1 and 3)
+    use = null | pilots
+    sym_e = np.array([p_res[l][use[l]].mean() if use[l].any() else p_res[l].mean() for l in range(4)])
+    sym_rel = _db(sym_e) - _db(s)
+    f.extend(sym_rel.tolist())
+    f.append(float(sym_rel.max() - sym_rel.min()))
+    # interference profile over subcarriers: all REs' residual, mean over symbols, per RB
+    prof = p_res.mean(axis=0).reshape(PROFILE_GROUPS, -1).mean(axis=1)  # (20,)
+    prof_db = _db(prof)
+    med = float(np.median(prof_db))
+    f.append(float(prof_db.max() - med))
+    f.append(float(np.sort(prof)[-2:].sum() / max(prof.sum(), EPS)))
+    f.extend((prof_db - med).tolist())
+    sc_prof = _db(p_res.mean(axis=0)) - med  # (240,)
+    f.extend(_dwt_summary(sc_prof, 8).tolist())
+    # PSS trace
+    peak = float(trace[PSS_TRACE_HALF])
+    side = np.concatenate([trace[: PSS_TRACE_HALF - 2], trace[PSS_TRACE_HALF + 3 :]])
+    f.append(peak)
+    f.append(float(_db(peak) - _db(side.max())))
+    f.append(float(nid2_margin_db))
+    f.extend(_dwt_summary(trace, 12).tolist())
+    f.append(float(sss_metric))
+    f.append(float(dmrs_metric))
+    pb = kind == 4
+    f.append(float(_db(p_res[pb].mean()) - _db(np.mean(np.abs(h[pb]) ** 2) + EPS)))
+    f.append(1.0 if locked else 0.0)
+    if baseline is None:
+        f.extend([0.0, 0.0, 0.0, 0.0])
+    else:
+        f.extend([1.0, rel(e_int) - baseline.isr_db, float(_db(e_null)) - baseline.noise_floor_db,
+                  float(_db(s) - _db(e_null)) - baseline.snr_db])
+    out = np.asarray(f, dtype=np.float32)
+    if out.shape != (N_FEATURES,):  # pragma: no cover - guards the name list
+        raise AssertionError(f"feature vector has {out.size} values, names list {N_FEATURES}")
+    return np.nan_to_num(out, nan=0.0, posinf=100.0, neginf=-100.0)
+
+
+def raw_summary(vec: np.ndarray) -> dict:
+    """The handful of features that records and alerts report, by name."""
+    idx = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    return {
+        "snr_est_db": float(vec[idx["snr_est_db"]]),
+        "isr_db": float(vec[idx["isr_db"]]),
+        "epnre_rel_db": float(vec[idx["epnre_rel_db"]]),
+        "profile_peak_db": float(vec[idx["profile_peak_db"]]),
+        "sym_spread_db": float(vec[idx["sym_spread_db"]]),
+    }

@@ -1,0 +1,545 @@
+"""Cell search and SSB tracking.
+
+:func:`acquire` is a pure function over one block of IQ: it searches the PSS
+over both SCS and N_ID2 at the capture centre and at the synchronization-raster
+points inside the captured band, decides the serving cell (PCI from the SSS,
+ī_SSB from the PBCH-DMRS) and returns where its SSBs are.
+
+:class:`Receiver` is the thin stateful object around it: it owns a bounded
+sample buffer, the SSB timing flywheel (one slot per SSB index, over the burst
+period) and the tracked CFO, and turns an IQ stream -- fed whole or in
+arbitrary chunks, with the same result -- into one :class:`SSBObservation` per
+SSB. Once locked only the SSB windows are processed. When the PSS is lost the
+flywheel position is still observed and scored (a strong jammer must give
+"jammed", never silence); re-acquisition runs periodically and on loss.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from signals import nr
+from signals.config import ConfigError, check_range
+
+from . import dsp
+from .features import PSS_TRACE_HALF
+
+PERIODS_MS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)  # TS 38.331 ssb-periodicityServingCell
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    scs_khz: Optional[int] = None  # None: try 15 and 30 kHz
+    ssb_offset_hz: Optional[float] = None  # pinned SSB centre minus capture centre
+    period_ms: float = 20.0  # assumed SSB period until a shorter one is seen
+    acq_threshold: float = 0.35  # rho2 of a PSS peak at acquisition
+    track_threshold: float = 0.15  # rho2 to count the PSS as found at a predicted position
+    track_search: int = 8  # +- lags (SSB-rate samples) searched around a prediction
+    min_sss_margin: float = 1.4  # best / second-best N_ID1 metric to accept a cell
+    reacquire_s: float = 2.0  # periodic re-acquisition interval (stream time)
+    lost_reacquire: int = 16  # consecutive SSBs without PSS before a new cell search
+    cfo_alpha: float = 0.3  # smoothing of the tracked CFO
+    cfo_search: bool = True  # also try +-SCS/3 frequency hypotheses when nothing is found
+
+    def __post_init__(self):
+        if self.scs_khz not in (None, 15, 30):
+            raise ConfigError(f"scs_khz={self.scs_khz!r} not in [15, 30] (or auto)")
+        if self.period_ms not in PERIODS_MS:
+            raise ConfigError(f"period_ms={self.period_ms} not an SSB periodicity {list(PERIODS_MS)}")
+        check_range("acq_threshold", self.acq_threshold, 0.05, 1.0)
+        check_range("track_threshold", self.track_threshold, 0.02, 1.0)
+        check_range("track_search", self.track_search, 1, 64)
+        check_range("reacquire_s", self.reacquire_s, 0.1, 3600)
+        check_range("lost_reacquire", self.lost_reacquire, 1, 10**6)
+        check_range("cfo_alpha", self.cfo_alpha, 0.0, 1.0)
+
+
+@dataclass
+class Detection:
+    """One PSS/SSS detection at acquisition (positions in input samples)."""
+
+    sample: float  # CP start of the SSB's first symbol, input-rate samples from block start
+    nid2: int
+    rho2: float
+    cell: dsp.CellId
+    cfo_hz: float
+
+
+@dataclass
+class Acquisition:
+    scs_khz: int
+    ssb_offset_hz: float
+    cfo_hz: float
+    pci: int
+    detections: list[Detection]  # the serving cell's, sorted by sample
+    period_ms: Optional[float]  # from repeated ī_SSB, if seen
+    others: list[int] = field(default_factory=list)  # PCIs of other cells seen
+
+
+def _period_from(dets: list[Detection], fs_hz: float) -> Optional[float]:
+    by_ibar: dict[int, list[float]] = {}
+    for d in dets:
+        by_ibar.setdefault(d.cell.ibar, []).append(d.sample)
+    diffs = [b - a for v in by_ibar.values() for a, b in zip(sorted(v), sorted(v)[1:])]
+    if not diffs:
+        return None
+    ms = min(diffs) / fs_hz * 1e3
+    best = min(PERIODS_MS, key=lambda p: abs(p - ms))
+    return best if abs(best - ms) < 0.05 * best else None
+
+
+def acquire(
+    x: np.ndarray,
+    fs_hz: float,
+    center_freq_hz: Optional[float],
+    cfg: ReceiverConfig = ReceiverConfig(),
+    *,
+    scs_khz: Optional[int] = None,
+    offsets_hz: Optional[list[float]] = None,
+) -> Optional[Acquisition]:
+    """Cell search over one block.
+
+    Parameters
+    ----------
+    x : complex64, shape (n,) at ``fs_hz``
+    center_freq_hz : the capture centre (for the raster search) or None
+    scs_khz, offsets_hz : restrict the search (re-acquisition of a known cell)
+
+    Returns
+    -------
+    The serving (strongest) cell and its SSB detections, or None.
+    """
+    x, _ = dsp.sanitize(x)
+    scs_list = [scs_khz] if scs_khz else ([cfg.scs_khz] if cfg.scs_khz else [30, 15])
+    best = None  # (rho2, scs, centre offset incl. CFO hypothesis)
+    spectra = {}
+    for scs in scs_list:
+        rate = dsp.ssb_rate_hz(scs)
+        if fs_hz < rate * 240 / 256 * 0.999:
+            continue
+        spectra[scs] = dsp.band_spectrum(x, fs_hz, rate)
+        X, n_in, n_out = spectra[scs]
+        if offsets_hz is not None:
+            offs = list(offsets_hz)
+        elif cfg.ssb_offset_hz is not None:
+            offs = [cfg.ssb_offset_hz]
+        else:
+            offs = [0.0]
+            if center_freq_hz:
+                offs += [float(o) for o in dsp.gscn_candidates_hz(center_freq_hz, fs_hz, scs) if o != 0.0]
+        hyps = [0.0]
+        if cfg.cfo_search:
+            hyps += [scs * 1e3 / 3, -scs * 1e3 / 3]
+        for hi, h in enumerate(hyps):
+            if hi > 0 and best is not None and best[0] >= cfg.acq_threshold:
+                break
+            for off in offs:
+                v, _, _ = dsp.coarse_pss_search(X, fs_hz, n_out, off + h, len(x))
+                if best is None or v > best[0]:
+                    best = (v, scs, off + h)
+    if best is None or best[0] < cfg.acq_threshold * 0.7:
+        return None
+    _, scs, off = best
+    X, n_in, n_out = spectra[scs]
+    y = dsp.extract_band_from_spectrum(X, fs_hz, n_out, off, n_valid_in=len(x))
+    rho2, _ = dsp.pss_correlate(y)
+    if rho2.size == 0 or rho2.max() < cfg.acq_threshold:
+        return None
+    rate = dsp.ssb_rate_hz(scs)
+    metric = rho2.max(axis=0)
+    peaks = dsp.find_peaks(metric, cfg.acq_threshold, min_distance=dsp.SSB_SYMBOL_LEN * 3)
+    dets: list[Detection] = []
+    for n in peaks:
+        start = int(n) - dsp.SSB_CP
+        if start - dsp.SSB_CP < 0 or start + dsp.SSB_LEN + dsp.SSB_CP > y.size:
+            continue  # the SSB is not wholly inside the block
+        nid2 = int(np.argmax(rho2[:, n]))
+        cfo = dsp.pss_cfo_hz(y, int(n), nid2, scs)
+        frac = dsp.parabolic_offset(*(float(rho2[nid2, i]) if 0 <= i < rho2.shape[1] else 0.0 for i in (n - 1, n, n + 1)))
+        seg0 = max(0, start - dsp.SSB_CP)
+        seg = dsp.derotate(y[seg0 : start + dsp.SSB_LEN + dsp.SSB_CP], cfo, rate, seg0)
+        grid = dsp.ssb_grid_at(seg, start - seg0 + frac)
+        cell = dsp.identify(grid, nid2)
+        if cell.sss_margin < cfg.min_sss_margin:
+            continue
+        dets.append(Detection((start + frac) * fs_hz / rate, nid2, float(rho2[nid2, n]), cell, cfo + (off - round(off))))
+    if not dets:
+        return None
+    by_pci: dict[int, list[Detection]] = {}
+    for d in dets:
+        by_pci.setdefault(d.cell.pci, []).append(d)
+    pci = max(by_pci, key=lambda p: sum(d.rho2 for d in by_pci[p]))
+    ssb_freq = center_freq_hz + off if center_freq_hz else None
+    mine = _probe_burst(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)
+    w = np.array([d.rho2 for d in mine])
+    cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
+    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), sorted(set(by_pci) - {pci}))
+
+
+def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cfg: ReceiverConfig):
+    """PSS + PBCH-DMRS check of a known cell at a predicted SSB start (SSB-rate
+    samples in ``y``). Returns (start, rho2, ī_SSB, grid) or None."""
+    rate = dsp.ssb_rate_hz(scs)
+    s = cfg.track_search
+    lo = int(round(start)) + dsp.SSB_CP - s
+    a = lo - dsp.SSB_CP
+    if a < 0 or lo + 2 * s + dsp.SSB_LEN + dsp.SSB_CP > y.size:
+        return None
+    seg = dsp.derotate(y[a : lo + 2 * s + dsp.SSB_LEN + dsp.SSB_CP], cfo_hz, rate, a)
+    rho2, _ = dsp.pss_correlate(seg[dsp.SSB_CP : dsp.SSB_CP + 2 * s + dsp.SSB_FFT_SIZE], nid2s=(pci % 3,))
+    k = int(np.argmax(rho2[0]))
+    peak = float(rho2[0, k])
+    if peak < cfg.track_threshold:
+        return None
+    st = lo + k - dsp.SSB_CP  # SSB start in y
+    grid = dsp.ssb_grid_at(seg, st - a)
+    return st, peak, dsp.best_ibar(grid, pci), grid
+
+
+def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
+                 cfg: ReceiverConfig) -> list[Detection]:
+    """Complete the serving cell's detections from the burst structure.
+
+    From the strongest detection, predict every candidate SSB of its half frame
+    (TS 38.213 §4.1, Case A at 15 kHz, B or C at 30 kHz) and the same SSB 5 and
+    10 ms later; accept a prediction when the PSS is there and the PBCH-DMRS
+    gives the predicted ī_SSB. Weak SSBs that missed the acquisition threshold
+    are found this way, and the period when it is shorter than the block.
+    """
+    rate = dsp.ssb_rate_hz(scs)
+    ref = max(dets, key=lambda d: d.rho2)
+    ref_y = ref.sample * rate / fs_hz
+    num = nr.Numerology.create(scs, rate)
+    starts = num.symbol_starts(5 * num.symbols_per_subframe)  # one half frame, SSB-rate samples
+    i_ref, hf = ref.cell.ibar % l_max, ref.cell.ibar // l_max if l_max == 4 else 0
+    found = {round(d.sample * rate / fs_hz): d for d in dets}
+    best_extra: list[Detection] = []
+    for case in (("A",) if scs == 15 else ("B", "C")):
+        first = nr.ssb_first_symbols(case, l_max)
+        extra = []
+        for i in range(l_max):
+            if i == i_ref:
+                continue
+            st = ref_y + starts[first[i]] - starts[first[i_ref]]
+            if any(abs(st - f) < dsp.SSB_SYMBOL_LEN for f in found):
+                continue
+            r = _probe_at(y, st, ref.cell.pci, ref.cfo_hz, scs, cfg)
+            want = i + 4 * hf if l_max == 4 else i
+            if r is not None and r[2] == want:
+                extra.append(Detection(r[0] * fs_hz / rate, ref.nid2, r[1], dataclasses.replace(ref.cell, ibar=want), ref.cfo_hz))
+        if len(extra) > len(best_extra):
+            best_extra = extra
+    out = list(dets) + best_extra
+    # the same SSBs one period later, for the periods shorter than the block
+    for d in list(out):
+        for p_ms in (5.0, 10.0, 15.0, 20.0):
+            st = d.sample * rate / fs_hz + p_ms * 1e-3 * rate
+            if any(abs(st - e.sample * rate / fs_hz) < dsp.SSB_SYMBOL_LEN for e in out):
+                continue
+            r = _probe_at(y, st, d.cell.pci, d.cfo_hz, scs, cfg)
+            if r is None:
+                continue
+            hf_flip = (int(p_ms / 5) % 2) * 4 if l_max == 4 else 0
+            want = d.cell.ibar ^ hf_flip
+            if r[2] == want:
+                out.append(Detection(r[0] * fs_hz / rate, d.nid2, r[1], dataclasses.replace(d.cell, ibar=want), d.cfo_hz))
+    return sorted(out, key=lambda d: d.sample)
+
+
+# ---------------------------------------------------------------------------
+# Observations and the streaming receiver
+# ---------------------------------------------------------------------------
+@dataclass
+class SSBObservation:
+    """One SSB as the receiver saw it (input to features and the detector)."""
+
+    sample: int  # CP start of the SSB's first symbol, absolute stream sample
+    t_s: float
+    pci: int
+    ibar: int
+    ssb_index: int
+    scs_khz: int
+    locked: bool  # PSS found here (else the flywheel position)
+    pss_peak: float  # rho2 at the peak (or at the prediction)
+    nid2_margin_db: float
+    sss_metric: float
+    dmrs_metric: float
+    cfo_hz: float
+    grid: np.ndarray  # (4, 240) complex64
+    pss_trace: np.ndarray  # (65,) float32
+    n_nonfinite: int = 0
+    valid: bool = True
+    reason: str = ""
+
+
+def l_max_for(ssb_freq_hz: Optional[float]) -> int:
+    """L_max from the carrier frequency (TS 38.213 §4.1): 4 at or below 3 GHz, 8 above (FR1)."""
+    if ssb_freq_hz is not None and ssb_freq_hz <= 3e9:
+        return 4
+    return 8
+
+
+class Receiver:
+    """Streaming SSB receiver: ``push`` blocks, get observations; ``flush`` at the end."""
+
+    def __init__(self, sample_rate_hz: float, center_freq_hz: Optional[float] = None,
+                 config: ReceiverConfig = ReceiverConfig()):
+        if not sample_rate_hz or sample_rate_hz < dsp.ssb_rate_hz(15) * 240 / 256:
+            raise ValueError(f"sample_rate_hz={sample_rate_hz!r}: at least 3.6 Msps are needed to hold an SSB")
+        self.fs = float(sample_rate_hz)
+        self.center_freq_hz = center_freq_hz
+        self.cfg = config
+        self.acq_len = int(math.ceil((20e-3 + 2 * 1.2e-3) * self.fs))  # a 20 ms period + SSB + margins
+        self.reset_states()
+
+    # -- state -------------------------------------------------------------
+    def reset_states(self) -> None:
+        self._buf = np.zeros(0, np.complex64)
+        self._buf_start = 0  # absolute index of _buf[0]
+        self._acq_start = 0  # where the next acquisition block starts
+        self.locked = False
+        self.acq: Optional[Acquisition] = None
+        self.scs_khz: Optional[int] = None
+        self.offset_hz = 0.0
+        self.cfo_hz = 0.0
+        self.pci: Optional[int] = None
+        self.period_samples = 0.0
+        self.slots: dict[int, float] = {}  # ī_SSB -> predicted next position (absolute, float)
+        self.lost_run = 0
+        self._next_reacq = 0
+        self.n_samples_in = 0
+        self.n_nonfinite = 0
+        self.n_acquisitions = 0
+        self.n_gaps = 0
+
+    @property
+    def rate(self) -> float:
+        return dsp.ssb_rate_hz(self.scs_khz) if self.scs_khz else 0.0
+
+    def _window_in(self) -> tuple[int, int]:
+        """(margin before, total length) of an SSB window, in input samples."""
+        ratio = self.fs / self.rate
+        margin = int(math.ceil((dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio))
+        return margin, int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin
+
+    # -- input -------------------------------------------------------------
+    def push(self, block: np.ndarray, start_sample: Optional[int] = None) -> list[SSBObservation]:
+        """Add samples; return the observations that became complete.
+
+        ``start_sample`` is the absolute index of ``block[0]``; a jump forward
+        (samples dropped upstream) restarts buffering there.
+        """
+        block = np.asarray(block, dtype=np.complex64)
+        end = self._buf_start + self._buf.size
+        if start_sample is not None and start_sample != end:
+            if start_sample < end:
+                raise ValueError(f"start_sample={start_sample} goes back in time (buffer ends at {end})")
+            self.n_gaps += 1
+            self._buf = np.zeros(0, np.complex64)
+            self._buf_start = start_sample
+            self._next_reacq = max(self._next_reacq, start_sample)
+            if not self.locked:
+                self._acq_start = start_sample
+        self.n_samples_in += block.size
+        self._buf = np.concatenate([self._buf, block]) if self._buf.size else block.copy()
+        return self._process(final=False)
+
+    def flush(self) -> list[SSBObservation]:
+        """End of stream: use what is buffered (a capture shorter than one period)."""
+        return self._process(final=True)
+
+    # -- processing --------------------------------------------------------
+    def _seg(self, a: int, b: int) -> np.ndarray:
+        return self._buf[a - self._buf_start : b - self._buf_start]
+
+    def _window(self, w0: int, length: int) -> np.ndarray:
+        """Samples [w0, w0 + length), zero-padded where they lie outside the buffer."""
+        a = max(w0, self._buf_start)
+        b = min(w0 + length, self._buf_start + self._buf.size)
+        out = np.zeros(length, np.complex64)
+        if b > a:
+            out[a - w0 : b - w0] = self._seg(a, b)
+        return out
+
+    def _process(self, final: bool) -> list[SSBObservation]:
+        out: list[SSBObservation] = []
+        end = self._buf_start + self._buf.size
+        while True:
+            if not self.locked:
+                a = max(self._acq_start, self._buf_start)
+                b = a + self.acq_len
+                if b > end and not (final and end - a > 0):
+                    break
+                b = min(b, end)
+                out += self._acquire_block(a, b)
+                if not self.locked:
+                    if b >= end:
+                        self._acq_start = b
+                        break
+                    # next search overlaps by one SSB window so no SSB falls between blocks
+                    self._acq_start = max(a + 1, b - self._window_in()[1])
+                continue
+            # tracking: the earliest predicted SSB, or a due re-acquisition, whichever
+            # block ends first (the order is the same however the stream is chunked)
+            ib = min(self.slots, key=self.slots.get)
+            pos = self.slots[ib]
+            margin, length = self._window_in()
+            w0 = int(math.floor(pos)) - margin
+            core0, core1 = w0 + margin // 2, w0 + length - margin // 2  # the SSB +- search range
+            r_end = self._next_reacq + self.acq_len
+            if r_end <= w0 + length:
+                if r_end > end:
+                    break
+                self._reacquire(self._next_reacq, r_end)
+                continue
+            if w0 + length > end and not (final and core1 <= end):
+                break
+            if core0 < self._buf_start or core1 > end:
+                # the SSB itself fell into a gap or beyond the data: skip one period
+                if core1 > end:
+                    break
+                self.slots[ib] = pos + self.period_samples
+                continue
+            obs = self._observe(pos, ib)
+            out.append(obs)
+            self.slots[ib] = (obs.sample + obs_frac(obs, pos)) + self.period_samples
+            self.lost_run = 0 if obs.locked else self.lost_run + 1
+            if self.lost_run >= self.cfg.lost_reacquire and self._next_reacq > obs.sample + length:
+                self._next_reacq = obs.sample + length
+        self._trim()
+        return out
+
+    def _trim(self) -> None:
+        end = self._buf_start + self._buf.size
+        if self.locked and self.slots:
+            margin, _ = self._window_in()
+            keep = int(math.floor(min(self.slots.values()))) - margin
+            keep = min(keep, self._next_reacq)
+        elif self.locked:
+            keep = end
+        else:
+            keep = self._acq_start
+        keep = max(self._buf_start, min(keep, end))
+        if keep > self._buf_start:
+            self._buf = self._buf[keep - self._buf_start :]
+            self._buf_start = keep
+
+    def _acquire_block(self, a: int, b: int) -> list[SSBObservation]:
+        self.n_acquisitions += 1
+        acq = acquire(self._seg(a, b), self.fs, self.center_freq_hz, self.cfg)
+        if acq is None:
+            return []
+        self._lock(acq, a)
+        return []
+
+    def _lock(self, acq: Acquisition, block_start: int) -> None:
+        self.acq = acq
+        self.locked = True
+        self.scs_khz = acq.scs_khz
+        self.offset_hz = acq.ssb_offset_hz
+        self.cfo_hz = acq.cfo_hz
+        self.pci = acq.pci
+        period_ms = acq.period_ms or self.cfg.period_ms
+        self.period_samples = period_ms * 1e-3 * self.fs
+        self.slots = {}
+        for d in acq.detections:  # first detection of each ī_SSB
+            self.slots.setdefault(d.cell.ibar, block_start + d.sample)
+        self.lost_run = 0
+        self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
+
+    def _reacquire(self, a: int, b: int) -> None:
+        self.n_acquisitions += 1
+        acq = acquire(self._seg(a, b), self.fs, self.center_freq_hz, self.cfg,
+                      scs_khz=self.scs_khz, offsets_hz=[self.offset_hz])
+        if acq is None and self.lost_run >= self.cfg.lost_reacquire:
+            acq = acquire(self._seg(a, b), self.fs, self.center_freq_hz, self.cfg)  # full search
+        self._next_reacq = a + int(self.cfg.reacquire_s * self.fs)
+        if acq is None:
+            return  # keep the flywheel
+        if acq.pci != self.pci or acq.scs_khz != self.scs_khz:
+            # another cell is now the strongest: follow it from the next period
+            nxt = {d.cell.ibar: a + d.sample for d in acq.detections}
+            self._lock(acq, a)
+            self.slots = {ib: p + self.period_samples if p < a + self.acq_len else p for ib, p in nxt.items()}
+            return
+        # same cell: add SSB indices not yet tracked, projected past the current predictions
+        horizon = min(self.slots.values()) if self.slots else a
+        for d in acq.detections:
+            if d.cell.ibar not in self.slots:
+                p = a + d.sample
+                while p < horizon:
+                    p += self.period_samples
+                self.slots[d.cell.ibar] = p
+        if acq.period_ms and acq.period_ms * 1e-3 * self.fs < self.period_samples:
+            self.period_samples = acq.period_ms * 1e-3 * self.fs
+
+    def _observe(self, pos: float, ibar: int) -> SSBObservation:
+        """Process the window around a predicted SSB position (absolute, float)."""
+        margin, length = self._window_in()
+        w0 = int(math.floor(pos)) - margin
+        raw = self._window(w0, length)
+        x, n_bad = dsp.sanitize(raw)
+        self.n_nonfinite += n_bad
+        rate = self.rate
+        y = dsp.extract_band(x, self.fs, self.offset_hz + self.cfo_hz, rate)
+        e_start = (pos - w0) * rate / self.fs  # expected SSB start in y (float)
+        e_pss = e_start + dsp.SSB_CP
+        s = self.cfg.track_search
+        lo = int(round(e_pss)) - s - PSS_TRACE_HALF
+        seg = y[lo : lo + 2 * (s + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE]
+        rho2, _ = dsp.pss_correlate(seg)
+        nid2 = self.pci % 3
+        centre = s + PSS_TRACE_HALF  # index of the predicted lag in rho2
+        win = rho2[nid2, centre - s : centre + s + 1]
+        k = int(np.argmax(win))
+        peak = float(win[k])
+        locked = peak >= self.cfg.track_threshold
+        if locked:
+            n = centre - s + k
+            frac = dsp.parabolic_offset(float(rho2[nid2, n - 1]), peak, float(rho2[nid2, n + 1]))
+            start = lo + n + frac - dsp.SSB_CP
+            resid = dsp.pss_cfo_hz(y, lo + n, nid2, self.scs_khz)
+            self.cfo_hz += self.cfg.cfo_alpha * resid
+        else:
+            n = centre
+            start = e_start
+        trace = rho2[nid2, n - PSS_TRACE_HALF : n + PSS_TRACE_HALF + 1].astype(np.float32)
+        others = [rho2[i, n] for i in range(3) if i != nid2]
+        margin_db = float(10 * np.log10(max(rho2[nid2, n], 1e-12) / max(max(others), 1e-12)))
+        grid = dsp.ssb_grid_at(y, start)
+        ib = dsp.best_ibar(grid, self.pci) if locked else ibar
+        sss_m, dmrs_m = dsp.match_quality(grid, self.pci, ib)
+        energy = float(np.mean(np.abs(x) ** 2)) if x.size else 0.0
+        valid = n_bad < 0.01 * x.size and energy > 0.0
+        reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
+        sample_f = w0 + start * self.fs / rate
+        sample = int(round(sample_f))
+        l_max = l_max_for(self.center_freq_hz + self.offset_hz if self.center_freq_hz else None)
+        return SSBObservation(
+            sample=sample,
+            t_s=sample / self.fs,
+            pci=self.pci,
+            ibar=ib,
+            ssb_index=ib & (l_max - 1),
+            scs_khz=self.scs_khz,
+            locked=bool(locked),
+            pss_peak=peak,
+            nid2_margin_db=margin_db,
+            sss_metric=sss_m,
+            dmrs_metric=dmrs_m,
+            cfo_hz=self.cfo_hz,
+            grid=grid,
+            pss_trace=trace,
+            n_nonfinite=n_bad,
+            valid=valid,
+            reason=reason,
+        )
+
+
+def obs_frac(obs: SSBObservation, pos: float) -> float:
+    """Sub-sample part of an observation's position (kept for the flywheel)."""
+    return 0.0 if obs.locked else pos - obs.sample
