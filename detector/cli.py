@@ -56,6 +56,87 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------
+# replay / calibrate
+# ---------------------------------------------------------------------------
+def _receiver_config(args: argparse.Namespace):
+    from .receiver import ReceiverConfig
+
+    scs = None if args.scs == "auto" else int(args.scs)
+    offset = None
+    if args.ssb_freq is not None:
+        if args.center_freq is None:
+            raise ConfigError("--ssb-freq needs the capture centre: --center-freq (or core:frequency in the SigMF meta)")
+        offset = args.ssb_freq - args.center_freq
+    return ReceiverConfig(scs_khz=scs, ssb_offset_hz=offset, period_ms=args.period_ms)
+
+
+def _load_baseline(path):
+    if not path:
+        return None
+    from .baseline import SiteBaseline
+
+    return SiteBaseline.load(path)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import replay
+
+    baseline = _load_baseline(args.baseline)
+    detector = _load_detector(args)
+    out = None
+    close = False
+    if args.jsonl == "-":
+        out = sys.stdout
+    elif args.jsonl:
+        out = open(args.jsonl, "w")
+        close = True
+    try:
+        summaries = replay(args.captures, out, annotate=args.annotate, datatype=args.format,
+                           sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq,
+                           receiver_config=_receiver_config(args), detector=detector, baseline=baseline,
+                           progress=args.progress)
+    finally:
+        if close:
+            out.close()
+    return 0 if all(s.ok for s in summaries) else 1
+
+
+def _load_detector(args):
+    from .classical import ClassicalDetector
+
+    return ClassicalDetector()
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .replay import calibrate
+
+    base = calibrate(args.captures, datatype=args.format, sample_rate_hz=args.sample_rate,
+                     center_freq_hz=args.center_freq, receiver_config=_receiver_config(args),
+                     progress=args.progress, min_ssbs=args.min_ssbs)
+    if not base.configs:
+        _err("no configuration had enough clean SSBs; baseline not written")
+        return 1
+    base.save(args.output)
+    for c in base.configs.values():
+        st = c.stats
+        print(f"{c.key}: {c.n_ssb} SSBs, PCI {c.pcis}, noise floor {c.noise_floor_db:.1f} dB/RE, "
+              f"SNR {st['snr_est_db'].median:.1f} dB, ISR {st['isr_db'].median:.1f} dB")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _add_capture_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data) or raw IQ files")
+    sp.add_argument("--format", choices=["cf32_le", "ci16_le", "ci8", "cu8"], help="datatype of raw files")
+    sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate of raw files (Hz)")
+    sp.add_argument("--center-freq", type=float, help="capture centre frequency (Hz), for the raster search")
+    sp.add_argument("--ssb-freq", type=float, help="pin the SSB centre frequency (Hz)")
+    sp.add_argument("--scs", choices=["auto", "15", "30"], default="auto", help="SSB subcarrier spacing (kHz)")
+    sp.add_argument("--period-ms", type=float, default=20.0, help="SSB period assumed until a shorter one is seen")
+    sp.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+
+
+# ---------------------------------------------------------------------------
 # parser
 # ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     sp.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
     sp.set_defaults(func=cmd_simulate)
+
+    sp = sub.add_parser("replay", help="score recordings: one JSON record per SSB")
+    _add_capture_args(sp)
+    sp.add_argument("--jsonl", help="write records here ('-' for stdout)")
+    sp.add_argument("--baseline", help="site baseline from ssbwatch calibrate")
+    sp.add_argument("--annotate", action="store_true", help="append the detections to each SigMF recording's annotations")
+    sp.set_defaults(func=cmd_replay)
+
+    sp = sub.add_parser("calibrate", help="learn a site baseline from clean recordings")
+    _add_capture_args(sp)
+    sp.add_argument("-o", "--output", required=True, help="baseline JSON to write")
+    sp.add_argument("--min-ssbs", type=int, default=10, help="fewest clean SSBs per configuration (default 10)")
+    sp.set_defaults(func=cmd_calibrate)
     return ap
 
 
@@ -78,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
+        _err(str(exc))
+        return 2
+    except ValueError as exc:  # BaselineError and other input errors: named, not a traceback
         _err(str(exc))
         return 2
     except KeyboardInterrupt:

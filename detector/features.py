@@ -122,6 +122,7 @@ def feature_names() -> list[str]:
     names = [
         "snr_est_db",  # S / EPNRE
         "isr_db",  # interference (null + pilot residual) / S
+        "res_all_rel_db",  # residual over all 960 REs (incl. decision-directed PBCH) / S
         "epnre_rel_db",
         *[f"null_{r}_rel_db" for r in nr.NULL_REGIONS],
         "res_pss_rel_db",
@@ -201,7 +202,7 @@ def ssb_features(
     e_pil = float(p_res[pilots].mean())
     e_int = float((p_res[null].sum() + p_res[pilots].sum()) / (null.sum() + pilots.sum()))
     rel = lambda e: float(_db(e) - _db(s))  # noqa: E731
-    f: list[float] = [float(_db(s) - _db(e_null)), rel(e_int), rel(e_null)]
+    f: list[float] = [float(_db(s) - _db(e_null)), rel(e_int), rel(p_res.mean()), rel(e_null)]
     for sym, k0, k1 in nr.NULL_REGIONS.values():
         f.append(rel(p_res[sym, k0 : k1 + 1].mean()))
     for code in (1, 2, 3, 4):

@@ -1,0 +1,147 @@
+"""Site baseline (``ssbwatch calibrate``): clean statistics per configuration.
+
+A configuration is (SCS, sample rate, datatype). For each, the baseline keeps
+robust statistics (median, spread, upper quantiles) of the features that an
+energy test needs, learned from SSBs of captures the operator declares clean.
+Absolute levels differ between receivers, so the detector's tests use the
+gain-invariant features (energies relative to the SSB's own power); the
+absolute noise floor is kept for reference and for the model's site features.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .features import FEATURE_NAMES, FEATURE_VERSION, Baseline
+
+SCHEMA_VERSION = 1
+STAT_FEATURES = ("snr_est_db", "isr_db", "res_all_rel_db", "epnre_rel_db", "profile_peak_db", "sym_spread_db")
+_IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
+
+
+class BaselineError(ValueError):
+    """A baseline file is missing, malformed or does not fit the capture."""
+
+
+def config_key(scs_khz: int, sample_rate_hz: float, datatype: str) -> str:
+    return f"{scs_khz}kHz/{sample_rate_hz / 1e6:g}Msps/{datatype}"
+
+
+@dataclass
+class FeatureStats:
+    median: float
+    spread: float  # 1.4826 * MAD: a robust standard deviation
+    q99: float
+    q995: float
+    max: float
+
+    @classmethod
+    def of(cls, v: np.ndarray) -> "FeatureStats":
+        v = np.asarray(v, dtype=np.float64)
+        med = float(np.median(v))
+        return cls(med, float(1.4826 * np.median(np.abs(v - med))), float(np.quantile(v, 0.99)),
+                   float(np.quantile(v, 0.995)), float(v.max()))
+
+
+@dataclass
+class ConfigBaseline:
+    scs_khz: int
+    sample_rate_hz: float
+    datatype: str
+    n_ssb: int
+    noise_floor_db: float  # median absolute EPNRE (file units per RE)
+    pcis: list[int]
+    stats: dict[str, FeatureStats] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return config_key(self.scs_khz, self.sample_rate_hz, self.datatype)
+
+    def site(self) -> Baseline:
+        """What the feature function needs from this baseline."""
+        return Baseline(
+            noise_floor_db=self.noise_floor_db,
+            isr_db=self.stats["isr_db"].median,
+            snr_db=self.stats["snr_est_db"].median,
+        )
+
+
+@dataclass
+class SiteBaseline:
+    configs: dict[str, ConfigBaseline]
+    feature_version: str = FEATURE_VERSION
+    sources: list[str] = field(default_factory=list)
+
+    def lookup(self, scs_khz: int, sample_rate_hz: float, datatype: str) -> Optional[ConfigBaseline]:
+        """Exact configuration, else the same SCS and sample rate with another
+        datatype (the tests are gain-invariant), else None."""
+        exact = self.configs.get(config_key(scs_khz, sample_rate_hz, datatype))
+        if exact is not None:
+            return exact
+        for c in self.configs.values():
+            if c.scs_khz == scs_khz and abs(c.sample_rate_hz - sample_rate_hz) < 1.0:
+                return c
+        return None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "tool": "ssbwatch calibrate",
+                "feature_version": self.feature_version,
+                "sources": self.sources,
+                "configs": [
+                    {**{k: v for k, v in asdict(c).items() if k != "stats"},
+                     "stats": {n: asdict(s) for n, s in c.stats.items()}}
+                    for c in self.configs.values()
+                ],
+            },
+            indent=1,
+        )
+
+    def save(self, path: str | Path) -> None:
+        p = Path(path)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(p)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SiteBaseline":
+        p = Path(path)
+        try:
+            d = json.loads(p.read_text())
+        except OSError as exc:
+            raise BaselineError(f"{p}: cannot read baseline: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise BaselineError(f"{p}: baseline is not valid JSON: {exc}") from None
+        if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
+            raise BaselineError(f"{p}: not an ssbwatch baseline (schema_version {SCHEMA_VERSION} expected)")
+        if d.get("feature_version") != FEATURE_VERSION:
+            raise BaselineError(
+                f"{p}: baseline was made with features {d.get('feature_version')!r}, this ssbwatch uses "
+                f"{FEATURE_VERSION!r}: run ssbwatch calibrate again"
+            )
+        configs = {}
+        try:
+            for c in d["configs"]:
+                stats = {n: FeatureStats(**s) for n, s in c.pop("stats").items()}
+                cb = ConfigBaseline(**c, stats=stats)
+                missing = [n for n in STAT_FEATURES if n not in cb.stats]
+                if missing:
+                    raise BaselineError(f"{p}: config {cb.key} lacks statistics {missing}")
+                configs[cb.key] = cb
+        except (KeyError, TypeError) as exc:
+            raise BaselineError(f"{p}: malformed baseline entry: {exc}") from None
+        return cls(configs, d["feature_version"], list(d.get("sources", [])))
+
+
+def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, feats: np.ndarray,
+                          epnre_abs_db: np.ndarray, pcis: list[int]) -> ConfigBaseline:
+    """Statistics of clean SSBs: feats (n, N_FEATURES), epnre_abs_db (n,)."""
+    stats = {n: FeatureStats.of(feats[:, _IDX[n]]) for n in STAT_FEATURES}
+    return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
+                          float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats)

@@ -1,0 +1,64 @@
+"""Classical detector: an energy test on the SSB's null REs and its residual
+after channel estimation (the first verdict, and the baseline the DT-DDNN is
+compared with).
+
+Calibrated mode (a site baseline for this configuration): an SSB is jammed when
+its interference-to-signal ratio -- over the null REs (EPNRE) or over all
+residual REs -- rises above the site's clean level by more than the clean
+SSBs' own upper quantile allows. Both statistics are relative to the SSB's own
+power, so a receiver with another gain does not raise false alarms.
+
+Uncalibrated mode: jammed when the SSB's estimated SNR over its null REs is
+below ``uncal_min_snr_db`` (clean cells on air sit 13-40 dB above their null
+REs); narrowband and weak jammers need a baseline.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .baseline import ConfigBaseline
+from .features import FEATURE_NAMES
+
+_IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
+
+
+@dataclass(frozen=True)
+class ClassicalConfig:
+    uncal_min_snr_db: float = 10.0
+    min_rise_db: float = 0.4  # never test closer than this to the clean median
+    margin_db: float = 0.1  # added to the clean q99.5
+    slope_db: float = 0.5  # width of the score's logistic around the threshold
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+class ClassicalDetector:
+    name = "classical"
+
+    def __init__(self, config: ClassicalConfig = ClassicalConfig()):
+        self.cfg = config
+
+    def thresholds(self, base: ConfigBaseline) -> dict[str, float]:
+        out = {}
+        for n in ("epnre_rel_db", "res_all_rel_db"):
+            st = base.stats[n]
+            out[n] = st.median + max(self.cfg.min_rise_db, st.q995 - st.median + self.cfg.margin_db)
+        return out
+
+    def score(self, feats: np.ndarray, base: Optional[ConfigBaseline]) -> tuple[bool, float, str]:
+        """(jammed, score in 0..1, mode) of one SSB's feature vector."""
+        c = self.cfg
+        if base is None:
+            snr = float(feats[_IDX["snr_est_db"]])
+            z = (c.uncal_min_snr_db - snr) / c.slope_db
+            return bool(snr < c.uncal_min_snr_db), _sigmoid(z), "uncalibrated"
+        best = -1e9
+        for n, thr in self.thresholds(base).items():
+            best = max(best, (float(feats[_IDX[n]]) - thr) / c.slope_db)
+        return bool(best > 0), _sigmoid(best), "calibrated"

@@ -1,0 +1,197 @@
+"""Offline scoring of recordings: ``ssbwatch replay`` and ``ssbwatch calibrate``.
+
+Each file is read in blocks (memory-mapped; a multi-GB recording is never
+loaded whole) and pushed through the same :class:`ScoringPipeline` the daemon
+uses. One unreadable file is reported and skipped; the others go on.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional, TextIO
+
+import numpy as np
+
+from signals import iq as iqio
+
+from .baseline import SiteBaseline, build_config_baseline
+from .pipeline import ScoringPipeline, epnre_abs_db, observation_features
+from .progress import Progress
+from .receiver import ReceiverConfig
+
+BLOCK_SAMPLES = 1 << 20
+
+
+@dataclass
+class FileSummary:
+    file: str
+    ok: bool
+    error: str = ""
+    seconds: float = 0.0
+    ssbs: int = 0
+    jammed: int = 0
+    invalid: int = 0
+    flywheel: int = 0
+    pcis: list = field(default_factory=list)
+    scs_khz: Optional[int] = None
+    ssb_freq_hz: Optional[float] = None
+    mode: str = ""
+    nonfinite_samples: int = 0
+    dropped_bytes: int = 0
+    datatype: str = ""
+    sample_rate_hz: float = 0.0
+
+    def line(self) -> str:
+        if not self.ok:
+            return f"{self.file}: ERROR {self.error}"
+        if self.ssbs == 0:
+            return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found"
+        f = f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else ""
+        return (f"{self.file}: {self.seconds * 1e3:.1f} ms, PCI {','.join(map(str, self.pcis))}, "
+                f"{self.scs_khz} kHz SCS{f}: {self.ssbs} SSBs, {self.jammed} jammed, "
+                f"{self.flywheel} without PSS, {self.invalid} invalid ({self.mode})")
+
+
+def open_capture(path: str, datatype: Optional[str], sample_rate_hz: Optional[float],
+                 center_freq_hz: Optional[float]) -> iqio.IQReader:
+    return iqio.open_iq(path, datatype=datatype, sample_rate_hz=sample_rate_hz,
+                        center_freq_hz=center_freq_hz, allow_partial=True)
+
+
+def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz=None,
+                receiver_config: ReceiverConfig = ReceiverConfig(), detector=None,
+                baseline: Optional[SiteBaseline] = None, emit: Callable[[dict], None] = lambda r: None,
+                progress: bool = False, block_samples: int = BLOCK_SAMPLES, collect_features: bool = False):
+    """Score one recording; ``emit`` receives each record. Returns (summary, records or features)."""
+    summary = FileSummary(file=path, ok=True)
+    extra: list = []
+    try:
+        reader = open_capture(path, datatype, sample_rate_hz, center_freq_hz)
+    except (iqio.IQFormatError, OSError, ValueError) as exc:
+        summary.ok, summary.error = False, str(exc)
+        return summary, extra
+    with reader:
+        m = reader.meta
+        summary.seconds = m.n_samples / m.sample_rate_hz
+        summary.datatype, summary.sample_rate_hz = m.datatype, m.sample_rate_hz
+        summary.dropped_bytes = reader.n_dropped_bytes
+        try:
+            pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype,
+                                   receiver_config=receiver_config, detector=detector,
+                                   baseline=baseline, label=path)
+        except ValueError as exc:
+            summary.ok, summary.error = False, str(exc)
+            return summary, extra
+        if collect_features:
+            # calibration: keep the observations' features instead of verdicts
+            def handle(obs_list):
+                for o in obs_list:
+                    if o.valid:
+                        extra.append((o.scs_khz, observation_features(o, None), epnre_abs_db(o.grid), o.pci))
+            run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
+            run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
+        else:
+            def run_push(b, s):
+                for r in pipe.push(b, s):
+                    emit(r)
+            def run_flush():
+                for r in pipe.flush():
+                    emit(r)
+        with Progress(m.n_samples, Path(path).name[:24], " samples", force=progress) as bar:
+            pos = 0
+            for block in reader.blocks(block_samples):
+                run_push(block, pos)
+                pos += block.size
+                bar.set(pos)
+            run_flush()
+        rx = pipe.receiver
+        s = pipe.stats
+        summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
+        summary.nonfinite_samples = rx.n_nonfinite
+        if rx.pci is not None:
+            summary.pcis = [rx.pci]
+            summary.scs_khz = rx.scs_khz
+            summary.ssb_freq_hz = (m.center_freq_hz + rx.offset_hz) if m.center_freq_hz else None
+        base = baseline.lookup(rx.scs_khz, m.sample_rate_hz, m.datatype) if (baseline and rx.scs_khz) else None
+        summary.mode = "calibrated" if base is not None else "uncalibrated"
+        summary.datatype = m.datatype
+        summary.sample_rate_hz = m.sample_rate_hz
+        if collect_features:
+            summary.ssbs = len(extra)
+    return summary, extra
+
+
+def replay(paths: Iterable[str], out: Optional[TextIO], *, annotate: bool = False, err: TextIO = sys.stderr,
+           **kw) -> list[FileSummary]:
+    summaries = []
+    for path in paths:
+        records: list[dict] = []
+
+        def emit(r, _records=records):
+            if out is not None:
+                out.write(json.dumps(r) + "\n")
+            if annotate:
+                _records.append(r)
+
+        s, _ = replay_file(path, emit=emit, **kw)
+        if out is not None:
+            out.flush()
+        if s.ok and annotate:
+            try:
+                n = annotate_file(path, records)
+                print(f"{path}: wrote {n} annotations", file=err)
+            except (iqio.IQFormatError, OSError) as exc:
+                s.ok, s.error = False, f"cannot annotate: {exc}"
+        print(s.line(), file=err)
+        summaries.append(s)
+    return summaries
+
+
+def annotate_file(path: str, records: list[dict]) -> int:
+    """Append the detections as SigMF annotations (SigMF recordings only)."""
+    if not iqio.is_sigmf_path(path):
+        raise iqio.IQFormatError(f"{path}: --annotate needs a SigMF recording (raw files have no metadata)")
+    meta_path, _ = iqio.sigmf_paths(path)
+    anns = []
+    for r in records:
+        anns.append({
+            "core:sample_start": r["sample"],
+            "core:sample_count": 0,
+            "core:label": "SSB jammed" if r["jammed"] else ("SSB invalid" if r["jammed"] is None else "SSB clean"),
+            "core:generator": "ssbwatch replay",
+            "ssbwatch:pci": r["pci"],
+            "ssbwatch:ssb_index": r["ssb_index"],
+            "ssbwatch:jammed": r["jammed"],
+            "ssbwatch:score": r["score"],
+            "ssbwatch:detector": r["detector"],
+            "ssbwatch:mode": r["mode"],
+        })
+    iqio.append_annotations(meta_path, anns)
+    return len(anns)
+
+
+def calibrate(paths: Iterable[str], *, err: TextIO = sys.stderr, min_ssbs: int = 10, **kw) -> SiteBaseline:
+    """Learn the site baseline from captures declared clean."""
+    groups: dict[tuple, list] = {}
+    sources = []
+    for path in paths:
+        s, feats = replay_file(path, collect_features=True, **kw)
+        if not s.ok:
+            print(f"{path}: ERROR {s.error}", file=err)
+            continue
+        print(f"{path}: {len(feats)} clean SSBs" + (f" of PCI {s.pcis[0]}" if s.pcis else ", no cell found"), file=err)
+        sources.append(path)
+        for scs, f, e_abs, pci in feats:
+            groups.setdefault((scs, s.sample_rate_hz, s.datatype), []).append((f, e_abs, pci))
+    configs = {}
+    for (scs, rate, dt), rows in groups.items():
+        if len(rows) < min_ssbs:
+            print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: only {len(rows)} SSBs "
+                  f"(at least {min_ssbs} needed); skipped", file=err)
+            continue
+        cb = build_config_baseline(scs, rate, dt, np.stack([r[0] for r in rows]),
+                                   np.array([r[1] for r in rows]), [r[2] for r in rows])
+        configs[cb.key] = cb
+    return SiteBaseline(configs, sources=sources)
