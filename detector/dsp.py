@@ -72,12 +72,10 @@ def _rate_ratio(fs_hz: float, out_hz: float) -> tuple[int, int]:
 def fft_len_for(n_samples: int, fs_hz: float, out_hz: float) -> tuple[int, int]:
     """Input FFT length >= n_samples (a fast size, multiple of q) and output length."""
     p, q = _rate_ratio(fs_hz, out_hz)
-    k = -(-n_samples // q)
-    while True:
-        n_in = k * q
-        if sfft.next_fast_len(n_in) == n_in and (k * p) % 2 == 0:
-            return n_in, k * p
-        k += 1
+    # k blocks of q input samples; k even and 2,3,5,7,11-smooth keeps both FFTs fast
+    # (q itself may hold other primes, e.g. 325 = 5^2 13 for 19.5 Msps)
+    k = 2 * sfft.next_fast_len(max(1, -(-n_samples // (2 * q))))
+    return k * q, k * p
 
 
 @functools.lru_cache(maxsize=64)
@@ -338,23 +336,36 @@ def _deramp(grid: np.ndarray, nid2: int) -> tuple[np.ndarray, np.ndarray]:
     return g, smooth_freq(g[0, PSS_K] * nr.pss(nid2), 5)
 
 
-def identify(grid: np.ndarray, nid2: int) -> CellId:
-    """N_ID1 from the SSS (non-coherent against the PSS channel) and ī_SSB from
-    the PBCH-DMRS (magnitudes summed over its three symbols).
+def sss_metrics(grid: np.ndarray, nid2: int) -> np.ndarray:
+    """Non-coherent SSS match of all 336 N_ID1 for one N_ID2, shape (336,).
 
     Real gNBs put an arbitrary phase between the PSS and SSS symbols, so the SSS
-    is matched through |sum_k Y_sss[k] H_pss*[k] d_sss[k]|, H_pss = Y_pss d_pss.
+    is matched through |sum_k Y_sss[k] H_pss*[k] d_sss[k]| with H_pss the
+    (smoothed) channel seen on the PSS; normalised to 1 for a perfect match.
+    """
+    g, h0s = _deramp(grid, nid2)
+    z = g[2, PSS_K] * np.conj(h0s)  # (127,)
+    norm = np.sqrt(np.sum(np.abs(g[2, PSS_K]) ** 2) * np.sum(np.abs(h0s) ** 2)) + 1e-30
+    return np.abs(nr.sss_table()[nid2::3] @ z) / norm
+
+
+def identify(grid: np.ndarray, nid2: int, nid1: int | None = None, sss: np.ndarray | None = None) -> CellId:
+    """Cell identity at one SSB: N_ID1 from the SSS (or the given one, decided
+    over several SSBs) and ī_SSB from the PBCH-DMRS.
 
     Parameters
     ----------
     grid : complex64, shape (4, 240)
+    sss : the (336,) SSS metrics whose best and second-best give the margin
+        (default: this SSB's own)
     """
-    g, h0s = _deramp(grid, nid2)
-    z = g[2, PSS_K] * np.conj(h0s)  # (127,)
-    m = np.abs(nr.sss_table()[nid2::3] @ z)  # (336,)
+    m = sss_metrics(grid, nid2) if sss is None else sss
     order = np.argsort(m)
-    nid1 = int(order[-1])
+    if nid1 is None:
+        nid1 = int(order[-1])
+    second = m[order[-2]] if order[-1] == nid1 else m[order[-1]]
     pci = 3 * nid1 + nid2
+    g, h0s = _deramp(grid, nid2)
     ibar, dmrs_margin = _ibar_scores(g, h0s, pci)
     sss_m, dmrs_m = match_quality(grid, pci, ibar)
     return CellId(
@@ -362,7 +373,7 @@ def identify(grid: np.ndarray, nid2: int) -> CellId:
         nid1=nid1,
         nid2=nid2,
         sss_metric=sss_m,
-        sss_margin=float(m[nid1] / max(m[order[-2]], 1e-30)),
+        sss_margin=float(m[nid1] / max(second, 1e-30)),
         ibar=ibar,
         dmrs_metric=dmrs_m,
         dmrs_margin=dmrs_margin,
@@ -501,5 +512,29 @@ def coarse_pss_search(X: np.ndarray, fs_hz: float, n_out: int, center_hz: float,
     e = np.concatenate([[0.0], np.cumsum(np.abs(yp[:n_valid]) ** 2)])
     energy = e[PSS_RATE_FFT:] - e[:-PSS_RATE_FFT]
     rho2 = np.abs(corr) ** 2 / np.maximum(energy[:n_lags], max(float(energy.max()) * 1e-9, 1e-30))[None, :]
-    i = np.unravel_index(int(np.argmax(rho2)), rho2.shape)
-    return float(rho2[i]), int(i[0]), int(i[1]) * 2
+    pe = path_energy(rho2, (PATH_WINDOW + 1) // 2)  # half rate: half the lags
+    i = np.unravel_index(int(np.argmax(pe)), pe.shape)
+    return float(pe[i]), int(i[0]), int(i[1]) * 2
+
+
+PATH_WINDOW = 9  # lags (SSB-rate samples, ~1.2 us at 30 kHz) of multipath energy combined
+
+
+def path_energy(rho2: np.ndarray, width: int = PATH_WINDOW) -> np.ndarray:
+    """Sum of rho2 over the ``width`` lags starting at each lag (RAKE-like).
+
+    Multipath spreads the PSS's energy over several lags; detection on the
+    summed energy does not lose the cell in a frequency-selective channel.
+    Shape preserved (the last lags sum fewer terms).
+    """
+    c = np.concatenate([np.zeros(rho2.shape[:-1] + (1,)), np.cumsum(rho2, axis=-1)], axis=-1)
+    n = rho2.shape[-1]
+    hi = np.minimum(np.arange(n) + width, n)
+    return (c[..., hi] - c[..., :n]).astype(np.float32)
+
+
+def first_path(rho2_row: np.ndarray, start: int, width: int = PATH_WINDOW, fraction: float = 0.5) -> int:
+    """Earliest lag in [start, start + width) whose rho2 reaches ``fraction`` of
+    the window's maximum: the timing of the first strong path."""
+    w = rho2_row[start : start + width]
+    return start + int(np.flatnonzero(w >= fraction * w.max())[0])

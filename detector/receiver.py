@@ -36,10 +36,15 @@ class ReceiverConfig:
     scs_khz: Optional[int] = None  # None: try 15 and 30 kHz
     ssb_offset_hz: Optional[float] = None  # pinned SSB centre minus capture centre
     period_ms: float = 20.0  # assumed SSB period until a shorter one is seen
-    acq_threshold: float = 0.35  # rho2 of a PSS peak at acquisition
+    # PSS detection at acquisition on rho2 summed over PATH_WINDOW lags (multipath energy);
+    # noise alone gives ~0.07 on average and rarely above 0.25 over a 20 ms search
+    acq_threshold: float = 0.3
+    acq_single_threshold: float = 0.45  # a cell seen at one SSB only needs this ...
+    single_sss_margin: float = 1.3  # ... and this N_ID1 margin
     track_threshold: float = 0.15  # rho2 to count the PSS as found at a predicted position
     track_search: int = 8  # +- lags (SSB-rate samples) searched around a prediction
-    min_sss_margin: float = 1.4  # best / second-best N_ID1 metric to accept a cell
+    min_sss_margin: float = 1.1  # best / second-best N_ID1 metric (summed over SSBs) to accept a cell
+    sss_peak_ratio: float = 2.5  # each SSB's own SSS match of that N_ID1 over its median (noise: ~1)
     reacquire_s: float = 2.0  # periodic re-acquisition interval (stream time)
     lost_reacquire: int = 16  # consecutive SSBs without PSS before a new cell search
     cfo_alpha: float = 0.3  # smoothing of the tracked CFO
@@ -51,6 +56,7 @@ class ReceiverConfig:
         if self.period_ms not in PERIODS_MS:
             raise ConfigError(f"period_ms={self.period_ms} not an SSB periodicity {list(PERIODS_MS)}")
         check_range("acq_threshold", self.acq_threshold, 0.05, 1.0)
+        check_range("acq_single_threshold", self.acq_single_threshold, self.acq_threshold, 1.0)
         check_range("track_threshold", self.track_threshold, 0.02, 1.0)
         check_range("track_search", self.track_search, 1, 64)
         check_range("reacquire_s", self.reacquire_s, 0.1, 3600)
@@ -147,31 +153,53 @@ def acquire(
     X, n_in, n_out = spectra[scs]
     y = dsp.extract_band_from_spectrum(X, fs_hz, n_out, off, n_valid_in=len(x))
     rho2, _ = dsp.pss_correlate(y)
-    if rho2.size == 0 or rho2.max() < cfg.acq_threshold:
+    if rho2.size == 0:
+        return None
+    pe = dsp.path_energy(rho2)  # multipath energy per lag and N_ID2
+    if pe.max() < cfg.acq_threshold:
         return None
     rate = dsp.ssb_rate_hz(scs)
-    metric = rho2.max(axis=0)
+    metric = pe.max(axis=0)
     peaks = dsp.find_peaks(metric, cfg.acq_threshold, min_distance=dsp.SSB_SYMBOL_LEN * 3)
-    dets: list[Detection] = []
+    cands = []  # (start+frac, nid2, rho2, cfo, grid, sss metrics)
     for n in peaks:
+        nid2 = int(np.argmax(pe[:, n]))
+        energy = float(pe[nid2, n])
+        n = dsp.first_path(rho2[nid2], int(n))
         start = int(n) - dsp.SSB_CP
         if start - dsp.SSB_CP < 0 or start + dsp.SSB_LEN + dsp.SSB_CP > y.size:
             continue  # the SSB is not wholly inside the block
-        nid2 = int(np.argmax(rho2[:, n]))
         cfo = dsp.pss_cfo_hz(y, int(n), nid2, scs)
         frac = dsp.parabolic_offset(*(float(rho2[nid2, i]) if 0 <= i < rho2.shape[1] else 0.0 for i in (n - 1, n, n + 1)))
         seg0 = max(0, start - dsp.SSB_CP)
         seg = dsp.derotate(y[seg0 : start + dsp.SSB_LEN + dsp.SSB_CP], cfo, rate, seg0)
         grid = dsp.ssb_grid_at(seg, start - seg0 + frac)
-        cell = dsp.identify(grid, nid2)
-        if cell.sss_margin < cfg.min_sss_margin:
-            continue
-        dets.append(Detection((start + frac) * fs_hz / rate, nid2, float(rho2[nid2, n]), cell, cfo + (off - round(off))))
-    if not dets:
-        return None
+        cands.append((start + frac, nid2, energy, cfo, grid, dsp.sss_metrics(grid, nid2)))
+    # N_ID1 per N_ID2, decided on the SSS energy summed over all its PSS peaks: a
+    # weak cell is identified from several SSBs, and a weaker co-channel cell with
+    # the same N_ID2 is ignored, never mixed in
     by_pci: dict[int, list[Detection]] = {}
-    for d in dets:
-        by_pci.setdefault(d.cell.pci, []).append(d)
+    for nid2 in {c[1] for c in cands}:
+        mine = [c for c in cands if c[1] == nid2]
+        acc = np.sqrt(np.sum([c[5] ** 2 for c in mine], axis=0))
+        order = np.argsort(acc)
+        nid1 = int(order[-1])
+        margin = float(acc[nid1] / max(acc[order[-2]], 1e-30))
+        if margin < cfg.min_sss_margin:
+            continue
+        single_ok = max(c[2] for c in mine) >= cfg.acq_single_threshold and margin >= cfg.single_sss_margin
+        if len(mine) < 2 and not single_ok:
+            continue  # noise makes isolated weak PSS peaks with random N_ID1
+        dets = []
+        for st, _, r2, cfo, grid, m in mine:
+            if m[nid1] < cfg.sss_peak_ratio * np.median(m):
+                continue  # a PSS-like peak that does not carry this cell's SSS
+            cell = dsp.identify(grid, nid2, nid1=nid1, sss=acc)
+            dets.append(Detection(st * fs_hz / rate, nid2, r2, cell, cfo + (off - round(off))))
+        if dets:
+            by_pci[3 * nid1 + nid2] = dets
+    if not by_pci:
+        return None
     pci = max(by_pci, key=lambda p: sum(d.rho2 for d in by_pci[p]))
     ssb_freq = center_freq_hz + off if center_freq_hz else None
     mine = _probe_burst(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)

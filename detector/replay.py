@@ -123,8 +123,9 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
     return summary, extra
 
 
-def replay(paths: Iterable[str], out: Optional[TextIO], *, annotate: bool = False, err: TextIO = sys.stderr,
+def replay(paths: Iterable[str], out: Optional[TextIO], *, annotate: bool = False, err: Optional[TextIO] = None,
            **kw) -> list[FileSummary]:
+    err = err or sys.stderr
     summaries = []
     for path in paths:
         records: list[dict] = []
@@ -172,8 +173,9 @@ def annotate_file(path: str, records: list[dict]) -> int:
     return len(anns)
 
 
-def calibrate(paths: Iterable[str], *, err: TextIO = sys.stderr, min_ssbs: int = 10, **kw) -> SiteBaseline:
+def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 10, **kw) -> SiteBaseline:
     """Learn the site baseline from captures declared clean."""
+    err = err or sys.stderr
     groups: dict[tuple, list] = {}
     sources = []
     for path in paths:

@@ -1,0 +1,216 @@
+"""Receiver: acquisition, tracking, streaming invariance, real captures."""
+import dataclasses
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from detector import dsp
+from detector.cli import main
+from detector.pipeline import ScoringPipeline
+from detector.receiver import Receiver, acquire
+from signals import iq as iqio
+from signals.simulate import NeighbourConfig, SimConfig, draw_params, simulate_capture, write_capture
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-captures"
+REAL_PCI = {"srsran-n3-pci1": 1, "amarisoft-n78-pci500": 500, "oai-n78-pci1": 1, "cyberx-n78-pci1": 1}
+REAL_SSB_MHZ = {"srsran-n3-pci1": 1862.65, "amarisoft-n78-pci500": 3426.24, "oai-n78-pci1": 3434.88, "cyberx-n78-pci1": 3426.24}
+
+
+def _clean_cfg(**kw):
+    base = dict(jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    base.update(kw)
+    return SimConfig(**base)
+
+
+def _capture(seed, cfg=None, **override):
+    rng = np.random.default_rng(seed)
+    p = draw_params(cfg or _clean_cfg(), rng, force_clean=True)
+    for k, v in override.items():
+        setattr(p, k, v)
+    return simulate_capture(p, rng)
+
+
+def _records(cap, chunks=None, fs=None, iq=None):
+    p = cap.params
+    x = cap.iq if iq is None else iq
+    pipe = ScoringPipeline(fs or p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    if chunks is None:
+        recs = pipe.push(x)
+    else:
+        recs, pos = [], 0
+        for c in chunks:
+            recs += pipe.push(x[pos : pos + c])
+            pos += c
+        recs += pipe.push(x[pos:])
+    return recs + pipe.flush()
+
+
+def _match(recs, truth, tol, scale=1.0):
+    return [next((r for r in recs if abs(r["sample"] * scale - t.sample_start) <= tol), None) for t in truth]
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+@pytest.mark.parametrize("name", sorted(REAL_PCI))
+def test_real_capture_right_pci_not_jammed(name):
+    recs = []
+    pipe = None
+    with iqio.open_iq(REAL / f"{name}.sigmf-meta") as r:
+        m = r.meta
+        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
+        recs = pipe.push(r.read_all()) + pipe.flush()
+    assert recs, f"{name}: no SSB found"
+    assert all(rec["pci"] == REAL_PCI[name] for rec in recs)
+    assert not any(rec["jammed"] for rec in recs)
+    assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ[name] * 1e6, abs=1.0)
+
+
+def test_acquisition_clean_capture_all_ssbs():
+    cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(10.0, 10.0)))
+    recs = _records(cap)
+    got = _match(recs, cap.ssbs, tol=cap.params.numerology.cp_short)
+    assert all(r is not None for r in got), [t.sample_start for t in cap.ssbs]
+    assert all(r["pci"] == t.pci and r["ssb_index"] == t.ssb_index for r, t in zip(got, cap.ssbs))
+
+
+def test_streaming_chunks_give_the_same_records():
+    cap = _capture(12, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=45.0, period_ms=(10.0,),
+                                  all_ssbs_fraction=1.0, l_max=(4,)))
+    whole = _records(cap)
+    rng = np.random.default_rng(0)
+    chunks = list(rng.integers(1, 40000, 30))
+    chunked = _records(cap, chunks=chunks)
+    assert len(whole) >= 8
+    assert json.dumps(whole) == json.dumps(chunked)
+
+
+def test_single_ssb_in_one_millisecond():
+    cap = _capture(13, _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), snr_db=(20.0, 20.0)))
+    s = cap.ssbs[0]
+    a = max(0, s.sample_start - 5000)
+    x = cap.iq[a : a + int(1e-3 * cap.params.sample_rate_hz)]
+    pipe = ScoringPipeline(cap.params.sample_rate_hz, cap.params.center_freq_hz, "cf32_le")
+    recs = pipe.push(x) + pipe.flush()
+    assert [r["pci"] for r in recs][:1] == [s.pci]
+    assert abs(recs[0]["sample"] + a - s.sample_start) <= cap.params.numerology.cp_short
+
+
+@pytest.mark.parametrize("odd_rate_hz", [19.5e6, 25e6])
+def test_odd_sample_rate_finds_the_cell(odd_rate_hz):
+    # the SSB must lie inside the narrower band after resampling: put it near the centre
+    cap = _capture(14, _clean_cfg(sample_rates_hz=(30.72e6,), snr_db=(15.0, 15.0)), ssb_offset_bins=40)
+    fr = Fraction(odd_rate_hz / cap.params.sample_rate_hz).limit_denominator(1000)
+    iq = resample_poly(cap.iq, fr.numerator, fr.denominator).astype(np.complex64)
+    recs = _records(cap, fs=odd_rate_hz, iq=iq)
+    got = _match(recs, cap.ssbs, tol=cap.params.numerology.cp_short, scale=cap.params.sample_rate_hz / odd_rate_hz)
+    assert sum(r is not None and r["pci"] == t.pci for r, t in zip(got, cap.ssbs)) == len(cap.ssbs)
+
+
+def test_cfo_and_neighbour_and_multipath():
+    cfg = _clean_cfg(sample_rates_hz=(15.36e6,), snr_db=(3.0, 3.0),
+                     multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
+                     neighbour=NeighbourConfig(probability=1.0, power_db=(-3.0, -3.0)))
+    for seed, cfo in ((21, 2000.0), (22, -2000.0)):
+        cap = _capture(seed, cfg, cfo_hz=cfo)
+        got = _match(_records(cap), cap.ssbs, tol=cap.params.numerology.cp_short)
+        assert all(r is not None and r["pci"] == t.pci for r, t in zip(got, cap.ssbs)), seed
+
+
+def test_strong_jammer_gives_jammed_records_not_silence():
+    cap = _capture(15, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=80.0, period_ms=(10.0,),
+                                  snr_db=(25.0, 25.0), all_ssbs_fraction=1.0))
+    x = cap.iq.copy()
+    half = x.size // 2
+    rng = np.random.default_rng(0)
+    p_sig = np.mean(np.abs(x[:half]) ** 2)
+    x[half:] += (rng.standard_normal(x.size - half) + 1j * rng.standard_normal(x.size - half)).astype(np.complex64) * np.sqrt(p_sig * 50)
+    recs = _records(cap, iq=x)
+    before = [r for r in recs if r["sample"] < half - 2000]
+    after = [r for r in recs if r["sample"] > half]
+    n_expected_after = sum(t.sample_start > half for t in cap.ssbs)
+    assert before and not any(r["jammed"] for r in before)
+    assert len(after) >= n_expected_after - 1  # the flywheel keeps scoring
+    assert all(r["jammed"] for r in after)
+    assert any(not r["locked"] for r in after)
+    assert all(r["pci"] == cap.params.pci for r in after)
+
+
+def test_nan_and_zero_input_are_invalid_not_clean():
+    cap = _capture(16, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=45.0, period_ms=(10.0,)))
+    x = cap.iq.copy()
+    x[x.size // 2 :] = np.nan
+    recs = _records(cap, iq=x)
+    bad = [r for r in recs if r["sample"] > x.size // 2 + 1000]
+    assert bad and all(r["valid"] is False and r["jammed"] is None for r in bad)
+    assert all("non-finite" in r["reason"] for r in bad)
+
+
+def test_gscn_candidates_include_real_ssb_offsets():
+    offs = dsp.gscn_candidates_hz(3427.5e6, 23.04e6, 30)
+    assert np.any(np.abs(offs - (3426.24e6 - 3427.5e6)) < 1)
+    offs = dsp.gscn_candidates_hz(1870e6, 23.04e6, 15)
+    assert np.any(np.abs(offs - (1862.65e6 - 1870e6)) < 1)
+    assert np.all(np.abs(offs) <= 23.04e6 / 2)
+
+
+def test_extract_band_matches_native_demodulation():
+    cap = _capture(17, _clean_cfg(sample_rates_hz=(30.72e6,), scs_khz=(30,), snr_db=(40.0, 40.0)),
+                   multipath=None, neighbour=None, cfo_hz=0.0)
+    p = cap.params
+    y = dsp.extract_band(cap.iq, p.sample_rate_hz, p.ssb_offset_hz, dsp.ssb_rate_hz(30))
+    s = cap.ssbs[0]
+    g = dsp.ssb_grid_at(y, s.sample_start * dsp.ssb_rate_hz(30) / p.sample_rate_hz)
+    from signals import nr
+
+    rng = np.random.default_rng(0)
+    ref = nr.ssb_grid(p.pci, s.ssb_index, p.l_max, rng=rng, components=("pss", "sss", "dmrs"))
+    pilots = ref != 0
+    ratio = g[pilots] / ref[pilots]
+    # one channel (common phase/gain per symbol, CFO residual) across the pilots
+    assert np.std(np.abs(ratio)) / np.mean(np.abs(ratio)) < 0.1
+    assert acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz).pci == p.pci
+
+
+def test_replay_cli_bad_file_does_not_stop_the_others(tmp_path, capsys):
+    cap = _capture(18, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,)))
+    write_capture(cap, tmp_path / "good")
+    (tmp_path / "bad.sigmf-meta").write_text("{not json")
+    (tmp_path / "bad.sigmf-data").write_bytes(b"\0" * 8)
+    out = tmp_path / "r.jsonl"
+    rc = main(["replay", str(tmp_path / "bad.sigmf-meta"), str(tmp_path / "good.sigmf-meta"), "--jsonl", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "bad.sigmf-meta" in err and "ERROR" in err
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    assert recs and all(r["pci"] == cap.params.pci for r in recs)
+    for key in ("file", "t", "sample", "pci", "ssb_index", "jammed", "score", "stage"):
+        assert key in recs[0]
+    assert recs[0]["t"] == pytest.approx(recs[0]["sample"] / cap.params.sample_rate_hz)
+
+
+def test_calibrate_then_replay_is_calibrated(tmp_path, capsys):
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0, period_ms=(10.0,))
+    p = draw_params(cfg, np.random.default_rng(19), force_clean=True)
+    for k in range(2):
+        write_capture(simulate_capture(dataclasses.replace(p), np.random.default_rng(100 + k)), tmp_path / f"clean{k}")
+    base = tmp_path / "baseline.json"
+    assert main(["calibrate", str(tmp_path / "clean0.sigmf-meta"), str(tmp_path / "clean1.sigmf-meta"), "-o", str(base)]) == 0
+    d = json.loads(base.read_text())
+    assert d["configs"] and d["configs"][0]["n_ssb"] >= 10
+    jam = dataclasses.replace(p, jammer={"type": "barrage", "sjnr_db": min(15.0, p.snr_db - 3)})
+    write_capture(simulate_capture(jam, np.random.default_rng(200)), tmp_path / "jam")
+    out = tmp_path / "r.jsonl"
+    assert main(["replay", str(tmp_path / "jam.sigmf-meta"), "--baseline", str(base), "--jsonl", str(out)]) == 0
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    assert recs and all(r["mode"] == "calibrated" for r in recs)
+    assert sum(r["jammed"] for r in recs) >= 0.9 * len(recs)
+
+
+def test_bad_baseline_is_a_named_error(tmp_path, capsys):
+    b = tmp_path / "b.json"
+    b.write_text('{"schema_version": 1, "feature_version": "old", "configs": []}')
+    assert main(["replay", "x.sigmf-meta", "--baseline", str(b)]) == 2
+    assert "calibrate again" in capsys.readouterr().err
