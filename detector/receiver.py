@@ -298,6 +298,7 @@ class SSBObservation:
     dmrs_metric: float
     cfo_hz: float
     grid: np.ndarray  # (4, 240) complex64
+    ssb_iq: np.ndarray  # (1096,) complex64: the SSB's 4 symbols at the SSB rate (raw-IQ models)
     pss_trace: np.ndarray  # (65,) float32
     n_nonfinite: int = 0
     valid: bool = True
@@ -539,6 +540,8 @@ class Receiver:
         others = [rho2[i, n] for i in range(3) if i != nid2]
         margin_db = float(10 * np.log10(max(rho2[nid2, n], 1e-12) / max(max(others), 1e-12)))
         grid = dsp.ssb_grid_at(y, start)
+        i0 = int(round(start))
+        ssb_iq = y[i0 : i0 + dsp.SSB_LEN].copy()
         ib = dsp.best_ibar(grid, self.pci) if locked else ibar
         sss_m, dmrs_m = dsp.match_quality(grid, self.pci, ib)
         energy = float(np.mean(np.abs(x) ** 2)) if x.size else 0.0
@@ -561,6 +564,7 @@ class Receiver:
             dmrs_metric=dmrs_m,
             cfo_hz=self.cfo_hz,
             grid=grid,
+            ssb_iq=ssb_iq,
             pss_trace=trace,
             n_nonfinite=n_bad,
             valid=valid,

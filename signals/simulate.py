@@ -20,6 +20,7 @@ in :func:`write_capture` and the dataset loop in :func:`simulate_dataset`.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,9 +151,14 @@ class SimConfig:
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     neighbour: NeighbourConfig = field(default_factory=NeighbourConfig)
     jamming: JammingConfig = field(default_factory=JammingConfig)
+    # clean companion captures of the same site (same parameters, other noise,
+    # traffic and PBCH realisations), written as capNNNNN-calK: what an operator
+    # would record to calibrate the site (ssbwatch calibrate)
+    calibration_captures: int = 0
 
     def __post_init__(self):
         check_range("n_captures", self.n_captures, 1, 10**7)
+        check_range("calibration_captures", self.calibration_captures, 0, 100)
         check_range("duration_ms", self.duration_ms, 1.0, 1000.0)
         for s in self.scs_khz:
             if s not in nr.SSB_SCS_KHZ:
@@ -694,6 +700,12 @@ def simulate_dataset(cfg: SimConfig, out_dir: str | Path, seed: int, progress=No
         cap = simulate_capture(p, rng)
         name = f"cap{i:05d}"
         meta, data = write_capture(cap, out / name)
+        cal_names = []
+        for k in range(cfg.calibration_captures):
+            crng = np.random.default_rng(np.random.SeedSequence([seed, i, 1 + k]))
+            cal = simulate_capture(dataclasses.replace(p, jammer=None), crng)
+            cm, _ = write_capture(cal, out / f"{name}-cal{k}")
+            cal_names.append(cm.name)
         manifest.append(
             {
                 "name": name,
@@ -706,6 +718,7 @@ def simulate_dataset(cfg: SimConfig, out_dir: str | Path, seed: int, progress=No
                 "n_ssb": len(cap.ssbs),
                 "n_jammed": sum(s.jammed for s in cap.ssbs),
                 "seconds": p.n_samples / p.sample_rate_hz,
+                "calibration": cal_names,
             }
         )
         if progress is not None:
