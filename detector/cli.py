@@ -125,6 +125,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    if args.seconds <= 0 or args.rate <= 0 or not 1 <= args.ssbs <= 8:
+        raise ConfigError("--seconds and --rate must be > 0 and --ssbs in 1..8")
+    return bench_main(args)
+
+
 def _add_capture_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data) or raw IQ files")
     sp.add_argument("--format", choices=["cf32_le", "ci16_le", "ci8", "cu8"], help="datatype of raw files")
@@ -164,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", required=True, help="baseline JSON to write")
     sp.add_argument("--min-ssbs", type=int, default=10, help="fewest clean SSBs per configuration (default 10)")
     sp.set_defaults(func=cmd_calibrate)
+
+    sp = sub.add_parser("bench", help="speed (real-time factor), per-SSB latency and memory")
+    sp.add_argument("--rate", type=float, default=30.72e6, help="sample rate (Hz, native for 30 kHz SCS)")
+    sp.add_argument("--seconds", type=float, default=2.0, help="seconds of IQ per measurement")
+    sp.add_argument("--ssbs", type=int, default=8, help="SSBs per 20 ms burst (1-8)")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_bench)
     return ap
 
 

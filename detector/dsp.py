@@ -301,13 +301,19 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
 
 
 def smooth_freq(h: np.ndarray, width: int) -> np.ndarray:
-    """Moving average along the last axis (same length, edge-normalised)."""
+    """Centred moving average along the last axis (same length, edge-normalised).
+
+    Vectorised over any leading axes with a cumulative sum.
+    """
     if width <= 1:
         return h
-    ker = np.ones(width, dtype=np.float32)
-    num = np.apply_along_axis(lambda v: np.convolve(v, ker, mode="same"), -1, h)
-    den = np.convolve(np.ones(h.shape[-1], np.float32), ker, mode="same")
-    return (num / den).astype(np.complex64)
+    n = h.shape[-1]
+    half = width // 2
+    c = np.concatenate([np.zeros(h.shape[:-1] + (1,), np.complex128), np.cumsum(h, axis=-1)], axis=-1)
+    i = np.arange(n)
+    lo = np.maximum(i - half, 0)
+    hi = np.minimum(i - half + width, n)
+    return ((c[..., hi] - c[..., lo]) / (hi - lo)).astype(np.complex64)
 
 
 def phase_slope(h: np.ndarray, step: int = 1) -> float:

@@ -227,6 +227,15 @@ def _check_range(name: str, value, lo: int, hi: int) -> None:
         raise ValueError(f"{name}={value!r} out of range [{lo}, {hi}]")
 
 
+@functools.lru_cache(maxsize=None)
+def _pss_cached(n_id2: int) -> np.ndarray:
+    n = np.arange(PSS_LENGTH)
+    m = (n + 43 * int(n_id2)) % PSS_LENGTH
+    out = (1.0 - 2.0 * _pss_m_seq()[m]).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
 def pss(n_id2: int) -> np.ndarray:
     """PSS d_PSS(n), n = 0..126 (TS 38.211 §7.4.2.2.1).
 
@@ -234,10 +243,9 @@ def pss(n_id2: int) -> np.ndarray:
     -------
     ndarray, shape (127,), float32, values +-1.
     """
-    _check_range("n_id2", n_id2, 0, N_ID2_COUNT - 1)
-    n = np.arange(PSS_LENGTH)
-    m = (n + 43 * int(n_id2)) % PSS_LENGTH
-    return (1.0 - 2.0 * _pss_m_seq()[m]).astype(np.float32)
+    if not 0 <= int(n_id2) < N_ID2_COUNT:
+        raise ValueError(f"n_id2={n_id2!r} out of range [0, {N_ID2_COUNT - 1}]")
+    return _pss_cached(int(n_id2))
 
 
 def sss(pci: int) -> np.ndarray:
@@ -245,15 +253,23 @@ def sss(pci: int) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (127,), float32, values +-1.
+    ndarray, shape (127,), float32, values +-1 (read-only, cached).
     """
-    _check_range("pci", pci, 0, N_CELL_ID_COUNT - 1)
+    if not 0 <= int(pci) < N_CELL_ID_COUNT:
+        raise ValueError(f"pci={pci!r} out of range [0, {N_CELL_ID_COUNT - 1}]")
+    return _sss_cached(int(pci))
+
+
+@functools.lru_cache(maxsize=None)
+def _sss_cached(pci: int) -> np.ndarray:
     n_id1, n_id2 = divmod(int(pci), 3)
     x0, x1 = _sss_m_seqs()
     m0 = 15 * (n_id1 // 112) + 5 * n_id2
     m1 = n_id1 % 112
     n = np.arange(SSS_LENGTH)
-    return ((1.0 - 2.0 * x0[(n + m0) % 127]) * (1.0 - 2.0 * x1[(n + m1) % 127])).astype(np.float32)
+    out = ((1.0 - 2.0 * x0[(n + m0) % 127]) * (1.0 - 2.0 * x1[(n + m1) % 127])).astype(np.float32)
+    out.setflags(write=False)
+    return out
 
 
 @functools.lru_cache(maxsize=None)
@@ -315,11 +331,18 @@ def pbch_dmrs(pci: int, ibar: int) -> np.ndarray:
     -------
     ndarray, shape (144,), complex64.
     """
-    _check_range("pci", pci, 0, N_CELL_ID_COUNT - 1)
-    _check_range("ibar", ibar, 0, 7)
+    if not (0 <= int(pci) < N_CELL_ID_COUNT and 0 <= int(ibar) <= 7):
+        raise ValueError(f"pci={pci!r} (0..1007) or ibar={ibar!r} (0..7) out of range")
+    return _pbch_dmrs_cached(int(pci), int(ibar))
+
+
+@functools.lru_cache(maxsize=8192)
+def _pbch_dmrs_cached(pci: int, ibar: int) -> np.ndarray:
     c_init = 2**11 * (ibar + 1) * (pci // 4 + 1) + 2**6 * (ibar + 1) + (pci % 4)
     c = _gold_cached(c_init, 2 * PBCH_DMRS_N_SYMBOLS).astype(np.float32)
-    return (((1 - 2 * c[0::2]) + 1j * (1 - 2 * c[1::2])) / np.sqrt(2)).astype(np.complex64)
+    out = (((1 - 2 * c[0::2]) + 1j * (1 - 2 * c[1::2])) / np.sqrt(2)).astype(np.complex64)
+    out.setflags(write=False)
+    return out
 
 
 def qpsk(bits: np.ndarray) -> np.ndarray:

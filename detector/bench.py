@@ -1,0 +1,182 @@
+"""``ssbwatch bench``: speed, latency and memory of the receiver.
+
+Figures (reported, never asserted):
+
+- acquisition real-time factor: seconds of IQ per CPU second of a full cell
+  search (both SCS, raster) over one 22.4 ms block;
+- tracking real-time factor at the given rate, per datatype (``cf32_le``,
+  ``ci16_le``): a SigMF file replayed through the scoring pipeline after lock;
+- per-SSB latency: CPU time from a complete SSB window to its record;
+- peak RSS of the replaying process (measured in a fresh process);
+- the same real-time factor for a naive receiver that correlates the whole
+  full-rate stream with the three PSS replicas by FFT, and the ratio.
+
+The test signal is one simulated 20 ms period (30 kHz SCS, L_max 8, all 8 SSBs
+sent: the busiest FR1 case) repeated to the requested duration.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.fft as sfft
+
+from signals import iq as iqio
+from signals import nr
+from signals.simulate import JammingConfig, SimConfig, draw_params, simulate_capture
+
+from . import dsp
+from .pipeline import ScoringPipeline
+from .receiver import acquire
+
+
+def make_signal(rate_hz: float, seconds: float, seed: int = 1, ssbs: int = 8) -> tuple[np.ndarray, float]:
+    cfg = SimConfig(sample_rates_hz=(rate_hz,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(20.0, 20.0), jamming=JammingConfig(clean_fraction=1.0))
+    rng = np.random.default_rng(seed)
+    p = draw_params(cfg, rng, force_clean=True)
+    p = dataclasses.replace(p, start_sample=0, ssbs_sent=tuple(range(ssbs)), datatype="cf32_le", level_db=0.0)
+    cap = simulate_capture(p, rng)
+    reps = max(1, int(round(seconds / 20e-3)))
+    return np.tile(cap.iq, reps), p.center_freq_hz
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def bench_acquisition(x: np.ndarray, fs: float, fc: float) -> float:
+    n = int(22.4e-3 * fs)
+    t = _cpu()
+    acq = acquire(x[:n], fs, fc)
+    dt = _cpu() - t
+    if acq is None:
+        raise RuntimeError("bench: acquisition found no cell in the test signal")
+    return (n / fs) / dt
+
+
+def bench_tracking_isolated(path: Path, fs: float) -> dict:
+    """:func:`bench_tracking` in a fresh interpreter, so that its peak RSS is the
+    replay's own (the test signal and the other measurements are not in it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, resource, sys; from pathlib import Path; from detector.bench import bench_tracking; "
+        "r = bench_tracking(Path(sys.argv[1]), float(sys.argv[2])); "
+        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0; print(json.dumps(r))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path), repr(fs)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_tracking(path: Path, fs: float) -> dict:
+    """Replay a file; real-time factor after lock and per-SSB latency."""
+    with iqio.open_iq(path) as r:
+        m = r.meta
+        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
+        lat = []
+        rec_fn = pipe.record
+        obs_fn = pipe.receiver._observe
+
+        def timed_observe(*a, **k):  # latency: window processing + features + verdict
+            t0 = _cpu()
+            o = obs_fn(*a, **k)
+            timed_observe.t0 = t0
+            return o
+
+        def timed_record(o):
+            out = rec_fn(o)
+            lat.append(_cpu() - timed_observe.t0)
+            return out
+
+        pipe.receiver._observe = timed_observe
+        pipe.record = timed_record
+        block = 1 << 18
+        n = m.n_samples
+        t_lock = None
+        n_lock = 0
+        t0 = _cpu()
+        pos = 0
+        for b in r.blocks(block):
+            pipe.push(b, pos)
+            pos += b.size
+            if t_lock is None and pipe.receiver.locked:
+                t_lock, n_lock = _cpu(), pos
+        pipe.flush()
+        t1 = _cpu()
+    if t_lock is None:
+        raise RuntimeError("bench: the tracker never locked")
+    track_s = (n - n_lock) / fs
+    return {
+        "rtf": track_s / max(t1 - t_lock, 1e-9),
+        "ssbs": pipe.stats["ssbs"],
+        "latency_us_mean": 1e6 * float(np.mean(lat)) if lat else None,
+        "latency_us_p99": 1e6 * float(np.quantile(lat, 0.99)) if lat else None,
+        "total_rtf": (n / fs) / max(t1 - t0, 1e-9),
+    }
+
+
+def bench_naive(x: np.ndarray, fs: float, scs_khz: int = 30) -> float:
+    """Full-rate FFT correlation of the whole stream with the 3 PSS replicas."""
+    num = nr.Numerology.create(scs_khz, fs)
+    n_fft = num.fft_size
+    reps = np.zeros((3, n_fft), np.complex64)
+    for nid2 in range(3):
+        f = np.zeros(n_fft, np.complex64)
+        f[(dsp.PSS_K - nr.SSB_CENTER_SUBCARRIER) % n_fft] = nr.pss(nid2)
+        reps[nid2] = np.fft.ifft(f)
+    seg = 1 << 16
+    nfft = sfft.next_fast_len(seg + n_fft)
+    R = np.conj(sfft.fft(reps, n=nfft, axis=1))
+    t = _cpu()
+    for i in range(0, x.size - n_fft, seg):
+        X = sfft.fft(x[i : i + seg + n_fft], n=nfft)
+        c = sfft.ifft(X[None, :] * R, axis=1)[:, :seg]
+        np.abs(c, out=c)
+        c.real.argmax(axis=1)
+    return (x.size / fs) / (_cpu() - t)
+
+
+def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8) -> dict:
+    x, fc = make_signal(rate_hz, seconds, ssbs=ssbs)
+    out: dict = {"sample_rate_hz": rate_hz, "seconds": x.size / rate_hz, "ssbs_per_period": ssbs, "period_ms": 20.0}
+    out["acquisition_rtf"] = bench_acquisition(x, rate_hz, fc)
+    with tempfile.TemporaryDirectory() as d:
+        for dt in ("ci16_le", "cf32_le"):
+            base = Path(d) / dt
+            iqio.write_sigmf(base, x, rate_hz, datatype=dt, center_freq_hz=fc)
+            out[f"tracking_{dt}"] = bench_tracking_isolated(base.with_suffix(".sigmf-meta"), rate_hz)
+    out["naive_fullrate_pss_rtf"] = bench_naive(x, rate_hz)
+    out["tracking_vs_naive"] = out["tracking_ci16_le"]["rtf"] / out["naive_fullrate_pss_rtf"]
+    return out
+
+
+def format_report(r: dict) -> str:
+    lines = [
+        f"ssbwatch bench: {r['sample_rate_hz'] / 1e6:g} Msps, {r['seconds']:.2f} s of IQ, 30 kHz SCS, "
+        f"{r['ssbs_per_period']} SSBs every {r['period_ms']:g} ms; real-time factor = s of IQ per CPU s (one core)",
+        f"  acquisition (full search, both SCS + raster): {r['acquisition_rtf']:8.2f} x real time",
+    ]
+    for dt in ("ci16_le", "cf32_le"):
+        t = r[f"tracking_{dt}"]
+        lines.append(f"  tracking {dt}: {t['rtf']:8.2f} x real time ({t['ssbs']} SSBs; whole file incl. "
+                     f"acquisition {t['total_rtf']:.2f} x); per-SSB latency mean {t['latency_us_mean']:.0f} us, "
+                     f"p99 {t['latency_us_p99']:.0f} us; replay peak RSS {t['peak_rss_mb']:.0f} MB")
+    lines.append(f"  naive full-rate FFT PSS correlation: {r['naive_fullrate_pss_rtf']:8.2f} x real time; "
+                 f"tracking ci16 / naive = {r['tracking_vs_naive']:.2f}")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    r = run_bench(args.rate, args.seconds, args.ssbs)
+    if args.json:
+        print(json.dumps(r, indent=1))
+    else:
+        print(format_report(r))
+    return 0
