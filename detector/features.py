@@ -25,6 +25,8 @@ features are relative to a calibrated site baseline and are zero (with
 """
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +47,11 @@ EPS = 1e-30
 
 def _db(x) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(np.asarray(x, dtype=np.float64), EPS))
+
+
+def _db1(x: float) -> float:
+    """Scalar dB (10 log10), floored like :func:`_db`."""
+    return 10.0 * math.log10(max(float(x), EPS))
 
 
 def _dwt_summary(v: np.ndarray, n_approx: int) -> np.ndarray:
@@ -76,6 +83,32 @@ class Baseline:
     snr_db: float  # median SNR of clean SSBs (dB)
 
 
+@functools.lru_cache(maxsize=4)
+def _re_codes(v: int) -> dict[str, np.ndarray]:
+    """RE classification for PBCH-DMRS shift v = PCI mod 4 (read-only, cached).
+
+    kind: (4, 240) int8, 0 null, 1 PSS, 2 SSS, 3 DMRS, 4 PBCH; and flat code
+    arrays with their counts for one-pass energy sums (np.bincount).
+    """
+    maps = nr.ssb_re_indices(v)
+    kind = np.zeros((4, 240), np.int8)
+    for code, name in ((1, "pss"), (2, "sss"), (3, "dmrs"), (4, "pbch")):
+        kind[maps[name]] = code
+    region = np.full((4, 240), len(nr.NULL_REGIONS), np.int8)  # null regions 0..3, other 4
+    for i, (sym, k0, k1) in enumerate(nr.NULL_REGIONS.values()):
+        region[sym, k0 : k1 + 1] = i
+    use = (kind <= 3)  # null + known REs: the interference estimate per symbol
+    sym_use = np.where(use, np.arange(4)[:, None], 4).astype(np.int8)
+    out = {"kind": kind, "kind_flat": kind.ravel().astype(np.intp), "region_flat": region.ravel().astype(np.intp),
+           "sym_use_flat": sym_use.ravel().astype(np.intp)}
+    out["kind_n"] = np.bincount(out["kind_flat"], minlength=5).astype(np.float64)
+    out["region_n"] = np.bincount(out["region_flat"], minlength=5).astype(np.float64)
+    out["sym_use_n"] = np.bincount(out["sym_use_flat"], minlength=5).astype(np.float64)
+    for a in out.values():
+        a.setflags(write=False)
+    return out
+
+
 def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-symbol channel estimate and the residual after removing the SSB.
 
@@ -91,11 +124,7 @@ def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np
     sss_l, sss_k = maps["sss"]
     dl, dk = maps["dmrs"]
     pl, pk = maps["pbch"]
-    kind = np.zeros((4, 240), np.int8)
-    kind[pss_l, pss_k] = 1
-    kind[sss_l, sss_k] = 2
-    kind[dl, dk] = 3
-    kind[pl, pk] = 4
+    kind = _re_codes(pci % 4)["kind"]
     x = np.zeros((4, 240), np.complex64)
     x[pss_l, pss_k] = nr.pss(pci % 3)
     x[sss_l, sss_k] = nr.sss(pci)
@@ -194,24 +223,27 @@ def ssb_features(
     if trace.shape != (PSS_TRACE_LEN,):
         raise ValueError(f"pss_trace must have shape ({PSS_TRACE_LEN},), got {trace.shape}")
     resid, h, kind = residual_grid(grid, pci, ibar)
-    p_res = np.abs(resid.astype(np.complex128)) ** 2  # (4, 240)
-    null = kind == 0
-    pilots = (kind >= 1) & (kind <= 3)
-    s = float(np.mean(np.abs(h[kind > 0].astype(np.complex128)) ** 2))  # SSB RE power
-    e_null = float(p_res[null].mean())
-    e_pil = float(p_res[pilots].mean())
-    e_int = float((p_res[null].sum() + p_res[pilots].sum()) / (null.sum() + pilots.sum()))
-    rel = lambda e: float(_db(e) - _db(s))  # noqa: E731
-    f: list[float] = [float(_db(s) - _db(e_null)), rel(e_int), rel(p_res.mean()), rel(e_null)]
-    for sym, k0, k1 in nr.NULL_REGIONS.values():
-        f.append(rel(p_res[sym, k0 : k1 + 1].mean()))
-    for code in (1, 2, 3, 4):
-        f.append(rel(p_res[kind == code].mean()))
-    f.append(float(_db(e_pil) - _db(e_null)))
-    # per-symbol interference (null + pilot residual, PBCH residual for symbols 1 and 3)
-    use = null | pilots
-    sym_e = np.array([p_res[l][use[l]].mean() if use[l].any() else p_res[l].mean() for l in range(4)])
-    sym_rel = _db(sym_e) - _db(s)
+    codes = _re_codes(pci % 4)
+    p_res = resid.real.astype(np.float64) ** 2 + resid.imag.astype(np.float64) ** 2  # (4, 240)
+    p_flat = p_res.ravel()
+    h_flat = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).ravel()
+    kn = codes["kind_n"]
+    k_sum = np.bincount(codes["kind_flat"], weights=p_flat, minlength=5)  # null, PSS, SSS, DMRS, PBCH
+    h_sum = np.bincount(codes["kind_flat"], weights=h_flat, minlength=5)
+    s = float((h_sum[1:].sum()) / kn[1:].sum())  # SSB RE power
+    db_s = _db1(s)
+    e_null = k_sum[0] / kn[0]
+    e_pil = k_sum[1:4].sum() / kn[1:4].sum()
+    e_int = k_sum[:4].sum() / kn[:4].sum()
+    rel = lambda e: _db1(e) - db_s  # noqa: E731
+    f: list[float] = [db_s - _db1(e_null), rel(e_int), rel(p_flat.mean()), rel(e_null)]
+    r_sum = np.bincount(codes["region_flat"], weights=p_flat, minlength=5)
+    f.extend(rel(r_sum[i] / codes["region_n"][i]) for i in range(len(nr.NULL_REGIONS)))
+    f.extend(rel(k_sum[c] / kn[c]) for c in (1, 2, 3, 4))
+    f.append(_db1(e_pil) - _db1(e_null))
+    # per-symbol interference (null + known-RE residual of each symbol)
+    u_sum = np.bincount(codes["sym_use_flat"], weights=p_flat, minlength=5)
+    sym_rel = _db(u_sum[:4] / codes["sym_use_n"][:4]) - db_s
     f.extend(sym_rel.tolist())
     f.append(float(sym_rel.max() - sym_rel.min()))
     # interference profile over subcarriers: all REs' residual, mean over symbols, per RB
@@ -232,14 +264,13 @@ def ssb_features(
     f.extend(_dwt_summary(trace, 12).tolist())
     f.append(float(sss_metric))
     f.append(float(dmrs_metric))
-    pb = kind == 4
-    f.append(float(_db(p_res[pb].mean()) - _db(np.mean(np.abs(h[pb]) ** 2) + EPS)))
+    f.append(_db1(k_sum[4] / kn[4]) - _db1(h_sum[4] / kn[4] + EPS))
     f.append(1.0 if locked else 0.0)
     if baseline is None:
         f.extend([0.0, 0.0, 0.0, 0.0])
     else:
-        f.extend([1.0, rel(e_int) - baseline.isr_db, float(_db(e_null)) - baseline.noise_floor_db,
-                  float(_db(s) - _db(e_null)) - baseline.snr_db])
+        f.extend([1.0, rel(e_int) - baseline.isr_db, _db1(e_null) - baseline.noise_floor_db,
+                  db_s - _db1(e_null) - baseline.snr_db])
     out = np.asarray(f, dtype=np.float32)
     if out.shape != (N_FEATURES,):  # pragma: no cover - guards the name list
         raise AssertionError(f"feature vector has {out.size} values, names list {N_FEATURES}")
