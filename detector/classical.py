@@ -31,6 +31,7 @@ class ClassicalConfig:
     uncal_min_snr_db: float = 10.0
     min_rise_db: float = 0.4  # never test closer than this to the clean median
     margin_db: float = 0.1  # added to the clean q99.5
+    k_spread: float = 3.5  # and at least this many robust standard deviations above it
     slope_db: float = 0.5  # width of the score's logistic around the threshold
 
 
@@ -48,7 +49,10 @@ class ClassicalDetector:
         out = {}
         for n in ("epnre_rel_db", "res_all_rel_db"):
             st = base.stats[n]
-            out[n] = st.median + max(self.cfg.min_rise_db, st.q995 - st.median + self.cfg.margin_db)
+            # a calibration of a few dozen SSBs sees only part of the clean tail: the
+            # robust spread (MAD) extrapolates it
+            out[n] = st.median + max(self.cfg.min_rise_db, st.q995 - st.median + self.cfg.margin_db,
+                                     self.cfg.k_spread * st.spread)
         return out
 
     def score(self, feats: np.ndarray, base: Optional[ConfigBaseline]) -> tuple[bool, float, str]:
