@@ -79,7 +79,9 @@ def bench_tracking(path: Path, fs: float) -> dict:
     """Replay a file; real-time factor after lock and per-SSB latency."""
     with iqio.open_iq(path) as r:
         m = r.meta
-        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
+        native = m.datatype != "cf32_le"
+        conv = (lambda raw: iqio.to_complex64(raw, m.datatype)) if native else None
+        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, converter=conv)
         lat = []
         rec_fn = pipe.record
         obs_fn = pipe.receiver._observe
@@ -103,9 +105,10 @@ def bench_tracking(path: Path, fs: float) -> dict:
         n_lock = 0
         t0 = _cpu()
         pos = 0
-        for b in r.blocks(block):
-            pipe.push(b, pos)
-            pos += b.size
+        while pos < n:
+            k = min(block, n - pos)
+            pipe.push(r.read_native(pos, k) if native else r.read(pos, k), pos)
+            pos += k
             if t_lock is None and pipe.receiver.locked:
                 t_lock, n_lock = _cpu(), pos
         pipe.flush()

@@ -41,8 +41,8 @@ def observation_features(obs: SSBObservation, base: Optional[ConfigBaseline]) ->
 class ScoringPipeline:
     def __init__(self, sample_rate_hz: float, center_freq_hz: Optional[float], datatype: str,
                  *, receiver_config: ReceiverConfig = ReceiverConfig(), detector: Optional[Detector] = None,
-                 baseline: Optional[SiteBaseline] = None, label: str = ""):
-        self.receiver = Receiver(sample_rate_hz, center_freq_hz, receiver_config)
+                 baseline: Optional[SiteBaseline] = None, label: str = "", converter=None):
+        self.receiver = Receiver(sample_rate_hz, center_freq_hz, receiver_config, converter=converter)
         self.detector = detector or ClassicalDetector()
         self.baseline = baseline
         self.datatype = datatype

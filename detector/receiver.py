@@ -316,10 +316,14 @@ class Receiver:
     """Streaming SSB receiver: ``push`` blocks, get observations; ``flush`` at the end."""
 
     def __init__(self, sample_rate_hz: float, center_freq_hz: Optional[float] = None,
-                 config: ReceiverConfig = ReceiverConfig()):
+                 config: ReceiverConfig = ReceiverConfig(), converter=None):
+        """``converter``: when given, ``push`` takes native sample blocks (e.g. int16
+        of shape (n, 2)) and only the parts the receiver looks at are converted to
+        complex64 with it -- once locked, that is the SSB windows alone."""
         if not sample_rate_hz or sample_rate_hz < dsp.ssb_rate_hz(15) * 240 / 256:
             raise ValueError(f"sample_rate_hz={sample_rate_hz!r}: at least 3.6 Msps are needed to hold an SSB")
         self.fs = float(sample_rate_hz)
+        self.converter = converter
         self.center_freq_hz = center_freq_hz
         self.cfg = config
         self.acq_len = int(math.ceil((20e-3 + 2 * 1.2e-3) * self.fs))  # a 20 ms period + SSB + margins
@@ -327,7 +331,7 @@ class Receiver:
 
     # -- state -------------------------------------------------------------
     def reset_states(self) -> None:
-        self._buf = np.zeros(0, np.complex64)
+        self._buf = None  # buffered samples (complex64, or native blocks with a converter)
         self._buf_start = 0  # absolute index of _buf[0]
         self._acq_start = 0  # where the next acquisition block starts
         self.locked = False
@@ -362,19 +366,21 @@ class Receiver:
         ``start_sample`` is the absolute index of ``block[0]``; a jump forward
         (samples dropped upstream) restarts buffering there.
         """
-        block = np.asarray(block, dtype=np.complex64)
-        end = self._buf_start + self._buf.size
+        block = np.asarray(block) if self.converter is not None else np.asarray(block, dtype=np.complex64)
+        if self._buf is None:
+            self._buf = block[:0].copy()
+        end = self._buf_start + len(self._buf)
         if start_sample is not None and start_sample != end:
             if start_sample < end:
                 raise ValueError(f"start_sample={start_sample} goes back in time (buffer ends at {end})")
             self.n_gaps += 1
-            self._buf = np.zeros(0, np.complex64)
+            self._buf = self._buf[:0]
             self._buf_start = start_sample
             self._next_reacq = max(self._next_reacq, start_sample)
             if not self.locked:
                 self._acq_start = start_sample
-        self.n_samples_in += block.size
-        self._buf = np.concatenate([self._buf, block]) if self._buf.size else block.copy()
+        self.n_samples_in += len(block)
+        self._buf = np.concatenate([self._buf, block]) if len(self._buf) else block.copy()
         return self._process(final=False)
 
     def flush(self) -> list[SSBObservation]:
@@ -383,12 +389,13 @@ class Receiver:
 
     # -- processing --------------------------------------------------------
     def _seg(self, a: int, b: int) -> np.ndarray:
-        return self._buf[a - self._buf_start : b - self._buf_start]
+        seg = self._buf[a - self._buf_start : b - self._buf_start]
+        return self.converter(seg) if self.converter is not None else seg
 
     def _window(self, w0: int, length: int) -> np.ndarray:
         """Samples [w0, w0 + length), zero-padded where they lie outside the buffer."""
         a = max(w0, self._buf_start)
-        b = min(w0 + length, self._buf_start + self._buf.size)
+        b = min(w0 + length, self._buf_start + len(self._buf))
         out = np.zeros(length, np.complex64)
         if b > a:
             out[a - w0 : b - w0] = self._seg(a, b)
@@ -396,7 +403,9 @@ class Receiver:
 
     def _process(self, final: bool) -> list[SSBObservation]:
         out: list[SSBObservation] = []
-        end = self._buf_start + self._buf.size
+        if self._buf is None:
+            return out
+        end = self._buf_start + len(self._buf)
         while True:
             if not self.locked:
                 a = max(self._acq_start, self._buf_start)
@@ -443,7 +452,9 @@ class Receiver:
         return out
 
     def _trim(self) -> None:
-        end = self._buf_start + self._buf.size
+        if self._buf is None:
+            return
+        end = self._buf_start + len(self._buf)
         if self.locked and self.slots:
             margin, _ = self._window_in()
             keep = int(math.floor(min(self.slots.values()))) - margin

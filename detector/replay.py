@@ -78,9 +78,13 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.datatype, summary.sample_rate_hz = m.datatype, m.sample_rate_hz
         summary.dropped_bytes = reader.n_dropped_bytes
         try:
+            # integer recordings stay native in the receiver's buffer: only the parts it
+            # looks at (the SSB windows, once locked) are converted to complex64
+            native = m.datatype != "cf32_le"
+            conv = (lambda raw, _dt=m.datatype: iqio.to_complex64(raw, _dt)) if native else None
             pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype,
                                    receiver_config=receiver_config, detector=detector,
-                                   baseline=baseline, label=path)
+                                   baseline=baseline, label=path, converter=conv)
         except ValueError as exc:
             summary.ok, summary.error = False, str(exc)
             return summary, extra
@@ -101,9 +105,11 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
                     emit(r)
         with Progress(m.n_samples, Path(path).name[:24], " samples", force=progress) as bar:
             pos = 0
-            for block in reader.blocks(block_samples):
+            while pos < m.n_samples:
+                n = min(block_samples, m.n_samples - pos)
+                block = reader.read_native(pos, n) if native else reader.read(pos, n)
                 run_push(block, pos)
-                pos += block.size
+                pos += n
                 bar.set(pos)
             run_flush()
         rx = pipe.receiver
