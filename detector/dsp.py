@@ -32,6 +32,10 @@ SSB_CP = 18  # normal CP at the SSB rate, both SCS (TS 38.211 §5.3.1, 1.92 Msps
 SSB_SYMBOL_LEN = SSB_FFT_SIZE + SSB_CP  # 274
 SSB_LEN = nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN  # 1096 samples at the SSB rate
 PSS_K = np.arange(nr.PSS_FIRST_SUBCARRIER, nr.PSS_FIRST_SUBCARRIER + nr.PSS_LENGTH)  # k = 56..182
+# FFT window start, samples before the end of the CP. Timing is on the first strong
+# path, so the rest of the CP (2.3 us at 30 kHz) is left to the channel's delay spread;
+# 3 samples (0.4 us at 30 kHz) absorb a weaker earlier path.
+FFT_BACKOFF = 3
 BAND_EDGE_BINS = 121  # flat passband half width (bins) of the SSB-band filter; 128 = Nyquist
 
 
@@ -278,8 +282,8 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     """The 4 x 240 RE grid of an SSB whose first symbol's CP starts at sample
     ``start`` (may be fractional) of the SSB-rate signal ``y``.
 
-    The FFT window sits in the middle of each CP; the fractional part of
-    ``start`` and the CP back-off are removed as a linear phase.
+    The FFT window starts FFT_BACKOFF samples before the end of each CP; the
+    fractional part of ``start`` and the back-off are removed as a linear phase.
 
     Returns
     -------
@@ -287,7 +291,7 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     """
     i0 = int(math.floor(start))
     frac = start - i0
-    backoff = SSB_CP // 2
+    backoff = FFT_BACKOFF
     first = i0 + np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN + SSB_CP - backoff
     idx = first[:, None] + np.arange(SSB_FFT_SIZE)[None, :]
     if idx[0, 0] < 0 or idx[-1, -1] >= y.size:
