@@ -162,10 +162,13 @@ def acquire(
     metric = pe.max(axis=0)
     peaks = dsp.find_peaks(metric, cfg.acq_threshold, min_distance=dsp.SSB_SYMBOL_LEN * 3)
     cands = []  # (start+frac, nid2, rho2, cfo, grid, sss metrics)
-    for n in peaks:
-        nid2 = int(np.argmax(pe[:, n]))
-        energy = float(pe[nid2, n])
-        n = dsp.first_path(rho2[nid2], int(n))
+    # every N_ID2 above the threshold at a peak is a candidate, not only the strongest:
+    # a PSS spoofer (or a co-timed cell) must not hide the serving cell's PSS
+    peak_cands = [(int(n0), nid2) for n0 in peaks for nid2 in np.flatnonzero(pe[:, n0] >= cfg.acq_threshold)]
+    for n0, nid2 in peak_cands:
+        nid2 = int(nid2)
+        energy = float(pe[nid2, n0])
+        n = dsp.first_path(rho2[nid2], n0)
         start = int(n) - dsp.SSB_CP
         if start - dsp.SSB_CP < 0 or start + dsp.SSB_LEN + dsp.SSB_CP > y.size:
             continue  # the SSB is not wholly inside the block

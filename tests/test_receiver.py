@@ -233,3 +233,17 @@ def test_native_int16_buffer_gives_the_same_records(tmp_path):
         rb += b.push(raw[i : i + 30011])
     rb += b.flush()
     assert len(ra) >= 8 and json.dumps(ra) == json.dumps(rb)
+
+
+def test_pss_spoofer_does_not_hide_the_cell():
+    # a fake PSS of another N_ID2, time-aligned with the real SSBs, puts all its power
+    # on the 127 PSS REs: its PSS peak beats the cell's at SJNR 6 dB
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), snr_db=(12.0, 12.0), all_ssbs_fraction=1.0)
+    rng = np.random.default_rng(24)
+    p = draw_params(cfg, rng, force_clean=True)
+    p.multipath = None
+    p.neighbour = None
+    p.jammer = {"type": "spoofer", "sjnr_db": 6.0, "mode": "pss"}
+    cap = simulate_capture(p, rng)
+    got = _match(_records(cap), cap.ssbs, tol=p.numerology.cp_short)
+    assert all(r is not None and r["pci"] == p.pci for r in got)
