@@ -133,6 +133,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+# ---------------------------------------------------------------------------
+# run (the edge daemon, detector/daemon.py)
+# ---------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import run_from_args
+
+    return run_from_args(args)
+
+
 def _add_capture_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data) or raw IQ files")
     sp.add_argument("--format", choices=["cf32_le", "ci16_le", "ci8", "cu8"], help="datatype of raw files")
@@ -179,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ssbs", type=int, default=8, help="SSBs per 20 ms burst (1-8)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_bench)
+
+    sp = sub.add_parser("run", help="edge daemon: score a live IQ stream, emit records, alerts and metrics")
+    from .daemon import add_run_arguments
+
+    add_run_arguments(sp)
+    sp.set_defaults(func=cmd_run)
     return ap
 
 

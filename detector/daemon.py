@@ -1,0 +1,1068 @@
+"""The edge daemon: ``ssbwatch run --config configs/edge.yaml`` (issue 5).
+
+Data path::
+
+    source (URI) --SourcePump thread--> BlockQueue (bounded, max_samples)
+        --> processing loop (main thread): ScoringPipeline.push(block, abs_index)
+        --> per-SSB records --> AlertStateMachine.update --> events
+        --> JSONL (records; events flushed + fsync'd) --> MQTT (events) ; Prometheus (counters)
+
+Accounting (DESIGN.md §9): every sample the source delivers gets an absolute
+index in the queue, dropped ones too, so a dropped block is a gap the receiver
+sees (it keeps its SSB timing across it) and, at any moment,
+``samples_in == samples_processed + samples_dropped + queue_fill_samples``;
+after shutdown the queue is empty and ``samples_in == processed + dropped``
+exactly.  Samples still queued when the drain deadline passes at shutdown are
+counted as dropped.  When a TCP source reconnects (samples were lost in
+between and the stream carries no sequence numbers), the receiver is reset at
+the first sample of the new connection and re-acquires the cell instead of
+trusting a timing that is no longer right.
+
+Output lines (JSONL; ``outputs.jsonl.path``, ``-`` = stdout) carry ``type``:
+
+``"ssb"``   the replay record (DESIGN.md §7) plus ``source``, ``wall_time`` and
+            ``samples_dropped`` (total so far: a jump means SSBs may be missing);
+``"event"`` an :class:`detector.alerts.AlertEvent` (``kind``, ``pci``, ``t_s``, ...)
+            plus ``source`` and ``wall_time``; written, flushed and fsync'd
+            before it is handed to MQTT;
+``"stats"`` counters every ``outputs.stats_interval_s`` and at exit.
+
+Jammer character for the alert events (from the per-SSB record; thresholds
+are fixed here): ``profile_peak_db`` (strongest RB of the interference profile
+over the median RB) > 10 dB => ``band: narrowband`` else ``wideband``;
+``sym_spread_db`` (max - min interference over the 4 SSB symbols) > 6 dB =>
+``temporal: pulsed`` else ``continuous``.  The alert state machine takes the
+plurality over the jammed SSBs of the episode.  ``sjnr_db_est`` of an event is
+the mean ``snr_est_db`` (SSB power over the power in its null REs) of those SSBs.
+
+Signals: SIGTERM / SIGINT stop reading, process what is queued (for at most
+``queue.drain_timeout_s``), flush the receiver, write the last records and
+events, close the outputs and exit 0; a second signal skips the drain.
+SIGHUP re-reads the configuration file (with the same command-line
+overrides): alert thresholds are applied keeping each PCI's state, outputs
+that changed are reopened, a changed source / receiver / queue section
+reopens the source (after draining and flushing the old one), a changed
+detector section reloads the model / baseline.  A configuration that fails
+to load or validate is reported and the old one is kept.
+
+systemd: with ``$NOTIFY_SOCKET`` set, READY=1 is sent once the outputs are up,
+STATUS= lines with the counters, RELOADING=1 / READY=1 around a reload,
+STOPPING=1 at shutdown, and WATCHDOG=1 every ``WATCHDOG_USEC / 2`` *only if
+samples arrived since the last ping* (``watchdog.require_samples``), so a
+stalled input gets the service restarted by ``WatchdogSec``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
+
+from signals.config import ConfigError, check_range, from_dict, load_yaml
+
+from .alerts import AlertConfig, AlertStateMachine
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sources import BlockQueue
+
+# numpy and detector.sources are imported where used, so that building the
+# command-line parser (ssbwatch --help) stays fast
+
+__all__ = [
+    "EdgeConfig", "Daemon", "JsonlWriter", "SdNotifier", "load_edge_config", "config_from_args",
+    "add_run_arguments", "run_from_args", "record_features",
+]
+
+log = logging.getLogger("ssbwatch.daemon")
+
+NARROWBAND_PROFILE_PEAK_DB = 10.0
+PULSED_SYM_SPREAD_DB = 6.0
+
+
+# ---------------------------------------------------------------------------
+# Configuration (configs/edge.yaml)
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SourceSection:
+    uri: Optional[str] = None  # tcp://, tcp-listen://, udp://, rtltcp://, zmq+pull://, file path, -
+    format: Optional[str] = None  # cf32_le | ci16_le | ci8 | cu8 (raw sources)
+    sample_rate_hz: Optional[float] = None
+    center_freq_hz: Optional[float] = None
+    follow: bool = False  # follow a growing file (tail -f)
+    block_samples: int = 65536  # samples per read
+    reconnect_initial_s: float = 0.1  # tcp:// and rtltcp:// reconnect backoff
+    reconnect_max_s: float = 5.0
+
+    def __post_init__(self):
+        if self.format is not None:
+            from .sources import normalize_datatype
+
+            try:
+                normalize_datatype(self.format)
+            except ValueError as exc:
+                raise ConfigError(f"source.format: {exc}") from None
+        if self.sample_rate_hz is not None:
+            check_range("source.sample_rate_hz", self.sample_rate_hz, 1.0, 1e10)
+        check_range("source.block_samples", self.block_samples, 256, 1 << 24)
+        check_range("source.reconnect_initial_s", self.reconnect_initial_s, 0.01, 60)
+        check_range("source.reconnect_max_s", self.reconnect_max_s, self.reconnect_initial_s, 3600)
+
+
+@dataclass(frozen=True)
+class ReceiverSection:
+    scs: Literal["auto", 15, 30] = "auto"
+    ssb_freq_hz: Optional[float] = None  # pin the SSB centre (needs source.center_freq_hz)
+    period_ms: float = 20.0
+
+    def __post_init__(self):
+        if self.period_ms not in (5.0, 10.0, 20.0, 40.0, 80.0, 160.0):
+            raise ConfigError(f"receiver.period_ms={self.period_ms} not an SSB periodicity (5, 10, 20, 40, 80, 160)")
+
+
+@dataclass(frozen=True)
+class DetectorSection:
+    model: str = "default"  # "default" (shipped DT-DDNN), "classical", or a .onnx / model directory
+    baseline: Optional[str] = None  # ssbwatch calibrate output
+
+
+@dataclass(frozen=True)
+class JsonlSection:
+    path: Optional[str] = "-"  # file, "-" for stdout, null for none
+    records: bool = True  # also write the per-SSB records (events and stats always)
+    max_bytes: int = 100 * 1024 * 1024  # rotate when the file would grow beyond this (0: never)
+    backups: int = 5  # PATH.1 .. PATH.N kept
+
+    def __post_init__(self):
+        check_range("outputs.jsonl.max_bytes", self.max_bytes, 0, 1 << 50)
+        check_range("outputs.jsonl.backups", self.backups, 0, 1000)
+
+
+@dataclass(frozen=True)
+class PrometheusSection:
+    enabled: bool = False
+    host: str = "127.0.0.1"  # loopback unless configured otherwise
+    port: int = 9108
+
+    def __post_init__(self):
+        check_range("outputs.prometheus.port", self.port, 0, 65535)
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "ssbwatch"
+    client_id: str = "ssbwatch"
+    qos: Literal[1, 2] = 1
+    keepalive_s: int = 30
+    max_pending: int = 1000  # events kept for retry while the broker is unreachable
+    username: Optional[str] = None
+    password_file: Optional[str] = None  # file holding the password (not in the config)
+
+    def __post_init__(self):
+        check_range("outputs.mqtt.port", self.port, 1, 65535)
+        check_range("outputs.mqtt.keepalive_s", self.keepalive_s, 5, 3600)
+        check_range("outputs.mqtt.max_pending", self.max_pending, 1, 10**6)
+        if not self.topic_prefix or any(c in self.topic_prefix for c in "#+"):
+            raise ConfigError(f"outputs.mqtt.topic_prefix={self.topic_prefix!r}: non-empty, no wildcards")
+
+
+@dataclass(frozen=True)
+class OutputsSection:
+    jsonl: JsonlSection = field(default_factory=JsonlSection)
+    stats_interval_s: float = 10.0  # 0: only at exit
+    prometheus: PrometheusSection = field(default_factory=PrometheusSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+
+    def __post_init__(self):
+        check_range("outputs.stats_interval_s", self.stats_interval_s, 0, 86400)
+
+
+@dataclass(frozen=True)
+class QueueSection:
+    max_samples: int = 4 * 1024 * 1024  # 32 MB of complex64; ~0.14 s at 30.72 Msps
+    drain_timeout_s: float = 2.0  # at shutdown / source change; the rest counts as dropped
+
+    def __post_init__(self):
+        check_range("queue.max_samples", self.max_samples, 1024, 1 << 30)
+        check_range("queue.drain_timeout_s", self.drain_timeout_s, 0, 60)
+
+
+@dataclass(frozen=True)
+class WatchdogSection:
+    enabled: bool = True  # systemd sd_notify (only when $NOTIFY_SOCKET is set)
+    require_samples: bool = True  # ping WATCHDOG=1 only while samples arrive
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    source: SourceSection = field(default_factory=SourceSection)
+    receiver: ReceiverSection = field(default_factory=ReceiverSection)
+    detector: DetectorSection = field(default_factory=DetectorSection)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    outputs: OutputsSection = field(default_factory=OutputsSection)
+    queue: QueueSection = field(default_factory=QueueSection)
+    watchdog: WatchdogSection = field(default_factory=WatchdogSection)
+
+    def check_runnable(self) -> None:
+        """What a config file may leave to the command line, the run needs."""
+        s = self.source
+        if not s.uri:
+            raise ConfigError("source.uri is not set (config file or --source)")
+        if self.receiver.ssb_freq_hz is not None and s.center_freq_hz is None:
+            raise ConfigError("receiver.ssb_freq_hz needs source.center_freq_hz (or --center-freq)")
+
+
+def _alert_errors(fn: Callable[[], EdgeConfig], where: str) -> EdgeConfig:
+    try:
+        return fn()
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:  # AlertConfig raises ValueError("<key>: ...")
+        raise ConfigError(f"{where}alerts.{exc}") from None
+
+
+def edge_config_from_dict(data: dict) -> EdgeConfig:
+    data = dict(data or {})
+    version = data.pop("schema_version", 1)
+    if version != 1:
+        raise ConfigError(f"schema_version={version!r} not supported (expected 1)")
+    return _alert_errors(lambda: from_dict(EdgeConfig, data), "")
+
+
+def load_edge_config(path: str | Path) -> EdgeConfig:
+    """Read and validate an edge YAML; unknown keys are errors naming the key."""
+    return _alert_errors(lambda: load_yaml(path, EdgeConfig), f"{path}: ")
+
+
+def _replace(obj, **kw):
+    kw = {k: v for k, v in kw.items() if v is not None}
+    return dataclasses.replace(obj, **kw) if kw else obj
+
+
+def apply_overrides(cfg: EdgeConfig, args: argparse.Namespace) -> EdgeConfig:
+    """Command-line options override the config file."""
+    src = _replace(cfg.source, uri=getattr(args, "source", None), format=getattr(args, "format", None),
+                   sample_rate_hz=getattr(args, "sample_rate", None),
+                   center_freq_hz=getattr(args, "center_freq", None))
+    if getattr(args, "follow", False):
+        src = dataclasses.replace(src, follow=True)
+    scs = getattr(args, "scs", None)
+    rx = _replace(cfg.receiver, scs=(None if scs is None else (scs if scs == "auto" else int(scs))),
+                  ssb_freq_hz=getattr(args, "ssb_freq", None), period_ms=getattr(args, "period_ms", None))
+    det = _replace(cfg.detector, model=getattr(args, "model", None), baseline=getattr(args, "baseline", None))
+    out = cfg.outputs
+    if getattr(args, "jsonl", None) is not None:
+        out = dataclasses.replace(out, jsonl=dataclasses.replace(out.jsonl, path=args.jsonl))
+    if getattr(args, "metrics_port", None) is not None:
+        out = dataclasses.replace(out, prometheus=dataclasses.replace(
+            out.prometheus, enabled=True, port=int(args.metrics_port)))
+    return dataclasses.replace(cfg, source=src, receiver=rx, detector=det, outputs=out)
+
+
+def config_from_args(args: argparse.Namespace) -> EdgeConfig:
+    cfg = load_edge_config(args.config) if getattr(args, "config", None) else EdgeConfig()
+    try:
+        cfg = apply_overrides(cfg, args)
+    except ConfigError:
+        raise
+    cfg.check_runnable()
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# JSONL output with size-based rotation
+# ---------------------------------------------------------------------------
+class JsonlWriter:
+    """Appends JSON lines to ``path`` (``-``: stdout); rotates by size.
+
+    ``write(obj, durable=True)`` flushes and fsyncs before returning (events);
+    records are buffered and flushed by :meth:`flush`.  Rotation renames
+    PATH -> PATH.1 -> ... -> PATH.<backups> (the oldest is removed).
+    """
+
+    def __init__(self, path: str, max_bytes: int = 0, backups: int = 5, stream=None):
+        self.path = path
+        self.max_bytes = int(max_bytes)
+        self.backups = int(backups)
+        self.errors = 0
+        self.last_error: Optional[str] = None
+        if path == "-":
+            self._f = stream if stream is not None else sys.stdout
+            self._own = False
+            self._size = 0
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(path, "a", encoding="utf-8")
+            self._own = True
+            self._size = self._f.tell()
+
+    def _rotate(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        if self.backups > 0:
+            for i in range(self.backups - 1, 0, -1):
+                a = f"{self.path}.{i}"
+                if os.path.exists(a):
+                    os.replace(a, f"{self.path}.{i + 1}")
+            os.replace(self.path, f"{self.path}.1")
+            self._f = open(self.path, "a", encoding="utf-8")
+        else:
+            self._f = open(self.path, "w", encoding="utf-8")
+        self._size = 0
+
+    def write(self, obj: dict, durable: bool = False) -> bool:
+        """Write one line; False (and ``errors`` counted) when it failed, e.g. disk full."""
+        line = json.dumps(obj, allow_nan=False, default=_json_default) + "\n"
+        try:
+            if self._own and self.max_bytes and self._size and self._size + len(line) > self.max_bytes:
+                self._rotate()
+            self._f.write(line)
+            self._size += len(line.encode()) if not line.isascii() else len(line)
+            if durable:
+                self._f.flush()
+                try:
+                    os.fsync(self._f.fileno())
+                except (OSError, ValueError, AttributeError) as exc:  # a pipe/tty cannot be fsync'd
+                    if self._own:
+                        raise OSError(f"fsync failed: {exc}") from exc
+            return True
+        except (OSError, ValueError) as exc:
+            self.errors += 1
+            self.last_error = str(exc)
+            log.error("cannot write %s: %s", self.path, exc)
+            return False
+
+    def flush(self) -> None:
+        try:
+            self._f.flush()
+        except (OSError, ValueError) as exc:
+            self.errors += 1
+            self.last_error = str(exc)
+
+    def close(self) -> None:
+        try:
+            self._f.flush()
+            if self._own:
+                os.fsync(self._f.fileno())
+                self._f.close()
+        except (OSError, ValueError) as exc:
+            log.error("closing %s: %s", self.path, exc)
+
+
+def _json_default(v):
+    import numpy as np
+
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _sanitize(obj: dict) -> dict:
+    """Non-finite floats -> None (JSON has no NaN)."""
+    for k, v in obj.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            obj[k] = None
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# systemd notify (pure Python, no libsystemd)
+# ---------------------------------------------------------------------------
+class SdNotifier:
+    """sd_notify over ``$NOTIFY_SOCKET`` plus the watchdog rule of this daemon.
+
+    ``tick(samples_in)`` sends WATCHDOG=1 at most every ``WATCHDOG_USEC / 2``
+    and, with ``require_samples``, only when ``samples_in`` grew since the
+    previous ping: a stalled input stops the pings and systemd restarts the
+    service after ``WatchdogSec``.
+    """
+
+    def __init__(self, environ: Optional[dict] = None, *, require_samples: bool = True, enabled: bool = True):
+        env = os.environ if environ is None else environ
+        addr = env.get("NOTIFY_SOCKET") if enabled else None
+        self._sock = None
+        self._addr = None
+        if addr:
+            if addr.startswith("@"):
+                addr = "\0" + addr[1:]
+            self._addr = addr
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        usec = env.get("WATCHDOG_USEC")
+        pid = env.get("WATCHDOG_PID")
+        self.watchdog_s: Optional[float] = None
+        if self._sock is not None and usec and (not pid or pid == str(os.getpid())):
+            try:
+                self.watchdog_s = int(usec) / 1e6
+            except ValueError:
+                self.watchdog_s = None
+        self.require_samples = require_samples
+        self._last_ping = -math.inf
+        self._last_samples = 0
+        self.pings = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def notify(self, message: str) -> bool:
+        if self._sock is None:
+            return False
+        try:
+            self._sock.sendto(message.encode(), self._addr)
+            return True
+        except OSError as exc:
+            log.warning("sd_notify failed: %s", exc)
+            return False
+
+    def tick(self, samples_in: int, now: Optional[float] = None) -> bool:
+        """Maybe send WATCHDOG=1; returns True when it did."""
+        if self.watchdog_s is None:
+            return False
+        now = time.monotonic() if now is None else now
+        if now - self._last_ping < self.watchdog_s / 2:
+            return False
+        if self.require_samples and samples_in <= self._last_samples:
+            return False
+        self._last_samples = samples_in
+        self._last_ping = now
+        self.pings += 1
+        return self.notify("WATCHDOG=1")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+def record_features(rec: dict) -> dict:
+    """Alert ``features`` from a per-SSB record (see the module docstring)."""
+    out: dict[str, Any] = {}
+    peak = rec.get("profile_peak_db")
+    if isinstance(peak, (int, float)) and math.isfinite(peak):
+        out["narrowband_ratio"] = 1.0 if peak > NARROWBAND_PROFILE_PEAK_DB else 0.0
+    spread = rec.get("sym_spread_db")
+    if isinstance(spread, (int, float)) and math.isfinite(spread):
+        out["pulsed"] = bool(spread > PULSED_SYM_SPREAD_DB)
+    return out
+
+
+def load_detector(model: str):
+    """``default`` (shipped DT-DDNN), ``classical``, or a model file / directory."""
+    if model == "classical":
+        from .classical import ClassicalDetector
+
+        return ClassicalDetector()
+    from .model import DTDDNNDetector
+
+    return DTDDNNDetector(None if model == "default" else model)
+
+
+def load_baseline(path: Optional[str]):
+    if not path:
+        return None
+    from .baseline import SiteBaseline
+
+    return SiteBaseline.load(path)
+
+
+def make_pipeline(cfg: EdgeConfig, detector, baseline, datatype: str):
+    from .pipeline import ScoringPipeline
+    from .receiver import ReceiverConfig
+
+    s, r = cfg.source, cfg.receiver
+    offset = None if r.ssb_freq_hz is None else r.ssb_freq_hz - s.center_freq_hz
+    rcfg = ReceiverConfig(scs_khz=None if r.scs == "auto" else int(r.scs), ssb_offset_hz=offset,
+                          period_ms=r.period_ms)
+    return ScoringPipeline(s.sample_rate_hz, s.center_freq_hz, datatype, receiver_config=rcfg,
+                           detector=detector, baseline=baseline, label=s.uri)
+
+
+class _Totals:
+    """Counters that survive source changes (plain ints; read by the metrics thread)."""
+
+    def __init__(self) -> None:
+        self.samples_in = 0
+        self.samples_processed = 0
+        self.samples_dropped = 0
+        self.samples_nonfinite = 0
+        self.malformed_messages = 0
+        self.dropped_bytes = 0
+        self.reconnects = 0
+        self.ssbs_scored = 0
+        self.ssbs_jammed = 0
+        self.ssbs_invalid = 0
+        self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
+        self.event_write_errors = 0
+        self.processing_errors = 0
+        self.queue_max_fill = 0
+        self.reloads = 0
+        self.reload_failures = 0
+        self.source_opens = 0
+        self.busy_s = 0.0
+        self.processed_s = 0.0  # seconds of IQ processed
+
+
+class _ResyncSource:
+    """Wraps a source for the pump: when the source makes a new connection,
+    remembers the queue index of its first sample (the receiver is reset
+    there, since samples between connections are lost without a trace)."""
+
+    def __init__(self, source, queue: "BlockQueue") -> None:
+        self._src = source
+        self._queue = queue
+        self._conns = source.stats.connections
+        self.resync_at: list[int] = []  # appended by the pump thread, popped by the main loop
+        self._lock = threading.Lock()
+
+    def read(self, timeout_s: float):
+        block = self._src.read(timeout_s)
+        if block is not None:
+            c = self._src.stats.connections
+            if c != self._conns:
+                first = self._conns == 0
+                self._conns = c
+                if not first:
+                    with self._lock:
+                        self.resync_at.append(self._queue.next_index)
+        return block
+
+    def pop_resync(self, index_end: int) -> bool:
+        """True when a resync point lies before ``index_end`` (consumed)."""
+        with self._lock:
+            hit = False
+            while self.resync_at and self.resync_at[0] < index_end:
+                self.resync_at.pop(0)
+                hit = True
+            return hit
+
+    def __getattr__(self, name):
+        return getattr(self._src, name)
+
+
+class _Stream:
+    """One opened source with its queue, pump and pipeline."""
+
+    def __init__(self, cfg: EdgeConfig, detector, baseline, pipeline_factory) -> None:
+        from .sources import BlockQueue, SourcePump, open_source
+
+        s = cfg.source
+        opts: dict[str, Any] = {}
+        scheme = s.uri.split("://", 1)[0].lower() if "://" in s.uri else ""
+        if scheme in ("tcp", "rtltcp"):
+            opts.update(backoff_initial_s=s.reconnect_initial_s, backoff_max_s=s.reconnect_max_s,
+                        connect_timeout_s=1.0)
+        self.source = open_source(s.uri, datatype=s.format, sample_rate_hz=s.sample_rate_hz,
+                                  center_freq_hz=s.center_freq_hz, follow=s.follow,
+                                  block_samples=s.block_samples, **opts)
+        try:
+            if self.source.sample_rate_hz is None:
+                raise ConfigError(f"{s.uri}: the sample rate is unknown (source.sample_rate_hz / --sample-rate)")
+            self.fs = float(self.source.sample_rate_hz)
+            if s.center_freq_hz is None and self.source.center_freq_hz is not None:
+                cfg = dataclasses.replace(cfg, source=dataclasses.replace(s, center_freq_hz=self.source.center_freq_hz))
+            if cfg.source.sample_rate_hz is None:
+                cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, sample_rate_hz=self.fs))
+            self.queue = BlockQueue(cfg.queue.max_samples)
+            self.pipeline = pipeline_factory(cfg, detector, baseline, self.source.datatype)
+            self.wrapped = _ResyncSource(self.source, self.queue)
+            self.pump = SourcePump(self.wrapped, self.queue, read_timeout_s=0.1)
+        except BaseException:
+            self.source.close()
+            raise
+        self.discarded = 0  # left in the queue at close (counted as dropped)
+        self.resyncs = 0
+
+    def start(self) -> None:
+        self.pump.start()
+
+    def stop_reading(self) -> None:
+        self.pump.close(timeout_s=2.0)
+        self.queue.close()
+
+    def close(self) -> None:
+        self.stop_reading()
+        self.source.close()
+
+
+# ---------------------------------------------------------------------------
+# The daemon
+# ---------------------------------------------------------------------------
+class Daemon:
+    """Runs the edge pipeline until stopped; see the module docstring.
+
+    ``config_loader`` (re-)reads the configuration for SIGHUP / :meth:`request_reload`.
+    ``pipeline_factory(cfg, detector, baseline, datatype)`` builds the scoring
+    pipeline (tests inject slow or fake ones).  ``stream`` is where
+    ``outputs.jsonl.path: "-"`` writes (default stdout).
+    """
+
+    def __init__(self, cfg: EdgeConfig, *, config_loader: Optional[Callable[[], EdgeConfig]] = None,
+                 pipeline_factory=make_pipeline, stream=None, environ: Optional[dict] = None) -> None:
+        cfg.check_runnable()
+        self.cfg = cfg
+        self._loader = config_loader
+        self._pipeline_factory = pipeline_factory
+        self._stream = stream
+        self._environ = environ
+        self.totals = _Totals()
+        self._stop = threading.Event()
+        self._hard_stop = False
+        self._reload = threading.Event()
+        self.alerts = AlertStateMachine(cfg.alerts)
+        self.detector = load_detector(cfg.detector.model)
+        self.baseline = load_baseline(cfg.detector.baseline)
+        self.stream: Optional[_Stream] = None
+        self.jsonl: Optional[JsonlWriter] = None
+        self.metrics = None
+        self.mqtt = None
+        self.notifier: Optional[SdNotifier] = None
+        self.exit_reason = ""
+        self.started = threading.Event()
+        self._last_stats = time.monotonic()
+        self._last_status = 0.0
+
+    # -- control (any thread / signal handlers) ------------------------------
+    def request_stop(self) -> None:
+        if self._stop.is_set():
+            self._hard_stop = True
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def _install_signals(self) -> list:
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        old = []
+        for sig, fn in ((signal.SIGTERM, lambda *_: self.request_stop()),
+                        (signal.SIGINT, lambda *_: self.request_stop()),
+                        (signal.SIGHUP, lambda *_: self.request_reload())):
+            old.append((sig, signal.signal(sig, fn)))
+        return old
+
+    # -- counters ------------------------------------------------------------
+    def snapshot(self) -> dict:
+        """All counters (thread-safe enough: plain ints read under the GIL)."""
+        t = self.totals
+        st = self.stream
+        q = st.queue.stats if st is not None else None
+        src = st.source.stats if st is not None else None
+        rx = getattr(st.pipeline, "receiver", None) if st is not None else None
+        snap = {
+            "samples_in": t.samples_in + (q.samples_in if q else 0),
+            "samples_processed": t.samples_processed,
+            "samples_dropped": t.samples_dropped + (q.samples_dropped if q else 0),
+            "queue_fill_samples": q.fill_samples if q else 0,
+            "queue_max_fill_samples": max(t.queue_max_fill, q.max_fill_samples if q else 0),
+            "samples_nonfinite": t.samples_nonfinite,
+            "malformed_messages": t.malformed_messages + (src.malformed_messages if src else 0),
+            "dropped_bytes": t.dropped_bytes + (src.dropped_bytes if src else 0),
+            "source_reconnects": t.reconnects + (src.reconnects if src else 0),
+            "ssbs_scored": t.ssbs_scored,
+            "ssbs_jammed": t.ssbs_jammed,
+            "ssbs_invalid": t.ssbs_invalid,
+            "events": dict(t.events),
+            "event_write_errors": t.event_write_errors,
+            "processing_errors": t.processing_errors,
+            "lock_state": 1 if (rx is not None and getattr(rx, "locked", False)) else 0,
+            "pci": getattr(rx, "pci", None),
+            "real_time_factor": (t.processed_s / t.busy_s) if t.busy_s > 0 else 0.0,
+            "reloads": t.reloads,
+            "reload_failures": t.reload_failures,
+            "mqtt_events_dropped": self.mqtt.dropped if self.mqtt is not None else 0,
+        }
+        if self.mqtt is not None:
+            snap["mqtt"] = self.mqtt.stats()
+        return snap
+
+    def _dropped_now(self) -> int:
+        st = self.stream
+        return self.totals.samples_dropped + (st.queue.stats.samples_dropped if st is not None else 0)
+
+    def stats_record(self) -> dict:
+        snap = self.snapshot()
+        snap.pop("mqtt", None)
+        return {"type": "stats", "source": self.cfg.source.uri, "wall_time": round(time.time(), 3),
+                "real_time_factor": round(snap.pop("real_time_factor"), 3), **snap,
+                "source_errors": list(self.stream.source.stats.errors[-5:]) if self.stream else []}
+
+    # -- outputs -------------------------------------------------------------
+    def _open_jsonl(self, sec: JsonlSection) -> Optional[JsonlWriter]:
+        if sec.path is None:
+            return None
+        return JsonlWriter(sec.path, sec.max_bytes, sec.backups, stream=self._stream)
+
+    def _open_metrics(self, sec: PrometheusSection):
+        if not sec.enabled:
+            return None
+        from .metrics import MetricsServer
+
+        m = MetricsServer(self.snapshot, sec.host, sec.port)
+        log.info("Prometheus metrics on http://%s:%d/metrics", m.host, m.port)
+        return m
+
+    def _open_mqtt(self, sec: MqttSection):
+        if not sec.enabled:
+            return None
+        from .mqtt import MqttPublisher
+
+        password = None
+        if sec.password_file:
+            password = Path(sec.password_file).read_text().strip()
+        return MqttPublisher(sec.host, sec.port, topic_prefix=sec.topic_prefix, client_id=sec.client_id,
+                             qos=sec.qos, keepalive_s=sec.keepalive_s, max_pending=sec.max_pending,
+                             username=sec.username, password=password)
+
+    def _open_outputs(self) -> None:
+        o = self.cfg.outputs
+        self.jsonl = self._open_jsonl(o.jsonl)
+        self.metrics = self._open_metrics(o.prometheus)
+        self.mqtt = self._open_mqtt(o.mqtt)
+
+    def _close_outputs(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.close(timeout_s=1.0)
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+
+    # -- processing ----------------------------------------------------------
+    def _emit_records(self, recs: list[dict]) -> None:
+        t = self.totals
+        write = self.jsonl is not None and self.cfg.outputs.jsonl.records
+        dropped = None if not recs else self._dropped_now()
+        for rec in recs:
+            t.ssbs_scored += 1
+            t.ssbs_jammed += rec.get("jammed") is True
+            t.ssbs_invalid += rec.get("valid") is False
+            if write:
+                out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}
+                self.jsonl.write(_sanitize(out))
+            valid = bool(rec.get("valid", True)) and rec.get("score") is not None and rec.get("jammed") is not None
+            events = self.alerts.update(
+                pci=rec.get("pci"), t_s=float(rec.get("t", 0.0)), sample=int(rec.get("sample", 0)),
+                jammed=bool(rec.get("jammed")), score=rec.get("score") if valid else float("nan"),
+                valid=valid, sjnr_db_est=rec.get("snr_est_db"), features=record_features(rec),
+            )
+            for ev in events:
+                self._emit_event(ev)
+        if write and recs:
+            self.jsonl.flush()
+
+    def _emit_event(self, ev) -> None:
+        d = {"type": "event", **ev.to_dict(), "source": self.cfg.source.uri, "wall_time": round(time.time(), 3)}
+        self.totals.events[ev.kind] = self.totals.events.get(ev.kind, 0) + 1
+        # durable first (DESIGN.md §9): written + fsync'd before it is sent anywhere
+        if self.jsonl is not None and not self.jsonl.write(d, durable=True):
+            self.totals.event_write_errors += 1
+        log.warning("%s pci=%s t=%.3f s score=%.2f %s", ev.kind, ev.pci, ev.t_s, ev.score,
+                    json.dumps(ev.character))
+        if self.mqtt is not None:
+            self.mqtt.publish_event(d)
+
+    def _process(self, block, index: int) -> None:
+        import numpy as np
+
+        st = self.stream
+        t = self.totals
+        n = len(block)
+        if st.wrapped.pop_resync(index + n):
+            st.resyncs += 1
+            rx = getattr(st.pipeline, "receiver", None)
+            if rx is not None:
+                log.warning("source reconnected: receiver reset at sample %d (samples lost in between)", index)
+                recs = st.pipeline.flush()
+                self._emit_records(recs)
+                rx.reset_states()
+        flat = block.view(np.float32) if block.dtype == np.complex64 else None
+        if flat is not None and not np.isfinite(flat.sum()):
+            bad = int(np.count_nonzero(~np.isfinite(block)))
+            if bad:
+                if t.samples_nonfinite == 0:
+                    log.warning("non-finite (NaN/Inf) samples in the input; affected SSBs are marked invalid")
+                t.samples_nonfinite += bad
+        t0 = time.perf_counter()
+        try:
+            recs = st.pipeline.push(block, index)
+        except Exception:  # noqa: BLE001 - one bad block must not stop the daemon
+            t.processing_errors += 1
+            log.exception("processing failed at sample %d; receiver reset", index)
+            recs = []
+            rx = getattr(st.pipeline, "receiver", None)
+            if rx is not None:
+                rx.reset_states()
+        t.busy_s += time.perf_counter() - t0
+        t.samples_processed += n
+        t.processed_s += n / st.fs
+        self._emit_records(recs)
+
+    def _drain(self, deadline_s: float) -> None:
+        """Process what is queued (the pump has stopped) until empty or the deadline;
+        the rest is discarded and counted as dropped."""
+        st = self.stream
+        end = time.monotonic() + deadline_s
+        while not self._hard_stop and time.monotonic() < end:
+            item = st.queue.get(0.0)
+            if item is None:
+                break
+            self._process(*item)
+        left = 0
+        while True:
+            item = st.queue.get(0.0)
+            if item is None:
+                break
+            left += len(item[0])
+        if left:
+            log.warning("shutdown: %d queued samples not processed (counted as dropped)", left)
+        st.discarded += left
+
+    def _retire_stream(self, drain: bool = True) -> None:
+        """Stop reading, drain, flush the receiver, close the source; fold its counters."""
+        st = self.stream
+        if st is None:
+            return
+        st.stop_reading()
+        if drain:
+            self._drain(self.cfg.queue.drain_timeout_s)
+        else:
+            self._drain(0.0)
+        if not self._hard_stop:
+            t0 = time.perf_counter()
+            recs = st.pipeline.flush()
+            self.totals.busy_s += time.perf_counter() - t0
+            self._emit_records(recs)
+        st.source.close()
+        q, s, t = st.queue.stats, st.source.stats, self.totals
+        t.samples_in += q.samples_in
+        t.samples_dropped += q.samples_dropped + st.discarded
+        t.malformed_messages += s.malformed_messages
+        t.dropped_bytes += s.dropped_bytes
+        t.reconnects += s.reconnects
+        t.queue_max_fill = max(t.queue_max_fill, q.max_fill_samples)
+        self.stream = None
+
+    def _open_stream(self) -> None:
+        self.stream = _Stream(self.cfg, self.detector, self.baseline, self._pipeline_factory)
+        self.totals.source_opens += 1
+        self.stream.start()
+        log.info("reading %s (%s, %.6g Msps)", self.cfg.source.uri, self.stream.source.datatype,
+                 self.stream.fs / 1e6)
+
+    # -- reload --------------------------------------------------------------
+    def _do_reload(self) -> None:
+        self._reload.clear()
+        if self._loader is None:
+            log.warning("SIGHUP: no configuration file to reload")
+            return
+        if self.notifier:
+            self.notifier.notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        try:
+            self._apply_config(self._loader())
+            self.totals.reloads += 1
+            log.info("configuration reloaded")
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the old configuration
+            self.totals.reload_failures += 1
+            log.error("reload failed, keeping the old configuration: %s", exc)
+        finally:
+            if self.notifier:
+                self.notifier.notify("READY=1")
+
+    def _apply_config(self, new: EdgeConfig) -> None:
+        new.check_runnable()
+        old = self.cfg
+        # everything that can fail is built before anything is swapped
+        det, base = self.detector, self.baseline
+        if new.detector != old.detector:
+            det = load_detector(new.detector.model) if new.detector.model != old.detector.model else det
+            base = load_baseline(new.detector.baseline)
+        o_old, o_new = old.outputs, new.outputs
+        jsonl = self._open_jsonl(o_new.jsonl) if o_new.jsonl != o_old.jsonl else self.jsonl
+        # the metrics port may be the same one: close the old server first
+        if o_new.prometheus != o_old.prometheus and self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        try:
+            metrics = self._open_metrics(o_new.prometheus) if o_new.prometheus != o_old.prometheus else self.metrics
+        except Exception:
+            if jsonl is not self.jsonl and jsonl is not None:
+                jsonl.close()
+            try:
+                self.metrics = self._open_metrics(o_old.prometheus)
+            except Exception as exc:  # noqa: BLE001
+                log.error("metrics endpoint could not be reopened: %s", exc)
+            raise
+        mqtt = self._open_mqtt(o_new.mqtt) if o_new.mqtt != o_old.mqtt else self.mqtt
+        # swap
+        if jsonl is not self.jsonl:
+            if self.jsonl is not None:
+                self.jsonl.close()
+            self.jsonl = jsonl
+        self.metrics = metrics
+        if mqtt is not self.mqtt:
+            if self.mqtt is not None:
+                self.mqtt.close(timeout_s=1.0)
+            self.mqtt = mqtt
+        if new.alerts != old.alerts:
+            self.alerts = _migrate_alerts(self.alerts, new.alerts)
+        self.detector, self.baseline = det, base
+        restart = (new.source != old.source or new.receiver != old.receiver or new.queue != old.queue)
+        self.cfg = new
+        if restart:
+            log.info("source settings changed: reopening %s", new.source.uri)
+            self._retire_stream(drain=True)
+            try:
+                self._open_stream()
+            except Exception:
+                # the new source cannot be opened: back to the old one
+                self.cfg = dataclasses.replace(new, source=old.source, receiver=old.receiver, queue=old.queue)
+                try:
+                    self._open_stream()
+                except Exception as exc:  # noqa: BLE001 - the main loop keeps retrying
+                    log.error("cannot reopen %s either: %s", old.source.uri, exc)
+                raise
+        elif self.stream is not None and new.detector != old.detector:
+            self.stream.pipeline.detector = det
+            self.stream.pipeline.baseline = base
+
+    # -- main loop -----------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped (signal / :meth:`request_stop`) or a finite source ends."""
+        old_handlers = self._install_signals()
+        self.notifier = SdNotifier(self._environ, require_samples=self.cfg.watchdog.require_samples,
+                                   enabled=self.cfg.watchdog.enabled)
+        try:
+            self._open_outputs()
+            self._open_stream()
+            self.notifier.notify(f"READY=1\nSTATUS=reading {self.cfg.source.uri}\nMAINPID={os.getpid()}")
+            self.started.set()
+            self._loop()
+            self.exit_reason = self.exit_reason or "stopped"
+        finally:
+            self.notifier.notify("STOPPING=1")
+            try:
+                self._retire_stream(drain=not self._hard_stop)
+            finally:
+                if self.jsonl is not None:
+                    self.jsonl.write(self.stats_record(), durable=True)
+                self._close_outputs()
+                self.notifier.close()
+                for sig, h in old_handlers:
+                    signal.signal(sig, h)
+                self.started.set()
+        s = self.totals
+        log.info("exit (%s): samples in %d = processed %d + dropped %d; %d SSBs, %d jammed, events %s",
+                 self.exit_reason, s.samples_in, s.samples_processed, s.samples_dropped, s.ssbs_scored,
+                 s.ssbs_jammed, s.events)
+        return 0
+
+    def _loop(self) -> None:
+        backoff = self.cfg.source.reconnect_initial_s
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._do_reload()
+            st = self.stream
+            if st is None:  # the source failed and could not be reopened yet
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, self.cfg.source.reconnect_max_s)
+                try:
+                    self._open_stream()
+                except (OSError, ValueError) as exc:
+                    log.error("cannot reopen %s: %s", self.cfg.source.uri, exc)
+                continue
+            item = st.queue.get(0.2)
+            if item is not None:
+                self._process(*item)
+                backoff = self.cfg.source.reconnect_initial_s
+            elif st.queue.drained:
+                if st.pump.eof:
+                    self.exit_reason = "end of input"
+                    return
+                log.error("source %s failed: %r; reopening", self.cfg.source.uri, st.pump.error)
+                self._retire_stream(drain=False)
+                continue
+            self._housekeeping()
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        snap_in = self.totals.samples_in + (self.stream.queue.stats.samples_in if self.stream else 0)
+        self.notifier.tick(snap_in, now)
+        if self.notifier.enabled and now - self._last_status >= 5.0:
+            self._last_status = now
+            t = self.totals
+            self.notifier.notify(f"STATUS={t.ssbs_scored} SSBs, {t.ssbs_jammed} jammed, "
+                                 f"dropped {self.snapshot()['samples_dropped']} samples")
+        iv = self.cfg.outputs.stats_interval_s
+        if iv > 0 and now - self._last_stats >= iv and self.jsonl is not None:
+            self._last_stats = now
+            self.jsonl.write(self.stats_record(), durable=False)
+            self.jsonl.flush()
+
+
+def _migrate_alerts(old: AlertStateMachine, cfg: AlertConfig) -> AlertStateMachine:
+    """New thresholds, same per-PCI state (window deques re-sized).  Uses the
+    state machine's internals; alerts.py has no public API for it yet."""
+    new = AlertStateMachine(cfg)
+    if old.config.method != cfg.method:
+        return new  # different statistics: start over (no events)
+    from collections import OrderedDict, deque
+
+    pcis = OrderedDict()
+    for pci, st in list(old._pcis.items())[-cfg.max_pcis:]:
+        st.recs = deque(st.recs, maxlen=new._win)
+        st.validity = deque(st.validity, maxlen=new._win)
+        pcis[pci] = st
+    new._pcis = pcis
+    return new
+
+
+# ---------------------------------------------------------------------------
+# Command line (`ssbwatch run`)
+# ---------------------------------------------------------------------------
+def add_run_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--config", help="edge YAML (see configs/edge.yaml); options below override it")
+    sp.add_argument("--source", help="source URI: tcp://H:P, tcp-listen://H:P, udp://H:P, rtltcp://H:P, "
+                                     "zmq+pull://H:P, a file path, or - for stdin")
+    sp.add_argument("--format", choices=["cf32_le", "ci16_le", "ci8", "cu8"], help="sample format of raw sources")
+    sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate (Hz)")
+    sp.add_argument("--center-freq", type=float, help="centre frequency of the stream (Hz)")
+    sp.add_argument("--ssb-freq", type=float, help="pin the SSB centre frequency (Hz)")
+    sp.add_argument("--scs", choices=["auto", "15", "30"], help="SSB subcarrier spacing (kHz)")
+    sp.add_argument("--period-ms", type=float, help="SSB period assumed until a shorter one is seen")
+    sp.add_argument("--follow", action="store_true", help="follow a growing file (tail -f)")
+    sp.add_argument("--baseline", help="site baseline from ssbwatch calibrate")
+    sp.add_argument("--model", help="'default' (shipped DT-DDNN), 'classical', or a model file/directory")
+    sp.add_argument("--jsonl", help="records/events/stats JSONL file ('-' for stdout)")
+    sp.add_argument("--metrics-port", type=int, help="enable the Prometheus endpoint on this port (127.0.0.1 "
+                                                     "unless outputs.prometheus.host says otherwise)")
+    sp.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, args.log_level, logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s ssbwatch %(levelname)s %(name)s: %(message)s")
+    cfg = config_from_args(args)
+    loader = (lambda: config_from_args(args)) if args.config else None
+    try:
+        daemon = Daemon(cfg, config_loader=loader)
+        return daemon.run()
+    except OSError as exc:  # cannot bind / open / write: a named error, not a traceback
+        log.error("%s", exc)
+        return 1

@@ -1,0 +1,119 @@
+"""Prometheus endpoint of the edge daemon (``outputs.prometheus`` in edge.yaml).
+
+The exporter does not keep counters of its own: a collector reads the
+daemon's counters (one ``snapshot()`` dict) at every scrape, so what
+Prometheus sees is exactly what the daemon's JSONL ``stats`` lines say.
+
+Exposed (names as in issue 5; counters get ``_total``):
+
+===============================  =======  =============================================
+``ssbs_scored_total``            counter  per-SSB records emitted (valid or not)
+``ssbs_jammed_total``            counter  records with ``jammed: true``
+``ssbs_invalid_total``           counter  records with ``valid: false`` (NaN / zero input)
+``events_total{kind}``           counter  JAMMING_STARTED / JAMMING_CLEARED events
+``samples_in_total``             counter  samples offered by the source (dropped ones too)
+``samples_processed_total``      counter  samples pushed through the receiver
+``samples_dropped_total``        counter  samples lost (queue full, or left at shutdown)
+``samples_nonfinite_total``      counter  NaN / Inf samples seen
+``malformed_messages_total``     counter  datagrams / messages with a partial sample
+``dropped_bytes_total``          counter  bytes of partial samples thrown away
+``source_reconnects_total``      counter  source reconnections (all sources so far)
+``mqtt_events_dropped_total``    counter  events that could not be kept for MQTT
+``lock_state``                   gauge    1 when the receiver is locked on a cell
+``real_time_factor``             gauge    seconds of IQ processed per second spent
+``queue_fill_samples``           gauge    samples waiting in the block queue
+===============================  =======  =============================================
+
+``prometheus_client`` is imported only when the endpoint is enabled; without
+it, :class:`MetricsServer` raises a :class:`RuntimeError` that says
+``pip install ssbwatch[net]``.  The server binds the configured host only
+(default 127.0.0.1): ``prometheus_client.start_http_server`` would bind
+0.0.0.0 unless given an address.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+__all__ = ["COUNTERS", "GAUGES", "MetricsServer", "EVENT_KINDS"]
+
+EVENT_KINDS = ("JAMMING_STARTED", "JAMMING_CLEARED")
+
+#: snapshot key -> (metric name without _total, help)
+COUNTERS = {
+    "ssbs_scored": ("ssbs_scored", "SSBs scored (per-SSB records emitted)"),
+    "ssbs_jammed": ("ssbs_jammed", "SSBs declared jammed"),
+    "ssbs_invalid": ("ssbs_invalid", "SSBs marked invalid (NaN/Inf/all-zero input)"),
+    "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),
+    "samples_processed": ("samples_processed", "samples pushed through the receiver"),
+    "samples_dropped": ("samples_dropped", "samples dropped (queue full or left at shutdown)"),
+    "samples_nonfinite": ("samples_nonfinite", "NaN/Inf samples received"),
+    "malformed_messages": ("malformed_messages", "datagrams/messages that were not whole samples"),
+    "dropped_bytes": ("dropped_bytes", "bytes of incomplete samples thrown away"),
+    "source_reconnects": ("source_reconnects", "source reconnections"),
+    "mqtt_events_dropped": ("mqtt_events_dropped", "events dropped from the MQTT retry queue"),
+}
+#: snapshot key -> (metric name, help)
+GAUGES = {
+    "lock_state": ("lock_state", "1 when the receiver is locked on a cell, else 0"),
+    "real_time_factor": ("real_time_factor", "seconds of IQ processed per second of processing"),
+    "queue_fill_samples": ("queue_fill_samples", "samples waiting in the block queue"),
+}
+
+
+def _import_prometheus():
+    try:
+        import prometheus_client  # noqa: F401
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "the Prometheus endpoint needs prometheus_client: pip install ssbwatch[net] "
+            "(or set outputs.prometheus.enabled: false)"
+        ) from exc
+    return prometheus_client, CounterMetricFamily, GaugeMetricFamily
+
+
+class MetricsServer:
+    """HTTP endpoint serving the daemon's counters; ``close()`` stops it.
+
+    ``snapshot`` is called from the HTTP thread at each scrape and must return
+    a dict with the keys of :data:`COUNTERS` and :data:`GAUGES` plus
+    ``events`` (``{kind: count}``); missing keys are served as 0.
+    """
+
+    def __init__(self, snapshot: Callable[[], dict], host: str = "127.0.0.1", port: int = 9108):
+        prom, Counter, Gauge = _import_prometheus()
+        from prometheus_client.registry import CollectorRegistry
+
+        class _Collector:
+            def collect(self_inner):
+                snap = snapshot()
+                for key, (name, doc) in COUNTERS.items():
+                    c = Counter(name, doc)
+                    c.add_metric([], float(snap.get(key, 0) or 0))
+                    yield c
+                ev = Counter("events", "alert events by kind", labels=["kind"])
+                events = snap.get("events", {}) or {}
+                for kind in sorted(set(EVENT_KINDS) | set(events)):
+                    ev.add_metric([kind], float(events.get(kind, 0)))
+                yield ev
+                for key, (name, doc) in GAUGES.items():
+                    g = Gauge(name, doc)
+                    g.add_metric([], float(snap.get(key, 0) or 0))
+                    yield g
+
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector())
+        self.host = host
+        self._httpd, self._thread = prom.start_http_server(int(port), addr=host, registry=self.registry)
+        self.port = int(self._httpd.server_port)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(2.0)
+            self._httpd = None

@@ -1,0 +1,477 @@
+"""Edge daemon (`ssbwatch run`): config, CLI overrides, TCP/UDP streams, drops,
+malformed input, signals, metrics, systemd notify.  Loopback only; waits are
+hang guards (generous deadlines), never timing thresholds."""
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.cli import build_parser, main
+from detector.daemon import (
+    Daemon, SdNotifier, config_from_args, edge_config_from_dict, load_edge_config, record_features,
+)
+from signals.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+GUARD_S = 120.0  # hang guard only
+
+
+def _wait(cond, what, guard=GUARD_S):
+    end = time.monotonic() + guard
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------
+# a short 30 kHz capture, jammed (strong noise) from half way
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def jammed_capture():
+    from signals.simulate import SimConfig, draw_params, simulate_capture
+
+    cfg = SimConfig(duration_ms=160.0, scs_khz=(30,), sample_rates_hz=(7.68e6,), l_max=(4,), period_ms=(10.0,),
+                    all_ssbs_fraction=1.0, snr_db=(20.0, 20.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng(3)
+    p = draw_params(cfg, rng, force_clean=True)
+    p.multipath = p.traffic = p.neighbour = None
+    cap = simulate_capture(p, rng)
+    x = cap.iq.astype(np.complex64).copy()
+    half = len(x) // 2
+    pw = float(np.mean(np.abs(x) ** 2))
+    noise = np.sqrt(pw * 10 / 2) * (rng.standard_normal(len(x) - half) + 1j * rng.standard_normal(len(x) - half))
+    x[half:] += noise.astype(np.complex64)
+    return {"iq": x, "pci": p.pci, "fs": p.sample_rate_hz, "fc": p.center_freq_hz, "jam_from": half}
+
+
+def _serve_once(payload: bytes, chunk: int = 1 << 16):
+    """Loopback TCP server that sends ``payload`` to the first client (faster than
+    real time), then closes.  Returns (port, thread)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def run():
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                for i in range(0, len(payload), chunk):
+                    conn.sendall(payload[i:i + chunk])
+        finally:
+            srv.close()
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return port, th
+
+
+def _cfg(uri, *, fs=7.68e6, fc=None, fmt="cf32_le", jsonl=None, **sections):
+    d = {"source": {"uri": uri, "format": fmt, "sample_rate_hz": fs, "center_freq_hz": fc},
+         "detector": {"model": "classical"},
+         "outputs": {"jsonl": {"path": jsonl}, "stats_interval_s": 0}}
+    for k, v in sections.items():
+        d.setdefault(k, {}).update(v)
+    return edge_config_from_dict(d)
+
+
+class _Run:
+    """A Daemon running in a thread (signal handlers stay the test's)."""
+
+    def __init__(self, daemon):
+        self.d = daemon
+        self.rc = None
+        self.th = threading.Thread(target=self._main, daemon=True)
+        self.th.start()
+        _wait(lambda: daemon.started.is_set(), "daemon start")
+
+    def _main(self):
+        self.rc = self.d.run()
+
+    def stop(self):
+        self.d.request_stop()
+        self.th.join(GUARD_S)
+        assert not self.th.is_alive()
+        return self.rc
+
+
+def _lines(path):
+    return [json.loads(l) for l in Path(path).read_text().splitlines()]
+
+
+# ---------------------------------------------------------------------------
+# configuration and command line
+# ---------------------------------------------------------------------------
+def test_edge_yaml_is_valid_and_safe():
+    cfg = load_edge_config(ROOT / "configs" / "edge.yaml")
+    assert cfg.outputs.prometheus.host == "127.0.0.1"
+    assert cfg.outputs.mqtt.qos == 1
+    assert cfg.source.sample_rate_hz == 30.72e6
+    assert cfg.alerts.k == 3 and cfg.alerts.n == 5
+
+
+@pytest.mark.parametrize("yaml_text, key", [
+    ("schema_version: 1\noutputs:\n  jsonl:\n    pathh: x\n", "outputs.jsonl.pathh"),
+    ("schema_version: 1\nsource:\n  urii: tcp://127.0.0.1:1\n", "source.urii"),
+    ("schema_version: 1\nalerts:\n  kk: 3\n", "kk"),
+    ("schema_version: 1\nbogus: 1\n", "bogus"),
+])
+def test_unknown_keys_are_named(tmp_path, yaml_text, key):
+    p = tmp_path / "e.yaml"
+    p.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_edge_config(p)
+
+
+def test_bad_values_are_named(tmp_path):
+    p = tmp_path / "e.yaml"
+    p.write_text("schema_version: 1\nalerts:\n  k: 9\n  n: 5\n")
+    with pytest.raises(ConfigError, match=r"alerts\.k"):
+        load_edge_config(p)
+    p.write_text("schema_version: 2\n")
+    with pytest.raises(ConfigError, match="schema_version"):
+        load_edge_config(p)
+    p.write_text("schema_version: 1\nsource:\n  format: cf64\n")
+    with pytest.raises(ConfigError, match="source.format"):
+        load_edge_config(p)
+
+
+def test_cli_overrides_config_file(tmp_path):
+    args = build_parser().parse_args([
+        "run", "--config", str(ROOT / "configs" / "edge.yaml"), "--source", "udp://127.0.0.1:9999",
+        "--format", "cf32_le", "--sample-rate", "7.68e6", "--center-freq", "2.5e9", "--jsonl", "-",
+        "--baseline", str(tmp_path / "b.json")])
+    cfg = config_from_args(args)
+    assert cfg.source.uri == "udp://127.0.0.1:9999"
+    assert cfg.source.format == "cf32_le" and cfg.source.sample_rate_hz == 7.68e6
+    assert cfg.source.center_freq_hz == 2.5e9
+    assert cfg.outputs.jsonl.path == "-"
+    assert cfg.detector.baseline == str(tmp_path / "b.json")
+    # the rest still comes from the file
+    assert cfg.outputs.jsonl.max_bytes == 104857600 and cfg.outputs.prometheus.enabled
+
+
+def test_cli_without_config_and_without_source(tmp_path, capsys):
+    args = build_parser().parse_args(["run", "--source", "tcp://127.0.0.1:1", "--format", "ci16_le",
+                                      "--sample-rate", "30.72e6", "--center-freq", "3.5e9"])
+    cfg = config_from_args(args)
+    assert cfg.source.uri == "tcp://127.0.0.1:1" and cfg.outputs.jsonl.path == "-"
+    assert cfg.outputs.prometheus.enabled is False and cfg.outputs.mqtt.enabled is False
+    assert main(["run", "--format", "cf32_le"]) == 2
+    assert "source.uri" in capsys.readouterr().err
+
+
+def test_record_features_mapping():
+    assert record_features({"profile_peak_db": 12.0, "sym_spread_db": 1.0}) == {"narrowband_ratio": 1.0, "pulsed": False}
+    assert record_features({"profile_peak_db": 3.0, "sym_spread_db": 9.0}) == {"narrowband_ratio": 0.0, "pulsed": True}
+    assert record_features({"profile_peak_db": None}) == {}
+
+
+# ---------------------------------------------------------------------------
+# streams
+# ---------------------------------------------------------------------------
+def test_tcp_stream_gives_records_and_jamming_started(tmp_path, jammed_capture):
+    c = jammed_capture
+    x = c["iq"]
+    port, sender = _serve_once(x.tobytes())
+    out = tmp_path / "out.jsonl"
+    cfg = _cfg(f"tcp://127.0.0.1:{port}", fs=c["fs"], fc=c["fc"], jsonl=str(out),
+               queue={"max_samples": 2 * len(x)})  # the test checks detection, not drops
+    d = Daemon(cfg)
+    run = _Run(d)
+    _wait(lambda: d.snapshot()["samples_processed"] == len(x), "all samples processed")
+    assert run.stop() == 0
+    lines = _lines(out)
+    ssbs = [l for l in lines if l["type"] == "ssb"]
+    events = [l for l in lines if l["type"] == "event"]
+    stats = [l for l in lines if l["type"] == "stats"][-1]
+    assert len(ssbs) >= 40
+    assert all(r["pci"] == c["pci"] for r in ssbs)
+    fs = c["fs"]
+    clean = [r for r in ssbs if r["sample"] + 2000 < c["jam_from"]]
+    jammed = [r for r in ssbs if r["sample"] > c["jam_from"]]
+    assert clean and not any(r["jammed"] for r in clean)
+    assert jammed and all(r["jammed"] for r in jammed)
+    started = [e for e in events if e["kind"] == "JAMMING_STARTED"]
+    assert len(started) == 1 and started[0]["pci"] == c["pci"]
+    assert started[0]["t_s"] * fs > c["jam_from"]  # not before the jammer
+    assert started[0]["detection_delay_ssb"] <= 4  # k=3 of n=5: the 3rd jammed SSB
+    assert started[0]["character"]["band"] == "wideband"
+    assert stats["samples_in"] == len(x) == stats["samples_processed"] + stats["samples_dropped"]
+    assert stats["samples_dropped"] == 0 and stats["events"]["JAMMING_STARTED"] == 1
+    # the event line is on disk before the stats of the shutdown
+    assert lines.index(started[0]) < lines.index(stats)
+
+
+class _SlowPipeline:
+    """Stands in for ScoringPipeline: records what it was given, slowly."""
+
+    def __init__(self, delay_s):
+        self.delay_s = delay_s
+        self.calls = []
+
+    def push(self, block, start):
+        self.calls.append((int(start), len(block)))
+        time.sleep(self.delay_s)
+        return []
+
+    def flush(self):
+        return []
+
+
+def test_drops_are_counted_exactly_with_a_slow_consumer(tmp_path):
+    n = 400_000
+    x = (np.arange(2 * n, dtype=np.float32) % 7).view(np.complex64)
+    port, sender = _serve_once(x.tobytes(), chunk=4096 * 8)
+    slow = _SlowPipeline(0.02)
+    cfg = _cfg(f"tcp://127.0.0.1:{port}", jsonl=str(tmp_path / "o.jsonl"),
+               source={"block_samples": 4096}, queue={"max_samples": 16384})
+    d = Daemon(cfg, pipeline_factory=lambda *a: slow)
+    run = _Run(d)
+    _wait(lambda: d.snapshot()["samples_in"] == n, "all samples received")
+    assert run.stop() == 0
+    t = d.totals
+    processed = sum(k for _, k in slow.calls)
+    assert t.samples_in == n
+    assert t.samples_processed == processed
+    assert t.samples_dropped > 0  # the consumer was too slow
+    assert t.samples_in == t.samples_processed + t.samples_dropped
+    # the receiver sees every drop as a gap in the absolute sample index
+    gaps, end = 0, 0
+    for start, k in slow.calls:
+        assert start >= end
+        gaps += start - end
+        end = start + k
+    assert gaps + (n - end) == t.samples_dropped
+    stats = [l for l in _lines(tmp_path / "o.jsonl") if l["type"] == "stats"][-1]
+    assert stats["samples_dropped"] == t.samples_dropped and stats["samples_in"] == n
+
+
+def test_malformed_udp_and_nan_are_counted_and_the_daemon_keeps_running(tmp_path):
+    cfg = _cfg("udp://127.0.0.1:0", jsonl=str(tmp_path / "o.jsonl"), fc=2.5e9)
+    d = Daemon(cfg)
+    run = _Run(d)
+    addr = d.stream.source.address
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rng = np.random.default_rng(1)
+    good = (rng.standard_normal(2000) * 0.1).astype(np.float32).tobytes()  # 1000 cf32 samples
+    sent = 0
+    for _ in range(3):
+        tx.sendto(good + b"\x01\x02\x03", addr)  # odd length: 3 trailing bytes
+        sent += 1000
+    nan = np.full(2000, np.nan, np.float32)
+    tx.sendto(nan.tobytes(), addr)
+    sent += 1000
+    _wait(lambda: d.snapshot()["samples_in"] == sent, "datagrams received")
+    snap = d.snapshot()
+    assert snap["malformed_messages"] == 3 and snap["dropped_bytes"] == 9
+    _wait(lambda: d.snapshot()["samples_processed"] == sent, "datagrams processed")
+    assert d.snapshot()["samples_nonfinite"] == 1000
+    assert run.th.is_alive()
+    for _ in range(5):  # still reading after the bad input
+        tx.sendto(good, addr)
+        sent += 1000
+    _wait(lambda: d.snapshot()["samples_processed"] == sent, "good datagrams after the bad ones")
+    tx.close()
+    assert run.stop() == 0
+    stats = [l for l in _lines(tmp_path / "o.jsonl") if l["type"] == "stats"][-1]
+    assert stats["malformed_messages"] == 3 and stats["samples_nonfinite"] == 1000
+    assert stats["samples_in"] == sent == stats["samples_processed"] + stats["samples_dropped"]
+    assert stats["processing_errors"] == 0
+
+
+def test_metrics_endpoint_on_loopback(tmp_path):
+    pytest.importorskip("prometheus_client")
+    cfg = _cfg("udp://127.0.0.1:0", jsonl=None, fc=2.5e9, outputs={"prometheus": {"enabled": True, "port": 0}})
+    d = Daemon(cfg)
+    run = _Run(d)
+    try:
+        host, port = d.metrics._httpd.server_address[:2]
+        assert host == "127.0.0.1"
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx.sendto(np.zeros(2 * 1234, np.float32).tobytes(), d.stream.source.address)
+        tx.close()
+        _wait(lambda: d.snapshot()["samples_processed"] == 1234, "samples processed")
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    finally:
+        assert run.stop() == 0
+    metrics = {l.split(" ")[0]: float(l.split(" ")[1]) for l in body.splitlines() if l and not l.startswith("#")}
+    assert metrics["samples_in_total"] == 1234
+    assert metrics["samples_dropped_total"] == 0
+    assert metrics["ssbs_scored_total"] == 0 and metrics["ssbs_jammed_total"] == 0
+    assert metrics['events_total{kind="JAMMING_STARTED"}'] == 0
+    for name in ("source_reconnects_total", "lock_state", "real_time_factor", "queue_fill_samples"):
+        assert name in metrics
+
+
+def test_reload_applies_good_config_and_keeps_old_on_bad(tmp_path):
+    cfg_path = tmp_path / "edge.yaml"
+    base = ("schema_version: 1\nsource:\n  uri: udp://127.0.0.1:0\n  format: cf32_le\n  sample_rate_hz: 7.68e6\n"
+            "detector:\n  model: classical\noutputs:\n  stats_interval_s: 0\n  jsonl:\n    path: {out}\n"
+            "alerts:\n  k: {k}\n  n: 5\n")
+    cfg_path.write_text(base.format(out=tmp_path / "a.jsonl", k=3))
+    d = Daemon(load_edge_config(cfg_path), config_loader=lambda: load_edge_config(cfg_path))
+    run = _Run(d)
+    d.alerts.update(pci=7, t_s=0.0, sample=0, jammed=True, score=0.9)  # state that must survive
+    cfg_path.write_text(base.format(out=tmp_path / "a.jsonl", k=3) + "typo_key: 1\n")
+    d.request_reload()
+    _wait(lambda: d.totals.reload_failures == 1, "failed reload")
+    assert d.cfg.alerts.k == 3 and d.totals.reloads == 0
+    cfg_path.write_text(base.format(out=tmp_path / "b.jsonl", k=2))
+    d.request_reload()
+    _wait(lambda: d.totals.reloads == 1, "reload")
+    assert d.cfg.alerts.k == 2 and d.alerts.config.k == 2
+    assert d.alerts.tracked_pcis() == [7]
+    ev = d.alerts.update(pci=7, t_s=0.01, sample=1, jammed=True, score=0.9)  # 2nd jammed of k=2
+    assert [e.kind for e in ev] == ["JAMMING_STARTED"]
+    assert run.stop() == 0
+    assert any(l["type"] == "stats" for l in _lines(tmp_path / "b.jsonl"))
+
+
+def test_sd_notify_watchdog_only_while_samples_arrive(tmp_path):
+    path = str(tmp_path / "notify")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(5)
+    n = SdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+    assert n.enabled and n.watchdog_s == 1.0
+    assert n.notify("READY=1")
+    assert srv.recv(100) == b"READY=1"
+    assert not n.tick(0, now=100.0)  # nothing arrived yet
+    assert n.tick(500, now=101.0)
+    assert srv.recv(100) == b"WATCHDOG=1"
+    assert not n.tick(500, now=105.0)  # stalled input: no ping, systemd will restart us
+    assert n.tick(900, now=105.1)  # samples again
+    assert srv.recv(100) == b"WATCHDOG=1"
+    assert not n.tick(1300, now=105.3)  # within half the interval of the last ping
+    assert n.tick(1300, now=105.7)
+    assert srv.recv(100) == b"WATCHDOG=1"
+    n.close()
+    srv.close()
+    assert not SdNotifier({}).enabled
+
+
+def test_sigterm_on_subprocess_exits_0_and_accounts_for_every_sample(tmp_path):
+    notify = str(tmp_path / "notify")
+    nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    nsock.bind(notify)
+    nsock.settimeout(GUARD_S)
+    # an endless stream of noise from a loopback TCP server
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    stop = threading.Event()
+    sent = [0]
+
+    def serve():
+        conn, _ = srv.accept()
+        chunk = (np.random.default_rng(0).standard_normal(2 * 8192) * 0.1).astype(np.float32).tobytes()
+        with conn:
+            while not stop.is_set():
+                try:
+                    conn.sendall(chunk)
+                except OSError:
+                    break
+                sent[0] += 8192
+                time.sleep(0.002)
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    out = tmp_path / "o.jsonl"
+    env = dict(os.environ, NOTIFY_SOCKET=notify, WATCHDOG_USEC="400000")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "detector.cli", "run", "--source", f"tcp://127.0.0.1:{port}", "--format", "cf32_le",
+         "--sample-rate", "7.68e6", "--center-freq", "2.5e9", "--model", "classical", "--jsonl", str(out)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        msgs = []
+        while not any(m.startswith(b"WATCHDOG=1") for m in msgs):  # READY, then pings once samples flow
+            msgs.append(nsock.recv(4096))
+        assert msgs[0].startswith(b"READY=1")
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        rc = proc.wait(GUARD_S)
+        elapsed = time.monotonic() - t0
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+        srv.close()
+        nsock.close()
+    err = proc.stderr.read().decode()
+    assert rc == 0, err
+    print(f"SIGTERM -> exit in {elapsed:.2f} s")
+    stats = [l for l in _lines(out) if l["type"] == "stats"][-1]
+    assert stats["samples_in"] > 0
+    assert stats["samples_in"] == stats["samples_processed"] + stats["samples_dropped"]
+    assert stats["queue_fill_samples"] == 0
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "deploy").glob("*.yaml")), ids=lambda p: p.name)
+def test_deploy_example_configs_are_valid(path):
+    cfg = load_edge_config(path)
+    assert cfg.source.uri and cfg.outputs.prometheus.host == "127.0.0.1"
+
+
+def test_systemd_unit_has_the_hardening():
+    unit = (ROOT / "deploy" / "ssbwatch.service").read_text()
+    for line in ("Type=notify", "WatchdogSec=", "DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
+                 "PrivateTmp=yes", "ProtectHome=yes", "RestrictAddressFamilies=", "StateDirectory=", "LogsDirectory=",
+                 "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert line in unit, line
+
+
+def test_reload_with_a_source_change_reopens_and_keeps_the_counts(tmp_path):
+    cfg_path = tmp_path / "edge.yaml"
+    base = ("schema_version: 1\nsource:\n  uri: {uri}\n  format: cf32_le\n  sample_rate_hz: 7.68e6\n"
+            "  block_samples: {bs}\ndetector:\n  model: classical\noutputs:\n  stats_interval_s: 0\n"
+            "  jsonl:\n    path: {out}\n")
+    out = tmp_path / "o.jsonl"
+    cfg_path.write_text(base.format(uri="udp://127.0.0.1:0", bs=4096, out=out))
+    d = Daemon(load_edge_config(cfg_path), config_loader=lambda: load_edge_config(cfg_path))
+    run = _Run(d)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.sendto(np.zeros(2000, np.float32).tobytes(), d.stream.source.address)
+    _wait(lambda: d.snapshot()["samples_processed"] == 1000, "first source")
+    cfg_path.write_text(base.format(uri="nosuchscheme://x:1", bs=4096, out=out))  # cannot be opened
+    d.request_reload()
+    _wait(lambda: d.totals.reload_failures == 1, "failed reload")
+    assert d.cfg.source.uri == "udp://127.0.0.1:0" and d.stream is not None
+    cfg_path.write_text(base.format(uri="udp://127.0.0.1:0", bs=8192, out=out))
+    d.request_reload()
+    _wait(lambda: d.totals.reloads == 1, "reload")
+    assert d.cfg.source.block_samples == 8192
+    tx.sendto(np.zeros(2000, np.float32).tobytes(), d.stream.source.address)
+    _wait(lambda: d.snapshot()["samples_processed"] == 2000, "second source")
+    tx.close()
+    assert run.stop() == 0
+    stats = [l for l in _lines(out) if l["type"] == "stats"][-1]
+    assert stats["samples_in"] == 2000 == stats["samples_processed"] + stats["samples_dropped"]
+
+
+def test_jsonl_rotation_by_size(tmp_path):
+    from detector.daemon import JsonlWriter
+
+    p = tmp_path / "r.jsonl"
+    w = JsonlWriter(str(p), max_bytes=200, backups=2)
+    for i in range(30):
+        assert w.write({"type": "ssb", "i": i, "pad": "x" * 20}, durable=(i % 5 == 0))
+    w.close()
+    files = sorted(tmp_path.glob("r.jsonl*"))
+    assert [f.name for f in files] == ["r.jsonl", "r.jsonl.1", "r.jsonl.2"]  # the oldest were removed
+    assert all(f.stat().st_size <= 200 for f in files)
+    kept = [json.loads(l)["i"] for f in (files[2], files[1], files[0]) for l in f.read_text().splitlines()]
+    assert kept == list(range(30 - len(kept), 30))  # newest lines, in order, none torn
