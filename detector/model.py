@@ -1,0 +1,295 @@
+"""DT-DDNN inference on the edge (onnxruntime; never imports torch).
+
+The model file (``ssbwatch train`` → ``dtddnn.onnx``) holds one graph with the
+feature standardisation and both stages: input ``features`` float32 [1, N],
+outputs ``p1`` (DNN-1) and ``p2`` (DNN-2), each float32 [1, 1], probabilities
+of "jammed". Its ``metadata_props`` carry the feature version, a hash of the
+feature names, the thresholds of the cascade, the training data's hash, the
+headline metrics and ``weights_sha256``: the sha256 of the serialized ONNX
+graph (every weight and node). The checksum and the feature version are
+checked before onnxruntime sees the file; a mismatch is a :class:`ModelError`
+that names the file.
+
+Cascade (DESIGN.md §5, :func:`cascade`): p1 >= threshold_high -> jammed
+(stage 1); p1 <= threshold_low -> clean (stage 1); otherwise DNN-2 decides
+(stage 2), jammed when p2 >= threshold_stage2. The returned score is one
+monotone-by-stage number in 0..1 with the decision at 0.5:
+[0, 1/3] clean at stage 1, [1/3, 2/3] stage 2, [2/3, 1] jammed at stage 1.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .features import FEATURE_NAMES, FEATURE_VERSION, N_FEATURES
+
+MODEL_FORMAT = "ssbwatch-dtddnn-1"
+_CAL_IDX = FEATURE_NAMES.index("calibrated")
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "dtddnn.onnx"
+MAX_MODEL_BYTES = 64 << 20
+REQUIRED_META = ("model_format", "feature_version", "feature_names_sha256", "threshold_low", "threshold_high",
+                 "threshold_stage2", "weights_sha256")
+
+
+class ModelError(ValueError):
+    """A model file is missing, corrupt, or does not fit this ssbwatch."""
+
+
+def feature_names_sha256(names=FEATURE_NAMES) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Minimal protobuf reading (the edge install has no `onnx` package)
+# ---------------------------------------------------------------------------
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        if i >= len(buf):
+            raise ModelError("truncated varint")
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise ModelError("bad varint")
+
+
+def _fields(buf: bytes):
+    """Yield (field number, wire type, value) of one protobuf message; length-
+    delimited values are memoryview slices."""
+    i, n = 0, len(buf)
+    mv = memoryview(buf)
+    while i < n:
+        key, i = _varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = _varint(buf, i)
+        elif wt == 1:
+            v, i = mv[i : i + 8], i + 8
+        elif wt == 2:
+            ln, i = _varint(buf, i)
+            if i + ln > n:
+                raise ModelError("truncated field")
+            v, i = mv[i : i + ln], i + ln
+        elif wt == 5:
+            v, i = mv[i : i + 4], i + 4
+        else:
+            raise ModelError(f"unsupported protobuf wire type {wt}")
+        if i > n:
+            raise ModelError("truncated field")
+        yield num, wt, v
+
+
+def parse_model_bytes(data: bytes) -> tuple[str, dict[str, str]]:
+    """(sha256 of the serialized graph, metadata_props) of an ONNX ModelProto.
+
+    Refuses initializers stored as external data (DESIGN.md §9: never read
+    weights from outside the model file).
+    """
+    graph = None
+    meta: dict[str, str] = {}
+    for num, wt, v in _fields(data):
+        if num == 7 and wt == 2:  # ModelProto.graph
+            if graph is not None:
+                raise ModelError("two graphs in one model")
+            graph = bytes(v)
+        elif num == 14 and wt == 2:  # ModelProto.metadata_props (StringStringEntryProto)
+            k = val = ""
+            for n2, w2, v2 in _fields(bytes(v)):
+                if n2 == 1 and w2 == 2:
+                    k = bytes(v2).decode("utf-8", "replace")
+                elif n2 == 2 and w2 == 2:
+                    val = bytes(v2).decode("utf-8", "replace")
+            meta[k] = val
+    if graph is None:
+        raise ModelError("no graph")
+    for num, wt, v in _fields(graph):
+        if num in (5, 15) and wt == 2:  # initializer / sparse_initializer
+            for n2, w2, v2 in _fields(bytes(v)):
+                if (n2 == 13 and w2 == 2) or (n2 == 14 and w2 == 0 and v2 == 1):  # external_data / EXTERNAL
+                    raise ModelError("weights stored as external data are refused")
+    return hashlib.sha256(graph).hexdigest(), meta
+
+
+# ---------------------------------------------------------------------------
+# The cascade rule (shared with training/evaluation)
+# ---------------------------------------------------------------------------
+def cascade(p1: float, p2: float, t_low: float, t_high: float, t2: float = 0.5) -> tuple[bool, float, int]:
+    """(jammed, score 0..1 with the decision at 0.5, stage) of one SSB."""
+    p1, p2 = float(p1), float(p2)
+    if p1 >= t_high:
+        return True, 2 / 3 + (1 / 3) * (p1 - t_high) / max(1.0 - t_high, 1e-9), 1
+    if p1 <= t_low:
+        return False, (1 / 3) * p1 / max(t_low, 1e-9), 1
+    if p2 >= t2:
+        return True, 0.5 + (1 / 6) * (p2 - t2) / max(1.0 - t2, 1e-9), 2
+    return False, 1 / 3 + (1 / 6) * p2 / max(t2, 1e-9), 2
+
+
+def cascade_arrays(p1: np.ndarray, p2: np.ndarray, t_low: float, t_high: float, t2: float = 0.5):
+    """Vectorised :func:`cascade`: (jammed bool, score, stage) arrays."""
+    p1 = np.asarray(p1, np.float64)
+    p2 = np.asarray(p2, np.float64)
+    hi = p1 >= t_high
+    lo = (~hi) & (p1 <= t_low)
+    mid = ~(hi | lo)
+    s2 = np.where(p2 >= t2, 0.5 + (1 / 6) * (p2 - t2) / max(1.0 - t2, 1e-9), 1 / 3 + (1 / 6) * p2 / max(t2, 1e-9))
+    score = np.where(hi, 2 / 3 + (1 / 3) * (p1 - t_high) / max(1.0 - t_high, 1e-9),
+                     np.where(lo, (1 / 3) * p1 / max(t_low, 1e-9), s2))
+    jammed = hi | (mid & (p2 >= t2))
+    stage = np.where(mid, 2, 1)
+    return jammed, np.clip(score, 0.0, 1.0), stage
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+def resolve_model_path(path: Optional[str | Path]) -> Path:
+    """A model file, or a directory holding ``dtddnn.onnx``; None: the shipped model."""
+    if path is None:
+        return DEFAULT_MODEL_PATH
+    p = Path(path)
+    if p.is_dir():
+        p = p / "dtddnn.onnx"
+    return p
+
+
+def read_verified(path: str | Path, feature_version: str = FEATURE_VERSION) -> tuple[bytes, dict]:
+    """The model's bytes and metadata after the checks; ModelError names the file."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ModelError(f"{p}: model file is {size} bytes (more than {MAX_MODEL_BYTES}); refused")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot read model: {exc.strerror or exc}") from None
+    try:
+        digest, meta = parse_model_bytes(data)
+    except ModelError as exc:
+        raise ModelError(f"{p}: not a valid ssbwatch ONNX model ({exc})") from None
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise ModelError(f"{p}: not an ssbwatch DT-DDNN model (metadata lacks {missing})")
+    if meta["model_format"] != MODEL_FORMAT:
+        raise ModelError(f"{p}: model format {meta['model_format']!r}, this ssbwatch reads {MODEL_FORMAT!r}")
+    if meta["weights_sha256"] != digest:
+        raise ModelError(f"{p}: checksum mismatch: the weights' sha256 is {digest[:16]}..., the metadata says "
+                         f"{meta['weights_sha256'][:16]}...: the file is corrupt or was modified")
+    if meta["feature_version"] != feature_version:
+        raise ModelError(f"{p}: model was trained on features {meta['feature_version']!r}, this ssbwatch computes "
+                         f"{feature_version!r}: retrain it (ssbwatch train) or use a matching model")
+    if meta["feature_names_sha256"] != feature_names_sha256():
+        raise ModelError(f"{p}: model's feature list differs from this ssbwatch's ({FEATURE_VERSION}); retrain it")
+    return data, meta
+
+
+def make_session(data: bytes, path: str | Path = "<bytes>"):
+    """An onnxruntime session with the edge settings (1 thread, sequential, CPU)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(data, sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{path}: onnxruntime cannot load the model: {exc}") from None
+
+
+class DTDDNNDetector:
+    """The Detector protocol (detector.pipeline) on the DT-DDNN ONNX model."""
+
+    name = "dt-ddnn"
+
+    def __init__(self, path: Optional[str | Path] = None):
+        self.path = resolve_model_path(path)
+        data, meta = read_verified(self.path)
+        self.meta = meta
+        self.t_low = float(meta["threshold_low"])
+        self.t_high = float(meta["threshold_high"])
+        self.t2 = float(meta["threshold_stage2"])
+        # optional per-mode thresholds for SSBs scored without a site baseline
+        self.t_uncal = (float(meta.get("threshold_low_uncal", self.t_low)),
+                        float(meta.get("threshold_high_uncal", self.t_high)),
+                        float(meta.get("threshold_stage2_uncal", self.t2)))
+        if any(not 0.0 <= lo <= hi <= 1.0 or not 0.0 < t2 < 1.0
+               for lo, hi, t2 in ((self.t_low, self.t_high, self.t2), self.t_uncal)):
+            raise ModelError(f"{self.path}: thresholds out of order (low {self.t_low}, high {self.t_high}, "
+                             f"stage 2 {self.t2})")
+        self.session = make_session(data, self.path)
+        ins = self.session.get_inputs()
+        if len(ins) != 1 or list(ins[0].shape) != [1, N_FEATURES]:
+            raise ModelError(f"{self.path}: input must be [1, {N_FEATURES}] features, got "
+                             f"{[(i.name, i.shape) for i in ins]}")
+        self._in = ins[0].name
+        outs = [o.name for o in self.session.get_outputs()]
+        if outs[:2] != ["p1", "p2"]:
+            raise ModelError(f"{self.path}: outputs must be p1, p2; got {outs}")
+        self._buf = np.zeros((1, N_FEATURES), np.float32)  # fixed shape: no allocator growth
+        self.last_stage = 1
+        self.last_p1 = self.last_p2 = 0.0
+
+    def probs(self, feats: np.ndarray) -> tuple[float, float]:
+        """(p1, p2) of one feature vector."""
+        self._buf[0, :] = np.asarray(feats, np.float32).reshape(N_FEATURES)
+        p1, p2 = self.session.run(["p1", "p2"], {self._in: self._buf})
+        return float(p1.reshape(-1)[0]), float(p2.reshape(-1)[0])
+
+    def thresholds(self, calibrated: bool) -> tuple[float, float, float]:
+        """(low, high, stage 2) for SSBs with (True) or without a site baseline."""
+        return (self.t_low, self.t_high, self.t2) if calibrated else self.t_uncal
+
+    def score(self, feats: np.ndarray, base) -> tuple[bool, float, str]:
+        p1, p2 = self.probs(feats)
+        calibrated = float(np.asarray(feats).reshape(-1)[_CAL_IDX]) > 0.5
+        jammed, score, stage = cascade(p1, p2, *self.thresholds(calibrated))
+        self.last_stage, self.last_p1, self.last_p2 = stage, p1, p2
+        return jammed, float(score), ("calibrated" if base is not None else "uncalibrated")
+
+    def timing_us(self, n: int = 2000) -> float:
+        """Median-free mean latency of one score() (µs) on a fixed vector."""
+        x = np.zeros(N_FEATURES, np.float32)
+        for _ in range(50):
+            self.probs(x)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            self.score(x, None)
+        return (time.perf_counter() - t0) / n * 1e6
+
+    def info(self) -> dict:
+        m = self.meta
+        out = {
+            "path": str(self.path),
+            "detector": self.name,
+            "model_format": m.get("model_format"),
+            "feature_version": m.get("feature_version"),
+            "n_features": N_FEATURES,
+            "threshold_low": self.t_low,
+            "threshold_high": self.t_high,
+            "threshold_stage2": self.t2,
+            "thresholds_uncalibrated": {"low": self.t_uncal[0], "high": self.t_uncal[1], "stage2": self.t_uncal[2]},
+            "single_threshold": float(m.get("single_threshold", 0.5)),
+            "opset": int(m["opset"]) if "opset" in m else None,
+            "training_data_sha256": m.get("training_data_sha256"),
+            "weights_sha256": m.get("weights_sha256"),
+            "created": m.get("created"),
+        }
+        for k in ("scs_khz", "sample_rates_hz", "metrics", "train_config"):
+            if k in m:
+                try:
+                    out[k] = json.loads(m[k])
+                except json.JSONDecodeError:
+                    out[k] = m[k]
+        return out

@@ -1,0 +1,158 @@
+"""Edge inference (detector.model): checks, cascade rule, no torch, shipped model."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from detector import model as edge
+from detector.cli import main
+from detector.features import N_FEATURES
+from detector.model import DTDDNNDetector, ModelError, cascade
+
+onnx = pytest.importorskip("onnx")
+
+
+def _meta(**kw):
+    m = {"model_format": edge.MODEL_FORMAT, "feature_version": edge.FEATURE_VERSION,
+         "feature_names_sha256": edge.feature_names_sha256(), "threshold_low": "0.2",
+         "threshold_high": "0.8", "threshold_stage2": "0.5"}
+    m.update(kw)
+    return m
+
+
+def _passthrough_model(path, **meta):
+    """Hand-made graph: p1 = features[0, 0], p2 = features[0, 1] (the cascade under test, not a network)."""
+    from onnx import TensorProto, helper
+
+    from training.train import finalize_onnx
+
+    c = lambda name, v: helper.make_tensor(name, TensorProto.INT64, [1], [v])  # noqa: E731
+    nodes = [helper.make_node("Slice", ["features", "s0", "e0", "ax"], ["p1"]),
+             helper.make_node("Slice", ["features", "s1", "e1", "ax"], ["p2"])]
+    g = helper.make_graph(nodes, "passthrough",
+                          [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, N_FEATURES])],
+                          [helper.make_tensor_value_info("p1", TensorProto.FLOAT, [1, 1]),
+                           helper.make_tensor_value_info("p2", TensorProto.FLOAT, [1, 1])],
+                          [c("s0", 0), c("e0", 1), c("s1", 1), c("e1", 2), c("ax", 1)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    finalize_onnx(path, _meta(**meta))
+    return path
+
+
+def _feats(p1, p2):
+    f = np.zeros(N_FEATURES, np.float32)
+    f[0], f[1] = p1, p2
+    return f
+
+
+def test_cascade_rule_on_a_hand_made_model(tmp_path):
+    det = DTDDNNDetector(_passthrough_model(tmp_path / "m.onnx"))
+    cases = [  # (p1, p2) -> (jammed, stage)
+        ((0.95, 0.0), (True, 1)),  # above tau_high: jammed at stage 1 whatever DNN-2 says
+        ((0.81, 0.0), (True, 1)),
+        ((0.05, 1.0), (False, 1)),  # below tau_low: clean at stage 1
+        ((0.19, 1.0), (False, 1)),
+        ((0.5, 0.9), (True, 2)),  # in between: DNN-2 decides
+        ((0.5, 0.1), (False, 2)),
+    ]
+    for (p1, p2), (jam, stage) in cases:
+        j, s, mode = det.score(_feats(p1, p2), None)
+        assert (j, det.last_stage) == (jam, stage), (p1, p2)
+        assert (s >= 0.5) == j and 0.0 <= s <= 1.0
+        assert mode == "uncalibrated"
+    # score is monotone in p1 at stage 1 and in p2 at stage 2
+    assert cascade(0.9, 0, 0.2, 0.8)[1] < cascade(0.99, 0, 0.2, 0.8)[1]
+    assert cascade(0.5, 0.6, 0.2, 0.8)[1] < cascade(0.5, 0.7, 0.2, 0.8)[1]
+    j, s, st = edge.cascade_arrays(np.array([0.95, 0.1, 0.5, 0.5]), np.array([0, 1, 0.9, 0.1]), 0.2, 0.8, 0.5)
+    assert j.tolist() == [True, False, True, False] and st.tolist() == [1, 1, 2, 2]
+
+
+def test_corrupted_model_is_refused_by_name(tmp_path):
+    p = _passthrough_model(tmp_path / "good.onnx")
+    m = onnx.load(str(p))
+    m.graph.initializer[0].raw_data = np.array([1], np.int64).tobytes()  # one weight changed, checksum kept
+    bad = tmp_path / "tampered.onnx"
+    bad.write_bytes(m.SerializeToString())
+    with pytest.raises(ModelError, match=r"tampered\.onnx.*checksum"):
+        DTDDNNDetector(bad)
+    trunc = tmp_path / "truncated.onnx"
+    trunc.write_bytes(p.read_bytes()[:-7])
+    with pytest.raises(ModelError, match=r"truncated\.onnx"):
+        DTDDNNDetector(trunc)
+    with pytest.raises(ModelError, match=r"missing\.onnx"):
+        DTDDNNDetector(tmp_path / "missing.onnx")
+
+
+def test_wrong_feature_version_is_refused_by_name(tmp_path):
+    p = _passthrough_model(tmp_path / "old.onnx", feature_version="ssbwatch-features-0")
+    with pytest.raises(ModelError, match=r"old\.onnx.*ssbwatch-features-0"):
+        DTDDNNDetector(p)
+    p = _passthrough_model(tmp_path / "names.onnx", feature_names_sha256="0" * 64)
+    with pytest.raises(ModelError, match=r"names\.onnx.*feature list"):
+        DTDDNNDetector(p)
+
+
+def test_external_data_is_refused(tmp_path):
+    p = _passthrough_model(tmp_path / "m.onnx")
+    m = onnx.load(str(p))
+    t = m.graph.initializer[0]
+    t.data_location = onnx.TensorProto.EXTERNAL
+    e = t.external_data.add()
+    e.key, e.value = "location", "../../etc/passwd"
+    q = tmp_path / "ext.onnx"
+    q.write_bytes(m.SerializeToString())
+    with pytest.raises(ModelError, match="external data"):
+        DTDDNNDetector(q)
+
+
+def test_cli_names_a_bad_model(tmp_path, capsys):
+    assert main(["info", "--model", str(tmp_path / "nope.onnx")]) == 2
+    assert "nope.onnx" in capsys.readouterr().err
+
+
+def test_edge_path_imports_no_torch():
+    code = ("import sys, numpy as np\n"
+            "import detector.model, detector.pipeline, detector.cli\n"
+            "from detector.features import N_FEATURES\n"
+            "d = detector.model.DTDDNNDetector()\n"
+            "j, s, m = d.score(np.zeros(N_FEATURES, np.float32), None)\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "assert 'onnx' not in sys.modules, 'onnx imported'\n"
+            "print('ok', d.last_stage)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ok")
+
+
+def test_shipped_model_is_valid_and_described(capsys):
+    det = DTDDNNDetector()
+    assert det.path == edge.DEFAULT_MODEL_PATH
+    assert 0.0 <= det.t_low <= det.t_high <= 1.0
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    for k in ("path", "threshold_low", "threshold_high", "feature_version", "metrics"):
+        assert info[k] is not None, k
+    assert info["feature_version"] == edge.FEATURE_VERSION
+
+
+def test_replay_model_selection(tmp_path):
+    """classical by default (until the shipped DT-DDNN meets its targets), the
+    shipped DT-DDNN with --model default."""
+    from signals.simulate import SimConfig, draw_params, simulate_capture, write_capture
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(7.68e6,), l_max=(4,), period_ms=(10.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0))
+    p = draw_params(cfg, np.random.default_rng(4), force_clean=True)
+    write_capture(simulate_capture(dataclasses.replace(p), np.random.default_rng(5)), tmp_path / "c")
+    out = tmp_path / "r.jsonl"
+    assert main(["replay", str(tmp_path / "c.sigmf-meta"), "--jsonl", str(out), "--model", "default"]) == 0
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    assert recs and all(r["detector"] == "dt-ddnn" and r["stage"] in (1, 2) for r in recs)
+    assert main(["replay", str(tmp_path / "c.sigmf-meta"), "--jsonl", str(out)]) == 0
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    assert recs and all(r["detector"] == "classical" for r in recs)

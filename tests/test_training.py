@@ -1,0 +1,180 @@
+"""Training pipeline: dataset from simulate output, train -> ONNX, parity, evaluate."""
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from detector import model as edge  # noqa: E402
+from detector.cli import main  # noqa: E402
+from detector.features import FEATURE_NAMES, N_FEATURES  # noqa: E402
+from signals.config import ConfigError  # noqa: E402
+from training import dataset as dsmod  # noqa: E402
+from training import train as tr  # noqa: E402
+
+_CAL = FEATURE_NAMES.index("calibrated")
+
+SIM = textwrap.dedent("""
+    schema_version: 1
+    n_captures: 8
+    duration_ms: 10.0
+    scs_khz: [30]
+    sample_rates_hz: [7680000.0]
+    l_max: [4]
+    period_ms: [5.0]
+    all_ssbs_fraction: 1.0
+    snr_db: [20.0, 30.0]
+    datatypes: [cf32_le, ci16_le]
+    calibration_captures: 1
+    multipath: {probability: 0.0}
+    neighbour: {probability: 0.0}
+    jamming:
+      clean_fraction: 0.5
+      types: [barrage, cw, spoofer]
+      sjnr_db: [0.0, 20.0]
+      low_sjnr_below_db: 5.0
+      low_fraction: 0.2
+""")
+
+TINY = textwrap.dedent("""
+    schema_version: 1
+    seed: 3
+    val_fraction: 0.3
+    workers: 2
+    dnn1: {hidden: [16], epochs: 4, batch_size: 32}
+    dnn2: {hidden: [16], epochs: 4, batch_size: 32}
+    rawiq: {channels: [4, 8], kernel: 5, epochs: 1, batch_size: 32}
+""")
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sim")
+    cfg = d / "sim.yaml"
+    cfg.write_text(SIM)
+    assert main(["simulate", "--config", str(cfg), "--out", str(d / "data"), "--seed", "11", "-q"]) == 0
+    return d / "data"
+
+
+@pytest.fixture(scope="module")
+def trained(sim_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    cfg = d / "train.yaml"
+    cfg.write_text(TINY)
+    out = d / "models"
+    assert main(["train", "--config", str(cfg), "--data", str(sim_dir), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_dataset_matches_truth_and_caches(sim_dir):
+    ds = dsmod.build_dataset(sim_dir, workers=2, progress=False)
+    info = ds.info
+    man = json.loads((sim_dir / "manifest.json").read_text())
+    n_truth = sum(c["n_ssb"] for c in man["captures"])
+    assert info["n_truth_ssbs"] == n_truth
+    assert info["n_ssbs"] + info["n_missed"] == n_truth  # every truth SSB is matched or counted missed
+    assert len(ds) >= 0.8 * n_truth
+    assert ds["x_uncal"].shape == (len(ds), N_FEATURES) and ds["iq"].shape == (len(ds), 2, 1096)
+    # unit-RMS raw IQ
+    rms = np.sqrt((ds["iq"] ** 2).sum(axis=1).mean(axis=1))
+    assert np.allclose(rms, 1.0, atol=1e-3)
+    # calibrated features where the companion gave a baseline, uncalibrated otherwise
+    assert ds["has_cal"].mean() > 0.8
+    assert np.all(ds["x_cal"][ds["has_cal"], _CAL] == 1.0)
+    assert np.all(ds["x_uncal"][:, _CAL] == 0.0)
+    # labels: jammed SSBs carry an SJNR and a type, clean ones neither
+    y = ds["y"].astype(bool)
+    assert y.any() and (~y).any()
+    assert np.all(np.isfinite(ds["sjnr_db"][y])) and np.all(np.isnan(ds["sjnr_db"][~y]))
+    assert np.all(ds["jammer"][~y] == "") and np.all(ds["jammer"][y] != "")
+    assert info["seed"] == 11 and info["feature_version"] == edge.FEATURE_VERSION
+    assert len(info["file_sha256"]) == 4 * len(man["captures"])  # meta + data, capture + companion
+    # cached: the second call loads the same arrays; a changed manifest forces a rebuild
+    again = dsmod.build_dataset(sim_dir, workers=1, progress=False)
+    assert again.info["build_seconds"] == info["build_seconds"]
+    assert np.array_equal(again["x_cal"], ds["x_cal"])
+    assert dsmod._cache_ok(sim_dir, man) is not None
+    m = sim_dir / "manifest.json"
+    text = m.read_text()
+    try:
+        m.write_text(text + " ")
+        assert dsmod._cache_ok(sim_dir, man) is None
+    finally:
+        m.write_text(text)
+
+
+def test_train_end_to_end_exports_a_verified_model(trained):
+    rec = json.loads((trained / "dtddnn.json").read_text())
+    assert rec["parity_max_abs_diff"] <= 1e-5 and rec["rawiq_parity_max_abs_diff"] <= 1e-5
+    th = rec["thresholds"]
+    assert 0.0 <= th["low"] <= th["high"] <= 1.0 and 0.0 < th["stage2"] < 1.0
+    det = edge.DTDDNNDetector(trained)  # a directory resolves to dtddnn.onnx
+    assert det.t_low == pytest.approx(th["low"], abs=1e-6) and det.t_high == pytest.approx(th["high"], abs=1e-6)
+    info = det.info()
+    assert info["opset"] == tr.OPSET and info["feature_version"] == edge.FEATURE_VERSION
+    assert info["training_data_sha256"] == rec["data"]["data_sha256"]
+    assert "calibrated" in info["metrics"] and "uncalibrated" in info["metrics"]
+    jammed, score, mode = det.score(np.zeros(N_FEATURES, np.float32), None)
+    assert 0.0 <= score <= 1.0 and mode == "uncalibrated" and det.last_stage in (1, 2)
+    assert (trained / "rawiq.onnx").exists()
+
+
+def test_onnx_parity_on_a_batch(tmp_path):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=N_FEATURES)
+    std = rng.uniform(0.5, 3.0, size=N_FEATURES)
+    cfg = tr.MLPConfig(hidden=(32, 16), dropout=0.1)
+    m = tr.make_export_module(mean, std, tr.make_mlp(N_FEATURES, cfg), tr.make_mlp(N_FEATURES, cfg)).eval()
+    p = tmp_path / "dtddnn.onnx"
+    tr._export(m, torch.zeros(1, N_FEATURES), p, "features", ["p1", "p2"])
+    tr.finalize_onnx(p, {"model_format": edge.MODEL_FORMAT, "feature_version": edge.FEATURE_VERSION,
+                         "feature_names_sha256": edge.feature_names_sha256(), "threshold_low": "0.1",
+                         "threshold_high": "0.9", "threshold_stage2": "0.5"})
+    data, _ = edge.read_verified(p)
+    sess = edge.make_session(data)
+    x = (mean + std * rng.normal(size=(64, N_FEATURES))).astype(np.float32)
+    diff = tr.parity(m, sess, x, "features")
+    assert diff <= 1e-5
+    with torch.no_grad():
+        p1 = m(torch.as_tensor(x))[0].numpy()
+    assert p1.std() > 1e-3  # the batch exercises the network, not a constant
+
+
+def test_thresholds_meet_their_targets():
+    rng = np.random.default_rng(1)
+    y = rng.random(4000) < 0.6
+    p = np.clip(np.where(y, rng.normal(0.75, 0.2, y.size), rng.normal(0.25, 0.2, y.size)), 0, 1)
+    lo, hi = tr.choose_thresholds(p, y, 0.99, 0.99)
+    assert 0.0 < lo < hi < 1.0
+    assert y[p >= hi].mean() >= 0.99
+    assert (~y[p <= lo]).mean() >= 0.99
+    # a band in between remains for DNN-2
+    assert ((p > lo) & (p < hi)).mean() > 0.1
+
+
+def test_train_config_rejects_unknown_keys(tmp_path):
+    c = tmp_path / "t.yaml"
+    c.write_text("schema_version: 1\ndnn1: {hiden: [4]}\n")
+    with pytest.raises(ConfigError, match="hiden"):
+        tr.load_config(str(c))
+
+
+def test_evaluate_writes_the_report(trained, sim_dir, tmp_path):
+    rep = tmp_path / "report"
+    assert main(["evaluate", "--model", str(trained), "--data", str(sim_dir), "--report", str(rep),
+                 "--no-progress"]) == 0
+    for f in ("README.md", "roc.png", "pd_vs_sjnr.png", "evaluation.json"):
+        assert (rep / f).stat().st_size > 500, f
+    md = (rep / "README.md").read_text()
+    for name in ("DT-DDNN", "single-threshold DNN", "raw-IQ DNN", "classical", "Pd @FAR 1 %", "25-30"):
+        assert name in md
+    ev = json.loads((rep / "evaluation.json").read_text())
+    dets = ev["modes"]["calibrated"]["detectors"]
+    assert set(dets) == {"dtddnn", "single", "rawiq", "classical"}
+    for d in dets.values():
+        assert d["far1"]["far"] <= 0.01 + 1e-9  # the swept threshold keeps its FAR
+    assert ev["latency_us_per_ssb"] > 0
