@@ -277,13 +277,10 @@ def ssb_features(
     return np.nan_to_num(out, nan=0.0, posinf=100.0, neginf=-100.0)
 
 
+_SUMMARY = tuple((n, FEATURE_NAMES.index(n)) for n in
+                 ("snr_est_db", "isr_db", "epnre_rel_db", "profile_peak_db", "sym_spread_db"))
+
+
 def raw_summary(vec: np.ndarray) -> dict:
     """The handful of features that records and alerts report, by name."""
-    idx = {n: i for i, n in enumerate(FEATURE_NAMES)}
-    return {
-        "snr_est_db": float(vec[idx["snr_est_db"]]),
-        "isr_db": float(vec[idx["isr_db"]]),
-        "epnre_rel_db": float(vec[idx["epnre_rel_db"]]),
-        "profile_peak_db": float(vec[idx["profile_peak_db"]]),
-        "sym_spread_db": float(vec[idx["sym_spread_db"]]),
-    }
+    return {n: float(vec[i]) for n, i in _SUMMARY}
