@@ -46,12 +46,17 @@ class FileSummary:
     def line(self) -> str:
         if not self.ok:
             return f"{self.file}: ERROR {self.error}"
+        notes = ""
+        if self.dropped_bytes:
+            notes += f"; {self.dropped_bytes} trailing bytes ignored (not a whole {self.datatype} sample)"
+        if self.nonfinite_samples:
+            notes += f"; {self.nonfinite_samples} NaN/Inf samples read as 0"
         if self.ssbs == 0:
-            return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found"
+            return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{notes}"
         f = f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else ""
         return (f"{self.file}: {self.seconds * 1e3:.1f} ms, PCI {','.join(map(str, self.pcis))}, "
                 f"{self.scs_khz} kHz SCS{f}: {self.ssbs} SSBs, {self.jammed} jammed, "
-                f"{self.flywheel} without PSS, {self.invalid} invalid ({self.mode})")
+                f"{self.flywheel} without PSS, {self.invalid} invalid ({self.mode}){notes}")
 
 
 def open_capture(path: str, datatype: Optional[str], sample_rate_hz: Optional[float],

@@ -247,3 +247,11 @@ def test_pss_spoofer_does_not_hide_the_cell():
     cap = simulate_capture(p, rng)
     got = _match(_records(cap), cap.ssbs, tol=p.numerology.cp_short)
     assert all(r is not None and r["pci"] == p.pci for r in got)
+
+
+def test_replay_reports_trailing_partial_sample(tmp_path, capsys):
+    raw = tmp_path / "odd.raw"
+    raw.write_bytes(np.zeros(1001, np.uint8).tobytes())
+    assert main(["replay", str(raw), "--format", "ci16_le", "--rate", "7.68e6"]) == 0
+    err = capsys.readouterr().err
+    assert "1 trailing bytes ignored" in err
