@@ -75,6 +75,7 @@ class MqttPublisher:
         self.max_pending = int(max_pending)
         self._pending: deque[tuple[str, bytes]] = deque()
         self._inflight: list[tuple[tuple[str, bytes], Any]] = []  # (item, MQTTMessageInfo)
+        self._sending = 0  # taken from _pending, not yet in _inflight (publish() runs unlocked)
         self._cv = threading.Condition()
         self._connected = threading.Event()
         self.published = 0  # acknowledged by the broker
@@ -107,9 +108,9 @@ class MqttPublisher:
 
     @property
     def pending(self) -> int:
-        """Events not yet acknowledged by the broker (queued + in flight)."""
+        """Events not yet acknowledged by the broker (queued + being sent + in flight)."""
         with self._cv:
-            return len(self._pending) + len(self._inflight)
+            return len(self._pending) + self._sending + len(self._inflight)
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
@@ -129,7 +130,7 @@ class MqttPublisher:
         """Wait until every queued event is acknowledged (True) or ``timeout_s`` passed."""
         end = time.monotonic() + timeout_s
         with self._cv:
-            while self._pending or self._inflight:
+            while self._pending or self._inflight or self._sending:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -139,7 +140,7 @@ class MqttPublisher:
     def stats(self) -> dict[str, Any]:
         with self._cv:
             return {"connected": self.connected, "published": self.published, "dropped": self.dropped,
-                    "pending": len(self._pending) + len(self._inflight), "connects": self.connects,
+                    "pending": len(self._pending) + self._sending + len(self._inflight), "connects": self.connects,
                     "last_error": self.last_error}
 
     def close(self, timeout_s: float = 1.0) -> None:
@@ -191,12 +192,14 @@ class MqttPublisher:
                 if (self._pending and self._connected.is_set()
                         and len(self._inflight) < self.max_inflight):
                     item = self._pending.popleft()
+                    self._sending += 1
                 else:
                     self._cv.wait(0.1)
                     continue
             topic, payload = item
             info = self._client.publish(topic, payload, qos=self.qos, retain=False)  # no lock held
             with self._cv:
+                self._sending -= 1
                 if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                     # NO_CONN: paho keeps QoS>0 messages and sends them on reconnect
                     self._inflight.append((item, info))
