@@ -188,13 +188,20 @@ def _pss_replica_spectra(n: int) -> np.ndarray:
     return np.conj(sfft.fft(rep, axis=1, workers=1)).astype(np.complex64)
 
 
+@functools.lru_cache(maxsize=64)
+def _pss_band_mask(n: int) -> np.ndarray:
+    """FFT-bin mask (numpy order, size n at the SSB rate) of the PSS's 127
+    subcarriers +- 1 guard."""
+    f = sfft.fftfreq(n, 1.0 / SSB_FFT_SIZE)  # in subcarriers relative to the SSB centre
+    lo, hi = PSS_K[0] - nr.SSB_CENTER_SUBCARRIER - 1.5, PSS_K[-1] - nr.SSB_CENTER_SUBCARRIER + 1.5
+    m = ((f >= lo) & (f <= hi)).astype(np.float32)
+    m.setflags(write=False)
+    return m
+
+
 def pss_band_filter(y: np.ndarray) -> np.ndarray:
     """Keep only the PSS's 127 subcarriers (+-1 guard) of an SSB-rate signal."""
-    n = y.shape[-1]
-    Y = sfft.fft(y, workers=1)
-    f = sfft.fftfreq(n, 1.0 / SSB_FFT_SIZE)  # in subcarriers relative to SSB centre
-    lo, hi = PSS_K[0] - nr.SSB_CENTER_SUBCARRIER - 1.5, PSS_K[-1] - nr.SSB_CENTER_SUBCARRIER + 1.5
-    Y[(f < lo) | (f > hi)] = 0
+    Y = sfft.fft(y, workers=1) * _pss_band_mask(y.shape[-1])
     return sfft.ifft(Y, workers=1).astype(np.complex64)
 
 
@@ -206,19 +213,22 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     of the rest of the carrier) and ``p_i`` the unit-energy replica: 1 for a
     clean PSS, ~1/127 for noise.
 
+    One FFT of ``y`` serves the filter and the correlations (circular over
+    len(y), which equals the linear correlation at every returned lag).
+
     Returns
     -------
     rho2 : float32, shape (len(nid2s), n_lags), n_lags = len(y) - 255
     corr : complex64, shape (len(nid2s), n_lags), the raw correlation
     """
-    yp = pss_band_filter(np.asarray(y, dtype=np.complex64))
-    n = yp.size
+    y = np.asarray(y, dtype=np.complex64)
+    n = y.size
     if n < SSB_FFT_SIZE:
         return np.zeros((len(nid2s), 0), np.float32), np.zeros((len(nid2s), 0), np.complex64)
-    nfft = sfft.next_fast_len(n)
-    Yp = sfft.fft(yp, n=nfft, workers=1)
-    corr = sfft.ifft(Yp[None, :] * _pss_replica_spectra(nfft)[list(nid2s)], axis=1, workers=1)
+    Yp = sfft.fft(y, workers=1) * _pss_band_mask(n)
+    yp = sfft.ifft(Yp, workers=1)
     n_lags = n - SSB_FFT_SIZE + 1
+    corr = sfft.ifft(Yp[None, :] * _pss_replica_spectra(n)[list(nid2s)], axis=1, workers=1)
     corr = corr[:, :n_lags].astype(np.complex64)
     e = np.concatenate([[0.0], np.cumsum(np.abs(yp.astype(np.complex128)) ** 2)])
     energy = (e[SSB_FFT_SIZE:] - e[:-SSB_FFT_SIZE])[:n_lags]
