@@ -458,18 +458,25 @@ def _dmrs_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[np.ndarray, 
     return num / (den + 1e-30), float(den)
 
 
-def match_quality(grid: np.ndarray, pci: int, ibar: int) -> tuple[float, float]:
+def match_quality(grid: np.ndarray, pci: int, ibar: int | None) -> tuple[float, float]:
     """Normalised SSS and PBCH-DMRS match (0..1) of a known cell at one SSB.
 
     Same non-coherent metrics as :func:`identify`, evaluated for the given
     identity only (used while tracking, where the PCI is already known).
     """
+    return track_identity(grid, pci, ibar)[1:]
+
+
+def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple[int, float, float]:
+    """(ī_SSB, SSS match, DMRS match) of a known cell at one SSB, with one
+    de-ramp: ī_SSB from the PBCH-DMRS when ``ibar`` is None, else the given one."""
     g, h0s = _deramp(grid, pci % 3)
     z = g[2, PSS_K] * np.conj(h0s)
     norm = np.sqrt(np.sum(np.abs(g[2, PSS_K]) ** 2) * np.sum(np.abs(h0s) ** 2)) + 1e-30
     sss_m = float(abs(np.dot(nr.sss(pci), z)) / norm)
     scores, _ = _dmrs_scores(g, h0s, pci)
-    return sss_m, float(scores[ibar])
+    ib = int(np.argmax(scores)) if ibar is None else int(ibar)
+    return ib, sss_m, float(scores[ib])
 
 
 def _ibar_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[int, float]:

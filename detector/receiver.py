@@ -556,8 +556,7 @@ class Receiver:
         grid = dsp.ssb_grid_at(y, start)
         i0 = int(round(start))
         ssb_iq = y[i0 : i0 + dsp.SSB_LEN].copy()
-        ib = dsp.best_ibar(grid, self.pci) if locked else ibar
-        sss_m, dmrs_m = dsp.match_quality(grid, self.pci, ib)
+        ib, sss_m, dmrs_m = dsp.track_identity(grid, self.pci, None if locked else ibar)
         energy = float(np.mean(np.abs(x) ** 2)) if x.size else 0.0
         valid = n_bad < 0.01 * x.size and energy > 0.0
         reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
