@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 from detector import dsp
 from detector.cli import main
 from detector.pipeline import ScoringPipeline
-from detector.receiver import Receiver, acquire
+from detector.receiver import acquire
 from signals import iq as iqio
 from signals.simulate import NeighbourConfig, SimConfig, draw_params, simulate_capture, write_capture
 

@@ -164,7 +164,6 @@ def evaluate(model_dir: str | Path, data_dirs: list[str], report_dir: str | Path
     report.mkdir(parents=True, exist_ok=True)
     ds = load_datasets(data_dirs, workers=workers, progress=progress, log=log)
     sc = score_all(model_dir, ds, log)
-    y_all = ds["y"].astype(bool)
     res = {"tool": "ssbwatch evaluate", "model": str(edge.resolve_model_path(model_dir)),
            "data": {k: ds.info.get(k) for k in ("data_dir", "seed", "data_sha256", "n_captures", "n_truth_ssbs",
                                                 "n_ssbs", "n_missed", "n_missed_jammed", "n_unmatched_obs",
