@@ -1,0 +1,33 @@
+"""``ssbwatch bench``'s daemon measurement: the harness itself (no speed is asserted)."""
+import numpy as np
+
+from detector.bench import bench_daemon, format_report, make_signal
+from signals import iq as iqio
+
+
+def test_bench_daemon_reads_everything_without_drops(tmp_path):
+    fs = 7.68e6
+    period, fc = make_signal(fs, 20e-3, ssbs=4)
+    period *= np.float32(0.1 / np.sqrt(np.mean(np.abs(period) ** 2)))
+    path = tmp_path / "d.ci16_le"
+    reps = 25  # 0.5 s
+    path.write_bytes(iqio.from_complex64(period, "ci16_le").tobytes() * reps)
+    r = bench_daemon(path, fs, fc, "ci16_le")
+    n = reps * len(period)
+    assert r["exit_status"] == 0
+    assert r["samples_in"] == n and r["samples_dropped"] == 0  # the reader waits for room, never drops
+    assert r["ssbs"] >= 4 * (reps - 2)
+    assert r["rtf_after_lock"] > 0 and r["rtf_total"] > 0
+    assert not list(tmp_path.glob("*.jsonl"))  # its JSONL is removed
+
+
+def test_report_lists_the_daemon_figures():
+    t = {"rtf": 2.0, "ssbs": 10, "total_rtf": 1.0, "latency_us_mean": 100.0, "latency_us_p99": 200.0,
+         "peak_rss_mb": 100.0}
+    d = {"rtf_after_lock": 1.5, "rtf_total": 1.2, "acquisitions": 3, "ssbs": 10, "samples_dropped": 0,
+         "peak_rss_mb": 150.0}
+    r = {"sample_rate_hz": 30.72e6, "seconds": 2.0, "ssbs_per_period": 8, "period_ms": 20.0, "acquisition_rtf": 0.1,
+         "tracking_ci16_le": t, "tracking_cf32_le": t, "naive_fullrate_pss_rtf": 0.5, "tracking_vs_naive": 4.0,
+         "daemon_seconds": 4.5, "daemon_ci16_le": d, "daemon_cf32_le": d}
+    text = format_report(r)
+    assert "daemon" in text and "1.50 x real time after lock" in text
