@@ -145,7 +145,7 @@ class SimConfig:
     cfo_hz: tuple[float, float] = (-2000.0, 2000.0)
     centre_ssb_fraction: float = 0.25  # captures with the SSB at the capture centre
     datatypes: tuple[str, ...] = DATATYPES
-    int_backoff_db: tuple[float, float] = (8.0, 20.0)  # RMS below full scale for integer types
+    int_backoff_db: tuple[float, float] = (8.0, 20.0)  # loudest-symbol RMS below full scale (int types)
     cf32_gain_db: tuple[float, float] = (-40.0, 20.0)  # absolute level of float captures
     multipath: MultipathConfig = field(default_factory=MultipathConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
@@ -215,7 +215,7 @@ class CaptureParams:
     snr_db: float
     cfo_hz: float
     datatype: str
-    level_db: float  # int types: RMS backoff below full scale; cf32: absolute gain
+    level_db: float  # int types: loudest-symbol RMS backoff below full scale; cf32: absolute gain
     timing_offset_samples: float = 0.0  # fractional part of the timing
     multipath: Optional[dict] = None  # {"profile", "delay_spread_s", "doppler_hz"}
     traffic: Optional[dict] = None  # {"load", "power_db"}
@@ -447,6 +447,18 @@ class Capture:
     jammer_params: Optional[dict]
 
 
+def _peak_symbol_rms(iq: np.ndarray, symbol_len: int) -> float:
+    """RMS of the loudest ``symbol_len``-sample stretch of ``iq`` (complex64,
+    shape (n,)): the level an AGC that must not clip the SSB bursts is set on."""
+    n = (iq.size // symbol_len) * symbol_len
+    if n == 0:
+        p = float(np.mean(np.abs(iq.astype(np.complex128)) ** 2)) if iq.size else 0.0
+    else:
+        p_blk = (iq[:n].real.astype(np.float64) ** 2 + iq[:n].imag.astype(np.float64) ** 2).reshape(-1, symbol_len)
+        p = float(p_blk.mean(axis=1).max())
+    return math.sqrt(p) if p > 0 else 1.0
+
+
 def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     """Build one capture from its parameters (pure: arrays and truth out).
 
@@ -559,8 +571,11 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
         q_noise = 0.0
         n_clipped = 0
     else:
-        # ADC with its RMS level_db below full scale; the file holds int / FILE_SCALE
-        iq_q, adc_gain, n_clipped = channel.quantize(iq, p.datatype, full_scale_backoff_db=p.level_db)
+        # ADC with its *peak-symbol* RMS level_db below full scale (an AGC set for
+        # the loudest OFDM symbol, e.g. an SSB burst on an otherwise idle carrier,
+        # so that the SSBs are not clipped); the file holds int / FILE_SCALE
+        adc_gain = channel.ADC_DATATYPES[p.datatype]["full_scale"] * 10 ** (-p.level_db / 20) / _peak_symbol_rms(iq, fft)
+        iq_q, adc_gain, n_clipped = channel.quantize(iq, p.datatype, gain=adc_gain)
         gain = adc_gain / FILE_SCALE[p.datatype]
         iq_file = (iq_q * np.float32(gain)).astype(np.complex64)
         q_noise = channel.quantization_noise_power(p.datatype, adc_gain) * gain**2  # in file units
@@ -703,7 +718,11 @@ def simulate_dataset(cfg: SimConfig, out_dir: str | Path, seed: int, progress=No
         cal_names = []
         for k in range(cfg.calibration_captures):
             crng = np.random.default_rng(np.random.SeedSequence([seed, i, 1 + k]))
-            cal = simulate_capture(dataclasses.replace(p, jammer=None), crng)
+            # the same site on another day: same cell and channel statistics, new
+            # noise / channel / traffic realisation and another receiver gain
+            gain_range = cfg.int_backoff_db if p.datatype != "cf32_le" else cfg.cf32_gain_db
+            cal_p = dataclasses.replace(p, jammer=None, level_db=_uniform(crng, gain_range))
+            cal = simulate_capture(cal_p, crng)
             cm, _ = write_capture(cal, out / f"{name}-cal{k}")
             cal_names.append(cm.name)
         manifest.append(
