@@ -16,10 +16,10 @@ from typing import Optional
 
 import numpy as np
 
-from .features import FEATURE_NAMES, FEATURE_VERSION, Baseline
+from .features import FEATURE_NAMES, FEATURE_VERSION, SITE_STATS, Baseline
 
 SCHEMA_VERSION = 1
-STAT_FEATURES = ("snr_est_db", "isr_db", "res_all_rel_db", "epnre_rel_db", "profile_peak_db", "sym_spread_db")
+STAT_FEATURES = tuple(dict.fromkeys((*SITE_STATS, "profile_peak_db", "sym_spread_db")))
 _IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 
@@ -63,11 +63,8 @@ class ConfigBaseline:
 
     def site(self) -> Baseline:
         """What the feature function needs from this baseline."""
-        return Baseline(
-            noise_floor_db=self.noise_floor_db,
-            isr_db=self.stats["isr_db"].median,
-            snr_db=self.stats["snr_est_db"].median,
-        )
+        return Baseline(median_db={n: self.stats[n].median for n in SITE_STATS},
+                        spread_db={n: self.stats[n].spread for n in SITE_STATS})
 
 
 @dataclass

@@ -36,13 +36,27 @@ from signals import nr
 
 from . import dsp
 
-FEATURE_VERSION = "ssbwatch-features-1"
+FEATURE_VERSION = "ssbwatch-features-2"
 PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
 PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
 DWT_WAVELET = "db4"
 DWT_LEVEL = 3
 PROFILE_GROUPS = 20  # interference profile: 240 subcarriers in 20 groups of 12 (one RB each)
 EPS = 1e-30
+# Channel model of the residual (delay domain): taps at these SSB-rate lags
+# (samples, 1/(256 SCS) each) relative to the FFT timing. The grid's phase is
+# referenced to the first strong path (dsp.ssb_grid_at); the window starts
+# dsp.FFT_BACKOFF = 3 samples before the CP end, so paths from -6 (an earlier,
+# weaker path) to +18 (one normal CP, TS 38.211 §5.3.1: 144/2048 of 256) are
+# modelled. Fitting L = 25 taps per symbol instead of smoothing in frequency
+# leaves the residual unbiased under any multipath inside the CP: its expected
+# energy is sigma^2 (N_pilots - L) on the pilots and sigma^2 (1 + |P_k|^2) on
+# the PBCH data REs (P the pilot-to-subcarrier interpolator), corrected below.
+CHANNEL_TAPS = np.arange(-6, 19)
+SITE_STATS = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pss_rel_db", "res_sss_rel_db",
+              "res_dmrs_rel_db", "res_pbch_rel_db", "snr_est_db")
+SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db")
+SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
 
 
 def _db(x) -> np.ndarray:
@@ -66,21 +80,17 @@ def _dwt_summary(v: np.ndarray, n_approx: int) -> np.ndarray:
     return np.concatenate([a, share])
 
 
-def _ls_smooth_interp(y: np.ndarray, k: np.ndarray, x: np.ndarray, width: int) -> np.ndarray:
-    """Channel at all 240 subcarriers from pilots (k, x): LS, moving average over
-    ``width`` pilots, linear interpolation (flat extrapolation)."""
-    h = dsp.smooth_freq((y[k] * np.conj(x)).astype(np.complex64), width)
-    kk = np.arange(nr.SSB_N_SUBCARRIERS)
-    return (np.interp(kk, k, h.real) + 1j * np.interp(kk, k, h.imag)).astype(np.complex64)
-
-
 @dataclass(frozen=True)
 class Baseline:
-    """What a calibrated site contributes to the features (see detector.calibration)."""
+    """What a calibrated site contributes to the features (detector.baseline).
 
-    noise_floor_db: float  # median EPNRE of clean SSBs (absolute, file units per RE)
-    isr_db: float  # median interference-to-signal ratio of clean SSBs (dB)
-    snr_db: float  # median SNR of clean SSBs (dB)
+    median_db, spread_db : the clean SSBs' median and robust spread (1.4826 MAD)
+        of each feature in :data:`SITE_STATS` (all gain-invariant: relative to the
+        SSB's own power), by name.
+    """
+
+    median_db: dict
+    spread_db: dict
 
 
 @functools.lru_cache(maxsize=4)
@@ -109,42 +119,75 @@ def _re_codes(v: int) -> dict[str, np.ndarray]:
     return out
 
 
-def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=4)
+def _channel_fit(v: int) -> dict:
+    """Per-symbol pilot sets and delay-domain interpolators for DMRS shift v.
+
+    For symbol l: ``k`` the pilot subcarriers (PSS in 0; DMRS in 1, 3; SSS +
+    DMRS in 2), ``P`` complex64 (240, n_pilots) with H(all k) = P @ (y_p x_p^*)
+    (least squares over the CHANNEL_TAPS delays), ``gain`` (240,) = |P_k|^2 row
+    energy (the estimation-noise factor per subcarrier) and ``dof`` = n_pilots - L.
+    """
+    maps = nr.ssb_re_indices(v)
+    dl, dk = maps["dmrs"]
+    kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
+    pilots = {0: maps["pss"][1], 1: dk[dl == 1], 2: np.sort(np.concatenate([maps["sss"][1], dk[dl == 2]])),
+              3: dk[dl == 3]}
+    out = {}
+    basis_all = np.exp(-2j * np.pi * np.outer(kk, CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)  # (240, L)
+    for l, k in pilots.items():
+        b = basis_all[k]  # (n_pilots, L)
+        P = (basis_all @ np.linalg.pinv(b)).astype(np.complex64)
+        gain = (np.abs(P.astype(np.complex128)) ** 2).sum(axis=1)
+        for a in (P, gain, k):
+            a.setflags(write=False)
+        out[l] = {"k": np.asarray(k), "P": P, "gain": gain, "dof": int(k.size - CHANNEL_TAPS.size)}
+    return out
+
+
+def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-symbol channel estimate and the residual after removing the SSB.
+
+    The channel of each symbol is fitted over the CHANNEL_TAPS delays to the
+    known REs of that symbol (PSS; PBCH-DMRS; SSS + DMRS); PBCH REs are
+    equalised with it and replaced by their hard QPSK decision.
 
     Returns
     -------
-    resid : complex64 (4, 240) -- y - H x on every RE (x = 0 on null REs, the
-        hard QPSK decision on PBCH REs)
+    resid : complex64 (4, 240) -- y - H x on every RE (x = 0 on null REs)
     h : complex64 (4, 240) -- channel estimate
     kind : int8 (4, 240) -- 0 null, 1 PSS, 2 SSS, 3 DMRS, 4 PBCH
+    norm : float64 (4, 240) -- what each RE's expected |resid|^2 is in units of
+        the noise + interference power per RE: 1 on null REs, 1 - L/N on
+        pilots (the fit absorbs L of N degrees of freedom), 1 + |P_k|^2 on PBCH
+        data REs (the channel estimate's own noise)
     """
     maps = nr.ssb_re_indices(pci)
     pss_l, pss_k = maps["pss"]
     sss_l, sss_k = maps["sss"]
     dl, dk = maps["dmrs"]
     pl, pk = maps["pbch"]
-    kind = _re_codes(pci % 4)["kind"]
+    v = pci % 4
+    kind = _re_codes(v)["kind"]
     x = np.zeros((4, 240), np.complex64)
     x[pss_l, pss_k] = nr.pss(pci % 3)
     x[sss_l, sss_k] = nr.sss(pci)
     x[dl, dk] = nr.pbch_dmrs(pci, ibar)
-    # remove the common timing slope (from the PSS) before smoothing in frequency
-    slope = dsp.phase_slope(grid[0, pss_k] * np.conj(x[0, pss_k]))
-    ramp = np.exp(-1j * slope * np.arange(240)).astype(np.complex64)
-    g = grid * ramp[None, :]
-    h = np.zeros((4, 240), np.complex64)
-    h[0] = _ls_smooth_interp(g[0], pss_k, x[0, pss_k], 7)
-    for l in (1, 3):
-        k = dk[dl == l]
-        h[l] = _ls_smooth_interp(g[l], k, x[l, k], 3)
-    k2 = np.sort(np.concatenate([sss_k, dk[dl == 2]]))
-    h[2] = _ls_smooth_interp(g[2], k2, x[2, k2], 5)
-    # PBCH: equalise, QPSK decision
-    eq = g[pl, pk] / np.where(np.abs(h[pl, pk]) > EPS, h[pl, pk], EPS)
+    fit = _channel_fit(v)
+    h = np.empty((4, 240), np.complex64)
+    norm = np.ones((4, 240), np.float64)
+    for l in range(4):
+        f = fit[l]
+        k = f["k"]
+        h[l] = f["P"] @ (grid[l, k] * np.conj(x[l, k]))
+        norm[l, k] = f["dof"] / k.size
+    # PBCH: equalise, QPSK decision; its residual carries the estimate's noise too
+    eq = grid[pl, pk] / np.where(np.abs(h[pl, pk]) > EPS, h[pl, pk], EPS)
     x[pl, pk] = ((np.sign(eq.real) + 1j * np.sign(eq.imag)) / np.sqrt(2)).astype(np.complex64)
-    resid = (g - h * x).astype(np.complex64)
-    return resid, h, kind
+    gains = np.stack([fit[l]["gain"] for l in range(4)])
+    norm[pl, pk] = 1.0 + gains[pl, pk]
+    resid = (grid - h * x).astype(np.complex64)
+    return resid, h, kind, norm
 
 
 def feature_names() -> list[str]:
@@ -176,15 +219,18 @@ def feature_names() -> list[str]:
         "pbch_evm_db",
         "locked",  # PSS found at this SSB (0: flywheel position)
         "calibrated",
-        "site_isr_db",  # isr - site clean isr
-        "site_epnre_db",  # EPNRE - site noise floor (absolute)
-        "site_snr_db",  # snr_est - site clean snr
+        # calibrated mode (else 0): this SSB minus the site's clean median, and
+        # that rise in units of the site's clean spread; all relative to the
+        # SSB's own power, so another receiver gain changes none of them
+        *[f"site_{n}" for n in SITE_STATS],
+        *[f"site_z_{n}" for n in SITE_Z],
     ]
     return names
 
 
 FEATURE_NAMES = tuple(feature_names())
 N_FEATURES = len(FEATURE_NAMES)
+_NAME_IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 
 def ssb_features(
@@ -222,15 +268,20 @@ def ssb_features(
     trace = np.asarray(pss_trace, dtype=np.float32)
     if trace.shape != (PSS_TRACE_LEN,):
         raise ValueError(f"pss_trace must have shape ({PSS_TRACE_LEN},), got {trace.shape}")
-    resid, h, kind = residual_grid(grid, pci, ibar)
+    resid, h, kind, norm = residual_grid(grid, pci, ibar)
     codes = _re_codes(pci % 4)
-    p_res = resid.real.astype(np.float64) ** 2 + resid.imag.astype(np.float64) ** 2  # (4, 240)
+    # residual energy per RE in units of (noise + interference) power: unbiased
+    p_res = (resid.real.astype(np.float64) ** 2 + resid.imag.astype(np.float64) ** 2) / norm  # (4, 240)
     p_flat = p_res.ravel()
-    h_flat = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).ravel()
     kn = codes["kind_n"]
     k_sum = np.bincount(codes["kind_flat"], weights=p_flat, minlength=5)  # null, PSS, SSS, DMRS, PBCH
+    # SSB RE power: |H|^2 over the occupied REs less the estimate's own noise
+    # (|P_k|^2 sigma^2 = (norm - 1) sigma^2 on PBCH REs, ~L/N sigma^2 elsewhere)
+    h_flat = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).ravel()
     h_sum = np.bincount(codes["kind_flat"], weights=h_flat, minlength=5)
-    s = float((h_sum[1:].sum()) / kn[1:].sum())  # SSB RE power
+    sigma2 = k_sum[:4].sum() / kn[:4].sum()
+    s = max(float(h_sum[1:].sum() / kn[1:].sum() - sigma2 * float(np.mean(norm[kind == 4] - 1.0))),
+            float(h_sum[1:].sum() / kn[1:].sum()) * 1e-3)
     db_s = _db1(s)
     e_null = k_sum[0] / kn[0]
     e_pil = k_sum[1:4].sum() / kn[1:4].sum()
@@ -267,10 +318,13 @@ def ssb_features(
     f.append(_db1(k_sum[4] / kn[4]) - _db1(h_sum[4] / kn[4] + EPS))
     f.append(1.0 if locked else 0.0)
     if baseline is None:
-        f.extend([0.0, 0.0, 0.0, 0.0])
+        f.extend([0.0] * (1 + len(SITE_STATS) + len(SITE_Z)))
     else:
-        f.extend([1.0, rel(e_int) - baseline.isr_db, _db1(e_null) - baseline.noise_floor_db,
-                  db_s - _db1(e_null) - baseline.snr_db])
+        own = {n: f[_NAME_IDX[n]] for n in SITE_STATS}
+        delta = {n: own[n] - float(baseline.median_db[n]) for n in SITE_STATS}
+        f.append(1.0)
+        f.extend(delta[n] for n in SITE_STATS)
+        f.extend(delta[n] / max(float(baseline.spread_db[n]), SITE_MIN_SPREAD_DB) for n in SITE_Z)
     out = np.asarray(f, dtype=np.float32)
     if out.shape != (N_FEATURES,):  # pragma: no cover - guards the name list
         raise AssertionError(f"feature vector has {out.size} values, names list {N_FEATURES}")
