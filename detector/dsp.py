@@ -55,12 +55,32 @@ def sanitize(x: np.ndarray) -> tuple[np.ndarray, int]:
     (complex64 array of the same shape, number of non-finite samples)
     """
     x = np.asarray(x, dtype=np.complex64)
+    # one pass when everything is finite (the usual case): a NaN/Inf makes the sum
+    # non-finite (so may an overflow of huge values, then the exact count says 0)
+    if x.size == 0 or np.isfinite(x.sum()):
+        return x, 0
     bad = ~np.isfinite(x)
     n_bad = int(bad.sum())
     if n_bad:
         x = x.copy()
         x[bad] = 0
     return x, n_bad
+
+
+def _phasor(n: int, w: float, start: float = 0.0) -> np.ndarray:
+    """exp(-1j * w * (k + start)), k = 0..n-1, complex64.
+
+    Computed in double precision as an outer product of two short exponentials
+    (rows of 256), so the cost is ~n multiplications instead of n complex
+    exponentials.
+    """
+    b = 256
+    if n <= b:
+        return np.exp(-1j * w * (np.arange(n) + start)).astype(np.complex64)
+    rows = -(-n // b)
+    hi = np.exp(-1j * w * (b * np.arange(rows) + start))
+    lo = np.exp(-1j * w * np.arange(b))
+    return (hi[:, None] * lo[None, :]).ravel()[:n].astype(np.complex64)
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,6 +113,32 @@ def _band_taper(n_out: int) -> np.ndarray:
     m[edge] = 0.5 * (1 + np.cos(np.pi * (a[edge] - BAND_EDGE_BINS) / (SSB_FFT_SIZE / 2 - BAND_EDGE_BINS)))
     m[a >= SSB_FFT_SIZE / 2] = 0
     return m
+
+
+_PLAN_CACHE_MAX_BINS = 1 << 15  # gather plans of larger outputs (acquisition) are not cached
+
+
+@functools.lru_cache(maxsize=32)
+def _band_plan_cached(n_in: int, n_out: int, taper: bool) -> tuple[np.ndarray, np.ndarray]:
+    return _band_plan(n_in, n_out, taper)
+
+
+def _band_plan(n_in: int, n_out: int, taper: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Input-bin offsets (from the centre bin) of the ``n_out`` output bins in
+    numpy FFT order, and their weights in that order: the band taper times the
+    rate-change scale ``n_out / n_in``."""
+    off = sfft.ifftshift(np.arange(-(n_out // 2), n_out - n_out // 2)).astype(np.intp)
+    m = _band_taper(n_out) if taper else np.ones(n_out, np.float32)
+    w = (sfft.ifftshift(m) * np.float32(n_out / n_in)).astype(np.float32)
+    off.setflags(write=False)
+    w.setflags(write=False)
+    return off, w
+
+
+def band_plan(n_in: int, n_out: int, taper: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    if n_out <= _PLAN_CACHE_MAX_BINS:
+        return _band_plan_cached(n_in, n_out, taper)
+    return _band_plan(n_in, n_out, taper)
 
 
 def band_spectrum(x: np.ndarray, fs_hz: float, out_hz: float) -> tuple[np.ndarray, int, int]:
@@ -130,17 +176,15 @@ def extract_band_from_spectrum(
     bin_hz = fs_hz / n_in
     k0 = int(round(center_hz / bin_hz))
     resid_hz = center_hz - k0 * bin_hz
-    idx = (k0 + np.arange(-(n_out // 2), n_out - n_out // 2)) % n_in
-    sel = X[idx]
-    if taper:
-        sel = sel * _band_taper(n_out)
-    y = sfft.ifft(sfft.ifftshift(sel), workers=1) * np.float32(n_out / n_in)
-    y = y.astype(np.complex64)
+    off, w = band_plan(n_in, n_out, taper)
+    sel = np.take(X, off + k0, mode="wrap")  # the band's bins, numpy order (wrapping round n_in)
+    sel *= w
+    y = sfft.ifft(sel, workers=1, overwrite_x=True).astype(np.complex64, copy=False)
     out_rate = fs_hz * n_out / n_in
     if n_valid_in is not None:
         y = y[: int(math.ceil(n_valid_in * n_out / n_in))]
     if resid_hz != 0.0:
-        y *= np.exp(-2j * np.pi * resid_hz / out_rate * np.arange(y.size)).astype(np.complex64)
+        y *= _phasor(y.size, 2 * np.pi * resid_hz / out_rate)
     return y
 
 
@@ -181,14 +225,27 @@ def pss_replicas() -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=32)
-def _pss_replica_spectra(n: int) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def _pss_filter_spectra(n: int) -> np.ndarray:
+    """(4, n) complex64, numpy order at the SSB rate: row 0 the PSS-band mask,
+    rows 1..3 the mask times the conjugate spectra of the three replicas (one
+    multiplication of the signal's spectrum gives the filtered signal and the
+    three correlations)."""
     rep = np.zeros((3, n), dtype=np.complex64)
     rep[:, :SSB_FFT_SIZE] = pss_replicas()
-    return np.conj(sfft.fft(rep, axis=1, workers=1)).astype(np.complex64)
+    out = np.empty((4, n), np.complex64)
+    m = _pss_band_mask(n)
+    out[0] = m
+    out[1:] = np.conj(sfft.fft(rep, axis=1, workers=1)).astype(np.complex64) * m
+    out.setflags(write=False)
+    return out
 
 
-@functools.lru_cache(maxsize=64)
+def _pss_replica_spectra(n: int) -> np.ndarray:
+    return _pss_filter_spectra(n)[1:]
+
+
+@functools.lru_cache(maxsize=16)
 def _pss_band_mask(n: int) -> np.ndarray:
     """FFT-bin mask (numpy order, size n at the SSB rate) of the PSS's 127
     subcarriers +- 1 guard."""
@@ -205,6 +262,14 @@ def pss_band_filter(y: np.ndarray) -> np.ndarray:
     return sfft.ifft(Y, workers=1).astype(np.complex64)
 
 
+def _window_energy(p: np.ndarray, n_lags: int) -> np.ndarray:
+    """sum of p[n : n + 256] for n < n_lags (float64 running sum)."""
+    e = np.empty(p.size + 1)
+    e[0] = 0.0
+    np.cumsum(p, dtype=np.float64, out=e[1:])
+    return e[SSB_FFT_SIZE : SSB_FFT_SIZE + n_lags] - e[:n_lags]
+
+
 def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarray]:
     """Normalised PSS correlation of an SSB-rate signal.
 
@@ -214,7 +279,8 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     clean PSS, ~1/127 for noise.
 
     One FFT of ``y`` serves the filter and the correlations (circular over
-    len(y), which equals the linear correlation at every returned lag).
+    len(y), which equals the linear correlation at every returned lag), and one
+    batched inverse FFT gives the filtered signal and the correlations.
 
     Returns
     -------
@@ -223,15 +289,17 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     """
     y = np.asarray(y, dtype=np.complex64)
     n = y.size
+    nids = tuple(int(i) for i in nid2s)
     if n < SSB_FFT_SIZE:
-        return np.zeros((len(nid2s), 0), np.float32), np.zeros((len(nid2s), 0), np.complex64)
-    Yp = sfft.fft(y, workers=1) * _pss_band_mask(n)
-    yp = sfft.ifft(Yp, workers=1)
+        return np.zeros((len(nids), 0), np.float32), np.zeros((len(nids), 0), np.complex64)
+    Y = sfft.fft(y, workers=1)
+    H = _pss_filter_spectra(n)
+    rows = H if nids == (0, 1, 2) else H[[0, *(1 + i for i in nids)]]
+    t = sfft.ifft(rows * Y, axis=1, workers=1, overwrite_x=True)  # [y_p, corr_0, corr_1, ...]
     n_lags = n - SSB_FFT_SIZE + 1
-    corr = sfft.ifft(Yp[None, :] * _pss_replica_spectra(n)[list(nid2s)], axis=1, workers=1)
-    corr = corr[:, :n_lags].astype(np.complex64)
-    e = np.concatenate([[0.0], np.cumsum(np.abs(yp.astype(np.complex128)) ** 2)])
-    energy = (e[SSB_FFT_SIZE:] - e[:-SSB_FFT_SIZE])[:n_lags]
+    yp = t[0]
+    energy = _window_energy(yp.real.astype(np.float64) ** 2 + yp.imag.astype(np.float64) ** 2, n_lags)
+    corr = t[1:, :n_lags]
     floor = max(float(energy.max()) * 1e-9, 1e-30)
     rho2 = (np.abs(corr) ** 2 / np.maximum(energy, floor)[None, :]).astype(np.float32)
     return rho2, corr
@@ -281,13 +349,18 @@ def derotate(y: np.ndarray, cfo_hz: float, rate_hz: float, start_sample: int = 0
     """y * exp(-j 2 pi cfo (n + start) / rate), complex64."""
     if cfo_hz == 0.0:
         return np.asarray(y, dtype=np.complex64)
-    n = np.arange(y.size, dtype=np.float64) + start_sample
-    return (y * np.exp(-2j * np.pi * cfo_hz / rate_hz * n)).astype(np.complex64)
+    return np.asarray(y, dtype=np.complex64) * _phasor(y.size, 2 * np.pi * cfo_hz / rate_hz, start_sample)
 
 
 # ---------------------------------------------------------------------------
 # SSB grid and identification
 # ---------------------------------------------------------------------------
+_SSB_K = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER  # -120..119
+_SSB_BINS = _SSB_K % SSB_FFT_SIZE  # their FFT bins (numpy order)
+_GRID_FIRST = SSB_CP - FFT_BACKOFF  # first FFT window of the SSB, samples after its start
+_GRID_SPAN = _GRID_FIRST + (nr.SSB_N_SYMBOLS - 1) * SSB_SYMBOL_LEN + SSB_FFT_SIZE  # samples the grid reads
+
+
 def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     """The 4 x 240 RE grid of an SSB whose first symbol's CP starts at sample
     ``start`` (may be fractional) of the SSB-rate signal ``y``.
@@ -301,17 +374,31 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     """
     i0 = int(math.floor(start))
     frac = start - i0
-    backoff = FFT_BACKOFF
-    first = i0 + np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN + SSB_CP - backoff
-    idx = first[:, None] + np.arange(SSB_FFT_SIZE)[None, :]
-    if idx[0, 0] < 0 or idx[-1, -1] >= y.size:
+    a = i0 + _GRID_FIRST
+    if a < 0 or i0 + _GRID_SPAN > y.size:
         raise ValueError("SSB window outside the signal")
-    Y = sfft.fft(y[idx], axis=1, workers=1) / np.float32(np.sqrt(SSB_FFT_SIZE))
-    k = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
-    Y = Y[:, k % SSB_FFT_SIZE]
+    if a + nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN <= y.size:
+        # the 4 windows as a strided view: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
+        win = y[a : a + nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN].reshape(nr.SSB_N_SYMBOLS, SSB_SYMBOL_LEN)[:, :SSB_FFT_SIZE]
+    else:
+        win = y[a + (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]]
+    Y = sfft.fft(win, axis=1, workers=1)[:, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
-    Y *= np.exp(2j * np.pi * k * (backoff - frac) / SSB_FFT_SIZE).astype(np.complex64)[None, :]
-    return Y.astype(np.complex64)
+    # (and the unitary FFT scale)
+    Y *= (np.exp(2j * np.pi * _SSB_K * (FFT_BACKOFF - frac) / SSB_FFT_SIZE) / np.sqrt(SSB_FFT_SIZE)).astype(np.complex64)
+    return Y.astype(np.complex64, copy=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _smooth_plan(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    half = width // 2
+    i = np.arange(n)
+    lo = np.maximum(i - half, 0)
+    hi = np.minimum(i - half + width, n)
+    cnt = (hi - lo).astype(np.float64)
+    for v in (lo, hi, cnt):
+        v.setflags(write=False)
+    return lo, hi, cnt
 
 
 def smooth_freq(h: np.ndarray, width: int) -> np.ndarray:
@@ -322,12 +409,10 @@ def smooth_freq(h: np.ndarray, width: int) -> np.ndarray:
     if width <= 1:
         return h
     n = h.shape[-1]
-    half = width // 2
-    c = np.concatenate([np.zeros(h.shape[:-1] + (1,), np.complex128), np.cumsum(h, axis=-1)], axis=-1)
-    i = np.arange(n)
-    lo = np.maximum(i - half, 0)
-    hi = np.minimum(i - half + width, n)
-    return ((c[..., hi] - c[..., lo]) / (hi - lo)).astype(np.complex64)
+    lo, hi, cnt = _smooth_plan(n, width)
+    c = np.zeros(h.shape[:-1] + (n + 1,), np.complex128)
+    c[..., 1:] = np.cumsum(h, axis=-1)
+    return ((c[..., hi] - c[..., lo]) / cnt).astype(np.complex64)
 
 
 def phase_slope(h: np.ndarray, step: int = 1) -> float:
@@ -348,12 +433,63 @@ class CellId:
     dmrs_margin: float
 
 
+_PSS_SL = slice(int(PSS_K[0]), int(PSS_K[-1]) + 1)  # PSS_K as a slice (contiguous)
+_ARANGE_240 = np.arange(nr.SSB_N_SUBCARRIERS)
+
+
+class _Deramped:
+    """An SSB grid with the timing slope measured on the PSS removed, evaluated
+    lazily: only the REs the SSS / DMRS matches read are de-ramped.
+
+    ``ramp`` (240,) complex64, ``h0s`` (127,) the smoothed PSS channel, ``g2``
+    (127,) the SSS symbol in the PSS band; :meth:`at` gives any other REs.
+    """
+
+    __slots__ = ("grid", "ramp", "h0s", "g2")
+
+    def __init__(self, grid: np.ndarray, nid2: int):
+        p = nr.pss(nid2)
+        self.grid = grid
+        h0 = grid[0, _PSS_SL] * p
+        self.ramp = np.exp(-1j * phase_slope(h0) * _ARANGE_240).astype(np.complex64)
+        r = self.ramp[_PSS_SL]
+        self.h0s = smooth_freq(grid[0, _PSS_SL] * r * p, 5)
+        self.g2 = grid[2, _PSS_SL] * r
+
+    def at(self, l: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return self.grid[l, k] * self.ramp[k]
+
+    def sss_z(self) -> tuple[np.ndarray, float]:
+        """(z, norm): the SSS REs equalised with the PSS channel, and the
+        normalisation that makes a perfect match 1."""
+        z = self.g2 * np.conj(self.h0s)  # (127,)
+        norm = np.sqrt(np.sum(np.abs(self.g2) ** 2) * np.sum(np.abs(self.h0s) ** 2)) + 1e-30
+        return z, norm
+
+
 def _deramp(grid: np.ndarray, nid2: int) -> tuple[np.ndarray, np.ndarray]:
     """Remove the timing slope measured on the PSS; return (grid, smoothed PSS channel)."""
-    h0 = grid[0, PSS_K] * nr.pss(nid2)
-    ramp = np.exp(-1j * phase_slope(h0) * np.arange(nr.SSB_N_SUBCARRIERS)).astype(np.complex64)
-    g = grid * ramp[None, :]
-    return g, smooth_freq(g[0, PSS_K] * nr.pss(nid2), 5)
+    d = _Deramped(grid, nid2)
+    return grid * d.ramp[None, :], d.h0s
+
+
+@functools.lru_cache(maxsize=3)
+def _sss_rows(nid2: int) -> np.ndarray:
+    """The 336 SSS sequences of one N_ID2, (336, 127) float32, contiguous."""
+    t = np.ascontiguousarray(nr.sss_table()[nid2::3], dtype=np.float32)
+    t.setflags(write=False)
+    return t
+
+
+def _sss_from(d: _Deramped, nid2: int) -> np.ndarray:
+    z, norm = d.sss_z()
+    # real matrix times a (127, 2) matrix: no complex cast of the table, and a product
+    # small enough that BLAS keeps it on one thread
+    zz = np.empty((z.size, 2), np.float32)
+    zz[:, 0] = z.real
+    zz[:, 1] = z.imag
+    c = _sss_rows(nid2) @ zz
+    return np.hypot(c[:, 0], c[:, 1]) / norm
 
 
 def sss_metrics(grid: np.ndarray, nid2: int) -> np.ndarray:
@@ -363,10 +499,7 @@ def sss_metrics(grid: np.ndarray, nid2: int) -> np.ndarray:
     is matched through |sum_k Y_sss[k] H_pss*[k] d_sss[k]| with H_pss the
     (smoothed) channel seen on the PSS; normalised to 1 for a perfect match.
     """
-    g, h0s = _deramp(grid, nid2)
-    z = g[2, PSS_K] * np.conj(h0s)  # (127,)
-    norm = np.sqrt(np.sum(np.abs(g[2, PSS_K]) ** 2) * np.sum(np.abs(h0s) ** 2)) + 1e-30
-    return np.abs(nr.sss_table()[nid2::3] @ z) / norm
+    return _sss_from(_Deramped(grid, nid2), nid2)
 
 
 def identify(grid: np.ndarray, nid2: int, nid1: int | None = None, sss: np.ndarray | None = None) -> CellId:
@@ -379,24 +512,26 @@ def identify(grid: np.ndarray, nid2: int, nid1: int | None = None, sss: np.ndarr
     sss : the (336,) SSS metrics whose best and second-best give the margin
         (default: this SSB's own)
     """
-    m = sss_metrics(grid, nid2) if sss is None else sss
+    d = _Deramped(grid, nid2)
+    m = _sss_from(d, nid2) if sss is None else sss
     order = np.argsort(m)
     if nid1 is None:
         nid1 = int(order[-1])
     second = m[order[-2]] if order[-1] == nid1 else m[order[-1]]
     pci = 3 * nid1 + nid2
-    g, h0s = _deramp(grid, nid2)
-    ibar, dmrs_margin = _ibar_scores(g, h0s, pci)
-    sss_m, dmrs_m = match_quality(grid, pci, ibar)
+    scores, _ = _dmrs_scores_d(d, pci)
+    srt = np.sort(scores)
+    ibar = int(np.argmax(scores))
+    z, norm = d.sss_z()
     return CellId(
         pci=pci,
         nid1=nid1,
         nid2=nid2,
-        sss_metric=sss_m,
+        sss_metric=float(abs(np.dot(nr.sss(pci), z)) / norm),
         sss_margin=float(m[nid1] / max(second, 1e-30)),
         ibar=ibar,
-        dmrs_metric=dmrs_m,
-        dmrs_margin=dmrs_margin,
+        dmrs_metric=float(scores[ibar]),
+        dmrs_margin=float(srt[-1] / max(srt[-2], 1e-30)),
     )
 
 
@@ -437,6 +572,28 @@ def _dmrs_refs(pci: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return dl[sel], dk[sel], refs
 
 
+@functools.lru_cache(maxsize=1024)
+def _dmrs_plan(pci: int) -> tuple:
+    """Per DMRS symbol (1, 3): (l, k, k - 56, conj refs (8, n) complex64, n)."""
+    l, k, refs = _dmrs_refs(pci)
+    out = []
+    for sym in (1, 3):
+        rows = l == sym
+        cr = np.ascontiguousarray(np.conj(refs[:, rows])).astype(np.complex64)
+        out.append((l[rows], k[rows], k[rows] - int(PSS_K[0]), cr, int(rows.sum())))
+    return tuple(out)
+
+
+def _dmrs_scores_d(d: _Deramped, pci: int) -> tuple[np.ndarray, float]:
+    num = np.zeros(8)
+    den = 0.0
+    for l, k, kh, cr, n in _dmrs_plan(pci):
+        z = d.at(l, k) * np.conj(d.h0s[kh])  # (n,)
+        num += np.abs((cr * z[None, :]).sum(axis=1))
+        den += np.sqrt(n * np.sum(np.abs(z) ** 2))
+    return num / (den + 1e-30), float(den)
+
+
 def _dmrs_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[np.ndarray, float]:
     """Normalised PBCH-DMRS match of the 8 ī_SSB hypotheses (0..1 each).
 
@@ -444,17 +601,15 @@ def _dmrs_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[np.ndarray, 
     channel estimate (so a frequency-selective channel does not decorrelate
     them) and summed coherently per symbol; the two symbols' magnitudes are
     added (each symbol may carry its own phase on real gNBs).
+
+    ``g`` is the de-ramped grid (see :func:`_deramp`).
     """
-    l, k, refs = _dmrs_refs(pci)
-    h = h0s[k - PSS_K[0]]
-    z = g[l, k] * np.conj(h)  # (n,)
-    prod = z[None, :] * np.conj(refs)  # (8, n)
     num = np.zeros(8)
     den = 0.0
-    for sym in (1, 3):
-        rows = l == sym
-        num += np.abs(prod[:, rows].sum(axis=1))
-        den += np.sqrt(rows.sum() * np.sum(np.abs(z[rows]) ** 2))
+    for l, k, kh, cr, n in _dmrs_plan(pci):
+        z = g[l, k] * np.conj(h0s[kh])
+        num += np.abs((cr * z[None, :]).sum(axis=1))
+        den += np.sqrt(n * np.sum(np.abs(z) ** 2))
     return num / (den + 1e-30), float(den)
 
 
@@ -470,11 +625,10 @@ def match_quality(grid: np.ndarray, pci: int, ibar: int | None) -> tuple[float, 
 def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple[int, float, float]:
     """(ī_SSB, SSS match, DMRS match) of a known cell at one SSB, with one
     de-ramp: ī_SSB from the PBCH-DMRS when ``ibar`` is None, else the given one."""
-    g, h0s = _deramp(grid, pci % 3)
-    z = g[2, PSS_K] * np.conj(h0s)
-    norm = np.sqrt(np.sum(np.abs(g[2, PSS_K]) ** 2) * np.sum(np.abs(h0s) ** 2)) + 1e-30
+    d = _Deramped(grid, pci % 3)
+    z, norm = d.sss_z()
     sss_m = float(abs(np.dot(nr.sss(pci), z)) / norm)
-    scores, _ = _dmrs_scores(g, h0s, pci)
+    scores, _ = _dmrs_scores_d(d, pci)
     ib = int(np.argmax(scores)) if ibar is None else int(ibar)
     return ib, sss_m, float(scores[ib])
 
@@ -488,8 +642,8 @@ def _ibar_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[int, float]:
 
 def best_ibar(grid: np.ndarray, pci: int) -> int:
     """ī_SSB (0..7) from the PBCH-DMRS (see :func:`_dmrs_scores`)."""
-    g, h0s = _deramp(grid, pci % 3)
-    return _ibar_scores(g, h0s, pci)[0]
+    scores, _ = _dmrs_scores_d(_Deramped(grid, pci % 3), pci)
+    return int(np.argmax(scores))
 
 
 # ---------------------------------------------------------------------------
@@ -511,6 +665,22 @@ def _pss_half_rate_spectra(n: int) -> np.ndarray:
     return np.conj(sfft.fft(rep, axis=1, workers=1)).astype(np.complex64)
 
 
+@functools.lru_cache(maxsize=4)
+def _coarse_plan(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gather offsets (numpy order, from the centre bin) of the m bins at 128 x SCS,
+    and the (4, m) filter bank: the PSS-band mask (-64..62 +- 1 subcarriers) and
+    the mask times the three conjugate replica spectra."""
+    off = sfft.ifftshift(np.arange(-(m // 2), m - m // 2)).astype(np.intp)
+    f = sfft.fftfreq(m, 1.0 / PSS_RATE_FFT)
+    mask = (~((f < -65) | (f > 63))).astype(np.float32)
+    bank = np.empty((4, m), np.complex64)
+    bank[0] = mask
+    bank[1:] = _pss_half_rate_spectra(m) * mask
+    off.setflags(write=False)
+    bank.setflags(write=False)
+    return off, bank
+
+
 def coarse_pss_search(X: np.ndarray, fs_hz: float, n_out: int, center_hz: float, n_valid_in: int) -> tuple[float, int, int]:
     """Best normalised PSS correlation at one centre frequency, computed from a
     block spectrum at half the SSB rate (PSS band only).
@@ -525,20 +695,21 @@ def coarse_pss_search(X: np.ndarray, fs_hz: float, n_out: int, center_hz: float,
     """
     n_in = X.shape[0]
     m = n_out // 2  # half the SSB rate
-    k0 = int(round(center_hz / (fs_hz / n_in)))
-    idx = (k0 + np.arange(-(m // 2), m - m // 2)) % n_in
-    Y = sfft.ifftshift(X[idx])  # numpy order, m bins at 128 x SCS
-    f = sfft.fftfreq(m, 1.0 / PSS_RATE_FFT)
-    Y[(f < -65) | (f > 63)] = 0  # PSS subcarriers -64..62 (+-1 guard)
-    yp = sfft.ifft(Y, workers=1)
     n_valid = min(m, int(n_valid_in * m / n_in))
     n_lags = n_valid - PSS_RATE_FFT + 1
     if n_lags <= 0:
         return 0.0, 0, 0
-    corr = sfft.ifft(Y[None, :] * _pss_half_rate_spectra(m), axis=1, workers=1)[:, :n_lags]
-    e = np.concatenate([[0.0], np.cumsum(np.abs(yp[:n_valid]) ** 2)])
+    k0 = int(round(center_hz / (fs_hz / n_in)))
+    off, bank = _coarse_plan(m)
+    Y = np.take(X, off + k0, mode="wrap")  # numpy order, m bins at 128 x SCS
+    t = sfft.ifft(bank * Y, axis=1, workers=1, overwrite_x=True)  # [PSS-band signal, 3 correlations]
+    yp = t[0, :n_valid]
+    e = np.empty(n_valid + 1)
+    e[0] = 0.0
+    np.cumsum(yp.real.astype(np.float64) ** 2 + yp.imag.astype(np.float64) ** 2, out=e[1:])
     energy = e[PSS_RATE_FFT:] - e[:-PSS_RATE_FFT]
-    rho2 = np.abs(corr) ** 2 / np.maximum(energy[:n_lags], max(float(energy.max()) * 1e-9, 1e-30))[None, :]
+    corr = t[1:, :n_lags]
+    rho2 = (corr.real ** 2 + corr.imag ** 2) / np.maximum(energy[:n_lags], max(float(energy.max()) * 1e-9, 1e-30)).astype(np.float32)
     pe = path_energy(rho2, (PATH_WINDOW + 1) // 2)  # half rate: half the lags
     i = np.unravel_index(int(np.argmax(pe)), pe.shape)
     return float(pe[i]), int(i[0]), int(i[1]) * 2
@@ -554,10 +725,12 @@ def path_energy(rho2: np.ndarray, width: int = PATH_WINDOW) -> np.ndarray:
     summed energy does not lose the cell in a frequency-selective channel.
     Shape preserved (the last lags sum fewer terms).
     """
-    c = np.concatenate([np.zeros(rho2.shape[:-1] + (1,)), np.cumsum(rho2, axis=-1)], axis=-1)
+    rho2 = np.asarray(rho2, dtype=np.float32)
     n = rho2.shape[-1]
-    hi = np.minimum(np.arange(n) + width, n)
-    return (c[..., hi] - c[..., :n]).astype(np.float32)
+    out = rho2.copy()
+    for j in range(1, min(width, n)):
+        out[..., : n - j] += rho2[..., j:]
+    return out
 
 
 def first_path(rho2_row: np.ndarray, start: int, width: int = PATH_WINDOW, fraction: float = 0.5) -> int:

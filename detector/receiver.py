@@ -12,11 +12,23 @@ arbitrary chunks, with the same result -- into one :class:`SSBObservation` per
 SSB. Once locked only the SSB windows are processed. When the PSS is lost the
 flywheel position is still observed and scored (a strong jammer must give
 "jammed", never silence); re-acquisition runs periodically and on loss.
+
+A cell search costs far more than real time at wide-band rates (every raster
+point in both SCS). :func:`acquire_steps` is the same search as a generator
+that stops every few milliseconds; with ``ReceiverConfig.search_duty`` > 0 (live
+streams, the daemon) the receiver runs searches in those slices, using at most
+that fraction of stream time: a periodic re-acquisition goes on beside the
+tracking instead of stalling it, and while no cell is locked each search looks
+at the newest block and skips what arrived meanwhile (``n_unsearched``). With
+``search_duty`` 0 (replay, the dataset) every search runs where it falls in the
+stream, so the observations do not depend on timing.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -49,6 +61,12 @@ class ReceiverConfig:
     lost_reacquire: int = 16  # consecutive SSBs without PSS before a new cell search
     cfo_alpha: float = 0.3  # smoothing of the tracked CFO
     cfo_search: bool = True  # also try +-SCS/3 frequency hypotheses when nothing is found
+    # Live streams: 0 runs every cell search at once where it falls in the stream (replay,
+    # deterministic). > 0 runs searches in slices of ~10-25 ms that use at most this
+    # fraction of stream time (wall clock per second of samples pushed): tracking goes on
+    # during a periodic re-acquisition, and while no cell is locked the samples that arrive
+    # during a search are skipped (counted in Receiver.n_unsearched), never queued up.
+    search_duty: float = 0.0
 
     def __post_init__(self):
         if self.scs_khz not in (None, 15, 30):
@@ -62,6 +80,7 @@ class ReceiverConfig:
         check_range("reacquire_s", self.reacquire_s, 0.1, 3600)
         check_range("lost_reacquire", self.lost_reacquire, 1, 10**6)
         check_range("cfo_alpha", self.cfo_alpha, 0.0, 1.0)
+        check_range("search_duty", self.search_duty, 0.0, 1.0)
 
 
 @dataclass
@@ -98,6 +117,15 @@ def _period_from(dets: list[Detection], fs_hz: float) -> Optional[float]:
     return best if abs(best - ms) < 0.05 * best else None
 
 
+def run_steps(steps):
+    """Run a step generator (:func:`acquire_steps`) to its end; its return value."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as stop:
+        return stop.value
+
+
 def acquire(
     x: np.ndarray,
     fs_hz: float,
@@ -119,16 +147,38 @@ def acquire(
     -------
     The serving (strongest) cell and its SSB detections, or None.
     """
+    return run_steps(acquire_steps(x, fs_hz, center_freq_hz, cfg, scs_khz=scs_khz, offsets_hz=offsets_hz))
+
+
+def acquire_steps(
+    x: np.ndarray,
+    fs_hz: float,
+    center_freq_hz: Optional[float],
+    cfg: ReceiverConfig = ReceiverConfig(),
+    *,
+    scs_khz: Optional[int] = None,
+    offsets_hz: Optional[list[float]] = None,
+):
+    """:func:`acquire` as a generator that yields (None) between units of work of
+    ~1-25 ms (one block FFT, one raster hypothesis, the fine correlation, a few
+    candidates), so that a live receiver can spread a search over time; it
+    returns the :func:`acquire` result (``StopIteration.value``, see
+    :func:`run_steps`)."""
     x, _ = dsp.sanitize(x)
     scs_list = [scs_khz] if scs_khz else ([cfg.scs_khz] if cfg.scs_khz else [30, 15])
     best = None  # (rho2, scs, centre offset incl. CFO hypothesis)
     spectra = {}
+    by_len: dict[int, np.ndarray] = {}  # one FFT of the block serves every SCS with the same length
     for scs in scs_list:
         rate = dsp.ssb_rate_hz(scs)
         if fs_hz < rate * 240 / 256 * 0.999:
             continue
-        spectra[scs] = dsp.band_spectrum(x, fs_hz, rate)
-        X, n_in, n_out = spectra[scs]
+        n_in, n_out = dsp.fft_len_for(len(x), float(fs_hz), float(rate))
+        if n_in not in by_len:
+            by_len[n_in] = dsp.band_spectrum(x, fs_hz, rate)[0]
+            yield
+        spectra[scs] = (by_len[n_in], n_in, n_out)
+        X = by_len[n_in]
         if offsets_hz is not None:
             offs = list(offsets_hz)
         elif cfg.ssb_offset_hz is not None:
@@ -147,15 +197,20 @@ def acquire(
                 v, _, _ = dsp.coarse_pss_search(X, fs_hz, n_out, off + h, len(x))
                 if best is None or v > best[0]:
                     best = (v, scs, off + h)
+                yield
+    del by_len
     if best is None or best[0] < cfg.acq_threshold * 0.7:
         return None
     _, scs, off = best
     X, n_in, n_out = spectra[scs]
     y = dsp.extract_band_from_spectrum(X, fs_hz, n_out, off, n_valid_in=len(x))
+    del spectra, X
+    yield
     rho2, _ = dsp.pss_correlate(y)
     if rho2.size == 0:
         return None
     pe = dsp.path_energy(rho2)  # multipath energy per lag and N_ID2
+    yield
     if pe.max() < cfg.acq_threshold:
         return None
     rate = dsp.ssb_rate_hz(scs)
@@ -165,7 +220,9 @@ def acquire(
     # every N_ID2 above the threshold at a peak is a candidate, not only the strongest:
     # a PSS spoofer (or a co-timed cell) must not hide the serving cell's PSS
     peak_cands = [(int(n0), nid2) for n0 in peaks for nid2 in np.flatnonzero(pe[:, n0] >= cfg.acq_threshold)]
-    for n0, nid2 in peak_cands:
+    for ci, (n0, nid2) in enumerate(peak_cands):
+        if ci and ci % 8 == 0:
+            yield
         nid2 = int(nid2)
         energy = float(pe[nid2, n0])
         n = dsp.first_path(rho2[nid2], n0)
@@ -178,6 +235,8 @@ def acquire(
         seg = dsp.derotate(y[seg0 : start + dsp.SSB_LEN + dsp.SSB_CP], cfo, rate, seg0)
         grid = dsp.ssb_grid_at(seg, start - seg0 + frac)
         cands.append((start + frac, nid2, energy, cfo, grid, dsp.sss_metrics(grid, nid2)))
+    del rho2, pe
+    yield
     # N_ID1 per N_ID2, decided on the SSS energy summed over all its PSS peaks: a
     # weak cell is identified from several SSBs, and a weaker co-channel cell with
     # the same N_ID2 is ignored, never mixed in
@@ -205,7 +264,8 @@ def acquire(
         return None
     pci = max(by_pci, key=lambda p: sum(d.rho2 for d in by_pci[p]))
     ssb_freq = center_freq_hz + off if center_freq_hz else None
-    mine = _probe_burst(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)
+    yield
+    mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), sorted(set(by_pci) - {pci}))
@@ -233,6 +293,11 @@ def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cf
 
 def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
                  cfg: ReceiverConfig) -> list[Detection]:
+    return run_steps(_probe_burst_steps(y, dets, scs, fs_hz, l_max, cfg))
+
+
+def _probe_burst_steps(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
+                       cfg: ReceiverConfig):
     """Complete the serving cell's detections from the burst structure.
 
     From the strongest detection, predict every candidate SSB of its half frame
@@ -248,6 +313,7 @@ def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l
     starts = num.symbol_starts(5 * num.symbols_per_subframe)  # one half frame, SSB-rate samples
     i_ref, hf = ref.cell.ibar % l_max, ref.cell.ibar // l_max if l_max == 4 else 0
     found = {round(d.sample * rate / fs_hz): d for d in dets}
+    n_probes = 0
     best_extra: list[Detection] = []
     for case in (("A",) if scs == 15 else ("B", "C")):
         first = nr.ssb_first_symbols(case, l_max)
@@ -259,6 +325,9 @@ def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l
             if any(abs(st - f) < dsp.SSB_SYMBOL_LEN for f in found):
                 continue
             r = _probe_at(y, st, ref.cell.pci, ref.cfo_hz, scs, cfg)
+            n_probes += 1
+            if n_probes % 16 == 0:
+                yield
             want = i + 4 * hf if l_max == 4 else i
             if r is not None and r[2] == want:
                 extra.append(Detection(r[0] * fs_hz / rate, ref.nid2, r[1], dataclasses.replace(ref.cell, ibar=want), ref.cfo_hz))
@@ -272,6 +341,9 @@ def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l
             if any(abs(st - e.sample * rate / fs_hz) < dsp.SSB_SYMBOL_LEN for e in out):
                 continue
             r = _probe_at(y, st, d.cell.pci, d.cfo_hz, scs, cfg)
+            n_probes += 1
+            if n_probes % 16 == 0:
+                yield
             if r is None:
                 continue
             hf_flip = (int(p_ms / 5) % 2) * 4 if l_max == 4 else 0
@@ -315,8 +387,92 @@ def l_max_for(ssb_freq_hz: Optional[float]) -> int:
     return 8
 
 
+_CREDIT_MAX_S = 0.03  # search work (s) a live receiver may bank while it has none to do
+
+
+class _Search:
+    """A cell search over the block [a, b) in progress (see :func:`acquire_steps`)."""
+
+    __slots__ = ("kind", "a", "b", "x", "steps", "result")
+
+    def __init__(self, kind: str, a: int, b: int, x: np.ndarray, steps):
+        self.kind, self.a, self.b, self.x, self.steps = kind, a, b, x, steps
+        self.result: Optional[Acquisition] = None
+
+    def step(self, _=None) -> bool:
+        """One unit of work; True when the search has ended (``result`` set)."""
+        try:
+            next(self.steps)
+            return False
+        except StopIteration as stop:
+            self.result = stop.value
+            self.x = self.x if self.kind == "reacquire" else None  # a re-acquisition may go on to a full search
+            return True
+
+
+class _Buffer:
+    """Samples [start, end) of the stream, kept as the pushed blocks (no
+    concatenation per push: a window is gathered only when it is read)."""
+
+    __slots__ = ("blocks", "starts", "start", "end", "_empty")
+
+    def __init__(self, empty: np.ndarray, start: int = 0):
+        self._empty = empty  # a zero-length block of the stream's dtype and shape
+        self.reset(start)
+
+    def reset(self, start: int) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.starts: list[int] = []  # absolute index of each block's first sample
+        self.start = self.end = start
+
+    def append(self, block: np.ndarray) -> None:
+        if len(block):
+            self.blocks.append(block)
+            self.starts.append(self.end)
+            self.end += len(block)
+
+    def trim(self, keep: int) -> None:
+        """Forget the samples before ``keep`` (start <= keep <= end)."""
+        if keep <= self.start:
+            return
+        i = bisect.bisect_right(self.starts, keep) - 1  # the block holding ``keep`` (or the last)
+        if i > 0:
+            del self.blocks[:i]
+            del self.starts[:i]
+        if self.blocks and keep > self.starts[0]:
+            cut = min(keep - self.starts[0], len(self.blocks[0]))
+            self.blocks[0] = self.blocks[0][cut:]
+            self.starts[0] += cut
+            if not len(self.blocks[0]):
+                del self.blocks[0]
+                del self.starts[0]
+        self.start = keep
+
+    def get(self, a: int, b: int) -> np.ndarray:
+        """Samples [a, b) (start <= a <= b <= end): a view when they lie in one block."""
+        if b <= a:
+            return self._empty
+        i = bisect.bisect_right(self.starts, a) - 1
+        blk, s0 = self.blocks[i], self.starts[i]
+        if b - s0 <= len(blk):
+            return blk[a - s0 : b - s0]
+        parts = [blk[a - s0 :]]
+        pos = s0 + len(blk)
+        while pos < b:
+            i += 1
+            blk = self.blocks[i]
+            parts.append(blk[: b - pos])
+            pos += len(blk)
+        return np.concatenate(parts)
+
+
 class Receiver:
-    """Streaming SSB receiver: ``push`` blocks, get observations; ``flush`` at the end."""
+    """Streaming SSB receiver: ``push`` blocks, get observations; ``flush`` at the end.
+
+    ``copy_input`` (default True): ``push`` copies each block, so the caller may
+    reuse its array; a caller that hands over fresh blocks (the daemon's queue)
+    sets it to False and the blocks are kept by reference.
+    """
 
     def __init__(self, sample_rate_hz: float, center_freq_hz: Optional[float] = None,
                  config: ReceiverConfig = ReceiverConfig(), converter=None):
@@ -329,13 +485,14 @@ class Receiver:
         self.converter = converter
         self.center_freq_hz = center_freq_hz
         self.cfg = config
+        self.copy_input = True
         self.acq_len = int(math.ceil((20e-3 + 2 * 1.2e-3) * self.fs))  # a 20 ms period + SSB + margins
+        self._win_cache: dict[int, tuple[int, int]] = {}
         self.reset_states()
 
     # -- state -------------------------------------------------------------
     def reset_states(self) -> None:
-        self._buf = None  # buffered samples (complex64, or native blocks with a converter)
-        self._buf_start = 0  # absolute index of _buf[0]
+        self._buf: Optional[_Buffer] = None  # buffered samples (complex64, or native blocks with a converter)
         self._acq_start = 0  # where the next acquisition block starts
         self.locked = False
         self.acq: Optional[Acquisition] = None
@@ -351,6 +508,16 @@ class Receiver:
         self.n_nonfinite = 0
         self.n_acquisitions = 0
         self.n_gaps = 0
+        # sliced searches (search_duty > 0)
+        self._search = None  # the running search: _Search
+        self._credit = 0.0  # seconds of search work allowed now
+        self._searched_to: Optional[int] = None  # end of the last block a cell search looked at
+        self.n_unsearched = 0  # samples skipped while searching for a cell (search_duty > 0)
+        self.search_busy_s = 0.0  # wall time spent in sliced searches
+
+    @property
+    def _buf_start(self) -> int:
+        return self._buf.start if self._buf is not None else 0
 
     @property
     def rate(self) -> float:
@@ -358,9 +525,12 @@ class Receiver:
 
     def _window_in(self) -> tuple[int, int]:
         """(margin before, total length) of an SSB window, in input samples."""
-        ratio = self.fs / self.rate
-        margin = int(math.ceil((dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio))
-        return margin, int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin
+        w = self._win_cache.get(self.scs_khz)
+        if w is None:
+            ratio = self.fs / self.rate
+            margin = int(math.ceil((dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio))
+            w = self._win_cache[self.scs_khz] = (margin, int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin)
+        return w
 
     # -- input -------------------------------------------------------------
     def push(self, block: np.ndarray, start_sample: Optional[int] = None) -> list[SSBObservation]:
@@ -370,20 +540,25 @@ class Receiver:
         (samples dropped upstream) restarts buffering there.
         """
         block = np.asarray(block) if self.converter is not None else np.asarray(block, dtype=np.complex64)
+        if self.copy_input:
+            block = block.copy()
         if self._buf is None:
-            self._buf = block[:0].copy()
-        end = self._buf_start + len(self._buf)
+            self._buf = _Buffer(block[:0].copy())
+        end = self._buf.end
         if start_sample is not None and start_sample != end:
             if start_sample < end:
                 raise ValueError(f"start_sample={start_sample} goes back in time (buffer ends at {end})")
             self.n_gaps += 1
-            self._buf = self._buf[:0]
-            self._buf_start = start_sample
+            self._buf.reset(start_sample)
+            self._searched_to = None  # lost upstream: not "unsearched"
             self._next_reacq = max(self._next_reacq, start_sample)
             if not self.locked:
                 self._acq_start = start_sample
         self.n_samples_in += len(block)
-        self._buf = np.concatenate([self._buf, block]) if len(self._buf) else block.copy()
+        self._buf.append(block)
+        if self.cfg.search_duty > 0:
+            # search work earned by these samples; a little is banked, not more
+            self._credit = min(self._credit + self.cfg.search_duty * len(block) / self.fs, _CREDIT_MAX_S)
         return self._process(final=False)
 
     def flush(self) -> list[SSBObservation]:
@@ -392,13 +567,15 @@ class Receiver:
 
     # -- processing --------------------------------------------------------
     def _seg(self, a: int, b: int) -> np.ndarray:
-        seg = self._buf[a - self._buf_start : b - self._buf_start]
+        seg = self._buf.get(a, b)
         return self.converter(seg) if self.converter is not None else seg
 
     def _window(self, w0: int, length: int) -> np.ndarray:
         """Samples [w0, w0 + length), zero-padded where they lie outside the buffer."""
-        a = max(w0, self._buf_start)
-        b = min(w0 + length, self._buf_start + len(self._buf))
+        a = max(w0, self._buf.start)
+        b = min(w0 + length, self._buf.end)
+        if a == w0 and b == w0 + length:
+            return self._seg(a, b)
         out = np.zeros(length, np.complex64)
         if b > a:
             out[a - w0 : b - w0] = self._seg(a, b)
@@ -408,21 +585,36 @@ class Receiver:
         out: list[SSBObservation] = []
         if self._buf is None:
             return out
-        end = self._buf_start + len(self._buf)
+        while True:
+            self._track(final, out)
+            # a sliced search (search_duty > 0) goes on with the time the samples earned
+            if self._search is None or not self._step_search(final):
+                break
+        self._trim()
+        return out
+
+    def _track(self, final: bool, out: list) -> None:
+        """Acquisition and tracking over what is buffered (the old loop)."""
+        end = self._buf.end
         while True:
             if not self.locked:
-                a = max(self._acq_start, self._buf_start)
+                if self._search is not None:
+                    return  # a sliced cell search is running
+                a = max(self._acq_start, self._buf.start)
+                if self.cfg.search_duty > 0:
+                    a = max(a, end - self.acq_len)  # live: the newest block; what it skips is not searched
                 b = a + self.acq_len
                 if b > end and not (final and end - a > 0):
                     break
                 b = min(b, end)
-                out += self._acquire_block(a, b)
-                if not self.locked:
-                    if b >= end:
-                        self._acq_start = b
-                        break
-                    # next search overlaps by one SSB window so no SSB falls between blocks
-                    self._acq_start = max(a + 1, b - self._window_in()[1])
+                if self._searched_to is not None and a > self._searched_to:
+                    self.n_unsearched += a - self._searched_to
+                self._searched_to = max(b, self._searched_to or 0)
+                # next search overlaps by one SSB window so no SSB falls between blocks
+                nxt = b if b >= end else max(a + 1, b - self._window_in_any())
+                self._start_search("acquire", a, b, nxt)
+                if self._search is not None:
+                    return  # sliced: goes on as time allows
                 continue
             # tracking: the earliest predicted SSB, or a due re-acquisition, whichever
             # block ends first (the order is the same however the stream is chunked)
@@ -431,15 +623,16 @@ class Receiver:
             margin, length = self._window_in()
             w0 = int(math.floor(pos)) - margin
             core0, core1 = w0 + margin // 2, w0 + length - margin // 2  # the SSB +- search range
-            r_end = self._next_reacq + self.acq_len
-            if r_end <= w0 + length:
+            r_start = max(self._next_reacq, self._buf.start)  # (later only while a sliced search ran)
+            r_end = r_start + self.acq_len
+            if r_end <= w0 + length and self._search is None:
                 if r_end > end:
                     break
-                self._reacquire(self._next_reacq, r_end)
+                self._start_search("reacquire", r_start, r_end)
                 continue
             if w0 + length > end and not (final and core1 <= end):
                 break
-            if core0 < self._buf_start or core1 > end:
+            if core0 < self._buf.start or core1 > end:
                 # the SSB itself fell into a gap or beyond the data: skip one period
                 if core1 > end:
                     break
@@ -451,33 +644,112 @@ class Receiver:
             self.lost_run = 0 if obs.locked else self.lost_run + 1
             if self.lost_run >= self.cfg.lost_reacquire and self._next_reacq > obs.sample + length:
                 self._next_reacq = obs.sample + length
-        self._trim()
-        return out
+
+    def _window_in_any(self) -> int:
+        """SSB window length (input samples) before the SCS is known: the longer (15 kHz)."""
+        if self.scs_khz:
+            return self._window_in()[1]
+        ratio = self.fs / dsp.ssb_rate_hz(15)
+        margin = int(math.ceil((dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio))
+        return int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin
 
     def _trim(self) -> None:
         if self._buf is None:
             return
-        end = self._buf_start + len(self._buf)
+        end = self._buf.end
         if self.locked and self.slots:
             margin, _ = self._window_in()
             keep = int(math.floor(min(self.slots.values()))) - margin
-            keep = min(keep, self._next_reacq)
+            if self._search is None:  # (a running sliced search holds its own copy of its block)
+                keep = min(keep, self._next_reacq)
         elif self.locked:
             keep = end
+        elif self._search is not None:
+            keep = end - self.acq_len  # searching (sliced): only the newest block may be needed next
         else:
             keep = self._acq_start
-        keep = max(self._buf_start, min(keep, end))
-        if keep > self._buf_start:
-            self._buf = self._buf[keep - self._buf_start :]
-            self._buf_start = keep
+        keep = max(self._buf.start, min(keep, end))
+        if keep > self._buf.start:
+            self._buf.trim(keep)
 
-    def _acquire_block(self, a: int, b: int) -> list[SSBObservation]:
+    # -- cell searches -------------------------------------------------------
+    def _start_search(self, kind: str, a: int, b: int, acq_next: Optional[int] = None) -> None:
+        """Cell search over [a, b): ``acquire`` (no cell: full search, then lock) or
+        ``reacquire`` (the known cell's SCS and raster point; a full search when
+        that fails after a loss). Run at once (search_duty 0) or in slices."""
         self.n_acquisitions += 1
-        acq = acquire(self._seg(a, b), self.fs, self.center_freq_hz, self.cfg)
+        x = self._seg(a, b)
+        if kind == "acquire":
+            steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg)
+            self._acq_start = acq_next
+        else:
+            steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg,
+                                  scs_khz=self.scs_khz, offsets_hz=[self.offset_hz])
+            self._next_reacq = a + int(self.cfg.reacquire_s * self.fs)
+        search = _Search(kind, a, b, x, steps)
+        if self.cfg.search_duty > 0:
+            self._search = search
+            return
+        while not search.step(None):  # at once
+            pass
+        self._search_done(search)
+
+    def _step_search(self, final: bool) -> bool:
+        """Work on the running search while the time budget allows (to its end when
+        ``final``); True when it ended (and its result was applied)."""
+        s = self._search
+        while final or self._credit > 0:
+            t0 = time.perf_counter()
+            done = s.step(None)
+            dt = time.perf_counter() - t0
+            self.search_busy_s += dt
+            if not final:
+                self._credit -= dt
+            if done:
+                self._search = None
+                self._search_done(s)
+                return True
+        return False
+
+    def _search_done(self, s: "_Search") -> None:
+        if s.kind == "acquire":
+            if s.result is not None:
+                if self._buf.start > s.b:  # sliced: what arrived during the search and is gone
+                    self.n_unsearched += self._buf.start - s.b
+                self._lock(s.result, s.a)
+            return
+        if s.kind == "reacquire" and s.result is None and self.lost_run >= self.cfg.lost_reacquire:
+            # the known cell is not where it was: full search over the same block
+            full = _Search("full", s.a, s.b, s.x, acquire_steps(s.x, self.fs, self.center_freq_hz, self.cfg))
+            if self.cfg.search_duty > 0:
+                self._search = full
+                return
+            while not full.step(None):
+                pass
+            s = full
+        self._apply_reacquisition(s.result, s.a)
+
+    def _apply_reacquisition(self, acq: Optional[Acquisition], a: int) -> None:
         if acq is None:
-            return []
-        self._lock(acq, a)
-        return []
+            return  # keep the flywheel
+        if acq.pci != self.pci or acq.scs_khz != self.scs_khz:
+            # another cell is now the strongest: follow it from the next period
+            nxt = {d.cell.ibar: a + d.sample for d in acq.detections}
+            next_reacq = self._next_reacq
+            self._lock(acq, a)
+            self._next_reacq = next_reacq
+            self.slots = {ib: p + self.period_samples if p < a + self.acq_len else p for ib, p in nxt.items()}
+            return
+        # same cell: add SSB indices not yet tracked, projected past the current predictions
+        horizon = min(self.slots.values()) if self.slots else a
+        for d in acq.detections:
+            if d.cell.ibar not in self.slots:
+                p = a + d.sample
+                while p < horizon:
+                    p += self.period_samples
+                self.slots[d.cell.ibar] = p
+        if acq.period_ms and acq.period_ms * 1e-3 * self.fs < self.period_samples:
+            self.period_samples = acq.period_ms * 1e-3 * self.fs
 
     def _lock(self, acq: Acquisition, block_start: int) -> None:
         self.acq = acq
@@ -493,32 +765,6 @@ class Receiver:
             self.slots.setdefault(d.cell.ibar, block_start + d.sample)
         self.lost_run = 0
         self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
-
-    def _reacquire(self, a: int, b: int) -> None:
-        self.n_acquisitions += 1
-        acq = acquire(self._seg(a, b), self.fs, self.center_freq_hz, self.cfg,
-                      scs_khz=self.scs_khz, offsets_hz=[self.offset_hz])
-        if acq is None and self.lost_run >= self.cfg.lost_reacquire:
-            acq = acquire(self._seg(a, b), self.fs, self.center_freq_hz, self.cfg)  # full search
-        self._next_reacq = a + int(self.cfg.reacquire_s * self.fs)
-        if acq is None:
-            return  # keep the flywheel
-        if acq.pci != self.pci or acq.scs_khz != self.scs_khz:
-            # another cell is now the strongest: follow it from the next period
-            nxt = {d.cell.ibar: a + d.sample for d in acq.detections}
-            self._lock(acq, a)
-            self.slots = {ib: p + self.period_samples if p < a + self.acq_len else p for ib, p in nxt.items()}
-            return
-        # same cell: add SSB indices not yet tracked, projected past the current predictions
-        horizon = min(self.slots.values()) if self.slots else a
-        for d in acq.detections:
-            if d.cell.ibar not in self.slots:
-                p = a + d.sample
-                while p < horizon:
-                    p += self.period_samples
-                self.slots[d.cell.ibar] = p
-        if acq.period_ms and acq.period_ms * 1e-3 * self.fs < self.period_samples:
-            self.period_samples = acq.period_ms * 1e-3 * self.fs
 
     def _observe(self, pos: float, ibar: int) -> SSBObservation:
         """Process the window around a predicted SSB position (absolute, float)."""
@@ -537,28 +783,28 @@ class Receiver:
         rho2, _ = dsp.pss_correlate(seg)
         nid2 = self.pci % 3
         centre = s + PSS_TRACE_HALF  # index of the predicted lag in rho2
-        win = rho2[nid2, centre - s : centre + s + 1]
+        row = rho2[nid2]
+        win = row[centre - s : centre + s + 1]
         k = int(np.argmax(win))
         peak = float(win[k])
         locked = peak >= self.cfg.track_threshold
         if locked:
             n = centre - s + k
-            frac = dsp.parabolic_offset(float(rho2[nid2, n - 1]), peak, float(rho2[nid2, n + 1]))
+            frac = dsp.parabolic_offset(float(row[n - 1]), peak, float(row[n + 1]))
             start = lo + n + frac - dsp.SSB_CP
             resid = dsp.pss_cfo_hz(y, lo + n, nid2, self.scs_khz)
             self.cfo_hz += self.cfg.cfo_alpha * resid
         else:
             n = centre
             start = e_start
-        trace = rho2[nid2, n - PSS_TRACE_HALF : n + PSS_TRACE_HALF + 1].astype(np.float32)
-        others = [rho2[i, n] for i in range(3) if i != nid2]
-        margin_db = float(10 * np.log10(max(rho2[nid2, n], 1e-12) / max(max(others), 1e-12)))
+        trace = row[n - PSS_TRACE_HALF : n + PSS_TRACE_HALF + 1].copy()
+        other = max(float(rho2[(nid2 + 1) % 3, n]), float(rho2[(nid2 + 2) % 3, n]))
+        margin_db = float(10 * np.log10(max(float(row[n]), 1e-12) / max(other, 1e-12)))
         grid = dsp.ssb_grid_at(y, start)
         i0 = int(round(start))
         ssb_iq = y[i0 : i0 + dsp.SSB_LEN].copy()
         ib, sss_m, dmrs_m = dsp.track_identity(grid, self.pci, None if locked else ibar)
-        energy = float(np.mean(np.abs(x) ** 2)) if x.size else 0.0
-        valid = n_bad < 0.01 * x.size and energy > 0.0
+        valid = n_bad < 0.01 * x.size and _has_energy(x)
         reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
         sample_f = w0 + start * self.fs / rate
         sample = int(round(sample_f))
@@ -583,6 +829,18 @@ class Receiver:
             valid=valid,
             reason=reason,
         )
+
+
+def _has_energy(x: np.ndarray) -> bool:
+    """mean(|x|^2) > 0 in float32 (what the validity test asks), without the squares
+    unless the samples are tiny enough for them to underflow."""
+    if x.size == 0:
+        return False
+    v = x.view(np.float32) if x.flags.c_contiguous else np.ascontiguousarray(x).view(np.float32)
+    peak = max(float(v.max()), -float(v.min()))
+    if peak >= 1e-15:
+        return True
+    return peak > 0.0 and float(np.mean(np.abs(x) ** 2)) > 0.0
 
 
 def obs_frac(obs: SSBObservation, pos: float) -> float:

@@ -255,3 +255,102 @@ def test_replay_reports_trailing_partial_sample(tmp_path, capsys):
     assert main(["replay", str(raw), "--format", "ci16_le", "--rate", "7.68e6"]) == 0
     err = capsys.readouterr().err
     assert "1 trailing bytes ignored" in err
+
+
+def test_sss_metrics_equal_the_table_product():
+    from signals import nr
+
+    rng = np.random.default_rng(3)
+    grid = (rng.standard_normal((4, 240)) + 1j * rng.standard_normal((4, 240))).astype(np.complex64)
+    for nid2 in range(3):
+        g, h0s = dsp._deramp(grid, nid2)
+        z = g[2, dsp.PSS_K].astype(np.complex128) * np.conj(h0s)
+        norm = np.sqrt(np.sum(np.abs(g[2, dsp.PSS_K]) ** 2) * np.sum(np.abs(h0s) ** 2))
+        ref = np.abs(nr.sss_table()[nid2::3].astype(np.float64) @ z) / norm
+        np.testing.assert_allclose(dsp.sss_metrics(grid, nid2), ref, rtol=1e-4, atol=1e-6)
+
+
+def test_unlocked_receiver_takes_more_than_one_search_block_at_once():
+    # noise longer than a search block, then the cell, pushed in one piece
+    cap = _capture(25, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=45.0, period_ms=(10.0,),
+                                  snr_db=(20.0, 20.0)))
+    rng = np.random.default_rng(1)
+    n0 = int(0.06 * cap.params.sample_rate_hz)
+    lvl = np.sqrt(np.mean(np.abs(cap.iq) ** 2) / 1000)
+    noise = ((rng.standard_normal(n0) + 1j * rng.standard_normal(n0)) * lvl).astype(np.complex64)
+    recs = _records(cap, iq=np.concatenate([noise, cap.iq]))
+    got = _match([dict(r, sample=r["sample"] - n0) for r in recs], cap.ssbs, tol=cap.params.numerology.cp_short)
+    assert sum(r is not None and r["pci"] == t.pci for r, t in zip(got, cap.ssbs)) >= len(cap.ssbs) - 2
+
+
+class _FakeClock:
+    """time.perf_counter for the receiver: every reading advances it by ``step`` s."""
+
+    def __init__(self, step):
+        self.t, self.step = 0.0, step
+
+    def __call__(self):
+        self.t += self.step
+        return self.t
+
+
+def _tiled(cap, n_tiles):
+    return np.tile(cap.iq, n_tiles)
+
+
+def test_live_receiver_slices_its_searches_and_tracks_the_same_ssbs(monkeypatch):
+    import detector.receiver as rxmod
+
+    cfg = _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), duration_ms=20.0, period_ms=(10.0,), l_max=(4,),
+                     all_ssbs_fraction=1.0, snr_db=(15.0, 15.0))
+    cap = _capture(26, cfg, cfo_hz=0.0, neighbour=None)
+    fs, fc = cap.params.sample_rate_hz, cap.params.center_freq_hz
+    x = _tiled(cap, 20)  # 0.4 s; the SSBs repeat every 10 ms
+    blk = int(1e-3 * fs)
+    rcfg = rxmod.ReceiverConfig(reacquire_s=0.1)
+    sync = rxmod.Receiver(fs, fc, rcfg)
+    ref = [o for i in range(0, x.size, blk) for o in sync.push(x[i : i + blk], i)] + sync.flush()
+    clock = _FakeClock(1e-3)  # each unit of search work "takes" 1 ms
+    monkeypatch.setattr(rxmod.time, "perf_counter", clock)
+    live = rxmod.Receiver(fs, fc, dataclasses.replace(rcfg, search_duty=0.5))
+    obs, worst = [], 0
+    for i in range(0, x.size, blk):
+        t0 = clock.t
+        obs += live.push(x[i : i + blk], i)
+        worst = max(worst, clock.t - t0)
+    obs += live.flush()
+    # at most the banked credit plus one unit of work per push (0.5 ms earned per 1 ms block)
+    assert worst <= rxmod._CREDIT_MAX_S + 2.5e-3
+    assert live.n_acquisitions >= 3 and live.search_busy_s > 0  # the first search and re-acquisitions
+    # the live receiver locks later (it skipped what arrived while it searched), then sees
+    # every SSB the synchronous one sees, with the same identity
+    assert obs and live.n_unsearched > 0
+    first = obs[0].sample
+    assert first - live.n_unsearched < 0.05 * fs
+    want = {o.sample: o for o in ref if o.sample >= first}
+    assert len(obs) == len(want)
+    for o in obs:
+        r = want[o.sample]
+        assert (o.pci, o.ibar, o.locked) == (r.pci, r.ibar, r.locked) == (cap.params.pci, r.ibar, True)
+        np.testing.assert_allclose(o.pss_trace, r.pss_trace, atol=2e-3)
+
+
+def test_live_receiver_finds_a_cell_that_appears_later(monkeypatch):
+    import detector.receiver as rxmod
+
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=20.0, period_ms=(10.0,), l_max=(4,),
+                     all_ssbs_fraction=1.0, snr_db=(15.0, 15.0))
+    cap = _capture(27, cfg, cfo_hz=0.0, neighbour=None)
+    fs = cap.params.sample_rate_hz
+    rng = np.random.default_rng(2)
+    n0 = int(0.2 * fs)
+    lvl = np.sqrt(np.mean(np.abs(cap.iq) ** 2) / 30)
+    x = np.concatenate([((rng.standard_normal(n0) + 1j * rng.standard_normal(n0)) * lvl).astype(np.complex64),
+                        _tiled(cap, 25)])
+    monkeypatch.setattr(rxmod.time, "perf_counter", _FakeClock(2e-3))
+    live = rxmod.Receiver(fs, cap.params.center_freq_hz, rxmod.ReceiverConfig(search_duty=0.3))
+    blk = int(1e-3 * fs)
+    obs = [o for i in range(0, x.size, blk) for o in live.push(x[i : i + blk], i)] + live.flush()
+    assert live.n_unsearched > 0.1 * fs  # noise: searched in slices, the rest skipped
+    assert obs and all(o.pci == cap.params.pci for o in obs)
+    assert obs[0].sample < n0 + 0.35 * fs  # (a search of noise "takes" ~0.2 s of stream here)
