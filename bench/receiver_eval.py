@@ -137,7 +137,8 @@ def _observations(cap):
 
     rx = Receiver(cap.params.sample_rate_hz, cap.params.center_freq_hz)
     obs = rx.push(cap.iq) + rx.flush()
-    return [(observation_features(o, None), epnre_abs_db(o.grid)) for o in obs if o.valid]
+    fk = {"datatype": cap.params.datatype, "sample_rate_hz": cap.params.sample_rate_hz}
+    return [(observation_features(o, None, **fk), epnre_abs_db(o.grid)) for o in obs if o.valid]
 
 
 def main(argv=None):

@@ -36,7 +36,7 @@ from signals import nr
 
 from . import dsp
 
-FEATURE_VERSION = "ssbwatch-features-2"
+FEATURE_VERSION = "ssbwatch-features-3"
 PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
 PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
 DWT_WAVELET = "db4"
@@ -56,6 +56,7 @@ CHANNEL_TAPS = np.arange(-6, 19)
 SITE_STATS = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pss_rel_db", "res_sss_rel_db",
               "res_dmrs_rel_db", "res_pbch_rel_db", "snr_est_db")
 SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db")
+QUANT_KEEP = 0.05  # floor of an energy after the known quantisation noise is removed (x that noise)
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
 
 
@@ -265,6 +266,7 @@ def ssb_features(
     dmrs_metric: float = 0.0,
     locked: bool = True,
     baseline: Baseline | None = None,
+    floor_per_re: float = 0.0,
 ) -> np.ndarray:
     """Feature vector of one SSB.
 
@@ -278,6 +280,13 @@ def ssb_features(
     sss_metric, dmrs_metric : normalised match quality 0..1 (dsp.identify)
     locked : whether the PSS was found at this SSB (else: flywheel position)
     baseline : the site's clean statistics (calibrated mode) or None
+    floor_per_re : the receiver's known noise floor per RE in the grid's units
+        (the quantisation noise of an integer recording, see
+        :func:`detector.pipeline.quantization_floor_per_re`; 0 for cf32). It
+        is removed from every interference energy, so that another receiver
+        gain -- which moves the quantisation floor relative to the signal --
+        does not look like interference. Energies are kept at least
+        QUANT_KEEP x floor_per_re above zero.
 
     Returns
     -------
@@ -293,6 +302,11 @@ def ssb_features(
     codes = _re_codes(pci % 4)
     # residual energy per RE in units of (noise + interference) power: unbiased
     p_res = (resid.real.astype(np.float64) ** 2 + resid.imag.astype(np.float64) ** 2) / norm  # (4, 240)
+    floor = max(float(floor_per_re), 0.0)
+    if not math.isfinite(floor):
+        raise ValueError(f"floor_per_re must be finite, got {floor_per_re}")
+    p_res -= floor  # interference + thermal noise, without the known quantisation noise
+    lo = max(QUANT_KEEP * floor, EPS)
     p_flat = p_res.ravel()
     kn = codes["kind_n"]
     k_sum = np.bincount(codes["kind_flat"], weights=p_flat, minlength=5)  # null, PSS, SSS, DMRS, PBCH
@@ -300,14 +314,15 @@ def ssb_features(
     # (|P_k|^2 sigma^2 = (norm - 1) sigma^2 on PBCH REs, ~L/N sigma^2 elsewhere)
     h_flat = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).ravel()
     h_sum = np.bincount(codes["kind_flat"], weights=h_flat, minlength=5)
-    sigma2 = k_sum[:4].sum() / kn[:4].sum()
+    sigma2 = k_sum[:4].sum() / kn[:4].sum() + floor  # all the noise the estimate saw
     s = max(float(h_sum[1:].sum() / kn[1:].sum() - sigma2 * float(np.mean(norm[kind == 4] - 1.0))),
             float(h_sum[1:].sum() / kn[1:].sum()) * 1e-3)
     db_s = _db1(s)
+    k_sum = np.maximum(k_sum, lo * kn)
     e_null = k_sum[0] / kn[0]
     e_pil = k_sum[1:4].sum() / kn[1:4].sum()
     e_int = k_sum[:4].sum() / kn[:4].sum()
-    rel = lambda e: _db1(e) - db_s  # noqa: E731
+    rel = lambda e: _db1(max(e, lo)) - db_s  # noqa: E731
     f: list[float] = [db_s - _db1(e_null), rel(e_int), rel(p_flat.mean()), rel(e_null)]
     r_sum = np.bincount(codes["region_flat"], weights=p_flat, minlength=5)
     f.extend(rel(r_sum[i] / codes["region_n"][i]) for i in range(len(nr.NULL_REGIONS)))
@@ -315,17 +330,18 @@ def ssb_features(
     f.append(_db1(e_pil) - _db1(e_null))
     # per-symbol interference (null + known-RE residual of each symbol)
     u_sum = np.bincount(codes["sym_use_flat"], weights=p_flat, minlength=5)
-    sym_rel = _db(u_sum[:4] / codes["sym_use_n"][:4]) - db_s
+    sym_rel = _db(np.maximum(u_sum[:4] / codes["sym_use_n"][:4], lo)) - db_s
     f.extend(sym_rel.tolist())
     f.append(float(sym_rel.max() - sym_rel.min()))
     # interference profile over subcarriers: all REs' residual, mean over symbols, per RB
-    prof = p_res.mean(axis=0).reshape(PROFILE_GROUPS, -1).mean(axis=1)  # (20,)
+    sc_mean = np.maximum(p_res.mean(axis=0), lo)  # (240,)
+    prof = sc_mean.reshape(PROFILE_GROUPS, -1).mean(axis=1)  # (20,)
     prof_db = _db(prof)
     med = float(np.median(prof_db))
     f.append(float(prof_db.max() - med))
     f.append(float(np.sort(prof)[-2:].sum() / max(prof.sum(), EPS)))
     f.extend((prof_db - med).tolist())
-    sc_prof = _db(p_res.mean(axis=0)) - med  # (240,)
+    sc_prof = _db(sc_mean) - med  # (240,)
     f.extend(_dwt_summary(sc_prof, 8).tolist())
     # PSS trace
     peak = float(trace[PSS_TRACE_HALF])

@@ -14,6 +14,7 @@ from signals import nr
 
 from .baseline import ConfigBaseline, SiteBaseline
 from .classical import ClassicalDetector
+from . import dsp
 from .features import ssb_features, raw_summary
 from .receiver import Receiver, ReceiverConfig, SSBObservation
 
@@ -30,11 +31,33 @@ def epnre_abs_db(grid: np.ndarray) -> float:
     return 10 * math.log10(max(e, 1e-30))
 
 
-def observation_features(obs: SSBObservation, base: Optional[ConfigBaseline]) -> np.ndarray:
+# Integer recordings read back at full scale 1.0 (signals.iq): one LSB is 1/scale.
+_INT_FULL_SCALE = {"ci16_le": 32768.0, "ci8": 128.0, "cu8": 127.5}
+
+
+def quantization_floor_per_re(datatype: str, sample_rate_hz: float, scs_khz: int) -> float:
+    """Quantisation noise per RE of the receiver's SSB grid (dsp.ssb_grid_at) for
+    an integer recording: a uniform quantiser with a 1-LSB step adds LSB^2/12
+    per component, LSB^2/6 per complex sample (white over the recorded band);
+    band extraction to the SSB rate keeps the fraction ssb_rate / sample_rate
+    of it, and the unitary FFT keeps power per RE = power per sample. 0 for cf32.
+    An ideal ADC: real ones (fewer effective bits) sit above this, so removing
+    it never removes more than the quantisation noise."""
+    scale = _INT_FULL_SCALE.get(datatype)
+    if scale is None:
+        return 0.0
+    return (1.0 / (6.0 * scale * scale)) * dsp.ssb_rate_hz(scs_khz) / float(sample_rate_hz)
+
+
+def observation_features(obs: SSBObservation, base: Optional[ConfigBaseline], *, datatype: str = "cf32_le",
+                         sample_rate_hz: float = 1.0) -> np.ndarray:
+    """The feature vector of one observed SSB; ``datatype`` and ``sample_rate_hz``
+    of the recording give the known quantisation floor."""
     return ssb_features(
         obs.grid, obs.pci, obs.ibar, obs.pss_trace,
         nid2_margin_db=obs.nid2_margin_db, sss_metric=obs.sss_metric, dmrs_metric=obs.dmrs_metric,
         locked=obs.locked, baseline=base.site() if base is not None else None,
+        floor_per_re=quantization_floor_per_re(datatype, sample_rate_hz, obs.scs_khz),
     )
 
 
@@ -57,7 +80,7 @@ class ScoringPipeline:
 
     def record(self, obs: SSBObservation) -> dict:
         base = self._base(obs.scs_khz)
-        feats = observation_features(obs, base)
+        feats = observation_features(obs, base, datatype=self.datatype, sample_rate_hz=self.receiver.fs)
         summary = raw_summary(feats)
         rec: dict = {
             "file": self.label,

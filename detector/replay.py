@@ -98,7 +98,9 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
             def handle(obs_list):
                 for o in obs_list:
                     if o.valid:
-                        extra.append((o.scs_khz, observation_features(o, None), epnre_abs_db(o.grid), o.pci))
+                        extra.append((o.scs_khz, observation_features(o, None, datatype=m.datatype,
+                                                                      sample_rate_hz=m.sample_rate_hz),
+                                      epnre_abs_db(o.grid), o.pci))
             run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
             run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
         else:

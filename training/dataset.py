@@ -123,7 +123,9 @@ def process_capture(args: tuple[str, dict]) -> dict:
     for c in entry.get("calibration", []):
         m, obs = _observe(data_dir / c)
         for o in obs:
-            cal_rows.append((o.scs_khz, observation_features(o, None), epnre_abs_db(o.grid), o.pci))
+            cal_rows.append((o.scs_khz, observation_features(o, None, datatype=m.datatype,
+                                                             sample_rate_hz=m.sample_rate_hz),
+                             epnre_abs_db(o.grid), o.pci))
     m, obs = _observe(data_dir / entry["meta"])
     rate = m.sample_rate_hz
     scs_truth = int(m.global_.get("ssbwatch:scs_khz", entry.get("scs_khz", 30)))
@@ -152,8 +154,9 @@ def process_capture(args: tuple[str, dict]) -> dict:
             continue
         used.add(j)
         a = truth[j]
-        xu = observation_features(o, None)
-        xc = observation_features(o, base) if (base is not None and o.scs_khz == base.scs_khz) else xu
+        fk = {"datatype": m.datatype, "sample_rate_hz": rate}
+        xu = observation_features(o, None, **fk)
+        xc = observation_features(o, base, **fk) if (base is not None and o.scs_khz == base.scs_khz) else xu
         z = np.asarray(o.ssb_iq, dtype=np.complex64)
         if z.size < IQ_LEN:
             z = np.pad(z, (0, IQ_LEN - z.size))
