@@ -1,0 +1,139 @@
+"""The feature function: unbiased interference estimates, gain invariance,
+the known quantisation floor, the site features."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from detector.baseline import SiteBaseline, build_config_baseline
+from detector.features import (FEATURE_NAMES, N_FEATURES, PSS_TRACE_LEN, SITE_STATS, SITE_Z, Baseline,
+                               residual_grid, ssb_features)
+from detector.pipeline import ScoringPipeline, epnre_abs_db, observation_features, quantization_floor_per_re
+from signals import nr
+from signals.simulate import SimConfig, draw_params, simulate_capture
+
+IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
+
+
+def _cfg(**kw):
+    base = dict(duration_ms=10.0, period_ms=(5.0,), all_ssbs_fraction=1.0,
+                neighbour=dataclasses.replace(SimConfig().neighbour, probability=0.0),
+                traffic=dataclasses.replace(SimConfig().traffic, probability=0.0),
+                jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    base.update(kw)
+    return SimConfig(**base)
+
+
+def _observe(cap):
+    p = cap.params
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    obs = pipe.receiver.push(cap.iq) + pipe.receiver.flush()
+    assert obs, "receiver found no SSB"
+    return obs
+
+
+def _feats(cap, obs, base=None):
+    p = cap.params
+    return np.stack([observation_features(o, base, datatype=p.datatype, sample_rate_hz=p.sample_rate_hz)
+                     for o in obs])
+
+
+def test_noise_estimate_is_unbiased_without_channel():
+    """Known SSB + white noise of known power: the residual and null REs give it back."""
+    rng = np.random.default_rng(3)
+    pci, ibar = 321, 5
+    x = nr.ssb_grid(pci, ibar, 8, rng=rng).astype(np.complex64)
+    s = float(np.mean(np.abs(x[x != 0]) ** 2))
+    est = []
+    for _ in range(200):
+        n = (rng.standard_normal((4, 240)) + 1j * rng.standard_normal((4, 240))) * np.sqrt(0.05 / 2)
+        f = ssb_features((x + n).astype(np.complex64), pci, ibar, np.zeros(PSS_TRACE_LEN, np.float32))
+        est.append([f[IDX["isr_db"]], f[IDX["res_all_rel_db"]], f[IDX["epnre_rel_db"]]])
+    med = np.median(np.array(est), axis=0)
+    np.testing.assert_allclose(med, 10 * np.log10(0.05 / s), atol=0.25)
+
+
+@pytest.mark.parametrize("profile", ["TDL-A", "TDL-C"])
+def test_residual_is_unbiased_under_multipath(profile):
+    """The delay-domain channel fit leaves signal out of the residual: the
+    interference estimate equals the noise (truth SNR) within 0.5 dB (median)."""
+    mp = dataclasses.replace(SimConfig().multipath, probability=1.0, profiles=(profile,),
+                             delay_spread_s=(100e-9, 100e-9))
+    cap = simulate_capture(*_drawn(_cfg(snr_db=(20.0, 20.0), multipath=mp, datatypes=("cf32_le",),
+                                        scs_khz=(30,), sample_rates_hz=(30.72e6,)), 4))
+    f = _feats(cap, _observe(cap))
+    snr = np.median([t.snr_db for t in cap.ssbs])
+    assert np.median(f[:, IDX["isr_db"]]) == pytest.approx(-snr, abs=0.5)
+    assert np.median(f[:, IDX["res_all_rel_db"]]) == pytest.approx(-snr, abs=0.5)
+
+
+def _drawn(cfg, seed):
+    rng = np.random.default_rng(seed)
+    return draw_params(cfg, rng, force_clean=True), rng
+
+
+def test_quantisation_floor_makes_int8_gain_invariant():
+    """A clean ci8 recording at two receiver gains 12 dB apart: with the known
+    quantisation floor removed the interference-to-signal ratio stays put (it
+    moves by > 1 dB without it)."""
+    p, _ = _drawn(_cfg(snr_db=(30.0, 30.0), datatypes=("ci8",), scs_khz=(30,), sample_rates_hz=(15.36e6,)), 5)
+    isr, isr_raw = [], []
+    for backoff_db in (8.0, 20.0):
+        cap = simulate_capture(dataclasses.replace(p, level_db=backoff_db), np.random.default_rng(1))
+        obs = _observe(cap)
+        isr.append(np.median(_feats(cap, obs)[:, IDX["isr_db"]]))
+        isr_raw.append(np.median([observation_features(o, None)[IDX["isr_db"]] for o in obs]))
+    assert abs(isr[0] - isr[1]) < 0.3
+    assert abs(isr_raw[0] - isr_raw[1]) > 1.0
+
+
+def test_quantisation_floor_values():
+    assert quantization_floor_per_re("cf32_le", 30.72e6, 30) == 0.0
+    # ci8: LSB 1/128, LSB^2/6 per sample, 7.68/30.72 of it in the SSB band
+    assert quantization_floor_per_re("ci8", 30.72e6, 30) == pytest.approx(1 / (6 * 128**2) * 0.25)
+    assert quantization_floor_per_re("ci16_le", 30.72e6, 15) < 1e-10
+
+
+def test_site_features_are_gain_invariant_and_zero_on_the_calibration():
+    """Site features of the calibration's own SSBs centre on 0, and scaling the
+    recording (another cf32 gain) changes no feature."""
+    p, _ = _drawn(_cfg(snr_db=(18.0, 18.0), datatypes=("cf32_le",), scs_khz=(15,), sample_rates_hz=(7.68e6,)), 6)
+    cap = simulate_capture(p, np.random.default_rng(2))
+    obs = _observe(cap)
+    fu = _feats(cap, obs)
+    cb = build_config_baseline(obs[0].scs_khz, p.sample_rate_hz, p.datatype, fu,
+                               np.array([epnre_abs_db(o.grid) for o in obs]), [o.pci for o in obs])
+    base = SiteBaseline({cb.key: cb}).lookup(obs[0].scs_khz, p.sample_rate_hz, p.datatype)
+    fc = _feats(cap, obs, base)
+    assert np.all(fc[:, IDX["calibrated"]] == 1.0) and np.all(fu[:, IDX["calibrated"]] == 0.0)
+    for n in SITE_STATS:
+        assert abs(np.median(fc[:, IDX[f"site_{n}"]])) < 1e-3, n
+    scaled = [dataclasses.replace(o, grid=(o.grid * np.float32(31.6)).astype(np.complex64)) for o in obs]
+    fs = _feats(cap, scaled, base)
+    np.testing.assert_allclose(fs, fc, atol=2e-3)
+
+
+def test_site_z_scores_use_the_spread_floor():
+    g = nr.ssb_grid(7, 0, 8, rng=np.random.default_rng(0)).astype(np.complex64)
+    g += (np.random.default_rng(1).standard_normal((4, 240)) * 0.05).astype(np.complex64)
+    tr = np.zeros(PSS_TRACE_LEN, np.float32)
+    b0 = Baseline({n: 0.0 for n in SITE_STATS}, {n: 0.0 for n in SITE_STATS})
+    f = ssb_features(g, 7, 0, tr, baseline=b0)
+    assert f.shape == (N_FEATURES,) and f.dtype == np.float32 and np.all(np.isfinite(f))
+    for n in SITE_Z:
+        assert f[IDX[f"site_z_{n}"]] == pytest.approx(f[IDX[f"site_{n}"]] / 0.1, rel=1e-4)
+
+
+def test_residual_grid_removes_a_known_ssb_exactly():
+    pci, ibar = 100, 2
+    x = nr.ssb_grid(pci, ibar, 8, rng=np.random.default_rng(4)).astype(np.complex64)
+    delay = np.exp(-2j * np.pi * np.arange(-120, 120) * 2.0 / 256).astype(np.complex64)
+    resid, h, kind, norm = residual_grid(x * delay[None, :] * np.complex64(0.5 + 0.3j), pci, ibar)
+    assert np.max(np.abs(resid)) < 1e-4
+    assert resid.dtype == np.complex64 and norm.shape == (4, 240) and kind.dtype == np.int8
+
+
+def test_bad_floor_is_refused():
+    g = np.zeros((4, 240), np.complex64)
+    with pytest.raises(ValueError, match="floor_per_re"):
+        ssb_features(g, 0, 0, np.zeros(PSS_TRACE_LEN, np.float32), floor_per_re=float("nan"))
