@@ -295,7 +295,8 @@ def analyse(lines: list[dict], truth: dict, loop: int, jam_from: int, n_sent: in
     if stats:
         last = stats[-1]
         out["final_stats"] = {k: last.get(k) for k in (
-            "samples_in", "samples_processed", "samples_dropped", "queue_fill_samples", "queue_max_fill_samples",
+            "samples_in", "samples_processed", "samples_dropped", "samples_unsearched", "queue_fill_samples",
+            "queue_max_fill_samples",
             "source_reconnects", "dropped_bytes", "ssbs_scored", "ssbs_jammed", "processing_errors",
             "real_time_factor", "events")}
         out["drops_over_time"] = [(s.get("wall_time"), s.get("samples_in"), s.get("samples_dropped"))
@@ -450,7 +451,8 @@ def report(r: dict) -> str:
         f"  exit: status {r.get('exit_status')} {_f(r.get('exit_s'))} s after SIGTERM "
         f"(daemon CPU during shutdown {_f(r.get('daemon_cpu_shutdown_s'))} s)",
         f"  samples: sent {r.get('samples_sent')}, in {fs.get('samples_in')} = processed "
-        f"{fs.get('samples_processed')} + dropped {fs.get('samples_dropped')}; reconnects "
+        f"{fs.get('samples_processed')} + dropped {fs.get('samples_dropped')} (of the processed, skipped while "
+        f"searching for the cell: {fs.get('samples_unsearched')}); reconnects "
         f"{fs.get('source_reconnects')}; queue max fill {fs.get('queue_max_fill_samples')}; processing errors "
         f"{fs.get('processing_errors')}",
         f"  dropped ms of IQ per stream second (from the records' running total): "

@@ -206,6 +206,8 @@ def bench_daemon(path: Path, fs: float, fc: float, datatype: str) -> dict:
     out_dir = Path(path).parent
     cfg = edge_config_from_dict({
         "source": {"uri": str(path), "format": datatype, "sample_rate_hz": fs, "center_freq_hz": fc},
+        # the reader waits for room (nothing is dropped): searches run at once, as in replay
+        "receiver": {"search_duty": 0.0},
         "detector": {"model": "classical"},
         "outputs": {"jsonl": {"path": str(out_dir / f"{Path(path).name}.jsonl"), "max_bytes": 0},
                     "stats_interval_s": 0},

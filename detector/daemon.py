@@ -13,7 +13,13 @@ sees (it keeps its SSB timing across it) and, at any moment,
 ``samples_in == samples_processed + samples_dropped + queue_fill_samples``;
 after shutdown the queue is empty and ``samples_in == processed + dropped``
 exactly.  Samples still queued when the drain deadline passes at shutdown are
-counted as dropped.  When a TCP source reconnects (samples were lost in
+counted as dropped.  A full cell search costs far more than real time at wide
+band, so the receiver runs its searches in slices beside the tracking, while
+the queue is less than half full, and else in at most ``receiver.search_duty``
+of stream time: while no cell is
+locked, each search looks at the newest 22.4 ms and the samples that arrived
+during it are skipped (processed, and counted in ``samples_unsearched``);
+once locked, the periodic re-acquisition never stalls the tracking.  When a TCP source reconnects (samples were lost in
 between and the stream carries no sequence numbers), the receiver is reset at
 the first sample of the new connection and re-acquires the cell instead of
 trusting a timing that is no longer right.
@@ -123,10 +129,17 @@ class ReceiverSection:
     scs: Literal["auto", 15, 30] = "auto"
     ssb_freq_hz: Optional[float] = None  # pin the SSB centre (needs source.center_freq_hz)
     period_ms: float = 20.0
+    # fraction of stream time a cell search may take when the input queue is half full or more
+    # (below that it also uses the time the queue can absorb); it runs in slices beside the
+    # tracking, and while no cell is locked what arrives during a search is skipped, not
+    # queued. 0: every search at once, as in replay (a full search of a wide band then
+    # overflows the queue)
+    search_duty: float = 0.25
 
     def __post_init__(self):
         if self.period_ms not in (5.0, 10.0, 20.0, 40.0, 80.0, 160.0):
             raise ConfigError(f"receiver.period_ms={self.period_ms} not an SSB periodicity (5, 10, 20, 40, 80, 160)")
+        check_range("receiver.search_duty", self.search_duty, 0.0, 0.9)
 
 
 @dataclass(frozen=True)
@@ -488,9 +501,11 @@ def make_pipeline(cfg: EdgeConfig, detector, baseline, datatype: str):
     s, r = cfg.source, cfg.receiver
     offset = None if r.ssb_freq_hz is None else r.ssb_freq_hz - s.center_freq_hz
     rcfg = ReceiverConfig(scs_khz=None if r.scs == "auto" else int(r.scs), ssb_offset_hz=offset,
-                          period_ms=r.period_ms)
-    return ScoringPipeline(s.sample_rate_hz, s.center_freq_hz, datatype, receiver_config=rcfg,
+                          period_ms=r.period_ms, search_duty=r.search_duty)
+    pipe = ScoringPipeline(s.sample_rate_hz, s.center_freq_hz, datatype, receiver_config=rcfg,
                            detector=detector, baseline=baseline, label=s.uri)
+    pipe.receiver.copy_input = False  # the queue hands over fresh blocks: kept by reference, not copied
+    return pipe
 
 
 class _Totals:
@@ -501,6 +516,7 @@ class _Totals:
         self.samples_processed = 0
         self.samples_dropped = 0
         self.samples_nonfinite = 0
+        self.samples_unsearched = 0  # processed, but skipped by the receiver while it searched for a cell
         self.malformed_messages = 0
         self.dropped_bytes = 0
         self.reconnects = 0
@@ -518,6 +534,13 @@ class _Totals:
         self.processed_s = 0.0  # seconds of IQ processed
 
 
+def _finite_sum(block) -> bool:
+    """True when the sum of the samples is finite: no NaN/Inf among them (one pass)."""
+    import numpy as np
+
+    return bool(np.isfinite(block.sum()))
+
+
 class _ResyncSource:
     """Wraps a source for the pump: when the source makes a new connection,
     remembers the queue index of its first sample (the receiver is reset
@@ -529,10 +552,18 @@ class _ResyncSource:
         self._conns = source.stats.connections
         self.resync_at: list[int] = []  # appended by the pump thread, popped by the main loop
         self._lock = threading.Lock()
+        self.nonfinite = 0  # NaN/Inf samples read (counted here, on the reader thread)
 
     def read(self, timeout_s: float):
         block = self._src.read(timeout_s)
         if block is not None:
+            if block.dtype.kind == "c" and not _finite_sum(block):
+                import numpy as np
+
+                bad = int(np.count_nonzero(~np.isfinite(block)))
+                if bad and self.nonfinite == 0:
+                    log.warning("non-finite (NaN/Inf) samples in the input; affected SSBs are marked invalid")
+                self.nonfinite += bad
             c = self._src.stats.connections
             if c != self._conns:
                 first = self._conns == 0
@@ -580,6 +611,11 @@ class _Stream:
                 cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, sample_rate_hz=self.fs))
             self.queue = BlockQueue(cfg.queue.max_samples)
             self.pipeline = pipeline_factory(cfg, detector, baseline, self.source.datatype)
+            rx = getattr(self.pipeline, "receiver", None)
+            if rx is not None and hasattr(rx, "search_slack"):
+                # a cell search may use the time the queue can absorb: up to half of it
+                q, half = self.queue, self.queue.max_samples // 2
+                rx.search_slack = lambda: q.fill_samples < half
             self.wrapped = _ResyncSource(self.source, self.queue)
             self.pump = SourcePump(self.wrapped, self.queue, read_timeout_s=0.1)
         except BaseException:
@@ -670,7 +706,8 @@ class Daemon:
             "samples_dropped": t.samples_dropped + (q.samples_dropped if q else 0),
             "queue_fill_samples": q.fill_samples if q else 0,
             "queue_max_fill_samples": max(t.queue_max_fill, q.max_fill_samples if q else 0),
-            "samples_nonfinite": t.samples_nonfinite,
+            "samples_nonfinite": t.samples_nonfinite + (st.wrapped.nonfinite if st is not None else 0),
+            "samples_unsearched": t.samples_unsearched + (getattr(rx, "n_unsearched", 0) if rx is not None else 0),
             "malformed_messages": t.malformed_messages + (src.malformed_messages if src else 0),
             "dropped_bytes": t.dropped_bytes + (src.dropped_bytes if src else 0),
             "source_reconnects": t.reconnects + (src.reconnects if src else 0),
@@ -778,8 +815,6 @@ class Daemon:
             self.mqtt.publish_event(d)
 
     def _process(self, block, index: int) -> None:
-        import numpy as np
-
         st = self.stream
         t = self.totals
         n = len(block)
@@ -790,14 +825,7 @@ class Daemon:
                 log.warning("source reconnected: receiver reset at sample %d (samples lost in between)", index)
                 recs = st.pipeline.flush()
                 self._emit_records(recs)
-                rx.reset_states()
-        flat = block.view(np.float32) if block.dtype == np.complex64 else None
-        if flat is not None and not np.isfinite(flat.sum()):
-            bad = int(np.count_nonzero(~np.isfinite(block)))
-            if bad:
-                if t.samples_nonfinite == 0:
-                    log.warning("non-finite (NaN/Inf) samples in the input; affected SSBs are marked invalid")
-                t.samples_nonfinite += bad
+                self._reset_receiver(rx)
         t0 = time.perf_counter()
         try:
             recs = st.pipeline.push(block, index)
@@ -807,11 +835,15 @@ class Daemon:
             recs = []
             rx = getattr(st.pipeline, "receiver", None)
             if rx is not None:
-                rx.reset_states()
+                self._reset_receiver(rx)
         t.busy_s += time.perf_counter() - t0
         t.samples_processed += n
         t.processed_s += n / st.fs
         self._emit_records(recs)
+
+    def _reset_receiver(self, rx) -> None:
+        self.totals.samples_unsearched += getattr(rx, "n_unsearched", 0)
+        rx.reset_states()
 
     def _drain(self, deadline_s: float) -> None:
         """Process what is queued (the pump has stopped) until empty or the deadline;
@@ -853,6 +885,8 @@ class Daemon:
         t.samples_in += q.samples_in
         t.samples_dropped += q.samples_dropped + st.discarded
         t.malformed_messages += s.malformed_messages
+        t.samples_nonfinite += st.wrapped.nonfinite
+        t.samples_unsearched += getattr(getattr(st.pipeline, "receiver", None), "n_unsearched", 0)
         t.dropped_bytes += s.dropped_bytes
         t.reconnects += s.reconnects
         t.queue_max_fill = max(t.queue_max_fill, q.max_fill_samples)

@@ -74,13 +74,19 @@ def _phasor(n: int, w: float, start: float = 0.0) -> np.ndarray:
     (rows of 256), so the cost is ~n multiplications instead of n complex
     exponentials.
     """
-    b = 256
-    if n <= b:
-        return np.exp(-1j * w * (np.arange(n) + start)).astype(np.complex64)
+    return _expj_lin(-w, start, n).astype(np.complex64)
+
+
+def _expj_lin(w: float, k0: float, n: int) -> np.ndarray:
+    """exp(1j * w * (k0 + k)), k = 0..n-1, complex128, from ~2 sqrt(n) complex
+    exponentials: exp(1j w (k0 + b a)) exp(1j w c) with k = b a + c."""
+    if n <= 512:  # (direct is cheaper here)
+        return np.exp(1j * w * (k0 + np.arange(n)))
+    b = max(8, int(math.sqrt(n)))
     rows = -(-n // b)
-    hi = np.exp(-1j * w * (b * np.arange(rows) + start))
-    lo = np.exp(-1j * w * np.arange(b))
-    return (hi[:, None] * lo[None, :]).ravel()[:n].astype(np.complex64)
+    hi = np.exp(1j * w * (k0 + b * np.arange(rows)))
+    lo = np.exp(1j * w * np.arange(b))
+    return (hi[:, None] * lo[None, :]).ravel()[:n]
 
 
 @functools.lru_cache(maxsize=64)
@@ -188,8 +194,36 @@ def extract_band_from_spectrum(
     return y
 
 
+@functools.lru_cache(maxsize=16)
+def _polyphase_plan(n_in: int, n_out: int, k0: int) -> np.ndarray:
+    """For n_in = q n_out, the band's bins X[k0 + off] of an n_in-point spectrum
+    from the q n_out-point spectra X_r of the polyphase components x[r::q]:
+    X[k] = sum_r exp(-2j pi k r / n_in) X_r[k mod n_out].
+
+    Output bin i (numpy order, offset off[i] = i mod n_out from k0) reads column
+    m = (k0 + i) mod n_out of every X_r; the returned (q, n_out) twiddles (times
+    the band weights) are indexed by m, so that S[m] = sum_r tw[r, m] X_r[m] is
+    the band spectrum rotated by k0 mod n_out bins (undone in the time domain)."""
+    q = n_in // n_out
+    off, w = band_plan(n_in, n_out, True)
+    i = np.arange(n_out)
+    m = (k0 + i) % n_out  # column read by output bin i
+    k = (k0 + off.astype(np.int64)) % n_in  # its input bin
+    kr = (k[None, :] * np.arange(q)[:, None]) % n_in  # exact phase index
+    tw = np.empty((q, n_out), np.complex64)
+    tw[:, m] = (np.exp(-2j * np.pi * kr / n_in) * w[None, :]).astype(np.complex64)
+    tw.setflags(write=False)
+    return tw
+
+
 def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -> np.ndarray:
     """Shift ``center_hz`` to 0 Hz, filter to the SSB band and resample to ``out_hz``.
+
+    The same as :func:`band_spectrum` + :func:`extract_band_from_spectrum`; when
+    the input FFT length is a multiple q of the output's (integer rate ratios:
+    30.72, 15.36, 23.04, 46.08 Msps...), only the band's bins are computed: from
+    q FFTs of n_out points of the polyphase components (one batched call)
+    instead of one FFT of n_in points (short SSB windows while tracking).
 
     Parameters
     ----------
@@ -199,8 +233,29 @@ def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -
     -------
     complex64, shape (ceil(n * out_hz / fs_hz),)
     """
-    X, n_in, n_out = band_spectrum(x, fs_hz, out_hz)
-    return extract_band_from_spectrum(X, fs_hz, n_out, center_hz, n_valid_in=len(x))
+    n_in, n_out = fft_len_for(len(x), float(fs_hz), float(out_hz))
+    q = n_in // n_out
+    if n_in != q * n_out or q < 2 or n_out > _PLAN_CACHE_MAX_BINS:
+        X, n_in, n_out = band_spectrum(x, fs_hz, out_hz)
+        return extract_band_from_spectrum(X, fs_hz, n_out, center_hz, n_valid_in=len(x))
+    bin_hz = fs_hz / n_in
+    k0 = int(round(center_hz / bin_hz))
+    resid_hz = center_hz - k0 * bin_hz
+    xp = np.empty(n_in, np.complex64)
+    xp[: len(x)] = x
+    xp[len(x) :] = 0
+    Xr = sfft.fft(xp.reshape(n_out, q).T, axis=1, workers=1)  # (q, n_out): spectra of x[r::q]
+    Xr *= _polyphase_plan(n_in, n_out, k0 % n_in)
+    S = Xr[0]
+    for r in range(1, q):
+        S += Xr[r]
+    y = sfft.ifft(S, workers=1, overwrite_x=True).astype(np.complex64, copy=False)
+    y = y[: int(math.ceil(len(x) * n_out / n_in))]
+    # S is the band spectrum rotated by k0 mod n_out bins: undo it here, with the residual shift
+    w = 2 * np.pi * ((k0 % n_out) / n_out + resid_hz / (fs_hz * n_out / n_in))
+    if w != 0.0:
+        y *= _phasor(y.size, w)
+    return y
 
 
 # ---------------------------------------------------------------------------
@@ -298,10 +353,12 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     t = sfft.ifft(rows * Y, axis=1, workers=1, overwrite_x=True)  # [y_p, corr_0, corr_1, ...]
     n_lags = n - SSB_FFT_SIZE + 1
     yp = t[0]
-    energy = _window_energy(yp.real.astype(np.float64) ** 2 + yp.imag.astype(np.float64) ** 2, n_lags)
+    e = np.cumsum(yp.real * yp.real + yp.imag * yp.imag, dtype=np.float64)  # running |y_p|^2
+    energy = e[SSB_FFT_SIZE - 1 : SSB_FFT_SIZE - 1 + n_lags].copy()
+    energy[1:] -= e[: n_lags - 1]
     corr = t[1:, :n_lags]
     floor = max(float(energy.max()) * 1e-9, 1e-30)
-    rho2 = (np.abs(corr) ** 2 / np.maximum(energy, floor)[None, :]).astype(np.float32)
+    rho2 = ((corr.real * corr.real + corr.imag * corr.imag) / np.maximum(energy, floor)).astype(np.float32)
     return rho2, corr
 
 
@@ -385,7 +442,8 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     Y = sfft.fft(win, axis=1, workers=1)[:, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
     # (and the unitary FFT scale)
-    Y *= (np.exp(2j * np.pi * _SSB_K * (FFT_BACKOFF - frac) / SSB_FFT_SIZE) / np.sqrt(SSB_FFT_SIZE)).astype(np.complex64)
+    Y *= (_expj_lin(2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE, int(_SSB_K[0]), _SSB_K.size)
+          * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)
     return Y.astype(np.complex64, copy=False)
 
 
@@ -451,7 +509,7 @@ class _Deramped:
         p = nr.pss(nid2)
         self.grid = grid
         h0 = grid[0, _PSS_SL] * p
-        self.ramp = np.exp(-1j * phase_slope(h0) * _ARANGE_240).astype(np.complex64)
+        self.ramp = _expj_lin(-phase_slope(h0), 0, nr.SSB_N_SUBCARRIERS).astype(np.complex64)
         r = self.ramp[_PSS_SL]
         self.h0s = smooth_freq(grid[0, _PSS_SL] * r * p, 5)
         self.g2 = grid[2, _PSS_SL] * r
@@ -622,13 +680,61 @@ def match_quality(grid: np.ndarray, pci: int, ibar: int | None) -> tuple[float, 
     return track_identity(grid, pci, ibar)[1:]
 
 
+@functools.lru_cache(maxsize=4)
+def _smooth_matrix(n: int, width: int) -> np.ndarray:
+    """(n, n) float32 matrix of :func:`smooth_freq` (edge-normalised moving average)."""
+    lo, hi, cnt = _smooth_plan(n, width)
+    m = np.zeros((n, n), np.float32)
+    for i in range(n):
+        m[i, lo[i] : hi[i]] = 1.0 / cnt[i]
+    m.setflags(write=False)
+    return m
+
+
+@functools.lru_cache(maxsize=64)
+def _track_plan(pci: int) -> tuple:
+    """What :func:`track_identity` needs of one cell: PSS, SSS, the PBCH-DMRS REs of
+    symbols 1 and 3 in the PSS band (rows, columns, index into the PSS band), the
+    (16, n) matrix of the 8 ī_SSB references of each symbol (block diagonal) and
+    the REs per symbol."""
+    (l1, k1, kh1, cr1, n1), (l3, k3, kh3, cr3, n3) = _dmrs_plan(pci)
+    m = np.zeros((16, n1 + n3), np.complex64)
+    m[:8, :n1] = cr1
+    m[8:, n1:] = cr3
+    out = (nr.pss(pci % 3), np.ascontiguousarray(nr.sss(pci), dtype=np.float32),
+           np.concatenate([l1, l3]), np.concatenate([k1, k3]), np.concatenate([kh1, kh3]), m, n1, n3)
+    for a in out:
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+    return out
+
+
 def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple[int, float, float]:
     """(ī_SSB, SSS match, DMRS match) of a known cell at one SSB, with one
-    de-ramp: ī_SSB from the PBCH-DMRS when ``ibar`` is None, else the given one."""
-    d = _Deramped(grid, pci % 3)
-    z, norm = d.sss_z()
-    sss_m = float(abs(np.dot(nr.sss(pci), z)) / norm)
-    scores, _ = _dmrs_scores_d(d, pci)
+    de-ramp: ī_SSB from the PBCH-DMRS when ``ibar`` is None, else the given one.
+
+    The same metrics as :func:`identify` (:class:`_Deramped`, :func:`_dmrs_scores`),
+    computed with the fewest array operations (this runs for every tracked SSB)."""
+    p, sss, dl, dk, dkh, m, n1, n3 = _track_plan(pci)
+    h0 = grid[0, _PSS_SL] * p
+    c = np.vdot(h0[:-1], h0[1:])
+    ramp = _expj_lin(-math.atan2(c.imag, c.real), 0, nr.SSB_N_SUBCARRIERS).astype(np.complex64)
+    r = ramp[_PSS_SL]
+    # smoothed PSS channel: the moving average as a real matrix on the (127, 2) float view
+    v = h0 * r
+    h0s = (_smooth_matrix(v.size, 5) @ v.view(np.float32).reshape(-1, 2)).view(np.complex64).ravel()
+    h0c = np.conj(h0s)
+    g2 = grid[2, _PSS_SL] * r
+    z = g2 * h0c
+    norm = math.sqrt(float(np.vdot(g2, g2).real) * float(np.vdot(h0s, h0s).real)) + 1e-30
+    zs = sss @ z.view(np.float32).reshape(-1, 2)  # (re, im) of sum_k sss[k] z[k]
+    sss_m = math.hypot(float(zs[0]), float(zs[1])) / norm
+    # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
+    zd = grid[dl, dk] * ramp[dk] * h0c[dkh]
+    a = np.abs(m @ zd)
+    e = zd.real * zd.real + zd.imag * zd.imag
+    den = math.sqrt(n1 * float(e[:n1].sum())) + math.sqrt(n3 * float(e[n1:].sum()))
+    scores = (a[:8] + a[8:]) / (den + 1e-30)
     ib = int(np.argmax(scores)) if ibar is None else int(ibar)
     return ib, sss_m, float(scores[ib])
 

@@ -472,6 +472,10 @@ class Receiver:
     ``copy_input`` (default True): ``push`` copies each block, so the caller may
     reuse its array; a caller that hands over fresh blocks (the daemon's queue)
     sets it to False and the blocks are kept by reference.
+
+    ``search_slack`` (live streams, ``search_duty`` > 0): an optional callable;
+    while it returns True a running search may go on beyond its time budget
+    (the daemon: while its input queue is less than half full).
     """
 
     def __init__(self, sample_rate_hz: float, center_freq_hz: Optional[float] = None,
@@ -486,6 +490,7 @@ class Receiver:
         self.center_freq_hz = center_freq_hz
         self.cfg = config
         self.copy_input = True
+        self.search_slack = None
         self.acq_len = int(math.ceil((20e-3 + 2 * 1.2e-3) * self.fs))  # a 20 ms period + SSB + margins
         self._win_cache: dict[int, tuple[int, int]] = {}
         self.reset_states()
@@ -601,7 +606,7 @@ class Receiver:
                 if self._search is not None:
                     return  # a sliced cell search is running
                 a = max(self._acq_start, self._buf.start)
-                if self.cfg.search_duty > 0:
+                if self.cfg.search_duty > 0 and not (self.search_slack is not None and self.search_slack()):
                     a = max(a, end - self.acq_len)  # live: the newest block; what it skips is not searched
                 b = a + self.acq_len
                 if b > end and not (final and end - a > 0):
@@ -698,12 +703,13 @@ class Receiver:
         """Work on the running search while the time budget allows (to its end when
         ``final``); True when it ended (and its result was applied)."""
         s = self._search
-        while final or self._credit > 0:
+        slack = self.search_slack
+        while final or self._credit > 0 or (slack is not None and slack()):
             t0 = time.perf_counter()
             done = s.step(None)
             dt = time.perf_counter() - t0
             self.search_busy_s += dt
-            if not final:
+            if not final and self._credit > 0:
                 self._credit -= dt
             if done:
                 self._search = None

@@ -475,3 +475,38 @@ def test_jsonl_rotation_by_size(tmp_path):
     assert all(f.stat().st_size <= 200 for f in files)
     kept = [json.loads(l)["i"] for f in (files[2], files[1], files[0]) for l in f.read_text().splitlines()]
     assert kept == list(range(30 - len(kept), 30))  # newest lines, in order, none torn
+
+
+def test_live_receiver_settings_from_the_config(tmp_path):
+    from detector.daemon import make_pipeline
+
+    cfg = _cfg("udp://127.0.0.1:0", fc=2.5e9)
+    pipe = make_pipeline(cfg, None, None, "cf32_le")
+    assert pipe.receiver.cfg.search_duty == cfg.receiver.search_duty > 0  # sliced searches
+    assert pipe.receiver.copy_input is False  # queue blocks are kept by reference
+    cfg = _cfg("udp://127.0.0.1:0", fc=2.5e9, receiver={"search_duty": 0})
+    assert make_pipeline(cfg, None, None, "cf32_le").receiver.cfg.search_duty == 0
+    p = tmp_path / "e.yaml"
+    p.write_text("schema_version: 1\nreceiver:\n  search_duty: 1.5\n")
+    with pytest.raises(ConfigError, match=r"receiver\.search_duty"):
+        load_edge_config(p)
+    d = Daemon(cfg)
+    d._open_stream()
+    try:
+        rx = d.stream.pipeline.receiver
+        assert rx.search_slack is not None and rx.search_slack()  # an empty queue has room
+        assert d.snapshot()["samples_unsearched"] == 0
+    finally:
+        d._retire_stream(drain=False)
+
+
+def test_run_limits_blas_threads(monkeypatch):
+    from detector import cli
+
+    for var in cli._BLAS_THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # an explicit setting wins
+    cli.limit_blas_threads()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
+    assert os.environ["MKL_NUM_THREADS"] == "3"
+    assert set(cli._ONE_BLAS_THREAD) >= {"run", "replay", "bench"}
