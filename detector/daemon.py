@@ -534,11 +534,13 @@ class _Totals:
         self.processed_s = 0.0  # seconds of IQ processed
 
 
-def _finite_sum(block) -> bool:
-    """True when the sum of the samples is finite: no NaN/Inf among them (one pass)."""
+def _all_finite(block) -> bool:
+    """True when no sample is NaN/Inf: their sum of squares is finite (one pass; a huge
+    but finite value may overflow it, then the caller's exact count finds nothing)."""
     import numpy as np
 
-    return bool(np.isfinite(block.sum()))
+    v = block.view(np.float32) if block.flags.c_contiguous else np.ascontiguousarray(block).view(np.float32)
+    return bool(np.isfinite(np.dot(v, v)))
 
 
 class _ResyncSource:
@@ -553,11 +555,12 @@ class _ResyncSource:
         self.resync_at: list[int] = []  # appended by the pump thread, popped by the main loop
         self._lock = threading.Lock()
         self.nonfinite = 0  # NaN/Inf samples read (counted here, on the reader thread)
+        self._float_input = getattr(source, "datatype", "cf32_le") == "cf32_le"
 
     def read(self, timeout_s: float):
         block = self._src.read(timeout_s)
         if block is not None:
-            if block.dtype.kind == "c" and not _finite_sum(block):
+            if self._float_input and not _all_finite(block):  # (integer formats cannot hold NaN)
                 import numpy as np
 
                 bad = int(np.count_nonzero(~np.isfinite(block)))
