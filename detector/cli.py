@@ -102,16 +102,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _load_detector(args):
-    """The detector for replay: ``--model classical`` (the default for now),
-    ``--model default`` (the DT-DDNN model shipped with ssbwatch) or a model
-    file/directory. A model that fails its checks is a named error, never a
-    silent fallback.
-
-    The classical detector stays the default until the shipped DT-DDNN meets its
-    targets (reports/default/README.md): the current one raises a false alarm on
-    one of the clean over-the-air captures in uncalibrated mode.
-    """
-    model = getattr(args, "model", None) or "classical"
+    """The detector for replay: ``--model default`` (the DT-DDNN model shipped
+    with ssbwatch; the default), ``--model classical`` (the energy detector) or
+    a model file/directory. A model that fails its checks is a named error,
+    never a silent fallback."""
+    model = getattr(args, "model", None) or "default"
     if model == "classical":
         from .classical import ClassicalDetector
 
@@ -237,8 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--jsonl", help="write records here ('-' for stdout)")
     sp.add_argument("--baseline", help="site baseline from ssbwatch calibrate")
     sp.add_argument("--annotate", action="store_true", help="append the detections to each SigMF recording's annotations")
-    sp.add_argument("--model", help="'classical' (default), 'default' (the DT-DDNN model shipped with ssbwatch), "
-                                    "or a DT-DDNN model (.onnx or a directory holding dtddnn.onnx)")
+    sp.add_argument("--model", help="'default' (the DT-DDNN model shipped with ssbwatch; the default), 'classical' "
+                                    "(energy detector), or a DT-DDNN model (.onnx or a directory holding dtddnn.onnx)")
     sp.set_defaults(func=cmd_replay)
 
     sp = sub.add_parser("calibrate", help="learn a site baseline from clean recordings")

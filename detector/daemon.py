@@ -144,7 +144,7 @@ class ReceiverSection:
 
 @dataclass(frozen=True)
 class DetectorSection:
-    model: str = "classical"  # "classical", "default" (shipped DT-DDNN, not yet validated), or a .onnx / model dir
+    model: str = "default"  # "default" (the shipped DT-DDNN), "classical", or a .onnx / model dir
     baseline: Optional[str] = None  # ssbwatch calibrate output
 
 
@@ -1085,7 +1085,7 @@ def add_run_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--period-ms", type=float, help="SSB period assumed until a shorter one is seen")
     sp.add_argument("--follow", action="store_true", help="follow a growing file (tail -f)")
     sp.add_argument("--baseline", help="site baseline from ssbwatch calibrate")
-    sp.add_argument("--model", help="'classical' (default), 'default' (the shipped DT-DDNN), or a model file/directory")
+    sp.add_argument("--model", help="'default' (the shipped DT-DDNN; the default), 'classical', or a model file/directory")
     sp.add_argument("--jsonl", help="records/events/stats JSONL file ('-' for stdout)")
     sp.add_argument("--metrics-port", type=int, help="enable the Prometheus endpoint on this port (127.0.0.1 "
                                                      "unless outputs.prometheus.host says otherwise)")

@@ -162,14 +162,6 @@ def _bytes_to_complex64(buf: bytes | bytearray | memoryview, datatype: str) -> n
     return f.view(np.complex64)
 
 
-def _array_to_complex64(raw: np.ndarray, datatype: str) -> np.ndarray:
-    """Whole samples in a uint8 array that nothing else writes to as complex64: for
-    cf32_le on a little-endian host the same memory (no copy), else converted."""
-    if datatype == "cf32_le" and sys.byteorder == "little":
-        return raw.view(np.complex64)
-    return _bytes_to_complex64(memoryview(raw), datatype)
-
-
 class SourceProtocolError(ValueError):
     """The peer does not speak the expected protocol (e.g. wrong rtl_tcp magic)."""
 
@@ -269,19 +261,12 @@ class _Assembler:
         self.datatype = datatype
         self.bps = _bytes_per_sample(datatype)
         self._carry = b""
-        self._arena: np.ndarray | None = None
-        self._pos = 0  # start of the carried bytes in the arena
-        self._arena_n = 0  # bytes carried in the arena
 
     @property
     def pending(self) -> int:
-        return len(self._carry) + self._arena_n
+        return len(self._carry)
 
     def feed(self, data: bytes) -> np.ndarray | None:
-        if self._arena_n:  # bytes left by commit(): take them along
-            data = self._arena[self._pos : self._pos + self._arena_n].tobytes() + bytes(data)
-            self._pos += self._arena_n
-            self._arena_n = 0
         if self._carry:
             data = self._carry + data
         n_whole = len(data) - len(data) % self.bps
@@ -291,91 +276,18 @@ class _Assembler:
         return _bytes_to_complex64(memoryview(data)[:n_whole], self.datatype)
 
     def discard(self) -> int:
-        n = len(self._carry) + self._arena_n
+        n = len(self._carry)
         self._carry = b""
-        self._pos += self._arena_n
-        self._arena_n = 0
         return n
-
-    # -- receiving straight into memory (sockets) --------------------------
-    # Reads go into consecutive parts of a large arena; a block is the part it was
-    # received into (cf32: no copy), and the bytes of an incomplete sample stay in
-    # place for the next read. A new arena starts when one is full (the carried
-    # bytes move with it); an old one is freed once no block refers to it.
-    ARENA_BYTES = 1 << 22
-
-    def recv_view(self, n_bytes: int) -> memoryview:
-        """Where to receive up to ``n_bytes`` (after the carried bytes)."""
-        if self._carry:  # bytes left by feed(): move them into the arena
-            c = self._carry
-            self._carry = b""
-            self._arena_place(len(c) + n_bytes)
-            self._arena[self._pos : self._pos + len(c)] = np.frombuffer(c, np.uint8)
-            self._arena_n = len(c)
-        else:
-            self._arena_place(self._arena_n + n_bytes)
-        start = self._pos + self._arena_n
-        return memoryview(self._arena)[start : start + n_bytes]
-
-    def _arena_place(self, need: int) -> None:
-        if self._arena is None or self._pos + need > self._arena.size:
-            new = np.empty(max(self.ARENA_BYTES, need), np.uint8)
-            if self._arena is not None and self._arena_n:
-                new[: self._arena_n] = self._arena[self._pos : self._pos + self._arena_n]
-            self._arena, self._pos = new, 0
-
-    def commit(self, n_new: int) -> np.ndarray | None:
-        """Samples after ``n_new`` bytes were received into :meth:`recv_view`."""
-        total = self._arena_n + n_new
-        n_whole = total - total % self.bps
-        p = self._pos
-        self._pos += n_whole
-        self._arena_n = total - n_whole
-        if n_whole == 0:
-            return None
-        return _array_to_complex64(self._arena[p : p + n_whole], self.datatype)
 
 
 class _ByteStreamSource(IQSource):
     """Base of sources reading a byte stream (files, stdin, TCP)."""
 
-    _zero_copy = True  # sockets: receive straight into the block's memory (not for parsed protocols)
-
     def __init__(self, uri: str, **kw: Any) -> None:
         super().__init__(uri, **kw)
         self._asm = _Assembler(self.datatype)
         self._bps = self._asm.bps
-
-
-    def _recv_block(self, sock: socket.socket) -> tuple[np.ndarray | None, bool]:
-        """One read from a connected socket whose timeout is set: (samples or None,
-        True when the peer closed). Takes what else has already arrived, without waiting."""
-        if not self._zero_copy:
-            data = sock.recv(self._chunk_bytes())
-            return (None, True) if not data else (self._take(data), False)
-        view = self._asm.recv_view(self._chunk_bytes())
-        n = sock.recv_into(view)
-        if n == 0:
-            return None, True
-        if n < len(view):
-            timeout = sock.gettimeout()
-            sock.settimeout(0.0)
-            try:
-                while n < len(view):
-                    m = sock.recv_into(view[n:])
-                    if m == 0:
-                        break  # closed: the next read reports it
-                    n += m
-            except OSError:  # nothing more now (or an error the next read reports)
-                pass
-            finally:
-                sock.settimeout(timeout)
-        self.stats.bytes_in += n
-        out = self._asm.commit(n)
-        self.stats.partial_bytes_pending = self._asm.pending
-        if out is not None:
-            self.stats.samples_in += len(out)
-        return out, False
 
     def _chunk_bytes(self) -> int:
         return max(self._bps, self.block_samples * self._bps - self._asm.pending)
@@ -730,7 +642,7 @@ class TcpClientSource(_ByteStreamSource):
                 continue
             try:
                 sock.settimeout(max(0.0, deadline - time.monotonic()))
-                out, eof = self._recv_block(sock)
+                data = sock.recv(self._chunk_bytes())
             except (socket.timeout, BlockingIOError, InterruptedError):
                 return None
             except OSError as e:
@@ -738,9 +650,10 @@ class TcpClientSource(_ByteStreamSource):
                     raise ValueError(f"{self.uri}: source closed") from e
                 self._drop(f"receive failed: {e}")
                 continue
-            if eof:
+            if not data:
                 self._drop("closed by peer")
                 continue
+            out = self._take(data)
             if out is not None:
                 return out
             if time.monotonic() >= deadline:
@@ -771,8 +684,6 @@ class TcpClientSource(_ByteStreamSource):
 
 class RtlTcpSource(TcpClientSource):
     """rtl_tcp client: 12-byte ``RTL0`` header, then cu8 samples."""
-
-    _zero_copy = False  # the header is parsed from the received bytes
 
     MAGIC = b"RTL0"
     CMD_SET_FREQ = 0x01
@@ -910,15 +821,16 @@ class TcpListenSource(_ByteStreamSource):
                 self.stats.connections += 1
             try:
                 self._conn.settimeout(max(0.0, deadline - time.monotonic()))
-                out, eof = self._recv_block(self._conn)
+                data = self._conn.recv(self._chunk_bytes())
             except (socket.timeout, BlockingIOError, InterruptedError):
                 return None
             except OSError as e:
                 self._close_conn(f"receive failed: {e}")
                 continue
-            if eof:
+            if not data:
                 self._close_conn("sender disconnected")
                 continue
+            out = self._take(data)
             if out is not None:
                 return out
             if time.monotonic() >= deadline:
