@@ -193,48 +193,6 @@ def test_tcp_client_odd_chunks_bit_exact():
         lsock.close()
 
 
-@pytest.mark.parametrize("datatype", ["cf32_le", "ci16_le"])
-def test_tcp_blocks_received_in_place_across_arenas(monkeypatch, datatype):
-    # blocks are received straight into an arena (cf32: the block is that memory);
-    # a small arena makes every read cross into a new one, carrying partial samples
-    from detector import sources
-
-    monkeypatch.setattr(sources._Assembler, "ARENA_BYTES", 5000)
-    x = _cf32(20000, seed=5)
-    payload = x.tobytes() if datatype == "cf32_le" else (np.round(x.view(np.float32) * 1000)).astype("<i2").tobytes()
-    lsock = _listener()
-    port = lsock.getsockname()[1]
-    done = threading.Event()
-
-    def serve():
-        conn, _ = lsock.accept()
-        with conn:
-            _send_chunks(conn, _odd_chunks(payload))
-            done.wait(DEADLINE_S)
-
-    srv = _Thread(serve)
-    srv.start()
-    src = open_source(f"tcp://127.0.0.1:{port}", datatype=datatype, sample_rate_hz=RATE, block_samples=1000)
-    try:
-        blocks = []
-        n = 0
-        while n < len(x):
-            b = src.read(1.0)
-            if b is not None:
-                assert b.dtype == np.complex64 and b.flags.writeable and len(b) <= 1000
-                blocks.append(b)
-                n += len(b)
-        got = np.concatenate(blocks)
-        want = x if datatype == "cf32_le" else (np.frombuffer(payload, "<i2").astype(np.float32) / 32768).view(np.complex64)
-        assert _same_bits(got, want)
-        assert src.stats.partial_bytes_pending == 0 and src.stats.bytes_in == len(payload)
-    finally:
-        done.set()
-        src.close()
-        srv.join_ok()
-        lsock.close()
-
-
 def test_tcp_client_reconnects_without_misalignment():
     a, b = _cf32(3000, seed=3), _cf32(2000, seed=4)
     lsock = _listener()
