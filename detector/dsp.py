@@ -39,6 +39,35 @@ FFT_BACKOFF = 3
 BAND_EDGE_BINS = 121  # flat passband half width (bins) of the SSB-band filter; 128 = Nyquist
 
 
+def _fft_scipy(a: np.ndarray, axis: int, forward: bool) -> np.ndarray:
+    return sfft.fft(a, axis=axis, workers=1) if forward else sfft.ifft(a, axis=axis, workers=1)
+
+
+def _fft_direct():
+    """scipy.fft's pocketfft binding without the backend dispatch (a few us per call,
+    the per-SSB path makes five): used only if it gives scipy.fft's results."""
+    try:
+        from scipy.fft._pocketfft import pypocketfft as pp
+
+        def f(a: np.ndarray, axis: int, forward: bool) -> np.ndarray:
+            if a.dtype != np.complex64:
+                return _fft_scipy(a, axis, forward)
+            return pp.c2c(a, (axis % a.ndim,), forward, 0 if forward else 2, None, 1)
+
+        t = (np.arange(24, dtype=np.float32) * np.float32(0.37)).view(np.complex64).reshape(3, 4)
+        for ax in (0, 1):
+            for fw in (True, False):
+                r = f(t.T if ax else t, 1, fw)
+                if r.dtype != np.complex64 or not np.array_equal(r, _fft_scipy(t.T if ax else t, 1, fw)):
+                    return _fft_scipy
+        return f
+    except Exception:  # noqa: BLE001 - private API: fall back to the public one
+        return _fft_scipy
+
+
+_fft = _fft_direct()  # _fft(a, axis, forward): complex FFT along one axis (inverse scaled by 1/n)
+
+
 def ssb_rate_hz(scs_khz: int) -> float:
     """SSB-rate stream sample rate: 256 x SCS."""
     return SSB_FFT_SIZE * scs_khz * 1e3
@@ -65,6 +94,15 @@ def sanitize(x: np.ndarray) -> tuple[np.ndarray, int]:
         x = x.copy()
         x[bad] = 0
     return x, n_bad
+
+
+def sum_sq(x: np.ndarray) -> float:
+    """sum |x|^2 of a complex64 array in float32 (non-finite when x holds NaN/Inf, or
+    overflows), by dot products of at most 8192 values (so that BLAS stays on one
+    thread whatever its settings)."""
+    v = np.ascontiguousarray(x).view(np.float32).ravel()
+    step = 8192
+    return float(sum(np.dot(v[i : i + step], v[i : i + step]) for i in range(0, v.size, step)))
 
 
 def _phasor(n: int, w: float, start: float = 0.0) -> np.ndarray:
@@ -244,13 +282,12 @@ def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -
     xp = np.empty(n_in, np.complex64)
     xp[: len(x)] = x
     xp[len(x) :] = 0
-    Xr = sfft.fft(xp.reshape(n_out, q).T, axis=1, workers=1)  # (q, n_out): spectra of x[r::q]
+    Xr = _fft(xp.reshape(n_out, q).T, 1, True)  # (q, n_out): spectra of x[r::q]
     Xr *= _polyphase_plan(n_in, n_out, k0 % n_in)
     S = Xr[0]
     for r in range(1, q):
         S += Xr[r]
-    y = sfft.ifft(S, workers=1, overwrite_x=True).astype(np.complex64, copy=False)
-    y = y[: int(math.ceil(len(x) * n_out / n_in))]
+    y = _fft(S, 0, False)[: int(math.ceil(len(x) * n_out / n_in))]
     # S is the band spectrum rotated by k0 mod n_out bins: undo it here, with the residual shift
     w = 2 * np.pi * ((k0 % n_out) / n_out + resid_hz / (fs_hz * n_out / n_in))
     if w != 0.0:
@@ -347,10 +384,10 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     nids = tuple(int(i) for i in nid2s)
     if n < SSB_FFT_SIZE:
         return np.zeros((len(nids), 0), np.float32), np.zeros((len(nids), 0), np.complex64)
-    Y = sfft.fft(y, workers=1)
+    Y = _fft(y, 0, True)
     H = _pss_filter_spectra(n)
     rows = H if nids == (0, 1, 2) else H[[0, *(1 + i for i in nids)]]
-    t = sfft.ifft(rows * Y, axis=1, workers=1, overwrite_x=True)  # [y_p, corr_0, corr_1, ...]
+    t = _fft(rows * Y, 1, False)  # [y_p, corr_0, corr_1, ...]
     n_lags = n - SSB_FFT_SIZE + 1
     yp = t[0]
     e = np.cumsum(yp.real * yp.real + yp.imag * yp.imag, dtype=np.float64)  # running |y_p|^2
@@ -380,10 +417,10 @@ def find_peaks(metric: np.ndarray, threshold: float, min_distance: int) -> np.nd
 
 def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
     """Sub-sample offset of a peak from three samples around it, in [-0.5, 0.5]."""
-    den = v_m1 - 2 * v0 + v_p1
+    den = float(v_m1) - 2 * float(v0) + float(v_p1)
     if den >= 0:
         return 0.0
-    return float(np.clip(0.5 * (v_m1 - v_p1) / den, -0.5, 0.5))
+    return min(0.5, max(-0.5, 0.5 * (float(v_m1) - float(v_p1)) / den))
 
 
 def pss_cfo_hz(y: np.ndarray, start: int, nid2: int, scs_khz: int) -> float:
@@ -397,9 +434,10 @@ def pss_cfo_hz(y: np.ndarray, start: int, nid2: int, scs_khz: int) -> float:
         return 0.0
     p = pss_replicas()[nid2]
     h = SSB_FFT_SIZE // 2
-    c1 = np.vdot(p[:h], seg[:h])
-    c2 = np.vdot(p[h:], seg[h:])
-    return float(np.angle(c2 * np.conj(c1)) / (2 * np.pi * h / ssb_rate_hz(scs_khz)))
+    c1 = complex(np.vdot(p[:h], seg[:h]))
+    c2 = complex(np.vdot(p[h:], seg[h:]))
+    c = c2 * c1.conjugate()
+    return math.atan2(c.imag, c.real) / (2 * np.pi * h / ssb_rate_hz(scs_khz))
 
 
 def derotate(y: np.ndarray, cfo_hz: float, rate_hz: float, start_sample: int = 0) -> np.ndarray:
@@ -439,7 +477,7 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
         win = y[a : a + nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN].reshape(nr.SSB_N_SYMBOLS, SSB_SYMBOL_LEN)[:, :SSB_FFT_SIZE]
     else:
         win = y[a + (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]]
-    Y = sfft.fft(win, axis=1, workers=1)[:, _SSB_BINS]
+    Y = _fft(win, 1, True)[:, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
     # (and the unitary FFT scale)
     Y *= (_expj_lin(2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE, int(_SSB_K[0]), _SSB_K.size)

@@ -354,3 +354,26 @@ def test_live_receiver_finds_a_cell_that_appears_later(monkeypatch):
     assert live.n_unsearched > 0.1 * fs  # noise: searched in slices, the rest skipped
     assert obs and all(o.pci == cap.params.pci for o in obs)
     assert obs[0].sample < n0 + 0.35 * fs  # (a search of noise "takes" ~0.2 s of stream here)
+
+
+def test_fast_paths_match_the_reference_computations():
+    import scipy.fft as sfft
+
+    rng = np.random.default_rng(4)
+    a = (rng.standard_normal((4, 336)) + 1j * rng.standard_normal((4, 336))).astype(np.complex64)
+    np.testing.assert_array_equal(dsp._fft(a, 1, True), sfft.fft(a, axis=1))
+    np.testing.assert_array_equal(dsp._fft(a.T, 0, False), sfft.ifft(a.T, axis=0))
+    x = (rng.standard_normal(5232) + 1j * rng.standard_normal(5232)).astype(np.complex64)
+    assert dsp.sum_sq(x) == pytest.approx(float(np.sum(np.abs(x.astype(np.complex128)) ** 2)), rel=1e-5)
+    x[77] = np.nan
+    assert not np.isfinite(dsp.sum_sq(x))
+    # band extraction from polyphase FFTs = the full-spectrum one
+    y = x[:5000].copy()
+    y[77] = 0
+    fs = 30.72e6
+    for c in (0.0, 1234.5, -3.3e6):
+        X, n_in, n_out = dsp.band_spectrum(y, fs, 7.68e6)
+        ref = dsp.extract_band_from_spectrum(X, fs, n_out, c, n_valid_in=y.size)
+        got = dsp.extract_band(y, fs, c, 7.68e6)
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * float(np.abs(ref).max()))
