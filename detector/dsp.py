@@ -387,7 +387,27 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     Y = _fft(y, 0, True)
     H = _pss_filter_spectra(n)
     rows = H if nids == (0, 1, 2) else H[[0, *(1 + i for i in nids)]]
-    t = _fft(rows * Y, 1, False)  # [y_p, corr_0, corr_1, ...]
+    return _pss_rho2(_fft(rows * Y, 1, False))
+
+
+def pss_correlate_steps(y: np.ndarray):
+    """:func:`pss_correlate` (all three N_ID2) of a long signal as a generator that
+    yields between its FFTs (see :func:`detector.receiver.acquire_steps`); returns
+    (rho2, corr)."""
+    y = np.asarray(y, dtype=np.complex64)
+    if y.size < SSB_FFT_SIZE:
+        return pss_correlate(y)
+    Y = _fft(y, 0, True)
+    yield
+    t = _fft(_pss_filter_spectra(y.size) * Y, 1, False)
+    del Y
+    yield
+    return _pss_rho2(t)
+
+
+def _pss_rho2(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """rho2 and the correlations from [y_p, corr_0, ...] (inverse FFTs, len(y) each)."""
+    n = t.shape[1]
     n_lags = n - SSB_FFT_SIZE + 1
     yp = t[0]
     e = np.cumsum(yp.real * yp.real + yp.imag * yp.imag, dtype=np.float64)  # running |y_p|^2

@@ -206,11 +206,11 @@ def acquire_steps(
     y = dsp.extract_band_from_spectrum(X, fs_hz, n_out, off, n_valid_in=len(x))
     del spectra, X
     yield
-    rho2, _ = dsp.pss_correlate(y)
+    rho2, _ = yield from dsp.pss_correlate_steps(y)
     if rho2.size == 0:
         return None
-    pe = dsp.path_energy(rho2)  # multipath energy per lag and N_ID2
     yield
+    pe = dsp.path_energy(rho2)  # multipath energy per lag and N_ID2
     if pe.max() < cfg.acq_threshold:
         return None
     rate = dsp.ssb_rate_hz(scs)
