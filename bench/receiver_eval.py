@@ -1,7 +1,7 @@
-"""Receiver and classical-detector accuracy on simulated captures.
+"""Receiver and detector accuracy on simulated captures.
 
     python bench/receiver_eval.py pci   [--n 40] [--seed 1]   # right PCI at SNR >= 0 dB
-    python bench/receiver_eval.py detect [--sites 24] [--seed 2]  # calibrated Pd / FAR
+    python bench/receiver_eval.py detect [--sites 24] [--seed 2] [--model classical|default|PATH]  # calibrated Pd / FAR
     python bench/receiver_eval.py rates  [--n 12]              # odd sample rates (resampled)
 
 Reports figures; asserts nothing (tests/ holds the assertions).
@@ -21,9 +21,10 @@ from detector.pipeline import ScoringPipeline, epnre_abs_db, observation_feature
 from signals.simulate import JAMMER_TYPES, NeighbourConfig, SimConfig, draw_params, simulate_capture
 
 
-def run_capture(cap, *, baseline=None, fs=None, iq=None, block=1 << 16):
+def run_capture(cap, *, baseline=None, fs=None, iq=None, block=1 << 16, detector=None):
     p = cap.params
-    pipe = ScoringPipeline(fs or p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=baseline)
+    pipe = ScoringPipeline(fs or p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=baseline,
+                           detector=detector)
     x = cap.iq if iq is None else iq
     recs = []
     for i in range(0, x.size, block):
@@ -87,8 +88,15 @@ def eval_rates(n, seed):
         print(f"{odd / 1e6:g} Msps (resampled from 30.72): right PCI at {right}/{tot} SSBs")
 
 
-def eval_detect(n_sites, seed, n_cal=3):
-    """Per site: calibrate on clean captures, then score clean and jammed ones."""
+def eval_detect(n_sites, seed, n_cal=3, model="classical"):
+    """Per site: calibrate on clean captures, then score clean and jammed ones
+    with the classical detector or a DT-DDNN model ("default": the shipped one)."""
+    if model == "classical":
+        from detector.classical import ClassicalDetector
+        det = ClassicalDetector()
+    else:
+        from detector.model import DTDDNNDetector
+        det = DTDDNNDetector(None if model == "default" else model)
     base_cfg = SimConfig(snr_db=(20.0, 35.0), jamming=dataclasses.replace(SimConfig().jamming, sjnr_db=(-5.0, 20.0),
                                                                          low_fraction=0.0, low_sjnr_below_db=-5.0))
     per_type = defaultdict(lambda: [0, 0])
@@ -108,7 +116,7 @@ def eval_detect(n_sites, seed, n_cal=3):
         base = SiteBaseline({cb.key: cb})
         # clean test capture
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
-        recs, _ = run_capture(cap, baseline=base)
+        recs, _ = run_capture(cap, baseline=base, detector=det)
         for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
             if r is not None:
                 fa[0] += bool(r["jammed"])
@@ -117,12 +125,12 @@ def eval_detect(n_sites, seed, n_cal=3):
             p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": float(
                 np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))})
             cap = simulate_capture(p, np.random.default_rng([seed, s, 300 + j]))
-            recs, _ = run_capture(cap, baseline=base)
+            recs, _ = run_capture(cap, baseline=base, detector=det)
             for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
                 if t.jammed:
                     per_type[jt][1] += 1
                     per_type[jt][0] += bool(r is not None and r["jammed"])
-    print(f"calibrated classical detector, SNR 20-35 dB, SJNR -5..20 dB, {n_sites} sites:")
+    print(f"calibrated {det.name} detector, SNR 20-35 dB, SJNR -5..20 dB, {n_sites} sites:")
     print(f"  FAR {fa[0]}/{fa[1]} = {100 * fa[0] / max(fa[1], 1):.2f} %")
     tot = [0, 0]
     for jt, (d, n) in per_type.items():
@@ -147,13 +155,14 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--model", default="classical", help="detect: 'classical', 'default' or a model path")
     a = ap.parse_args(argv)
     if a.what == "pci":
         eval_pci(a.n, a.seed)
     elif a.what == "rates":
         eval_rates(a.n, a.seed)
     else:
-        eval_detect(a.sites, a.seed)
+        eval_detect(a.sites, a.seed, model=a.model)
 
 
 if __name__ == "__main__":
