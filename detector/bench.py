@@ -108,6 +108,7 @@ def bench_tracking(path: Path, fs: float) -> dict:
         native = m.datatype != "cf32_le"
         conv = (lambda raw: iqio.to_complex64(raw, m.datatype)) if native else None
         pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, converter=conv)
+        pipe.receiver.copy_input = False  # read/read_native return fresh blocks (as the daemon's queue)
         lat = []
         obs_cpu: dict[int, float] = {}
         rec_fn = pipe.record

@@ -615,6 +615,15 @@ class _Stream:
             self.queue = BlockQueue(cfg.queue.max_samples)
             self.pipeline = pipeline_factory(cfg, detector, baseline, self.source.datatype)
             rx = getattr(self.pipeline, "receiver", None)
+            if (rx is not None and getattr(rx, "converter", 1) is None and getattr(rx, "n_samples_in", 1) == 0
+                    and getattr(self.source, "native_capable", False)):
+                # integer samples stay integers in the queue (half the memory) and the receiver
+                # converts what it reads (once locked: the SSB windows alone)
+                from signals import iq as iqio
+
+                dt = self.source.datatype
+                self.source.set_native(True)
+                rx.converter = lambda raw: iqio.to_complex64(raw, dt)
             if rx is not None and hasattr(rx, "search_slack"):
                 # a cell search may use the time the queue can absorb: up to half of it
                 q, half = self.queue, self.queue.max_samples // 2

@@ -254,6 +254,13 @@ class IQSource(abc.ABC):
         )
 
 
+def _bytes_to_native(buf: bytes | bytearray | memoryview, datatype: str) -> np.ndarray:
+    """Whole samples of interleaved I/Q bytes as an (n, 2) array of their integer
+    components (a read-only view of ``buf``; ``signals.iq.to_complex64`` converts it)."""
+    comp, _ = _FORMATS[datatype]
+    return np.frombuffer(buf, dtype=comp).reshape(-1, 2)
+
+
 class _Assembler:
     """Carries the bytes of an incomplete sample from one chunk to the next."""
 
@@ -261,6 +268,7 @@ class _Assembler:
         self.datatype = datatype
         self.bps = _bytes_per_sample(datatype)
         self._carry = b""
+        self.native = False  # integer formats: (n, 2) component arrays instead of complex64
 
     @property
     def pending(self) -> int:
@@ -273,6 +281,8 @@ class _Assembler:
         self._carry = bytes(data[n_whole:])
         if n_whole == 0:
             return None
+        if self.native:
+            return _bytes_to_native(data if n_whole == len(data) else memoryview(data)[:n_whole], self.datatype)
         return _bytes_to_complex64(memoryview(data)[:n_whole], self.datatype)
 
     def discard(self) -> int:
@@ -288,6 +298,22 @@ class _ByteStreamSource(IQSource):
         super().__init__(uri, **kw)
         self._asm = _Assembler(self.datatype)
         self._bps = self._asm.bps
+
+    @property
+    def native_capable(self) -> bool:
+        """Integer sample formats can be delivered unconverted (:meth:`set_native`)."""
+        return self.datatype != "cf32_le"
+
+    def set_native(self, on: bool = True) -> None:
+        """Deliver (n, 2) arrays of the integer I/Q components instead of complex64
+        (half the memory in a queue; the consumer converts only what it reads)."""
+        if on and not self.native_capable:
+            raise ValueError(f"{self.uri}: {self.datatype} samples have no integer form")
+        self._asm.native = bool(on)
+
+    @property
+    def native(self) -> bool:
+        return self._asm.native
 
     def _chunk_bytes(self) -> int:
         return max(self._bps, self.block_samples * self._bps - self._asm.pending)

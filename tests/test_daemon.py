@@ -510,3 +510,24 @@ def test_run_limits_blas_threads(monkeypatch):
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
     assert os.environ["MKL_NUM_THREADS"] == "3"
     assert set(cli._ONE_BLAS_THREAD) >= {"run", "replay", "bench"}
+
+
+def test_integer_stream_is_queued_native_and_converted_by_the_receiver(tmp_path, jammed_capture):
+    from signals import iq as iqio
+
+    c = jammed_capture
+    x = c["iq"][: len(c["iq"]) // 2]  # the clean half
+    x = x * np.float32(0.25 / np.abs(x).max())
+    raw = iqio.from_complex64(x, "ci16_le").tobytes()
+    port, sender = _serve_once(raw)
+    out = tmp_path / "out.jsonl"
+    cfg = _cfg(f"tcp://127.0.0.1:{port}", fs=c["fs"], fc=c["fc"], fmt="ci16_le", jsonl=str(out),
+               queue={"max_samples": 2 * len(x)}, detector={"model": "classical"})
+    d = Daemon(cfg)
+    run = _Run(d)
+    assert d.stream.source.native and d.stream.pipeline.receiver.converter is not None
+    _wait(lambda: d.snapshot()["samples_processed"] == len(x), "all samples processed")
+    assert run.stop() == 0
+    ssbs = [l for l in _lines(out) if l["type"] == "ssb"]
+    assert len(ssbs) >= 20 and all(r["pci"] == c["pci"] for r in ssbs)
+    assert not any(r["jammed"] for r in ssbs)
