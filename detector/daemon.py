@@ -15,8 +15,8 @@ after shutdown the queue is empty and ``samples_in == processed + dropped``
 exactly.  Samples still queued when the drain deadline passes at shutdown are
 counted as dropped.  A full cell search costs far more than real time at wide
 band, so the receiver runs its searches in slices beside the tracking, while
-the queue is less than half full, and else in at most ``receiver.search_duty``
-of stream time: while no cell is
+the queue is less than a quarter full (an eighth once a cell is tracked), and else
+in at most ``receiver.search_duty`` of stream time: while no cell is
 locked, each search looks at the newest 22.4 ms and the samples that arrived
 during it are skipped (processed, and counted in ``samples_unsearched``);
 once locked, the periodic re-acquisition never stalls the tracking.  When a TCP source reconnects (samples were lost in
@@ -129,12 +129,12 @@ class ReceiverSection:
     scs: Literal["auto", 15, 30] = "auto"
     ssb_freq_hz: Optional[float] = None  # pin the SSB centre (needs source.center_freq_hz)
     period_ms: float = 20.0
-    # fraction of stream time a cell search may take when the input queue is half full or more
-    # (below that it also uses the time the queue can absorb); it runs in slices beside the
-    # tracking, and while no cell is locked what arrives during a search is skipped, not
-    # queued. 0: every search at once, as in replay (a full search of a wide band then
-    # overflows the queue)
-    search_duty: float = 0.25
+    # fraction of stream time a cell search may take when the input queue is fuller than it can
+    # absorb (below that it also uses the time the queue can absorb: a quarter of it while no
+    # cell is locked, an eighth while tracking); it runs in slices beside the tracking, and while no cell
+    # is locked what arrives during a search is skipped, not queued. 0: every search at once,
+    # as in replay (a full search of a wide band then overflows the queue)
+    search_duty: float = 0.1
 
     def __post_init__(self):
         if self.period_ms not in (5.0, 10.0, 20.0, 40.0, 80.0, 160.0):
@@ -625,9 +625,11 @@ class _Stream:
                 self.source.set_native(True)
                 rx.converter = lambda raw: iqio.to_complex64(raw, dt)
             if rx is not None and hasattr(rx, "search_slack"):
-                # a cell search may use the time the queue can absorb: up to half of it
-                q, half = self.queue, self.queue.max_samples // 2
-                rx.search_slack = lambda: q.fill_samples < half
+                # a cell search may use the time the queue can absorb: a quarter of it while no
+                # cell is locked (what queues up meanwhile is skipped cheaply), an eighth while
+                # tracking (what queues up then has to be tracked, at a few times real time)
+                q, quarter, eighth = self.queue, self.queue.max_samples // 4, self.queue.max_samples // 8
+                rx.search_slack = lambda: q.fill_samples < (eighth if rx.locked else quarter)
             self.wrapped = _ResyncSource(self.source, self.queue)
             self.pump = SourcePump(self.wrapped, self.queue, read_timeout_s=0.1)
         except BaseException:
