@@ -348,6 +348,49 @@ def _pss_band_mask(n: int) -> np.ndarray:
     return m
 
 
+# Narrowband excision before PSS detection: a bin of the PSS band's spectrum that
+# holds more than this share of the band's energy is a tone (CW / multi-tone
+# jammer, spur), not the PSS, whose energy spreads over its 127 subcarriers (and,
+# in a long block, over many comb lines per subcarrier); it is zeroed so that a
+# strong tone cannot hide the cell. The SSB grids the features see are untouched.
+TONE_SHARE = 0.02
+
+
+def excise_tones(Y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Zero the bins of a spectrum ``Y`` (complex, last axis = frequency) that,
+    inside ``mask`` (float32 0/1, same length), hold more than TONE_SHARE of the
+    masked energy. Returns ``Y`` itself when nothing stands out, else a copy."""
+    p = (Y.real * Y.real + Y.imag * Y.imag) * mask
+    tot = float(p.sum())
+    if tot <= 0.0:
+        return Y
+    hit = p > TONE_SHARE * tot
+    if not hit.any():
+        return Y
+    out = Y.copy()
+    out[hit] = 0
+    return out
+
+
+TONE_RE_RATIO = 30.0  # an RE this many times above its symbol's median power is a tone (identification only)
+
+
+def suppress_tones_grid(grid: np.ndarray) -> np.ndarray:
+    """A copy of an SSB grid (4, 240) complex64 for cell identification, with the
+    REs whose power exceeds TONE_RE_RATIO x the median of their symbol zeroed: a
+    CW or multi-tone jammer inside the SSS / PBCH-DMRS subcarriers would otherwise
+    dominate every N_ID1 and i_SSB hypothesis alike. Returns ``grid`` itself when
+    no RE stands out."""
+    p = grid.real * grid.real + grid.imag * grid.imag
+    med = np.median(p, axis=1, keepdims=True)
+    hit = p > TONE_RE_RATIO * np.maximum(med, 1e-30)
+    if not hit.any():
+        return grid
+    out = grid.copy()
+    out[hit] = 0
+    return out
+
+
 def pss_band_filter(y: np.ndarray) -> np.ndarray:
     """Keep only the PSS's 127 subcarriers (+-1 guard) of an SSB-rate signal."""
     Y = sfft.fft(y, workers=1) * _pss_band_mask(y.shape[-1])
@@ -391,13 +434,14 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
 
 
 def pss_correlate_steps(y: np.ndarray):
-    """:func:`pss_correlate` (all three N_ID2) of a long signal as a generator that
-    yields between its FFTs (see :func:`detector.receiver.acquire_steps`); returns
-    (rho2, corr)."""
+    """:func:`pss_correlate` (all three N_ID2) of a long signal (a search block)
+    as a generator that yields between its FFTs (see
+    :func:`detector.receiver.acquire_steps`), with the PSS band's tones excised
+    first (:func:`excise_tones`); returns (rho2, corr)."""
     y = np.asarray(y, dtype=np.complex64)
     if y.size < SSB_FFT_SIZE:
         return pss_correlate(y)
-    Y = _fft(y, 0, True)
+    Y = excise_tones(_fft(y, 0, True), _pss_band_mask(y.size))
     yield
     t = _fft(_pss_filter_spectra(y.size) * Y, 1, False)
     del Y
@@ -865,7 +909,7 @@ def coarse_pss_search(X: np.ndarray, fs_hz: float, n_out: int, center_hz: float,
         return 0.0, 0, 0
     k0 = int(round(center_hz / (fs_hz / n_in)))
     off, bank = _coarse_plan(m)
-    Y = np.take(X, off + k0, mode="wrap")  # numpy order, m bins at 128 x SCS
+    Y = excise_tones(np.take(X, off + k0, mode="wrap"), bank[0].real)  # numpy order, m bins at 128 x SCS
     t = sfft.ifft(bank * Y, axis=1, workers=1, overwrite_x=True)  # [PSS-band signal, 3 correlations]
     yp = t[0, :n_valid]
     e = np.empty(n_valid + 1)

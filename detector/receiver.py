@@ -233,7 +233,7 @@ def acquire_steps(
         frac = dsp.parabolic_offset(*(float(rho2[nid2, i]) if 0 <= i < rho2.shape[1] else 0.0 for i in (n - 1, n, n + 1)))
         seg0 = max(0, start - dsp.SSB_CP)
         seg = dsp.derotate(y[seg0 : start + dsp.SSB_LEN + dsp.SSB_CP], cfo, rate, seg0)
-        grid = dsp.ssb_grid_at(seg, start - seg0 + frac)
+        grid = dsp.suppress_tones_grid(dsp.ssb_grid_at(seg, start - seg0 + frac))
         cands.append((start + frac, nid2, energy, cfo, grid, dsp.sss_metrics(grid, nid2)))
     del rho2, pe
     yield
@@ -288,7 +288,7 @@ def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cf
         return None
     st = lo + k - dsp.SSB_CP  # SSB start in y
     grid = dsp.ssb_grid_at(seg, st - a)
-    return st, peak, dsp.best_ibar(grid, pci), grid
+    return st, peak, dsp.best_ibar(dsp.suppress_tones_grid(grid), pci), grid
 
 
 def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
