@@ -10,7 +10,7 @@ import pytest
 
 from detector import model as edge
 from detector.cli import main
-from detector.features import N_FEATURES
+from detector.features import FEATURE_NAMES, N_FEATURES
 from detector.model import DTDDNNDetector, ModelError, cascade
 
 onnx = pytest.importorskip("onnx")
@@ -45,9 +45,12 @@ def _passthrough_model(path, **meta):
     return path
 
 
-def _feats(p1, p2):
+def _feats(p1, p2, calibrated=1.0):
+    """The pass-through model reads p1, p2 from features 0 and 1 (feature 0 is
+    also snr_est_db: calibrated = 1 keeps the uncalibrated SNR floor out)."""
     f = np.zeros(N_FEATURES, np.float32)
     f[0], f[1] = p1, p2
+    f[FEATURE_NAMES.index("calibrated")] = calibrated
     return f
 
 
@@ -66,6 +69,12 @@ def test_cascade_rule_on_a_hand_made_model(tmp_path):
         assert (j, det.last_stage) == (jam, stage), (p1, p2)
         assert (s >= 0.5) == j and 0.0 <= s <= 1.0
         assert mode == "uncalibrated"
+    # uncalibrated: an SSB below the SNR floor is jammed (stage 1) whatever the model says
+    j, s, _ = det.score(_feats(0.05, 1.0, calibrated=0.0), None)  # snr_est_db 0.05 dB
+    assert j and det.last_stage == 1 and s >= 2 / 3
+    j2, s2, st2 = edge.snr_guard(np.array([False, False, True]), np.array([0.1, 0.1, 0.9]), np.array([1, 2, 1]),
+                                 np.array([2.0, 10.0, 2.0]), np.array([False, False, True]))
+    assert j2.tolist() == [True, False, True] and st2.tolist() == [1, 2, 1] and s2[0] >= 2 / 3 and s2[1] == 0.1
     # score is monotone in p1 at stage 1 and in p2 at stage 2
     assert cascade(0.9, 0, 0.2, 0.8)[1] < cascade(0.99, 0, 0.2, 0.8)[1]
     assert cascade(0.5, 0.6, 0.2, 0.8)[1] < cascade(0.5, 0.7, 0.2, 0.8)[1]

@@ -27,9 +27,12 @@ import numpy as np
 
 from detector import model as edge
 from detector.classical import ClassicalDetector
+from detector.features import FEATURE_NAMES
 from detector.model import DTDDNNDetector, ModelError
 
 from .dataset import Dataset, load_datasets
+
+SNR_IDX = FEATURE_NAMES.index("snr_est_db")
 
 BANDS = [(-5.0, 0.0), (0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0), (25.0, 30.0)]
 HARD = (15.0, 30.0)
@@ -113,7 +116,8 @@ def score_all(model_dir: Path, ds: Dataset, log) -> dict:
             base = bases[int(ds["capture_idx"][i])] if mode == "calibrated" else None
             j, s, _ = classical.score(x[i], base)
             cl_s[k], cl_j[k] = s, j
-        jam, sc, st = edge.cascade_arrays(p1, p2, *det.thresholds(mode == "calibrated"))
+        jam, sc, st = edge.snr_guard(*edge.cascade_arrays(p1, p2, *det.thresholds(mode == "calibrated")),
+                                     x[idx, SNR_IDX], mode == "calibrated")
         d = {
             "idx": idx,
             "scores": {"dtddnn": sc, "single": p1, "classical": cl_s},
