@@ -142,3 +142,14 @@ def test_shipped_sim_config_is_the_default():
 
     cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim.yaml", SimConfig)
     assert cfg == SimConfig()
+
+
+def test_demo_config_gives_calibratable_jammed_sites():
+    """configs/demo.yaml (the README's first command): every capture jammed, each
+    with a clean companion holding enough SSBs for ssbwatch calibrate (>= 10)."""
+    from pathlib import Path
+
+    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml", SimConfig)
+    assert cfg.calibration_captures == 1 and cfg.jamming.clean_fraction == 0.0
+    # 40 ms at a 5 ms period with every SSB of L_max >= 4 sent: >= 32 SSBs per capture
+    assert cfg.duration_ms / max(cfg.period_ms) * min(cfg.l_max) >= 10 and cfg.all_ssbs_fraction == 1.0
