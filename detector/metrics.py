@@ -14,6 +14,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``samples_in_total``             counter  samples offered by the source (dropped ones too)
 ``samples_processed_total``      counter  samples pushed through the receiver
 ``samples_dropped_total``        counter  samples lost (queue full, or left at shutdown)
+``samples_unsearched_total``     counter  processed samples skipped while no cell was locked
 ``samples_nonfinite_total``      counter  NaN / Inf samples seen
 ``malformed_messages_total``     counter  datagrams / messages with a partial sample
 ``dropped_bytes_total``          counter  bytes of partial samples thrown away
@@ -46,6 +47,7 @@ COUNTERS = {
     "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),
     "samples_processed": ("samples_processed", "samples pushed through the receiver"),
     "samples_dropped": ("samples_dropped", "samples dropped (queue full or left at shutdown)"),
+    "samples_unsearched": ("samples_unsearched", "processed samples the receiver skipped while searching for a cell"),
     "samples_nonfinite": ("samples_nonfinite", "NaN/Inf samples received"),
     "malformed_messages": ("malformed_messages", "datagrams/messages that were not whole samples"),
     "dropped_bytes": ("dropped_bytes", "bytes of incomplete samples thrown away"),
