@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("calibrate", help="learn a site baseline from clean recordings")
     _add_capture_args(sp)
     sp.add_argument("-o", "--output", required=True, help="baseline JSON to write")
-    sp.add_argument("--min-ssbs", type=int, default=10, help="fewest clean SSBs per configuration (default 10)")
+    sp.add_argument("--min-ssbs", type=int, default=2,
+                    help="fewest clean SSBs per configuration (default 2; 10 or more recommended)")
     sp.set_defaults(func=cmd_calibrate)
 
     sp = sub.add_parser("bench", help="speed (real-time factor), per-SSB latency and memory")

@@ -186,8 +186,14 @@ def annotate_file(path: str, records: list[dict]) -> int:
     return len(anns)
 
 
-def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 10, **kw) -> SiteBaseline:
-    """Learn the site baseline from captures declared clean."""
+RECOMMENDED_CAL_SSBS = 10  # below this a baseline is kept but reported as thin
+
+
+def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2, **kw) -> SiteBaseline:
+    """Learn the site baseline from captures declared clean. A configuration
+    needs ``min_ssbs`` clean SSBs (2, as the shipped model's training baselines
+    from one 10 ms companion capture); fewer than RECOMMENDED_CAL_SSBS is kept
+    with a warning: record longer for a steadier baseline."""
     err = err or sys.stderr
     groups: dict[tuple, list] = {}
     sources = []
@@ -204,8 +210,11 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
     for (scs, rate, dt), rows in groups.items():
         if len(rows) < min_ssbs:
             print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: only {len(rows)} SSBs "
-                  f"(at least {min_ssbs} needed); skipped", file=err)
+                  f"(at least {min_ssbs} needed, see --min-ssbs); skipped", file=err)
             continue
+        if len(rows) < RECOMMENDED_CAL_SSBS:
+            print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: baseline from only {len(rows)} SSBs; "
+                  f"{RECOMMENDED_CAL_SSBS} or more (a few seconds of clean recording) give a steadier one", file=err)
         cb = build_config_baseline(scs, rate, dt, np.stack([r[0] for r in rows]),
                                    np.array([r[1] for r in rows]), [r[2] for r in rows])
         configs[cb.key] = cb

@@ -1,0 +1,35 @@
+"""ssbwatch calibrate: how many clean SSBs a configuration needs."""
+import dataclasses
+import json
+
+import numpy as np
+
+from detector.cli import main
+from signals.simulate import SimConfig, draw_params, simulate_capture, write_capture
+
+
+def _clean_capture(tmp_path, n_ssb_period_ms=20.0):
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(7.68e6,), l_max=(4,), period_ms=(n_ssb_period_ms,),
+                    duration_ms=20.0, all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), datatypes=("ci16_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(3), force_clean=True)
+    write_capture(simulate_capture(p, np.random.default_rng(4)), tmp_path / "clean")
+    return tmp_path / "clean.sigmf-meta"
+
+
+def test_a_short_clean_recording_calibrates_with_a_warning(tmp_path, capsys):
+    meta = _clean_capture(tmp_path)  # one 20 ms period, L_max 4: 4 SSBs
+    out = tmp_path / "b.json"
+    assert main(["calibrate", str(meta), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "baseline from only" in err and "10 or more" in err
+    d = json.loads(out.read_text())
+    assert len(d["configs"]) == 1 and 2 <= d["configs"][0]["n_ssb"] < 10
+
+
+def test_too_few_ssbs_is_refused_by_name(tmp_path, capsys):
+    meta = _clean_capture(tmp_path)
+    assert main(["calibrate", str(meta), "-o", str(tmp_path / "b.json"), "--min-ssbs", "10"]) != 0
+    err = capsys.readouterr().err
+    assert "--min-ssbs" in err and "skipped" in err
+    assert not (tmp_path / "b.json").exists()
