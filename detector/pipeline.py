@@ -10,6 +10,7 @@ from typing import Optional, Protocol
 
 import numpy as np
 
+from signals import iq as iqio
 from signals import nr
 
 from .baseline import ConfigBaseline, SiteBaseline
@@ -31,10 +32,6 @@ def epnre_abs_db(grid: np.ndarray) -> float:
     return 10 * math.log10(max(e, 1e-30))
 
 
-# Integer recordings read back at full scale 1.0 (signals.iq): one LSB is 1/scale.
-_INT_FULL_SCALE = {"ci16_le": 32768.0, "ci8": 128.0, "cu8": 127.5}
-
-
 def quantization_floor_per_re(datatype: str, sample_rate_hz: float, scs_khz: int) -> float:
     """Quantisation noise per RE of the receiver's SSB grid (dsp.ssb_grid_at) for
     an integer recording: a uniform quantiser with a 1-LSB step adds LSB^2/12
@@ -43,10 +40,8 @@ def quantization_floor_per_re(datatype: str, sample_rate_hz: float, scs_khz: int
     of it, and the unitary FFT keeps power per RE = power per sample. 0 for cf32.
     An ideal ADC: real ones (fewer effective bits) sit above this, so removing
     it never removes more than the quantisation noise."""
-    scale = _INT_FULL_SCALE.get(datatype)
-    if scale is None:
-        return 0.0
-    return (1.0 / (6.0 * scale * scale)) * dsp.ssb_rate_hz(scs_khz) / float(sample_rate_hz)
+    step = iqio.lsb(datatype)  # one LSB in the full-scale-1.0 units the receiver reads
+    return (step * step / 6.0) * dsp.ssb_rate_hz(scs_khz) / float(sample_rate_hz)
 
 
 def observation_features(obs: SSBObservation, base: Optional[ConfigBaseline], *, datatype: str = "cf32_le",

@@ -60,6 +60,7 @@ __all__ = [
     "IQMeta",
     "IQReader",
     "bytes_per_sample",
+    "lsb",
     "to_complex64",
     "from_complex64",
     "sigmf_paths",
@@ -166,6 +167,20 @@ def bytes_per_sample(datatype: str) -> int:
         For any other datatype.
     """
     return 2 * _COMPONENT_DTYPE[_check_datatype(datatype)].itemsize
+
+
+def lsb(datatype: str) -> float:
+    """One quantisation step of ``datatype`` in the full-scale-1.0 units that
+    :func:`to_complex64` returns (1/32768 for ``ci16_le``, 1/128 for ``ci8``,
+    1/127.5 for ``cu8``); 0.0 for ``cf32_le``.
+
+    Raises
+    ------
+    IQUnsupportedDatatypeError
+        For an unknown datatype.
+    """
+    dt = _check_datatype(datatype)
+    return 1.0 / _INT_SCALE[dt][0] if dt in _INT_SCALE else 0.0
 
 
 def _native(dt: np.dtype) -> np.dtype:
