@@ -146,7 +146,8 @@ def _channel_fit(v: int) -> dict:
     For symbol l: ``k`` the pilot subcarriers (PSS in 0; DMRS in 1, 3; SSS +
     DMRS in 2), ``P`` complex64 (240, n_pilots) with H(all k) = P @ (y_p x_p^*)
     (least squares over the CHANNEL_TAPS delays), ``gain`` (240,) = |P_k|^2 row
-    energy (the estimation-noise factor per subcarrier) and ``dof`` = n_pilots - L.
+    energy (the estimation-noise factor per subcarrier) and ``dof`` = n_pilots - L;
+    and ``pbch_gain_mean``, the mean |P_k|^2 over the PBCH data REs.
     """
     maps = nr.ssb_re_indices(v)
     dl, dk = maps["dmrs"]
@@ -162,6 +163,9 @@ def _channel_fit(v: int) -> dict:
         for a in (P, gain, k):
             a.setflags(write=False)
         out[l] = {"k": np.asarray(k), "P": P, "gain": gain, "dof": int(k.size - CHANNEL_TAPS.size)}
+    # mean |P_k|^2 over the PBCH data REs: the channel estimate's noise in the SSB power
+    pl, pk = maps["pbch"]
+    out["pbch_gain_mean"] = float(np.mean(np.stack([out[l]["gain"] for l in range(4)])[pl, pk]))
     return out
 
 
@@ -311,11 +315,11 @@ def ssb_features(
     kn = codes["kind_n"]
     k_sum = np.bincount(codes["kind_flat"], weights=p_flat, minlength=5)  # null, PSS, SSS, DMRS, PBCH
     # SSB RE power: |H|^2 over the occupied REs less the estimate's own noise
-    # (|P_k|^2 sigma^2 = (norm - 1) sigma^2 on PBCH REs, ~L/N sigma^2 elsewhere)
+    # (|P_k|^2 sigma^2 on PBCH REs, ~L/N sigma^2 elsewhere)
     h_flat = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).ravel()
     h_sum = np.bincount(codes["kind_flat"], weights=h_flat, minlength=5)
     sigma2 = k_sum[:4].sum() / kn[:4].sum() + floor  # all the noise the estimate saw
-    s = max(float(h_sum[1:].sum() / kn[1:].sum() - sigma2 * float(np.mean(norm[kind == 4] - 1.0))),
+    s = max(float(h_sum[1:].sum() / kn[1:].sum() - sigma2 * _channel_fit(pci % 4)["pbch_gain_mean"]),
             float(h_sum[1:].sum() / kn[1:].sum()) * 1e-3)
     db_s = _db1(s)
     k_sum = np.maximum(k_sum, lo * kn)
