@@ -291,6 +291,38 @@ def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cf
     return st, peak, dsp.best_ibar(dsp.suppress_tones_grid(grid), pci), grid
 
 
+def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: float, l_max: int) -> list[Detection]:
+    """The detections whose time agrees with their ī_SSB relative to ``ref``.
+
+    Every SSB of a cell sits at its index's first symbol in a half frame (TS
+    38.213 §4.1: Case A at 15 kHz, B or C at 30 kHz) and bursts repeat at
+    multiples of 5 ms (periodicities 5..160 ms, TS 38.331 ssb-PeriodicityServingCell).
+    A detection that is at no such position for its ī_SSB under any case is a
+    false one (noise or another signal that passed the PSS, SSS and DMRS tests),
+    and is dropped instead of becoming a tracked SSB where the cell sends none.
+    """
+    rate = dsp.ssb_rate_hz(scs)
+    num = nr.Numerology.create(scs, rate)
+    starts = num.symbol_starts(5 * num.symbols_per_subframe)
+    half_frame = 5e-3 * rate  # SSB-rate samples
+    ref_y = ref.sample * rate / fs_hz
+    cases = [nr.ssb_first_symbols(c, l_max) for c in (("A",) if scs == 15 else ("B", "C"))]
+    i_ref = ref.cell.ibar % l_max
+    keep = []
+    for d in dets:
+        if d is ref:
+            keep.append(d)
+            continue
+        i = d.cell.ibar % l_max
+        dy = d.sample * rate / fs_hz - ref_y
+        for first in cases:
+            r = (dy - (starts[first[i]] - starts[first[i_ref]])) % half_frame
+            if min(r, half_frame - r) < dsp.SSB_SYMBOL_LEN:
+                keep.append(d)
+                break
+    return keep
+
+
 def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
                  cfg: ReceiverConfig) -> list[Detection]:
     return run_steps(_probe_burst_steps(y, dets, scs, fs_hz, l_max, cfg))
@@ -312,6 +344,7 @@ def _probe_burst_steps(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: fl
     num = nr.Numerology.create(scs, rate)
     starts = num.symbol_starts(5 * num.symbols_per_subframe)  # one half frame, SSB-rate samples
     i_ref, hf = ref.cell.ibar % l_max, ref.cell.ibar // l_max if l_max == 4 else 0
+    dets = _burst_consistent(dets, ref, scs, fs_hz, l_max)
     found = {round(d.sample * rate / fs_hz): d for d in dets}
     n_probes = 0
     best_extra: list[Detection] = []

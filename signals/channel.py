@@ -236,6 +236,67 @@ def _tone(n_samples: int, freq_cycles_per_sample: float, start_sample: int = 0,
     return np.exp(1j * (2.0 * np.pi * cycles + phase_rad))
 
 
+def phase_noise(x: Any, linewidth_hz: float, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """Oscillator phase noise as a Wiener process (free-running oscillator).
+
+    ``y[n] = x[n] exp(j phi[n])`` with ``phi[n] - phi[n-1] ~ N(0, 2 pi
+    linewidth_hz / sample_rate_hz)``: a Lorentzian spectrum of 3 dB width
+    ``linewidth_hz``. Over one OFDM symbol it gives a common phase rotation and
+    inter-carrier leakage of about ``pi linewidth_hz / scs_hz`` of each
+    subcarrier's power.
+
+    Parameters
+    ----------
+    x : array_like, shape (n_samples,)
+        Complex baseband waveform.
+    linewidth_hz : float
+        3 dB linewidth, >= 0 (0 returns a copy).
+    sample_rate_hz : float
+        Sample rate in Hz, > 0.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray
+        ``np.complex64``, shape ``(n_samples,)``.
+    """
+    xx = _as_waveform(x)
+    fs = _check_sample_rate(sample_rate_hz)
+    beta = _check_real("linewidth_hz", linewidth_hz, 0.0, fs)
+    _check_rng(rng)
+    if beta == 0.0 or xx.size == 0:
+        return xx.copy()
+    phi = np.cumsum(rng.standard_normal(xx.size) * math.sqrt(2.0 * math.pi * beta / fs))
+    return (xx * np.exp(1j * phi)).astype(np.complex64, copy=False)
+
+
+def iq_imbalance(x: Any, image_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Receiver IQ imbalance as its image: ``y = x + e conj(x)``.
+
+    The mirror image of the band (frequency f lands on -f) with power
+    ``image_db`` relative to the signal (``|e|^2 = 10^(image_db / 10)``, the
+    image rejection ratio negated) and a random phase.
+
+    Parameters
+    ----------
+    x : array_like, shape (n_samples,)
+        Complex baseband waveform.
+    image_db : float
+        Image power relative to the signal, dB, in [-120, 0].
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray
+        ``np.complex64``, shape ``(n_samples,)``.
+    """
+    xx = _as_waveform(x)
+    g = _check_real("image_db", image_db, -120.0, 0.0)
+    _check_rng(rng)
+    e = 10.0 ** (g / 20.0) * np.exp(2j * np.pi * rng.random())
+    return (xx + np.complex64(e) * np.conj(xx)).astype(np.complex64, copy=False)
+
+
 def apply_gain_db(x: Any, gain_db: float) -> np.ndarray:
     """Scale a waveform by ``gain_db`` (amplitude factor ``10**(gain_db/20)``).
 

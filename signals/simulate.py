@@ -105,6 +105,52 @@ class NeighbourConfig:
 
 
 @dataclass(frozen=True)
+class ImpairmentConfig:
+    """Imperfections of real equipment (none by default: ``probability`` 0).
+
+    A real gNB is not an ideal modulator and a real SDR not an ideal receiver;
+    a detector trained on ideal captures calls their distortion "interference".
+    With ``probability`` a capture gets, drawn per capture (the site's calibration
+    companions keep the same equipment):
+
+    - ``evm_db``: transmitter EVM, a multiplicative error on every occupied RE
+      of the serving cell (SSB and traffic) with this power relative to the RE
+      (TS 38.104 §6.5.2.2 allows 17.5 % = -15 dB for QPSK; real gNBs measure
+      -30..-45 dB); it raises the residual on the SSB's REs but not its nulls;
+    - ``phase_noise_linewidth_hz``: the transmitter oscillator as a Wiener phase
+      process of this 3 dB linewidth (common phase error per symbol and
+      inter-carrier leakage into the null REs);
+    - ``iq_image_db``: receiver IQ imbalance, the mirror image of the captured
+      band at this power relative to it (SDRs: -25..-50 dB), with probability
+      ``iq_image_probability``; off-centre SSBs see the image of other traffic;
+    - ``edge_collision_*``: traffic that overlaps the SSB's first or last 1..8
+      subcarriers in its PBCH symbols (a scheduler that misses the SSB's RB
+      offset k_SSB, TS 38.211 §7.4.3.1, as one real gNB capture shows), at
+      ``edge_collision_power_db`` relative to the SSB's REs.
+    """
+
+    probability: float = 0.0
+    evm_db: tuple[float, float] = (-45.0, -30.0)
+    phase_noise_linewidth_hz: tuple[float, float] = (0.0, 2.0)
+    iq_image_probability: float = 0.5
+    iq_image_db: tuple[float, float] = (-50.0, -25.0)
+    edge_collision_probability: float = 0.0
+    edge_collision_power_db: tuple[float, float] = (-15.0, -3.0)
+
+    def __post_init__(self):
+        check_range("impairments.probability", self.probability, 0, 1)
+        check_interval("impairments.evm_db", self.evm_db, -80, -10)
+        check_interval("impairments.phase_noise_linewidth_hz", self.phase_noise_linewidth_hz, 0, 1000)
+        check_range("impairments.iq_image_probability", self.iq_image_probability, 0, 1)
+        check_interval("impairments.iq_image_db", self.iq_image_db, -80, -10)
+        check_range("impairments.edge_collision_probability", self.edge_collision_probability, 0, 1)
+        check_interval("impairments.edge_collision_power_db", self.edge_collision_power_db, -40, 10)
+
+
+EDGE_COLLISION_MAX_SC = 8  # subcarriers at one SSB edge a colliding scheduler hits
+
+
+@dataclass(frozen=True)
 class JammingConfig:
     clean_fraction: float = 0.25  # fraction of captures with no jammer
     types: tuple[str, ...] = JAMMER_TYPES
@@ -151,6 +197,7 @@ class SimConfig:
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     neighbour: NeighbourConfig = field(default_factory=NeighbourConfig)
     jamming: JammingConfig = field(default_factory=JammingConfig)
+    impairments: ImpairmentConfig = field(default_factory=ImpairmentConfig)
     # clean companion captures of the same site (same parameters, other noise,
     # traffic and PBCH realisations), written as capNNNNN-calK: what an operator
     # would record to calibrate the site (ssbwatch calibrate)
@@ -221,6 +268,9 @@ class CaptureParams:
     traffic: Optional[dict] = None  # {"load", "power_db"}
     neighbour: Optional[dict] = None  # {"pci", "power_db", "offset_samples", "cfo_hz"}
     jammer: Optional[dict] = None  # {"type", "sjnr_db", ...generator params}
+    # {"evm_db", "phase_noise_linewidth_hz", "iq_image_db" (or None), "edge_collision" (or None:
+    # {"side": "low"|"high", "n_sc", "power_db"})}; None: ideal equipment
+    impairments: Optional[dict] = None
 
     @property
     def numerology(self) -> nr.Numerology:
@@ -348,6 +398,20 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
         hi = min(hi, snr_db - jc.min_margin_db)
         lo = min(lo, hi)
         p.jammer = {"type": jt, "sjnr_db": _uniform(rng, (lo, hi))}
+    imp = cfg.impairments
+    if imp.probability > 0 and rng.random() < imp.probability:  # (no draw at all when disabled)
+        p.impairments = {
+            "evm_db": _uniform(rng, imp.evm_db),
+            "phase_noise_linewidth_hz": _uniform(rng, imp.phase_noise_linewidth_hz),
+            "iq_image_db": _uniform(rng, imp.iq_image_db) if rng.random() < imp.iq_image_probability else None,
+            "edge_collision": None,
+        }
+        if rng.random() < imp.edge_collision_probability:
+            p.impairments["edge_collision"] = {
+                "side": ("low", "high")[int(rng.integers(2))],
+                "n_sc": int(rng.integers(1, EDGE_COLLISION_MAX_SC + 1)),
+                "power_db": _uniform(rng, imp.edge_collision_power_db),
+            }
     return p
 
 
@@ -415,6 +479,28 @@ def _add_traffic(grid: np.ndarray, lay: _Layout, bins: np.ndarray, n_rb: int, lo
     grid[full] = (sym * 10 ** (power_db / 20)).astype(np.complex64)
 
 
+def _add_edge_collision(grid: np.ndarray, lay: _Layout, bins: np.ndarray, ec: dict, rng) -> None:
+    """Traffic REs (QPSK) on top of the SSB's ``ec["n_sc"]`` lowest or highest
+    subcarriers in its three PBCH symbols (1..3), at ``ec["power_db"]``
+    relative to the SSB's REs: a scheduler that overlaps the SSB."""
+    n = int(ec["n_sc"])
+    sc = np.arange(n) if ec["side"] == "low" else np.arange(nr.SSB_N_SUBCARRIERS - n, nr.SSB_N_SUBCARRIERS)
+    syms = (lay.ssb_symbol[:, None] + np.arange(1, nr.SSB_N_SYMBOLS)[None, :]).ravel()  # (n_ssb * 3,)
+    amp = 10 ** (ec["power_db"] / 20) / np.sqrt(2)
+    q = (rng.choice([-1.0, 1.0], (syms.size, n)) + 1j * rng.choice([-1.0, 1.0], (syms.size, n))) * amp
+    grid[syms[:, None], bins[sc][None, :]] += q.astype(np.complex64)
+
+
+def _apply_evm(grid: np.ndarray, evm_db: float, rng) -> None:
+    """Transmitter EVM: every non-zero RE x becomes x (1 + e n), n ~ CN(0, 1),
+    |e|^2 = 10^(evm_db / 10) (in place; null REs stay zero)."""
+    nz = np.flatnonzero(grid.ravel() != 0)
+    e = 10 ** (evm_db / 20) / np.sqrt(2)
+    n = (rng.standard_normal(nz.size) + 1j * rng.standard_normal(nz.size)) * e
+    flat = grid.reshape(-1)
+    flat[nz] *= (1 + n).astype(np.complex64)
+
+
 def _ssb_windows(lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """CP starts and CP lengths of every SSB's 4 symbols: shapes (n_ssb, 4)."""
     syms = lay.ssb_symbol[:, None] + np.arange(nr.SSB_N_SYMBOLS)[None, :]
@@ -478,8 +564,15 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     grid = _cell_grid(lay, p.pci, p.l_max, bins, rng)
     if p.traffic:
         _add_traffic(grid, lay, bins, carrier_n_rb(num), p.traffic["load"], p.traffic["power_db"], rng)
+    imp = p.impairments
+    if imp:
+        if imp.get("edge_collision"):
+            _add_edge_collision(grid, lay, bins, imp["edge_collision"], rng)
+        _apply_evm(grid, imp["evm_db"], rng)
     tx = nr.ofdm_modulate(grid, cps_all)  # (total,)
     del grid
+    if imp and imp["phase_noise_linewidth_hz"] > 0:
+        tx = channel.phase_noise(tx, imp["phase_noise_linewidth_hz"], fs, rng)
 
     def through_channel(x: np.ndarray) -> np.ndarray:
         if p.multipath:
@@ -561,6 +654,8 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
         del jw
 
     rx = channel.awgn(rx, noise_power, rng)
+    if imp and imp.get("iq_image_db") is not None:
+        rx = channel.iq_imbalance(rx, imp["iq_image_db"], rng)
 
     # ---- receiver: cut the capture window, gain, quantise -----------------
     iq = rx[p.start_sample : p.start_sample + p.n_samples]
@@ -663,6 +758,7 @@ def capture_global(cap: Capture) -> dict:
         "ssbwatch:traffic": _jsonable(p.traffic),
         "ssbwatch:neighbour": _jsonable(p.neighbour),
         "ssbwatch:jammer": _jsonable(cap.jammer_params),
+        "ssbwatch:impairments": _jsonable(p.impairments),
         "ssbwatch:level_db": round(p.level_db, 3),
     }
 

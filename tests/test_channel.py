@@ -274,3 +274,32 @@ def test_quantize_levels_are_integers_and_clipping_counted():
 def test_bad_arguments_raise_value_error_naming_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_phase_noise_keeps_power_and_leaks_into_other_subcarriers():
+    fs, n = 30.72e6, 1024
+    tone = np.exp(2j * np.pi * 5 * np.arange(n * 200) / n).astype(np.complex64)  # on bin 5 of every symbol
+    clean = ch.phase_noise(tone, 0.0, fs, np.random.default_rng(0))
+    assert np.array_equal(clean, tone)
+    ici = []
+    for lw in (1.0, 10.0):
+        y = ch.phase_noise(tone, lw, fs, np.random.default_rng(1))
+        assert y.dtype == np.complex64 and y.shape == tone.shape
+        assert np.allclose(np.abs(y), 1.0, atol=1e-5)  # a pure phase: power unchanged
+        p = np.abs(np.fft.fft(y.reshape(200, n), axis=1)) ** 2
+        ici.append(1.0 - p[:, 5].sum() / p.sum())
+    # the leakage grows about linearly with the linewidth (Wiener phase: ~ pi lw / scs)
+    assert 0 < ici[0] < ici[1]
+    assert 4.0 < ici[1] / ici[0] < 25.0
+
+
+def test_iq_imbalance_image_power_and_frequency():
+    n = 4096
+    x = np.exp(2j * np.pi * 300 * np.arange(n) / n).astype(np.complex64)  # a tone at +300 bins
+    y = ch.iq_imbalance(x, -30.0, np.random.default_rng(2))
+    p = np.abs(np.fft.fft(y)) ** 2
+    assert np.argmax(p) == 300
+    image_db = 10 * np.log10(p[n - 300] / p[300])  # the mirror at -300 bins
+    assert abs(image_db - (-30.0)) < 0.1
+    with pytest.raises(ValueError, match="image_db"):
+        ch.iq_imbalance(x, 5.0, np.random.default_rng(2))

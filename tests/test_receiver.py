@@ -377,3 +377,25 @@ def test_fast_paths_match_the_reference_computations():
         got = dsp.extract_band(y, fs, c, 7.68e6)
         assert got.shape == ref.shape
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * float(np.abs(ref).max()))
+
+
+def test_detections_off_their_burst_positions_are_dropped():
+    from detector.receiver import Detection, _burst_consistent
+    from signals import nr
+
+    fs, scs, l_max = 7.68e6, 30, 8  # input at the SSB rate: samples = SSB-rate samples
+    num = nr.Numerology.create(scs, fs)
+    starts = num.symbol_starts(5 * num.symbols_per_subframe)
+    first = nr.ssb_first_symbols("C", l_max)
+
+    def det(sample, ibar, rho2=0.5):
+        cell = dsp.CellId(pci=7, nid1=2, nid2=1, sss_metric=0.9, sss_margin=3.0, ibar=ibar, dmrs_metric=0.9, dmrs_margin=3.0)
+        return Detection(float(sample), 1, rho2, cell, 0.0)
+
+    ref = det(10000, 0, rho2=0.9)
+    same_burst = det(10000 + starts[first[3]] - starts[first[0]], 3)  # ī 3 where Case C puts it
+    next_burst = det(10000 + 10e-3 * fs + starts[first[1]] - starts[first[0]], 1)  # one 10 ms period later
+    phantom = det(10000 + 7.5e-3 * fs, 4)  # ī 4 7.5 ms after ī 0: no periodicity puts it there
+    wrong_index = det(10000 + starts[first[3]] - starts[first[0]] + 2 * dsp.SSB_SYMBOL_LEN, 3)
+    kept = _burst_consistent([ref, same_burst, next_burst, phantom, wrong_index], ref, scs, fs, l_max)
+    assert kept == [ref, same_burst, next_burst]

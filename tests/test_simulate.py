@@ -153,3 +153,41 @@ def test_demo_config_gives_calibratable_jammed_sites():
     assert cfg.calibration_captures == 1 and cfg.jamming.clean_fraction == 0.0
     # 40 ms at a 5 ms period with every SSB of L_max >= 4 sent: >= 32 SSBs per capture
     assert cfg.duration_ms / max(cfg.period_ms) * min(cfg.l_max) >= 10 and cfg.all_ssbs_fraction == 1.0
+
+
+def test_impairments_off_draw_nothing_and_on_raise_the_residual_not_the_nulls():
+    from signals.simulate import ImpairmentConfig
+
+    # disabled (the default): the draws and the capture are those of a config without the key
+    base = _cfg(datatypes=("cf32_le",))
+    off = dataclasses.replace(base, impairments=ImpairmentConfig(probability=0.0, edge_collision_probability=1.0))
+    assert draw_params(base, np.random.default_rng(4)) == draw_params(off, np.random.default_rng(4))
+    # transmitter EVM -25 dB, no other impairment: the SSB's null REs stay at the
+    # thermal noise, the occupied REs carry a -25 dB distortion on top of it
+    on = dataclasses.replace(base, snr_db=(40.0, 40.0), multipath=dataclasses.replace(base.multipath, probability=0.0),
+                             traffic=dataclasses.replace(base.traffic, probability=0.0),
+                             neighbour=dataclasses.replace(base.neighbour, probability=0.0),
+                             jamming=dataclasses.replace(base.jamming, clean_fraction=1.0),
+                             impairments=ImpairmentConfig(probability=1.0, evm_db=(-25.0, -25.0),
+                                                          phase_noise_linewidth_hz=(0.0, 0.0), iq_image_probability=0.0))
+    rng = np.random.default_rng(5)
+    p = draw_params(on, rng, force_clean=True)
+    assert p.impairments["evm_db"] == -25.0 and p.impairments["iq_image_db"] is None
+    p.cfo_hz, p.timing_offset_samples = 0.0, 0.0  # a flat channel: one complex gain per symbol
+    cap = simulate_capture(p, rng)
+    num = p.numerology
+    bins = nr.subcarrier_bins(num, p.ssb_offset_hz)
+    snr_null, evm_meas = [], []
+    for s in cap.ssbs:
+        starts = s.sample_start + np.arange(4) * (num.cp_short + num.fft_size)
+        y = nr.ofdm_demodulate(cap.iq, starts, np.full(4, num.cp_short), num.fft_size, cp_fraction=0.5)[:, bins]
+        ref = nr.ssb_grid(p.pci, s.ssb_index, p.l_max, components=("pss", "sss", "dmrs"))
+        known = ref != 0
+        h = (np.sum(np.conj(ref) * y * known, axis=1) / np.sum(np.abs(ref) ** 2, axis=1))[:, None]  # (4, 1)
+        err = (np.abs(y - h * ref) ** 2)[known]
+        noise = np.mean(np.abs(y[nr.NULL_RE_MASK]) ** 2)
+        s_re = np.mean(np.abs(h) ** 2)
+        snr_null.append(10 * np.log10(s_re / noise))
+        evm_meas.append(10 * np.log10((err.mean() - noise) / s_re))
+    assert abs(np.median(snr_null) - 40.0) < 1.5  # the nulls see only the noise
+    assert abs(np.median(evm_meas) - (-25.0)) < 1.5  # the occupied REs see the EVM
