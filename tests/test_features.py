@@ -187,3 +187,23 @@ def test_channel_fit_is_the_delay_domain_interpolator():
             p = fit["interp_t"][l].T.astype(np.complex128) @ fit["proj_t"][l, :n].T.astype(np.complex128)
             assert np.abs(p - p_ref).max() < 1e-4 * max(1.0, np.abs(p_ref).max())
             assert not fit["proj_t"][l, n:].any()  # the padding reads nothing
+
+
+def test_pipeline_scores_a_push_as_one_batch_like_ssb_by_ssb():
+    """ScoringPipeline.records (one feature batch for the SSBs of a push) gives
+    the records that scoring each SSB alone gives."""
+    p, rng = _drawn(_cfg(snr_db=(15.0, 15.0), datatypes=("ci16_le",), scs_khz=(30,), sample_rates_hz=(15.36e6,)), 8)
+    cap = simulate_capture(p, rng)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    obs = pipe.receiver.push(cap.iq) + pipe.receiver.flush()
+    assert len(obs) > 2
+    batch = pipe.records(obs)
+    one = [pipe.record(o) for o in obs]
+    assert [r["sample"] for r in batch] == [o.sample for o in obs]
+    for a, b in zip(batch, one):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], float) and not isinstance(a[k], bool):
+                assert a[k] == pytest.approx(b[k], abs=2e-3), k
+            else:
+                assert a[k] == b[k], k
