@@ -169,8 +169,8 @@ def _channel_fit(v: int) -> dict:
     Returns a dict of read-only arrays:
     pil_idx : intp (4, n_max) -- flat RE index (l * 240 + k) of each symbol's
         pilots, padded to the longest pilot set (with RE 0)
-    proj_t : complex64 (4, n_max, L) -- (U^H).T, zero on the padding rows
-    interp_t : complex64 (4, L, 240) -- (B V S^-1).T
+    proj_t : complex128 (4, n_max, L) -- (U^H).T, zero on the padding rows
+    interp_t : complex128 (4, L, 240) -- (B V S^-1).T
     inv_norm : float64 (960,) -- 1 / ``norm``, flat
     norm : float64 (4, 240) -- what each RE's expected |resid|^2 is in units of
         the noise + interference power: 1 on null REs, (N_l - L) / N_l on
@@ -188,8 +188,8 @@ def _channel_fit(v: int) -> dict:
     n_max = max(k.size for k in pilots.values())
     basis_all = np.exp(-2j * np.pi * np.outer(kk, CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)  # (240, L)
     pil_idx = np.zeros((4, n_max), np.intp)
-    proj_t = np.zeros((4, n_max, n_taps), np.complex64)
-    interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex64)
+    proj_t = np.zeros((4, n_max, n_taps), np.complex128)
+    interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
     norm = np.ones((4, 240), np.float64)
     gains = np.empty((4, 240), np.float64)
     for l, k in pilots.items():
@@ -251,14 +251,19 @@ def _by_shift(v_all: np.ndarray):
 
 
 def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
-    """:func:`residual_grid` of N SSBs, flat: (resid, h) complex64 (N, 960) and
+    """:func:`residual_grid` of N SSBs, flat: (resid, h) complex128 (N, 960) and
     inv_norm float64 (N, 960) (1 / norm). Vectorised over the SSBs of each DMRS
-    shift v (one group while a cell is tracked)."""
+    shift v (one group while a cell is tracked).
+
+    The fit runs in double precision (two small products): each SSB's values do
+    not depend on the other SSBs of the batch beyond 1e-16 relative, so that
+    the float32 features of an SSB are the same whichever SSBs share its batch
+    (a stream pushed whole or in chunks gives the same records)."""
     n = grids.shape[0]
     g = grids.reshape(n, 4 * 240)
     v_all = pcis % 4
-    resid = np.empty((n, 960), np.complex64)
-    h = np.empty((n, 960), np.complex64)
+    resid = np.empty((n, 960), np.complex128)
+    h = np.empty((n, 960), np.complex128)
     inv_norm = np.empty((n, 960), np.float64)
     pl, il = pcis.tolist(), ibars.tolist()
     for v, rows in _by_shift(v_all):
@@ -267,7 +272,7 @@ def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
         gv = g[rows]
         m = len(known)
         # per symbol: H = (B V S^-1) (U^H (y_p x_p^*)), one batched product per stage
-        z = gv[:, fit["pil_idx"]] * np.stack([k[1] for k in known])  # (m, 4, n_max)
+        z = (gv[:, fit["pil_idx"]] * np.stack([k[1] for k in known])).astype(np.complex128)  # (m, 4, n_max)
         t = np.matmul(z.transpose(1, 0, 2), fit["proj_t"])  # (4, m, L)
         hv = np.matmul(t, fit["interp_t"]).transpose(1, 0, 2).reshape(m, 960)
         # PBCH: equalise, QPSK decision; its residual carries the estimate's noise too
@@ -306,7 +311,8 @@ def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np
     grid = np.asarray(grid, dtype=np.complex64)
     resid, h, _ = _residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
     v = int(pci) % 4
-    return resid.reshape(4, 240), h.reshape(4, 240), _re_codes(v)["kind"], _channel_fit(v)["norm"].copy()
+    return (resid.reshape(4, 240).astype(np.complex64), h.reshape(4, 240).astype(np.complex64),
+            _re_codes(v)["kind"], _channel_fit(v)["norm"].copy())
 
 
 def feature_names() -> list[str]:
@@ -418,10 +424,10 @@ def ssb_features_batch(
     resid, h, inv_norm = _residual_batch(grids, pcis, ibars)
     # residual energy per RE in units of (noise + interference) power: unbiased,
     # less the known quantisation noise (interference + thermal noise)
-    p = (np.square(resid.real, dtype=np.float64) + np.square(resid.imag, dtype=np.float64)) * inv_norm
+    p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm
     p -= floor[:, None]
     lo = np.maximum(QUANT_KEEP * floor, EPS)  # (N,)
-    hp = np.square(h.real, dtype=np.float64) + np.square(h.imag, dtype=np.float64)
+    hp = h.real * h.real + h.imag * h.imag
     # group sums (kind, null region, symbol) of the residual and of |H|^2
     v_all = pcis % 4
     sums = np.empty((n, 15))
