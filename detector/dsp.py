@@ -254,6 +254,60 @@ def _polyphase_plan(n_in: int, n_out: int, k0: int) -> np.ndarray:
     return tw
 
 
+def band_rotation(n: int, fs_hz: float, center_hz: float, out_hz: float) -> tuple[int, float] | None:
+    """How :func:`extract_band` of ``n`` samples centres ``center_hz`` when it
+    takes the polyphase path (integer rate ratio q = n_in / n_out >= 2): the
+    input bin k0 the band is cut around, and the rotation w (rad / output
+    sample) that :func:`extract_band_unrotated`'s output is multiplied by,
+    exp(-1j w k), to finish the shift (the bin rounding and the sub-bin rest).
+    None when the polyphase path does not apply."""
+    n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
+    q = n_in // n_out
+    if n_in != q * n_out or q < 2 or n_out > _PLAN_CACHE_MAX_BINS:
+        return None
+    bin_hz = fs_hz / n_in
+    k0 = int(round(center_hz / bin_hz))
+    resid_hz = center_hz - k0 * bin_hz
+    return k0, 2 * np.pi * ((k0 % n_out) / n_out + resid_hz / (fs_hz * n_out / n_in))
+
+
+def extract_band_unrotated(xs: np.ndarray, fs_hz: float, k0: int, out_hz: float) -> np.ndarray:
+    """The polyphase band extraction of :func:`extract_band` for several
+    equal-length blocks at once, before its final rotation (see
+    :func:`band_rotation`): row i times exp(-1j w k) is ``extract_band`` of
+    ``xs[i]`` (bit for bit: the FFTs of a batch are those of each row).
+
+    Parameters
+    ----------
+    xs : complex64, shape (N, n), at ``fs_hz``
+    k0 : the input bin the band is cut around (:func:`band_rotation`)
+
+    Returns
+    -------
+    complex64, shape (N, ceil(n * out_hz / fs_hz))
+    """
+    m, n = xs.shape
+    n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
+    q = n_in // n_out
+    xp = np.empty((m, n_in), np.complex64)
+    xp[:, :n] = xs
+    xp[:, n:] = 0
+    Xr = _fft(xp.reshape(m, n_out, q).transpose(0, 2, 1), 2, True)  # (N, q, n_out): spectra of x[r::q]
+    Xr *= _polyphase_plan(n_in, n_out, k0 % n_in)
+    S = Xr[:, 0]
+    for r in range(1, q):
+        S += Xr[:, r]
+    # S is the band spectrum rotated by k0 mod n_out bins (undone by the rotation)
+    return _fft(S, 1, False)[:, : int(math.ceil(n * n_out / n_in))]
+
+
+def rotate_band(y0: np.ndarray, w: float) -> np.ndarray:
+    """y0 * exp(-1j w k), k = 0..n-1 (a new complex64 array; ``y0`` itself when
+    w is 0): the last step of :func:`extract_band` after
+    :func:`extract_band_unrotated` (``w`` from :func:`band_rotation`)."""
+    return y0 * _phasor(y0.size, w) if w != 0.0 else y0
+
+
 def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -> np.ndarray:
     """Shift ``center_hz`` to 0 Hz, filter to the SSB band and resample to ``out_hz``.
 
@@ -271,25 +325,12 @@ def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -
     -------
     complex64, shape (ceil(n * out_hz / fs_hz),)
     """
-    n_in, n_out = fft_len_for(len(x), float(fs_hz), float(out_hz))
-    q = n_in // n_out
-    if n_in != q * n_out or q < 2 or n_out > _PLAN_CACHE_MAX_BINS:
+    rot = band_rotation(len(x), fs_hz, center_hz, out_hz)
+    if rot is None:
         X, n_in, n_out = band_spectrum(x, fs_hz, out_hz)
         return extract_band_from_spectrum(X, fs_hz, n_out, center_hz, n_valid_in=len(x))
-    bin_hz = fs_hz / n_in
-    k0 = int(round(center_hz / bin_hz))
-    resid_hz = center_hz - k0 * bin_hz
-    xp = np.empty(n_in, np.complex64)
-    xp[: len(x)] = x
-    xp[len(x) :] = 0
-    Xr = _fft(xp.reshape(n_out, q).T, 1, True)  # (q, n_out): spectra of x[r::q]
-    Xr *= _polyphase_plan(n_in, n_out, k0 % n_in)
-    S = Xr[0]
-    for r in range(1, q):
-        S += Xr[r]
-    y = _fft(S, 0, False)[: int(math.ceil(len(x) * n_out / n_in))]
-    # S is the band spectrum rotated by k0 mod n_out bins: undo it here, with the residual shift
-    w = 2 * np.pi * ((k0 % n_out) / n_out + resid_hz / (fs_hz * n_out / n_in))
+    k0, w = rot
+    y = extract_band_unrotated(np.asarray(x, dtype=np.complex64).reshape(1, -1), fs_hz, k0, out_hz)[0]
     if w != 0.0:
         y *= _phasor(y.size, w)
     return y
@@ -520,6 +561,10 @@ _GRID_FIRST = SSB_CP - FFT_BACKOFF  # first FFT window of the SSB, samples after
 _GRID_SPAN = _GRID_FIRST + (nr.SSB_N_SYMBOLS - 1) * SSB_SYMBOL_LEN + SSB_FFT_SIZE  # samples the grid reads
 
 
+_GRID_OFFS = (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]  # (4, 256)
+_GRID_OFFS.setflags(write=False)
+
+
 def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     """The 4 x 240 RE grid of an SSB whose first symbol's CP starts at sample
     ``start`` (may be fractional) of the SSB-rate signal ``y``.
@@ -531,21 +576,36 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     -------
     complex64, shape (4, 240)
     """
-    i0 = int(math.floor(start))
-    frac = start - i0
-    a = i0 + _GRID_FIRST
-    if a < 0 or i0 + _GRID_SPAN > y.size:
+    return ssb_grids_at(np.asarray(y).reshape(1, -1), np.array([float(start)]))[0]
+
+
+def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """:func:`ssb_grid_at` of N SSBs at once (one batched FFT; each row's grid
+    is the one ``ssb_grid_at`` gives alone, bit for bit).
+
+    Parameters
+    ----------
+    ys : complex64, shape (N, n) -- SSB-rate signals
+    starts : float, shape (N,) -- CP start of each SSB's first symbol in its row
+
+    Returns
+    -------
+    complex64, shape (N, 4, 240)
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    i0 = np.floor(starts)
+    frac = starts - i0
+    a = i0.astype(np.intp) + _GRID_FIRST
+    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
         raise ValueError("SSB window outside the signal")
-    if a + nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN <= y.size:
-        # the 4 windows as a strided view: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
-        win = y[a : a + nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN].reshape(nr.SSB_N_SYMBOLS, SSB_SYMBOL_LEN)[:, :SSB_FFT_SIZE]
-    else:
-        win = y[a + (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]]
-    Y = _fft(win, 1, True)[:, _SSB_BINS]
+    # the 4 FFT windows of each SSB: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
+    win = ys[np.arange(ys.shape[0])[:, None, None], a[:, None, None] + _GRID_OFFS[None]]
+    Y = _fft(win, 2, True)[:, :, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
-    # (and the unitary FFT scale)
-    Y *= (_expj_lin(2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE, int(_SSB_K[0]), _SSB_K.size)
-          * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)
+    # (and the unitary FFT scale); exp(1j w (k0 + k)) as in _expj_lin
+    w = 2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE
+    ramp = np.exp(1j * w[:, None] * (int(_SSB_K[0]) + np.arange(_SSB_K.size))[None, :])
+    Y *= (ramp * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)[:, None, :]
     return Y.astype(np.complex64, copy=False)
 
 
@@ -815,30 +875,71 @@ def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple
     """(ī_SSB, SSS match, DMRS match) of a known cell at one SSB, with one
     de-ramp: ī_SSB from the PBCH-DMRS when ``ibar`` is None, else the given one.
 
-    The same metrics as :func:`identify` (:class:`_Deramped`, :func:`_dmrs_scores`),
-    computed with the fewest array operations (this runs for every tracked SSB)."""
-    p, sss, dl, dk, dkh, m, n1, n3 = _track_plan(pci)
-    h0 = grid[0, _PSS_SL] * p
-    c = np.vdot(h0[:-1], h0[1:])
-    ramp = _expj_lin(-math.atan2(c.imag, c.real), 0, nr.SSB_N_SUBCARRIERS).astype(np.complex64)
-    r = ramp[_PSS_SL]
-    # smoothed PSS channel: the moving average as a real matrix on the (127, 2) float view
-    v = h0 * r
-    h0s = (_smooth_matrix(v.size, 5) @ v.view(np.float32).reshape(-1, 2)).view(np.complex64).ravel()
-    h0c = np.conj(h0s)
-    g2 = grid[2, _PSS_SL] * r
-    z = g2 * h0c
-    norm = math.sqrt(float(np.vdot(g2, g2).real) * float(np.vdot(h0s, h0s).real)) + 1e-30
-    zs = sss @ z.view(np.float32).reshape(-1, 2)  # (re, im) of sum_k sss[k] z[k]
-    sss_m = math.hypot(float(zs[0]), float(zs[1])) / norm
-    # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
-    zd = grid[dl, dk] * ramp[dk] * h0c[dkh]
-    a = np.abs(m @ zd)
-    e = zd.real * zd.real + zd.imag * zd.imag
-    den = math.sqrt(n1 * float(e[:n1].sum())) + math.sqrt(n3 * float(e[n1:].sum()))
-    scores = (a[:8] + a[8:]) / (den + 1e-30)
-    ib = int(np.argmax(scores)) if ibar is None else int(ibar)
-    return ib, sss_m, float(scores[ib])
+    The same metrics as :func:`identify` (:class:`_Deramped`, :func:`_dmrs_scores`);
+    :func:`track_identities` of one SSB."""
+    ib, sss_m, dmrs_m = track_identities(np.asarray(grid).reshape(1, 4, 240), [pci], [-1 if ibar is None else ibar])
+    return int(ib[0]), float(sss_m[0]), float(dmrs_m[0])
+
+
+def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`track_identity` of N SSBs, vectorised over the SSBs of each cell
+    (this runs for every tracked SSB); each SSB's values do not depend on the
+    others of the batch.
+
+    Parameters
+    ----------
+    grids : complex64, shape (N, 4, 240)
+    pcis : int, shape (N,) -- the known cell of each SSB
+    ibars : int, shape (N,) -- the given ī_SSB, or -1: decide it from the PBCH-DMRS
+
+    Returns
+    -------
+    (ī_SSB int64 (N,), SSS match float64 (N,), DMRS match float64 (N,))
+    """
+    grids = np.asarray(grids, dtype=np.complex64)
+    pcis = np.asarray(pcis, dtype=np.int64).reshape(-1)
+    ibars = np.asarray(ibars, dtype=np.int64).reshape(-1)
+    n = grids.shape[0]
+    ib_out = np.empty(n, np.int64)
+    sss_out = np.empty(n)
+    dmrs_out = np.empty(n)
+    p0 = int(pcis[0]) if n else 0
+    groups = [(p0, slice(None))] if n and (pcis == p0).all() else \
+        [(int(c), np.flatnonzero(pcis == c)) for c in np.unique(pcis)]
+    for pci, rows in groups:
+        p, sss, dl, dk, dkh, m, n1, n3 = _track_plan(pci)
+        g = grids[rows]
+        k = g.shape[0]
+        h0 = g[:, 0, _PSS_SL] * p  # (k, 127)
+        # phase step per subcarrier (timing slope): h0[:-1]^H h0[1:] per SSB
+        c = np.matmul(np.conj(h0[:, None, :-1]), h0[:, 1:, None])[:, 0, 0]
+        ramp = np.exp(1j * (-np.arctan2(c.imag, c.real))[:, None] * np.arange(nr.SSB_N_SUBCARRIERS)[None, :])
+        ramp = ramp.astype(np.complex64)  # (k, 240)
+        r = ramp[:, _PSS_SL]
+        # smoothed PSS channel: the moving average as a real matrix on the (127, 2) float views
+        v = h0 * r
+        h0s = np.matmul(_smooth_matrix(v.shape[1], 5), v.view(np.float32).reshape(k, -1, 2))
+        h0s = h0s.view(np.complex64).reshape(k, -1)
+        h0c = np.conj(h0s)
+        g2 = g[:, 2, _PSS_SL] * r
+        z = g2 * h0c
+        # energies as float64 running sums along each row (the same for any batch size)
+        e_g2 = np.cumsum(g2.real * g2.real + g2.imag * g2.imag, axis=1, dtype=np.float64)[:, -1]
+        e_h0 = np.cumsum(h0s.real * h0s.real + h0s.imag * h0s.imag, axis=1, dtype=np.float64)[:, -1]
+        norm = np.sqrt(e_g2 * e_h0) + 1e-30
+        zs = np.matmul(z.view(np.float32).reshape(k, -1, 2).transpose(0, 2, 1), sss)  # (k, 2): re, im of sum sss z
+        sss_m = np.hypot(zs[:, 0], zs[:, 1]).astype(np.float64) / norm
+        # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
+        zd = g[:, dl, dk] * ramp[:, dk] * h0c[:, dkh]  # (k, n1 + n3)
+        a = np.abs(np.matmul(m, zd[:, :, None])[:, :, 0])  # (k, 16)
+        e = np.cumsum(zd.real * zd.real + zd.imag * zd.imag, axis=1, dtype=np.float64)
+        den = np.sqrt(n1 * e[:, n1 - 1]) + np.sqrt(n3 * (e[:, -1] - e[:, n1 - 1]))
+        scores = (a[:, :8] + a[:, 8:]) / (den + 1e-30)[:, None]
+        ib = np.where(ibars[rows] >= 0, ibars[rows], np.argmax(scores, axis=1))
+        ib_out[rows] = ib
+        sss_out[rows] = sss_m
+        dmrs_out[rows] = scores[np.arange(k), ib]
+    return ib_out, sss_out, dmrs_out
 
 
 def _ibar_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[int, float]:
