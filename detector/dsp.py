@@ -308,6 +308,51 @@ def rotate_band(y0: np.ndarray, w: float) -> np.ndarray:
     return y0 * _phasor(y0.size, w) if w != 0.0 else y0
 
 
+def rotate_band_part(y0: np.ndarray, w: float, a: int, b: int) -> np.ndarray:
+    """``rotate_band(y0, w)[a:b]`` (bit for bit) without rotating the rest."""
+    n = y0.size
+    a, b = max(0, min(a, n)), max(0, min(b, n))
+    if w == 0.0:
+        return y0[a:b]
+    return y0[a:b] * _expj_lin_part(-w, 0.0, n, a, b).astype(np.complex64)
+
+
+def rotate_bands(y0: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """:func:`rotate_band` of each row of ``y0`` (N, n) with its own ``w`` (N,)
+    (bit for bit), in one pass: complex64 (N, n)."""
+    w = np.asarray(w, dtype=np.float64)
+    out = y0 * _expj_lin_rows(-w, y0.shape[1]).astype(np.complex64)
+    keep = w == 0.0
+    if keep.any():
+        out[keep] = y0[keep]
+    return out
+
+
+def _expj_lin_part(w: float, k0: float, n: int, a: int, b: int) -> np.ndarray:
+    """``_expj_lin(w, k0, n)[a:b]``, the same values from the same products."""
+    if n <= 512:
+        return np.exp(1j * w * (k0 + np.arange(a, b)))
+    blk = max(8, int(math.sqrt(n)))
+    k = np.arange(a, b)
+    r0 = a // blk
+    hi = np.exp(1j * w * (k0 + blk * np.arange(r0, (max(b, a + 1) - 1) // blk + 1)))
+    lo = np.exp(1j * w * np.arange(blk))
+    return hi[k // blk - r0] * lo[k % blk]
+
+
+def _expj_lin_rows(w: np.ndarray, n: int, k0: float = 0.0) -> np.ndarray:
+    """``_expj_lin(w[i], k0, n)`` for each i, (N, n) complex128, the same values
+    from the same products."""
+    w = np.asarray(w, dtype=np.float64)[:, None]
+    if n <= 512:
+        return np.exp(1j * w * (k0 + np.arange(n))[None, :])
+    blk = max(8, int(math.sqrt(n)))
+    rows = -(-n // blk)
+    hi = np.exp(1j * w * (k0 + blk * np.arange(rows))[None, :])
+    lo = np.exp(1j * w * np.arange(blk)[None, :])
+    return (hi[:, :, None] * lo[:, None, :]).reshape(w.shape[0], -1)[:, :n]
+
+
 def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -> np.ndarray:
     """Shift ``center_hz`` to 0 Hz, filter to the SSB band and resample to ``out_hz``.
 
@@ -495,7 +540,7 @@ def _pss_rho2(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = t.shape[1]
     n_lags = n - SSB_FFT_SIZE + 1
     yp = t[0]
-    e = np.cumsum(yp.real * yp.real + yp.imag * yp.imag, dtype=np.float64)  # running |y_p|^2
+    e = np.cumsum((yp.real * yp.real + yp.imag * yp.imag).astype(np.float64))  # running |y_p|^2
     energy = e[SSB_FFT_SIZE - 1 : SSB_FFT_SIZE - 1 + n_lags].copy()
     energy[1:] -= e[: n_lags - 1]
     corr = t[1:, :n_lags]
@@ -924,15 +969,15 @@ def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.nda
         g2 = g[:, 2, _PSS_SL] * r
         z = g2 * h0c
         # energies as float64 running sums along each row (the same for any batch size)
-        e_g2 = np.cumsum(g2.real * g2.real + g2.imag * g2.imag, axis=1, dtype=np.float64)[:, -1]
-        e_h0 = np.cumsum(h0s.real * h0s.real + h0s.imag * h0s.imag, axis=1, dtype=np.float64)[:, -1]
+        e_g2 = np.cumsum((g2.real * g2.real + g2.imag * g2.imag).astype(np.float64), axis=1)[:, -1]
+        e_h0 = np.cumsum((h0s.real * h0s.real + h0s.imag * h0s.imag).astype(np.float64), axis=1)[:, -1]
         norm = np.sqrt(e_g2 * e_h0) + 1e-30
         zs = np.matmul(z.view(np.float32).reshape(k, -1, 2).transpose(0, 2, 1), sss)  # (k, 2): re, im of sum sss z
         sss_m = np.hypot(zs[:, 0], zs[:, 1]).astype(np.float64) / norm
         # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
         zd = g[:, dl, dk] * ramp[:, dk] * h0c[:, dkh]  # (k, n1 + n3)
         a = np.abs(np.matmul(m, zd[:, :, None])[:, :, 0])  # (k, 16)
-        e = np.cumsum(zd.real * zd.real + zd.imag * zd.imag, axis=1, dtype=np.float64)
+        e = np.cumsum((zd.real * zd.real + zd.imag * zd.imag).astype(np.float64), axis=1)
         den = np.sqrt(n1 * e[:, n1 - 1]) + np.sqrt(n3 * (e[:, -1] - e[:, n1 - 1]))
         scores = (a[:, :8] + a[:, 8:]) / (den + 1e-30)[:, None]
         ib = np.where(ibars[rows] >= 0, ibars[rows], np.argmax(scores, axis=1))

@@ -395,7 +395,8 @@ class _Pending:
     pss_peak: float
     nid2_margin_db: float
     cfo_hz: float
-    y: np.ndarray  # the window at the SSB rate (complex64)
+    y0: np.ndarray  # the window at the SSB rate before the rotation by w (complex64)
+    w: float  # rad / sample: y = dsp.rotate_band(y0, w)
     start: float  # the SSB's start in y
     pss_trace: np.ndarray
     n_nonfinite: int
@@ -812,20 +813,35 @@ class Receiver:
             e = 0.0
         return x, n_bad, n_bad < 0.01 * x.size and (e >= 1e-30 or _has_energy(x))
 
-    def _band(self, w0: int, length: int) -> tuple[np.ndarray, int, bool]:
+    def _checked_windows(self, starts: list[int], length: int) -> tuple[np.ndarray, list[int], list[bool]]:
+        """:meth:`_checked_window` of several windows: (x (N, length), n_bad, valid)."""
+        xs = np.stack([self._window(s0, length) for s0 in starts])
+        v = xs.view(np.float32)
+        e = np.einsum("ij,ij->i", v, v)  # finite: no NaN/Inf in the window (the usual case)
+        n_bad = [0] * len(starts)
+        valid = [True] * len(starts)
+        for i in range(len(starts)):
+            ei = float(e[i])
+            if not math.isfinite(ei):
+                xs[i], n_bad[i] = dsp.sanitize(xs[i])
+                ei = 0.0
+            valid[i] = n_bad[i] < 0.01 * length and (ei >= 1e-30 or _has_energy(xs[i]))
+        return xs, n_bad, valid
+
+    def _band(self, w0: int, length: int) -> tuple[np.ndarray, float, int, bool]:
         """The window [w0, w0 + length) at the SSB rate, around the SSB centre
-        (offset + tracked CFO): (y complex64, n_bad, valid) as
-        :func:`dsp.extract_band` gives it. On the polyphase path, the first
-        window asked for in a push is taken to the SSB rate together with every
-        other SSB window that lies in the buffer (one batch; the rotation by the
-        CFO of the moment is applied when each is observed), bit for bit the
-        values of one window alone."""
+        (offset + tracked CFO): (y0 complex64, w, n_bad, valid) with
+        ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
+        polyphase path, the first window asked for in a push is taken to the SSB
+        rate together with every other SSB window that lies in the buffer (one
+        batch; the rotation w, which holds the CFO of the moment, is the
+        observation's own), bit for bit the values of one window alone."""
         rate = self.rate
         center = self.offset_hz + self.cfo_hz
         rot = dsp.band_rotation(length, self.fs, center, rate)
         if rot is None:
             x, n_bad, valid = self._checked_window(w0, length)
-            return dsp.extract_band(x, self.fs, center, rate), n_bad, valid
+            return dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -836,13 +852,13 @@ class Receiver:
                 if s0 >= self._buf.start and s0 + length <= self._buf.end and (s0, length, k0) not in self._bands:
                     starts.add(s0)
             starts = sorted(starts)
-            checked = [self._checked_window(s0, length) for s0 in starts]
-            ys = dsp.extract_band_unrotated(np.stack([c[0] for c in checked]), self.fs, k0, rate)
-            for s0, y0, c in zip(starts, ys, checked):
-                self._bands[(s0, length, k0)] = (y0, c[1], c[2])
+            xs, n_bad, valid = self._checked_windows(starts, length)
+            ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
+            for i, s0 in enumerate(starts):
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i])
             hit = self._bands.pop((w0, length, k0))
         y0, n_bad, valid = hit
-        return dsp.rotate_band(y0, w), n_bad, valid
+        return y0, w, n_bad, valid
 
     def _observe(self, pos: float, ibar: int) -> _Pending:
         """Process the window around a predicted SSB position (absolute, float):
@@ -850,14 +866,15 @@ class Receiver:
         :meth:`_finish`)."""
         margin, length = self._window_in()
         w0 = int(math.floor(pos)) - margin
-        y, n_bad, valid = self._band(w0, length)
+        y0, w, n_bad, valid = self._band(w0, length)
         self.n_nonfinite += n_bad
         rate = self.rate
         e_start = (pos - w0) * rate / self.fs  # expected SSB start in y (float)
         e_pss = e_start + dsp.SSB_CP
         s = self.cfg.track_search
         lo = int(round(e_pss)) - s - PSS_TRACE_HALF
-        seg = y[lo : lo + 2 * (s + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE]
+        # the PSS search range of y = rotate_band(y0, w) (the rest is rotated in _finish)
+        seg = dsp.rotate_band_part(y0, w, lo, lo + 2 * (s + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE)
         rho2, _ = dsp.pss_correlate(seg)
         nid2 = self.pci % 3
         centre = s + PSS_TRACE_HALF  # index of the predicted lag in rho2
@@ -870,7 +887,7 @@ class Receiver:
             n = centre - s + k
             frac = dsp.parabolic_offset(float(row[n - 1]), peak, float(row[n + 1]))
             start = lo + n + frac - dsp.SSB_CP
-            resid = dsp.pss_cfo_hz(y, lo + n, nid2, self.scs_khz)
+            resid = dsp.pss_cfo_hz(seg, n, nid2, self.scs_khz)  # y[lo + n:], inside seg
             self.cfo_hz += self.cfg.cfo_alpha * resid
         else:
             n = centre
@@ -882,7 +899,7 @@ class Receiver:
         sample = int(round(w0 + start * self.fs / rate))
         l_max = l_max_for(self.center_freq_hz + self.offset_hz if self.center_freq_hz else None)
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
-                        l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y=y,
+                        l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason)
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
@@ -891,9 +908,10 @@ class Receiver:
         out: list[Optional[SSBObservation]] = [None] * len(pending)
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(pending):
-            groups.setdefault(p.y.size, []).append(i)
+            groups.setdefault(p.y0.size, []).append(i)
         for idx in groups.values():
-            grids = dsp.ssb_grids_at(np.stack([pending[i].y for i in idx]), np.array([pending[i].start for i in idx]))
+            ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
+            grids = dsp.ssb_grids_at(ys, np.array([pending[i].start for i in idx]))
             ibs, sss_m, dmrs_m = dsp.track_identities(
                 grids, [pending[i].pci for i in idx], [-1 if pending[i].locked else pending[i].ibar for i in idx])
             for j, i in enumerate(idx):
@@ -914,7 +932,7 @@ class Receiver:
                     dmrs_metric=float(dmrs_m[j]),
                     cfo_hz=p.cfo_hz,
                     grid=grids[j],
-                    ssb_iq=p.y[i0 : i0 + dsp.SSB_LEN].copy(),
+                    ssb_iq=ys[j, i0 : i0 + dsp.SSB_LEN].copy(),
                     pss_trace=p.pss_trace,
                     n_nonfinite=p.n_nonfinite,
                     valid=p.valid,
