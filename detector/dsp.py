@@ -115,6 +115,15 @@ def _phasor(n: int, w: float, start: float = 0.0) -> np.ndarray:
     return _expj_lin(-w, start, n).astype(np.complex64)
 
 
+def _expj(phase: np.ndarray) -> np.ndarray:
+    """exp(1j * phase) of a real array, complex128, from its cosine and sine
+    (the values of np.exp(1j * phase), without the complex exponential)."""
+    out = np.empty(np.shape(phase), np.complex128)
+    np.cos(phase, out=out.real)
+    np.sin(phase, out=out.imag)
+    return out
+
+
 def _expj_lin(w: float, k0: float, n: int) -> np.ndarray:
     """exp(1j * w * (k0 + k)), k = 0..n-1, complex128, from ~2 sqrt(n) complex
     exponentials: exp(1j w (k0 + b a)) exp(1j w c) with k = b a + c."""
@@ -333,11 +342,10 @@ def _expj_lin_part(w: float, k0: float, n: int, a: int, b: int) -> np.ndarray:
     if n <= 512:
         return np.exp(1j * w * (k0 + np.arange(a, b)))
     blk = max(8, int(math.sqrt(n)))
-    k = np.arange(a, b)
     r0 = a // blk
     hi = np.exp(1j * w * (k0 + blk * np.arange(r0, (max(b, a + 1) - 1) // blk + 1)))
     lo = np.exp(1j * w * np.arange(blk))
-    return hi[k // blk - r0] * lo[k % blk]
+    return (hi[:, None] * lo[None, :]).ravel()[a - r0 * blk : b - r0 * blk]
 
 
 def _expj_lin_rows(w: np.ndarray, n: int, k0: float = 0.0) -> np.ndarray:
@@ -539,13 +547,13 @@ def _pss_rho2(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """rho2 and the correlations from [y_p, corr_0, ...] (inverse FFTs, len(y) each)."""
     n = t.shape[1]
     n_lags = n - SSB_FFT_SIZE + 1
-    yp = t[0]
-    e = np.cumsum((yp.real * yp.real + yp.imag * yp.imag).astype(np.float64))  # running |y_p|^2
+    pw = t.real * t.real + t.imag * t.imag  # |.|^2 of every row at once (float32)
+    e = np.cumsum(pw[0].astype(np.float64))  # running |y_p|^2
     energy = e[SSB_FFT_SIZE - 1 : SSB_FFT_SIZE - 1 + n_lags].copy()
     energy[1:] -= e[: n_lags - 1]
     corr = t[1:, :n_lags]
     floor = max(float(energy.max()) * 1e-9, 1e-30)
-    rho2 = ((corr.real * corr.real + corr.imag * corr.imag) / np.maximum(energy, floor)).astype(np.float32)
+    rho2 = (pw[1:, :n_lags] / np.maximum(energy, floor)).astype(np.float32)
     return rho2, corr
 
 
@@ -649,7 +657,7 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
     # window started (backoff + frac) samples before the useful part: undo the linear phase
     # (and the unitary FFT scale); exp(1j w (k0 + k)) as in _expj_lin
     w = 2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE
-    ramp = np.exp(1j * w[:, None] * (int(_SSB_K[0]) + np.arange(_SSB_K.size))[None, :])
+    ramp = _expj(w[:, None] * (int(_SSB_K[0]) + np.arange(_SSB_K.size))[None, :])
     Y *= (ramp * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)[:, None, :]
     return Y.astype(np.complex64, copy=False)
 
@@ -958,7 +966,7 @@ def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.nda
         h0 = g[:, 0, _PSS_SL] * p  # (k, 127)
         # phase step per subcarrier (timing slope): h0[:-1]^H h0[1:] per SSB
         c = np.matmul(np.conj(h0[:, None, :-1]), h0[:, 1:, None])[:, 0, 0]
-        ramp = np.exp(1j * (-np.arctan2(c.imag, c.real))[:, None] * np.arange(nr.SSB_N_SUBCARRIERS)[None, :])
+        ramp = _expj(-np.arctan2(c.imag, c.real)[:, None] * np.arange(nr.SSB_N_SUBCARRIERS)[None, :])
         ramp = ramp.astype(np.complex64)  # (k, 240)
         r = ramp[:, _PSS_SL]
         # smoothed PSS channel: the moving average as a real matrix on the (127, 2) float views

@@ -278,7 +278,13 @@ def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
         # PBCH: equalise, QPSK decision; its residual carries the estimate's noise too
         pb = fit["pbch_idx"]
         hp = hv[:, pb]
-        eq = gv[:, pb] / np.where(np.abs(hp) > EPS, hp, EPS)
+        gp = gv[:, pb]
+        # the decision is on the signs of y / H: those of y H^* (|H|^2 > 0); y itself where
+        # there is no channel (|H| <= EPS: y / EPS)
+        eq = gp * np.conj(hp)
+        tiny = hp.real * hp.real + hp.imag * hp.imag <= EPS * EPS
+        if tiny.any():
+            eq[tiny] = gp[tiny]
         x = np.stack([k[0] for k in known])
         d = np.empty((m, pb.size, 2), np.float32)  # (re, im) of the decisions
         np.sign(eq.real, out=d[:, :, 0])
