@@ -365,20 +365,46 @@ _NAME_IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 
 @functools.lru_cache(maxsize=4)
-def _sum_matrix(v: int) -> tuple[np.ndarray, np.ndarray]:
-    """The RE groups of :func:`_re_codes` as one (960, 15) float64 0/1 matrix (a
-    row of per-RE energies times it gives all the group sums at once): columns
-    0-4 kind (null, PSS, SSS, DMRS, PBCH), 5-9 null region (0-3, other), 10-14
-    symbol of the null + known REs (0-3, other); and the (15,) group sizes."""
+def _energy_plan(v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The energy statistics of :func:`ssb_features_batch` for DMRS shift v as
+    matrix products of the per-RE energies (read-only):
+
+    a : (960, 17) -- residual energy sums: columns 0-4 per kind (null, PSS, SSS,
+        DMRS, PBCH), 5-9 per null region (0-3, other), 10-14 per symbol of the
+        null + known REs (0-3, other), 15 all REs, 16 the mean over the null +
+        known REs (the noise the channel estimate saw)
+    ah : (960, 2) -- |H|^2 means over the occupied REs and over the PBCH REs
+    kn : (5,) -- REs per kind
+    w : (16, 16) -- columns 0-15 of ``a`` (the kind sums floored) to the mean
+        energies: interference (null + known), all REs, null, the 4 null regions,
+        the residual of PSS, SSS, DMRS, PBCH, the 4 symbols, the known REs
+    """
     codes = _re_codes(v)
-    a = np.zeros((960, 15), np.float64)
+    a = np.zeros((960, 17))
     r = np.arange(960)
     for j, name in enumerate(("kind_flat", "region_flat", "sym_use_flat")):
         a[r, 5 * j + codes[name]] = 1.0
-    cnt = a.sum(axis=0)
-    a.setflags(write=False)
-    cnt.setflags(write=False)
-    return a, cnt
+    a[:, 15] = 1.0
+    kn = a[:, :5].sum(axis=0)
+    rn = a[:, 5:10].sum(axis=0)
+    un = a[:, 10:15].sum(axis=0)
+    kind = codes["kind_flat"]
+    a[:, 16] = np.where(kind <= 3, 1.0 / kn[:4].sum(), 0.0)
+    ah = np.zeros((960, 2))
+    ah[:, 0] = np.where(kind >= 1, 1.0 / kn[1:].sum(), 0.0)
+    ah[:, 1] = np.where(kind == 4, 1.0 / kn[4], 0.0)
+    w = np.zeros((16, 16))
+    w[:4, 0] = 1.0 / kn[:4].sum()  # interference: null + known REs
+    w[15, 1] = 1.0 / 960  # all REs
+    w[0, 2] = 1.0 / kn[0]  # null REs (EPNRE)
+    for i in range(4):
+        w[5 + i, 3 + i] = 1.0 / rn[i]  # null regions
+        w[1 + i, 7 + i] = 1.0 / kn[1 + i]  # PSS, SSS, DMRS, PBCH
+        w[10 + i, 11 + i] = 1.0 / un[i]  # symbols
+    w[1:4, 15] = 1.0 / kn[1:4].sum()  # known REs (pilots)
+    for x in (a, ah, kn, w):
+        x.setflags(write=False)
+    return a, ah, kn, w
 
 
 def ssb_features_batch(
@@ -434,49 +460,39 @@ def ssb_features_batch(
     p -= floor[:, None]
     lo = np.maximum(QUANT_KEEP * floor, EPS)  # (N,)
     hp = h.real * h.real + h.imag * h.imag
-    # group sums (kind, null region, symbol) of the residual and of |H|^2
+    # energy statistics (kind, null region, symbol sums and their means) of the
+    # residual and of |H|^2, as matrix products
     v_all = pcis % 4
-    sums = np.empty((n, 15))
-    hsum = np.empty((n, 5))
-    cnt = np.empty((n, 15))
+    sums = np.empty((n, 17))
+    hmean = np.empty((n, 2))  # |H|^2 over the occupied REs, over the PBCH REs
+    e1 = np.empty((n, 16))
+    gain_mean = np.empty(n)
     for v, rows in _by_shift(v_all):
-        a, c = _sum_matrix(v)
+        a, ah, kn, w = _energy_plan(v)
         sums[rows] = p[rows] @ a
-        hsum[rows] = hp[rows] @ a[:, :5]
-        cnt[rows] = c
-    k_sum, r_sum, u_sum = sums[:, :5], sums[:, 5:10], sums[:, 10:15]
-    kn, rn, un = cnt[:, :5], cnt[:, 5:10], cnt[:, 10:15]
+        hmean[rows] = hp[rows] @ ah
+        # kind sums floored at lo per RE, then the mean energies
+        x = sums[rows, :16]
+        x[:, :5] = np.maximum(x[:, :5], lo[rows, None] * kn)
+        e1[rows] = x @ w
+        gain_mean[rows] = _channel_fit(v)["pbch_gain_mean"]
     # SSB RE power: |H|^2 over the occupied REs less the estimate's own noise
     # (|P_k|^2 sigma^2 on PBCH REs, ~L/N sigma^2 elsewhere)
-    gain_mean = np.array([_channel_fit(v)["pbch_gain_mean"] for v in v_all.tolist()])
-    sigma2 = k_sum[:, :4].sum(axis=1) / kn[:, :4].sum(axis=1) + floor  # all the noise the estimate saw
-    s_raw = hsum[:, 1:].sum(axis=1) / kn[:, 1:].sum(axis=1)
-    db_s = _db(np.maximum(s_raw - sigma2 * gain_mean, s_raw * 1e-3))
-    k_sum = np.maximum(k_sum, lo[:, None] * kn)
-    e_null = k_sum[:, 0] / kn[:, 0]
-    e_pil = k_sum[:, 1:4].sum(axis=1) / kn[:, 1:4].sum(axis=1)
-    e_int = k_sum[:, :4].sum(axis=1) / kn[:, :4].sum(axis=1)
-
-    def rel(e):  # energy (N,) or (N, m) relative to the SSB power, dB
-        e = np.asarray(e)
-        lo_ = lo if e.ndim == 1 else lo[:, None]
-        return _db(np.maximum(e, lo_)) - (db_s if e.ndim == 1 else db_s[:, None])
+    sigma2 = sums[:, 16] + floor  # all the noise the estimate saw
+    s_raw = hmean[:, 0]
+    d1 = _db(np.maximum(e1, lo[:, None]))  # the 16 mean energies of _energy_plan, dB
+    d2 = _db(np.stack([np.maximum(s_raw - sigma2 * gain_mean, s_raw * 1e-3), hmean[:, 1] + EPS], axis=1))
+    db_s = d2[:, 0]
 
     f = np.zeros((n, N_FEATURES), np.float64)
     ix = _NAME_IDX
-    n_reg = len(nr.NULL_REGIONS)
-    f[:, ix["snr_est_db"]] = db_s - _db(e_null)
-    f[:, ix["isr_db"]] = rel(e_int)
-    f[:, ix["res_all_rel_db"]] = rel(p.mean(axis=1))
-    f[:, ix["epnre_rel_db"]] = rel(e_null)
-    i0 = ix[f"null_{next(iter(nr.NULL_REGIONS))}_rel_db"]
-    f[:, i0 : i0 + n_reg] = rel(r_sum[:, :n_reg] / rn[:, :n_reg])
-    i0 = ix["res_pss_rel_db"]
-    f[:, i0 : i0 + 4] = rel(k_sum[:, 1:5] / kn[:, 1:5])
-    f[:, ix["res_vs_null_db"]] = _db(e_pil) - _db(e_null)
-    # per-symbol interference (null + known-RE residual of each symbol)
-    sym_rel = rel(u_sum[:, :4] / un[:, :4])
-    f[:, ix["sym0_int_rel_db"] : ix["sym0_int_rel_db"] + 4] = sym_rel
+    # isr, res_all, epnre, the 4 null regions, the residual of PSS, SSS, DMRS, PBCH
+    # (relative to the SSB power), then the 4 symbols; the order of FEATURE_NAMES
+    f[:, ix["isr_db"] : ix["res_pbch_rel_db"] + 1] = d1[:, :11] - db_s[:, None]
+    sym_rel = d1[:, 11:15] - db_s[:, None]
+    f[:, ix["sym0_int_rel_db"] : ix["sym3_int_rel_db"] + 1] = sym_rel
+    f[:, ix["snr_est_db"]] = db_s - d1[:, 2]
+    f[:, ix["res_vs_null_db"]] = d1[:, 15] - d1[:, 2]
     f[:, ix["sym_spread_db"]] = sym_rel.max(axis=1) - sym_rel.min(axis=1)
     # interference profile over subcarriers: all REs' residual, mean over symbols, per RB
     sc_mean = np.maximum(p.reshape(n, 4, 240).mean(axis=1), lo[:, None])  # (N, 240)
@@ -484,12 +500,12 @@ def ssb_features_batch(
     prof_db = _db(prof)
     # median of the 20 RBs (the mean of the middle two: np.median's value) and the
     # 2 strongest, from one sort (dB is monotonic: the same order)
-    srt = _db(np.sort(prof, axis=1))
+    sp = np.sort(prof, axis=1)
+    srt = _db(sp)
     med = 0.5 * (srt[:, PROFILE_GROUPS // 2 - 1] + srt[:, PROFILE_GROUPS // 2]) if PROFILE_GROUPS % 2 == 0 \
         else srt[:, PROFILE_GROUPS // 2]
     f[:, ix["profile_peak_db"]] = srt[:, -1] - med
-    top2 = np.sort(prof, axis=1)[:, -2:].sum(axis=1)
-    f[:, ix["profile_top_share"]] = top2 / np.maximum(prof.sum(axis=1), EPS)
+    f[:, ix["profile_top_share"]] = sp[:, -2:].sum(axis=1) / np.maximum(prof.sum(axis=1), EPS)
     f[:, ix["profile_rb0_db"] : ix["profile_rb0_db"] + PROFILE_GROUPS] = prof_db - med[:, None]
     f[:, ix["profile_dwt_a0"] : ix["profile_dwt_a0"] + 8 + DWT_LEVEL] = \
         _dwt_summary_batch(_db(sc_mean) - med[:, None], 8)
@@ -502,7 +518,7 @@ def ssb_features_batch(
     f[:, ix["pss_dwt_a0"] : ix["pss_dwt_a0"] + 12 + DWT_LEVEL] = _dwt_summary_batch(traces, 12)
     f[:, ix["sss_metric"]] = sss_metric
     f[:, ix["dmrs_metric"]] = dmrs_metric
-    f[:, ix["pbch_evm_db"]] = _db(k_sum[:, 4] / kn[:, 4]) - _db(hsum[:, 4] / kn[:, 4] + EPS)
+    f[:, ix["pbch_evm_db"]] = d1[:, 10] - d2[:, 1]
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
     if baselines is not None:
         bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)
