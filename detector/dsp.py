@@ -499,7 +499,10 @@ def _window_energy(p: np.ndarray, n_lags: int) -> np.ndarray:
     return e[SSB_FFT_SIZE : SSB_FFT_SIZE + n_lags] - e[:n_lags]
 
 
-def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarray]:
+_ALL_NID2 = (0, 1, 2)
+
+
+def pss_correlate(y: np.ndarray, nid2s=_ALL_NID2) -> tuple[np.ndarray, np.ndarray]:
     """Normalised PSS correlation of an SSB-rate signal.
 
     rho2[i, n] = |sum_m y_p[n+m] p_i*[m]|^2 / sum_m |y_p[n+m]|^2, with ``y_p`` the
@@ -518,7 +521,7 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     """
     y = np.asarray(y, dtype=np.complex64)
     n = y.size
-    nids = tuple(int(i) for i in nid2s)
+    nids = _ALL_NID2 if nid2s is _ALL_NID2 else tuple(int(i) for i in nid2s)
     if n < SSB_FFT_SIZE:
         return np.zeros((len(nids), 0), np.float32), np.zeros((len(nids), 0), np.complex64)
     Y = _fft(y, 0, True)

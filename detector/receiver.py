@@ -380,7 +380,7 @@ class SSBObservation:
     reason: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """The sequential part of an observation (window, PSS, timing, CFO update):
     what the tracking loop needs at once. The grid and the identity of the SSBs
@@ -815,7 +815,14 @@ class Receiver:
 
     def _checked_windows(self, starts: list[int], length: int) -> tuple[np.ndarray, list[int], list[bool]]:
         """:meth:`_checked_window` of several windows: (x (N, length), n_bad, valid)."""
-        xs = np.stack([self._window(s0, length) for s0 in starts])
+        buf = self._buf
+        if all(buf.start <= s0 and s0 + length <= buf.end for s0 in starts):
+            # all inside the buffer: one conversion of them all (it is per sample)
+            raw = [buf.get(s0, s0 + length) for s0 in starts]
+            xs = (np.stack(raw) if self.converter is None
+                  else self.converter(np.concatenate(raw)).reshape(len(starts), length))
+        else:
+            xs = np.stack([self._window(s0, length) for s0 in starts])
         v = xs.view(np.float32)
         e = np.einsum("ij,ij->i", v, v)  # finite: no NaN/Inf in the window (the usual case)
         n_bad = [0] * len(starts)
@@ -894,7 +901,7 @@ class Receiver:
             start = e_start
         trace = row[n - PSS_TRACE_HALF : n + PSS_TRACE_HALF + 1].copy()
         other = max(float(rho2[(nid2 + 1) % 3, n]), float(rho2[(nid2 + 2) % 3, n]))
-        margin_db = float(10 * np.log10(max(float(row[n]), 1e-12) / max(other, 1e-12)))
+        margin_db = 10 * math.log10(max(float(row[n]), 1e-12) / max(other, 1e-12))
         reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
         sample = int(round(w0 + start * self.fs / rate))
         l_max = l_max_for(self.center_freq_hz + self.offset_hz if self.center_freq_hz else None)
