@@ -92,6 +92,7 @@ __all__ = [
 log = logging.getLogger("ssbwatch.daemon")
 
 NARROWBAND_PROFILE_PEAK_DB = 10.0
+COALESCE_MAX_SAMPLES = 1 << 18  # a backlog is pushed in blocks of up to this many samples (Daemon._coalesce)
 PULSED_SYM_SPREAD_DB = 6.0
 
 
@@ -585,6 +586,11 @@ class _ResyncSource:
                 hit = True
             return hit
 
+    def resync_in(self, a: int, b: int) -> bool:
+        """Whether a resync point lies in [a, b) (not consumed)."""
+        with self._lock:
+            return any(a <= r < b for r in self.resync_at)
+
     def __getattr__(self, name):
         return getattr(self._src, name)
 
@@ -855,6 +861,30 @@ class Daemon:
         t.processed_s += n / st.fs
         self._emit_records(recs)
 
+    def _coalesce(self, st: "_Stream", block, index: int):
+        """A backlog as one block: the blocks queued right behind ``block`` (the
+        next samples, nothing dropped between them, no source resync inside),
+        up to COALESCE_MAX_SAMPLES in all. The receiver gives the same records
+        however its input is cut; one push of a longer block processes the SSB
+        windows it completes together (batched band extraction, grids and
+        features: less CPU per SSB while the pipeline is behind). While it keeps
+        up, the queue holds one block and nothing changes."""
+        import numpy as np
+
+        n = len(block)
+        parts = [block]
+        while n < COALESCE_MAX_SAMPLES:
+            nxt = st.queue.get_next(index + n, COALESCE_MAX_SAMPLES - n)
+            if nxt is None:
+                break
+            if st.wrapped.resync_in(index + len(block), index + n + len(nxt)):
+                # (a resync point is handled at the start of its block: keep it separate)
+                self._process(np.concatenate(parts) if len(parts) > 1 else block, index)
+                return nxt, index + n
+            parts.append(nxt)
+            n += len(nxt)
+        return (np.concatenate(parts) if len(parts) > 1 else block), index
+
     def _reset_receiver(self, rx) -> None:
         self.totals.samples_unsearched += getattr(rx, "n_unsearched", 0)
         rx.reset_states()
@@ -1037,7 +1067,7 @@ class Daemon:
                 continue
             item = st.queue.get(0.2)
             if item is not None:
-                self._process(*item)
+                self._process(*self._coalesce(st, *item))
                 backoff = self.cfg.source.reconnect_initial_s
             elif st.queue.drained:
                 if st.pump.eof:
