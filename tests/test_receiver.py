@@ -377,3 +377,47 @@ def test_fast_paths_match_the_reference_computations():
         got = dsp.extract_band(y, fs, c, 7.68e6)
         assert got.shape == ref.shape
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * float(np.abs(ref).max()))
+
+
+def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
+    """The batched steps of the tracking loop (band extraction of several windows
+    then each one's rotation, grids, identity checks) give each SSB exactly what
+    the one-SSB functions give: a stream's records cannot depend on which SSBs
+    one push completes together."""
+    rng = np.random.default_rng(5)
+    fs, out = 30.72e6, dsp.ssb_rate_hz(30)
+    xs = (rng.standard_normal((5, 5232)) + 1j * rng.standard_normal((5, 5232))).astype(np.complex64)
+    centers = [1234.5, 1234.5 + 7.0, -2.2e6, 0.0, 5.9e3]
+    k0, _ = dsp.band_rotation(5232, fs, centers[0], out)
+    assert dsp.band_rotation(5232, 19.5e6, 0.0, out) is None  # no integer rate ratio: the full-FFT path
+    y0 = dsp.extract_band_unrotated(xs, fs, k0, out)
+    ws = []
+    for i, c in enumerate(centers):
+        k, w = dsp.band_rotation(5232, fs, c, out)
+        ref = dsp.extract_band(xs[i], fs, c, out)
+        if k == k0:
+            ws.append(w)
+            np.testing.assert_array_equal(dsp.rotate_band(y0[i], w), ref)
+            np.testing.assert_array_equal(dsp.rotate_band_part(y0[i], w, 100, 436), ref[100:436])
+        else:
+            ws.append(0.0)
+    assert sum(w != 0.0 for w in ws) >= 2
+    rows = dsp.rotate_bands(y0, ws)
+    for i, w in enumerate(ws):
+        np.testing.assert_array_equal(rows[i], dsp.rotate_band(y0[i], w))
+    starts = np.array([100.0, 101.25, 99.5, 130.75, 104.0])
+    grids = dsp.ssb_grids_at(rows, starts)
+    for i in range(5):
+        np.testing.assert_array_equal(grids[i], dsp.ssb_grid_at(rows[i], starts[i]))
+    with pytest.raises(ValueError):
+        dsp.ssb_grids_at(rows, np.array([100.0, 101.0, 99.0, 300.0, 104.0]))  # beyond the signal
+    from signals import nr
+
+    g = np.stack([nr.ssb_grid(pci, ib, 8, rng=rng) for pci, ib in ((17, 3), (17, 5), (400, 0), (17, 7))])
+    g = (g + 0.3 * (rng.standard_normal(g.shape) + 1j * rng.standard_normal(g.shape))).astype(np.complex64)
+    pcis, given = [17, 17, 400, 17], [-1, 2, -1, -1]
+    ib, sss_m, dmrs_m = dsp.track_identities(g, pcis, given)
+    assert list(ib) == [3, 2, 0, 7]  # decided from the PBCH-DMRS, or the given one
+    for i in range(4):
+        assert (ib[i], sss_m[i], dmrs_m[i]) == dsp.track_identity(g[i], pcis[i], None if given[i] < 0 else given[i])
+    assert np.all(sss_m > 0.5) and dmrs_m[0] > 0.5
