@@ -655,7 +655,8 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
     if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
         raise ValueError("SSB window outside the signal")
     # the 4 FFT windows of each SSB: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
-    win = ys[np.arange(ys.shape[0])[:, None, None], a[:, None, None] + _GRID_OFFS[None]]
+    ys = np.ascontiguousarray(ys)
+    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + _GRID_OFFS)
     Y = _fft(win, 2, True)[:, :, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
     # (and the unitary FFT scale); exp(1j w (k0 + k)) as in _expj_lin
