@@ -196,7 +196,7 @@ def bench_daemon(path: Path, fs: float, fc: float, datatype: str) -> dict:
 
     def factory(cfg, det, base, dt):
         pipe = make_pipeline(cfg, det, base, dt)
-        push = pipe.push
+        push, push_blocks = pipe.push, pipe.push_blocks
 
         def timed_push(block, start=None):
             recs = push(block, start)
@@ -204,7 +204,13 @@ def bench_daemon(path: Path, fs: float, fc: float, datatype: str) -> dict:
                 mark["cpu"], mark["n"] = _cpu(), start + len(block)
             return recs
 
-        pipe.push = timed_push
+        def timed_push_blocks(blocks, start=None):
+            recs = push_blocks(blocks, start)
+            if "cpu" not in mark and pipe.receiver.locked:
+                mark["cpu"], mark["n"] = _cpu(), start + sum(len(b) for b in blocks)
+            return recs
+
+        pipe.push, pipe.push_blocks = timed_push, timed_push_blocks
         mark["pipe"] = pipe
         return pipe
 

@@ -115,6 +115,15 @@ def _phasor(n: int, w: float, start: float = 0.0) -> np.ndarray:
     return _expj_lin(-w, start, n).astype(np.complex64)
 
 
+def cmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b (complex, broadcast) into a new array. numpy may compute ``a * b``
+    in place in a temporary operand of 256 kB or more, with another loop whose
+    complex rounding differs; with an explicit output every element gets the
+    rounding it gets in a small product, so that each SSB of a batch gets
+    exactly what it gets alone."""
+    return np.multiply(a, b, out=np.empty(np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b)))
+
+
 def _expj(phase: np.ndarray) -> np.ndarray:
     """exp(1j * phase) of a real array, complex128, from its cosine and sine
     (the values of np.exp(1j * phase), without the complex exponential)."""
@@ -314,7 +323,7 @@ def rotate_band(y0: np.ndarray, w: float) -> np.ndarray:
     """y0 * exp(-1j w k), k = 0..n-1 (a new complex64 array; ``y0`` itself when
     w is 0): the last step of :func:`extract_band` after
     :func:`extract_band_unrotated` (``w`` from :func:`band_rotation`)."""
-    return y0 * _phasor(y0.size, w) if w != 0.0 else y0
+    return cmul(y0, _phasor(y0.size, w)) if w != 0.0 else y0
 
 
 def rotate_band_part(y0: np.ndarray, w: float, a: int, b: int) -> np.ndarray:
@@ -323,14 +332,14 @@ def rotate_band_part(y0: np.ndarray, w: float, a: int, b: int) -> np.ndarray:
     a, b = max(0, min(a, n)), max(0, min(b, n))
     if w == 0.0:
         return y0[a:b]
-    return y0[a:b] * _expj_lin_part(-w, 0.0, n, a, b).astype(np.complex64)
+    return cmul(y0[a:b], _expj_lin_part(-w, 0.0, n, a, b).astype(np.complex64))
 
 
 def rotate_bands(y0: np.ndarray, w: np.ndarray) -> np.ndarray:
     """:func:`rotate_band` of each row of ``y0`` (N, n) with its own ``w`` (N,)
     (bit for bit), in one pass: complex64 (N, n)."""
     w = np.asarray(w, dtype=np.float64)
-    out = y0 * _expj_lin_rows(-w, y0.shape[1]).astype(np.complex64)
+    out = cmul(y0, _expj_lin_rows(-w, y0.shape[1]).astype(np.complex64))
     keep = w == 0.0
     if keep.any():
         out[keep] = y0[keep]
@@ -899,33 +908,27 @@ def match_quality(grid: np.ndarray, pci: int, ibar: int | None) -> tuple[float, 
     return track_identity(grid, pci, ibar)[1:]
 
 
-@functools.lru_cache(maxsize=4)
-def _smooth_matrix(n: int, width: int) -> np.ndarray:
-    """(n, n) float32 matrix of :func:`smooth_freq` (edge-normalised moving average)."""
-    lo, hi, cnt = _smooth_plan(n, width)
-    m = np.zeros((n, n), np.float32)
-    for i in range(n):
-        m[i, lo[i] : hi[i]] = 1.0 / cnt[i]
-    m.setflags(write=False)
-    return m
-
-
 @functools.lru_cache(maxsize=64)
 def _track_plan(pci: int) -> tuple:
-    """What :func:`track_identity` needs of one cell: PSS, SSS, the PBCH-DMRS REs of
-    symbols 1 and 3 in the PSS band (rows, columns, index into the PSS band), the
-    (16, n) matrix of the 8 ī_SSB references of each symbol (block diagonal) and
-    the REs per symbol."""
+    """What :func:`track_identities` needs of one cell: PSS, SSS (as complex64),
+    the PBCH-DMRS REs of symbols 1 and 3 in the PSS band (rows, columns, index
+    into the PSS band), the conjugate references of the 8 ī_SSB on each symbol
+    ((8, n1), (8, n3)) and the REs per symbol."""
     (l1, k1, kh1, cr1, n1), (l3, k3, kh3, cr3, n3) = _dmrs_plan(pci)
-    m = np.zeros((16, n1 + n3), np.complex64)
-    m[:8, :n1] = cr1
-    m[8:, n1:] = cr3
-    out = (nr.pss(pci % 3), np.ascontiguousarray(nr.sss(pci), dtype=np.float32),
-           np.concatenate([l1, l3]), np.concatenate([k1, k3]), np.concatenate([kh1, kh3]), m, n1, n3)
+    out = (nr.pss(pci % 3), np.ascontiguousarray(nr.sss(pci), dtype=np.complex64),
+           np.concatenate([l1, l3]), np.concatenate([k1, k3]), np.concatenate([kh1, kh3]), cr1, cr3, n1, n3)
     for a in out:
         if isinstance(a, np.ndarray):
             a.setflags(write=False)
     return out
+
+
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    """Sums along the last axis in double precision, as running sums: one
+    order of addition for every row, whatever the batch around it (numpy's
+    and BLAS's reductions may order them by the array's shape and alignment)."""
+    x = x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+    return np.cumsum(x, axis=-1)[..., -1]
 
 
 def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple[int, float, float]:
@@ -941,7 +944,7 @@ def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple
 def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`track_identity` of N SSBs, vectorised over the SSBs of each cell
     (this runs for every tracked SSB); each SSB's values do not depend on the
-    others of the batch.
+    others of the batch (no BLAS products, running sums: see :func:`_row_sums`).
 
     Parameters
     ----------
@@ -964,34 +967,28 @@ def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.nda
     groups = [(p0, slice(None))] if n and (pcis == p0).all() else \
         [(int(c), np.flatnonzero(pcis == c)) for c in np.unique(pcis)]
     for pci, rows in groups:
-        p, sss, dl, dk, dkh, m, n1, n3 = _track_plan(pci)
+        p, sss, dl, dk, dkh, cr1, cr3, n1, n3 = _track_plan(pci)
         g = grids[rows]
         k = g.shape[0]
-        h0 = g[:, 0, _PSS_SL] * p  # (k, 127)
+        h0 = cmul(g[:, 0, _PSS_SL], p)  # (k, 127)
         # phase step per subcarrier (timing slope): h0[:-1]^H h0[1:] per SSB
-        c = np.matmul(np.conj(h0[:, None, :-1]), h0[:, 1:, None])[:, 0, 0]
+        c = _row_sums(cmul(np.conj(h0[:, :-1]), h0[:, 1:]))
         ramp = _expj(-np.arctan2(c.imag, c.real)[:, None] * np.arange(nr.SSB_N_SUBCARRIERS)[None, :])
         ramp = ramp.astype(np.complex64)  # (k, 240)
         r = ramp[:, _PSS_SL]
-        # smoothed PSS channel: the moving average as a real matrix on the (127, 2) float views
-        v = h0 * r
-        h0s = np.matmul(_smooth_matrix(v.shape[1], 5), v.view(np.float32).reshape(k, -1, 2))
-        h0s = h0s.view(np.complex64).reshape(k, -1)
+        h0s = smooth_freq(cmul(h0, r), 5)  # smoothed PSS channel (de-ramped)
         h0c = np.conj(h0s)
-        g2 = g[:, 2, _PSS_SL] * r
-        z = g2 * h0c
-        # energies as float64 running sums along each row (the same for any batch size)
-        e_g2 = np.cumsum((g2.real * g2.real + g2.imag * g2.imag).astype(np.float64), axis=1)[:, -1]
-        e_h0 = np.cumsum((h0s.real * h0s.real + h0s.imag * h0s.imag).astype(np.float64), axis=1)[:, -1]
-        norm = np.sqrt(e_g2 * e_h0) + 1e-30
-        zs = np.matmul(z.view(np.float32).reshape(k, -1, 2).transpose(0, 2, 1), sss)  # (k, 2): re, im of sum sss z
-        sss_m = np.hypot(zs[:, 0], zs[:, 1]).astype(np.float64) / norm
+        g2 = cmul(g[:, 2, _PSS_SL], r)
+        z = cmul(g2, h0c)
+        norm = np.sqrt(_row_sums(g2.real * g2.real + g2.imag * g2.imag)
+                       * _row_sums(h0s.real * h0s.real + h0s.imag * h0s.imag)) + 1e-30
+        sss_m = np.abs(_row_sums(cmul(z, sss))) / norm
         # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
-        zd = g[:, dl, dk] * ramp[:, dk] * h0c[:, dkh]  # (k, n1 + n3)
-        a = np.abs(np.matmul(m, zd[:, :, None])[:, :, 0])  # (k, 16)
-        e = np.cumsum((zd.real * zd.real + zd.imag * zd.imag).astype(np.float64), axis=1)
-        den = np.sqrt(n1 * e[:, n1 - 1]) + np.sqrt(n3 * (e[:, -1] - e[:, n1 - 1]))
-        scores = (a[:, :8] + a[:, 8:]) / (den + 1e-30)[:, None]
+        zd = cmul(cmul(g[:, dl, dk], ramp[:, dk]), h0c[:, dkh])  # (k, n1 + n3)
+        a = np.abs(_row_sums(cmul(zd[:, None, :n1], cr1))) + np.abs(_row_sums(cmul(zd[:, None, n1:], cr3)))
+        e = zd.real * zd.real + zd.imag * zd.imag
+        den = np.sqrt(n1 * _row_sums(e[:, :n1])) + np.sqrt(n3 * _row_sums(e[:, n1:]))
+        scores = a / (den + 1e-30)[:, None]  # (k, 8)
         ib = np.where(ibars[rows] >= 0, ibars[rows], np.argmax(scores, axis=1))
         ib_out[rows] = ib
         sss_out[rows] = sss_m

@@ -272,7 +272,7 @@ def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
         gv = g[rows]
         m = len(known)
         # per symbol: H = (B V S^-1) (U^H (y_p x_p^*)), one batched product per stage
-        z = (gv[:, fit["pil_idx"]] * np.stack([k[1] for k in known])).astype(np.complex128)  # (m, 4, n_max)
+        z = dsp.cmul(gv[:, fit["pil_idx"]], np.stack([k[1] for k in known])).astype(np.complex128)  # (m, 4, n_max)
         t = np.matmul(z.transpose(1, 0, 2), fit["proj_t"])  # (4, m, L)
         hv = np.matmul(t, fit["interp_t"]).transpose(1, 0, 2).reshape(m, 960)
         # PBCH: equalise, QPSK decision; its residual carries the estimate's noise too
@@ -281,7 +281,7 @@ def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
         gp = gv[:, pb]
         # the decision is on the signs of y / H: those of y H^* (|H|^2 > 0); y itself where
         # there is no channel (|H| <= EPS: y / EPS)
-        eq = gp * np.conj(hp)
+        eq = dsp.cmul(gp, np.conj(hp))
         tiny = hp.real * hp.real + hp.imag * hp.imag <= EPS * EPS
         if tiny.any():
             eq[tiny] = gp[tiny]

@@ -144,5 +144,9 @@ class ScoringPipeline:
     def push(self, block: np.ndarray, start_sample: Optional[int] = None) -> list[dict]:
         return self.records(self.receiver.push(block, start_sample))
 
+    def push_blocks(self, blocks: list[np.ndarray], start_sample: Optional[int] = None) -> list[dict]:
+        """:meth:`push` of consecutive blocks at once (Receiver.push_blocks)."""
+        return self.records(self.receiver.push_blocks(blocks, start_sample))
+
     def flush(self) -> list[dict]:
         return self.records(self.receiver.flush())

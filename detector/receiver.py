@@ -572,6 +572,19 @@ class Receiver:
         ``start_sample`` is the absolute index of ``block[0]``; a jump forward
         (samples dropped upstream) restarts buffering there.
         """
+        self._append(block, start_sample)
+        return self._process(final=False)
+
+    def push_blocks(self, blocks: list[np.ndarray], start_sample: Optional[int] = None) -> list[SSBObservation]:
+        """:meth:`push` of consecutive blocks (the first at ``start_sample``) at
+        once: the same observations as pushing them one after the other (the
+        stream is cut into blocks in another place), without joining them; the
+        SSB windows they complete are processed as one batch."""
+        for i, block in enumerate(blocks):
+            self._append(block, start_sample if i == 0 else None)
+        return self._process(final=False)
+
+    def _append(self, block: np.ndarray, start_sample: Optional[int]) -> None:
         block = np.asarray(block) if self.converter is not None else np.asarray(block, dtype=np.complex64)
         if self.copy_input:
             block = block.copy()
@@ -592,7 +605,6 @@ class Receiver:
         if self.cfg.search_duty > 0:
             # search work earned by these samples; a little is banked, not more
             self._credit = min(self._credit + self.cfg.search_duty * len(block) / self.fs, _CREDIT_MAX_S)
-        return self._process(final=False)
 
     def flush(self) -> list[SSBObservation]:
         """End of stream: use what is buffered (a capture shorter than one period)."""

@@ -167,8 +167,16 @@ def test_batch_is_the_per_ssb_features():
                                locked=[o.locked for o, _ in rows], baselines=bases,
                                floor_per_re=[fl for _, fl in rows])
     assert batch.shape == (len(rows), N_FEATURES) and batch.dtype == np.float32
-    # the fit runs in double precision: an SSB's features do not depend on its batch
-    np.testing.assert_allclose(batch, single, rtol=0, atol=1e-5)
+    # an SSB's features do not depend on its batch
+    np.testing.assert_array_equal(batch, single)
+    big = 4 * rows  # a batch whose arrays pass 256 kB (numpy may then work in place in temporaries)
+    again = ssb_features_batch(np.stack([o.grid for o, _ in big]), [o.pci for o, _ in big],
+                               [o.ibar for o, _ in big], np.stack([o.pss_trace for o, _ in big]),
+                               nid2_margin_db=[o.nid2_margin_db for o, _ in big],
+                               sss_metric=[o.sss_metric for o, _ in big], dmrs_metric=[o.dmrs_metric for o, _ in big],
+                               locked=[o.locked for o, _ in big], baselines=bases * 4,
+                               floor_per_re=[fl for _, fl in big])
+    np.testing.assert_array_equal(again, np.concatenate([batch] * 4))
     assert np.all(batch[1::2, IDX["calibrated"]] == 1.0) and np.all(batch[::2, IDX["calibrated"]] == 0.0)
 
 

@@ -87,6 +87,25 @@ def test_streaming_chunks_give_the_same_records():
     assert json.dumps(whole) == json.dumps(chunked)
 
 
+def test_streaming_batched_windows_give_the_same_records():
+    """At an integer rate ratio (the batched band extraction of the SSB windows
+    a push completes): whole, in random chunks, and as one push of several
+    blocks, the records are the same, byte for byte."""
+    cap = _capture(21, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), duration_ms=45.0, period_ms=(10.0,),
+                                  all_ssbs_fraction=1.0, l_max=(8,), snr_db=(12.0, 12.0)))
+    p = cap.params
+    assert dsp.band_rotation(10000, p.sample_rate_hz, 0.0, dsp.ssb_rate_hz(30)) is not None
+    whole = _records(cap)
+    chunks = list(np.random.default_rng(1).integers(1, 60000, 25))
+    chunked = _records(cap, chunks=chunks)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    cuts = np.cumsum(chunks)
+    blocks = np.split(cap.iq, cuts[cuts < cap.iq.size])
+    joined = pipe.push_blocks(blocks[:5], 0) + pipe.push_blocks(blocks[5:], int(sum(map(len, blocks[:5])))) + pipe.flush()
+    assert len(whole) >= 16 and sum(r["locked"] for r in whole) >= 16
+    assert json.dumps(whole) == json.dumps(chunked) == json.dumps(joined)
+
+
 def test_single_ssb_in_one_millisecond():
     cap = _capture(13, _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), snr_db=(20.0, 20.0)))
     s = cap.ssbs[0]
@@ -386,8 +405,9 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
     one push completes together."""
     rng = np.random.default_rng(5)
     fs, out = 30.72e6, dsp.ssb_rate_hz(30)
-    xs = (rng.standard_normal((5, 5232)) + 1j * rng.standard_normal((5, 5232))).astype(np.complex64)
-    centers = [1234.5, 1234.5 + 7.0, -2.2e6, 0.0, 5.9e3]
+    # 48 windows: a batch whose arrays pass 256 kB (numpy may then work in place in a temporary)
+    xs = (rng.standard_normal((48, 5232)) + 1j * rng.standard_normal((48, 5232))).astype(np.complex64)
+    centers = [1234.5, 1234.5 + 7.0, -2.2e6, 0.0, 5.9e3] + [1234.5 + 0.5 * i for i in range(43)]
     k0, _ = dsp.band_rotation(5232, fs, centers[0], out)
     assert dsp.band_rotation(5232, 19.5e6, 0.0, out) is None  # no integer rate ratio: the full-FFT path
     y0 = dsp.extract_band_unrotated(xs, fs, k0, out)
@@ -405,19 +425,21 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
     rows = dsp.rotate_bands(y0, ws)
     for i, w in enumerate(ws):
         np.testing.assert_array_equal(rows[i], dsp.rotate_band(y0[i], w))
-    starts = np.array([100.0, 101.25, 99.5, 130.75, 104.0])
+    starts = 100.0 + 30.0 * rng.random(48)
     grids = dsp.ssb_grids_at(rows, starts)
-    for i in range(5):
-        np.testing.assert_array_equal(grids[i], dsp.ssb_grid_at(rows[i], starts[i]))
+    for i in range(48):
+        np.testing.assert_array_equal(grids[i], dsp.ssb_grid_at(rows[i].copy(), starts[i]))
     with pytest.raises(ValueError):
-        dsp.ssb_grids_at(rows, np.array([100.0, 101.0, 99.0, 300.0, 104.0]))  # beyond the signal
+        dsp.ssb_grids_at(rows[:2], np.array([100.0, 300.0]))  # beyond the signal
     from signals import nr
 
-    g = np.stack([nr.ssb_grid(pci, ib, 8, rng=rng) for pci, ib in ((17, 3), (17, 5), (400, 0), (17, 7))])
+    cells = [(17, 3), (17, 5), (400, 0), (17, 7)] * 75  # 300 SSBs: arrays past 256 kB again
+    g = np.stack([nr.ssb_grid(pci, ib, 8, rng=rng) for pci, ib in cells])
     g = (g + 0.3 * (rng.standard_normal(g.shape) + 1j * rng.standard_normal(g.shape))).astype(np.complex64)
-    pcis, given = [17, 17, 400, 17], [-1, 2, -1, -1]
+    pcis, given = [c[0] for c in cells], [-1, 2, -1, -1] * 75
     ib, sss_m, dmrs_m = dsp.track_identities(g, pcis, given)
-    assert list(ib) == [3, 2, 0, 7]  # decided from the PBCH-DMRS, or the given one
-    for i in range(4):
-        assert (ib[i], sss_m[i], dmrs_m[i]) == dsp.track_identity(g[i], pcis[i], None if given[i] < 0 else given[i])
-    assert np.all(sss_m > 0.5) and dmrs_m[0] > 0.5
+    assert list(ib[:4]) == [3, 2, 0, 7]  # decided from the PBCH-DMRS, or the given one
+    for i in range(0, 300, 7):
+        assert (ib[i], sss_m[i], dmrs_m[i]) == dsp.track_identity(g[i].copy(), pcis[i],
+                                                                 None if given[i] < 0 else given[i])
+    assert np.all(sss_m > 0.5) and np.all(dmrs_m[::4] > 0.5)
