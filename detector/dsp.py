@@ -980,14 +980,20 @@ def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.nda
         h0c = np.conj(h0s)
         g2 = cmul(g[:, 2, _PSS_SL], r)
         z = cmul(g2, h0c)
-        norm = np.sqrt(_row_sums(g2.real * g2.real + g2.imag * g2.imag)
-                       * _row_sums(h0s.real * h0s.real + h0s.imag * h0s.imag)) + 1e-30
+        gh = np.stack([g2, h0s], axis=1)  # (k, 2, 127)
+        e2 = _row_sums(gh.real * gh.real + gh.imag * gh.imag)
+        norm = np.sqrt(e2[:, 0] * e2[:, 1]) + 1e-30
         sss_m = np.abs(_row_sums(cmul(z, sss))) / norm
         # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
         zd = cmul(cmul(g[:, dl, dk], ramp[:, dk]), h0c[:, dkh])  # (k, n1 + n3)
-        a = np.abs(_row_sums(cmul(zd[:, None, :n1], cr1))) + np.abs(_row_sums(cmul(zd[:, None, n1:], cr3)))
         e = zd.real * zd.real + zd.imag * zd.imag
-        den = np.sqrt(n1 * _row_sums(e[:, :n1])) + np.sqrt(n3 * _row_sums(e[:, n1:]))
+        if n1 == n3:  # (the DMRS of both symbols in the PSS band: the same count)
+            a = np.abs(_row_sums(cmul(zd.reshape(k, 2, 1, n1), np.stack([cr1, cr3])))).sum(axis=1)
+            e13 = _row_sums(e.reshape(k, 2, n1))
+            den = np.sqrt(n1 * e13[:, 0]) + np.sqrt(n3 * e13[:, 1])
+        else:
+            a = np.abs(_row_sums(cmul(zd[:, None, :n1], cr1))) + np.abs(_row_sums(cmul(zd[:, None, n1:], cr3)))
+            den = np.sqrt(n1 * _row_sums(e[:, :n1])) + np.sqrt(n3 * _row_sums(e[:, n1:]))
         scores = a / (den + 1e-30)[:, None]  # (k, 8)
         ib = np.where(ibars[rows] >= 0, ibars[rows], np.argmax(scores, axis=1))
         ib_out[rows] = ib
