@@ -4,6 +4,10 @@
 4 x 240 RE grid after CFO correction, and the PSS correlation trace around the
 detected peak) into a fixed-length float32 vector. The model's ONNX metadata
 stores :data:`FEATURE_VERSION`; a change of meaning or order bumps it.
+``ssb_features_batch`` is the same computation for N SSBs at once (the
+receiver's pipeline scores the SSBs of each pushed block together);
+``ssb_features`` is its N = 1 case, and an SSB's features do not depend on the
+other SSBs of its batch.
 
 What the SSB offers as evidence of jamming (PAPER.md, DESIGN.md §4):
 
@@ -161,9 +165,9 @@ def _channel_fit(v: int) -> dict:
     pilots' y_p x_p^* to H on all 240 subcarriers through the interpolator
     P_l = B pinv(B_l) (B the (240, L) delay basis, B_l its pilot rows). It is
     kept in two stages of rank L from the SVD B_l = U S V^H, P_l = (B V S^-1) U^H:
-    a quarter of the operations of P_l itself, and as well conditioned in float32
-    (U is orthonormal, so the rows of B V S^-1 have the norms of P_l's rows; the
-    tap weights pinv(B_l) themselves are not: L = 25 taps over the PSS's 127
+    a quarter of the operations of P_l itself, and as well conditioned (U is
+    orthonormal, so the rows of B V S^-1 have the norms of P_l's rows; the tap
+    weights pinv(B_l) themselves are not: L = 25 taps over the PSS's 127
     contiguous subcarriers are ill-posed, cond ~1e9).
 
     Returns a dict of read-only arrays:
@@ -177,6 +181,7 @@ def _channel_fit(v: int) -> dict:
         pilots (the fit absorbs L of N_l degrees of freedom), 1 + |P_k|^2 on
         PBCH data REs (the channel estimate's own noise)
     pbch_idx : intp (432,) -- flat RE index of the PBCH data REs
+    n_pilots : int (4,) -- pilots per symbol
     pbch_gain_mean : float -- mean |P_k|^2 over the PBCH data REs
     """
     maps = nr.ssb_re_indices(v)
@@ -204,8 +209,9 @@ def _channel_fit(v: int) -> dict:
     pl, pk = maps["pbch"]
     norm[pl, pk] = 1.0 + gains[pl, pk]
     n_pilots = np.array([pilots[l].size for l in range(4)])
-    out = {"pil_idx": pil_idx, "proj_t": proj_t, "interp_t": interp_t,
-           "norm": norm, "inv_norm": (1.0 / norm).ravel(), "pbch_idx": (pl * nr.SSB_N_SUBCARRIERS + pk).astype(np.intp), "n_pilots": n_pilots}
+    out = {"pil_idx": pil_idx, "proj_t": proj_t, "interp_t": interp_t, "norm": norm,
+           "inv_norm": (1.0 / norm).ravel(), "pbch_idx": (pl * nr.SSB_N_SUBCARRIERS + pk).astype(np.intp),
+           "n_pilots": n_pilots}
     for a in out.values():
         a.setflags(write=False)
     # mean |P_k|^2 over the PBCH data REs: the channel estimate's noise in the SSB power

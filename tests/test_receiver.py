@@ -101,7 +101,8 @@ def test_streaming_batched_windows_give_the_same_records():
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
     cuts = np.cumsum(chunks)
     blocks = np.split(cap.iq, cuts[cuts < cap.iq.size])
-    joined = pipe.push_blocks(blocks[:5], 0) + pipe.push_blocks(blocks[5:], int(sum(map(len, blocks[:5])))) + pipe.flush()
+    first = int(sum(map(len, blocks[:5])))
+    joined = pipe.push_blocks(blocks[:5], 0) + pipe.push_blocks(blocks[5:], first) + pipe.flush()
     assert len(whole) >= 16 and sum(r["locked"] for r in whole) >= 16
     assert json.dumps(whole) == json.dumps(chunked) == json.dumps(joined)
 
