@@ -92,6 +92,7 @@ __all__ = [
 log = logging.getLogger("ssbwatch.daemon")
 
 NARROWBAND_PROFILE_PEAK_DB = 10.0
+COALESCE_MAX_SAMPLES = 1 << 18  # a backlog is pushed in blocks of up to this many samples (Daemon._coalesce)
 PULSED_SYM_SPREAD_DB = 6.0
 
 
@@ -585,6 +586,11 @@ class _ResyncSource:
                 hit = True
             return hit
 
+    def resync_in(self, a: int, b: int) -> bool:
+        """Whether a resync point lies in [a, b) (not consumed)."""
+        with self._lock:
+            return any(a <= r < b for r in self.resync_at)
+
     def __getattr__(self, name):
         return getattr(self._src, name)
 
@@ -829,9 +835,12 @@ class Daemon:
             self.mqtt.publish_event(d)
 
     def _process(self, block, index: int) -> None:
+        """Push one block, or a list of consecutive blocks (a backlog, see
+        :meth:`_coalesce`) that starts at sample ``index``."""
         st = self.stream
         t = self.totals
-        n = len(block)
+        blocks = block if isinstance(block, list) else [block]
+        n = sum(len(b) for b in blocks)
         if st.wrapped.pop_resync(index + n):
             st.resyncs += 1
             rx = getattr(st.pipeline, "receiver", None)
@@ -842,7 +851,14 @@ class Daemon:
                 self._reset_receiver(rx)
         t0 = time.perf_counter()
         try:
-            recs = st.pipeline.push(block, index)
+            if len(blocks) == 1:
+                recs = st.pipeline.push(blocks[0], index)
+            elif hasattr(st.pipeline, "push_blocks"):
+                recs = st.pipeline.push_blocks(blocks, index)
+            else:
+                import numpy as np
+
+                recs = st.pipeline.push(np.concatenate(blocks), index)
         except Exception:  # noqa: BLE001 - one bad block must not stop the daemon
             t.processing_errors += 1
             log.exception("processing failed at sample %d; receiver reset", index)
@@ -854,6 +870,29 @@ class Daemon:
         t.samples_processed += n
         t.processed_s += n / st.fs
         self._emit_records(recs)
+
+    def _coalesce(self, st: "_Stream", block, index: int):
+        """A backlog as one push: ``block`` and the blocks queued right behind it
+        (the next samples, nothing dropped between them, no source resync
+        inside), up to COALESCE_MAX_SAMPLES in all, as a list for
+        :meth:`_process`. The receiver gives the same records however its input
+        is cut; one push of several blocks processes the SSB windows they
+        complete together (batched band extraction, grids and features: less CPU
+        per SSB while the pipeline is behind). While it keeps up, the queue holds
+        one block and nothing changes."""
+        n = len(block)
+        parts = [block]
+        while n < COALESCE_MAX_SAMPLES:
+            nxt = st.queue.get_next(index + n, COALESCE_MAX_SAMPLES - n)
+            if nxt is None:
+                break
+            if st.wrapped.resync_in(index + len(block), index + n + len(nxt)):
+                # (a resync point is handled at the start of its block: keep it separate)
+                self._process(parts if len(parts) > 1 else block, index)
+                return nxt, index + n
+            parts.append(nxt)
+            n += len(nxt)
+        return (parts if len(parts) > 1 else block), index
 
     def _reset_receiver(self, rx) -> None:
         self.totals.samples_unsearched += getattr(rx, "n_unsearched", 0)
@@ -1037,7 +1076,7 @@ class Daemon:
                 continue
             item = st.queue.get(0.2)
             if item is not None:
-                self._process(*item)
+                self._process(*self._coalesce(st, *item))
                 backoff = self.cfg.source.reconnect_initial_s
             elif st.queue.drained:
                 if st.pump.eof:

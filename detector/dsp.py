@@ -115,6 +115,24 @@ def _phasor(n: int, w: float, start: float = 0.0) -> np.ndarray:
     return _expj_lin(-w, start, n).astype(np.complex64)
 
 
+def cmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b (complex, broadcast) into a new array. numpy may compute ``a * b``
+    in place in a temporary operand of 256 kB or more, with another loop whose
+    complex rounding differs; with an explicit output every element gets the
+    rounding it gets in a small product, so that each SSB of a batch gets
+    exactly what it gets alone."""
+    return np.multiply(a, b, out=np.empty(np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b)))
+
+
+def _expj(phase: np.ndarray) -> np.ndarray:
+    """exp(1j * phase) of a real array, complex128, from its cosine and sine
+    (the values of np.exp(1j * phase), without the complex exponential)."""
+    out = np.empty(np.shape(phase), np.complex128)
+    np.cos(phase, out=out.real)
+    np.sin(phase, out=out.imag)
+    return out
+
+
 def _expj_lin(w: float, k0: float, n: int) -> np.ndarray:
     """exp(1j * w * (k0 + k)), k = 0..n-1, complex128, from ~2 sqrt(n) complex
     exponentials: exp(1j w (k0 + b a)) exp(1j w c) with k = b a + c."""
@@ -254,6 +272,104 @@ def _polyphase_plan(n_in: int, n_out: int, k0: int) -> np.ndarray:
     return tw
 
 
+def band_rotation(n: int, fs_hz: float, center_hz: float, out_hz: float) -> tuple[int, float] | None:
+    """How :func:`extract_band` of ``n`` samples centres ``center_hz`` when it
+    takes the polyphase path (integer rate ratio q = n_in / n_out >= 2): the
+    input bin k0 the band is cut around, and the rotation w (rad / output
+    sample) that :func:`extract_band_unrotated`'s output is multiplied by,
+    exp(-1j w k), to finish the shift (the bin rounding and the sub-bin rest).
+    None when the polyphase path does not apply."""
+    n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
+    q = n_in // n_out
+    if n_in != q * n_out or q < 2 or n_out > _PLAN_CACHE_MAX_BINS:
+        return None
+    bin_hz = fs_hz / n_in
+    k0 = int(round(center_hz / bin_hz))
+    resid_hz = center_hz - k0 * bin_hz
+    return k0, 2 * np.pi * ((k0 % n_out) / n_out + resid_hz / (fs_hz * n_out / n_in))
+
+
+def extract_band_unrotated(xs: np.ndarray, fs_hz: float, k0: int, out_hz: float) -> np.ndarray:
+    """The polyphase band extraction of :func:`extract_band` for several
+    equal-length blocks at once, before its final rotation (see
+    :func:`band_rotation`): row i times exp(-1j w k) is ``extract_band`` of
+    ``xs[i]`` (bit for bit: the FFTs of a batch are those of each row).
+
+    Parameters
+    ----------
+    xs : complex64, shape (N, n), at ``fs_hz``
+    k0 : the input bin the band is cut around (:func:`band_rotation`)
+
+    Returns
+    -------
+    complex64, shape (N, ceil(n * out_hz / fs_hz))
+    """
+    m, n = xs.shape
+    n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
+    q = n_in // n_out
+    xp = np.empty((m, n_in), np.complex64)
+    xp[:, :n] = xs
+    xp[:, n:] = 0
+    Xr = _fft(xp.reshape(m, n_out, q).transpose(0, 2, 1), 2, True)  # (N, q, n_out): spectra of x[r::q]
+    Xr *= _polyphase_plan(n_in, n_out, k0 % n_in)
+    S = Xr[:, 0]
+    for r in range(1, q):
+        S += Xr[:, r]
+    # S is the band spectrum rotated by k0 mod n_out bins (undone by the rotation)
+    return _fft(S, 1, False)[:, : int(math.ceil(n * n_out / n_in))]
+
+
+def rotate_band(y0: np.ndarray, w: float) -> np.ndarray:
+    """y0 * exp(-1j w k), k = 0..n-1 (a new complex64 array; ``y0`` itself when
+    w is 0): the last step of :func:`extract_band` after
+    :func:`extract_band_unrotated` (``w`` from :func:`band_rotation`)."""
+    return cmul(y0, _phasor(y0.size, w)) if w != 0.0 else y0
+
+
+def rotate_band_part(y0: np.ndarray, w: float, a: int, b: int) -> np.ndarray:
+    """``rotate_band(y0, w)[a:b]`` (bit for bit) without rotating the rest."""
+    n = y0.size
+    a, b = max(0, min(a, n)), max(0, min(b, n))
+    if w == 0.0:
+        return y0[a:b]
+    return cmul(y0[a:b], _expj_lin_part(-w, 0.0, n, a, b).astype(np.complex64))
+
+
+def rotate_bands(y0: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """:func:`rotate_band` of each row of ``y0`` (N, n) with its own ``w`` (N,)
+    (bit for bit), in one pass: complex64 (N, n)."""
+    w = np.asarray(w, dtype=np.float64)
+    out = cmul(y0, _expj_lin_rows(-w, y0.shape[1]).astype(np.complex64))
+    keep = w == 0.0
+    if keep.any():
+        out[keep] = y0[keep]
+    return out
+
+
+def _expj_lin_part(w: float, k0: float, n: int, a: int, b: int) -> np.ndarray:
+    """``_expj_lin(w, k0, n)[a:b]``, the same values from the same products."""
+    if n <= 512:
+        return np.exp(1j * w * (k0 + np.arange(a, b)))
+    blk = max(8, int(math.sqrt(n)))
+    r0 = a // blk
+    hi = np.exp(1j * w * (k0 + blk * np.arange(r0, (max(b, a + 1) - 1) // blk + 1)))
+    lo = np.exp(1j * w * np.arange(blk))
+    return (hi[:, None] * lo[None, :]).ravel()[a - r0 * blk : b - r0 * blk]
+
+
+def _expj_lin_rows(w: np.ndarray, n: int, k0: float = 0.0) -> np.ndarray:
+    """``_expj_lin(w[i], k0, n)`` for each i, (N, n) complex128, the same values
+    from the same products."""
+    w = np.asarray(w, dtype=np.float64)[:, None]
+    if n <= 512:
+        return np.exp(1j * w * (k0 + np.arange(n))[None, :])
+    blk = max(8, int(math.sqrt(n)))
+    rows = -(-n // blk)
+    hi = np.exp(1j * w * (k0 + blk * np.arange(rows))[None, :])
+    lo = np.exp(1j * w * np.arange(blk)[None, :])
+    return (hi[:, :, None] * lo[:, None, :]).reshape(w.shape[0], -1)[:, :n]
+
+
 def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -> np.ndarray:
     """Shift ``center_hz`` to 0 Hz, filter to the SSB band and resample to ``out_hz``.
 
@@ -271,25 +387,12 @@ def extract_band(x: np.ndarray, fs_hz: float, center_hz: float, out_hz: float) -
     -------
     complex64, shape (ceil(n * out_hz / fs_hz),)
     """
-    n_in, n_out = fft_len_for(len(x), float(fs_hz), float(out_hz))
-    q = n_in // n_out
-    if n_in != q * n_out or q < 2 or n_out > _PLAN_CACHE_MAX_BINS:
+    rot = band_rotation(len(x), fs_hz, center_hz, out_hz)
+    if rot is None:
         X, n_in, n_out = band_spectrum(x, fs_hz, out_hz)
         return extract_band_from_spectrum(X, fs_hz, n_out, center_hz, n_valid_in=len(x))
-    bin_hz = fs_hz / n_in
-    k0 = int(round(center_hz / bin_hz))
-    resid_hz = center_hz - k0 * bin_hz
-    xp = np.empty(n_in, np.complex64)
-    xp[: len(x)] = x
-    xp[len(x) :] = 0
-    Xr = _fft(xp.reshape(n_out, q).T, 1, True)  # (q, n_out): spectra of x[r::q]
-    Xr *= _polyphase_plan(n_in, n_out, k0 % n_in)
-    S = Xr[0]
-    for r in range(1, q):
-        S += Xr[r]
-    y = _fft(S, 0, False)[: int(math.ceil(len(x) * n_out / n_in))]
-    # S is the band spectrum rotated by k0 mod n_out bins: undo it here, with the residual shift
-    w = 2 * np.pi * ((k0 % n_out) / n_out + resid_hz / (fs_hz * n_out / n_in))
+    k0, w = rot
+    y = extract_band_unrotated(np.asarray(x, dtype=np.complex64).reshape(1, -1), fs_hz, k0, out_hz)[0]
     if w != 0.0:
         y *= _phasor(y.size, w)
     return y
@@ -405,7 +508,10 @@ def _window_energy(p: np.ndarray, n_lags: int) -> np.ndarray:
     return e[SSB_FFT_SIZE : SSB_FFT_SIZE + n_lags] - e[:n_lags]
 
 
-def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarray]:
+_ALL_NID2 = (0, 1, 2)
+
+
+def pss_correlate(y: np.ndarray, nid2s=_ALL_NID2) -> tuple[np.ndarray, np.ndarray]:
     """Normalised PSS correlation of an SSB-rate signal.
 
     rho2[i, n] = |sum_m y_p[n+m] p_i*[m]|^2 / sum_m |y_p[n+m]|^2, with ``y_p`` the
@@ -424,7 +530,7 @@ def pss_correlate(y: np.ndarray, nid2s=(0, 1, 2)) -> tuple[np.ndarray, np.ndarra
     """
     y = np.asarray(y, dtype=np.complex64)
     n = y.size
-    nids = tuple(int(i) for i in nid2s)
+    nids = _ALL_NID2 if nid2s is _ALL_NID2 else tuple(int(i) for i in nid2s)
     if n < SSB_FFT_SIZE:
         return np.zeros((len(nids), 0), np.float32), np.zeros((len(nids), 0), np.complex64)
     Y = _fft(y, 0, True)
@@ -453,13 +559,13 @@ def _pss_rho2(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """rho2 and the correlations from [y_p, corr_0, ...] (inverse FFTs, len(y) each)."""
     n = t.shape[1]
     n_lags = n - SSB_FFT_SIZE + 1
-    yp = t[0]
-    e = np.cumsum(yp.real * yp.real + yp.imag * yp.imag, dtype=np.float64)  # running |y_p|^2
+    pw = t.real * t.real + t.imag * t.imag  # |.|^2 of every row at once (float32)
+    e = np.cumsum(pw[0].astype(np.float64))  # running |y_p|^2
     energy = e[SSB_FFT_SIZE - 1 : SSB_FFT_SIZE - 1 + n_lags].copy()
     energy[1:] -= e[: n_lags - 1]
     corr = t[1:, :n_lags]
     floor = max(float(energy.max()) * 1e-9, 1e-30)
-    rho2 = ((corr.real * corr.real + corr.imag * corr.imag) / np.maximum(energy, floor)).astype(np.float32)
+    rho2 = (pw[1:, :n_lags] / np.maximum(energy, floor)).astype(np.float32)
     return rho2, corr
 
 
@@ -520,6 +626,10 @@ _GRID_FIRST = SSB_CP - FFT_BACKOFF  # first FFT window of the SSB, samples after
 _GRID_SPAN = _GRID_FIRST + (nr.SSB_N_SYMBOLS - 1) * SSB_SYMBOL_LEN + SSB_FFT_SIZE  # samples the grid reads
 
 
+_GRID_OFFS = (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]  # (4, 256)
+_GRID_OFFS.setflags(write=False)
+
+
 def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     """The 4 x 240 RE grid of an SSB whose first symbol's CP starts at sample
     ``start`` (may be fractional) of the SSB-rate signal ``y``.
@@ -531,21 +641,37 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     -------
     complex64, shape (4, 240)
     """
-    i0 = int(math.floor(start))
-    frac = start - i0
-    a = i0 + _GRID_FIRST
-    if a < 0 or i0 + _GRID_SPAN > y.size:
+    return ssb_grids_at(np.asarray(y).reshape(1, -1), np.array([float(start)]))[0]
+
+
+def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """:func:`ssb_grid_at` of N SSBs at once (one batched FFT; each row's grid
+    is the one ``ssb_grid_at`` gives alone, bit for bit).
+
+    Parameters
+    ----------
+    ys : complex64, shape (N, n) -- SSB-rate signals
+    starts : float, shape (N,) -- CP start of each SSB's first symbol in its row
+
+    Returns
+    -------
+    complex64, shape (N, 4, 240)
+    """
+    starts = np.asarray(starts, dtype=np.float64)
+    i0 = np.floor(starts)
+    frac = starts - i0
+    a = i0.astype(np.intp) + _GRID_FIRST
+    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
         raise ValueError("SSB window outside the signal")
-    if a + nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN <= y.size:
-        # the 4 windows as a strided view: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
-        win = y[a : a + nr.SSB_N_SYMBOLS * SSB_SYMBOL_LEN].reshape(nr.SSB_N_SYMBOLS, SSB_SYMBOL_LEN)[:, :SSB_FFT_SIZE]
-    else:
-        win = y[a + (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]]
-    Y = _fft(win, 1, True)[:, _SSB_BINS]
+    # the 4 FFT windows of each SSB: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
+    ys = np.ascontiguousarray(ys)
+    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + _GRID_OFFS)
+    Y = _fft(win, 2, True)[:, :, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
-    # (and the unitary FFT scale)
-    Y *= (_expj_lin(2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE, int(_SSB_K[0]), _SSB_K.size)
-          * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)
+    # (and the unitary FFT scale); exp(1j w (k0 + k)) as in _expj_lin
+    w = 2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE
+    ramp = _expj(w[:, None] * (int(_SSB_K[0]) + np.arange(_SSB_K.size))[None, :])
+    Y *= (ramp * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)[:, None, :]
     return Y.astype(np.complex64, copy=False)
 
 
@@ -782,63 +908,98 @@ def match_quality(grid: np.ndarray, pci: int, ibar: int | None) -> tuple[float, 
     return track_identity(grid, pci, ibar)[1:]
 
 
-@functools.lru_cache(maxsize=4)
-def _smooth_matrix(n: int, width: int) -> np.ndarray:
-    """(n, n) float32 matrix of :func:`smooth_freq` (edge-normalised moving average)."""
-    lo, hi, cnt = _smooth_plan(n, width)
-    m = np.zeros((n, n), np.float32)
-    for i in range(n):
-        m[i, lo[i] : hi[i]] = 1.0 / cnt[i]
-    m.setflags(write=False)
-    return m
-
-
 @functools.lru_cache(maxsize=64)
 def _track_plan(pci: int) -> tuple:
-    """What :func:`track_identity` needs of one cell: PSS, SSS, the PBCH-DMRS REs of
-    symbols 1 and 3 in the PSS band (rows, columns, index into the PSS band), the
-    (16, n) matrix of the 8 ī_SSB references of each symbol (block diagonal) and
-    the REs per symbol."""
+    """What :func:`track_identities` needs of one cell: PSS, SSS (as complex64),
+    the PBCH-DMRS REs of symbols 1 and 3 in the PSS band (rows, columns, index
+    into the PSS band), the conjugate references of the 8 ī_SSB on each symbol
+    ((8, n1), (8, n3)) and the REs per symbol."""
     (l1, k1, kh1, cr1, n1), (l3, k3, kh3, cr3, n3) = _dmrs_plan(pci)
-    m = np.zeros((16, n1 + n3), np.complex64)
-    m[:8, :n1] = cr1
-    m[8:, n1:] = cr3
-    out = (nr.pss(pci % 3), np.ascontiguousarray(nr.sss(pci), dtype=np.float32),
-           np.concatenate([l1, l3]), np.concatenate([k1, k3]), np.concatenate([kh1, kh3]), m, n1, n3)
+    out = (nr.pss(pci % 3), np.ascontiguousarray(nr.sss(pci), dtype=np.complex64),
+           np.concatenate([l1, l3]), np.concatenate([k1, k3]), np.concatenate([kh1, kh3]), cr1, cr3, n1, n3)
     for a in out:
         if isinstance(a, np.ndarray):
             a.setflags(write=False)
     return out
 
 
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    """Sums along the last axis in double precision, as running sums: one
+    order of addition for every row, whatever the batch around it (numpy's
+    and BLAS's reductions may order them by the array's shape and alignment)."""
+    x = x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+    return np.cumsum(x, axis=-1)[..., -1]
+
+
 def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple[int, float, float]:
     """(ī_SSB, SSS match, DMRS match) of a known cell at one SSB, with one
     de-ramp: ī_SSB from the PBCH-DMRS when ``ibar`` is None, else the given one.
 
-    The same metrics as :func:`identify` (:class:`_Deramped`, :func:`_dmrs_scores`),
-    computed with the fewest array operations (this runs for every tracked SSB)."""
-    p, sss, dl, dk, dkh, m, n1, n3 = _track_plan(pci)
-    h0 = grid[0, _PSS_SL] * p
-    c = np.vdot(h0[:-1], h0[1:])
-    ramp = _expj_lin(-math.atan2(c.imag, c.real), 0, nr.SSB_N_SUBCARRIERS).astype(np.complex64)
-    r = ramp[_PSS_SL]
-    # smoothed PSS channel: the moving average as a real matrix on the (127, 2) float view
-    v = h0 * r
-    h0s = (_smooth_matrix(v.size, 5) @ v.view(np.float32).reshape(-1, 2)).view(np.complex64).ravel()
-    h0c = np.conj(h0s)
-    g2 = grid[2, _PSS_SL] * r
-    z = g2 * h0c
-    norm = math.sqrt(float(np.vdot(g2, g2).real) * float(np.vdot(h0s, h0s).real)) + 1e-30
-    zs = sss @ z.view(np.float32).reshape(-1, 2)  # (re, im) of sum_k sss[k] z[k]
-    sss_m = math.hypot(float(zs[0]), float(zs[1])) / norm
-    # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
-    zd = grid[dl, dk] * ramp[dk] * h0c[dkh]
-    a = np.abs(m @ zd)
-    e = zd.real * zd.real + zd.imag * zd.imag
-    den = math.sqrt(n1 * float(e[:n1].sum())) + math.sqrt(n3 * float(e[n1:].sum()))
-    scores = (a[:8] + a[8:]) / (den + 1e-30)
-    ib = int(np.argmax(scores)) if ibar is None else int(ibar)
-    return ib, sss_m, float(scores[ib])
+    The same metrics as :func:`identify` (:class:`_Deramped`, :func:`_dmrs_scores`);
+    :func:`track_identities` of one SSB."""
+    ib, sss_m, dmrs_m = track_identities(np.asarray(grid).reshape(1, 4, 240), [pci], [-1 if ibar is None else ibar])
+    return int(ib[0]), float(sss_m[0]), float(dmrs_m[0])
+
+
+def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`track_identity` of N SSBs, vectorised over the SSBs of each cell
+    (this runs for every tracked SSB); each SSB's values do not depend on the
+    others of the batch (no BLAS products, running sums: see :func:`_row_sums`).
+
+    Parameters
+    ----------
+    grids : complex64, shape (N, 4, 240)
+    pcis : int, shape (N,) -- the known cell of each SSB
+    ibars : int, shape (N,) -- the given ī_SSB, or -1: decide it from the PBCH-DMRS
+
+    Returns
+    -------
+    (ī_SSB int64 (N,), SSS match float64 (N,), DMRS match float64 (N,))
+    """
+    grids = np.asarray(grids, dtype=np.complex64)
+    pcis = np.asarray(pcis, dtype=np.int64).reshape(-1)
+    ibars = np.asarray(ibars, dtype=np.int64).reshape(-1)
+    n = grids.shape[0]
+    ib_out = np.empty(n, np.int64)
+    sss_out = np.empty(n)
+    dmrs_out = np.empty(n)
+    p0 = int(pcis[0]) if n else 0
+    groups = [(p0, slice(None))] if n and (pcis == p0).all() else \
+        [(int(c), np.flatnonzero(pcis == c)) for c in np.unique(pcis)]
+    for pci, rows in groups:
+        p, sss, dl, dk, dkh, cr1, cr3, n1, n3 = _track_plan(pci)
+        g = grids[rows]
+        k = g.shape[0]
+        h0 = cmul(g[:, 0, _PSS_SL], p)  # (k, 127)
+        # phase step per subcarrier (timing slope): h0[:-1]^H h0[1:] per SSB
+        c = _row_sums(cmul(np.conj(h0[:, :-1]), h0[:, 1:]))
+        ramp = _expj(-np.arctan2(c.imag, c.real)[:, None] * np.arange(nr.SSB_N_SUBCARRIERS)[None, :])
+        ramp = ramp.astype(np.complex64)  # (k, 240)
+        r = ramp[:, _PSS_SL]
+        h0s = smooth_freq(cmul(h0, r), 5)  # smoothed PSS channel (de-ramped)
+        h0c = np.conj(h0s)
+        g2 = cmul(g[:, 2, _PSS_SL], r)
+        z = cmul(g2, h0c)
+        gh = np.stack([g2, h0s], axis=1)  # (k, 2, 127)
+        e2 = _row_sums(gh.real * gh.real + gh.imag * gh.imag)
+        norm = np.sqrt(e2[:, 0] * e2[:, 1]) + 1e-30
+        sss_m = np.abs(_row_sums(cmul(z, sss))) / norm
+        # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
+        zd = cmul(cmul(g[:, dl, dk], ramp[:, dk]), h0c[:, dkh])  # (k, n1 + n3)
+        e = zd.real * zd.real + zd.imag * zd.imag
+        if n1 == n3:  # (the DMRS of both symbols in the PSS band: the same count)
+            a = np.abs(_row_sums(cmul(zd.reshape(k, 2, 1, n1), np.stack([cr1, cr3])))).sum(axis=1)
+            e13 = _row_sums(e.reshape(k, 2, n1))
+            den = np.sqrt(n1 * e13[:, 0]) + np.sqrt(n3 * e13[:, 1])
+        else:
+            a = np.abs(_row_sums(cmul(zd[:, None, :n1], cr1))) + np.abs(_row_sums(cmul(zd[:, None, n1:], cr3)))
+            den = np.sqrt(n1 * _row_sums(e[:, :n1])) + np.sqrt(n3 * _row_sums(e[:, n1:]))
+        scores = a / (den + 1e-30)[:, None]  # (k, 8)
+        ib = np.where(ibars[rows] >= 0, ibars[rows], np.argmax(scores, axis=1))
+        ib_out[rows] = ib
+        sss_out[rows] = sss_m
+        dmrs_out[rows] = scores[np.arange(k), ib]
+    return ib_out, sss_out, dmrs_out
 
 
 def _ibar_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[int, float]:

@@ -4,6 +4,10 @@
 4 x 240 RE grid after CFO correction, and the PSS correlation trace around the
 detected peak) into a fixed-length float32 vector. The model's ONNX metadata
 stores :data:`FEATURE_VERSION`; a change of meaning or order bumps it.
+``ssb_features_batch`` is the same computation for N SSBs at once (the
+receiver's pipeline scores the SSBs of each pushed block together);
+``ssb_features`` is its N = 1 case, and an SSB's features do not depend on the
+other SSBs of its batch.
 
 What the SSB offers as evidence of jamming (PAPER.md, DESIGN.md §4):
 
@@ -64,11 +68,6 @@ def _db(x) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(np.asarray(x, dtype=np.float64), EPS))
 
 
-def _db1(x: float) -> float:
-    """Scalar dB (10 log10), floored like :func:`_db`."""
-    return 10.0 * math.log10(max(float(x), EPS))
-
-
 @functools.lru_cache(maxsize=4)
 def _dwt_operator(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The db4 DWT (DWT_LEVEL levels, periodization) of a length-``n`` vector as
@@ -86,18 +85,36 @@ def _dwt_operator(n: int) -> tuple[np.ndarray, np.ndarray]:
     return w, band
 
 
-def _dwt_summary(v: np.ndarray, n_approx: int) -> np.ndarray:
-    """db4 DWT (3 levels, periodization): the first ``n_approx`` approximation
-    coefficients and the energy share of each detail band."""
+@functools.lru_cache(maxsize=4)
+def _dwt_summary_plan(n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(W.T (n, n_coeffs), band one-hot (n_coeffs, DWT_LEVEL + 1), number of
+    approximation coefficients) of :func:`_dwt_operator` (read-only)."""
+    w, band = _dwt_operator(n)
+    onehot = (band[:, None] == np.arange(DWT_LEVEL + 1)[None, :]).astype(np.float64)
+    wt = np.ascontiguousarray(w.T)
+    for a in (wt, onehot):
+        a.setflags(write=False)
+    return wt, onehot, int(np.count_nonzero(band == 0))
+
+
+def _dwt_summary_batch(v: np.ndarray, n_approx: int) -> np.ndarray:
+    """db4 DWT (3 levels, periodization) of each row of ``v`` (N, n): the first
+    ``n_approx`` approximation coefficients and the energy share of each detail
+    band, (N, n_approx + DWT_LEVEL) float64."""
     v = np.asarray(v, dtype=np.float64)
-    w, band = _dwt_operator(v.size)
-    c = np.einsum("ij,j->i", w, v)
-    energies = np.bincount(band, weights=c * c, minlength=DWT_LEVEL + 1)
-    n_a = int(np.count_nonzero(band == 0))
-    a = np.zeros(n_approx)
-    a[: min(n_approx, n_a)] = c[: min(n_approx, n_a)]
-    share = energies[1:] / max(energies.sum(), EPS)
-    return np.concatenate([a, share])
+    wt, onehot, n_a = _dwt_summary_plan(v.shape[1])
+    c = v @ wt  # (N, n_coeffs)
+    energies = (c * c) @ onehot  # (N, DWT_LEVEL + 1): approximation, details
+    out = np.zeros((v.shape[0], n_approx + DWT_LEVEL))
+    m = min(n_approx, n_a)
+    out[:, :m] = c[:, :m]
+    out[:, n_approx:] = energies[:, 1:] / np.maximum(energies.sum(axis=1, keepdims=True), EPS)
+    return out
+
+
+def _dwt_summary(v: np.ndarray, n_approx: int) -> np.ndarray:
+    """:func:`_dwt_summary_batch` of one vector (n,): (n_approx + DWT_LEVEL,)."""
+    return _dwt_summary_batch(np.asarray(v, dtype=np.float64)[None, :], n_approx)[0]
 
 
 @dataclass(frozen=True)
@@ -141,32 +158,149 @@ def _re_codes(v: int) -> dict[str, np.ndarray]:
 
 @functools.lru_cache(maxsize=4)
 def _channel_fit(v: int) -> dict:
-    """Per-symbol pilot sets and delay-domain interpolators for DMRS shift v.
+    """Per-symbol pilot sets and the delay-domain channel fit for DMRS shift v.
 
-    For symbol l: ``k`` the pilot subcarriers (PSS in 0; DMRS in 1, 3; SSS +
-    DMRS in 2), ``P`` complex64 (240, n_pilots) with H(all k) = P @ (y_p x_p^*)
-    (least squares over the CHANNEL_TAPS delays), ``gain`` (240,) = |P_k|^2 row
-    energy (the estimation-noise factor per subcarrier) and ``dof`` = n_pilots - L;
-    and ``pbch_gain_mean``, the mean |P_k|^2 over the PBCH data REs.
+    For symbol l the pilots ``k_l`` are the PSS in 0, the PBCH-DMRS in 1 and 3,
+    SSS + DMRS in 2. The least-squares fit over the CHANNEL_TAPS delays maps the
+    pilots' y_p x_p^* to H on all 240 subcarriers through the interpolator
+    P_l = B pinv(B_l) (B the (240, L) delay basis, B_l its pilot rows). It is
+    kept in two stages of rank L from the SVD B_l = U S V^H, P_l = (B V S^-1) U^H:
+    a quarter of the operations of P_l itself, and as well conditioned (U is
+    orthonormal, so the rows of B V S^-1 have the norms of P_l's rows; the tap
+    weights pinv(B_l) themselves are not: L = 25 taps over the PSS's 127
+    contiguous subcarriers are ill-posed, cond ~1e9).
+
+    Returns a dict of read-only arrays:
+    pil_idx : intp (4, n_max) -- flat RE index (l * 240 + k) of each symbol's
+        pilots, padded to the longest pilot set (with RE 0)
+    proj_t : complex128 (4, n_max, L) -- (U^H).T, zero on the padding rows
+    interp_t : complex128 (4, L, 240) -- (B V S^-1).T
+    inv_norm : float64 (960,) -- 1 / ``norm``, flat
+    norm : float64 (4, 240) -- what each RE's expected |resid|^2 is in units of
+        the noise + interference power: 1 on null REs, (N_l - L) / N_l on
+        pilots (the fit absorbs L of N_l degrees of freedom), 1 + |P_k|^2 on
+        PBCH data REs (the channel estimate's own noise)
+    pbch_idx : intp (432,) -- flat RE index of the PBCH data REs
+    n_pilots : int (4,) -- pilots per symbol
+    pbch_gain_mean : float -- mean |P_k|^2 over the PBCH data REs
     """
     maps = nr.ssb_re_indices(v)
     dl, dk = maps["dmrs"]
     kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
     pilots = {0: maps["pss"][1], 1: dk[dl == 1], 2: np.sort(np.concatenate([maps["sss"][1], dk[dl == 2]])),
               3: dk[dl == 3]}
-    out = {}
+    n_taps = CHANNEL_TAPS.size
+    n_max = max(k.size for k in pilots.values())
     basis_all = np.exp(-2j * np.pi * np.outer(kk, CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)  # (240, L)
+    pil_idx = np.zeros((4, n_max), np.intp)
+    proj_t = np.zeros((4, n_max, n_taps), np.complex128)
+    interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
+    norm = np.ones((4, 240), np.float64)
+    gains = np.empty((4, 240), np.float64)
     for l, k in pilots.items():
-        b = basis_all[k]  # (n_pilots, L)
-        P = (basis_all @ np.linalg.pinv(b)).astype(np.complex64)
-        gain = (np.abs(P.astype(np.complex128)) ** 2).sum(axis=1)
-        for a in (P, gain, k):
-            a.setflags(write=False)
-        out[l] = {"k": np.asarray(k), "P": P, "gain": gain, "dof": int(k.size - CHANNEL_TAPS.size)}
-    # mean |P_k|^2 over the PBCH data REs: the channel estimate's noise in the SSB power
+        u, s, vh = np.linalg.svd(basis_all[k], full_matrices=False)  # (n_pilots, L), (L,), (L, L)
+        r = int(np.count_nonzero(s > 1e-15 * s.max()))  # the rank np.linalg.pinv keeps
+        interp = (basis_all @ vh[:r].conj().T) / s[:r]  # (240, r)
+        gains[l] = (np.abs(interp) ** 2).sum(axis=1)  # |P_k|^2: the estimate's noise gain
+        pil_idx[l, : k.size] = l * nr.SSB_N_SUBCARRIERS + k
+        proj_t[l, : k.size, :r] = u[:, :r].conj()
+        interp_t[l, :r] = interp.T
+        norm[l, k] = (k.size - n_taps) / k.size
     pl, pk = maps["pbch"]
-    out["pbch_gain_mean"] = float(np.mean(np.stack([out[l]["gain"] for l in range(4)])[pl, pk]))
+    norm[pl, pk] = 1.0 + gains[pl, pk]
+    n_pilots = np.array([pilots[l].size for l in range(4)])
+    out = {"pil_idx": pil_idx, "proj_t": proj_t, "interp_t": interp_t, "norm": norm,
+           "inv_norm": (1.0 / norm).ravel(), "pbch_idx": (pl * nr.SSB_N_SUBCARRIERS + pk).astype(np.intp),
+           "n_pilots": n_pilots}
+    for a in out.values():
+        a.setflags(write=False)
+    # mean |P_k|^2 over the PBCH data REs: the channel estimate's noise in the SSB power
+    out["pbch_gain_mean"] = float(np.mean(gains[pl, pk]))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _known_res(pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray]:
+    """The known REs of cell ``pci`` at ī_SSB ``ibar`` (read-only, cached): x (960,)
+    complex64, the flat SSB grid with PSS, SSS and PBCH-DMRS (zero elsewhere),
+    and conj(x) at the pilots of :func:`_channel_fit` (4, n_max), zero on the padding."""
+    maps = nr.ssb_re_indices(pci)
+    x = np.zeros((4, 240), np.complex64)
+    x[maps["pss"]] = nr.pss(pci % 3)
+    x[maps["sss"]] = nr.sss(pci)
+    x[maps["dmrs"]] = nr.pbch_dmrs(pci, ibar)
+    fit = _channel_fit(pci % 4)
+    xf = x.ravel()
+    xc = np.conj(xf[fit["pil_idx"]])
+    xc[np.arange(xc.shape[1])[None, :] >= fit["n_pilots"][:, None]] = 0  # padding
+    for a in (xf, xc):
+        a.setflags(write=False)
+    return xf, xc
+
+
+_QPSK_SCALE = np.float32(1 / np.sqrt(2))  # QPSK amplitude per component (TS 38.211 §5.1.3)
+
+
+def _per_ssb(a, n: int, dtype=np.float64) -> np.ndarray:
+    """A scalar or a length-n sequence as an (n,) array."""
+    a = np.asarray(a, dtype=dtype)
+    return np.full(n, a, dtype) if a.ndim == 0 else a.reshape(n)
+
+
+def _by_shift(v_all: np.ndarray):
+    """(v, rows) for each DMRS shift v in ``v_all``: rows a slice of all when
+    there is one shift (the usual case: one tracked cell), else an index array."""
+    v0 = int(v_all[0])
+    if (v_all == v0).all():
+        return [(v0, slice(None))]
+    return [(int(v), np.flatnonzero(v_all == v)) for v in np.unique(v_all)]
+
+
+def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
+    """:func:`residual_grid` of N SSBs, flat: (resid, h) complex128 (N, 960) and
+    inv_norm float64 (N, 960) (1 / norm). Vectorised over the SSBs of each DMRS
+    shift v (one group while a cell is tracked).
+
+    The fit runs in double precision (two small products): each SSB's values do
+    not depend on the other SSBs of the batch beyond 1e-16 relative, so that
+    the float32 features of an SSB are the same whichever SSBs share its batch
+    (a stream pushed whole or in chunks gives the same records)."""
+    n = grids.shape[0]
+    g = grids.reshape(n, 4 * 240)
+    v_all = pcis % 4
+    resid = np.empty((n, 960), np.complex128)
+    h = np.empty((n, 960), np.complex128)
+    inv_norm = np.empty((n, 960), np.float64)
+    pl, il = pcis.tolist(), ibars.tolist()
+    for v, rows in _by_shift(v_all):
+        fit = _channel_fit(v)
+        known = [_known_res(pl[i], il[i]) for i in (range(n) if isinstance(rows, slice) else rows)]
+        gv = g[rows]
+        m = len(known)
+        # per symbol: H = (B V S^-1) (U^H (y_p x_p^*)), one batched product per stage
+        z = dsp.cmul(gv[:, fit["pil_idx"]], np.stack([k[1] for k in known])).astype(np.complex128)  # (m, 4, n_max)
+        t = np.matmul(z.transpose(1, 0, 2), fit["proj_t"])  # (4, m, L)
+        hv = np.matmul(t, fit["interp_t"]).transpose(1, 0, 2).reshape(m, 960)
+        # PBCH: equalise, QPSK decision; its residual carries the estimate's noise too
+        pb = fit["pbch_idx"]
+        hp = hv[:, pb]
+        gp = gv[:, pb]
+        # the decision is on the signs of y / H: those of y H^* (|H|^2 > 0); y itself where
+        # there is no channel (|H| <= EPS: y / EPS)
+        eq = dsp.cmul(gp, np.conj(hp))
+        tiny = hp.real * hp.real + hp.imag * hp.imag <= EPS * EPS
+        if tiny.any():
+            eq[tiny] = gp[tiny]
+        x = np.stack([k[0] for k in known])
+        d = np.empty((m, pb.size, 2), np.float32)  # (re, im) of the decisions
+        np.sign(eq.real, out=d[:, :, 0])
+        np.sign(eq.imag, out=d[:, :, 1])
+        d *= _QPSK_SCALE
+        x[:, pb] = d.view(np.complex64)[:, :, 0]
+        resid[rows] = gv - hv * x
+        h[rows] = hv
+        inv_norm[rows] = fit["inv_norm"]
+    return resid, h, inv_norm
 
 
 def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -186,34 +320,11 @@ def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np
         pilots (the fit absorbs L of N degrees of freedom), 1 + |P_k|^2 on PBCH
         data REs (the channel estimate's own noise)
     """
-    maps = nr.ssb_re_indices(pci)
-    pss_l, pss_k = maps["pss"]
-    sss_l, sss_k = maps["sss"]
-    dl, dk = maps["dmrs"]
-    pl, pk = maps["pbch"]
-    v = pci % 4
-    kind = _re_codes(v)["kind"]
-    x = np.zeros((4, 240), np.complex64)
-    x[pss_l, pss_k] = nr.pss(pci % 3)
-    x[sss_l, sss_k] = nr.sss(pci)
-    x[dl, dk] = nr.pbch_dmrs(pci, ibar)
-    fit = _channel_fit(v)
-    h = np.empty((4, 240), np.complex64)
-    norm = np.ones((4, 240), np.float64)
-    for l in range(4):
-        f = fit[l]
-        k = f["k"]
-        # einsum (not @): a 240 x N matrix-vector product is faster in numpy's own
-        # loop than through a multithreaded BLAS, whatever the thread settings
-        h[l] = np.einsum("ij,j->i", f["P"], grid[l, k] * np.conj(x[l, k]))
-        norm[l, k] = f["dof"] / k.size
-    # PBCH: equalise, QPSK decision; its residual carries the estimate's noise too
-    eq = grid[pl, pk] / np.where(np.abs(h[pl, pk]) > EPS, h[pl, pk], EPS)
-    x[pl, pk] = ((np.sign(eq.real) + 1j * np.sign(eq.imag)) / np.sqrt(2)).astype(np.complex64)
-    gains = np.stack([fit[l]["gain"] for l in range(4)])
-    norm[pl, pk] = 1.0 + gains[pl, pk]
-    resid = (grid - h * x).astype(np.complex64)
-    return resid, h, kind, norm
+    grid = np.asarray(grid, dtype=np.complex64)
+    resid, h, _ = _residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
+    v = int(pci) % 4
+    return (resid.reshape(4, 240).astype(np.complex64), h.reshape(4, 240).astype(np.complex64),
+            _re_codes(v)["kind"], _channel_fit(v)["norm"].copy())
 
 
 def feature_names() -> list[str]:
@@ -259,6 +370,200 @@ N_FEATURES = len(FEATURE_NAMES)
 _NAME_IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 
+@functools.lru_cache(maxsize=4)
+def _energy_plan(v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The energy statistics of :func:`ssb_features_batch` for DMRS shift v as
+    matrix products of the per-RE energies (read-only):
+
+    a : (960, 17) -- residual energy sums: columns 0-4 per kind (null, PSS, SSS,
+        DMRS, PBCH), 5-9 per null region (0-3, other), 10-14 per symbol of the
+        null + known REs (0-3, other), 15 all REs, 16 the mean over the null +
+        known REs (the noise the channel estimate saw)
+    ah : (960, 2) -- |H|^2 means over the occupied REs and over the PBCH REs
+    kn : (5,) -- REs per kind
+    w : (16, 16) -- columns 0-15 of ``a`` (the kind sums floored) to the mean
+        energies: interference (null + known), all REs, null, the 4 null regions,
+        the residual of PSS, SSS, DMRS, PBCH, the 4 symbols, the known REs
+    """
+    codes = _re_codes(v)
+    a = np.zeros((960, 17))
+    r = np.arange(960)
+    for j, name in enumerate(("kind_flat", "region_flat", "sym_use_flat")):
+        a[r, 5 * j + codes[name]] = 1.0
+    a[:, 15] = 1.0
+    kn = a[:, :5].sum(axis=0)
+    rn = a[:, 5:10].sum(axis=0)
+    un = a[:, 10:15].sum(axis=0)
+    kind = codes["kind_flat"]
+    a[:, 16] = np.where(kind <= 3, 1.0 / kn[:4].sum(), 0.0)
+    ah = np.zeros((960, 2))
+    ah[:, 0] = np.where(kind >= 1, 1.0 / kn[1:].sum(), 0.0)
+    ah[:, 1] = np.where(kind == 4, 1.0 / kn[4], 0.0)
+    w = np.zeros((16, 16))
+    w[:4, 0] = 1.0 / kn[:4].sum()  # interference: null + known REs
+    w[15, 1] = 1.0 / 960  # all REs
+    w[0, 2] = 1.0 / kn[0]  # null REs (EPNRE)
+    for i in range(4):
+        w[5 + i, 3 + i] = 1.0 / rn[i]  # null regions
+        w[1 + i, 7 + i] = 1.0 / kn[1 + i]  # PSS, SSS, DMRS, PBCH
+        w[10 + i, 11 + i] = 1.0 / un[i]  # symbols
+    w[1:4, 15] = 1.0 / kn[1:4].sum()  # known REs (pilots)
+    for x in (a, ah, kn, w):
+        x.setflags(write=False)
+    return a, ah, kn, w
+
+
+def ssb_features_batch(
+    grids: np.ndarray,
+    pcis,
+    ibars,
+    pss_traces: np.ndarray,
+    *,
+    nid2_margin_db=0.0,
+    sss_metric=0.0,
+    dmrs_metric=0.0,
+    locked=True,
+    baselines=None,
+    floor_per_re=0.0,
+) -> np.ndarray:
+    """Feature vectors of N SSBs at once (the one feature computation;
+    :func:`ssb_features` is its N = 1 case).
+
+    Parameters
+    ----------
+    grids : complex64, shape (N, 4, 240) -- each SSB's REs (CFO-corrected), file units
+    pcis, ibars : int, shape (N,) -- the cell and ī_SSB the receiver decided
+    pss_traces : float32, shape (N, 65) -- normalised PSS correlation rho2 at lags
+        -32..32 around the PSS peak (SSB-rate samples) for the cell's N_ID2
+    nid2_margin_db, sss_metric, dmrs_metric, locked, floor_per_re : scalars or
+        shape (N,) (see :func:`ssb_features`)
+    baselines : None, one :class:`Baseline` for all, or a sequence of N
+        (Baseline or None)
+
+    Returns
+    -------
+    float32, shape (N, N_FEATURES), finite
+    """
+    grids = np.asarray(grids, dtype=np.complex64)
+    if grids.ndim != 3 or grids.shape[1:] != (4, 240):
+        raise ValueError(f"grids must have shape (N, 4, 240), got {grids.shape}")
+    n = grids.shape[0]
+    traces = np.asarray(pss_traces, dtype=np.float32)
+    if traces.shape != (n, PSS_TRACE_LEN):
+        raise ValueError(f"pss_traces must have shape ({n}, {PSS_TRACE_LEN}), got {traces.shape}")
+    pcis = _per_ssb(pcis, n, np.int64)
+    ibars = _per_ssb(ibars, n, np.int64)
+    floor = _per_ssb(floor_per_re, n)
+    if not np.isfinite(floor).all():
+        raise ValueError(f"floor_per_re must be finite, got {floor_per_re}")
+    floor = np.maximum(floor, 0.0)
+    if n == 0:
+        return np.zeros((0, N_FEATURES), np.float32)
+    resid, h, inv_norm = _residual_batch(grids, pcis, ibars)
+    # residual energy per RE in units of (noise + interference) power: unbiased,
+    # less the known quantisation noise (interference + thermal noise)
+    p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm
+    p -= floor[:, None]
+    lo = np.maximum(QUANT_KEEP * floor, EPS)  # (N,)
+    hp = h.real * h.real + h.imag * h.imag
+    # energy statistics (kind, null region, symbol sums and their means) of the
+    # residual and of |H|^2, as matrix products
+    v_all = pcis % 4
+    sums = np.empty((n, 17))
+    hmean = np.empty((n, 2))  # |H|^2 over the occupied REs, over the PBCH REs
+    e1 = np.empty((n, 16))
+    gain_mean = np.empty(n)
+    for v, rows in _by_shift(v_all):
+        a, ah, kn, w = _energy_plan(v)
+        sums[rows] = p[rows] @ a
+        hmean[rows] = hp[rows] @ ah
+        # kind sums floored at lo per RE, then the mean energies
+        x = sums[rows, :16]
+        x[:, :5] = np.maximum(x[:, :5], lo[rows, None] * kn)
+        e1[rows] = x @ w
+        gain_mean[rows] = _channel_fit(v)["pbch_gain_mean"]
+    # SSB RE power: |H|^2 over the occupied REs less the estimate's own noise
+    # (|P_k|^2 sigma^2 on PBCH REs, ~L/N sigma^2 elsewhere)
+    sigma2 = sums[:, 16] + floor  # all the noise the estimate saw
+    s_raw = hmean[:, 0]
+    d1 = _db(np.maximum(e1, lo[:, None]))  # the 16 mean energies of _energy_plan, dB
+    d2 = _db(np.stack([np.maximum(s_raw - sigma2 * gain_mean, s_raw * 1e-3), hmean[:, 1] + EPS], axis=1))
+    db_s = d2[:, 0]
+
+    f = np.zeros((n, N_FEATURES), np.float64)
+    ix = _NAME_IDX
+    # isr, res_all, epnre, the 4 null regions, the residual of PSS, SSS, DMRS, PBCH
+    # (relative to the SSB power), then the 4 symbols; the order of FEATURE_NAMES
+    f[:, ix["isr_db"] : ix["res_pbch_rel_db"] + 1] = d1[:, :11] - db_s[:, None]
+    sym_rel = d1[:, 11:15] - db_s[:, None]
+    f[:, ix["sym0_int_rel_db"] : ix["sym3_int_rel_db"] + 1] = sym_rel
+    f[:, ix["snr_est_db"]] = db_s - d1[:, 2]
+    f[:, ix["res_vs_null_db"]] = d1[:, 15] - d1[:, 2]
+    f[:, ix["sym_spread_db"]] = sym_rel.max(axis=1) - sym_rel.min(axis=1)
+    # interference profile over subcarriers: all REs' residual, mean over symbols, per RB
+    sc_mean = np.maximum(p.reshape(n, 4, 240).mean(axis=1), lo[:, None])  # (N, 240)
+    prof = sc_mean.reshape(n, PROFILE_GROUPS, -1).mean(axis=2)  # (N, 20)
+    prof_db = _db(prof)
+    # median of the 20 RBs (the mean of the middle two: np.median's value) and the
+    # 2 strongest, from one sort (dB is monotonic: the same order)
+    sp = np.sort(prof, axis=1)
+    srt = _db(sp)
+    med = 0.5 * (srt[:, PROFILE_GROUPS // 2 - 1] + srt[:, PROFILE_GROUPS // 2]) if PROFILE_GROUPS % 2 == 0 \
+        else srt[:, PROFILE_GROUPS // 2]
+    f[:, ix["profile_peak_db"]] = srt[:, -1] - med
+    f[:, ix["profile_top_share"]] = sp[:, -2:].sum(axis=1) / np.maximum(prof.sum(axis=1), EPS)
+    f[:, ix["profile_rb0_db"] : ix["profile_rb0_db"] + PROFILE_GROUPS] = prof_db - med[:, None]
+    f[:, ix["profile_dwt_a0"] : ix["profile_dwt_a0"] + 8 + DWT_LEVEL] = \
+        _dwt_summary_batch(_db(sc_mean) - med[:, None], 8)
+    # PSS trace
+    peak = traces[:, PSS_TRACE_HALF]
+    side = np.concatenate([traces[:, : PSS_TRACE_HALF - 2], traces[:, PSS_TRACE_HALF + 3 :]], axis=1)
+    f[:, ix["pss_peak"]] = peak
+    f[:, ix["pss_psr_db"]] = _db(peak) - _db(side.max(axis=1))
+    f[:, ix["pss_nid2_margin_db"]] = nid2_margin_db
+    f[:, ix["pss_dwt_a0"] : ix["pss_dwt_a0"] + 12 + DWT_LEVEL] = _dwt_summary_batch(traces, 12)
+    f[:, ix["sss_metric"]] = sss_metric
+    f[:, ix["dmrs_metric"]] = dmrs_metric
+    f[:, ix["pbch_evm_db"]] = d1[:, 10] - d2[:, 1]
+    f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
+    if baselines is not None:
+        bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)
+        if len(bases) != n:
+            raise ValueError(f"baselines: {len(bases)} for {n} SSBs")
+        _site_features(f, bases)
+    out = f.astype(np.float32)
+    if not np.isfinite(out).all():
+        np.nan_to_num(out, nan=0.0, posinf=100.0, neginf=-100.0, copy=False)
+    return out
+
+
+_SITE_IDX = np.array([_NAME_IDX[n] for n in SITE_STATS])
+_SITE_Z_POS = np.array([SITE_STATS.index(n) for n in SITE_Z])
+
+
+def _site_features(f: np.ndarray, bases: list) -> None:
+    """Fill the calibrated-mode columns of the feature rows ``f`` (N, N_FEATURES)
+    whose baseline is not None (in place): this SSB minus the site's clean
+    median, and that rise in units of the site's clean spread."""
+    rows = [i for i, b in enumerate(bases) if b is not None]
+    if not rows:
+        return
+    by_id = {}
+    for i in rows:
+        b = bases[i]
+        if id(b) not in by_id:
+            by_id[id(b)] = (np.array([float(b.median_db[n]) for n in SITE_STATS]),
+                            np.array([max(float(b.spread_db[n]), SITE_MIN_SPREAD_DB) for n in SITE_Z]))
+    med = np.stack([by_id[id(bases[i])][0] for i in rows])
+    spread = np.stack([by_id[id(bases[i])][1] for i in rows])
+    delta = f[rows][:, _SITE_IDX] - med
+    c0 = _NAME_IDX["calibrated"]
+    f[rows, c0] = 1.0
+    f[np.ix_(rows, range(c0 + 1, c0 + 1 + len(SITE_STATS)))] = delta
+    zc = _NAME_IDX[f"site_z_{SITE_Z[0]}"]
+    f[np.ix_(rows, range(zc, zc + len(SITE_Z)))] = delta[:, _SITE_Z_POS] / spread
+
+
 def ssb_features(
     grid: np.ndarray,
     pci: int,
@@ -272,7 +577,7 @@ def ssb_features(
     baseline: Baseline | None = None,
     floor_per_re: float = 0.0,
 ) -> np.ndarray:
-    """Feature vector of one SSB.
+    """Feature vector of one SSB (:func:`ssb_features_batch` with N = 1).
 
     Parameters
     ----------
@@ -302,74 +607,11 @@ def ssb_features(
     trace = np.asarray(pss_trace, dtype=np.float32)
     if trace.shape != (PSS_TRACE_LEN,):
         raise ValueError(f"pss_trace must have shape ({PSS_TRACE_LEN},), got {trace.shape}")
-    resid, h, kind, norm = residual_grid(grid, pci, ibar)
-    codes = _re_codes(pci % 4)
-    # residual energy per RE in units of (noise + interference) power: unbiased
-    p_res = (resid.real.astype(np.float64) ** 2 + resid.imag.astype(np.float64) ** 2) / norm  # (4, 240)
-    floor = max(float(floor_per_re), 0.0)
-    if not math.isfinite(floor):
+    if not math.isfinite(float(floor_per_re)):
         raise ValueError(f"floor_per_re must be finite, got {floor_per_re}")
-    p_res -= floor  # interference + thermal noise, without the known quantisation noise
-    lo = max(QUANT_KEEP * floor, EPS)
-    p_flat = p_res.ravel()
-    kn = codes["kind_n"]
-    k_sum = np.bincount(codes["kind_flat"], weights=p_flat, minlength=5)  # null, PSS, SSS, DMRS, PBCH
-    # SSB RE power: |H|^2 over the occupied REs less the estimate's own noise
-    # (|P_k|^2 sigma^2 on PBCH REs, ~L/N sigma^2 elsewhere)
-    h_flat = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).ravel()
-    h_sum = np.bincount(codes["kind_flat"], weights=h_flat, minlength=5)
-    sigma2 = k_sum[:4].sum() / kn[:4].sum() + floor  # all the noise the estimate saw
-    s = max(float(h_sum[1:].sum() / kn[1:].sum() - sigma2 * _channel_fit(pci % 4)["pbch_gain_mean"]),
-            float(h_sum[1:].sum() / kn[1:].sum()) * 1e-3)
-    db_s = _db1(s)
-    k_sum = np.maximum(k_sum, lo * kn)
-    e_null = k_sum[0] / kn[0]
-    e_pil = k_sum[1:4].sum() / kn[1:4].sum()
-    e_int = k_sum[:4].sum() / kn[:4].sum()
-    rel = lambda e: _db1(max(e, lo)) - db_s  # noqa: E731
-    f: list[float] = [db_s - _db1(e_null), rel(e_int), rel(p_flat.mean()), rel(e_null)]
-    r_sum = np.bincount(codes["region_flat"], weights=p_flat, minlength=5)
-    f.extend(rel(r_sum[i] / codes["region_n"][i]) for i in range(len(nr.NULL_REGIONS)))
-    f.extend(rel(k_sum[c] / kn[c]) for c in (1, 2, 3, 4))
-    f.append(_db1(e_pil) - _db1(e_null))
-    # per-symbol interference (null + known-RE residual of each symbol)
-    u_sum = np.bincount(codes["sym_use_flat"], weights=p_flat, minlength=5)
-    sym_rel = _db(np.maximum(u_sum[:4] / codes["sym_use_n"][:4], lo)) - db_s
-    f.extend(sym_rel.tolist())
-    f.append(float(sym_rel.max() - sym_rel.min()))
-    # interference profile over subcarriers: all REs' residual, mean over symbols, per RB
-    sc_mean = np.maximum(p_res.mean(axis=0), lo)  # (240,)
-    prof = sc_mean.reshape(PROFILE_GROUPS, -1).mean(axis=1)  # (20,)
-    prof_db = _db(prof)
-    med = float(np.median(prof_db))
-    f.append(float(prof_db.max() - med))
-    f.append(float(np.sort(prof)[-2:].sum() / max(prof.sum(), EPS)))
-    f.extend((prof_db - med).tolist())
-    sc_prof = _db(sc_mean) - med  # (240,)
-    f.extend(_dwt_summary(sc_prof, 8).tolist())
-    # PSS trace
-    peak = float(trace[PSS_TRACE_HALF])
-    side = np.concatenate([trace[: PSS_TRACE_HALF - 2], trace[PSS_TRACE_HALF + 3 :]])
-    f.append(peak)
-    f.append(float(_db(peak) - _db(side.max())))
-    f.append(float(nid2_margin_db))
-    f.extend(_dwt_summary(trace, 12).tolist())
-    f.append(float(sss_metric))
-    f.append(float(dmrs_metric))
-    f.append(_db1(k_sum[4] / kn[4]) - _db1(h_sum[4] / kn[4] + EPS))
-    f.append(1.0 if locked else 0.0)
-    if baseline is None:
-        f.extend([0.0] * (1 + len(SITE_STATS) + len(SITE_Z)))
-    else:
-        own = {n: f[_NAME_IDX[n]] for n in SITE_STATS}
-        delta = {n: own[n] - float(baseline.median_db[n]) for n in SITE_STATS}
-        f.append(1.0)
-        f.extend(delta[n] for n in SITE_STATS)
-        f.extend(delta[n] / max(float(baseline.spread_db[n]), SITE_MIN_SPREAD_DB) for n in SITE_Z)
-    out = np.asarray(f, dtype=np.float32)
-    if out.shape != (N_FEATURES,):  # pragma: no cover - guards the name list
-        raise AssertionError(f"feature vector has {out.size} values, names list {N_FEATURES}")
-    return np.nan_to_num(out, nan=0.0, posinf=100.0, neginf=-100.0)
+    return ssb_features_batch(grid[None], [pci], [ibar], trace[None], nid2_margin_db=nid2_margin_db,
+                              sss_metric=sss_metric, dmrs_metric=dmrs_metric, locked=locked,
+                              baselines=None if baseline is None else [baseline], floor_per_re=floor_per_re)[0]
 
 
 _SUMMARY = tuple((n, FEATURE_NAMES.index(n)) for n in

@@ -16,7 +16,7 @@ from signals import nr
 from .baseline import ConfigBaseline, SiteBaseline
 from .classical import ClassicalDetector
 from . import dsp
-from .features import ssb_features, raw_summary
+from .features import PSS_TRACE_LEN, raw_summary, ssb_features_batch
 from .receiver import Receiver, ReceiverConfig, SSBObservation
 
 
@@ -48,11 +48,27 @@ def observation_features(obs: SSBObservation, base: Optional[ConfigBaseline], *,
                          sample_rate_hz: float = 1.0) -> np.ndarray:
     """The feature vector of one observed SSB; ``datatype`` and ``sample_rate_hz``
     of the recording give the known quantisation floor."""
-    return ssb_features(
-        obs.grid, obs.pci, obs.ibar, obs.pss_trace,
-        nid2_margin_db=obs.nid2_margin_db, sss_metric=obs.sss_metric, dmrs_metric=obs.dmrs_metric,
-        locked=obs.locked, baseline=base.site() if base is not None else None,
-        floor_per_re=quantization_floor_per_re(datatype, sample_rate_hz, obs.scs_khz),
+    return observation_features_batch([obs], [base], datatype=datatype, sample_rate_hz=sample_rate_hz)[0]
+
+
+def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[ConfigBaseline]], *,
+                               datatype: str = "cf32_le", sample_rate_hz: float = 1.0) -> np.ndarray:
+    """:func:`observation_features` of several observed SSBs (each with its own
+    configuration baseline or None) in one vectorised computation:
+    float32 (len(obs), N_FEATURES)."""
+    sites: dict[int, object] = {}  # one Baseline per configuration baseline
+    for b in bases:
+        if b is not None and id(b) not in sites:
+            sites[id(b)] = b.site()
+    floors = {s: quantization_floor_per_re(datatype, sample_rate_hz, s) for s in {o.scs_khz for o in obs}}
+    return ssb_features_batch(
+        np.stack([o.grid for o in obs]) if obs else np.zeros((0, 4, 240), np.complex64),
+        [o.pci for o in obs], [o.ibar for o in obs],
+        np.stack([o.pss_trace for o in obs]) if obs else np.zeros((0, PSS_TRACE_LEN), np.float32),
+        nid2_margin_db=[o.nid2_margin_db for o in obs], sss_metric=[o.sss_metric for o in obs],
+        dmrs_metric=[o.dmrs_metric for o in obs], locked=[o.locked for o in obs],
+        baselines=None if not sites else [sites[id(b)] if b is not None else None for b in bases],
+        floor_per_re=[floors[o.scs_khz] for o in obs],
     )
 
 
@@ -74,8 +90,19 @@ class ScoringPipeline:
         return self.baseline.lookup(scs_khz, self.receiver.fs, self.datatype)
 
     def record(self, obs: SSBObservation) -> dict:
-        base = self._base(obs.scs_khz)
-        feats = observation_features(obs, base, datatype=self.datatype, sample_rate_hz=self.receiver.fs)
+        """The record of one observed SSB (:meth:`records` of one)."""
+        return self.records([obs])[0]
+
+    def records(self, obs: list[SSBObservation]) -> list[dict]:
+        """The records of observed SSBs, in order: their features in one batch,
+        then each SSB's verdict and record."""
+        if not obs:
+            return []
+        bases = [self._base(o.scs_khz) for o in obs]
+        feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs)
+        return [self._record(o, f, b) for o, f, b in zip(obs, feats, bases)]
+
+    def _record(self, obs: SSBObservation, feats: np.ndarray, base: Optional[ConfigBaseline]) -> dict:
         summary = raw_summary(feats)
         rec: dict = {
             "file": self.label,
@@ -115,7 +142,11 @@ class ScoringPipeline:
         return rec
 
     def push(self, block: np.ndarray, start_sample: Optional[int] = None) -> list[dict]:
-        return [self.record(o) for o in self.receiver.push(block, start_sample)]
+        return self.records(self.receiver.push(block, start_sample))
+
+    def push_blocks(self, blocks: list[np.ndarray], start_sample: Optional[int] = None) -> list[dict]:
+        """:meth:`push` of consecutive blocks at once (Receiver.push_blocks)."""
+        return self.records(self.receiver.push_blocks(blocks, start_sample))
 
     def flush(self) -> list[dict]:
-        return [self.record(o) for o in self.receiver.flush()]
+        return self.records(self.receiver.flush())

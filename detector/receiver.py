@@ -413,6 +413,30 @@ class SSBObservation:
     reason: str = ""
 
 
+@dataclass(slots=True)
+class _Pending:
+    """The sequential part of an observation (window, PSS, timing, CFO update):
+    what the tracking loop needs at once. The grid and the identity of the SSBs
+    that one push completes are then computed together (Receiver._finish)."""
+
+    sample: int
+    locked: bool
+    ibar: int  # the slot's ī_SSB (kept when the PSS is not found)
+    pci: int
+    scs_khz: int
+    l_max: int
+    pss_peak: float
+    nid2_margin_db: float
+    cfo_hz: float
+    y0: np.ndarray  # the window at the SSB rate before the rotation by w (complex64)
+    w: float  # rad / sample: y = dsp.rotate_band(y0, w)
+    start: float  # the SSB's start in y
+    pss_trace: np.ndarray
+    n_nonfinite: int
+    valid: bool
+    reason: str
+
+
 def l_max_for(ssb_freq_hz: Optional[float]) -> int:
     """L_max from the carrier frequency (TS 38.213 §4.1): 4 at or below 3 GHz, 8 above (FR1)."""
     if ssb_freq_hz is not None and ssb_freq_hz <= 3e9:
@@ -526,11 +550,15 @@ class Receiver:
         self.search_slack = None
         self.acq_len = int(math.ceil((20e-3 + 2 * 1.2e-3) * self.fs))  # a 20 ms period + SSB + margins
         self._win_cache: dict[int, tuple[int, int]] = {}
+        # SSB windows of this push already taken to the SSB rate (all the windows that lie
+        # in the buffer, in one batch): (w0, length, k0) -> (unrotated band, n_bad, valid)
+        self._bands: dict[tuple[int, int, int], tuple[np.ndarray, int, bool]] = {}
         self.reset_states()
 
     # -- state -------------------------------------------------------------
     def reset_states(self) -> None:
         self._buf: Optional[_Buffer] = None  # buffered samples (complex64, or native blocks with a converter)
+        self._bands = {}
         self._acq_start = 0  # where the next acquisition block starts
         self.locked = False
         self.acq: Optional[Acquisition] = None
@@ -577,6 +605,19 @@ class Receiver:
         ``start_sample`` is the absolute index of ``block[0]``; a jump forward
         (samples dropped upstream) restarts buffering there.
         """
+        self._append(block, start_sample)
+        return self._process(final=False)
+
+    def push_blocks(self, blocks: list[np.ndarray], start_sample: Optional[int] = None) -> list[SSBObservation]:
+        """:meth:`push` of consecutive blocks (the first at ``start_sample``) at
+        once: the same observations as pushing them one after the other (the
+        stream is cut into blocks in another place), without joining them; the
+        SSB windows they complete are processed as one batch."""
+        for i, block in enumerate(blocks):
+            self._append(block, start_sample if i == 0 else None)
+        return self._process(final=False)
+
+    def _append(self, block: np.ndarray, start_sample: Optional[int]) -> None:
         block = np.asarray(block) if self.converter is not None else np.asarray(block, dtype=np.complex64)
         if self.copy_input:
             block = block.copy()
@@ -597,7 +638,6 @@ class Receiver:
         if self.cfg.search_duty > 0:
             # search work earned by these samples; a little is banked, not more
             self._credit = min(self._credit + self.cfg.search_duty * len(block) / self.fs, _CREDIT_MAX_S)
-        return self._process(final=False)
 
     def flush(self) -> list[SSBObservation]:
         """End of stream: use what is buffered (a capture shorter than one period)."""
@@ -620,16 +660,17 @@ class Receiver:
         return out
 
     def _process(self, final: bool) -> list[SSBObservation]:
-        out: list[SSBObservation] = []
+        out: list[_Pending] = []
         if self._buf is None:
-            return out
+            return []
         while True:
             self._track(final, out)
             # a sliced search (search_duty > 0) goes on with the time the samples earned
             if self._search is None or not self._step_search(final):
                 break
+        self._bands.clear()
         self._trim()
-        return out
+        return self._finish(out)
 
     def _track(self, final: bool, out: list) -> None:
         """Acquisition and tracking over what is buffered (the old loop)."""
@@ -805,10 +846,9 @@ class Receiver:
         self.lost_run = 0
         self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
 
-    def _observe(self, pos: float, ibar: int) -> SSBObservation:
-        """Process the window around a predicted SSB position (absolute, float)."""
-        margin, length = self._window_in()
-        w0 = int(math.floor(pos)) - margin
+    def _checked_window(self, w0: int, length: int) -> tuple[np.ndarray, int, bool]:
+        """Window [w0, w0 + length) as complex64 with NaN/Inf zeroed: (x, the
+        number of non-finite samples, whether it is valid input)."""
         x = self._window(w0, length)
         e = dsp.sum_sq(x)  # finite: no NaN/Inf in the window (one pass, the usual case)
         if math.isfinite(e):
@@ -816,14 +856,77 @@ class Receiver:
         else:
             x, n_bad = dsp.sanitize(x)
             e = 0.0
+        return x, n_bad, n_bad < 0.01 * x.size and (e >= 1e-30 or _has_energy(x))
+
+    def _checked_windows(self, starts: list[int], length: int) -> tuple[np.ndarray, list[int], list[bool]]:
+        """:meth:`_checked_window` of several windows: (x (N, length), n_bad, valid)."""
+        buf = self._buf
+        if all(buf.start <= s0 and s0 + length <= buf.end for s0 in starts):
+            # all inside the buffer: one conversion of them all (it is per sample)
+            raw = [buf.get(s0, s0 + length) for s0 in starts]
+            xs = (np.stack(raw) if self.converter is None
+                  else self.converter(np.concatenate(raw)).reshape(len(starts), length))
+        else:
+            xs = np.stack([self._window(s0, length) for s0 in starts])
+        v = xs.view(np.float32)
+        e = np.einsum("ij,ij->i", v, v)  # finite: no NaN/Inf in the window (the usual case)
+        n_bad = [0] * len(starts)
+        valid = [True] * len(starts)
+        for i in range(len(starts)):
+            ei = float(e[i])
+            if not math.isfinite(ei):
+                xs[i], n_bad[i] = dsp.sanitize(xs[i])
+                ei = 0.0
+            valid[i] = n_bad[i] < 0.01 * length and (ei >= 1e-30 or _has_energy(xs[i]))
+        return xs, n_bad, valid
+
+    def _band(self, w0: int, length: int) -> tuple[np.ndarray, float, int, bool]:
+        """The window [w0, w0 + length) at the SSB rate, around the SSB centre
+        (offset + tracked CFO): (y0 complex64, w, n_bad, valid) with
+        ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
+        polyphase path, the first window asked for in a push is taken to the SSB
+        rate together with every other SSB window that lies in the buffer (one
+        batch; the rotation w, which holds the CFO of the moment, is the
+        observation's own), bit for bit the values of one window alone."""
+        rate = self.rate
+        center = self.offset_hz + self.cfo_hz
+        rot = dsp.band_rotation(length, self.fs, center, rate)
+        if rot is None:
+            x, n_bad, valid = self._checked_window(w0, length)
+            return dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid
+        k0, w = rot
+        hit = self._bands.pop((w0, length, k0), None)
+        if hit is None:
+            margin, _ = self._window_in()
+            starts = {w0}
+            for p in self.slots.values():
+                s0 = int(math.floor(p)) - margin
+                if s0 >= self._buf.start and s0 + length <= self._buf.end and (s0, length, k0) not in self._bands:
+                    starts.add(s0)
+            starts = sorted(starts)
+            xs, n_bad, valid = self._checked_windows(starts, length)
+            ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
+            for i, s0 in enumerate(starts):
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i])
+            hit = self._bands.pop((w0, length, k0))
+        y0, n_bad, valid = hit
+        return y0, w, n_bad, valid
+
+    def _observe(self, pos: float, ibar: int) -> _Pending:
+        """Process the window around a predicted SSB position (absolute, float):
+        the PSS, the timing and the CFO update (the grid and identity follow in
+        :meth:`_finish`)."""
+        margin, length = self._window_in()
+        w0 = int(math.floor(pos)) - margin
+        y0, w, n_bad, valid = self._band(w0, length)
         self.n_nonfinite += n_bad
         rate = self.rate
-        y = dsp.extract_band(x, self.fs, self.offset_hz + self.cfo_hz, rate)
         e_start = (pos - w0) * rate / self.fs  # expected SSB start in y (float)
         e_pss = e_start + dsp.SSB_CP
         s = self.cfg.track_search
         lo = int(round(e_pss)) - s - PSS_TRACE_HALF
-        seg = y[lo : lo + 2 * (s + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE]
+        # the PSS search range of y = rotate_band(y0, w) (the rest is rotated in _finish)
+        seg = dsp.rotate_band_part(y0, w, lo, lo + 2 * (s + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE)
         rho2, _ = dsp.pss_correlate(seg)
         nid2 = self.pci % 3
         centre = s + PSS_TRACE_HALF  # index of the predicted lag in rho2
@@ -836,43 +939,58 @@ class Receiver:
             n = centre - s + k
             frac = dsp.parabolic_offset(float(row[n - 1]), peak, float(row[n + 1]))
             start = lo + n + frac - dsp.SSB_CP
-            resid = dsp.pss_cfo_hz(y, lo + n, nid2, self.scs_khz)
+            resid = dsp.pss_cfo_hz(seg, n, nid2, self.scs_khz)  # y[lo + n:], inside seg
             self.cfo_hz += self.cfg.cfo_alpha * resid
         else:
             n = centre
             start = e_start
         trace = row[n - PSS_TRACE_HALF : n + PSS_TRACE_HALF + 1].copy()
         other = max(float(rho2[(nid2 + 1) % 3, n]), float(rho2[(nid2 + 2) % 3, n]))
-        margin_db = float(10 * np.log10(max(float(row[n]), 1e-12) / max(other, 1e-12)))
-        grid = dsp.ssb_grid_at(y, start)
-        i0 = int(round(start))
-        ssb_iq = y[i0 : i0 + dsp.SSB_LEN].copy()
-        ib, sss_m, dmrs_m = dsp.track_identity(grid, self.pci, None if locked else ibar)
-        valid = n_bad < 0.01 * x.size and (e >= 1e-30 or _has_energy(x))
+        margin_db = 10 * math.log10(max(float(row[n]), 1e-12) / max(other, 1e-12))
         reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
-        sample_f = w0 + start * self.fs / rate
-        sample = int(round(sample_f))
+        sample = int(round(w0 + start * self.fs / rate))
         l_max = l_max_for(self.center_freq_hz + self.offset_hz if self.center_freq_hz else None)
-        return SSBObservation(
-            sample=sample,
-            t_s=sample / self.fs,
-            pci=self.pci,
-            ibar=ib,
-            ssb_index=ib & (l_max - 1),
-            scs_khz=self.scs_khz,
-            locked=bool(locked),
-            pss_peak=peak,
-            nid2_margin_db=margin_db,
-            sss_metric=sss_m,
-            dmrs_metric=dmrs_m,
-            cfo_hz=self.cfo_hz,
-            grid=grid,
-            ssb_iq=ssb_iq,
-            pss_trace=trace,
-            n_nonfinite=n_bad,
-            valid=valid,
-            reason=reason,
-        )
+        return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
+                        l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
+                        start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason)
+
+    def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
+        """The observations of a push: the SSB grids and the cell identity checks
+        of all its SSBs at once (per window length: one per SCS)."""
+        out: list[Optional[SSBObservation]] = [None] * len(pending)
+        groups: dict[int, list[int]] = {}
+        for i, p in enumerate(pending):
+            groups.setdefault(p.y0.size, []).append(i)
+        for idx in groups.values():
+            ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
+            grids = dsp.ssb_grids_at(ys, np.array([pending[i].start for i in idx]))
+            ibs, sss_m, dmrs_m = dsp.track_identities(
+                grids, [pending[i].pci for i in idx], [-1 if pending[i].locked else pending[i].ibar for i in idx])
+            for j, i in enumerate(idx):
+                p = pending[i]
+                i0 = int(round(p.start))
+                ib = int(ibs[j])
+                out[i] = SSBObservation(
+                    sample=p.sample,
+                    t_s=p.sample / self.fs,
+                    pci=p.pci,
+                    ibar=ib,
+                    ssb_index=ib & (p.l_max - 1),
+                    scs_khz=p.scs_khz,
+                    locked=p.locked,
+                    pss_peak=p.pss_peak,
+                    nid2_margin_db=p.nid2_margin_db,
+                    sss_metric=float(sss_m[j]),
+                    dmrs_metric=float(dmrs_m[j]),
+                    cfo_hz=p.cfo_hz,
+                    grid=grids[j],
+                    ssb_iq=ys[j, i0 : i0 + dsp.SSB_LEN].copy(),
+                    pss_trace=p.pss_trace,
+                    n_nonfinite=p.n_nonfinite,
+                    valid=p.valid,
+                    reason=p.reason,
+                )
+        return out
 
 
 def _has_energy(x: np.ndarray) -> bool:

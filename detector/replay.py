@@ -17,7 +17,7 @@ import numpy as np
 from signals import iq as iqio
 
 from .baseline import SiteBaseline, build_config_baseline
-from .pipeline import ScoringPipeline, epnre_abs_db, observation_features
+from .pipeline import ScoringPipeline, epnre_abs_db, observation_features_batch
 from .progress import Progress
 from .receiver import ReceiverConfig
 
@@ -96,11 +96,13 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         if collect_features:
             # calibration: keep the observations' features instead of verdicts
             def handle(obs_list):
-                for o in obs_list:
-                    if o.valid:
-                        extra.append((o.scs_khz, observation_features(o, None, datatype=m.datatype,
-                                                                      sample_rate_hz=m.sample_rate_hz),
-                                      epnre_abs_db(o.grid), o.pci))
+                valid = [o for o in obs_list if o.valid]
+                if not valid:
+                    return
+                feats = observation_features_batch(valid, [None] * len(valid), datatype=m.datatype,
+                                                   sample_rate_hz=m.sample_rate_hz)
+                for o, f in zip(valid, feats):
+                    extra.append((o.scs_khz, f, epnre_abs_db(o.grid), o.pci))
             run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
             run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
         else:

@@ -1313,6 +1313,20 @@ class BlockQueue:
             self._samples_out += len(block)
             return block, index
 
+    def get_next(self, index: int, max_samples: int) -> np.ndarray | None:
+        """The oldest block if it starts at ``index`` (nothing dropped since what
+        was taken before) and holds at most ``max_samples``; else None, at once."""
+        with self._cv:
+            if not self._q:
+                return None
+            block, i = self._q[0]
+            if i != index or len(block) > max_samples:
+                return None
+            self._q.popleft()
+            self._fill -= len(block)
+            self._samples_out += len(block)
+            return block
+
     def close(self) -> None:
         """No more puts (they are dropped and counted); wakes waiting getters."""
         with self._cv:

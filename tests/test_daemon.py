@@ -532,3 +532,46 @@ def test_integer_stream_is_queued_native_and_converted_by_the_receiver(tmp_path,
     ssbs = [l for l in _lines(out) if l["type"] == "ssb"]
     assert len(ssbs) >= 20 and all(r["pci"] == c["pci"] for r in ssbs)
     assert not any(r["jammed"] for r in ssbs)
+
+
+def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
+    """Daemon._coalesce takes the queued blocks that continue the taken one (a
+    backlog) up to COALESCE_MAX_SAMPLES, and stops at a dropped block (a jump in
+    the index) and before a source resync point."""
+    import types
+
+    from detector import daemon as dm
+    from detector.sources import BlockQueue
+
+    q = BlockQueue(1 << 20)
+    blocks = [np.full(1000, i, np.complex64) for i in range(6)]
+    for b in blocks[:3]:
+        q.put(b)
+    q.skip(500)  # samples lost upstream: a jump in the index
+    for b in blocks[3:]:
+        q.put(b)
+
+    class Wrapped:
+        resync = [5500]  # the start of blocks[5]
+
+        def resync_in(self, a, b):
+            return any(a <= r < b for r in self.resync)
+
+    st = types.SimpleNamespace(queue=q, wrapped=Wrapped())
+    pushed = []
+    me = types.SimpleNamespace(_process=lambda b, i: pushed.append((b, i)))
+    block, index = dm.Daemon._coalesce(me, st, *q.get(0))
+    assert index == 0 and np.array_equal(np.concatenate(block), np.concatenate(blocks[:3]))  # up to the gap
+    block, index = dm.Daemon._coalesce(me, st, *q.get(0))
+    # blocks[3] and [4] were pushed together, blocks[5] (after the resync point) comes on its own
+    assert len(pushed) == 1 and pushed[0][1] == 3500
+    assert np.array_equal(np.concatenate(pushed[0][0]), np.concatenate(blocks[3:5]))
+    assert index == 5500 and np.array_equal(block, blocks[5])
+    assert q.get(0) is None
+    # the cap: only whole blocks, up to COALESCE_MAX_SAMPLES in all
+    big = np.zeros(dm.COALESCE_MAX_SAMPLES - 1000, np.complex64)
+    q.put(big)
+    q.put(blocks[0])
+    q.put(blocks[1])
+    block, index = dm.Daemon._coalesce(me, types.SimpleNamespace(queue=q, wrapped=Wrapped()), *q.get(0))
+    assert sum(map(len, block)) == dm.COALESCE_MAX_SAMPLES and q.get(0)[1] == index + dm.COALESCE_MAX_SAMPLES

@@ -137,3 +137,82 @@ def test_bad_floor_is_refused():
     g = np.zeros((4, 240), np.complex64)
     with pytest.raises(ValueError, match="floor_per_re"):
         ssb_features(g, 0, 0, np.zeros(PSS_TRACE_LEN, np.float32), floor_per_re=float("nan"))
+
+
+def test_batch_is_the_per_ssb_features():
+    """ssb_features_batch over SSBs of several captures (clean and jammed, cells
+    with different DMRS shifts mixed in one batch, integer floors, with and
+    without a baseline) gives each SSB's ssb_features within float noise."""
+    from detector.features import ssb_features_batch
+
+    rows = []  # (obs, floor)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        p = draw_params(SimConfig(duration_ms=10.0, period_ms=(5.0,), snr_db=(5.0, 35.0)), rng,
+                        force_clean=seed % 2 == 0)
+        cap = simulate_capture(p, rng)
+        obs = _observe(cap)
+        fl = quantization_floor_per_re(p.datatype, p.sample_rate_hz, obs[0].scs_khz)
+        rows += [(o, fl) for o in obs[:6]]
+    assert len({o.pci % 4 for o, _ in rows}) > 1  # the batch mixes DMRS shifts
+    base = Baseline({n: 0.5 for n in SITE_STATS}, {n: 0.3 for n in SITE_STATS})
+    bases = [base if i % 2 else None for i in range(len(rows))]
+    single = np.stack([ssb_features(o.grid, o.pci, o.ibar, o.pss_trace, nid2_margin_db=o.nid2_margin_db,
+                                    sss_metric=o.sss_metric, dmrs_metric=o.dmrs_metric, locked=o.locked,
+                                    baseline=b, floor_per_re=fl) for (o, fl), b in zip(rows, bases)])
+    batch = ssb_features_batch(np.stack([o.grid for o, _ in rows]), [o.pci for o, _ in rows],
+                               [o.ibar for o, _ in rows], np.stack([o.pss_trace for o, _ in rows]),
+                               nid2_margin_db=[o.nid2_margin_db for o, _ in rows],
+                               sss_metric=[o.sss_metric for o, _ in rows], dmrs_metric=[o.dmrs_metric for o, _ in rows],
+                               locked=[o.locked for o, _ in rows], baselines=bases,
+                               floor_per_re=[fl for _, fl in rows])
+    assert batch.shape == (len(rows), N_FEATURES) and batch.dtype == np.float32
+    # an SSB's features do not depend on its batch
+    np.testing.assert_array_equal(batch, single)
+    big = 4 * rows  # a batch whose arrays pass 256 kB (numpy may then work in place in temporaries)
+    again = ssb_features_batch(np.stack([o.grid for o, _ in big]), [o.pci for o, _ in big],
+                               [o.ibar for o, _ in big], np.stack([o.pss_trace for o, _ in big]),
+                               nid2_margin_db=[o.nid2_margin_db for o, _ in big],
+                               sss_metric=[o.sss_metric for o, _ in big], dmrs_metric=[o.dmrs_metric for o, _ in big],
+                               locked=[o.locked for o, _ in big], baselines=bases * 4,
+                               floor_per_re=[fl for _, fl in big])
+    np.testing.assert_array_equal(again, np.concatenate([batch] * 4))
+    assert np.all(batch[1::2, IDX["calibrated"]] == 1.0) and np.all(batch[::2, IDX["calibrated"]] == 0.0)
+
+
+def test_channel_fit_is_the_delay_domain_interpolator():
+    """The two-stage channel fit is the least-squares interpolator B pinv(B_l)
+    over the CHANNEL_TAPS delays on each symbol's pilots."""
+    from detector.features import CHANNEL_TAPS, _channel_fit
+
+    kk = np.arange(240) - 120
+    basis = np.exp(-2j * np.pi * np.outer(kk, CHANNEL_TAPS) / 256)
+    for v in range(4):
+        fit = _channel_fit(v)
+        for l in range(4):
+            n = int(fit["n_pilots"][l])
+            k = fit["pil_idx"][l, :n] - 240 * l
+            p_ref = basis @ np.linalg.pinv(basis[k])
+            p = fit["interp_t"][l].T.astype(np.complex128) @ fit["proj_t"][l, :n].T.astype(np.complex128)
+            assert np.abs(p - p_ref).max() < 1e-4 * max(1.0, np.abs(p_ref).max())
+            assert not fit["proj_t"][l, n:].any()  # the padding reads nothing
+
+
+def test_pipeline_scores_a_push_as_one_batch_like_ssb_by_ssb():
+    """ScoringPipeline.records (one feature batch for the SSBs of a push) gives
+    the records that scoring each SSB alone gives."""
+    p, rng = _drawn(_cfg(snr_db=(15.0, 15.0), datatypes=("ci16_le",), scs_khz=(30,), sample_rates_hz=(15.36e6,)), 8)
+    cap = simulate_capture(p, rng)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    obs = pipe.receiver.push(cap.iq) + pipe.receiver.flush()
+    assert len(obs) > 2
+    batch = pipe.records(obs)
+    one = [pipe.record(o) for o in obs]
+    assert [r["sample"] for r in batch] == [o.sample for o in obs]
+    for a, b in zip(batch, one):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], float) and not isinstance(a[k], bool):
+                assert a[k] == pytest.approx(b[k], abs=2e-3), k
+            else:
+                assert a[k] == b[k], k

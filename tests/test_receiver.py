@@ -87,6 +87,26 @@ def test_streaming_chunks_give_the_same_records():
     assert json.dumps(whole) == json.dumps(chunked)
 
 
+def test_streaming_batched_windows_give_the_same_records():
+    """At an integer rate ratio (the batched band extraction of the SSB windows
+    a push completes): whole, in random chunks, and as one push of several
+    blocks, the records are the same, byte for byte."""
+    cap = _capture(21, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), duration_ms=45.0, period_ms=(10.0,),
+                                  all_ssbs_fraction=1.0, l_max=(8,), snr_db=(12.0, 12.0)))
+    p = cap.params
+    assert dsp.band_rotation(10000, p.sample_rate_hz, 0.0, dsp.ssb_rate_hz(30)) is not None
+    whole = _records(cap)
+    chunks = list(np.random.default_rng(1).integers(1, 60000, 25))
+    chunked = _records(cap, chunks=chunks)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    cuts = np.cumsum(chunks)
+    blocks = np.split(cap.iq, cuts[cuts < cap.iq.size])
+    first = int(sum(map(len, blocks[:5])))
+    joined = pipe.push_blocks(blocks[:5], 0) + pipe.push_blocks(blocks[5:], first) + pipe.flush()
+    assert len(whole) >= 16 and sum(r["locked"] for r in whole) >= 16
+    assert json.dumps(whole) == json.dumps(chunked) == json.dumps(joined)
+
+
 def test_single_ssb_in_one_millisecond():
     cap = _capture(13, _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), snr_db=(20.0, 20.0)))
     s = cap.ssbs[0]
@@ -399,3 +419,50 @@ def test_detections_off_their_burst_positions_are_dropped():
     wrong_index = det(10000 + starts[first[3]] - starts[first[0]] + 2 * dsp.SSB_SYMBOL_LEN, 3)
     kept = _burst_consistent([ref, same_burst, next_burst, phantom, wrong_index], ref, scs, fs, l_max)
     assert kept == [ref, same_burst, next_burst]
+
+
+def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
+    """The batched steps of the tracking loop (band extraction of several windows
+    then each one's rotation, grids, identity checks) give each SSB exactly what
+    the one-SSB functions give: a stream's records cannot depend on which SSBs
+    one push completes together."""
+    rng = np.random.default_rng(5)
+    fs, out = 30.72e6, dsp.ssb_rate_hz(30)
+    # 48 windows: a batch whose arrays pass 256 kB (numpy may then work in place in a temporary)
+    xs = (rng.standard_normal((48, 5232)) + 1j * rng.standard_normal((48, 5232))).astype(np.complex64)
+    centers = [1234.5, 1234.5 + 7.0, -2.2e6, 0.0, 5.9e3] + [1234.5 + 0.5 * i for i in range(43)]
+    k0, _ = dsp.band_rotation(5232, fs, centers[0], out)
+    assert dsp.band_rotation(5232, 19.5e6, 0.0, out) is None  # no integer rate ratio: the full-FFT path
+    y0 = dsp.extract_band_unrotated(xs, fs, k0, out)
+    ws = []
+    for i, c in enumerate(centers):
+        k, w = dsp.band_rotation(5232, fs, c, out)
+        ref = dsp.extract_band(xs[i], fs, c, out)
+        if k == k0:
+            ws.append(w)
+            np.testing.assert_array_equal(dsp.rotate_band(y0[i], w), ref)
+            np.testing.assert_array_equal(dsp.rotate_band_part(y0[i], w, 100, 436), ref[100:436])
+        else:
+            ws.append(0.0)
+    assert sum(w != 0.0 for w in ws) >= 2
+    rows = dsp.rotate_bands(y0, ws)
+    for i, w in enumerate(ws):
+        np.testing.assert_array_equal(rows[i], dsp.rotate_band(y0[i], w))
+    starts = 100.0 + 30.0 * rng.random(48)
+    grids = dsp.ssb_grids_at(rows, starts)
+    for i in range(48):
+        np.testing.assert_array_equal(grids[i], dsp.ssb_grid_at(rows[i].copy(), starts[i]))
+    with pytest.raises(ValueError):
+        dsp.ssb_grids_at(rows[:2], np.array([100.0, 300.0]))  # beyond the signal
+    from signals import nr
+
+    cells = [(17, 3), (17, 5), (400, 0), (17, 7)] * 75  # 300 SSBs: arrays past 256 kB again
+    g = np.stack([nr.ssb_grid(pci, ib, 8, rng=rng) for pci, ib in cells])
+    g = (g + 0.3 * (rng.standard_normal(g.shape) + 1j * rng.standard_normal(g.shape))).astype(np.complex64)
+    pcis, given = [c[0] for c in cells], [-1, 2, -1, -1] * 75
+    ib, sss_m, dmrs_m = dsp.track_identities(g, pcis, given)
+    assert list(ib[:4]) == [3, 2, 0, 7]  # decided from the PBCH-DMRS, or the given one
+    for i in range(0, 300, 7):
+        assert (ib[i], sss_m[i], dmrs_m[i]) == dsp.track_identity(g[i].copy(), pcis[i],
+                                                                 None if given[i] < 0 else given[i])
+    assert np.all(sss_m > 0.5) and np.all(dmrs_m[::4] > 0.5)
