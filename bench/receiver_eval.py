@@ -72,7 +72,7 @@ def eval_rates(n, seed):
     cfg = SimConfig(sample_rates_hz=(30.72e6,), jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0),
                     snr_db=(5.0, 30.0))
     for odd in (19.5e6, 20e6, 25e6, 50e6):
-        tot = right = 0
+        tot = right = tot_in = right_in = 0
         for i in range(n):
             rng = np.random.default_rng([seed, i])
             p = draw_params(cfg, rng, force_clean=True)
@@ -82,10 +82,17 @@ def eval_rates(n, seed):
             fr = Fraction(odd / p.sample_rate_hz).limit_denominator(1000)
             iq = resample_poly(cap.iq, fr.numerator, fr.denominator).astype(np.complex64)
             recs, _ = run_capture(cap, fs=odd, iq=iq)
+            # a lower rate keeps only +-odd/2 (resample_poly's filter passes ~90 % of it): an
+            # SSB placed further off-centre at 30.72 Msps is no longer in the recording
+            in_band = abs(p.ssb_offset_hz) + 120 * p.scs_khz * 1e3 <= 0.45 * odd
             for t, r in match(recs, cap.ssbs, tol=p.numerology.cp_short, scale=p.sample_rate_hz / odd):
+                ok = r is not None and r["pci"] == t.pci
                 tot += 1
-                right += r is not None and r["pci"] == t.pci
-        print(f"{odd / 1e6:g} Msps (resampled from 30.72): right PCI at {right}/{tot} SSBs")
+                right += ok
+                tot_in += in_band
+                right_in += ok and in_band
+        print(f"{odd / 1e6:g} Msps (resampled from 30.72): right PCI at {right}/{tot} SSBs; "
+              f"{right_in}/{tot_in} of those whose SSB band is still inside the resampled band")
 
 
 def eval_detect(n_sites, seed, n_cal=3, model="classical"):
