@@ -18,8 +18,8 @@ the capture rate), and per SSB we keep
 
 Truth SSBs that no observation matches are counted as missed (per capture,
 with their label and SJNR, so evaluation can report them end to end).
-The features come from :func:`detector.pipeline.observation_features` -- the
-one feature function -- never a copy.
+The features come from :func:`detector.pipeline.observation_features_batch` (the
+one feature function, a capture's SSBs in one batch) -- never a copy.
 
 The result is cached in ``DIR/ssbwatch-dataset.npz`` with a manifest
 ``DIR/ssbwatch-dataset.json`` (simulation config and seed, sha256 of every
@@ -41,7 +41,7 @@ import numpy as np
 
 from detector.baseline import ConfigBaseline, FeatureStats, build_config_baseline
 from detector.features import FEATURE_NAMES, FEATURE_VERSION, N_FEATURES
-from detector.pipeline import epnre_abs_db, observation_features
+from detector.pipeline import epnre_abs_db, observation_features_batch
 from detector.receiver import Receiver
 from signals import iq as iqio
 from signals import nr
@@ -122,10 +122,10 @@ def process_capture(args: tuple[str, dict]) -> dict:
     cal_scs = None
     for c in entry.get("calibration", []):
         m, obs = _observe(data_dir / c)
-        for o in obs:
-            cal_rows.append((o.scs_khz, observation_features(o, None, datatype=m.datatype,
-                                                             sample_rate_hz=m.sample_rate_hz),
-                             epnre_abs_db(o.grid), o.pci))
+        feats = observation_features_batch(obs, [None] * len(obs), datatype=m.datatype,
+                                           sample_rate_hz=m.sample_rate_hz)
+        for o, f in zip(obs, feats):
+            cal_rows.append((o.scs_khz, f, epnre_abs_db(o.grid), o.pci))
     m, obs = _observe(data_dir / entry["meta"])
     rate = m.sample_rate_hz
     scs_truth = int(m.global_.get("ssbwatch:scs_khz", entry.get("scs_khz", 30)))
@@ -143,6 +143,7 @@ def process_capture(args: tuple[str, dict]) -> dict:
     used = set()
     rows = []
     unmatched_obs = 0
+    matched = []  # (observation, its truth annotation)
     for o in obs:
         if starts.size == 0:
             unmatched_obs += 1
@@ -153,10 +154,16 @@ def process_capture(args: tuple[str, dict]) -> dict:
             unmatched_obs += 1
             continue
         used.add(j)
-        a = truth[j]
-        fk = {"datatype": m.datatype, "sample_rate_hz": rate}
-        xu = observation_features(o, None, **fk)
-        xc = observation_features(o, base, **fk) if (base is not None and o.scs_khz == base.scs_khz) else xu
+        matched.append((o, truth[j]))
+    # the features of all matched SSBs in one batch per mode (the same values one by one)
+    fk = {"datatype": m.datatype, "sample_rate_hz": rate}
+    mo = [o for o, _ in matched]
+    x_u = observation_features_batch(mo, [None] * len(mo), **fk)
+    cal_ok = [base is not None and o.scs_khz == base.scs_khz for o in mo]
+    x_c = observation_features_batch(mo, [base if ok else None for ok in cal_ok], **fk) if any(cal_ok) else x_u
+    for (o, a), xu, xc, ok in zip(matched, x_u, x_c, cal_ok):
+        if not ok:
+            xc = xu
         z = np.asarray(o.ssb_iq, dtype=np.complex64)
         if z.size < IQ_LEN:
             z = np.pad(z, (0, IQ_LEN - z.size))
@@ -164,7 +171,7 @@ def process_capture(args: tuple[str, dict]) -> dict:
         rms = float(np.sqrt(np.mean(np.abs(z.astype(np.complex128)) ** 2)))
         z = z / rms if rms > 0 else z
         rows.append({
-            "x_uncal": xu, "x_cal": xc, "has_cal": base is not None and xc is not xu,
+            "x_uncal": xu, "x_cal": xc, "has_cal": ok,
             "iq": np.stack([z.real, z.imag]).astype(np.float32),
             "y": a["ssbwatch:jammer"] is not None,
             "sjnr_db": np.nan if a["ssbwatch:sjnr_db"] is None else float(a["ssbwatch:sjnr_db"]),
