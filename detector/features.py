@@ -40,7 +40,7 @@ from signals import nr
 
 from . import dsp
 
-FEATURE_VERSION = "ssbwatch-features-3"
+FEATURE_VERSION = "ssbwatch-features-4"
 PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
 PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
 DWT_WAVELET = "db4"
@@ -58,9 +58,10 @@ EPS = 1e-30
 # the PBCH data REs (P the pilot-to-subcarrier interpolator), corrected below.
 CHANNEL_TAPS = np.arange(-6, 19)
 SITE_STATS = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pss_rel_db", "res_sss_rel_db",
-              "res_dmrs_rel_db", "res_pbch_rel_db", "snr_est_db")
-SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db")
+              "res_dmrs_rel_db", "res_pbch_rel_db", "snr_est_db", "pss_sss_gain_dev_db")
+SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db", "pss_sss_gain_dev_db")
 QUANT_KEEP = 0.05  # floor of an energy after the known quantisation noise is removed (x that noise)
+PSS_SSS_EPRE_DB = (0.0, 10 * math.log10(2.0))  # PSS EPRE over SSS EPRE: 0 or 3 dB (TS 38.213 §4.1)
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
 
 
@@ -354,6 +355,11 @@ def feature_names() -> list[str]:
         "sss_metric",
         "dmrs_metric",
         "pbch_evm_db",
+        # channel gain seen on the PSS (symbol 0) over that on the SSS (symbol 2), the
+        # same 127 subcarriers, as its distance from the nearest PSS/SSS EPRE ratio a
+        # gNB may use (PSS_SSS_EPRE_DB): ~0 on a clean channel whichever the cell uses;
+        # a co-timed fake PSS with the cell's N_ID2 adds to the PSS estimate alone
+        "pss_sss_gain_dev_db",
         "locked",  # PSS found at this SSB (0: flywheel position)
         "calibrated",
         # calibrated mode (else 0): this SSB minus the site's clean median, and
@@ -379,7 +385,8 @@ def _energy_plan(v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
         DMRS, PBCH), 5-9 per null region (0-3, other), 10-14 per symbol of the
         null + known REs (0-3, other), 15 all REs, 16 the mean over the null +
         known REs (the noise the channel estimate saw)
-    ah : (960, 2) -- |H|^2 means over the occupied REs and over the PBCH REs
+    ah : (960, 4) -- |H|^2 means over the occupied REs, the PBCH REs, the PSS
+        REs and the SSS REs
     kn : (5,) -- REs per kind
     w : (16, 16) -- columns 0-15 of ``a`` (the kind sums floored) to the mean
         energies: interference (null + known), all REs, null, the 4 null regions,
@@ -396,9 +403,11 @@ def _energy_plan(v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     un = a[:, 10:15].sum(axis=0)
     kind = codes["kind_flat"]
     a[:, 16] = np.where(kind <= 3, 1.0 / kn[:4].sum(), 0.0)
-    ah = np.zeros((960, 2))
+    ah = np.zeros((960, 4))
     ah[:, 0] = np.where(kind >= 1, 1.0 / kn[1:].sum(), 0.0)
     ah[:, 1] = np.where(kind == 4, 1.0 / kn[4], 0.0)
+    ah[:, 2] = np.where(kind == 1, 1.0 / kn[1], 0.0)
+    ah[:, 3] = np.where(kind == 2, 1.0 / kn[2], 0.0)
     w = np.zeros((16, 16))
     w[:4, 0] = 1.0 / kn[:4].sum()  # interference: null + known REs
     w[15, 1] = 1.0 / 960  # all REs
@@ -470,7 +479,7 @@ def ssb_features_batch(
     # residual and of |H|^2, as matrix products
     v_all = pcis % 4
     sums = np.empty((n, 17))
-    hmean = np.empty((n, 2))  # |H|^2 over the occupied REs, over the PBCH REs
+    hmean = np.empty((n, 4))  # |H|^2 over the occupied REs, the PBCH, PSS and SSS REs
     e1 = np.empty((n, 16))
     gain_mean = np.empty(n)
     for v, rows in _by_shift(v_all):
@@ -525,6 +534,8 @@ def ssb_features_batch(
     f[:, ix["sss_metric"]] = sss_metric
     f[:, ix["dmrs_metric"]] = dmrs_metric
     f[:, ix["pbch_evm_db"]] = d1[:, 10] - d2[:, 1]
+    g = _db(hmean[:, 2] + EPS) - _db(hmean[:, 3] + EPS)
+    f[:, ix["pss_sss_gain_dev_db"]] = np.min(np.abs(g[:, None] - np.asarray(PSS_SSS_EPRE_DB)[None, :]), axis=1)
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
     if baselines is not None:
         bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detector.baseline import SiteBaseline, build_config_baseline
-from detector.features import (FEATURE_NAMES, N_FEATURES, PSS_TRACE_LEN, SITE_STATS, SITE_Z, Baseline,
+from detector.features import (FEATURE_NAMES, N_FEATURES, PSS_TRACE_HALF, PSS_TRACE_LEN, SITE_STATS, SITE_Z, Baseline,
                                residual_grid, ssb_features)
 from detector.pipeline import ScoringPipeline, epnre_abs_db, observation_features, quantization_floor_per_re
 from signals import nr
@@ -216,3 +216,29 @@ def test_pipeline_scores_a_push_as_one_batch_like_ssb_by_ssb():
                 assert a[k] == pytest.approx(b[k], abs=2e-3), k
             else:
                 assert a[k] == b[k], k
+
+
+def test_pss_sss_gain_sees_a_fake_pss_with_the_cells_nid2():
+    """A co-timed fake PSS with the serving cell's N_ID2 leaves no residual (it
+    adds to the PSS symbol's channel estimate) but moves the PSS-to-SSS channel
+    gain by 20 log10 |1 + a e^(j phi)|; another receiver gain moves nothing, and
+    a gNB that sends its PSS 3 dB above its SSS (TS 38.213 §4.1) reads ~0 too."""
+    pci, ibar = 417, 3
+    rng = np.random.default_rng(9)
+    clean = nr.ssb_grid(pci, ibar, 8, rng=rng).astype(np.complex64)
+    noise = (rng.standard_normal((4, 240)) + 1j * rng.standard_normal((4, 240))) * np.sqrt(0.5e-4)
+    noise = noise.astype(np.complex64)
+    trace = np.zeros(PSS_TRACE_LEN, np.float32)
+    trace[PSS_TRACE_HALF] = 1.0
+    i = IDX["pss_sss_gain_dev_db"]
+    g0 = ssb_features(clean + noise, pci, ibar, trace)[i]
+    g_gain = ssb_features((clean + noise) * np.float32(7.0), pci, ibar, trace)[i]
+    assert 0 <= g0 < 0.1 and abs(g_gain - g0) < 1e-4
+    boosted = clean.copy()
+    boosted[0] *= np.float32(np.sqrt(2.0))  # PSS EPRE 3 dB over SSS EPRE
+    assert ssb_features(boosted + noise, pci, ibar, trace)[i] < 0.1
+    fake = np.zeros_like(clean)
+    fake[0] = clean[0] * np.complex64(0.2 * np.exp(0.4j))  # the PSS REs of symbol 0 only (PSS-only spoofer)
+    f = ssb_features(clean + noise + fake, pci, ibar, trace)
+    expect = 20 * np.log10(abs(1 + 0.2 * np.exp(0.4j)))
+    assert expect > 1.0 and abs(f[i] - expect) < 0.1
