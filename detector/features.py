@@ -20,7 +20,11 @@ What the SSB offers as evidence of jamming (PAPER.md, DESIGN.md §4):
   (narrowband vs wideband, pulsed vs continuous), and its DWT (db4);
 - **PSS correlation**: the normalised trace around the peak and its DWT, the
   peak-to-sidelobe ratio and the margin to the other N_ID2; SSS and DMRS match
-  quality.
+  quality;
+- **PSS/SSS channel gain**: the PSS's channel gain over the SSS's, as its distance
+  from the EPRE ratios a gNB may use (0 or 3 dB, TS 38.213 §4.1). A fake PSS sent in
+  time with the cell's own N_ID2 merges into the PSS channel estimate and leaves no
+  residual, but it moves this ratio.
 
 All energies are in dB. "rel" features are relative to the SSB's own RE power
 (gain-invariant: a receiver with another gain gives the same value); "site"
