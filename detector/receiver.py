@@ -262,7 +262,9 @@ def acquire_steps(
             by_pci[3 * nid1 + nid2] = dets
     if not by_pci:
         return None
-    pci = max(by_pci, key=lambda p: sum(d.rho2 for d in by_pci[p]))
+    # the cell whose PSS energy is backed by its SSS: a PSS-only spoofer (a fake PSS
+    # with no SSS behind it) gets PSS peaks but a poor SSS match
+    pci = max(by_pci, key=lambda p: sum(d.rho2 * d.cell.sss_metric for d in by_pci[p]))
     ssb_freq = center_freq_hz + off if center_freq_hz else None
     yield
     mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)

@@ -466,3 +466,20 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
         assert (ib[i], sss_m[i], dmrs_m[i]) == dsp.track_identity(g[i].copy(), pcis[i],
                                                                  None if given[i] < 0 else given[i])
     assert np.all(sss_m > 0.5) and np.all(dmrs_m[::4] > 0.5)
+
+
+def test_pss_only_spoofer_under_multipath_does_not_take_the_cell():
+    """A multipath site (TDL) with a PSS-only spoofer of another N_ID2 at SJNR
+    7 dB: the fake PSS peaks sum higher than the cell's, but it has no SSS behind
+    it. The acquisition keeps the real PCI. (Weighting by PSS energy alone locked
+    onto a PCI made of the fake PSS and noise here.)"""
+    from signals.simulate import JammingConfig
+
+    base_cfg = SimConfig(snr_db=(20.0, 35.0), jamming=JammingConfig(sjnr_db=(-5.0, 20.0), low_fraction=0.0,
+                                                                    low_sjnr_below_db=-5.0))
+    site = draw_params(base_cfg, np.random.default_rng([2, 7]), force_clean=True)
+    assert site.multipath is not None
+    p = dataclasses.replace(site, jammer={"type": "spoofer", "sjnr_db": 7.0, "mode": "pss"})
+    cap = simulate_capture(p, np.random.default_rng([2, 7, 308]))
+    recs = _records(cap)
+    assert recs and all(r["pci"] == site.pci for r in recs), sorted({r["pci"] for r in recs})
