@@ -135,14 +135,9 @@ def _expj(phase: np.ndarray) -> np.ndarray:
 
 def _expj_lin(w: float, k0: float, n: int) -> np.ndarray:
     """exp(1j * w * (k0 + k)), k = 0..n-1, complex128, from ~2 sqrt(n) complex
-    exponentials: exp(1j w (k0 + b a)) exp(1j w c) with k = b a + c."""
-    if n <= 512:  # (direct is cheaper here)
-        return np.exp(1j * w * (k0 + np.arange(n)))
-    b = max(8, int(math.sqrt(n)))
-    rows = -(-n // b)
-    hi = np.exp(1j * w * (k0 + b * np.arange(rows)))
-    lo = np.exp(1j * w * np.arange(b))
-    return (hi[:, None] * lo[None, :]).ravel()[:n]
+    exponentials: exp(1j w (k0 + b a)) exp(1j w c) with k = b a + c (see
+    :func:`_expj_lin_part`, of which this is the whole range)."""
+    return _expj_lin_part(w, k0, n, 0, n)
 
 
 @functools.lru_cache(maxsize=64)
@@ -436,10 +431,6 @@ def _pss_filter_spectra(n: int) -> np.ndarray:
     return out
 
 
-def _pss_replica_spectra(n: int) -> np.ndarray:
-    return _pss_filter_spectra(n)[1:]
-
-
 @functools.lru_cache(maxsize=16)
 def _pss_band_mask(n: int) -> np.ndarray:
     """FFT-bin mask (numpy order, size n at the SSB rate) of the PSS's 127
@@ -498,14 +489,6 @@ def pss_band_filter(y: np.ndarray) -> np.ndarray:
     """Keep only the PSS's 127 subcarriers (+-1 guard) of an SSB-rate signal."""
     Y = sfft.fft(y, workers=1) * _pss_band_mask(y.shape[-1])
     return sfft.ifft(Y, workers=1).astype(np.complex64)
-
-
-def _window_energy(p: np.ndarray, n_lags: int) -> np.ndarray:
-    """sum of p[n : n + 256] for n < n_lags (float64 running sum)."""
-    e = np.empty(p.size + 1)
-    e[0] = 0.0
-    np.cumsum(p, dtype=np.float64, out=e[1:])
-    return e[SSB_FFT_SIZE : SSB_FFT_SIZE + n_lags] - e[:n_lags]
 
 
 _ALL_NID2 = (0, 1, 2)
@@ -805,7 +788,7 @@ def identify(grid: np.ndarray, nid2: int, nid1: int | None = None, sss: np.ndarr
         nid1 = int(order[-1])
     second = m[order[-2]] if order[-1] == nid1 else m[order[-1]]
     pci = 3 * nid1 + nid2
-    scores, _ = _dmrs_scores_d(d, pci)
+    scores, _ = _dmrs_scores(d, pci)
     srt = np.sort(scores)
     ibar = int(np.argmax(scores))
     z, norm = d.sss_z()
@@ -870,7 +853,14 @@ def _dmrs_plan(pci: int) -> tuple:
     return tuple(out)
 
 
-def _dmrs_scores_d(d: _Deramped, pci: int) -> tuple[np.ndarray, float]:
+def _dmrs_scores(d: _Deramped, pci: int) -> tuple[np.ndarray, float]:
+    """Normalised PBCH-DMRS match of the 8 ī_SSB hypotheses (0..1 each).
+
+    The DMRS of symbols 1 and 3 inside the PSS band are equalised with the PSS
+    channel estimate (so a frequency-selective channel does not decorrelate
+    them) and summed coherently per symbol; the two symbols' magnitudes are
+    added (each symbol may carry its own phase on real gNBs).
+    """
     num = np.zeros(8)
     den = 0.0
     for l, k, kh, cr, n in _dmrs_plan(pci):
@@ -878,34 +868,6 @@ def _dmrs_scores_d(d: _Deramped, pci: int) -> tuple[np.ndarray, float]:
         num += np.abs((cr * z[None, :]).sum(axis=1))
         den += np.sqrt(n * np.sum(np.abs(z) ** 2))
     return num / (den + 1e-30), float(den)
-
-
-def _dmrs_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[np.ndarray, float]:
-    """Normalised PBCH-DMRS match of the 8 ī_SSB hypotheses (0..1 each).
-
-    The DMRS of symbols 1 and 3 inside the PSS band are equalised with the PSS
-    channel estimate (so a frequency-selective channel does not decorrelate
-    them) and summed coherently per symbol; the two symbols' magnitudes are
-    added (each symbol may carry its own phase on real gNBs).
-
-    ``g`` is the de-ramped grid (see :func:`_deramp`).
-    """
-    num = np.zeros(8)
-    den = 0.0
-    for l, k, kh, cr, n in _dmrs_plan(pci):
-        z = g[l, k] * np.conj(h0s[kh])
-        num += np.abs((cr * z[None, :]).sum(axis=1))
-        den += np.sqrt(n * np.sum(np.abs(z) ** 2))
-    return num / (den + 1e-30), float(den)
-
-
-def match_quality(grid: np.ndarray, pci: int, ibar: int | None) -> tuple[float, float]:
-    """Normalised SSS and PBCH-DMRS match (0..1) of a known cell at one SSB.
-
-    Same non-coherent metrics as :func:`identify`, evaluated for the given
-    identity only (used while tracking, where the PCI is already known).
-    """
-    return track_identity(grid, pci, ibar)[1:]
 
 
 @functools.lru_cache(maxsize=64)
@@ -1002,16 +964,9 @@ def track_identities(grids: np.ndarray, pcis, ibars) -> tuple[np.ndarray, np.nda
     return ib_out, sss_out, dmrs_out
 
 
-def _ibar_scores(g: np.ndarray, h0s: np.ndarray, pci: int) -> tuple[int, float]:
-    """Best ī_SSB on a de-ramped grid and its margin over the second best."""
-    score, _ = _dmrs_scores(g, h0s, pci)
-    s = np.sort(score)
-    return int(np.argmax(score)), float(s[-1] / max(s[-2], 1e-30))
-
-
 def best_ibar(grid: np.ndarray, pci: int) -> int:
     """ī_SSB (0..7) from the PBCH-DMRS (see :func:`_dmrs_scores`)."""
-    scores, _ = _dmrs_scores_d(_Deramped(grid, pci % 3), pci)
+    scores, _ = _dmrs_scores(_Deramped(grid, pci % 3), pci)
     return int(np.argmax(scores))
 
 

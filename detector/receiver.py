@@ -592,12 +592,16 @@ class Receiver:
         return dsp.ssb_rate_hz(self.scs_khz) if self.scs_khz else 0.0
 
     def _window_in(self) -> tuple[int, int]:
-        """(margin before, total length) of an SSB window, in input samples."""
-        w = self._win_cache.get(self.scs_khz)
+        """(margin before, total length) of an SSB window of the locked SCS, in input samples."""
+        return self._window_for(self.scs_khz)
+
+    def _window_for(self, scs_khz: int) -> tuple[int, int]:
+        """(margin before, total length) of an SSB window at ``scs_khz``, in input samples."""
+        w = self._win_cache.get(scs_khz)
         if w is None:
-            ratio = self.fs / self.rate
+            ratio = self.fs / dsp.ssb_rate_hz(scs_khz)
             margin = int(math.ceil((dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio))
-            w = self._win_cache[self.scs_khz] = (margin, int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin)
+            w = self._win_cache[scs_khz] = (margin, int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin)
         return w
 
     # -- input -------------------------------------------------------------
@@ -728,11 +732,7 @@ class Receiver:
 
     def _window_in_any(self) -> int:
         """SSB window length (input samples) before the SCS is known: the longer (15 kHz)."""
-        if self.scs_khz:
-            return self._window_in()[1]
-        ratio = self.fs / dsp.ssb_rate_hz(15)
-        margin = int(math.ceil((dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio))
-        return int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin
+        return self._window_for(self.scs_khz or 15)[1]
 
     def _trim(self) -> None:
         if self._buf is None:
