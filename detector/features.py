@@ -13,9 +13,11 @@ What the SSB offers as evidence of jamming (PAPER.md, DESIGN.md §4):
 
 - **EPNRE**: energy per null RE (TS 38.211 Table 7.4.3.1-1: 130 REs that carry
   nothing on a clean channel), per region and in total;
-- **residual energy** after removing the known PSS, SSS and PBCH-DMRS with a
-  per-symbol channel estimate, and the decision-directed PBCH residual: these are
-  jamming + noise too, and quadruple the REs the energy test can use;
+- **residual energy** after removing the known PSS, SSS and PBCH-DMRS and the
+  decided PBCH with a per-symbol delay-domain channel fit (a pilot pass, then a
+  decision-directed pass over every occupied RE with a longer delay model): these
+  are jamming + noise too, unbiased under multipath, and quadruple the REs the
+  energy test can use;
 - **interference profile** across the 240 subcarriers and across the 4 symbols
   (narrowband vs wideband, pulsed vs continuous), and its DWT (db4);
 - **PSS correlation**: the normalised trace around the peak and its DWT, the
@@ -44,7 +46,7 @@ from signals import nr
 
 from . import dsp
 
-FEATURE_VERSION = "ssbwatch-features-4"
+FEATURE_VERSION = "ssbwatch-features-5"
 PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
 PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
 DWT_WAVELET = "db4"
@@ -56,11 +58,19 @@ EPS = 1e-30
 # referenced to the first strong path (dsp.ssb_grid_at); the window starts
 # dsp.FFT_BACKOFF = 3 samples before the CP end, so paths from -6 (an earlier,
 # weaker path) to +18 (one normal CP, TS 38.211 §5.3.1: 144/2048 of 256) are
-# modelled. Fitting L = 25 taps per symbol instead of smoothing in frequency
-# leaves the residual unbiased under any multipath inside the CP: its expected
-# energy is sigma^2 (N_pilots - L) on the pilots and sigma^2 (1 + |P_k|^2) on
-# the PBCH data REs (P the pilot-to-subcarrier interpolator), corrected below.
+# modelled. This first pass fits L = 25 taps per symbol to its pilots (instead
+# of smoothing in frequency), equalises the PBCH and decides its QPSK symbols.
 CHANNEL_TAPS = np.arange(-6, 19)
+# Second, decision-directed pass (_refit): once the PBCH is decided, symbols 1-3
+# are known on every occupied RE (240, 223 and 240 of them), enough for a longer
+# delay model: REFIT_TAPS reach 47 SSB-rate samples (6.1 us at 30 kHz SCS, 12 us
+# at 15 kHz), where TDL-D/E paths at a 300 ns delay spread still carry energy.
+# Paths beyond the 25-tap model otherwise stay in the residual as a floor tied to
+# the channel realisation (-20..-30 dB under the SSB at 40 dB SNR), which
+# differs from one recording of a site to the next. The PSS symbol (127
+# contiguous pilots) takes the aligned mean of the symbol 1 and 3 estimates,
+# scaled (alpha), plus the 25-tap correction of the first pass.
+REFIT_TAPS = np.arange(-8, 48)
 SITE_STATS = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pss_rel_db", "res_sss_rel_db",
               "res_dmrs_rel_db", "res_pbch_rel_db", "snr_est_db", "pss_sss_gain_dev_db")
 SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db", "pss_sss_gain_dev_db")
@@ -180,11 +190,6 @@ def _channel_fit(v: int) -> dict:
         pilots, padded to the longest pilot set (with RE 0)
     proj_t : complex128 (4, n_max, L) -- (U^H).T, zero on the padding rows
     interp_t : complex128 (4, L, 240) -- (B V S^-1).T
-    inv_norm : float64 (960,) -- 1 / ``norm``, flat
-    norm : float64 (4, 240) -- what each RE's expected |resid|^2 is in units of
-        the noise + interference power: 1 on null REs, (N_l - L) / N_l on
-        pilots (the fit absorbs L of N_l degrees of freedom), 1 + |P_k|^2 on
-        PBCH data REs (the channel estimate's own noise)
     pbch_idx : intp (432,) -- flat RE index of the PBCH data REs
     n_pilots : int (4,) -- pilots per symbol
     pbch_gain_mean : float -- mean |P_k|^2 over the PBCH data REs
@@ -200,7 +205,6 @@ def _channel_fit(v: int) -> dict:
     pil_idx = np.zeros((4, n_max), np.intp)
     proj_t = np.zeros((4, n_max, n_taps), np.complex128)
     interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
-    norm = np.ones((4, 240), np.float64)
     gains = np.empty((4, 240), np.float64)
     for l, k in pilots.items():
         u, s, vh = np.linalg.svd(basis_all[k], full_matrices=False)  # (n_pilots, L), (L,), (L, L)
@@ -210,12 +214,9 @@ def _channel_fit(v: int) -> dict:
         pil_idx[l, : k.size] = l * nr.SSB_N_SUBCARRIERS + k
         proj_t[l, : k.size, :r] = u[:, :r].conj()
         interp_t[l, :r] = interp.T
-        norm[l, k] = (k.size - n_taps) / k.size
     pl, pk = maps["pbch"]
-    norm[pl, pk] = 1.0 + gains[pl, pk]
     n_pilots = np.array([pilots[l].size for l in range(4)])
-    out = {"pil_idx": pil_idx, "proj_t": proj_t, "interp_t": interp_t, "norm": norm,
-           "inv_norm": (1.0 / norm).ravel(), "pbch_idx": (pl * nr.SSB_N_SUBCARRIERS + pk).astype(np.intp),
+    out = {"pil_idx": pil_idx, "proj_t": proj_t, "interp_t": interp_t, "pbch_idx": (pl * nr.SSB_N_SUBCARRIERS + pk).astype(np.intp),
            "n_pilots": n_pilots}
     for a in out.values():
         a.setflags(write=False)
@@ -241,6 +242,96 @@ def _known_res(pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray]:
     for a in (xf, xc):
         a.setflags(write=False)
     return xf, xc
+
+
+@functools.lru_cache(maxsize=1)
+def _refit() -> dict:
+    """The second, decision-directed fit (same for every DMRS shift: the occupied
+    REs of each symbol do not depend on it).
+
+    Returns a dict of read-only arrays:
+    proj_t : complex128 (3, 240, L2) -- (U^H).T of symbols 1-3 over their
+        occupied subcarriers (rows of the others zero), L2 = REFIT_TAPS.size
+    interp_t : complex128 (3, L2, 240) -- (B V S^-1).T
+    lev : float64 (3, 240) -- each occupied RE's leverage in its symbol's fit
+        (the share of its noise the fit absorbs; 0 on null REs)
+    gain : float64 (3, 240) -- the estimate's noise gain at each subcarrier
+    pss_k : intp (127,) -- the PSS subcarriers of symbol 0
+    u0 : complex128 (127, r0) -- orthonormal basis of the first pass's CHANNEL_TAPS
+        model on them (the 25-tap correction); lev0 : float64 (127,) its leverage
+    """
+    kind = _re_codes(0)["kind"]
+    for v in range(1, 4):
+        if not np.array_equal(_re_codes(v)["kind"] > 0, kind > 0):
+            raise AssertionError("occupied SSB REs depend on the DMRS shift")
+    kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
+    basis = np.exp(-2j * np.pi * np.outer(kk, REFIT_TAPS) / dsp.SSB_FFT_SIZE)  # (240, L2)
+    n_taps = REFIT_TAPS.size
+    proj_t = np.zeros((3, nr.SSB_N_SUBCARRIERS, n_taps), np.complex128)
+    interp_t = np.zeros((3, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
+    lev = np.zeros((3, nr.SSB_N_SUBCARRIERS))
+    gain = np.zeros((3, nr.SSB_N_SUBCARRIERS))
+    for i, l in enumerate((1, 2, 3)):
+        k = np.flatnonzero(kind[l] > 0)
+        u, s, vh = np.linalg.svd(basis[k], full_matrices=False)
+        r = int(np.count_nonzero(s > 1e-15 * s.max()))
+        interp = (basis @ vh[:r].conj().T) / s[:r]  # (240, r)
+        proj_t[i, k, :r] = u[:, :r].conj()
+        interp_t[i, :r] = interp.T
+        lev[i, k] = (np.abs(u[:, :r]) ** 2).sum(axis=1)
+        gain[i] = (np.abs(interp) ** 2).sum(axis=1)
+    pss_k = np.flatnonzero(kind[0] > 0)
+    b0 = np.exp(-2j * np.pi * np.outer(kk[pss_k], CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)
+    u0, s0, _ = np.linalg.svd(b0, full_matrices=False)
+    u0 = np.ascontiguousarray(u0[:, : int(np.count_nonzero(s0 > 1e-15 * s0.max()))])
+    out = {"proj_t": proj_t, "interp_t": interp_t, "lev": lev, "gain": gain, "pss_k": pss_k.astype(np.intp),
+           "u0": u0, "lev0": (np.abs(u0) ** 2).sum(axis=1)}
+    for a in out.values():
+        a.setflags(write=False)
+    return out
+
+
+def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Second pass of the residual (see REFIT_TAPS) for m SSBs of known (and
+    decided) REs: y complex64 (m, 4, 240) received, x complex64 (m, 4, 240) the
+    SSB (unit modulus on every occupied RE, 0 on the null REs).
+
+    Returns resid complex128 (m, 960) = y - H x, and norm float64 (m, 960): each
+    RE's expected |resid|^2 in units of the noise + interference power (1 on
+    null REs; 1 - leverage on the fitted REs of symbols 1-3; on the PSS REs
+    1 - leverage of the 25-tap + alpha fit, plus |alpha|^2 times the reference's
+    own noise)."""
+    rf = _refit()
+    m = y.shape[0]
+    z = dsp.cmul(y[:, 1:], np.conj(x[:, 1:])).astype(np.complex128)  # (m, 3, 240): y x^* (|x| = 1), 0 on nulls
+    t = np.matmul(z.transpose(1, 0, 2), rf["proj_t"])  # (3, m, L2)
+    h = np.matmul(t, rf["interp_t"]).transpose(1, 0, 2)  # (m, 3, 240)
+    resid = np.empty((m, 4, 240), np.complex128)
+    resid[:, 1:] = y[:, 1:] - dsp.cmul(h, x[:, 1:])
+    norm = np.ones((m, 4, 240))
+    norm[:, 1:] -= rf["lev"][None]
+    # symbol 0: the symbol 1 and 3 estimates aligned in phase (a per-symbol phase
+    # of the SSB's frequency offset, a CFO or phase-noise residue) and averaged
+    c = np.sum(dsp.cmul(np.conj(h[:, 2]), h[:, 0]), axis=1)
+    ac = np.abs(c)
+    rot = np.where(ac > 0, c / np.where(ac > 0, ac, 1.0), 1.0)
+    k0, u0 = rf["pss_k"], rf["u0"]
+    href = 0.5 * (h[:, 0, k0] + dsp.cmul(h[:, 2, k0], rot[:, None]))  # (m, 127)
+    z0 = dsp.cmul(y[:, 0, k0], np.conj(x[:, 0, k0])).astype(np.complex128)
+    # least squares z0 = alpha href + U c: alpha on the parts outside span(U)
+    hp = href - np.matmul(np.matmul(href, u0.conj()), u0.T)
+    zp = z0 - np.matmul(np.matmul(z0, u0.conj()), u0.T)
+    e = np.sum(hp.real * hp.real + hp.imag * hp.imag, axis=1)
+    ok = e > EPS
+    alpha = np.where(ok, np.sum(dsp.cmul(np.conj(hp), zp), axis=1) / np.where(ok, e, 1.0), 0.0)
+    r0 = zp - dsp.cmul(alpha[:, None], hp)  # residual of y x^* on the PSS REs
+    resid[:, 0] = y[:, 0]
+    resid[:, 0, k0] = dsp.cmul(r0, x[:, 0, k0])
+    lev_a = np.where(ok[:, None], (hp.real * hp.real + hp.imag * hp.imag) / np.where(ok, e, 1.0)[:, None], 0.0)
+    g_ref = 0.25 * (rf["gain"][0, k0] + rf["gain"][2, k0])  # noise gain of the averaged reference
+    a2 = (alpha.real * alpha.real + alpha.imag * alpha.imag)[:, None]
+    norm[:, 0, k0] = (1.0 - rf["lev0"] - lev_a) + a2 * (1.0 - rf["lev0"]) * g_ref
+    return resid.reshape(m, 960), norm.reshape(m, 960)
 
 
 _QPSK_SCALE = np.float32(1 / np.sqrt(2))  # QPSK amplitude per component (TS 38.211 §5.1.3)
@@ -302,34 +393,38 @@ def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
         np.sign(eq.imag, out=d[:, :, 1])
         d *= _QPSK_SCALE
         x[:, pb] = d.view(np.complex64)[:, :, 0]
-        resid[rows] = gv - hv * x
+        # second pass on the decided SSB (REFIT_TAPS): the residual and its norm
+        r2, n2 = _refit_batch(gv.reshape(m, 4, 240), x.reshape(m, 4, 240))
+        resid[rows] = r2
         h[rows] = hv
-        inv_norm[rows] = fit["inv_norm"]
+        inv_norm[rows] = 1.0 / np.maximum(n2, 1e-3)
     return resid, h, inv_norm
 
 
 def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-symbol channel estimate and the residual after removing the SSB.
 
-    The channel of each symbol is fitted over the CHANNEL_TAPS delays to the
-    known REs of that symbol (PSS; PBCH-DMRS; SSS + DMRS); PBCH REs are
-    equalised with it and replaced by their hard QPSK decision.
+    First pass: the channel of each symbol is fitted over the CHANNEL_TAPS
+    delays to the known REs of that symbol (PSS; PBCH-DMRS; SSS + DMRS); PBCH
+    REs are equalised with it and replaced by their hard QPSK decision. Second
+    pass (:func:`_refit_batch`): symbols 1-3 are refitted over REFIT_TAPS on all
+    their occupied REs, the PSS symbol on the aligned mean of symbols 1 and 3
+    (scaled) plus the 25-tap correction; the residual is that of the second pass.
 
     Returns
     -------
     resid : complex64 (4, 240) -- y - H x on every RE (x = 0 on null REs)
-    h : complex64 (4, 240) -- channel estimate
+    h : complex64 (4, 240) -- the first pass's channel estimate
     kind : int8 (4, 240) -- 0 null, 1 PSS, 2 SSS, 3 DMRS, 4 PBCH
     norm : float64 (4, 240) -- what each RE's expected |resid|^2 is in units of
-        the noise + interference power per RE: 1 on null REs, 1 - L/N on
-        pilots (the fit absorbs L of N degrees of freedom), 1 + |P_k|^2 on PBCH
-        data REs (the channel estimate's own noise)
+        the noise + interference power per RE: 1 on null REs, 1 - leverage on
+        the refitted REs (the share of their noise the fit absorbs)
     """
     grid = np.asarray(grid, dtype=np.complex64)
-    resid, h, _ = _residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
+    resid, h, inv_norm = _residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
     v = int(pci) % 4
     return (resid.reshape(4, 240).astype(np.complex64), h.reshape(4, 240).astype(np.complex64),
-            _re_codes(v)["kind"], _channel_fit(v)["norm"].copy())
+            _re_codes(v)["kind"], 1.0 / inv_norm.reshape(4, 240))
 
 
 def feature_names() -> list[str]:
