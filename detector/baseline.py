@@ -56,6 +56,10 @@ class ConfigBaseline:
     noise_floor_db: float  # median absolute EPNRE (file units per RE)
     pcis: list[int]
     stats: dict[str, FeatureStats] = field(default_factory=dict)
+    # co-channel cells seen on the serving cell's SSB while clean, most often the
+    # strongest first: the first is cancelled from every SSB's residual
+    # (features._cancel_batch); a cell that was not there at calibration is not
+    neighbours: list[int] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -137,8 +141,27 @@ class SiteBaseline:
 
 
 def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, feats: np.ndarray,
-                          epnre_abs_db: np.ndarray, pcis: list[int]) -> ConfigBaseline:
-    """Statistics of clean SSBs: feats (n, N_FEATURES), epnre_abs_db (n,)."""
+                          epnre_abs_db: np.ndarray, pcis: list[int], neighbours=()) -> ConfigBaseline:
+    """Statistics of clean SSBs: feats (n, N_FEATURES), epnre_abs_db (n,);
+    neighbours: the co-channel cells seen (see :func:`site_neighbours`), whose
+    first was cancelled from feats."""
     stats = {n: FeatureStats.of(feats[:, _IDX[n]]) for n in STAT_FEATURES}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
-                          float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats)
+                          float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,
+                          [int(p) for p in neighbours])
+
+
+def site_neighbours(others) -> list[int]:
+    """The co-channel cells of clean observations (each an ``others`` tuple,
+    strongest first), the most often strongest first."""
+    count: dict[int, int] = {}
+    for o in others:
+        if o:
+            count[int(o[0])] = count.get(int(o[0]), 0) + 1
+    return sorted(count, key=lambda p: (-count[p], p))
+
+
+def cancel_pcis(bases) -> list[int]:
+    """The neighbour each SSB's residual cancels: its baseline's first
+    neighbour, -1 without a baseline or neighbours."""
+    return [b.neighbours[0] if b is not None and b.neighbours else -1 for b in bases]

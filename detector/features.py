@@ -46,7 +46,7 @@ from signals import nr
 
 from . import dsp
 
-FEATURE_VERSION = "ssbwatch-features-5"
+FEATURE_VERSION = "ssbwatch-features-6"
 PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
 PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
 DWT_WAVELET = "db4"
@@ -296,11 +296,11 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     decided) REs: y complex64 (m, 4, 240) received, x complex64 (m, 4, 240) the
     SSB (unit modulus on every occupied RE, 0 on the null REs).
 
-    Returns resid complex128 (m, 960) = y - H x, and norm float64 (m, 960): each
+    Returns resid complex128 (m, 960) = y - H x; norm float64 (m, 960): each
     RE's expected |resid|^2 in units of the noise + interference power (1 on
     null REs; 1 - leverage on the fitted REs of symbols 1-3; on the PSS REs
     1 - leverage of the 25-tap + alpha fit, plus |alpha|^2 times the reference's
-    own noise)."""
+    own noise); and h complex128 (m, 3, 240), the channel of symbols 1-3."""
     rf = _refit()
     m = y.shape[0]
     z = dsp.cmul(y[:, 1:], np.conj(x[:, 1:])).astype(np.complex128)  # (m, 3, 240): y x^* (|x| = 1), 0 on nulls
@@ -331,7 +331,154 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     g_ref = 0.25 * (rf["gain"][0, k0] + rf["gain"][2, k0])  # noise gain of the averaged reference
     a2 = (alpha.real * alpha.real + alpha.imag * alpha.imag)[:, None]
     norm[:, 0, k0] = (1.0 - rf["lev0"] - lev_a) + a2 * (1.0 - rf["lev0"]) * g_ref
-    return resid.reshape(m, 960), norm.reshape(m, 960)
+    return resid.reshape(m, 960), norm.reshape(m, 960), h
+
+
+# ---------------------------------------------------------------------------
+# A known co-channel neighbour cell (another PCI on the same SSB resources,
+# time-aligned as in a synchronised TDD network) is cancelled: its PSS, SSS,
+# PBCH-DMRS and decided PBCH are fitted with their own channel, alternating with
+# the serving cell's fit (DESIGN.md §4: never mixed with the serving cell).
+# Without it the neighbour stays in the residual: a floor at its power (-12..-3 dB
+# under the SSB) that hides a weak jammer. Only cells the site saw while clean are
+# cancelled (the baseline's neighbours): a fake cell that appears later keeps its
+# residual.
+NB_ITERATIONS = 3  # serving / neighbour fits, alternating (decisions re-made between)
+NB_NONE_DB = -60.0  # nb_rel_db when no neighbour is cancelled
+
+
+@functools.lru_cache(maxsize=1)
+def _nb_fit() -> dict:
+    """The neighbour's full fit: CHANNEL_TAPS over every occupied RE of each
+    symbol (the same for any DMRS shift). Read-only arrays: proj_t complex128
+    (4, 240, L) ((U^H).T, zero rows off the occupied REs), interp_t complex128
+    (4, L, 240), lev float64 (4, 240) (leverage, 0 off the occupied REs)."""
+    kind = _re_codes(0)["kind"]
+    kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
+    basis = np.exp(-2j * np.pi * np.outer(kk, CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)
+    n_taps = CHANNEL_TAPS.size
+    proj_t = np.zeros((4, nr.SSB_N_SUBCARRIERS, n_taps), np.complex128)
+    interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
+    lev = np.zeros((4, nr.SSB_N_SUBCARRIERS))
+    for l in range(4):
+        k = np.flatnonzero(kind[l] > 0)
+        u, sv, vh = np.linalg.svd(basis[k], full_matrices=False)
+        r = int(np.count_nonzero(sv > 1e-15 * sv.max()))
+        proj_t[l, k, :r] = u[:, :r].conj()
+        interp_t[l, :r] = ((basis @ vh[:r].conj().T) / sv[:r]).T
+        lev[l, k] = (np.abs(u[:, :r]) ** 2).sum(axis=1)
+    out = {"proj_t": proj_t, "interp_t": interp_t, "lev": lev}
+    for a in out.values():
+        a.setflags(write=False)
+    return out
+
+
+def _decide_qpsk(t: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Hard QPSK decisions (TS 38.211 §5.1.3) of t / h, from the signs of t h^*;
+    t where |h| is ~0. complex64, the shape of t."""
+    eq = dsp.cmul(t, np.conj(h))
+    tiny = h.real * h.real + h.imag * h.imag <= EPS * EPS
+    if tiny.any():
+        eq[tiny] = t[tiny]
+    d = np.empty(t.shape + (2,), np.float32)
+    np.sign(eq.real, out=d[..., 0])
+    np.sign(eq.imag, out=d[..., 1])
+    d *= _QPSK_SCALE
+    return d.view(np.complex64)[..., 0]
+
+
+def _nb_ibar(t: np.ndarray, pcin: np.ndarray) -> np.ndarray:
+    """The neighbour's ī_SSB per SSB: the PBCH-DMRS hypothesis (TS 38.211
+    §7.4.1.4) that best matches t (m, 960) -- the received SSB less the serving
+    cell -- summed non-coherently over groups of 4 DMRS REs (about one RB: the
+    neighbour's own channel phase and per-symbol phase do not cancel it)."""
+    m = t.shape[0]
+    best = np.zeros(m, np.int64)
+    score = np.full(m, -1.0)
+    for ib in range(8):
+        xs = np.stack([_known_res(int(pn), ib)[0] for pn in pcin])  # (m, 960)
+        sc = np.zeros(m)
+        for i in range(m):  # one cell per SSB: its own DMRS REs
+            idx = _dmrs_flat(int(pcin[i]) % 4)
+            c = (t[i, idx] * np.conj(xs[i, idx])).reshape(-1, 4).sum(axis=1)
+            sc[i] = float(np.sum(c.real * c.real + c.imag * c.imag))
+        better = sc > score
+        best[better], score[better] = ib, sc[better]
+    return best
+
+
+@functools.lru_cache(maxsize=4)
+def _dmrs_flat(v: int) -> np.ndarray:
+    """Flat RE indices (l * 240 + k) of the PBCH-DMRS for shift v, in symbol and
+    subcarrier order (read-only)."""
+    dl, dk = nr.ssb_re_indices(v)["dmrs"]
+    idx = np.sort((dl * nr.SSB_N_SUBCARRIERS + dk).astype(np.intp))
+    idx.setflags(write=False)
+    return idx
+
+
+def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.ndarray,
+                  pcin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Residual of m SSBs with a known neighbour cell cancelled.
+
+    y complex64 (m, 960) received; x complex64 (m, 960) the serving SSB with its
+    decided PBCH; h1 complex128 (m, 960) the serving cell's first-pass channel;
+    pbch_idx the serving cell's PBCH data REs (flat); pcin int (m,) the
+    neighbour's PCI. Alternates the serving cell's second pass
+    (:func:`_refit_batch`) and the neighbour's fit (:func:`_nb_fit`, its PBCH
+    decided), NB_ITERATIONS times. Returns resid complex128 (m, 960), norm
+    float64 (m, 960) (1 less both fits' leverage) and the neighbour's mean
+    channel power over its occupied REs, float64 (m,)."""
+    m = y.shape[0]
+    yd = y.astype(np.complex128)
+    x = x.copy()
+    t = yd - dsp.cmul(h1, x)  # the received SSB less the serving cell (first pass)
+    ibn = _nb_ibar(t, pcin)
+    xn = np.stack([_known_res(int(pn), int(ib))[0] for pn, ib in zip(pcin, ibn)])  # (m, 960) known REs
+    # the neighbour's first pass: its own pilots (the fit of its DMRS shift), then its PBCH decided
+    hn = np.empty((m, 960), np.complex128)
+    vn = pcin % 4
+    pbn_rows = []
+    for v, rows in _by_shift(vn):
+        fit = _channel_fit(v)
+        r_idx = np.arange(m)[rows]
+        xc = np.stack([_known_res(int(pcin[i]), int(ibn[i]))[1] for i in r_idx])
+        z = dsp.cmul(t[rows][:, fit["pil_idx"]], xc)
+        tt = np.matmul(z.transpose(1, 0, 2), fit["proj_t"])
+        hn[rows] = np.matmul(tt, fit["interp_t"]).transpose(1, 0, 2).reshape(len(r_idx), 960)
+        pbn_rows.append((fit["pbch_idx"], r_idx))
+    for pbn, r_idx in pbn_rows:
+        xn[np.ix_(r_idx, pbn)] = _decide_qpsk(t[np.ix_(r_idx, pbn)], hn[np.ix_(r_idx, pbn)])
+    nf = _nb_fit()
+    fitted_n = dsp.cmul(hn, xn)
+    for it in range(NB_ITERATIONS):
+        target = yd - fitted_n
+        r_s, n_s, h_s = _refit_batch(target.reshape(m, 4, 240), x.reshape(m, 4, 240))
+        t = yd - (target - r_s)  # y less the serving cell's second-pass fit
+        zn = dsp.cmul(t.reshape(m, 4, 240), np.conj(xn.reshape(m, 4, 240)))
+        tn = np.matmul(zn.transpose(1, 0, 2), nf["proj_t"])
+        hn = np.matmul(tn, nf["interp_t"]).transpose(1, 0, 2).reshape(m, 960)
+        fitted_n = dsp.cmul(hn, xn)
+        if it == NB_ITERATIONS - 1:
+            resid = t - fitted_n
+            # the two fits are not orthogonal RE by RE (their leverages may add up to
+            # ~1 on an edge RE): each symbol's occupied REs get their mean norm
+            occ = nf["lev"] > 0  # (4, 240)
+            nrm = (n_s.reshape(m, 4, 240) - nf["lev"][None]).copy()
+            mean_occ = np.where(occ[None], nrm, 0.0).sum(axis=2) / occ.sum(axis=1)[None]  # (m, 4)
+            nrm = np.where(occ[None], np.maximum(mean_occ, 0.1)[:, :, None], nrm)
+            hp = np.where(occ.reshape(1, 960), hn.real * hn.real + hn.imag * hn.imag, 0.0)
+            return resid, nrm.reshape(m, 960), hp.sum(axis=1) / occ.sum()
+        # decisions again with the better channels: the serving PBCH without the
+        # neighbour, the neighbour's PBCH without the serving cell
+        hs = np.zeros((m, 4, 240), np.complex128)
+        hs[:, 1:] = h_s
+        hs = hs.reshape(m, 960)
+        x[:, pbch_idx] = _decide_qpsk((yd - fitted_n)[:, pbch_idx], hs[:, pbch_idx])
+        for pbn, r_idx in pbn_rows:
+            xn[np.ix_(r_idx, pbn)] = _decide_qpsk(t[np.ix_(r_idx, pbn)], hn[np.ix_(r_idx, pbn)])
+        fitted_n = dsp.cmul(hn, xn)
+    raise AssertionError("unreachable")
 
 
 _QPSK_SCALE = np.float32(1 / np.sqrt(2))  # QPSK amplitude per component (TS 38.211 §5.1.3)
@@ -352,10 +499,12 @@ def _by_shift(v_all: np.ndarray):
     return [(int(v), np.flatnonzero(v_all == v)) for v in np.unique(v_all)]
 
 
-def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
-    """:func:`residual_grid` of N SSBs, flat: (resid, h) complex128 (N, 960) and
-    inv_norm float64 (N, 960) (1 / norm). Vectorised over the SSBs of each DMRS
-    shift v (one group while a cell is tracked).
+def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pcis=None):
+    """:func:`residual_grid` of N SSBs, flat: (resid, h) complex128 (N, 960),
+    inv_norm float64 (N, 960) (1 / norm), and nb_pow float64 (N,): the channel
+    power of the neighbour cell cancelled from each SSB (``nb_pcis``, int (N,),
+    -1 for none; see :func:`_cancel_batch`), 0 where none. Vectorised over the
+    SSBs of each DMRS shift v (one group while a cell is tracked).
 
     The fit runs in double precision (two small products): each SSB's values do
     not depend on the other SSBs of the batch beyond 1e-16 relative, so that
@@ -364,6 +513,7 @@ def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
     n = grids.shape[0]
     g = grids.reshape(n, 4 * 240)
     v_all = pcis % 4
+    nb_pow = np.zeros(n)
     resid = np.empty((n, 960), np.complex128)
     h = np.empty((n, 960), np.complex128)
     inv_norm = np.empty((n, 960), np.float64)
@@ -393,12 +543,19 @@ def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray):
         np.sign(eq.imag, out=d[:, :, 1])
         d *= _QPSK_SCALE
         x[:, pb] = d.view(np.complex64)[:, :, 0]
-        # second pass on the decided SSB (REFIT_TAPS): the residual and its norm
-        r2, n2 = _refit_batch(gv.reshape(m, 4, 240), x.reshape(m, 4, 240))
+        # second pass on the decided SSB (REFIT_TAPS): the residual and its norm;
+        # with a known neighbour cell, that cell cancelled too
+        r2, n2, _ = _refit_batch(gv.reshape(m, 4, 240), x.reshape(m, 4, 240))
+        if nb_pcis is not None:
+            nbv = nb_pcis[rows]
+            sel = np.flatnonzero((nbv >= 0) & (nbv != pcis[rows]))
+            if sel.size:
+                r2[sel], n2[sel], pw = _cancel_batch(gv[sel], x[sel], hv[sel], pb, nbv[sel])
+                nb_pow[np.arange(n)[rows][sel]] = pw
         resid[rows] = r2
         h[rows] = hv
         inv_norm[rows] = 1.0 / np.maximum(n2, 1e-3)
-    return resid, h, inv_norm
+    return resid, h, inv_norm, nb_pow
 
 
 def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -421,7 +578,7 @@ def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np
         the refitted REs (the share of their noise the fit absorbs)
     """
     grid = np.asarray(grid, dtype=np.complex64)
-    resid, h, inv_norm = _residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
+    resid, h, inv_norm, _ = _residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
     v = int(pci) % 4
     return (resid.reshape(4, 240).astype(np.complex64), h.reshape(4, 240).astype(np.complex64),
             _re_codes(v)["kind"], 1.0 / inv_norm.reshape(4, 240))
@@ -459,6 +616,9 @@ def feature_names() -> list[str]:
         # gNB may use (PSS_SSS_EPRE_DB): ~0 on a clean channel whichever the cell uses;
         # a co-timed fake PSS with the cell's N_ID2 adds to the PSS estimate alone
         "pss_sss_gain_dev_db",
+        # a known neighbour cell cancelled from the residual (calibrated mode, the
+        # baseline's neighbours): its channel power over the SSB's, dB (NB_NONE_DB: none)
+        "nb_rel_db",
         "locked",  # PSS found at this SSB (0: flywheel position)
         "calibrated",
         # calibrated mode (else 0): this SSB minus the site's clean median, and
@@ -533,6 +693,7 @@ def ssb_features_batch(
     locked=True,
     baselines=None,
     floor_per_re=0.0,
+    neighbour_pcis=None,
 ) -> np.ndarray:
     """Feature vectors of N SSBs at once (the one feature computation;
     :func:`ssb_features` is its N = 1 case).
@@ -547,6 +708,8 @@ def ssb_features_batch(
         shape (N,) (see :func:`ssb_features`)
     baselines : None, one :class:`Baseline` for all, or a sequence of N
         (Baseline or None)
+    neighbour_pcis : None, or int scalar / shape (N,): a neighbour cell to
+        cancel from each SSB's residual (-1: none; see :func:`_cancel_batch`)
 
     Returns
     -------
@@ -567,7 +730,8 @@ def ssb_features_batch(
     floor = np.maximum(floor, 0.0)
     if n == 0:
         return np.zeros((0, N_FEATURES), np.float32)
-    resid, h, inv_norm = _residual_batch(grids, pcis, ibars)
+    nbs = None if neighbour_pcis is None else _per_ssb(neighbour_pcis, n, np.int64)
+    resid, h, inv_norm, nb_pow = _residual_batch(grids, pcis, ibars, nbs)
     # residual energy per RE in units of (noise + interference) power: unbiased,
     # less the known quantisation noise (interference + thermal noise)
     p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm
@@ -635,6 +799,7 @@ def ssb_features_batch(
     f[:, ix["pbch_evm_db"]] = d1[:, 10] - d2[:, 1]
     g = _db(hmean[:, 2] + EPS) - _db(hmean[:, 3] + EPS)
     f[:, ix["pss_sss_gain_dev_db"]] = np.min(np.abs(g[:, None] - np.asarray(PSS_SSS_EPRE_DB)[None, :]), axis=1)
+    f[:, ix["nb_rel_db"]] = np.where(nb_pow > 0, _db(nb_pow + EPS) - db_s, NB_NONE_DB)
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
     if baselines is not None:
         bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)
@@ -686,6 +851,7 @@ def ssb_features(
     locked: bool = True,
     baseline: Baseline | None = None,
     floor_per_re: float = 0.0,
+    neighbour_pci: int = -1,
 ) -> np.ndarray:
     """Feature vector of one SSB (:func:`ssb_features_batch` with N = 1).
 
@@ -706,6 +872,8 @@ def ssb_features(
         gain -- which moves the quantisation floor relative to the signal --
         does not look like interference. Energies are kept at least
         QUANT_KEEP x floor_per_re above zero.
+    neighbour_pci : a co-channel cell the site knows (the baseline's
+        neighbours), cancelled from the residual; -1 for none
 
     Returns
     -------
@@ -721,7 +889,8 @@ def ssb_features(
         raise ValueError(f"floor_per_re must be finite, got {floor_per_re}")
     return ssb_features_batch(grid[None], [pci], [ibar], trace[None], nid2_margin_db=nid2_margin_db,
                               sss_metric=sss_metric, dmrs_metric=dmrs_metric, locked=locked,
-                              baselines=None if baseline is None else [baseline], floor_per_re=floor_per_re)[0]
+                              baselines=None if baseline is None else [baseline], floor_per_re=floor_per_re,
+                              neighbour_pcis=None if neighbour_pci < 0 else [neighbour_pci])[0]
 
 
 _SUMMARY = tuple((n, FEATURE_NAMES.index(n)) for n in

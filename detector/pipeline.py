@@ -13,7 +13,7 @@ import numpy as np
 from signals import iq as iqio
 from signals import nr
 
-from .baseline import ConfigBaseline, SiteBaseline
+from .baseline import ConfigBaseline, SiteBaseline, cancel_pcis
 from .classical import ClassicalDetector
 from . import dsp
 from .features import PSS_TRACE_LEN, raw_summary, ssb_features_batch
@@ -52,10 +52,13 @@ def observation_features(obs: SSBObservation, base: Optional[ConfigBaseline], *,
 
 
 def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[ConfigBaseline]], *,
-                               datatype: str = "cf32_le", sample_rate_hz: float = 1.0) -> np.ndarray:
+                               datatype: str = "cf32_le", sample_rate_hz: float = 1.0,
+                               cancel: Optional[list[int]] = None) -> np.ndarray:
     """:func:`observation_features` of several observed SSBs (each with its own
     configuration baseline or None) in one vectorised computation:
-    float32 (len(obs), N_FEATURES)."""
+    float32 (len(obs), N_FEATURES). ``cancel``: the neighbour cell cancelled
+    from each SSB (-1: none); by default its baseline's first neighbour
+    (:func:`detector.baseline.cancel_pcis`)."""
     sites: dict[int, object] = {}  # one Baseline per configuration baseline
     for b in bases:
         if b is not None and id(b) not in sites:
@@ -69,7 +72,52 @@ def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[C
         dmrs_metric=[o.dmrs_metric for o in obs], locked=[o.locked for o in obs],
         baselines=None if not sites else [sites[id(b)] if b is not None else None for b in bases],
         floor_per_re=[floors[o.scs_khz] for o in obs],
+        neighbour_pcis=_cancel_or_none(cancel if cancel is not None else cancel_pcis(bases)),
     )
+
+
+def _cancel_or_none(cancel: list[int]) -> Optional[list[int]]:
+    return cancel if any(c >= 0 for c in cancel) else None
+
+
+NEIGHBOUR_SSS_MARGIN = 1.3  # best / second-best N_ID1 of the summed SSS match on the residual
+NEIGHBOUR_SSS_PEAK = 3.0  # ... and best / median of the 336
+
+
+def site_cells(obs: list[SSBObservation]) -> list[int]:
+    """The co-channel cells of clean observations of one configuration, for a
+    baseline (``ssbwatch calibrate``): the cells the acquisitions saw (their
+    ``others``), and those found under the serving cell's SSB -- its first-pass
+    residual matched to the SSS of each other N_ID2 (TS 38.211 §7.4.2.3),
+    summed non-coherently over the SSBs, kept when the best N_ID1 stands out
+    (NEIGHBOUR_SSS_MARGIN over the second, NEIGHBOUR_SSS_PEAK over the median). The acquisition keeps only cells whose own PSS peaks
+    pass its thresholds; a neighbour 6-12 dB under the serving cell is often
+    not among them. Strongest first (found ones by their SSS energy, then the
+    acquisitions' by how often they were the strongest)."""
+    from .baseline import site_neighbours
+    from .features import _residual_batch
+
+    found: list[tuple[float, int]] = []
+    if len(obs) >= 2:
+        resid, _, _, _ = _residual_batch(np.stack([o.grid for o in obs]), np.array([o.pci for o in obs], np.int64),
+                                      np.array([o.ibar for o in obs], np.int64))
+        resid = resid.reshape(-1, 4, 240).astype(np.complex64)
+        nid2_s = obs[0].pci % 3
+        for nid2 in range(3):
+            if nid2 == nid2_s:
+                continue  # a cell with the serving N_ID2 merges with its PSS
+            acc = np.zeros(336)
+            for r, o in zip(resid, obs):
+                if o.pci % 3 == nid2_s:
+                    acc += dsp.sss_metrics(r, nid2) ** 2
+            acc = np.sqrt(acc)
+            order = np.argsort(acc)
+            if (acc[order[-1]] > NEIGHBOUR_SSS_MARGIN * max(acc[order[-2]], 1e-30)
+                    and acc[order[-1]] > NEIGHBOUR_SSS_PEAK * np.median(acc)):
+                found.append((float(acc[order[-1]]), 3 * int(order[-1]) + nid2))
+    cells = [p for _, p in sorted(found, reverse=True)]
+    cells += [p for p in site_neighbours(o.others for o in obs) if p not in cells]
+    return [p for p in cells if all(p != o.pci for o in obs[:1])]
 
 
 class ScoringPipeline:

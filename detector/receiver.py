@@ -102,7 +102,7 @@ class Acquisition:
     pci: int
     detections: list[Detection]  # the serving cell's, sorted by sample
     period_ms: Optional[float]  # from repeated ī_SSB, if seen
-    others: list[int] = field(default_factory=list)  # PCIs of other cells seen
+    others: list[int] = field(default_factory=list)  # PCIs of other cells seen, strongest first
 
 
 def _period_from(dets: list[Detection], fs_hz: float) -> Optional[float]:
@@ -270,7 +270,8 @@ def acquire_steps(
     mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
-    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), sorted(set(by_pci) - {pci}))
+    others = sorted((p for p in by_pci if p != pci), key=lambda p: (-sum(d.rho2 * d.cell.sss_metric for d in by_pci[p]), p))
+    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others)
 
 
 def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cfg: ReceiverConfig):
@@ -413,6 +414,7 @@ class SSBObservation:
     n_nonfinite: int = 0
     valid: bool = True
     reason: str = ""
+    others: tuple = ()  # other cells the acquisition saw on this SSB's resources, strongest first
 
 
 @dataclass(slots=True)
@@ -437,6 +439,7 @@ class _Pending:
     n_nonfinite: int
     valid: bool
     reason: str
+    others: tuple = ()
 
 
 def l_max_for(ssb_freq_hz: Optional[float]) -> int:
@@ -954,7 +957,8 @@ class Receiver:
         l_max = l_max_for(self.center_freq_hz + self.offset_hz if self.center_freq_hz else None)
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
-                        start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason)
+                        start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
+                        others=tuple(self.acq.others) if self.acq is not None else ())
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
         """The observations of a push: the SSB grids and the cell identity checks
@@ -991,6 +995,7 @@ class Receiver:
                     n_nonfinite=p.n_nonfinite,
                     valid=p.valid,
                     reason=p.reason,
+                    others=p.others,
                 )
         return out
 

@@ -6,6 +6,7 @@ uses. One unreadable file is reported and skipped; the others go on.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -17,11 +18,12 @@ import numpy as np
 from signals import iq as iqio
 
 from .baseline import SiteBaseline, build_config_baseline
-from .pipeline import ScoringPipeline, epnre_abs_db, observation_features_batch
+from .pipeline import ScoringPipeline, epnre_abs_db, observation_features_batch, site_cells
 from .progress import Progress
 from .receiver import ReceiverConfig
 
 BLOCK_SAMPLES = 1 << 20
+_NO_IQ = np.zeros(0, np.complex64)  # calibration keeps observations without their raw IQ
 
 
 @dataclass
@@ -94,15 +96,10 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
             summary.ok, summary.error = False, str(exc)
             return summary, extra
         if collect_features:
-            # calibration: keep the observations' features instead of verdicts
+            # calibration: keep the valid observations (without their raw IQ) instead
+            # of verdicts; their features follow once the site's neighbours are known
             def handle(obs_list):
-                valid = [o for o in obs_list if o.valid]
-                if not valid:
-                    return
-                feats = observation_features_batch(valid, [None] * len(valid), datatype=m.datatype,
-                                                   sample_rate_hz=m.sample_rate_hz)
-                for o, f in zip(valid, feats):
-                    extra.append((o.scs_khz, f, epnre_abs_db(o.grid), o.pci))
+                extra.extend(dataclasses.replace(o, ssb_iq=_NO_IQ) for o in obs_list if o.valid)
             run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
             run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
         else:
@@ -189,6 +186,8 @@ def annotate_file(path: str, records: list[dict]) -> int:
 
 
 RECOMMENDED_CAL_SSBS = 10  # below this a baseline is kept but reported as thin
+CAL_BATCH = 512  # SSBs per feature batch (bounded memory on long recordings)
+CAL_CELL_SEARCH_SSBS = 2000  # clean SSBs the neighbour-cell search sums over
 
 
 def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2, **kw) -> SiteBaseline:
@@ -200,16 +199,23 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
     groups: dict[tuple, list] = {}
     sources = []
     for path in paths:
-        s, feats = replay_file(path, collect_features=True, **kw)
+        s, obs = replay_file(path, collect_features=True, **kw)
         if not s.ok:
             print(f"{path}: ERROR {s.error}", file=err)
             continue
-        print(f"{path}: {len(feats)} clean SSBs" + (f" of PCI {s.pcis[0]}" if s.pcis else ", no cell found"), file=err)
+        print(f"{path}: {len(obs)} clean SSBs" + (f" of PCI {s.pcis[0]}" if s.pcis else ", no cell found"), file=err)
         sources.append(path)
-        for scs, f, e_abs, pci in feats:
-            groups.setdefault((scs, s.sample_rate_hz, s.datatype), []).append((f, e_abs, pci))
+        for o in obs:
+            groups.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), []).append(o)
     configs = {}
-    for (scs, rate, dt), rows in groups.items():
+    for (scs, rate, dt), obs in groups.items():
+        # the co-channel cells of the site, the first cancelled from every SSB
+        nbs = site_cells(obs[:CAL_CELL_SEARCH_SSBS])
+        feats = np.concatenate([
+            observation_features_batch(obs[i : i + CAL_BATCH], [None] * len(obs[i : i + CAL_BATCH]), datatype=dt,
+                                       sample_rate_hz=rate, cancel=[nbs[0] if nbs else -1] * len(obs[i : i + CAL_BATCH]))
+            for i in range(0, len(obs), CAL_BATCH)])
+        rows = [(f, epnre_abs_db(o.grid), o.pci) for o, f in zip(obs, feats)]
         if len(rows) < min_ssbs:
             print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: only {len(rows)} SSBs "
                   f"(at least {min_ssbs} needed, see --min-ssbs); skipped", file=err)
@@ -218,6 +224,6 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
             print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: baseline from only {len(rows)} SSBs; "
                   f"{RECOMMENDED_CAL_SSBS} or more (a few seconds of clean recording) give a steadier one", file=err)
         cb = build_config_baseline(scs, rate, dt, np.stack([r[0] for r in rows]),
-                                   np.array([r[1] for r in rows]), [r[2] for r in rows])
+                                   np.array([r[1] for r in rows]), [r[2] for r in rows], nbs)
         configs[cb.key] = cb
     return SiteBaseline(configs, sources=sources)

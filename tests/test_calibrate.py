@@ -33,3 +33,22 @@ def test_too_few_ssbs_is_refused_by_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--min-ssbs" in err and "skipped" in err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_baseline_keeps_its_neighbours_and_reads_one_without(tmp_path):
+    """A baseline's neighbour cells survive save/load; a baseline file written
+    before baselines had neighbours reads with none (nothing cancelled)."""
+    from detector.baseline import SiteBaseline, build_config_baseline, cancel_pcis
+    from detector.features import N_FEATURES
+
+    feats = np.random.default_rng(0).standard_normal((5, N_FEATURES)).astype(np.float32)
+    cb = build_config_baseline(30, 15.36e6, "ci16_le", feats, np.zeros(5), [7], [206, 5])
+    path = tmp_path / "b.json"
+    SiteBaseline({cb.key: cb}).save(path)
+    back = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
+    assert back.neighbours == [206, 5] and cancel_pcis([back, None]) == [206, -1]
+    d = json.loads(path.read_text())
+    del d["configs"][0]["neighbours"]
+    path.write_text(json.dumps(d))
+    old = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
+    assert old.neighbours == [] and cancel_pcis([old]) == [-1]

@@ -41,14 +41,14 @@ import numpy as np
 
 from detector.baseline import ConfigBaseline, FeatureStats, build_config_baseline
 from detector.features import FEATURE_NAMES, FEATURE_VERSION, N_FEATURES
-from detector.pipeline import epnre_abs_db, observation_features_batch
+from detector.pipeline import epnre_abs_db, observation_features_batch, site_cells
 from detector.receiver import Receiver
 from signals import iq as iqio
 from signals import nr
 
 CACHE_NPZ = "ssbwatch-dataset.npz"
 CACHE_JSON = "ssbwatch-dataset.json"
-DATASET_VERSION = 1
+DATASET_VERSION = 4  # 3-4: calibrated features with the site's neighbour cell cancelled
 IQ_LEN = 1096
 MIN_CAL_SSBS = 2  # fewest clean SSBs in the companions to form a baseline
 BLOCK = 1 << 20
@@ -120,10 +120,16 @@ def process_capture(args: tuple[str, dict]) -> dict:
     base = None
     cal_rows = []
     cal_scs = None
+    cal_obs = []
     for c in entry.get("calibration", []):
         m, obs = _observe(data_dir / c)
+        cal_obs.append((m, obs))
+    # the site's co-channel cells (the first cancelled from every SSB, as ssbwatch
+    # calibrate does)
+    nbs = site_cells([o for _, obs in cal_obs for o in obs if o.valid])
+    for m, obs in cal_obs:
         feats = observation_features_batch(obs, [None] * len(obs), datatype=m.datatype,
-                                           sample_rate_hz=m.sample_rate_hz)
+                                           sample_rate_hz=m.sample_rate_hz, cancel=[nbs[0] if nbs else -1] * len(obs))
         for o, f in zip(obs, feats):
             cal_rows.append((o.scs_khz, f, epnre_abs_db(o.grid), o.pci))
     m, obs = _observe(data_dir / entry["meta"])
@@ -136,7 +142,7 @@ def process_capture(args: tuple[str, dict]) -> dict:
         cal_scs = want
         if len(rows) >= MIN_CAL_SSBS:
             base = build_config_baseline(want, rate, m.datatype, np.stack([r[1] for r in rows]),
-                                         np.array([r[2] for r in rows]), [r[3] for r in rows])
+                                         np.array([r[2] for r in rows]), [r[3] for r in rows], nbs)
     tol = nr.Numerology.create(scs_truth, rate).cp_short
     truth = [a for a in m.annotations if a.get("core:label") == "SSB"]
     starts = np.array([a["core:sample_start"] for a in truth], dtype=np.int64)
