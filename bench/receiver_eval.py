@@ -17,7 +17,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from detector.baseline import SiteBaseline, build_config_baseline
-from detector.pipeline import ScoringPipeline, epnre_abs_db, observation_features
+from detector.pipeline import ScoringPipeline, epnre_abs_db, observation_features_batch, site_cells
 from signals.simulate import JAMMER_TYPES, NeighbourConfig, SimConfig, draw_params, simulate_capture
 
 
@@ -112,14 +112,18 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
         rng = np.random.default_rng([seed, s])
         site = draw_params(base_cfg, rng, force_clean=True)
         # calibration captures: same site, other noise/traffic realisations
-        rows = []
+        obs = []
         for k in range(n_cal):
             cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 100 + k]))
-            rows += _observations(cap)
-        if len(rows) < 5:
+            obs += _observations(cap)
+        if len(obs) < 5:
             continue
-        cb = build_config_baseline(site.scs_khz, site.sample_rate_hz, site.datatype,
-                                   np.stack([r[0] for r in rows]), np.array([r[1] for r in rows]), [site.pci])
+        # what ssbwatch calibrate does: the site's co-channel cells, the first cancelled
+        nbs = site_cells(obs)
+        feats = observation_features_batch(obs, [None] * len(obs), datatype=site.datatype,
+                                           sample_rate_hz=site.sample_rate_hz, cancel=[nbs[0] if nbs else -1] * len(obs))
+        cb = build_config_baseline(site.scs_khz, site.sample_rate_hz, site.datatype, feats,
+                                   np.array([epnre_abs_db(o.grid) for o in obs]), [site.pci], nbs)
         base = SiteBaseline({cb.key: cb})
         # clean test capture
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
@@ -151,9 +155,7 @@ def _observations(cap):
     from detector.receiver import Receiver
 
     rx = Receiver(cap.params.sample_rate_hz, cap.params.center_freq_hz)
-    obs = rx.push(cap.iq) + rx.flush()
-    fk = {"datatype": cap.params.datatype, "sample_rate_hz": cap.params.sample_rate_hz}
-    return [(observation_features(o, None, **fk), epnre_abs_db(o.grid)) for o in obs if o.valid]
+    return [o for o in rx.push(cap.iq) + rx.flush() if o.valid]
 
 
 def main(argv=None):

@@ -393,18 +393,15 @@ def _nb_ibar(t: np.ndarray, pcin: np.ndarray) -> np.ndarray:
     cell -- summed non-coherently over groups of 4 DMRS REs (about one RB: the
     neighbour's own channel phase and per-symbol phase do not cancel it)."""
     m = t.shape[0]
-    best = np.zeros(m, np.int64)
-    score = np.full(m, -1.0)
+    rows = np.arange(m)[:, None]
+    idx = np.stack([_dmrs_flat(int(pn) % 4) for pn in pcin])  # (m, 144): each SSB's neighbour DMRS REs
+    tg = t[rows, idx]
+    score = np.empty((8, m))
     for ib in range(8):
-        xs = np.stack([_known_res(int(pn), ib)[0] for pn in pcin])  # (m, 960)
-        sc = np.zeros(m)
-        for i in range(m):  # one cell per SSB: its own DMRS REs
-            idx = _dmrs_flat(int(pcin[i]) % 4)
-            c = (t[i, idx] * np.conj(xs[i, idx])).reshape(-1, 4).sum(axis=1)
-            sc[i] = float(np.sum(c.real * c.real + c.imag * c.imag))
-        better = sc > score
-        best[better], score[better] = ib, sc[better]
-    return best
+        xg = np.stack([_known_res(int(pn), ib)[0] for pn in pcin])[rows, idx]
+        c = dsp.cmul(tg, np.conj(xg)).reshape(m, -1, 4).sum(axis=2)
+        score[ib] = np.sum(c.real * c.real + c.imag * c.imag, axis=1)
+    return np.argmax(score, axis=0)
 
 
 @functools.lru_cache(maxsize=4)
@@ -499,7 +496,7 @@ def _by_shift(v_all: np.ndarray):
     return [(int(v), np.flatnonzero(v_all == v)) for v in np.unique(v_all)]
 
 
-def _residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pcis=None):
+def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pcis=None):
     """:func:`residual_grid` of N SSBs, flat: (resid, h) complex128 (N, 960),
     inv_norm float64 (N, 960) (1 / norm), and nb_pow float64 (N,): the channel
     power of the neighbour cell cancelled from each SSB (``nb_pcis``, int (N,),
@@ -578,7 +575,7 @@ def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np
         the refitted REs (the share of their noise the fit absorbs)
     """
     grid = np.asarray(grid, dtype=np.complex64)
-    resid, h, inv_norm, _ = _residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
+    resid, h, inv_norm, _ = residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
     v = int(pci) % 4
     return (resid.reshape(4, 240).astype(np.complex64), h.reshape(4, 240).astype(np.complex64),
             _re_codes(v)["kind"], 1.0 / inv_norm.reshape(4, 240))
@@ -731,7 +728,7 @@ def ssb_features_batch(
     if n == 0:
         return np.zeros((0, N_FEATURES), np.float32)
     nbs = None if neighbour_pcis is None else _per_ssb(neighbour_pcis, n, np.int64)
-    resid, h, inv_norm, nb_pow = _residual_batch(grids, pcis, ibars, nbs)
+    resid, h, inv_norm, nb_pow = residual_batch(grids, pcis, ibars, nbs)
     # residual energy per RE in units of (noise + interference) power: unbiased,
     # less the known quantisation noise (interference + thermal noise)
     p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm

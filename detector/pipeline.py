@@ -13,10 +13,10 @@ import numpy as np
 from signals import iq as iqio
 from signals import nr
 
-from .baseline import ConfigBaseline, SiteBaseline, cancel_pcis
+from .baseline import ConfigBaseline, SiteBaseline, cancel_pcis, site_neighbours
 from .classical import ClassicalDetector
 from . import dsp
-from .features import PSS_TRACE_LEN, raw_summary, ssb_features_batch
+from .features import PSS_TRACE_LEN, raw_summary, residual_batch, ssb_features_batch
 from .receiver import Receiver, ReceiverConfig, SSBObservation
 
 
@@ -86,23 +86,25 @@ NEIGHBOUR_SSS_PEAK = 3.0  # ... and best / median of the 336
 
 def site_cells(obs: list[SSBObservation]) -> list[int]:
     """The co-channel cells of clean observations of one configuration, for a
-    baseline (``ssbwatch calibrate``): the cells the acquisitions saw (their
-    ``others``), and those found under the serving cell's SSB -- its first-pass
-    residual matched to the SSS of each other N_ID2 (TS 38.211 §7.4.2.3),
-    summed non-coherently over the SSBs, kept when the best N_ID1 stands out
-    (NEIGHBOUR_SSS_MARGIN over the second, NEIGHBOUR_SSS_PEAK over the median). The acquisition keeps only cells whose own PSS peaks
-    pass its thresholds; a neighbour 6-12 dB under the serving cell is often
-    not among them. Strongest first (found ones by their SSS energy, then the
-    acquisitions' by how often they were the strongest)."""
-    from .baseline import site_neighbours
-    from .features import _residual_batch
+    baseline (``ssbwatch calibrate``), strongest first.
 
+    Those under the serving cell's SSB: its first-pass residual matched to the
+    SSS of each other N_ID2 (TS 38.211 §7.4.2.3), summed non-coherently over the
+    SSBs, kept when the best N_ID1 stands out (NEIGHBOUR_SSS_MARGIN over the
+    second, NEIGHBOUR_SSS_PEAK over the median), by their SSS energy; then the
+    cells the acquisitions saw (their ``others``), by how often they were the
+    strongest. The acquisition keeps only cells whose own PSS peaks pass its
+    thresholds: a neighbour 6-12 dB under the serving cell is often not among
+    them."""
+    if not obs:
+        return []
+    serving = obs[0].pci
     found: list[tuple[float, int]] = []
     if len(obs) >= 2:
-        resid, _, _, _ = _residual_batch(np.stack([o.grid for o in obs]), np.array([o.pci for o in obs], np.int64),
-                                      np.array([o.ibar for o in obs], np.int64))
+        resid, _, _, _ = residual_batch(np.stack([o.grid for o in obs]), np.array([o.pci for o in obs], np.int64),
+                                        np.array([o.ibar for o in obs], np.int64))
         resid = resid.reshape(-1, 4, 240).astype(np.complex64)
-        nid2_s = obs[0].pci % 3
+        nid2_s = serving % 3
         for nid2 in range(3):
             if nid2 == nid2_s:
                 continue  # a cell with the serving N_ID2 merges with its PSS
@@ -117,7 +119,7 @@ def site_cells(obs: list[SSBObservation]) -> list[int]:
                 found.append((float(acc[order[-1]]), 3 * int(order[-1]) + nid2))
     cells = [p for _, p in sorted(found, reverse=True)]
     cells += [p for p in site_neighbours(o.others for o in obs) if p not in cells]
-    return [p for p in cells if all(p != o.pci for o in obs[:1])]
+    return [p for p in cells if p != serving]
 
 
 class ScoringPipeline:

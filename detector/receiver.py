@@ -264,13 +264,14 @@ def acquire_steps(
         return None
     # the cell whose PSS energy is backed by its SSS: a PSS-only spoofer (a fake PSS
     # with no SSS behind it) gets PSS peaks but a poor SSS match
-    pci = max(by_pci, key=lambda p: sum(d.rho2 * d.cell.sss_metric for d in by_pci[p]))
+    strength = {p: sum(d.rho2 * d.cell.sss_metric for d in dets) for p, dets in by_pci.items()}
+    pci = max(by_pci, key=strength.get)
     ssb_freq = center_freq_hz + off if center_freq_hz else None
     yield
     mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
-    others = sorted((p for p in by_pci if p != pci), key=lambda p: (-sum(d.rho2 * d.cell.sss_metric for d in by_pci[p]), p))
+    others = sorted((p for p in by_pci if p != pci), key=lambda p: (-strength[p], p))
     return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others)
 
 

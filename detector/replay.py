@@ -211,10 +211,10 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
     for (scs, rate, dt), obs in groups.items():
         # the co-channel cells of the site, the first cancelled from every SSB
         nbs = site_cells(obs[:CAL_CELL_SEARCH_SSBS])
+        chunks = [obs[i : i + CAL_BATCH] for i in range(0, len(obs), CAL_BATCH)]
         feats = np.concatenate([
-            observation_features_batch(obs[i : i + CAL_BATCH], [None] * len(obs[i : i + CAL_BATCH]), datatype=dt,
-                                       sample_rate_hz=rate, cancel=[nbs[0] if nbs else -1] * len(obs[i : i + CAL_BATCH]))
-            for i in range(0, len(obs), CAL_BATCH)])
+            observation_features_batch(c, [None] * len(c), datatype=dt, sample_rate_hz=rate,
+                                       cancel=[nbs[0] if nbs else -1] * len(c)) for c in chunks])
         rows = [(f, epnre_abs_db(o.grid), o.pci) for o, f in zip(obs, feats)]
         if len(rows) < min_ssbs:
             print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: only {len(rows)} SSBs "
