@@ -5,6 +5,7 @@ daemon share: push IQ blocks, get JSON-able records, one per observed SSB.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Protocol
 
@@ -81,42 +82,62 @@ def _cancel_or_none(cancel: list[int]) -> Optional[list[int]]:
 
 
 NEIGHBOUR_SSS_MARGIN = 1.3  # best / second-best N_ID1 of the summed SSS match on the residual
-NEIGHBOUR_SSS_PEAK = 3.0  # ... and best / median of the 336
+NEIGHBOUR_SSS_PEAK = 3.0  # ... and best / median of the 336 N_ID1
+
+
+@functools.lru_cache(maxsize=1)
+def _sss_groups() -> np.ndarray:
+    """All 1008 SSS sequences (TS 38.211 §7.4.2.3), zero-padded to 128 and cut
+    in 16 groups of 8 subcarriers: float64 (1008, 16, 8), read-only."""
+    t = np.zeros((nr.N_CELL_ID_COUNT, 128))
+    t[:, : nr.SSS_LENGTH] = nr.sss_table()
+    t = t.reshape(-1, 16, 8)
+    t.setflags(write=False)
+    return t
 
 
 def site_cells(obs: list[SSBObservation]) -> list[int]:
     """The co-channel cells of clean observations of one configuration, for a
     baseline (``ssbwatch calibrate``), strongest first.
 
-    Those under the serving cell's SSB: its first-pass residual matched to the
-    SSS of each other N_ID2 (TS 38.211 §7.4.2.3), summed non-coherently over the
-    SSBs, kept when the best N_ID1 stands out (NEIGHBOUR_SSS_MARGIN over the
-    second, NEIGHBOUR_SSS_PEAK over the median), by their SSS energy; then the
-    cells the acquisitions saw (their ``others``), by how often they were the
-    strongest. The acquisition keeps only cells whose own PSS peaks pass its
-    thresholds: a neighbour 6-12 dB under the serving cell is often not among
-    them."""
+    Those under the serving cell's SSB: what its SSS symbol holds once the
+    serving SSB is removed, matched to every other cell's SSS (TS 38.211
+    §7.4.2.3) in groups of 8 subcarriers (no channel estimate needed, so a cell
+    with the serving cell's N_ID2, whose PSS merges with the serving PSS, is
+    found too), the energies summed over the SSBs; a cell is kept when it stands
+    out among the 336 N_ID1 of its N_ID2 (NEIGHBOUR_SSS_MARGIN over the second,
+    NEIGHBOUR_SSS_PEAK over the median), ordered by that energy. Then the cells
+    the acquisitions saw (their ``others``), by how often they were the
+    strongest: the acquisition keeps only cells whose own PSS peaks pass its
+    thresholds, and a neighbour 6-12 dB under the serving cell is often not
+    among them."""
     if not obs:
         return []
     serving = obs[0].pci
     found: list[tuple[float, int]] = []
-    if len(obs) >= 2:
-        resid, _, _, _ = residual_batch(np.stack([o.grid for o in obs]), np.array([o.pci for o in obs], np.int64),
-                                        np.array([o.ibar for o in obs], np.int64))
-        resid = resid.reshape(-1, 4, 240).astype(np.complex64)
-        nid2_s = serving % 3
+    mine = [o for o in obs if o.pci == serving]
+    if len(mine) >= 2:
+        resid, _, _, _ = residual_batch(np.stack([o.grid for o in mine]), np.full(len(mine), serving, np.int64),
+                                        np.array([o.ibar for o in mine], np.int64))
+        # the SSS REs of what is left (symbol 2, subcarriers 56..182), matched to all
+        # 1008 SSS sequences in groups of 8 subcarriers (about the neighbour's
+        # coherence bandwidth), the groups' energies summed over the SSBs
+        r = resid.reshape(-1, 4, 240)[:, 2, nr.ssb_re_indices(serving)["sss"][1]]
+        seqs = _sss_groups()  # (1008, 16, 8)
+        rg = np.zeros((len(mine), 16 * 8), np.complex128)
+        rg[:, : nr.SSS_LENGTH] = r
+        rg = rg.reshape(-1, 16, 8)
+        acc = np.zeros(nr.N_CELL_ID_COUNT)
+        for x in rg:  # one SSB: (16, 8)
+            c = np.einsum("pgk,gk->pg", seqs, x)
+            acc += np.sum(c.real * c.real + c.imag * c.imag, axis=1)
+        acc[serving] = 0.0
         for nid2 in range(3):
-            if nid2 == nid2_s:
-                continue  # a cell with the serving N_ID2 merges with its PSS
-            acc = np.zeros(336)
-            for r, o in zip(resid, obs):
-                if o.pci % 3 == nid2_s:
-                    acc += dsp.sss_metrics(r, nid2) ** 2
-            acc = np.sqrt(acc)
-            order = np.argsort(acc)
-            if (acc[order[-1]] > NEIGHBOUR_SSS_MARGIN * max(acc[order[-2]], 1e-30)
-                    and acc[order[-1]] > NEIGHBOUR_SSS_PEAK * np.median(acc)):
-                found.append((float(acc[order[-1]]), 3 * int(order[-1]) + nid2))
+            a = acc[nid2::3]  # the 336 N_ID1 of this N_ID2
+            order = np.argsort(a)
+            best, second = a[order[-1]], a[order[-2]]
+            if best > NEIGHBOUR_SSS_MARGIN * max(second, 1e-30) and best > NEIGHBOUR_SSS_PEAK * np.median(a):
+                found.append((float(a[order[-1]]), 3 * int(order[-1]) + nid2))
     cells = [p for _, p in sorted(found, reverse=True)]
     cells += [p for p in site_neighbours(o.others for o in obs) if p not in cells]
     return [p for p in cells if p != serving]

@@ -307,15 +307,21 @@ def test_neighbour_cancellation_does_not_depend_on_the_batch():
     assert batch[0, IDX["isr_db"]] < batch[1, IDX["isr_db"]] - 8.0
 
 
-def test_calibration_finds_the_neighbour_cell_under_the_ssb():
+@pytest.mark.parametrize("same_nid2", [False, True])
+def test_calibration_finds_the_neighbour_cell_under_the_ssb(same_nid2):
     """site_cells: a neighbour 6 dB down, time-aligned on the same SSB
-    resources, is found from the serving cell's residual of a clean capture."""
+    resources, is found from the serving cell's residual of a clean capture --
+    also one with the serving cell's N_ID2, whose PSS merges with the serving
+    PSS (the cell search never reports it)."""
     from detector.pipeline import site_cells
 
     cfg = _cfg(snr_db=(25.0, 25.0), datatypes=("cf32_le",), scs_khz=(30,), sample_rates_hz=(15.36e6,),
                neighbour=dataclasses.replace(SimConfig().neighbour, probability=1.0, power_db=(-6.0, -6.0),
                                              offset_cp=(0.0, 0.1)))
     p, rng = _drawn(cfg, 11)
+    if same_nid2:
+        p = dataclasses.replace(p, neighbour=dict(p.neighbour, pci=(p.pci + 3 * 17) % 1008))
+    assert (p.neighbour["pci"] % 3 == p.pci % 3) == same_nid2
     cap = simulate_capture(p, rng)
     cells = site_cells([o for o in _observe(cap) if o.valid])
     assert cells and cells[0] == p.neighbour["pci"], (cells, p.neighbour)
