@@ -121,7 +121,8 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
         # what ssbwatch calibrate does: the site's co-channel cells, the first cancelled
         nbs = site_cells(obs)
         feats = observation_features_batch(obs, [None] * len(obs), datatype=site.datatype,
-                                           sample_rate_hz=site.sample_rate_hz, cancel=[nbs[0] if nbs else -1] * len(obs))
+                                           sample_rate_hz=site.sample_rate_hz,
+                                           cancel=[nbs[0] if nbs else -1] * len(obs))
         cb = build_config_baseline(site.scs_khz, site.sample_rate_hz, site.datatype, feats,
                                    np.array([epnre_abs_db(o.grid) for o in obs]), [site.pci], nbs)
         base = SiteBaseline({cb.key: cb})

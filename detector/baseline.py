@@ -143,8 +143,8 @@ class SiteBaseline:
 def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, feats: np.ndarray,
                           epnre_abs_db: np.ndarray, pcis: list[int], neighbours=()) -> ConfigBaseline:
     """Statistics of clean SSBs: feats (n, N_FEATURES), epnre_abs_db (n,);
-    neighbours: the co-channel cells seen (see :func:`site_neighbours`), whose
-    first was cancelled from feats."""
+    neighbours: the co-channel cells seen (:func:`detector.pipeline.site_cells`),
+    whose first was cancelled from feats."""
     stats = {n: FeatureStats.of(feats[:, _IDX[n]]) for n in STAT_FEATURES}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,
