@@ -171,6 +171,32 @@ def _re_codes(v: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _delay_basis(taps: np.ndarray) -> np.ndarray:
+    """The channel's delay-domain basis over the SSB's 240 subcarriers:
+    complex128 (240, L), column j exp(-2 pi i k taps[j] / 256) (SSB-rate lags)."""
+    kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
+    return np.exp(-2j * np.pi * np.outer(kk, taps) / dsp.SSB_FFT_SIZE)
+
+
+def _svd_fit(basis: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The least-squares fit of ``basis`` (240, L) on the subcarriers ``k``, in
+    two stages of rank r from the SVD basis[k] = U S V^H: (u, interp) with u
+    complex128 (len(k), r) orthonormal (the fit of y on k is u u^H y; its row
+    norms are the leverages) and interp = B V S^-1, complex128 (240, r), so that
+    H = interp (u^H y) on all 240 subcarriers (P = B pinv(B_k), as well
+    conditioned as P itself)."""
+    u, sv, vh = np.linalg.svd(basis[k], full_matrices=False)
+    r = int(np.count_nonzero(sv > 1e-15 * sv.max()))  # the rank np.linalg.pinv keeps
+    return u[:, :r], (basis @ vh[:r].conj().T) / sv[:r]
+
+
+def _delay_fit(z: np.ndarray, proj_t: np.ndarray, interp_t: np.ndarray) -> np.ndarray:
+    """H = interp (u^H z) for each SSB and symbol: z (m, S, n) the pilots' y x^*,
+    proj_t (S, n, L) = (u^H).T, interp_t (S, L, 240); returns (m, S, 240), one
+    batched product per stage."""
+    return np.matmul(np.matmul(z.transpose(1, 0, 2), proj_t), interp_t).transpose(1, 0, 2)
+
+
 @functools.lru_cache(maxsize=4)
 def _channel_fit(v: int) -> dict:
     """Per-symbol pilot sets and the delay-domain channel fit for DMRS shift v.
@@ -196,23 +222,21 @@ def _channel_fit(v: int) -> dict:
     """
     maps = nr.ssb_re_indices(v)
     dl, dk = maps["dmrs"]
-    kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
     pilots = {0: maps["pss"][1], 1: dk[dl == 1], 2: np.sort(np.concatenate([maps["sss"][1], dk[dl == 2]])),
               3: dk[dl == 3]}
     n_taps = CHANNEL_TAPS.size
     n_max = max(k.size for k in pilots.values())
-    basis_all = np.exp(-2j * np.pi * np.outer(kk, CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)  # (240, L)
+    basis_all = _delay_basis(CHANNEL_TAPS)  # (240, L)
     pil_idx = np.zeros((4, n_max), np.intp)
     proj_t = np.zeros((4, n_max, n_taps), np.complex128)
     interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
     gains = np.empty((4, 240), np.float64)
     for l, k in pilots.items():
-        u, s, vh = np.linalg.svd(basis_all[k], full_matrices=False)  # (n_pilots, L), (L,), (L, L)
-        r = int(np.count_nonzero(s > 1e-15 * s.max()))  # the rank np.linalg.pinv keeps
-        interp = (basis_all @ vh[:r].conj().T) / s[:r]  # (240, r)
+        u, interp = _svd_fit(basis_all, k)
+        r = u.shape[1]
         gains[l] = (np.abs(interp) ** 2).sum(axis=1)  # |P_k|^2: the estimate's noise gain
         pil_idx[l, : k.size] = l * nr.SSB_N_SUBCARRIERS + k
-        proj_t[l, : k.size, :r] = u[:, :r].conj()
+        proj_t[l, : k.size, :r] = u.conj()
         interp_t[l, :r] = interp.T
     pl, pk = maps["pbch"]
     n_pilots = np.array([pilots[l].size for l in range(4)])
@@ -264,8 +288,7 @@ def _refit() -> dict:
     for v in range(1, 4):
         if not np.array_equal(_re_codes(v)["kind"] > 0, kind > 0):
             raise AssertionError("occupied SSB REs depend on the DMRS shift")
-    kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
-    basis = np.exp(-2j * np.pi * np.outer(kk, REFIT_TAPS) / dsp.SSB_FFT_SIZE)  # (240, L2)
+    basis = _delay_basis(REFIT_TAPS)  # (240, L2)
     n_taps = REFIT_TAPS.size
     proj_t = np.zeros((3, nr.SSB_N_SUBCARRIERS, n_taps), np.complex128)
     interp_t = np.zeros((3, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
@@ -273,17 +296,14 @@ def _refit() -> dict:
     gain = np.zeros((3, nr.SSB_N_SUBCARRIERS))
     for i, l in enumerate((1, 2, 3)):
         k = np.flatnonzero(kind[l] > 0)
-        u, s, vh = np.linalg.svd(basis[k], full_matrices=False)
-        r = int(np.count_nonzero(s > 1e-15 * s.max()))
-        interp = (basis @ vh[:r].conj().T) / s[:r]  # (240, r)
-        proj_t[i, k, :r] = u[:, :r].conj()
+        u, interp = _svd_fit(basis, k)
+        r = u.shape[1]
+        proj_t[i, k, :r] = u.conj()
         interp_t[i, :r] = interp.T
-        lev[i, k] = (np.abs(u[:, :r]) ** 2).sum(axis=1)
+        lev[i, k] = (np.abs(u) ** 2).sum(axis=1)
         gain[i] = (np.abs(interp) ** 2).sum(axis=1)
     pss_k = np.flatnonzero(kind[0] > 0)
-    b0 = np.exp(-2j * np.pi * np.outer(kk[pss_k], CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)
-    u0, s0, _ = np.linalg.svd(b0, full_matrices=False)
-    u0 = np.ascontiguousarray(u0[:, : int(np.count_nonzero(s0 > 1e-15 * s0.max()))])
+    u0 = np.ascontiguousarray(_svd_fit(_delay_basis(CHANNEL_TAPS), pss_k)[0])
     out = {"proj_t": proj_t, "interp_t": interp_t, "lev": lev, "gain": gain, "pss_k": pss_k.astype(np.intp),
            "u0": u0, "lev0": (np.abs(u0) ** 2).sum(axis=1)}
     for a in out.values():
@@ -304,8 +324,7 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rf = _refit()
     m = y.shape[0]
     z = dsp.cmul(y[:, 1:], np.conj(x[:, 1:])).astype(np.complex128)  # (m, 3, 240): y x^* (|x| = 1), 0 on nulls
-    t = np.matmul(z.transpose(1, 0, 2), rf["proj_t"])  # (3, m, L2)
-    h = np.matmul(t, rf["interp_t"]).transpose(1, 0, 2)  # (m, 3, 240)
+    h = _delay_fit(z, rf["proj_t"], rf["interp_t"])  # (m, 3, 240)
     resid = np.empty((m, 4, 240), np.complex128)
     resid[:, 1:] = y[:, 1:] - dsp.cmul(h, x[:, 1:])
     norm = np.ones((m, 4, 240))
@@ -354,19 +373,18 @@ def _nb_fit() -> dict:
     (4, 240, L) ((U^H).T, zero rows off the occupied REs), interp_t complex128
     (4, L, 240), lev float64 (4, 240) (leverage, 0 off the occupied REs)."""
     kind = _re_codes(0)["kind"]
-    kk = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
-    basis = np.exp(-2j * np.pi * np.outer(kk, CHANNEL_TAPS) / dsp.SSB_FFT_SIZE)
+    basis = _delay_basis(CHANNEL_TAPS)
     n_taps = CHANNEL_TAPS.size
     proj_t = np.zeros((4, nr.SSB_N_SUBCARRIERS, n_taps), np.complex128)
     interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
     lev = np.zeros((4, nr.SSB_N_SUBCARRIERS))
     for l in range(4):
         k = np.flatnonzero(kind[l] > 0)
-        u, sv, vh = np.linalg.svd(basis[k], full_matrices=False)
-        r = int(np.count_nonzero(sv > 1e-15 * sv.max()))
-        proj_t[l, k, :r] = u[:, :r].conj()
-        interp_t[l, :r] = ((basis @ vh[:r].conj().T) / sv[:r]).T
-        lev[l, k] = (np.abs(u[:, :r]) ** 2).sum(axis=1)
+        u, interp = _svd_fit(basis, k)
+        r = u.shape[1]
+        proj_t[l, k, :r] = u.conj()
+        interp_t[l, :r] = interp.T
+        lev[l, k] = (np.abs(u) ** 2).sum(axis=1)
     out = {"proj_t": proj_t, "interp_t": interp_t, "lev": lev}
     for a in out.values():
         a.setflags(write=False)
@@ -374,8 +392,9 @@ def _nb_fit() -> dict:
 
 
 def _decide_qpsk(t: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Hard QPSK decisions (TS 38.211 §5.1.3) of t / h, from the signs of t h^*;
-    t where |h| is ~0. complex64, the shape of t."""
+    """Hard QPSK decisions (TS 38.211 §5.1.3) of t / h: the signs of t h^* (those
+    of t / h when |h|^2 > 0), of t itself where there is no channel (|h| <= EPS).
+    complex64, the shape of t."""
     eq = dsp.cmul(t, np.conj(h))
     tiny = h.real * h.real + h.imag * h.imag <= EPS * EPS
     if tiny.any():
@@ -441,8 +460,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.nda
         r_idx = np.arange(m)[rows]
         xc = np.stack([_known_res(int(pcin[i]), int(ibn[i]))[1] for i in r_idx])
         z = dsp.cmul(t[rows][:, fit["pil_idx"]], xc)
-        tt = np.matmul(z.transpose(1, 0, 2), fit["proj_t"])
-        hn[rows] = np.matmul(tt, fit["interp_t"]).transpose(1, 0, 2).reshape(len(r_idx), 960)
+        hn[rows] = _delay_fit(z, fit["proj_t"], fit["interp_t"]).reshape(len(r_idx), 960)
         pbn_rows.append((fit["pbch_idx"], r_idx))
     for pbn, r_idx in pbn_rows:
         xn[np.ix_(r_idx, pbn)] = _decide_qpsk(t[np.ix_(r_idx, pbn)], hn[np.ix_(r_idx, pbn)])
@@ -453,8 +471,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.nda
         r_s, n_s, h_s = _refit_batch(target.reshape(m, 4, 240), x.reshape(m, 4, 240))
         t = yd - (target - r_s)  # y less the serving cell's second-pass fit
         zn = dsp.cmul(t.reshape(m, 4, 240), np.conj(xn.reshape(m, 4, 240)))
-        tn = np.matmul(zn.transpose(1, 0, 2), nf["proj_t"])
-        hn = np.matmul(tn, nf["interp_t"]).transpose(1, 0, 2).reshape(m, 960)
+        hn = _delay_fit(zn, nf["proj_t"], nf["interp_t"]).reshape(m, 960)
         fitted_n = dsp.cmul(hn, xn)
         if it == NB_ITERATIONS - 1:
             resid = t - fitted_n
@@ -520,26 +537,13 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
         known = [_known_res(pl[i], il[i]) for i in (range(n) if isinstance(rows, slice) else rows)]
         gv = g[rows]
         m = len(known)
-        # per symbol: H = (B V S^-1) (U^H (y_p x_p^*)), one batched product per stage
+        # per symbol: H = (B V S^-1) (U^H (y_p x_p^*))
         z = dsp.cmul(gv[:, fit["pil_idx"]], np.stack([k[1] for k in known])).astype(np.complex128)  # (m, 4, n_max)
-        t = np.matmul(z.transpose(1, 0, 2), fit["proj_t"])  # (4, m, L)
-        hv = np.matmul(t, fit["interp_t"]).transpose(1, 0, 2).reshape(m, 960)
-        # PBCH: equalise, QPSK decision; its residual carries the estimate's noise too
+        hv = _delay_fit(z, fit["proj_t"], fit["interp_t"]).reshape(m, 960)
+        # PBCH: equalise and decide (QPSK)
         pb = fit["pbch_idx"]
-        hp = hv[:, pb]
-        gp = gv[:, pb]
-        # the decision is on the signs of y / H: those of y H^* (|H|^2 > 0); y itself where
-        # there is no channel (|H| <= EPS: y / EPS)
-        eq = dsp.cmul(gp, np.conj(hp))
-        tiny = hp.real * hp.real + hp.imag * hp.imag <= EPS * EPS
-        if tiny.any():
-            eq[tiny] = gp[tiny]
         x = np.stack([k[0] for k in known])
-        d = np.empty((m, pb.size, 2), np.float32)  # (re, im) of the decisions
-        np.sign(eq.real, out=d[:, :, 0])
-        np.sign(eq.imag, out=d[:, :, 1])
-        d *= _QPSK_SCALE
-        x[:, pb] = d.view(np.complex64)[:, :, 0]
+        x[:, pb] = _decide_qpsk(gv[:, pb], hv[:, pb])
         # second pass on the decided SSB (REFIT_TAPS): the residual and its norm;
         # with a known neighbour cell, that cell cancelled too
         r2, n2, _ = _refit_batch(gv.reshape(m, 4, 240), x.reshape(m, 4, 240))
