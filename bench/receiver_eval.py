@@ -16,8 +16,8 @@ from collections import defaultdict
 import numpy as np
 from scipy.signal import resample_poly
 
-from detector.baseline import SiteBaseline, build_config_baseline
-from detector.pipeline import ScoringPipeline, epnre_abs_db, observation_features_batch, site_cells
+from detector.baseline import SiteBaseline
+from detector.pipeline import ScoringPipeline, config_baseline
 from signals.simulate import JAMMER_TYPES, NeighbourConfig, SimConfig, draw_params, simulate_capture
 
 
@@ -118,13 +118,7 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
             obs += _observations(cap)
         if len(obs) < 5:
             continue
-        # what ssbwatch calibrate does: the site's co-channel cells, the first cancelled
-        nbs = site_cells(obs)
-        feats = observation_features_batch(obs, [None] * len(obs), datatype=site.datatype,
-                                           sample_rate_hz=site.sample_rate_hz,
-                                           cancel=[nbs[0] if nbs else -1] * len(obs))
-        cb = build_config_baseline(site.scs_khz, site.sample_rate_hz, site.datatype, feats,
-                                   np.array([epnre_abs_db(o.grid) for o in obs]), [site.pci], nbs)
+        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
         base = SiteBaseline({cb.key: cb})
         # clean test capture
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))

@@ -14,7 +14,7 @@ import numpy as np
 from signals import iq as iqio
 from signals import nr
 
-from .baseline import ConfigBaseline, SiteBaseline, cancel_pcis, site_neighbours
+from .baseline import ConfigBaseline, SiteBaseline, build_config_baseline, cancel_pcis, site_neighbours
 from .classical import ClassicalDetector
 from . import dsp
 from .features import PSS_TRACE_LEN, raw_summary, residual_batch, ssb_features_batch
@@ -141,6 +141,25 @@ def site_cells(obs: list[SSBObservation]) -> list[int]:
     cells = [p for _, p in sorted(found, reverse=True)]
     cells += [p for p in site_neighbours(o.others for o in obs) if p not in cells]
     return [p for p in cells if p != serving]
+
+
+CAL_BATCH = 512  # SSBs per feature batch of a calibration (bounded memory on long recordings)
+CAL_CELL_SEARCH_SSBS = 2000  # clean SSBs the neighbour-cell search sums over
+
+
+def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: float, datatype: str) -> ConfigBaseline:
+    """What ``ssbwatch calibrate`` learns from the clean observations of one
+    configuration: the site's co-channel cells (:func:`site_cells`, over the
+    first CAL_CELL_SEARCH_SSBS), the first of them cancelled from every SSB's
+    features (in batches of CAL_BATCH), and those features' statistics
+    (:func:`detector.baseline.build_config_baseline`)."""
+    nbs = site_cells(obs[:CAL_CELL_SEARCH_SSBS])
+    chunks = [obs[i : i + CAL_BATCH] for i in range(0, len(obs), CAL_BATCH)]
+    feats = np.concatenate([
+        observation_features_batch(c, [None] * len(c), datatype=datatype, sample_rate_hz=sample_rate_hz,
+                                   cancel=[nbs[0] if nbs else -1] * len(c)) for c in chunks])
+    return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
+                                 np.array([epnre_abs_db(o.grid) for o in obs]), [o.pci for o in obs], nbs)
 
 
 class ScoringPipeline:

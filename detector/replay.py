@@ -17,8 +17,8 @@ import numpy as np
 
 from signals import iq as iqio
 
-from .baseline import SiteBaseline, build_config_baseline
-from .pipeline import ScoringPipeline, epnre_abs_db, observation_features_batch, site_cells
+from .baseline import SiteBaseline
+from .pipeline import ScoringPipeline, config_baseline
 from .progress import Progress
 from .receiver import ReceiverConfig
 
@@ -186,8 +186,6 @@ def annotate_file(path: str, records: list[dict]) -> int:
 
 
 RECOMMENDED_CAL_SSBS = 10  # below this a baseline is kept but reported as thin
-CAL_BATCH = 512  # SSBs per feature batch (bounded memory on long recordings)
-CAL_CELL_SEARCH_SSBS = 2000  # clean SSBs the neighbour-cell search sums over
 
 
 def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2, **kw) -> SiteBaseline:
@@ -209,21 +207,13 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
             groups.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), []).append(o)
     configs = {}
     for (scs, rate, dt), obs in groups.items():
-        # the co-channel cells of the site, the first cancelled from every SSB
-        nbs = site_cells(obs[:CAL_CELL_SEARCH_SSBS])
-        chunks = [obs[i : i + CAL_BATCH] for i in range(0, len(obs), CAL_BATCH)]
-        feats = np.concatenate([
-            observation_features_batch(c, [None] * len(c), datatype=dt, sample_rate_hz=rate,
-                                       cancel=[nbs[0] if nbs else -1] * len(c)) for c in chunks])
-        rows = [(f, epnre_abs_db(o.grid), o.pci) for o, f in zip(obs, feats)]
-        if len(rows) < min_ssbs:
-            print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: only {len(rows)} SSBs "
+        if len(obs) < min_ssbs:
+            print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: only {len(obs)} SSBs "
                   f"(at least {min_ssbs} needed, see --min-ssbs); skipped", file=err)
             continue
-        if len(rows) < RECOMMENDED_CAL_SSBS:
-            print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: baseline from only {len(rows)} SSBs; "
+        if len(obs) < RECOMMENDED_CAL_SSBS:
+            print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: baseline from only {len(obs)} SSBs; "
                   f"{RECOMMENDED_CAL_SSBS} or more (a few seconds of clean recording) give a steadier one", file=err)
-        cb = build_config_baseline(scs, rate, dt, np.stack([r[0] for r in rows]),
-                                   np.array([r[1] for r in rows]), [r[2] for r in rows], nbs)
+        cb = config_baseline(obs, scs, rate, dt)
         configs[cb.key] = cb
     return SiteBaseline(configs, sources=sources)

@@ -39,9 +39,9 @@ from typing import Optional
 
 import numpy as np
 
-from detector.baseline import ConfigBaseline, FeatureStats, build_config_baseline
+from detector.baseline import ConfigBaseline, FeatureStats
 from detector.features import FEATURE_NAMES, FEATURE_VERSION, N_FEATURES
-from detector.pipeline import epnre_abs_db, observation_features_batch, site_cells
+from detector.pipeline import config_baseline, observation_features_batch
 from detector.receiver import Receiver
 from signals import iq as iqio
 from signals import nr
@@ -118,31 +118,20 @@ def process_capture(args: tuple[str, dict]) -> dict:
         hashes[p.name] = _sha256_file(p)
     # site baseline from the clean companions (what ssbwatch calibrate does)
     base = None
-    cal_rows = []
     cal_scs = None
-    cal_obs = []
-    for c in entry.get("calibration", []):
-        m, obs = _observe(data_dir / c)
-        cal_obs.append((m, obs))
-    # the site's co-channel cells (the first cancelled from every SSB, as ssbwatch
-    # calibrate does)
-    nbs = site_cells([o for _, obs in cal_obs for o in obs if o.valid])
-    for m, obs in cal_obs:
-        feats = observation_features_batch(obs, [None] * len(obs), datatype=m.datatype,
-                                           sample_rate_hz=m.sample_rate_hz, cancel=[nbs[0] if nbs else -1] * len(obs))
-        for o, f in zip(obs, feats):
-            cal_rows.append((o.scs_khz, f, epnre_abs_db(o.grid), o.pci))
+    cal_obs = [o for c in entry.get("calibration", []) for o in _observe(data_dir / c)[1]]
     m, obs = _observe(data_dir / entry["meta"])
     rate = m.sample_rate_hz
     scs_truth = int(m.global_.get("ssbwatch:scs_khz", entry.get("scs_khz", 30)))
-    if cal_rows:
-        # the configuration the receiver sees in the capture itself (else the truth SCS)
+    if cal_obs:
+        # the configuration the receiver sees in the capture itself (else the truth SCS);
+        # its baseline is what ssbwatch calibrate learns (the companions share the
+        # capture's datatype and rate)
         want = obs[0].scs_khz if obs else scs_truth
-        rows = [r for r in cal_rows if r[0] == want]
         cal_scs = want
-        if len(rows) >= MIN_CAL_SSBS:
-            base = build_config_baseline(want, rate, m.datatype, np.stack([r[1] for r in rows]),
-                                         np.array([r[2] for r in rows]), [r[3] for r in rows], nbs)
+        mine = [o for o in cal_obs if o.scs_khz == want]
+        if len(mine) >= MIN_CAL_SSBS:
+            base = config_baseline(mine, want, rate, m.datatype)
     tol = nr.Numerology.create(scs_truth, rate).cp_short
     truth = [a for a in m.annotations if a.get("core:label") == "SSB"]
     starts = np.array([a["core:sample_start"] for a in truth], dtype=np.int64)
@@ -194,7 +183,7 @@ def process_capture(args: tuple[str, dict]) -> dict:
     return {
         "name": entry["name"], "rows": rows, "missed": missed, "unmatched_obs": unmatched_obs,
         "n_truth": len(truth), "rate": rate, "datatype": m.datatype, "scs_truth": scs_truth,
-        "baseline": baseline_to_dict(base), "n_cal_ssbs": len(cal_rows), "cal_scs": cal_scs,
+        "baseline": baseline_to_dict(base), "n_cal_ssbs": len(cal_obs), "cal_scs": cal_scs,
         "hashes": hashes, "seconds": time.perf_counter() - t0,
     }
 
