@@ -157,7 +157,7 @@ def cascade_arrays(p1: np.ndarray, p2: np.ndarray, t_low: float, t_high: float, 
 # 13-40 dB above their null REs (real-captures), the training mix's weakest clean
 # cell 5 dB, and no clean evaluation SSB falls below 3 dB.
 UNCAL_MIN_SNR_DB = 3.0
-_SNR_IDX = FEATURE_NAMES.index("snr_est_db")
+SNR_IDX = FEATURE_NAMES.index("snr_est_db")  # the SNR guard's input (see snr_guard)
 
 
 def snr_guard(jammed, score, stage, snr_db, calibrated):
@@ -281,7 +281,7 @@ class DTDDNNDetector:
         p1, p2 = self.probs(feats)
         f = np.asarray(feats).reshape(-1)
         calibrated = float(f[_CAL_IDX]) > 0.5
-        jammed, score, stage = snr_guard(*cascade(p1, p2, *self.thresholds(calibrated)), float(f[_SNR_IDX]),
+        jammed, score, stage = snr_guard(*cascade(p1, p2, *self.thresholds(calibrated)), float(f[SNR_IDX]),
                                          calibrated)
         self.last_stage, self.last_p1, self.last_p2 = stage, p1, p2
         return jammed, float(score), ("calibrated" if base is not None else "uncalibrated")

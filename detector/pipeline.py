@@ -5,6 +5,7 @@ daemon share: push IQ blocks, get JSON-able records, one per observed SSB.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Optional, Protocol
@@ -168,11 +169,26 @@ class ScoringPipeline:
                  baseline: Optional[SiteBaseline] = None, label: str = "", converter=None):
         self.receiver = Receiver(sample_rate_hz, center_freq_hz, receiver_config, converter=converter)
         self.detector = detector or ClassicalDetector()
+        self._user_pcis = receiver_config.preferred_pcis
         self.baseline = baseline
         self.datatype = datatype
         self.label = label
         self.center_freq_hz = center_freq_hz
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0}
+
+    @property
+    def baseline(self) -> Optional[SiteBaseline]:
+        return self._baseline
+
+    @baseline.setter
+    def baseline(self, baseline: Optional[SiteBaseline]) -> None:
+        """A site baseline also tells the cell search which cells are the site's
+        own (locked onto whenever found, ReceiverConfig.preferred_pcis) unless
+        the receiver configuration names them."""
+        self._baseline = baseline
+        if not self._user_pcis:
+            pcis = sorted({p for c in baseline.configs.values() for p in c.pcis}) if baseline is not None else []
+            self.receiver.cfg = dataclasses.replace(self.receiver.cfg, preferred_pcis=tuple(pcis))
 
     def _base(self, scs_khz: int) -> Optional[ConfigBaseline]:
         if self.baseline is None:
@@ -205,6 +221,10 @@ class ScoringPipeline:
             jammed, score, mode = self.detector.score(feats, base)
             stage = getattr(self.detector, "last_stage", 1)
             rec.update({"jammed": bool(jammed), "score": round(float(score), 6), "stage": int(stage)})
+            if base is not None and obs.pci is not None and obs.pci not in base.pcis and obs.pci not in base.neighbours:
+                # a cell the site did not have while clean, loud enough to be the one
+                # tracked: a fake SSB (spoofer) -- or a new cell: recalibrate then
+                rec.update({"jammed": True, "score": 1.0, "unknown_cell": True})
         else:
             # NaN / all-zero input: neither clean nor jammed
             mode = "calibrated" if base is not None else "uncalibrated"

@@ -52,3 +52,42 @@ def test_baseline_keeps_its_neighbours_and_reads_one_without(tmp_path):
     path.write_text(json.dumps(d))
     old = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
     assert old.neighbours == [] and cancel_pcis([old]) == [-1]
+
+
+def test_a_calibrated_site_keeps_its_cell_and_flags_an_unknown_one():
+    """With a site baseline the cell search locks onto the site's own cell even
+    when a louder fake cell (a full-SSB spoofer with another PCI, 3 dB over the
+    cell) is on the air -- without it the spoofer takes the lock -- and the
+    cell's SSBs are called jammed. A capture whose only cell the site never had
+    is called jammed, marked unknown_cell."""
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import ScoringPipeline, config_baseline
+    from detector.receiver import Receiver
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(15.36e6,), l_max=(4,), period_ms=(20.0,), duration_ms=40.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), datatypes=("cf32_le",),
+                    neighbour=dataclasses.replace(SimConfig().neighbour, probability=0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng(5), force_clean=True)
+    rx = Receiver(site.sample_rate_hz, site.center_freq_hz)
+    cap = simulate_capture(site, np.random.default_rng(6))
+    obs = [o for o in rx.push(cap.iq) + rx.flush() if o.valid]
+    cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
+    base = SiteBaseline({cb.key: cb})
+    assert cb.pcis == [site.pci]
+
+    def records(p, baseline, seed):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=baseline)
+        c = simulate_capture(p, np.random.default_rng(seed))
+        return [r for r in pipe.push(c.iq) + pipe.flush() if r["valid"]]
+
+    spoofed = dataclasses.replace(site, jammer={"type": "spoofer", "sjnr_db": -3.0, "mode": "ssb"})
+    plain = records(spoofed, None, 7)
+    assert plain and all(r["pci"] != site.pci for r in plain)  # the louder fake cell is tracked
+    recs = records(spoofed, base, 7)
+    assert len(recs) >= 6 and all(r["pci"] == site.pci for r in recs)
+    assert sum(r["jammed"] for r in recs) >= 0.9 * len(recs)
+
+    other = dataclasses.replace(site, pci=(site.pci + 1) % 1008)
+    recs = records(other, base, 8)
+    assert recs and all(r["pci"] == other.pci and r["jammed"] and r.get("unknown_cell") for r in recs)

@@ -260,9 +260,10 @@ def test_pss_sss_gain_sees_a_fake_pss_with_the_cells_nid2():
     assert expect > 1.0 and abs(f[i] - expect) < 0.1
 
 
-def _two_cells(rng, nb_amp):
+def _two_cells(rng, nb_amp, nb_delay=2):
     """Serving cell 100 and a time-aligned neighbour 206 (another N_ID2, its own
-    two-path channel, nb_amp in amplitude) at the same ī_SSB, noise 1e-3."""
+    two-path channel, nb_amp in amplitude, first path nb_delay SSB-rate samples
+    after the serving cell's) at the same ī_SSB, noise 1e-3."""
     ps, pn, ib = 100, 206, 3
     kk = np.arange(240) - 120
 
@@ -272,26 +273,42 @@ def _two_cells(rng, nb_amp):
     xs = nr.ssb_grid(ps, ib, 8, rng=rng)
     xn = nr.ssb_grid(pn, ib, 8, rng=rng)
     hs = chan([(0, 1.0), (3, 0.4j), (9, 0.2)])
-    hn = chan([(2, nb_amp * np.exp(1j * rng.uniform(0, 2 * np.pi))), (6, 0.4 * nb_amp)])
+    hn = chan([(nb_delay, nb_amp * np.exp(1j * rng.uniform(0, 2 * np.pi))), (nb_delay + 4, 0.4 * nb_amp)])
     ph = np.exp(1j * rng.uniform(0, 2 * np.pi, 4))[:, None]  # a phase per symbol (CFO residue)
     noise = (rng.standard_normal((4, 240)) + 1j * rng.standard_normal((4, 240))) * np.sqrt(1e-3 / 2)
     return (xs * hs * ph + xn * hn * ph + noise).astype(np.complex64), ps, pn, ib
 
 
 def test_a_known_neighbour_cell_is_cancelled_and_an_absent_one_costs_little():
-    """A co-channel neighbour 6 dB under the serving cell holds the residual at
-    its own power; cancelling it (its known REs and decided PBCH, with its own
-    channel) takes more than 8 dB off. Naming a neighbour that is not there
-    moves the estimate by less than 2 dB."""
+    """A co-channel neighbour 6 dB under the serving cell (noise 30 dB under it)
+    holds the residual at its own power; cancelling it (its known REs and both
+    cells' PBCH decided jointly, with their own channels) takes it to within a
+    few dB of the noise (it took 12 dB off with per-symbol fits alone, which
+    this fails). Naming a neighbour that is not there moves the estimate by
+    less than 2 dB."""
     tr = np.zeros(PSS_TRACE_LEN, np.float32)
     i = IDX["isr_db"]
     for seed in range(3):
         g, ps, pn, ib = _two_cells(np.random.default_rng(seed), 0.5)
         plain, cancelled = ssb_features(g, ps, ib, tr)[i], ssb_features(g, ps, ib, tr, neighbour_pci=pn)[i]
-        assert plain > -9.0 and cancelled < plain - 8.0, (seed, plain, cancelled)
+        assert plain > -9.0 and cancelled < -24.0, (seed, plain, cancelled)
         g0, *_ = _two_cells(np.random.default_rng(seed), 0.0)
         plain0, cancelled0 = ssb_features(g0, ps, ib, tr)[i], ssb_features(g0, ps, ib, tr, neighbour_pci=pn)[i]
         assert abs(cancelled0 - plain0) < 2.0, (seed, plain0, cancelled0)
+
+
+def test_a_neighbour_ahead_of_the_serving_cell_is_cancelled_too():
+    """A neighbour is time-aligned only to within the CP: one whose paths come
+    8 SSB-rate samples before the serving cell's lies outside the channel
+    model's delays unless its fits are moved to its own strongest path
+    (without that it stays ~19 dB over the noise)."""
+    tr = np.zeros(PSS_TRACE_LEN, np.float32)
+    i = IDX["isr_db"]
+    for seed in range(3):
+        g, ps, pn, ib = _two_cells(np.random.default_rng(seed), 0.5, nb_delay=-8)
+        g0, *_ = _two_cells(np.random.default_rng(seed), 0.0)
+        cancelled, floor = ssb_features(g, ps, ib, tr, neighbour_pci=pn)[i], ssb_features(g0, ps, ib, tr)[i]
+        assert cancelled < floor + 8.0, (seed, cancelled, floor)
 
 
 def test_neighbour_cancellation_does_not_depend_on_the_batch():

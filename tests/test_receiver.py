@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 from detector import dsp
 from detector.cli import main
 from detector.pipeline import ScoringPipeline
-from detector.receiver import acquire
+from detector.receiver import ReceiverConfig, acquire
 from signals import iq as iqio
 from signals.simulate import NeighbourConfig, SimConfig, draw_params, simulate_capture, write_capture
 
@@ -127,6 +127,31 @@ def test_odd_sample_rate_finds_the_cell(odd_rate_hz):
     recs = _records(cap, fs=odd_rate_hz, iq=iq)
     got = _match(recs, cap.ssbs, tol=cap.params.numerology.cp_short, scale=cap.params.sample_rate_hz / odd_rate_hz)
     assert sum(r is not None and r["pci"] == t.pci for r, t in zip(got, cap.ssbs)) == len(cap.ssbs)
+
+
+def test_acquisition_reports_no_phantom_cell_under_traffic():
+    """PDSCH-like traffic at high SNR makes PSS peaks of another N_ID2 whose best
+    N_ID1 passes the SSS thresholds by chance (here: with the other-cell margins
+    unchecked, a cell is reported that is not there). The default margins keep
+    it out of Acquisition.others (a site baseline would cancel it), and a real
+    neighbour 6 dB down is still reported."""
+    cfg = SimConfig(duration_ms=20.0, all_ssbs_fraction=1.0, datatypes=("cf32_le",), scs_khz=(30,),
+                    sample_rates_hz=(11.52e6,), snr_db=(25.0, 40.0), period_ms=(20.0,),
+                    neighbour=dataclasses.replace(SimConfig().neighbour, probability=0.0),
+                    traffic=dataclasses.replace(SimConfig().traffic, probability=1.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng(21)
+    p = draw_params(cfg, rng, force_clean=True)
+    cap = simulate_capture(p, rng)
+    loose = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz,
+                    ReceiverConfig(other_min_sss_margin=1.0, other_min_dmrs_margin=1.0))
+    acq = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
+    assert loose.pci == acq.pci == p.pci
+    assert loose.others and not acq.others, (loose.others, acq.others)
+    nb_pci = (p.pci + 1) % 1008
+    q = dataclasses.replace(p, neighbour={"pci": nb_pci, "power_db": -6.0, "offset_samples": 1.0, "cfo_hz": 100.0})
+    acq = acquire(simulate_capture(q, np.random.default_rng(121)).iq, q.sample_rate_hz, q.center_freq_hz)
+    assert acq.pci == p.pci and acq.others == [nb_pci]
 
 
 def test_cfo_and_neighbour_and_multipath():

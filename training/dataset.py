@@ -48,7 +48,7 @@ from signals import nr
 
 CACHE_NPZ = "ssbwatch-dataset.npz"
 CACHE_JSON = "ssbwatch-dataset.json"
-DATASET_VERSION = 5  # 5: calibrated features with the site's neighbour cell cancelled (features v6)
+DATASET_VERSION = 6  # 6: features v7 (deeper neighbour cancellation); companions see no phantom neighbour cells
 IQ_LEN = 1096
 MIN_CAL_SSBS = 2  # fewest clean SSBs in the companions to form a baseline
 BLOCK = 1 << 20

@@ -27,12 +27,10 @@ import numpy as np
 
 from detector import model as edge
 from detector.classical import ClassicalDetector
-from detector.features import FEATURE_NAMES
-from detector.model import DTDDNNDetector, ModelError
+from detector.model import SNR_IDX, DTDDNNDetector, ModelError
 
 from .dataset import Dataset, load_datasets
 
-SNR_IDX = FEATURE_NAMES.index("snr_est_db")
 
 BANDS = [(-5.0, 0.0), (0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0), (25.0, 30.0)]
 HARD = (15.0, 30.0)
