@@ -1042,6 +1042,29 @@ def coarse_pss_search(X: np.ndarray, fs_hz: float, n_out: int, center_hz: float,
 PATH_WINDOW = 9  # lags (SSB-rate samples, ~1.2 us at 30 kHz) of multipath energy combined
 
 
+PSS_IC_FLOOR = 0.1  # least share of a window's energy left to a PSS once the others' are taken out
+
+
+def pss_rho2_ic(rho2: np.ndarray) -> np.ndarray:
+    """rho2 of each N_ID2 with the energy the other two replicas explain taken
+    out of the normalisation: rho2_i / max(1 - sum_{j != i} rho2_j,
+    PSS_IC_FLOOR). rho2 float32 (3, n) from :func:`pss_correlate` (the three
+    N_ID2 in order); same shape out.
+
+    The three PSS sequences are nearly orthogonal (TS 38.211 §7.4.2.2: cyclic
+    shifts 0, 43 and 86 of one m-sequence), so a loud PSS of another N_ID2 in
+    the window -- a PSS-only spoofer or a strong co-timed cell -- adds its
+    energy to the denominator of a cell's rho2 and nothing to its correlation:
+    a fake PSS 9 dB over the cell's takes the cell's rho2 from ~1 to ~0.12,
+    under every detection threshold, and the cell is not found at all. Taken
+    out, the cell's PSS reads as if alone. Noise alone moves by ~2/127; the
+    floor keeps a strong cell's cross-correlation with the other replicas
+    (~1/127 of its energy) from being magnified more than 10 times."""
+    r = np.asarray(rho2, dtype=np.float32)
+    others = r.sum(axis=0, keepdims=True) - r
+    return (r / np.maximum(1.0 - others, PSS_IC_FLOOR)).astype(np.float32)
+
+
 def path_energy(rho2: np.ndarray, width: int = PATH_WINDOW) -> np.ndarray:
     """Sum of rho2 over the ``width`` lags starting at each lag (RAKE-like).
 

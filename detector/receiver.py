@@ -232,16 +232,19 @@ def acquire_steps(
     if rho2.size == 0:
         return None
     yield
-    pe = dsp.path_energy(rho2)  # multipath energy per lag and N_ID2
-    if pe.max() < cfg.acq_threshold:
+    pe = dsp.path_energy(rho2)  # multipath energy per lag and N_ID2 (ranks the cells)
+    # detection on the energy with the other N_ID2's taken out: a loud fake PSS of
+    # another N_ID2 does not hide the cell (dsp.pss_rho2_ic)
+    pe_ic = dsp.path_energy(dsp.pss_rho2_ic(rho2))
+    if pe_ic.max() < cfg.acq_threshold:
         return None
     rate = dsp.ssb_rate_hz(scs)
-    metric = pe.max(axis=0)
+    metric = pe_ic.max(axis=0)
     peaks = dsp.find_peaks(metric, cfg.acq_threshold, min_distance=dsp.SSB_SYMBOL_LEN * 3)
     cands = []  # (start+frac, nid2, rho2, cfo, grid, sss metrics)
     # every N_ID2 above the threshold at a peak is a candidate, not only the strongest:
     # a PSS spoofer (or a co-timed cell) must not hide the serving cell's PSS
-    peak_cands = [(int(n0), nid2) for n0 in peaks for nid2 in np.flatnonzero(pe[:, n0] >= cfg.acq_threshold)]
+    peak_cands = [(int(n0), nid2) for n0 in peaks for nid2 in np.flatnonzero(pe_ic[:, n0] >= cfg.acq_threshold)]
     for ci, (n0, nid2) in enumerate(peak_cands):
         if ci and ci % 8 == 0:
             yield
@@ -257,7 +260,7 @@ def acquire_steps(
         seg = dsp.derotate(y[seg0 : start + dsp.SSB_LEN + dsp.SSB_CP], cfo, rate, seg0)
         grid = dsp.suppress_tones_grid(dsp.ssb_grid_at(seg, start - seg0 + frac))
         cands.append((start + frac, nid2, energy, cfo, grid, dsp.sss_metrics(grid, nid2)))
-    del rho2, pe
+    del rho2, pe, pe_ic
     yield
     # N_ID1 per N_ID2, decided on the SSS energy summed over all its PSS peaks: a
     # weak cell is identified from several SSBs, and a weaker co-channel cell with

@@ -154,6 +154,31 @@ def test_acquisition_reports_no_phantom_cell_under_traffic():
     assert acq.pci == p.pci and acq.others == [nb_pci]
 
 
+def test_a_loud_fake_pss_does_not_hide_the_cell(monkeypatch):
+    """A PSS-only spoofer of another N_ID2, as strong as the whole SSB (its PSS
+    REs ~9 dB over the cell's), takes the cell's normalised PSS correlation
+    under every threshold; with the other N_ID2's energy taken out of the
+    normalisation (dsp.pss_rho2_ic) the cell is found and tracked."""
+    from detector import dsp as dsp_mod
+    from signals.simulate import JAMMER_TYPES
+
+    cfg = SimConfig(snr_db=(20.0, 35.0), jamming=dataclasses.replace(SimConfig().jamming, sjnr_db=(-5.0, 20.0),
+                                                                     low_fraction=0.0, low_sjnr_below_db=-5.0))
+    site = draw_params(cfg, np.random.default_rng([3, 4]), force_clean=True)  # bench/receiver_eval.py detect's site
+    j = JAMMER_TYPES.index("spoofer")
+    sjnr = float(np.random.default_rng([3, 4, j]).uniform(-5.0, min(20.0, site.snr_db - 1)))
+    p = dataclasses.replace(site, jammer={"type": "spoofer", "sjnr_db": sjnr})
+    cap = simulate_capture(p, np.random.default_rng([3, 4, 300 + j]))
+    assert abs(sjnr) < 1.0 and cap.jammer_params["mode"] == "pss"
+    acq = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
+    assert acq is not None and acq.pci == site.pci
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    recs = pipe.push(cap.iq) + pipe.flush()
+    assert len(recs) >= 6 and all(r["pci"] == site.pci for r in recs)
+    monkeypatch.setattr(dsp_mod, "pss_rho2_ic", lambda r: r)  # the plain normalisation
+    assert acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz) is None
+
+
 def test_cfo_and_neighbour_and_multipath():
     cfg = _clean_cfg(sample_rates_hz=(15.36e6,), snr_db=(3.0, 3.0),
                      multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),

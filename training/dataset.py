@@ -48,7 +48,7 @@ from signals import nr
 
 CACHE_NPZ = "ssbwatch-dataset.npz"
 CACHE_JSON = "ssbwatch-dataset.json"
-DATASET_VERSION = 6  # 6: features v7 (deeper neighbour cancellation); companions see no phantom neighbour cells
+DATASET_VERSION = 7  # 7: the cell search detects a PSS with the other N_ID2s taken out (more cells found); 6: features v7
 IQ_LEN = 1096
 MIN_CAL_SSBS = 2  # fewest clean SSBs in the companions to form a baseline
 BLOCK = 1 << 20
