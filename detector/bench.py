@@ -14,6 +14,9 @@ Figures (reported, never asserted):
   share); the streaming latency adds the wait for the block that completes
   the window;
 - peak RSS of the replaying process (measured in a fresh process);
+- the shipped DT-DDNN's verdict per SSB (both DNNs in onnxruntime, one
+  thread, batch 1, and the cascade), CPU µs: the tracking figures use the
+  classical detector, so this adds to their per-SSB time;
 - the same real-time factor for a naive receiver that correlates the whole
   full-rate stream with the three PSS replicas by FFT, and the ratio;
 - the edge daemon's sustained real-time factor, per datatype: the objects
@@ -37,6 +40,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -296,12 +300,34 @@ def bench_naive(x: np.ndarray, fs: float, scs_khz: int = 30) -> float:
     return (x.size / fs) / (_cpu() - t)
 
 
+def bench_model(n: int = 3000) -> Optional[float]:
+    """CPU µs per SSB of the shipped DT-DDNN's verdict (DNN-1 and DNN-2 in
+    onnxruntime, one thread, batch 1, and the cascade) on a feature vector, or
+    None when the model cannot be loaded. The tracking figures above use the
+    classical detector, so this adds to their per-SSB time."""
+    from .features import N_FEATURES
+    from .model import DTDDNNDetector, ModelError
+
+    try:
+        det = DTDDNNDetector(None)
+    except ModelError:
+        return None
+    x = np.zeros(N_FEATURES, np.float32)
+    for _ in range(50):
+        det.score(x, None)
+    t = _cpu()
+    for _ in range(n):
+        det.score(x, None)
+    return (_cpu() - t) / n * 1e6
+
+
 def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8) -> dict:
     from signals import iq as iqio
 
     x, fc = make_signal(rate_hz, seconds, ssbs=ssbs)
     out: dict = {"sample_rate_hz": rate_hz, "seconds": x.size / rate_hz, "ssbs_per_period": ssbs, "period_ms": 20.0}
     out["acquisition_rtf"] = bench_acquisition(x, rate_hz, fc)
+    out["dtddnn_us_per_ssb"] = bench_model()
     with tempfile.TemporaryDirectory() as d:
         for dt in ("ci16_le", "cf32_le"):
             base = Path(d) / dt
@@ -338,6 +364,10 @@ def format_report(r: dict) -> str:
         lines.append(f"  tracking {dt}: {t['rtf']:8.2f} x real time ({t['ssbs']} SSBs; whole file incl. "
                      f"acquisition {t['total_rtf']:.2f} x); per-SSB processing mean {t['latency_us_mean']:.0f} us, "
                      f"p99 {t['latency_us_p99']:.0f} us; replay peak RSS {t['peak_rss_mb']:.0f} MB")
+    us = r.get("dtddnn_us_per_ssb")
+    lines.append("  DT-DDNN verdict (shipped model, onnxruntime, 1 thread, batch 1): "
+                 + (f"{us:.0f} us per SSB (CPU; the tracking figures use the classical detector)" if us is not None
+                    else "model not found, not measured"))
     lines.append(f"  naive full-rate FFT PSS correlation: {r['naive_fullrate_pss_rtf']:8.2f} x real time; "
                  f"tracking ci16 / naive = {r['tracking_vs_naive']:.2f}")
     for dt in ("ci16_le", "cf32_le"):

@@ -31,3 +31,18 @@ def test_report_lists_the_daemon_figures():
          "daemon_seconds": 4.5, "daemon_ci16_le": d, "daemon_cf32_le": d}
     text = format_report(r)
     assert "daemon" in text and "1.50 x real time after lock" in text
+
+
+def test_the_shipped_models_verdict_is_timed_and_reported():
+    from detector.bench import bench_model
+
+    us = bench_model(200)
+    assert us is not None and us > 0
+    t = {"rtf": 2.0, "ssbs": 10, "total_rtf": 1.0, "latency_us_mean": 100.0, "latency_us_p99": 200.0,
+         "peak_rss_mb": 100.0}
+    r = {"sample_rate_hz": 30.72e6, "seconds": 2.0, "ssbs_per_period": 8, "period_ms": 20.0, "acquisition_rtf": 0.1,
+         "tracking_ci16_le": t, "tracking_cf32_le": t, "naive_fullrate_pss_rtf": 0.5, "tracking_vs_naive": 4.0,
+         "dtddnn_us_per_ssb": 61.4}
+    assert "DT-DDNN verdict" in format_report(r) and "61 us per SSB" in format_report(r)
+    r["dtddnn_us_per_ssb"] = None
+    assert "not measured" in format_report(r)
