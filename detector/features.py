@@ -190,6 +190,12 @@ def _svd_fit(basis: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u[:, :r], (basis @ vh[:r].conj().T) / sv[:r]
 
 
+def _unit_phase(c: np.ndarray) -> np.ndarray:
+    """c / |c| (complex, c's shape), 1 where c is 0."""
+    ac = np.abs(c)
+    return np.where(ac > 0, c / np.where(ac > 0, ac, 1.0), 1.0)
+
+
 def _delay_fit(z: np.ndarray, proj_t: np.ndarray, interp_t: np.ndarray) -> np.ndarray:
     """H = interp (u^H z) for each SSB and symbol: z (m, S, n) the pilots' y x^*,
     proj_t (S, n, L) = (u^H).T, interp_t (S, L, 240); returns (m, S, 240), one
@@ -268,6 +274,30 @@ def _known_res(pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray]:
     return xf, xc
 
 
+def _occupied_fits(taps: np.ndarray, symbols: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The delay fit (``taps``) of each of ``symbols`` over its occupied REs
+    (the same for every DMRS shift), stacked in that order: proj_t complex128
+    (S, 240, L) ((U^H).T, zero rows off the occupied REs), interp_t complex128
+    (S, L, 240), lev float64 (S, 240) (leverage, 0 off the occupied REs) and
+    gain float64 (S, 240) (the estimate's noise gain per subcarrier)."""
+    kind = _re_codes(0)["kind"]
+    basis = _delay_basis(taps)
+    n_s, n_taps = len(symbols), taps.size
+    proj_t = np.zeros((n_s, nr.SSB_N_SUBCARRIERS, n_taps), np.complex128)
+    interp_t = np.zeros((n_s, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
+    lev = np.zeros((n_s, nr.SSB_N_SUBCARRIERS))
+    gain = np.zeros((n_s, nr.SSB_N_SUBCARRIERS))
+    for i, l in enumerate(symbols):
+        k = np.flatnonzero(kind[l] > 0)
+        u, interp = _svd_fit(basis, k)
+        r = u.shape[1]
+        proj_t[i, k, :r] = u.conj()
+        interp_t[i, :r] = interp.T
+        lev[i, k] = (np.abs(u) ** 2).sum(axis=1)
+        gain[i] = (np.abs(interp) ** 2).sum(axis=1)
+    return proj_t, interp_t, lev, gain
+
+
 @functools.lru_cache(maxsize=1)
 def _refit() -> dict:
     """The second, decision-directed fit (same for every DMRS shift: the occupied
@@ -288,20 +318,7 @@ def _refit() -> dict:
     for v in range(1, 4):
         if not np.array_equal(_re_codes(v)["kind"] > 0, kind > 0):
             raise AssertionError("occupied SSB REs depend on the DMRS shift")
-    basis = _delay_basis(REFIT_TAPS)  # (240, L2)
-    n_taps = REFIT_TAPS.size
-    proj_t = np.zeros((3, nr.SSB_N_SUBCARRIERS, n_taps), np.complex128)
-    interp_t = np.zeros((3, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
-    lev = np.zeros((3, nr.SSB_N_SUBCARRIERS))
-    gain = np.zeros((3, nr.SSB_N_SUBCARRIERS))
-    for i, l in enumerate((1, 2, 3)):
-        k = np.flatnonzero(kind[l] > 0)
-        u, interp = _svd_fit(basis, k)
-        r = u.shape[1]
-        proj_t[i, k, :r] = u.conj()
-        interp_t[i, :r] = interp.T
-        lev[i, k] = (np.abs(u) ** 2).sum(axis=1)
-        gain[i] = (np.abs(interp) ** 2).sum(axis=1)
+    proj_t, interp_t, lev, gain = _occupied_fits(REFIT_TAPS, (1, 2, 3))
     pss_k = np.flatnonzero(kind[0] > 0)
     u0 = np.ascontiguousarray(_svd_fit(_delay_basis(CHANNEL_TAPS), pss_k)[0])
     out = {"proj_t": proj_t, "interp_t": interp_t, "lev": lev, "gain": gain, "pss_k": pss_k.astype(np.intp),
@@ -332,8 +349,7 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # symbol 0: the symbol 1 and 3 estimates aligned in phase (a per-symbol phase
     # of the SSB's frequency offset, a CFO or phase-noise residue) and averaged
     c = np.sum(dsp.cmul(np.conj(h[:, 2]), h[:, 0]), axis=1)
-    ac = np.abs(c)
-    rot = np.where(ac > 0, c / np.where(ac > 0, ac, 1.0), 1.0)
+    rot = _unit_phase(c)
     k0, u0 = rf["pss_k"], rf["u0"]
     href = 0.5 * (h[:, 0, k0] + dsp.cmul(h[:, 2, k0], rot[:, None]))  # (m, 127)
     z0 = dsp.cmul(y[:, 0, k0], np.conj(x[:, 0, k0])).astype(np.complex128)
@@ -375,19 +391,7 @@ def _nb_fit() -> dict:
     symbol (the same for any DMRS shift). Read-only arrays: proj_t complex128
     (4, 240, L) ((U^H).T, zero rows off the occupied REs), interp_t complex128
     (4, L, 240), lev float64 (4, 240) (leverage, 0 off the occupied REs)."""
-    kind = _re_codes(0)["kind"]
-    basis = _delay_basis(CHANNEL_TAPS)
-    n_taps = CHANNEL_TAPS.size
-    proj_t = np.zeros((4, nr.SSB_N_SUBCARRIERS, n_taps), np.complex128)
-    interp_t = np.zeros((4, n_taps, nr.SSB_N_SUBCARRIERS), np.complex128)
-    lev = np.zeros((4, nr.SSB_N_SUBCARRIERS))
-    for l in range(4):
-        k = np.flatnonzero(kind[l] > 0)
-        u, interp = _svd_fit(basis, k)
-        r = u.shape[1]
-        proj_t[l, k, :r] = u.conj()
-        interp_t[l, :r] = interp.T
-        lev[l, k] = (np.abs(u) ** 2).sum(axis=1)
+    proj_t, interp_t, lev, _ = _occupied_fits(CHANNEL_TAPS, (0, 1, 2, 3))
     out = {"proj_t": proj_t, "interp_t": interp_t, "lev": lev}
     for a in out.values():
         a.setflags(write=False)
@@ -438,14 +442,17 @@ def _common_fit(v: int) -> dict:
     arrays: flat (P,) flat RE index of the stacked pilots, sym (P,) their
     symbol (1..3), proj_t complex128 (P, L), interp_t (L, 240)."""
     fit = _channel_fit(v)
-    flat, sym = [], []
-    for l in (1, 2, 3):
-        n = int(fit["n_pilots"][l])
-        flat.append(fit["pil_idx"][l, :n])
-        sym.append(np.full(n, l))
-    flat, sym = (np.concatenate(a).astype(np.intp) for a in (flat, sym))
-    u, interp = _svd_fit(_delay_basis(CHANNEL_TAPS), flat % nr.SSB_N_SUBCARRIERS)
-    out = {"flat": flat, "sym": sym, "proj_t": np.ascontiguousarray(u.conj()),
+    flat = np.concatenate([fit["pil_idx"][l, : int(fit["n_pilots"][l])] for l in (1, 2, 3)])
+    return _stacked_fit(flat, CHANNEL_TAPS)
+
+
+def _stacked_fit(flat: np.ndarray, taps: np.ndarray) -> dict:
+    """One delay fit (``taps``) over the REs ``flat`` (flat indices l * 240 + k
+    of several symbols, one channel for all): read-only flat (P,), sym (P,),
+    proj_t complex128 (P, r) ((U^H).T) and interp_t complex128 (r, 240)."""
+    flat = np.asarray(flat, np.intp)
+    u, interp = _svd_fit(_delay_basis(taps), flat % nr.SSB_N_SUBCARRIERS)
+    out = {"flat": flat, "sym": flat // nr.SSB_N_SUBCARRIERS, "proj_t": np.ascontiguousarray(u.conj()),
            "interp_t": np.ascontiguousarray(interp.T)}
     for a in out.values():
         a.setflags(write=False)
@@ -461,8 +468,14 @@ def _common_channel(z: np.ndarray, h: np.ndarray, v: int, robust: int = 0) -> np
     cf = _common_fit(v)
     k0 = slice(56, 183)  # the SSS subcarriers (TS 38.211 Table 7.4.3.1-1)
     c = np.sum(np.conj(h[:, 2:3, k0]) * h[:, 1:4, k0], axis=2)  # (m, 3)
-    ac = np.abs(c)
-    rot = np.where(ac > 0, c / np.where(ac > 0, ac, 1.0), 1.0)
+    return _stacked_channel(z, _unit_phase(c), cf, robust)
+
+
+def _stacked_channel(z: np.ndarray, rot: np.ndarray, cf: dict, robust: int = 0) -> np.ndarray:
+    """The channel of symbols 1-3 fitted at once (``cf`` from
+    :func:`_stacked_fit`) to z complex (m, 960) with each symbol's phase rot
+    complex (m, 3) taken off, and put back: complex128 (m, 3, 240). ``robust``
+    refits leave out the REs whose residual stands out (NB_OUTLIER)."""
     zs = (z[:, cf["flat"]] * np.conj(rot[:, cf["sym"] - 1])).astype(np.complex128)  # (m, P)
     a = zs @ cf["proj_t"]  # (m, r): Q^H z
     q = cf["proj_t"].conj()  # (P, r): Q
@@ -483,13 +496,8 @@ def _common_dd_fit() -> dict:
     whose PBCH is decided; the same for any DMRS shift), with REFIT_TAPS:
     flat (P,), sym (P,), proj_t complex128 (P, L2), interp_t (L2, 240)."""
     kind = _re_codes(0)["kind"]
-    flat = np.concatenate([l * nr.SSB_N_SUBCARRIERS + np.flatnonzero(kind[l] > 0) for l in (1, 2, 3)]).astype(np.intp)
-    sym = flat // nr.SSB_N_SUBCARRIERS
-    u, interp = _svd_fit(_delay_basis(REFIT_TAPS), flat % nr.SSB_N_SUBCARRIERS)
-    out = {"flat": flat, "sym": sym, "proj_t": np.ascontiguousarray(u.conj()), "interp_t": np.ascontiguousarray(interp.T)}
-    for a in out.values():
-        a.setflags(write=False)
-    return out
+    return _stacked_fit(np.concatenate([l * nr.SSB_N_SUBCARRIERS + np.flatnonzero(kind[l] > 0) for l in (1, 2, 3)]),
+                        REFIT_TAPS)
 
 
 NB_DELAY_SEARCH = np.arange(-24, 25)  # candidate delays of the neighbour's strongest path (SSB-rate samples)
@@ -524,11 +532,7 @@ def _common_dd(z: np.ndarray, h: np.ndarray) -> np.ndarray:
     cf = _common_dd_fit()
     z3 = z.reshape(-1, 4, 240)[:, 1:]
     c = np.sum(np.conj(h[:, 1:2]) * z3, axis=2)  # (m, 3): each symbol's phase against symbol 2's shape
-    ac = np.abs(c)
-    rot = np.where(ac > 0, c / np.where(ac > 0, ac, 1.0), 1.0)
-    zs = z[:, cf["flat"]] * np.conj(rot[:, cf["sym"] - 1])
-    hc = (zs @ cf["proj_t"]) @ cf["interp_t"]
-    return rot[:, :, None] * hc[:, None, :]
+    return _stacked_channel(z, _unit_phase(c), cf)
 
 
 _QPSK_POINTS = (np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / np.sqrt(2)).astype(np.complex64)
