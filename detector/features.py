@@ -477,15 +477,29 @@ def _stacked_channel(z: np.ndarray, rot: np.ndarray, cf: dict, robust: int = 0) 
     complex (m, 3) taken off, and put back: complex128 (m, 3, 240). ``robust``
     refits leave out the REs whose residual stands out (NB_OUTLIER)."""
     zs = (z[:, cf["flat"]] * np.conj(rot[:, cf["sym"] - 1])).astype(np.complex128)  # (m, P)
-    a = zs @ cf["proj_t"]  # (m, r): Q^H z
-    q = cf["proj_t"].conj()  # (P, r): Q
+    a0 = zs @ cf["proj_t"]  # (m, r): Q^H z
+    a = a0
+    if robust:
+        m, n_p = zs.shape
+        q = cf["proj_t"].conj()  # (P, r): Q, orthonormal columns
+        qz = np.vstack([q, np.zeros((1, q.shape[1]))])  # a zero row for the padding
+        zz = np.hstack([zs, np.zeros((m, 1))])
+        rows = np.arange(m)[:, None]
     for _ in range(robust):
-        # pilots hit by another cell's wrong decision stand out of the fit: drop them
+        # pilots hit by another cell's wrong decision stand out of the fit: drop
+        # them. Q^H W Q = I - Q_o^H Q_o and Q^H W z = Q^H z - Q_o^H z_o with o the
+        # few dropped pilots (W = 1 but on them), padded to the most of any SSB
         r = zs - a @ q.T
         e = r.real * r.real + r.imag * r.imag
-        w = (e <= NB_OUTLIER * np.median(e, axis=1, keepdims=True)).astype(np.float64)
-        g = (cf["proj_t"].T[None] * w[:, None, :]) @ q  # (m, r, r): Q^H W Q
-        a = np.linalg.solve(g, ((w * zs) @ cf["proj_t"])[..., None])[..., 0]
+        out = e > NB_OUTLIER * np.median(e, axis=1, keepdims=True)
+        k = max(int(out.sum(axis=1).max()), 1)
+        idx = np.where(out, np.arange(n_p)[None], n_p)
+        idx.sort(axis=1)
+        idx = idx[:, :k]  # (m, k): each SSB's dropped pilots, then the zero row
+        qo = qz[idx]  # (m, k, r)
+        qoh = np.conj(qo).transpose(0, 2, 1)
+        g = np.eye(q.shape[1]) - qoh @ qo  # (m, r, r)
+        a = np.linalg.solve(g, (a0 - (qoh @ zz[rows, idx][..., None])[..., 0])[..., None])[..., 0]
     hc = a @ cf["interp_t"]  # (m, 240)
     return rot[:, :, None] * hc[:, None, :]
 
@@ -543,32 +557,62 @@ def _decide_joint(y: np.ndarray, ha: np.ndarray, hb: np.ndarray) -> tuple[np.nda
     symbols sharing REs: the pair (a, b) of the 16 that minimises
     |y - ha a - hb b|^2, RE by RE. y, ha, hb complex (...,); returns a, b
     complex64 of that shape. Unlike deciding one cell with the other's last
-    decisions removed, an error of one cell does not carry into the other's."""
-    q = _QPSK_POINTS.astype(np.complex128)
-    ya = y[..., None] - ha[..., None] * q  # (..., 4): y less each of the first cell's symbols
-    # for each, the second cell's best symbol is its hard decision: 4 candidates, not 16
-    eq = ya * np.conj(hb)[..., None]
-    b = (np.where(eq.real >= 0, 1.0, -1.0) + 1j * np.where(eq.imag >= 0, 1.0, -1.0)) * _QPSK_SCALE
-    e = ya - hb[..., None] * b
-    best = np.argmin(e.real * e.real + e.imag * e.imag, axis=-1)[..., None]
-    return _QPSK_POINTS[best[..., 0]], np.take_along_axis(b, best, axis=-1)[..., 0].astype(np.complex64)
+    decisions removed, an error of one cell does not carry into the other's.
+
+    For each a the best b is the hard decision of e_a = (y - ha a) hb^*, and
+    with |a| = |b| = 1 the metric is, up to terms common to all pairs,
+    -2 Re(a^* ha^* y) - 2 s (|Re e_a| + |Im e_a|) (s = 1/sqrt 2): 4 candidates
+    in single precision (a decision only ever differs at an exact tie)."""
+    y = y.astype(np.complex64, copy=False)
+    ha = ha.astype(np.complex64)
+    hbc = np.conj(hb).astype(np.complex64)
+    d = np.conj(ha) * y
+    p = y * hbc
+    c = ha * hbc * _QPSK_SCALE
+    # a = s (ar + j ai), in _QPSK_POINTS' order: e_a = p - a c
+    er1, er2 = p.real - c.real, p.real + c.real  # ar = +1 / -1, before ai
+    ei1, ei2 = p.imag - c.imag, p.imag + c.imag
+    ers = (er1 + c.imag, er1 - c.imag, er2 + c.imag, er2 - c.imag)
+    eis = (ei1 - c.real, ei1 + c.real, ei2 - c.real, ei2 + c.real)
+    dr, di = d.real, d.imag
+    lin = (dr + di, dr - di, di - dr, -dr - di)  # Re(a^* d) / s
+    f = np.stack([lin[i] + np.abs(ers[i]) + np.abs(eis[i]) for i in range(4)])
+    best = np.argmax(f, axis=0)
+    er, ei = np.choose(best, ers), np.choose(best, eis)
+    b = np.empty(er.shape + (2,), np.float32)
+    b[..., 0] = np.where(er >= 0, _QPSK_SCALE, -_QPSK_SCALE)
+    b[..., 1] = np.where(ei >= 0, _QPSK_SCALE, -_QPSK_SCALE)
+    return _QPSK_POINTS[best], b.view(np.complex64)[..., 0]
+
+
+@functools.lru_cache(maxsize=16)
+def _pbch_overlap(v: int, vn: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat RE indices where the PBCH data of a cell of DMRS shift v and of one
+    of shift vn meet (both), and where only the first / only the second carries
+    PBCH data (TS 38.211 §7.4.3.1: the PBCH-DMRS comb moves with v). Read-only."""
+    pa, pb = _channel_fit(v)["pbch_idx"], _channel_fit(vn)["pbch_idx"]
+    out = (np.intersect1d(pa, pb), np.setdiff1d(pa, pb), np.setdiff1d(pb, pa))
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def _decide_both(yd: np.ndarray, hs: np.ndarray, hn: np.ndarray, x: np.ndarray, xn: np.ndarray,
-                 pbch_idx: np.ndarray, pbn_rows: list) -> None:
+                 v: int, pbn_rows: list) -> None:
     """Both cells' PBCH data decided in place (x, xn complex64 (m, 960)) from
     yd complex128 (m, 960) and the channels hs, hn (m, 960): jointly
     (:func:`_decide_joint`) on the REs where both carry PBCH data; where only
     one does, that one with the other's known RE (a PBCH-DMRS, TS 38.211
-    §7.4.1.4) removed. pbn_rows: (the neighbour's PBCH data REs, its rows) per
-    neighbour DMRS shift."""
-    for pbn, r_idx in pbn_rows:
-        both = np.intersect1d(pbch_idx, pbn)
-        only_s = np.setdiff1d(pbch_idx, pbn)
-        only_n = np.setdiff1d(pbn, pbch_idx)
-        rb = np.ix_(r_idx, both)
+    §7.4.1.4) removed. v: the serving cell's DMRS shift; pbn_rows: (the
+    neighbour's DMRS shift, its rows: a slice or an index array) per neighbour
+    DMRS shift."""
+    for vn, r_idx in pbn_rows:
+        both, only_s, only_n = _pbch_overlap(v, vn)
+        if isinstance(r_idx, slice):
+            rb, rs, rn = (slice(None), both), (slice(None), only_s), (slice(None), only_n)
+        else:
+            rb, rs, rn = np.ix_(r_idx, both), np.ix_(r_idx, only_s), np.ix_(r_idx, only_n)
         x[rb], xn[rb] = _decide_joint(yd[rb], hs[rb], hn[rb])
-        rs, rn = np.ix_(r_idx, only_s), np.ix_(r_idx, only_n)
         x[rs] = _decide_qpsk(yd[rs] - dsp.cmul(hn[rs], xn[rs]), hs[rs])
         xn[rn] = _decide_qpsk(yd[rn] - dsp.cmul(hs[rn], x[rn]), hn[rn])
 
@@ -635,8 +679,8 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.nda
         hr = _delay_fit(z, fit["proj_t"], fit["interp_t"])  # (k, 4, 240), the moved channel
         hr[:, 1:] = _common_channel(t[rows] * np.conj(xn[rows]) * rr[rows], hr, vn, robust=NB_ROBUST_ROUNDS)
         hn[rows] = (hr * np.conj(rr3[rows])).reshape(len(r_idx), 960)
-        pbn_rows.append((fit["pbch_idx"], r_idx))
-    _decide_both(yd, h1, hn, x, xn, pbch_idx, pbn_rows)
+        pbn_rows.append((vn, rows))
+    _decide_both(yd, h1, hn, x, xn, v, pbn_rows)
     # decision-directed: each cell's channel from all its REs of symbols 1-3 with
     # the other cell removed, alternating, the decisions re-made in between
     hs3 = h1.reshape(m, 4, 240)[:, 1:]
@@ -648,7 +692,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.nda
         hn3 = hn.reshape(m, 4, 240) * rr3  # moved
         hn3[:, 1:] = _common_dd((yd - dsp.cmul(hs, x)) * np.conj(xn) * rr, hn3[:, 1:])
         hn = (hn3 * np.conj(rr3)).reshape(m, 960)
-        _decide_both(yd, hs, hn, x, xn, pbch_idx, pbn_rows)
+        _decide_both(yd, hs, hn, x, xn, v, pbn_rows)
     nf = _nb_fit()
     fitted_n = dsp.cmul(hn, xn)
     for it in range(NB_ITERATIONS):
@@ -671,7 +715,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.nda
         # decisions again with the better channels (both cells' PBCH, jointly)
         hs = np.zeros((m, 4, 240), np.complex128)
         hs[:, 1:] = h_s
-        _decide_both(yd, hs.reshape(m, 960), hn, x, xn, pbch_idx, pbn_rows)
+        _decide_both(yd, hs.reshape(m, 960), hn, x, xn, v, pbn_rows)
         fitted_n = dsp.cmul(hn, xn)
     raise AssertionError("unreachable")
 
@@ -727,13 +771,22 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
         x[:, pb] = _decide_qpsk(gv[:, pb], hv[:, pb])
         # second pass on the decided SSB (REFIT_TAPS): the residual and its norm;
         # with a known neighbour cell, that cell cancelled too
-        r2, n2, _ = _refit_batch(gv.reshape(m, 4, 240), x.reshape(m, 4, 240))
+        # (the plain second pass only where no neighbour is cancelled: the
+        # cancellation makes its own)
+        cancel = np.zeros(m, bool)
         if nb_pcis is not None:
             nbv = nb_pcis[rows]
-            sel = np.flatnonzero((nbv >= 0) & (nbv != pcis[rows]))
-            if sel.size:
-                r2[sel], n2[sel], pw = _cancel_batch(gv[sel], x[sel], hv[sel], pb, nbv[sel], v)
-                nb_pow[np.arange(n)[rows][sel]] = pw
+            cancel = (nbv >= 0) & (nbv != pcis[rows])
+        r2 = np.empty((m, 960), np.complex128)
+        n2 = np.empty((m, 960), np.float64)
+        plain = np.flatnonzero(~cancel)
+        if plain.size:
+            gp, xp = (gv, x) if plain.size == m else (gv[plain], x[plain])
+            r2[plain], n2[plain], _ = _refit_batch(gp.reshape(-1, 4, 240), xp.reshape(-1, 4, 240))
+        sel = np.flatnonzero(cancel)
+        if sel.size:
+            r2[sel], n2[sel], pw = _cancel_batch(gv[sel], x[sel], hv[sel], pb, nbv[sel], v)
+            nb_pow[np.arange(n)[rows][sel]] = pw
         resid[rows] = r2
         h[rows] = hv
         inv_norm[rows] = 1.0 / np.maximum(n2, 1e-3)
