@@ -14,6 +14,9 @@ Figures (reported, never asserted):
   share); the streaming latency adds the wait for the block that completes
   the window;
 - peak RSS of the replaying process (measured in a fresh process);
+- the same tracking figures at a calibrated site with a co-channel neighbour
+  cell (its SSBs on the same resources, 6 dB down), which every SSB's
+  features cancel;
 - the shipped DT-DDNN's verdict per SSB (both DNNs in onnxruntime, one
   thread, batch 1, and the cascade), CPU µs: the tracking figures use the
   classical detector, so this adds to their per-SSB time;
@@ -35,6 +38,7 @@ sent: the busiest FR1 case) repeated to the requested duration.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import resource
 import tempfile
@@ -48,11 +52,18 @@ import numpy as np
 # imports this module, and its peak RSS must be the daemon's, not the simulator's
 
 
-def make_signal(rate_hz: float, seconds: float, seed: int = 1, ssbs: int = 8) -> tuple[np.ndarray, float]:
-    from signals.simulate import JammingConfig, SimConfig, draw_params, simulate_capture
+def make_signal(rate_hz: float, seconds: float, seed: int = 1, ssbs: int = 8,
+                neighbour_db: Optional[float] = None) -> tuple[np.ndarray, float]:
+    """The test signal (see the module doc) and its centre frequency; with
+    ``neighbour_db``, a co-channel neighbour cell that many dB under the serving
+    cell sends its SSBs on the same resources (a synchronised network)."""
+    from signals.simulate import JammingConfig, NeighbourConfig, SimConfig, draw_params, simulate_capture
 
+    nb = NeighbourConfig(probability=0.0) if neighbour_db is None else \
+        NeighbourConfig(probability=1.0, power_db=(neighbour_db, neighbour_db))
     cfg = SimConfig(sample_rates_hz=(rate_hz,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=20.0,
-                    all_ssbs_fraction=1.0, snr_db=(20.0, 20.0), jamming=JammingConfig(clean_fraction=1.0))
+                    all_ssbs_fraction=1.0, snr_db=(20.0, 20.0), jamming=JammingConfig(clean_fraction=1.0),
+                    neighbour=nb)
     rng = np.random.default_rng(seed)
     p = draw_params(cfg, rng, force_clean=True)
     p = dataclasses.replace(p, start_sample=0, ssbs_sent=tuple(range(ssbs)), datatype="cf32_le", level_db=0.0)
@@ -89,7 +100,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench_tracking_isolated(path: Path, fs: float) -> dict:
+def bench_tracking_isolated(path: Path, fs: float, baseline: Optional[Path] = None) -> dict:
     """:func:`bench_tracking` in a fresh interpreter, so that its peak RSS is the
     replay's own (the test signal and the other measurements are not in it)."""
     import subprocess
@@ -98,24 +109,28 @@ def bench_tracking_isolated(path: Path, fs: float) -> dict:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec from the parent
     code = (
         "import json, sys; from pathlib import Path; from detector.bench import bench_tracking, peak_rss_mb; "
-        "r = bench_tracking(Path(sys.argv[1]), float(sys.argv[2])); "
+        "r = bench_tracking(Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3]) if sys.argv[3] else None); "
         "r['peak_rss_mb'] = peak_rss_mb(); print(json.dumps(r))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(path), repr(fs)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, str(path), repr(fs), str(baseline or "")], check=True,
+                         capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_tracking(path: Path, fs: float) -> dict:
-    """Replay a file; real-time factor after lock and per-SSB latency."""
+def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> dict:
+    """Replay a file (with a site baseline file when given); real-time factor
+    after lock and per-SSB latency."""
     from signals import iq as iqio
 
+    from .baseline import SiteBaseline
     from .pipeline import ScoringPipeline
 
+    base = SiteBaseline.load(baseline) if baseline is not None else None
     with iqio.open_iq(path) as r:
         m = r.meta
         native = m.datatype != "cf32_le"
         conv = (lambda raw: iqio.to_complex64(raw, m.datatype)) if native else None
-        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, converter=conv)
+        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, converter=conv, baseline=base)
         pipe.receiver.copy_input = False  # read/read_native return fresh blocks (as the daemon's queue)
         lat = []
         search_cpu = [0.0]
@@ -273,6 +288,33 @@ def bench_daemon_isolated(path: Path, fs: float, fc: float, datatype: str) -> di
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+NEIGHBOUR_DB = -6.0  # the neighbour-site measurement's co-channel cell, under the serving cell
+
+
+def bench_neighbour_site(rate_hz: float, seconds: float, ssbs: int) -> dict:
+    """Tracking (ci16) at a calibrated site whose baseline holds a co-channel
+    neighbour NEIGHBOUR_DB under the serving cell: every SSB's features then
+    cancel that cell (features._cancel_batch), the costliest per-SSB path. The
+    baseline is learnt (as ``ssbwatch calibrate`` does) from the first fifth of
+    the signal; ``neighbours`` in the result says what it found."""
+    from signals import iq as iqio
+
+    from .replay import calibrate
+
+    x, fc = make_signal(rate_hz, seconds, seed=3, ssbs=ssbs, neighbour_db=NEIGHBOUR_DB)
+    with tempfile.TemporaryDirectory() as d:
+        iqio.write_sigmf(Path(d) / "cal", x[: max(x.size // 5, int(0.2 * rate_hz))], rate_hz, datatype="ci16_le",
+                         center_freq_hz=fc)
+        base = calibrate([str(Path(d) / "cal.sigmf-meta")], err=io.StringIO())
+        bpath = Path(d) / "baseline.json"
+        base.save(bpath)
+        iqio.write_sigmf(Path(d) / "run", x, rate_hz, datatype="ci16_le", center_freq_hz=fc)
+        out = bench_tracking_isolated(Path(d) / "run.sigmf-meta", rate_hz, bpath)
+    out["neighbours"] = sorted({p for c in base.configs.values() for p in c.neighbours})
+    out["neighbour_db"] = NEIGHBOUR_DB
+    return out
+
+
 def bench_naive(x: np.ndarray, fs: float, scs_khz: int = 30) -> float:
     """Full-rate FFT correlation of the whole stream with the 3 PSS replicas."""
     import scipy.fft as sfft
@@ -334,6 +376,7 @@ def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8) -> 
             iqio.write_sigmf(base, x, rate_hz, datatype=dt, center_freq_hz=fc)
             out[f"tracking_{dt}"] = bench_tracking_isolated(base.with_suffix(".sigmf-meta"), rate_hz)
     out["naive_fullrate_pss_rtf"] = bench_naive(x, rate_hz)
+    out["tracking_neighbour"] = bench_neighbour_site(rate_hz, seconds, ssbs)
     out["tracking_vs_naive"] = out["tracking_ci16_le"]["rtf"] / out["naive_fullrate_pss_rtf"]
     period = x[: int(round(20e-3 * rate_hz))].copy()  # the simulated period that x repeats
     del x
@@ -364,6 +407,11 @@ def format_report(r: dict) -> str:
         lines.append(f"  tracking {dt}: {t['rtf']:8.2f} x real time ({t['ssbs']} SSBs; whole file incl. "
                      f"acquisition {t['total_rtf']:.2f} x); per-SSB processing mean {t['latency_us_mean']:.0f} us, "
                      f"p99 {t['latency_us_p99']:.0f} us; replay peak RSS {t['peak_rss_mb']:.0f} MB")
+    t = r.get("tracking_neighbour")
+    if t:
+        lines.append(f"  tracking ci16_le at a calibrated site with a co-channel neighbour {t['neighbour_db']:g} dB down "
+                     f"(cancelled from every SSB; baseline neighbours {t['neighbours']}): {t['rtf']:8.2f} x real time; "
+                     f"per-SSB processing mean {t['latency_us_mean']:.0f} us, p99 {t['latency_us_p99']:.0f} us")
     us = r.get("dtddnn_us_per_ssb")
     lines.append("  DT-DDNN verdict (shipped model, onnxruntime, 1 thread, batch 1): "
                  + (f"{us:.0f} us per SSB (CPU; the tracking figures use the classical detector)" if us is not None

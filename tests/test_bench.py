@@ -46,3 +46,19 @@ def test_the_shipped_models_verdict_is_timed_and_reported():
     assert "DT-DDNN verdict" in format_report(r) and "61 us per SSB" in format_report(r)
     r["dtddnn_us_per_ssb"] = None
     assert "not measured" in format_report(r)
+
+
+def test_the_neighbour_site_is_calibrated_with_its_neighbour_and_reported():
+    """The neighbour-site tracking figure runs with a baseline that holds the
+    co-channel cell (so every SSB's features cancel it), and is reported."""
+    from detector.bench import bench_neighbour_site
+
+    r = bench_neighbour_site(7.68e6, 0.4, 4)
+    assert len(r["neighbours"]) == 1 and r["ssbs"] >= 4 * 15
+    assert r["rtf"] > 0 and r["latency_us_mean"] > 0
+    t = {"rtf": 2.0, "ssbs": 10, "total_rtf": 1.0, "latency_us_mean": 100.0, "latency_us_p99": 200.0,
+         "peak_rss_mb": 100.0}
+    rep = {"sample_rate_hz": 30.72e6, "seconds": 2.0, "ssbs_per_period": 8, "period_ms": 20.0,
+           "acquisition_rtf": 0.1, "tracking_ci16_le": t, "tracking_cf32_le": t, "naive_fullrate_pss_rtf": 0.5,
+           "tracking_vs_naive": 4.0, "tracking_neighbour": r}
+    assert f"co-channel neighbour {r['neighbour_db']:g} dB down" in format_report(rep)
