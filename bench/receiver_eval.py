@@ -3,6 +3,7 @@
     python bench/receiver_eval.py pci   [--n 40] [--seed 1]   # right PCI at SNR >= 0 dB
     python bench/receiver_eval.py detect [--sites 24] [--seed 2] [--model classical|default|PATH]  # calibrated Pd / FAR
     python bench/receiver_eval.py rates  [--n 12]              # odd sample rates (resampled)
+    python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...]  # FAR when the noise floor moves
 
 Reports figures; asserts nothing (tests/ holds the assertions).
 """
@@ -146,6 +147,51 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
     print(f"  all jammers: Pd {100 * tot[0] / max(tot[1], 1):.2f} %")
 
 
+DRIFTS_DB = (-3.0, 0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0)
+
+
+def eval_drift(n_sites, seed, model="default"):
+    """False alarms of a calibrated site whose noise floor moves between the
+    calibration recording and a later clean one (another SDR gain stage, AGC, the
+    cell's path on another day): per site of the training mix (configs/sim-train.yaml:
+    traffic, neighbours, impairments, every datatype; SNR 12-39 dB), calibrate on one
+    clean 20 ms recording, then score clean recordings whose SNR is d dB lower
+    (noise floor d dB higher relative to the cell) for each d of DRIFTS_DB."""
+    from pathlib import Path
+
+    from signals.config import load_yaml
+
+    if model == "classical":
+        from detector.classical import ClassicalDetector
+        det = ClassicalDetector()
+    else:
+        from detector.model import DTDDNNDetector
+        det = DTDDNNDetector(None if model == "default" else model)
+    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
+    cfg = dataclasses.replace(cfg, duration_ms=20.0)
+    fa = {d: [0, 0] for d in DRIFTS_DB}
+    for s in range(n_sites):
+        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        site = dataclasses.replace(site, snr_db=float(np.clip(site.snr_db, 12.0, 39.0)))
+        obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
+        if len(obs) < 5:
+            continue
+        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
+        base = SiteBaseline({cb.key: cb})
+        for d in DRIFTS_DB:
+            cap = simulate_capture(dataclasses.replace(site, snr_db=site.snr_db - d),
+                                   np.random.default_rng([seed, s, 200]))
+            recs, _ = run_capture(cap, baseline=base, detector=det)
+            for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                if r is not None and r["valid"]:
+                    fa[d][0] += bool(r["jammed"])
+                    fa[d][1] += 1
+    print(f"calibrated {det.name} detector, {n_sites} sites of the training mix (SNR 12-39 dB): FAR of clean "
+          f"SSBs when the noise floor is d dB higher (relative to the cell) than at calibration")
+    for d, (a, n) in fa.items():
+        print(f"  d = {d:+5.1f} dB: FAR {a}/{n} = {100 * a / max(n, 1):.2f} %")
+
+
 def _observations(cap):
     from detector.receiver import Receiver
 
@@ -155,16 +201,18 @@ def _observations(cap):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["pci", "detect", "rates"])
+    ap.add_argument("what", choices=["pci", "detect", "rates", "drift"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--model", default="classical", help="detect: 'classical', 'default' or a model path")
+    ap.add_argument("--model", default="classical", help="detect, drift: 'classical', 'default' or a model path")
     a = ap.parse_args(argv)
     if a.what == "pci":
         eval_pci(a.n, a.seed)
     elif a.what == "rates":
         eval_rates(a.n, a.seed)
+    elif a.what == "drift":
+        eval_drift(a.sites, a.seed, model=a.model)
     else:
         eval_detect(a.sites, a.seed, model=a.model)
 

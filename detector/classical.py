@@ -5,8 +5,10 @@ compared with).
 Calibrated mode (a site baseline for this configuration): an SSB is jammed when
 its interference-to-signal ratio -- over the null REs (EPNRE) or over all
 residual REs -- rises above the site's clean level by more than the clean
-SSBs' own upper quantile allows. Both statistics are relative to the SSB's own
-power, so a receiver with another gain does not raise false alarms.
+SSBs' own upper quantile allows, and never by less than the noise floor may
+move between recordings (baseline.NOISE_FLOOR_DRIFT_DB). Both statistics are
+relative to the SSB's own power, so a receiver with another gain does not
+raise false alarms.
 
 Uncalibrated mode: jammed when the SSB's estimated SNR over its null REs is
 below ``uncal_min_snr_db`` (clean cells on air sit 13-40 dB above their null
@@ -20,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from .baseline import ConfigBaseline
+from .baseline import NOISE_FLOOR_DRIFT_DB, ConfigBaseline
 from .features import FEATURE_NAMES
 
 _IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
@@ -29,7 +31,9 @@ _IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 @dataclass(frozen=True)
 class ClassicalConfig:
     uncal_min_snr_db: float = 10.0
-    min_rise_db: float = 0.4  # never test closer than this to the clean median
+    # never test closer than this to the clean median: the noise floor may move by
+    # NOISE_FLOOR_DRIFT_DB between the calibration and a later recording
+    min_rise_db: float = NOISE_FLOOR_DRIFT_DB + 1.0
     margin_db: float = 0.1  # added to the clean q99.5
     k_spread: float = 3.5  # and at least this many robust standard deviations above it
     slope_db: float = 0.5  # width of the score's logistic around the threshold

@@ -202,10 +202,16 @@ class SimConfig:
     # traffic and PBCH realisations), written as capNNNNN-calK: what an operator
     # would record to calibrate the site (ssbwatch calibrate)
     calibration_captures: int = 0
+    # the companions' SNR less the capture's, drawn per companion: a site's noise
+    # floor relative to its cell moves between recordings (another receiver gain
+    # and so noise figure, AGC, temperature, the cell's path on another day), and
+    # a detector calibrated on one recording must not call that jamming
+    calibration_snr_drift_db: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self):
         check_range("n_captures", self.n_captures, 1, 10**7)
         check_range("calibration_captures", self.calibration_captures, 0, 100)
+        check_interval("calibration_snr_drift_db", self.calibration_snr_drift_db, -20, 20)
         check_range("duration_ms", self.duration_ms, 1.0, 1000.0)
         for s in self.scs_khz:
             if s not in nr.SSB_SCS_KHZ:
@@ -815,9 +821,12 @@ def simulate_dataset(cfg: SimConfig, out_dir: str | Path, seed: int, progress=No
         for k in range(cfg.calibration_captures):
             crng = np.random.default_rng(np.random.SeedSequence([seed, i, 1 + k]))
             # the same site on another day: same cell and channel statistics, new
-            # noise / channel / traffic realisation and another receiver gain
+            # noise / channel / traffic realisation, another receiver gain and a
+            # noise floor that moved (calibration_snr_drift_db)
             gain_range = cfg.int_backoff_db if p.datatype != "cf32_le" else cfg.cf32_gain_db
-            cal_p = dataclasses.replace(p, jammer=None, level_db=_uniform(crng, gain_range))
+            level_db = _uniform(crng, gain_range)
+            cal_p = dataclasses.replace(p, jammer=None, level_db=level_db,
+                                        snr_db=p.snr_db + _uniform(crng, cfg.calibration_snr_drift_db))
             cal = simulate_capture(cal_p, crng)
             cm, _ = write_capture(cal, out / f"{name}-cal{k}")
             cal_names.append(cm.name)

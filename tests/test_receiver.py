@@ -270,7 +270,9 @@ def test_calibrate_then_replay_is_calibrated(tmp_path, capsys):
     assert main(["calibrate", str(tmp_path / "clean0.sigmf-meta"), str(tmp_path / "clean1.sigmf-meta"), "-o", str(base)]) == 0
     d = json.loads(base.read_text())
     assert d["configs"] and d["configs"][0]["n_ssb"] >= 10
-    jam = dataclasses.replace(p, jammer={"type": "barrage", "sjnr_db": min(15.0, p.snr_db - 3)})
+    # a white jammer that raises the noise floor by 8 dB or more (a rise within
+    # baseline.NOISE_FLOOR_DRIFT_DB is what another recording of the site may show)
+    jam = dataclasses.replace(p, jammer={"type": "barrage", "sjnr_db": min(15.0, p.snr_db - 8)})
     write_capture(simulate_capture(jam, np.random.default_rng(200)), tmp_path / "jam")
     out = tmp_path / "r.jsonl"
     assert main(["replay", str(tmp_path / "jam.sigmf-meta"), "--baseline", str(base), "--jsonl", str(out)]) == 0

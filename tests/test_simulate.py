@@ -117,6 +117,32 @@ def test_simulate_cli_writes_sigmf_with_truth(tmp_path, capsys):
     assert "SigMF captures" in capsys.readouterr().out
 
 
+def test_calibration_companions_move_the_noise_floor_within_the_drift(tmp_path):
+    """calibration_snr_drift_db: each companion's SNR is its capture's plus a
+    drift drawn in the range (the training mix's sites see their noise floor
+    move between recordings); without it the companion keeps the capture's SNR."""
+    from signals.simulate import simulate_dataset
+
+    def snrs(out, entries):
+        pairs = []
+        for c in entries:
+            g = iqio.read_sigmf_meta(out / c["meta"]).global_
+            gc = iqio.read_sigmf_meta(out / f"{c['calibration'][0]}").global_
+            pairs.append((g["ssbwatch:snr_db"], gc["ssbwatch:snr_db"]))
+        return np.array(pairs)
+
+    base = SimConfig(n_captures=6, duration_ms=5.0, period_ms=(5.0,), calibration_captures=1)
+    ea = simulate_dataset(base, tmp_path / "a", seed=3)
+    eb = simulate_dataset(dataclasses.replace(base, calibration_snr_drift_db=(-3.0, 3.0)), tmp_path / "b", seed=3)
+    a, b = snrs(tmp_path / "a", ea), snrs(tmp_path / "b", eb)
+    assert np.array_equal(a[:, 0], b[:, 0])  # the captures themselves do not change
+    assert np.abs(a[:, 1] - a[:, 0]).max() < 1e-3
+    d = b[:, 1] - b[:, 0]
+    assert np.all(np.abs(d) <= 3.0 + 1e-3) and np.abs(d).max() > 0.5
+    with pytest.raises(ConfigError, match="calibration_snr_drift_db"):
+        from_dict(SimConfig, {"calibration_snr_drift_db": [2.0, -2.0]})
+
+
 def test_default_mix_covers_everything():
     from signals.simulate import JAMMER_TYPES, plan_jammers
 

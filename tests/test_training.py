@@ -104,6 +104,22 @@ def test_dataset_matches_truth_and_caches(sim_dir):
         assert dsmod._cache_ok(sim_dir, man) is None
     finally:
         m.write_text(text)
+    # a capture file touched but the same: still cached; rewritten (a regenerated
+    # calibration companion): rebuilt
+    import os
+
+    f = sim_dir / f"{man['captures'][0]['calibration'][0][: -len('.sigmf-meta')]}.sigmf-data"
+    data = f.read_bytes()
+    st = f.stat()
+    try:
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        assert dsmod._cache_ok(sim_dir, man) is not None
+        f.write_bytes(data[:8] + bytes(8) + data[16:])
+        assert dsmod._cache_ok(sim_dir, man) is None
+    finally:
+        f.write_bytes(data)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert dsmod._cache_ok(sim_dir, man) is not None
 
 
 def test_train_end_to_end_exports_a_verified_model(trained):

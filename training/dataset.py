@@ -241,6 +241,20 @@ def _cache_ok(data_dir: Path, man: dict) -> Optional[dict]:
         return None
     if info.get("npz_sha256") != _sha256_file(z):
         return None
+    # every capture file as it was: size and mtime (cheap), else its hash (a copy
+    # with new mtimes is still the same data)
+    stats = info.get("file_stat")
+    hashes = info.get("file_sha256")
+    if not isinstance(stats, dict) or not isinstance(hashes, dict) or set(stats) != set(hashes):
+        return None
+    for name, (size, mtime_ns) in stats.items():
+        f = data_dir / name
+        try:
+            st = f.stat()
+        except OSError:
+            return None
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) and _sha256_file(f) != hashes[name]:
+            return None
     return info
 
 
@@ -295,6 +309,7 @@ def build_dataset(data_dir: str | Path, *, workers: int = 2, progress: bool = Tr
         "sim_config": man.get("config"),
         "manifest_sha256": _sha256_file(data_dir / "manifest.json"),
         "file_sha256": hashes,
+        "file_stat": {n: [(data_dir / n).stat().st_size, (data_dir / n).stat().st_mtime_ns] for n in hashes},
         "data_sha256": data_h,
         "n_captures": len(results),
         "n_truth_ssbs": n_truth,
@@ -372,6 +387,7 @@ def load_datasets(dirs, **kw) -> Dataset:
         info[k] = sum(p.info[k] for p in parts)
     info["data_sha256"] = hashlib.sha256("".join(p.info["data_sha256"] for p in parts).encode()).hexdigest()
     info.pop("file_sha256", None)
+    info.pop("file_stat", None)
     return Dataset(arrays, info)
 
 
