@@ -69,6 +69,10 @@ class ConfigBaseline:
     # strongest first: the first is cancelled from every SSB's residual
     # (features._cancel_batch); a cell that was not there at calibration is not
     neighbours: list[int] = field(default_factory=list)
+    # False: no neighbour is cancelled, at calibration nor when scoring (ssbwatch
+    # calibrate --no-neighbour-cancel: a node too slow for the cancellation's
+    # ~1.5 ms per SSB; a weak jammer then hides under the neighbour's residual)
+    cancel_neighbour: bool = True
 
     @property
     def key(self) -> str:
@@ -150,14 +154,15 @@ class SiteBaseline:
 
 
 def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, feats: np.ndarray,
-                          epnre_abs_db: np.ndarray, pcis: list[int], neighbours=()) -> ConfigBaseline:
+                          epnre_abs_db: np.ndarray, pcis: list[int], neighbours=(),
+                          cancel_neighbour: bool = True) -> ConfigBaseline:
     """Statistics of clean SSBs: feats (n, N_FEATURES), epnre_abs_db (n,);
     neighbours: the co-channel cells seen (:func:`detector.pipeline.site_cells`),
-    whose first was cancelled from feats."""
+    whose first was cancelled from feats unless ``cancel_neighbour`` is False."""
     stats = {n: FeatureStats.of(feats[:, _IDX[n]]) for n in STAT_FEATURES}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,
-                          [int(p) for p in neighbours])
+                          [int(p) for p in neighbours], bool(cancel_neighbour))
 
 
 def site_neighbours(others) -> list[int]:
@@ -172,5 +177,5 @@ def site_neighbours(others) -> list[int]:
 
 def cancel_pcis(bases) -> list[int]:
     """The neighbour each SSB's residual cancels: its baseline's first
-    neighbour, -1 without a baseline or neighbours."""
-    return [b.neighbours[0] if b is not None and b.neighbours else -1 for b in bases]
+    neighbour, -1 without a baseline, neighbours or with the cancellation off."""
+    return [b.neighbours[0] if b is not None and b.neighbours and b.cancel_neighbour else -1 for b in bases]

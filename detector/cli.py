@@ -170,15 +170,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     base = calibrate(args.captures, datatype=args.format, sample_rate_hz=args.sample_rate,
                      center_freq_hz=args.center_freq, receiver_config=_receiver_config(args),
-                     progress=args.progress, min_ssbs=args.min_ssbs)
+                     progress=args.progress, min_ssbs=args.min_ssbs,
+                     cancel_neighbour=not args.no_neighbour_cancel)
     if not base.configs:
         _err("no configuration had enough clean SSBs; baseline not written")
         return 1
     base.save(args.output)
     for c in base.configs.values():
         st = c.stats
+        nb = ""
+        if c.neighbours:
+            nb = f", neighbours {c.neighbours} ({'not ' if not c.cancel_neighbour else ''}cancelled)"
         print(f"{c.key}: {c.n_ssb} SSBs, PCI {c.pcis}, noise floor {c.noise_floor_db:.1f} dB/RE, "
-              f"SNR {st['snr_est_db'].median:.1f} dB, ISR {st['isr_db'].median:.1f} dB")
+              f"SNR {st['snr_est_db'].median:.1f} dB, ISR {st['isr_db'].median:.1f} dB{nb}")
     print(f"wrote {args.output}")
     return 0
 
@@ -241,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", required=True, help="baseline JSON to write")
     sp.add_argument("--min-ssbs", type=int, default=2,
                     help="fewest clean SSBs per configuration (default 2; 10 or more recommended)")
+    sp.add_argument("--no-neighbour-cancel", action="store_true",
+                    help="never cancel the site's co-channel neighbour cell (for a node too slow for it: ~1.5 ms "
+                         "per SSB; weak jammers then hide under the neighbour)")
     sp.set_defaults(func=cmd_calibrate)
 
     sp = sub.add_parser("bench", help="speed (real-time factor), per-SSB latency and memory")

@@ -148,19 +148,23 @@ CAL_BATCH = 512  # SSBs per feature batch of a calibration (bounded memory on lo
 CAL_CELL_SEARCH_SSBS = 2000  # clean SSBs the neighbour-cell search sums over
 
 
-def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: float, datatype: str) -> ConfigBaseline:
+def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: float, datatype: str,
+                    cancel_neighbour: bool = True) -> ConfigBaseline:
     """What ``ssbwatch calibrate`` learns from the clean observations of one
     configuration: the site's co-channel cells (:func:`site_cells`, over the
     first CAL_CELL_SEARCH_SSBS), the first of them cancelled from every SSB's
-    features (in batches of CAL_BATCH), and those features' statistics
-    (:func:`detector.baseline.build_config_baseline`)."""
+    features (in batches of CAL_BATCH; not with ``cancel_neighbour`` False,
+    which the baseline then keeps so that scoring does not cancel either), and
+    those features' statistics (:func:`detector.baseline.build_config_baseline`)."""
     nbs = site_cells(obs[:CAL_CELL_SEARCH_SSBS])
+    cancel = nbs[0] if nbs and cancel_neighbour else -1
     chunks = [obs[i : i + CAL_BATCH] for i in range(0, len(obs), CAL_BATCH)]
     feats = np.concatenate([
         observation_features_batch(c, [None] * len(c), datatype=datatype, sample_rate_hz=sample_rate_hz,
-                                   cancel=[nbs[0] if nbs else -1] * len(c)) for c in chunks])
+                                   cancel=[cancel] * len(c)) for c in chunks])
     return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
-                                 np.array([epnre_abs_db(o.grid) for o in obs]), [o.pci for o in obs], nbs)
+                                 np.array([epnre_abs_db(o.grid) for o in obs]), [o.pci for o in obs], nbs,
+                                 cancel_neighbour)
 
 
 class ScoringPipeline:

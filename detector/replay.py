@@ -188,11 +188,14 @@ def annotate_file(path: str, records: list[dict]) -> int:
 RECOMMENDED_CAL_SSBS = 10  # below this a baseline is kept but reported as thin
 
 
-def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2, **kw) -> SiteBaseline:
+def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2,
+              cancel_neighbour: bool = True, **kw) -> SiteBaseline:
     """Learn the site baseline from captures declared clean. A configuration
     needs ``min_ssbs`` clean SSBs (2, as the shipped model's training baselines
     from one 10 ms companion capture); fewer than RECOMMENDED_CAL_SSBS is kept
-    with a warning: record longer for a steadier baseline."""
+    with a warning: record longer for a steadier baseline. ``cancel_neighbour``
+    False: the site's co-channel neighbour is listed but never cancelled
+    (:func:`detector.pipeline.config_baseline`)."""
     err = err or sys.stderr
     groups: dict[tuple, list] = {}
     sources = []
@@ -214,6 +217,6 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
         if len(obs) < RECOMMENDED_CAL_SSBS:
             print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: baseline from only {len(obs)} SSBs; "
                   f"{RECOMMENDED_CAL_SSBS} or more (a few seconds of clean recording) give a steadier one", file=err)
-        cb = config_baseline(obs, scs, rate, dt)
+        cb = config_baseline(obs, scs, rate, dt, cancel_neighbour=cancel_neighbour)
         configs[cb.key] = cb
     return SiteBaseline(configs, sources=sources)

@@ -91,3 +91,44 @@ def test_a_calibrated_site_keeps_its_cell_and_flags_an_unknown_one():
     other = dataclasses.replace(site, pci=(site.pci + 1) % 1008)
     recs = records(other, base, 8)
     assert recs and all(r["pci"] == other.pci and r["jammed"] and r.get("unknown_cell") for r in recs)
+
+
+def test_no_neighbour_cancel_lists_the_neighbour_but_never_cancels_it(tmp_path, capsys):
+    """calibrate --no-neighbour-cancel (a node too slow for the cancellation):
+    the neighbour is found and kept in the baseline, but neither the baseline's
+    statistics nor the scored SSBs cancel it -- the features are those of no
+    neighbour at all; without the flag they differ. A baseline file from before
+    the option reads with the cancellation on."""
+    from detector.baseline import SiteBaseline, cancel_pcis
+    from detector.pipeline import ScoringPipeline, observation_features_batch
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(15.36e6,), l_max=(4,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(3), force_clean=True)
+    p = dataclasses.replace(p, neighbour={"pci": (p.pci + 7) % 1008, "power_db": -6.0, "offset_samples": 0.0,
+                                          "cfo_hz": 50.0}, multipath=None, traffic=None)
+    write_capture(simulate_capture(p, np.random.default_rng(4)), tmp_path / "clean")
+    meta = str(tmp_path / "clean.sigmf-meta")
+    on, off = tmp_path / "on.json", tmp_path / "off.json"
+    assert main(["calibrate", meta, "-o", str(on)]) == 0
+    assert main(["calibrate", meta, "-o", str(off), "--no-neighbour-cancel"]) == 0
+    assert "(not cancelled)" in capsys.readouterr().out
+    b_on, b_off = SiteBaseline.load(on), SiteBaseline.load(off)
+    c_on, c_off = next(iter(b_on.configs.values())), next(iter(b_off.configs.values()))
+    nb = (p.pci + 7) % 1008
+    assert c_on.neighbours[:1] == [nb] and c_off.neighbours[:1] == [nb]
+    assert cancel_pcis([c_on, c_off]) == [nb, -1] and not c_off.cancel_neighbour
+    # the cancelled statistics sit lower than the uncancelled ones
+    assert c_on.stats["isr_db"].median < c_off.stats["isr_db"].median - 3.0
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "cf32_le")
+    obs = pipe.receiver.push(simulate_capture(p, np.random.default_rng(5)).iq) + pipe.receiver.flush()
+    kw = {"datatype": "cf32_le", "sample_rate_hz": p.sample_rate_hz}
+    plain = observation_features_batch(obs, [c_off] * len(obs), **kw, cancel=[-1] * len(obs))
+    np.testing.assert_array_equal(observation_features_batch(obs, [c_off] * len(obs), **kw), plain)
+    assert not np.array_equal(observation_features_batch(obs, [c_off] * len(obs), **kw, cancel=[nb] * len(obs)),
+                              plain)
+    d = json.loads(on.read_text())
+    del d["configs"][0]["cancel_neighbour"]
+    on.write_text(json.dumps(d))
+    assert next(iter(SiteBaseline.load(on).configs.values())).cancel_neighbour
