@@ -517,6 +517,16 @@ def _common_dd_fit() -> dict:
 NB_DELAY_SEARCH = np.arange(-24, 25)  # candidate delays of the neighbour's strongest path (SSB-rate samples)
 
 
+@functools.lru_cache(maxsize=1)
+def _nb_delay_steering() -> np.ndarray:
+    """exp(+2 pi i (k - 120) d / 256) for the PSS / SSS subcarriers k = 56..182
+    and each d of NB_DELAY_SEARCH: complex128 (127, D), read-only."""
+    kk = np.arange(56, 183) - nr.SSB_CENTER_SUBCARRIER
+    e = np.exp(2j * np.pi * np.outer(kk, NB_DELAY_SEARCH) / dsp.SSB_FFT_SIZE)
+    e.setflags(write=False)
+    return e
+
+
 def _nb_ramp(t: np.ndarray, xn: np.ndarray) -> np.ndarray:
     """Per-RE phase ramp exp(+2 pi i (k - 120) d / 256) (complex128 (m, 960))
     that moves the neighbour's channel by d = min(its strongest path, 0)
@@ -527,10 +537,8 @@ def _nb_ramp(t: np.ndarray, xn: np.ndarray) -> np.ndarray:
     earlier than the serving cell's first path falls outside CHANNEL_TAPS."""
     m = t.shape[0]
     k = np.arange(56, 183)
-    kk = k - nr.SSB_CENTER_SUBCARRIER
-    e = np.exp(2j * np.pi * np.outer(kk, NB_DELAY_SEARCH) / dsp.SSB_FFT_SIZE)  # (127, D)
     z = t.reshape(m, 4, 240)[:, (0, 2)][:, :, k] * np.conj(xn.reshape(m, 4, 240)[:, (0, 2)][:, :, k])
-    c = z @ e  # (m, 2, D)
+    c = z @ _nb_delay_steering()  # (m, 2, D)
     prof = np.sum(c.real * c.real + c.imag * c.imag, axis=1)
     d = np.minimum(NB_DELAY_SEARCH[np.argmax(prof, axis=1)], 0)
     kall = np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_CENTER_SUBCARRIER
@@ -627,14 +635,14 @@ def _dmrs_flat(v: int) -> np.ndarray:
     return idx
 
 
-def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.ndarray,
-                  pcin: np.ndarray, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray,
+                  v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Residual of m SSBs with a known neighbour cell cancelled.
 
     y complex64 (m, 960) received; x complex64 (m, 960) the serving SSB with its
     decided PBCH; h1 complex128 (m, 960) the serving cell's first-pass channel;
-    pbch_idx the serving cell's PBCH data REs (flat); pcin int (m,) the
-    neighbour's PCI; v the serving cell's DMRS shift.
+    pcin int (m,) the neighbour's PCI; v the serving cell's DMRS shift (which
+    places its PBCH data REs).
 
     Both cells' PBCH data share REs, so everything hangs on deciding them
     right. The first channels come from each cell's pilots over symbols 1-3 at
@@ -649,6 +657,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pbch_idx: np.nda
     float64 (m, 960) (1 less both fits' leverage) and the neighbour's mean
     channel power over its occupied REs, float64 (m,)."""
     m = y.shape[0]
+    pbch_idx = _channel_fit(v)["pbch_idx"]
     yd = y.astype(np.complex128)
     x = x.copy()
     # the serving cell's channel on symbols 1-3 from all its pilots at once (the
@@ -785,7 +794,7 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
             r2[plain], n2[plain], _ = _refit_batch(gp.reshape(-1, 4, 240), xp.reshape(-1, 4, 240))
         sel = np.flatnonzero(cancel)
         if sel.size:
-            r2[sel], n2[sel], pw = _cancel_batch(gv[sel], x[sel], hv[sel], pb, nbv[sel], v)
+            r2[sel], n2[sel], pw = _cancel_batch(gv[sel], x[sel], hv[sel], nbv[sel], v)
             nb_pow[np.arange(n)[rows][sel]] = pw
         resid[rows] = r2
         h[rows] = hv
