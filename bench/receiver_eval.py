@@ -18,7 +18,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from detector.baseline import SiteBaseline
-from detector.pipeline import ScoringPipeline, config_baseline
+from detector.pipeline import ScoringPipeline, config_baseline, load_detector
 from signals.simulate import JAMMER_TYPES, NeighbourConfig, SimConfig, draw_params, simulate_capture
 
 
@@ -99,12 +99,7 @@ def eval_rates(n, seed):
 def eval_detect(n_sites, seed, n_cal=3, model="classical"):
     """Per site: calibrate on clean captures, then score clean and jammed ones
     with the classical detector or a DT-DDNN model ("default": the shipped one)."""
-    if model == "classical":
-        from detector.classical import ClassicalDetector
-        det = ClassicalDetector()
-    else:
-        from detector.model import DTDDNNDetector
-        det = DTDDNNDetector(None if model == "default" else model)
+    det = load_detector(model)
     base_cfg = SimConfig(snr_db=(20.0, 35.0), jamming=dataclasses.replace(SimConfig().jamming, sjnr_db=(-5.0, 20.0),
                                                                          low_fraction=0.0, low_sjnr_below_db=-5.0))
     per_type = defaultdict(lambda: [0, 0])
@@ -161,12 +156,7 @@ def eval_drift(n_sites, seed, model="default"):
 
     from signals.config import load_yaml
 
-    if model == "classical":
-        from detector.classical import ClassicalDetector
-        det = ClassicalDetector()
-    else:
-        from detector.model import DTDDNNDetector
-        det = DTDDNNDetector(None if model == "default" else model)
+    det = load_detector(model)
     cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
     cfg = dataclasses.replace(cfg, duration_ms=20.0)
     fa = {d: [0, 0] for d in DRIFTS_DB}

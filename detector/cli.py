@@ -102,18 +102,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _load_detector(args):
-    """The detector for replay: ``--model default`` (the DT-DDNN model shipped
-    with ssbwatch; the default), ``--model classical`` (the energy detector) or
-    a model file/directory. A model that fails its checks is a named error,
-    never a silent fallback."""
-    model = getattr(args, "model", None) or "default"
-    if model == "classical":
-        from .classical import ClassicalDetector
+    """The detector for replay: ``--model`` (default: the DT-DDNN model shipped
+    with ssbwatch; see :func:`detector.pipeline.load_detector`)."""
+    from .pipeline import load_detector
 
-        return ClassicalDetector()
-    from .model import DTDDNNDetector
-
-    return DTDDNNDetector(None if model == "default" else model)
+    return load_detector(getattr(args, "model", None) or "default")
 
 
 # ---------------------------------------------------------------------------

@@ -476,17 +476,6 @@ def record_features(rec: dict) -> dict:
     return out
 
 
-def load_detector(model: str):
-    """``default`` (shipped DT-DDNN), ``classical``, or a model file / directory."""
-    if model == "classical":
-        from .classical import ClassicalDetector
-
-        return ClassicalDetector()
-    from .model import DTDDNNDetector
-
-    return DTDDNNDetector(None if model == "default" else model)
-
-
 def load_baseline(path: Optional[str]):
     if not path:
         return None
@@ -681,6 +670,8 @@ class Daemon:
         self._hard_stop = False
         self._reload = threading.Event()
         self.alerts = AlertStateMachine(cfg.alerts)
+        from .pipeline import load_detector
+
         self.detector = load_detector(cfg.detector.model)
         self.baseline = load_baseline(cfg.detector.baseline)
         self.stream: Optional[_Stream] = None
@@ -977,6 +968,8 @@ class Daemon:
         # everything that can fail is built before anything is swapped
         det, base = self.detector, self.baseline
         if new.detector != old.detector:
+            from .pipeline import load_detector
+
             det = load_detector(new.detector.model) if new.detector.model != old.detector.model else det
             base = load_baseline(new.detector.baseline)
         o_old, o_new = old.outputs, new.outputs

@@ -28,6 +28,17 @@ class Detector(Protocol):
     def score(self, feats: np.ndarray, base: Optional[ConfigBaseline]) -> tuple[bool, float, str]: ...
 
 
+def load_detector(model: str) -> Detector:
+    """``default`` (the DT-DDNN model shipped with ssbwatch), ``classical`` (the
+    energy detector) or a DT-DDNN model file / directory. A model that fails its
+    checks is a named error (ModelError), never a silent fallback."""
+    if model == "classical":
+        return ClassicalDetector()
+    from .model import DTDDNNDetector
+
+    return DTDDNNDetector(None if model == "default" else model)
+
+
 def epnre_abs_db(grid: np.ndarray) -> float:
     """Absolute energy per null RE (dB, file units) of an SSB grid (4, 240)."""
     e = float(np.mean(np.abs(grid[nr.NULL_RE_MASK].astype(np.complex128)) ** 2))
