@@ -123,6 +123,13 @@ class ImpairmentConfig:
     - ``iq_image_db``: receiver IQ imbalance, the mirror image of the captured
       band at this power relative to it (SDRs: -25..-50 dB), with probability
       ``iq_image_probability``; off-centre SSBs see the image of other traffic;
+    - ``tx_floor_db``: with ``tx_floor_probability``, the transmitter's own noise
+      floor (DAC, PA distortion) as white noise on every subcarrier of the
+      carrier in each symbol the gNB transmits in, at this power relative to
+      that symbol's mean occupied-RE power; unlike the EVM it fills the SSB's
+      null REs too, but not the silent symbols around the SSB (one real gNB
+      capture shows its null REs 6 dB over the empty symbols next to them at
+      38 dB SNR);
     - ``edge_collision_*``: traffic that overlaps the SSB's first or last 1..8
       subcarriers in its PBCH symbols (a scheduler that misses the SSB's RB
       offset k_SSB, TS 38.211 §7.4.3.1, as one real gNB capture shows), at
@@ -136,6 +143,8 @@ class ImpairmentConfig:
     iq_image_db: tuple[float, float] = (-50.0, -25.0)
     edge_collision_probability: float = 0.0
     edge_collision_power_db: tuple[float, float] = (-15.0, -3.0)
+    tx_floor_probability: float = 0.0
+    tx_floor_db: tuple[float, float] = (-50.0, -30.0)
 
     def __post_init__(self):
         check_range("impairments.probability", self.probability, 0, 1)
@@ -145,6 +154,8 @@ class ImpairmentConfig:
         check_interval("impairments.iq_image_db", self.iq_image_db, -80, -10)
         check_range("impairments.edge_collision_probability", self.edge_collision_probability, 0, 1)
         check_interval("impairments.edge_collision_power_db", self.edge_collision_power_db, -40, 10)
+        check_range("impairments.tx_floor_probability", self.tx_floor_probability, 0, 1)
+        check_interval("impairments.tx_floor_db", self.tx_floor_db, -80, -10)
 
 
 EDGE_COLLISION_MAX_SC = 8  # subcarriers at one SSB edge a colliding scheduler hits
@@ -418,6 +429,9 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
                 "n_sc": int(rng.integers(1, EDGE_COLLISION_MAX_SC + 1)),
                 "power_db": _uniform(rng, imp.edge_collision_power_db),
             }
+        # drawn last (and only when enabled): the draws of a config without it are unchanged
+        if imp.tx_floor_probability > 0 and rng.random() < imp.tx_floor_probability:
+            p.impairments["tx_floor_db"] = _uniform(rng, imp.tx_floor_db)
     return p
 
 
@@ -507,6 +521,21 @@ def _apply_evm(grid: np.ndarray, evm_db: float, rng) -> None:
     flat[nz] *= (1 + n).astype(np.complex64)
 
 
+def _add_tx_floor(grid: np.ndarray, n_rb: int, floor_db: float, rng) -> None:
+    """The transmitter's noise floor (in place): CN(0, 10^(floor_db/10) P_l) on
+    every carrier subcarrier of each symbol l with a transmitted RE, P_l that
+    symbol's mean power over its non-zero REs; silent symbols stay silent."""
+    fft = grid.shape[1]
+    carrier_bins = (np.arange(n_rb * nr.N_SC_PER_RB) - n_rb * nr.N_SC_PER_RB // 2) % fft
+    e = np.abs(grid) ** 2
+    nnz = np.count_nonzero(e, axis=1)
+    p_l = np.where(nnz > 0, e.sum(axis=1) / np.maximum(nnz, 1), 0.0)  # (n_symbols,)
+    amp = np.sqrt(10 ** (floor_db / 10) * p_l / 2)[:, None]
+    shape = (grid.shape[0], carrier_bins.size)
+    n = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * amp
+    grid[:, carrier_bins] += n.astype(np.complex64)
+
+
 def _ssb_windows(lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """CP starts and CP lengths of every SSB's 4 symbols: shapes (n_ssb, 4)."""
     syms = lay.ssb_symbol[:, None] + np.arange(nr.SSB_N_SYMBOLS)[None, :]
@@ -575,6 +604,8 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
         if imp.get("edge_collision"):
             _add_edge_collision(grid, lay, bins, imp["edge_collision"], rng)
         _apply_evm(grid, imp["evm_db"], rng)
+        if imp.get("tx_floor_db") is not None:
+            _add_tx_floor(grid, carrier_n_rb(num), imp["tx_floor_db"], rng)
     tx = nr.ofdm_modulate(grid, cps_all)  # (total,)
     del grid
     if imp and imp["phase_noise_linewidth_hz"] > 0:

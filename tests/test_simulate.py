@@ -217,3 +217,42 @@ def test_impairments_off_draw_nothing_and_on_raise_the_residual_not_the_nulls():
         evm_meas.append(10 * np.log10((err.mean() - noise) / s_re))
     assert abs(np.median(snr_null) - 40.0) < 1.5  # the nulls see only the noise
     assert abs(np.median(evm_meas) - (-25.0)) < 1.5  # the occupied REs see the EVM
+
+
+def test_transmitter_noise_floor_fills_the_nulls_not_the_silent_symbols():
+    """tx_floor_db -30 at 40 dB SNR, no traffic: the SSB's null REs sit 30 dB
+    under its REs, the silent symbol before each SSB at the thermal 40 dB."""
+    import dataclasses
+
+    from signals.simulate import ImpairmentConfig
+
+    base = _cfg(datatypes=("cf32_le",))
+    on = dataclasses.replace(base, snr_db=(40.0, 40.0), multipath=dataclasses.replace(base.multipath, probability=0.0),
+                             traffic=dataclasses.replace(base.traffic, probability=0.0),
+                             neighbour=dataclasses.replace(base.neighbour, probability=0.0),
+                             jamming=dataclasses.replace(base.jamming, clean_fraction=1.0),
+                             impairments=ImpairmentConfig(probability=1.0, evm_db=(-60.0, -60.0),
+                                                          phase_noise_linewidth_hz=(0.0, 0.0), iq_image_probability=0.0,
+                                                          tx_floor_probability=1.0, tx_floor_db=(-30.0, -30.0)))
+    rng = np.random.default_rng(6)
+    p = draw_params(on, rng, force_clean=True)
+    assert p.impairments["tx_floor_db"] == -30.0
+    p.cfo_hz, p.timing_offset_samples = 0.0, 0.0
+    cap = simulate_capture(p, rng)
+    num = p.numerology
+    bins = nr.subcarrier_bins(num, p.ssb_offset_hz)
+    sym = num.cp_short + num.fft_size
+    null_db, silent_db = [], []
+    ends = {s.sample_start + 4 * sym for s in cap.ssbs}
+    for s in cap.ssbs:
+        if s.sample_start < sym or any(abs(e - s.sample_start) <= num.fft_size // 8 for e in ends):
+            continue  # at the capture's start, or the second SSB of a Case B pair (symbols 4-7, 8-11)
+        starts = s.sample_start + np.arange(-1, 4) * sym
+        y = nr.ofdm_demodulate(cap.iq, starts, np.full(5, num.cp_short), num.fft_size, cp_fraction=0.5)[:, bins]
+        e = np.abs(y) ** 2
+        s_re = np.mean(e[1:][~nr.NULL_RE_MASK])
+        null_db.append(10 * np.log10(s_re / np.mean(e[1:][nr.NULL_RE_MASK])))
+        silent_db.append(10 * np.log10(s_re / np.mean(e[0])))
+    assert len(null_db) >= 4
+    assert abs(np.median(null_db) - 30.0) < 1.0  # tx floor (-30) + thermal (-40): 29.6 dB
+    assert abs(np.median(silent_db) - 40.0) < 1.0
