@@ -27,8 +27,10 @@ What the SSB offers as evidence of jamming (PAPER.md, DESIGN.md §4):
   of the OFDM symbols just before and after it, in its own 20 RBs (the lowest
   quarter of the RBs: traffic there only raises the reference). A moved noise
   floor moves both; a jammer that is on only while the SSB is (reactive,
-  short pulses) raises the SSB alone. So does a gNB's transmitter noise floor,
-  which the simulator models for that reason (ImpairmentConfig.tx_floor_db);
+  spoofer, short pulses) raises the SSB alone. So do a co-channel neighbour's
+  SSB and a gNB's own transmitter noise or phase-noise leakage at high SNR
+  (the simulator models the transmitter floor for that reason:
+  ImpairmentConfig.tx_floor_db);
 - **PSS/SSS channel gain**: the PSS's channel gain over the SSS's, as its distance
   from the EPRE ratios a gNB may use (0 or 3 dB, TS 38.213 §4.1). A fake PSS sent in
   time with the cell's own N_ID2 merges into the PSS channel estimate and leaves no

@@ -129,7 +129,7 @@ class ImpairmentConfig:
       that symbol's mean occupied-RE power; unlike the EVM it fills the SSB's
       null REs too, but not the silent symbols around the SSB (one real gNB
       capture shows its null REs 6 dB over the empty symbols next to them at
-      38 dB SNR);
+      38 dB SNR: transmitter noise or phase-noise leakage, alike here);
     - ``edge_collision_*``: traffic that overlaps the SSB's first or last 1..8
       subcarriers in its PBCH symbols (a scheduler that misses the SSB's RB
       offset k_SSB, TS 38.211 §7.4.3.1, as one real gNB capture shows), at

@@ -538,7 +538,7 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
         np.testing.assert_array_equal(grids[i], dsp.ssb_grid_at(rows[i].copy(), starts[i]))
     with pytest.raises(ValueError):
         dsp.ssb_grids_at(rows[:2], np.array([100.0, 300.0]))  # beyond the signal
-    # with the surroundings: the same grids, and the RE energies of symbols -1..4
+    # with the surroundings: the same grids, and the RE energies of the symbols before and after
     long = (rng.standard_normal((4, 2600)) + 1j * rng.standard_normal((4, 2600))).astype(np.complex64)
     cstarts = 280.0 + 30.0 * rng.random(4)
     g2, ctx = dsp.ssb_grids_at(long, cstarts, context=True)
