@@ -36,11 +36,8 @@ Output lines (JSONL; ``outputs.jsonl.path``, ``-`` = stdout) carry ``type``:
 Jammer character for the alert events (from the per-SSB record; thresholds
 are fixed here): ``profile_peak_db`` (strongest RB of the interference profile
 over the median RB) > 10 dB => ``band: narrowband`` else ``wideband``;
-``ctx_rise_db`` (the SSB's interference over that of the silent symbols
-around it) > 6 dB => ``temporal: ssb_synchronous`` (on air only with the SSB:
-a reactive jammer or a spoofer), else ``sym_spread_db`` (max - min
-interference over the 4 SSB symbols) > 6 dB => ``temporal: pulsed`` else
-``continuous``.  The alert state machine takes the
+``sym_spread_db`` (max - min interference over the 4 SSB symbols) > 6 dB =>
+``temporal: pulsed`` else ``continuous``.  The alert state machine takes the
 plurality over the jammed SSBs of the episode.  ``sjnr_db_est`` of an event is
 the mean ``snr_est_db`` (SSB power over the power in its null REs) of those SSBs.
 
@@ -97,9 +94,6 @@ log = logging.getLogger("ssbwatch.daemon")
 NARROWBAND_PROFILE_PEAK_DB = 10.0
 COALESCE_MAX_SAMPLES = 1 << 18  # a backlog is pushed in blocks of up to this many samples (Daemon._coalesce)
 PULSED_SYM_SPREAD_DB = 6.0
-# the SSB's interference this far over that of its silent surroundings: a jammer
-# on air only while the SSB is (features.ctx_rise_db)
-SSB_SYNC_CTX_RISE_DB = 6.0
 
 
 # ---------------------------------------------------------------------------
@@ -479,9 +473,6 @@ def record_features(rec: dict) -> dict:
     spread = rec.get("sym_spread_db")
     if isinstance(spread, (int, float)) and math.isfinite(spread):
         out["pulsed"] = bool(spread > PULSED_SYM_SPREAD_DB)
-    rise = rec.get("ctx_rise_db")
-    if isinstance(rise, (int, float)) and math.isfinite(rise):
-        out["ssb_synchronous"] = bool(rise > SSB_SYNC_CTX_RISE_DB)
     return out
 
 

@@ -611,16 +611,6 @@ _GRID_SPAN = _GRID_FIRST + (nr.SSB_N_SYMBOLS - 1) * SSB_SYMBOL_LEN + SSB_FFT_SIZ
 
 _GRID_OFFS = (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]  # (4, 256)
 _GRID_OFFS.setflags(write=False)
-# An SSB's surroundings (ssb_grids_at(..., context=True)): the OFDM symbol before
-# it and the one after it, FFT windows placed as the SSB's own (SSB_SYMBOL_LEN
-# apart). TS 38.213 §4.1 puts no SSB symbol next to another in Case A and C, and
-# in Case B only between the two SSBs of a pair (symbols 4-7, 8-11): what is
-# there is the cell's other channels (PDCCH, PDSCH) or nothing at all.
-CTX_SYMBOLS = (-1, 4)
-CTX_FIRST = _GRID_FIRST - SSB_SYMBOL_LEN  # first sample read for the symbol before (from the SSB start)
-CTX_END = _GRID_FIRST + (nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN + SSB_FFT_SIZE  # one past the last for the symbol after
-_CTX_OFFS = (np.arange(nr.SSB_N_SYMBOLS + 2) * SSB_SYMBOL_LEN)[:, None] + np.arange(SSB_FFT_SIZE)[None, :]  # (6, 256)
-_CTX_OFFS.setflags(write=False)
 
 
 def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
@@ -637,7 +627,7 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     return ssb_grids_at(np.asarray(y).reshape(1, -1), np.array([float(start)]))[0]
 
 
-def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, context: bool = False):
+def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """:func:`ssb_grid_at` of N SSBs at once (one batched FFT; each row's grid
     is the one ``ssb_grid_at`` gives alone, bit for bit).
 
@@ -645,46 +635,27 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, context: bool = False):
     ----------
     ys : complex64, shape (N, n) -- SSB-rate signals
     starts : float, shape (N,) -- CP start of each SSB's first symbol in its row
-    context : also return each SSB's surroundings (:data:`CTX_SYMBOLS`): the
-        symbol before and the symbol after it, which the rows must then hold
 
     Returns
     -------
-    complex64, shape (N, 4, 240); with ``context``, (grids, ctx): ctx float32,
-    shape (N, 2, 240), the RE energies |Y|^2 (unitary FFT, the grid's units)
-    of the symbol before the SSB and of the one after it, on the SSB's 240
-    subcarriers
+    complex64, shape (N, 4, 240)
     """
     starts = np.asarray(starts, dtype=np.float64)
     i0 = np.floor(starts)
     frac = starts - i0
     a = i0.astype(np.intp) + _GRID_FIRST
-    offs = _GRID_OFFS
-    if context:
-        a = a - SSB_SYMBOL_LEN
-        offs = _CTX_OFFS
-    span = _GRID_SPAN + (2 * SSB_SYMBOL_LEN if context else 0)
-    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + span > ys.shape[1]):
+    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
         raise ValueError("SSB window outside the signal")
-    # the FFT windows of each SSB: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
+    # the 4 FFT windows of each SSB: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
     ys = np.ascontiguousarray(ys)
-    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + offs)
-    Yf = _fft(win, 2, True)
-    ctx = None
-    if context:
-        c = Yf[:, ::nr.SSB_N_SYMBOLS + 1][:, :, _SSB_BINS]  # symbols -1 and 4
-        ctx = (c.real * c.real + c.imag * c.imag) * np.float32(1.0 / SSB_FFT_SIZE)
-        Yf = Yf[:, 1:-1]
-    Y = Yf[:, :, _SSB_BINS]
+    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + _GRID_OFFS)
+    Y = _fft(win, 2, True)[:, :, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
     # (and the unitary FFT scale); exp(1j w (k0 + k)) as in _expj_lin
     w = 2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE
     ramp = _expj(w[:, None] * (int(_SSB_K[0]) + np.arange(_SSB_K.size))[None, :])
     Y *= (ramp * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)[:, None, :]
-    Y = Y.astype(np.complex64, copy=False)
-    if context:
-        return Y, ctx.astype(np.float32, copy=False)
-    return Y
+    return Y.astype(np.complex64, copy=False)
 
 
 @functools.lru_cache(maxsize=16)

@@ -23,14 +23,6 @@ What the SSB offers as evidence of jamming (PAPER.md, DESIGN.md §4):
 - **PSS correlation**: the normalised trace around the peak and its DWT, the
   peak-to-sidelobe ratio and the margin to the other N_ID2; SSS and DMRS match
   quality;
-- **surroundings** (``ctx_*``): the SSB's interference over the quietest part
-  of the OFDM symbols just before and after it, in its own 20 RBs (the lowest
-  quarter of the RBs: traffic there only raises the reference). A moved noise
-  floor moves both; a jammer that is on only while the SSB is (reactive,
-  spoofer, short pulses) raises the SSB alone. So do a co-channel neighbour's
-  SSB and a gNB's own transmitter noise or phase-noise leakage at high SNR
-  (the simulator models the transmitter floor for that reason:
-  ImpairmentConfig.tx_floor_db);
 - **PSS/SSS channel gain**: the PSS's channel gain over the SSS's, as its distance
   from the EPRE ratios a gNB may use (0 or 3 dB, TS 38.213 §4.1). A fake PSS sent in
   time with the cell's own N_ID2 merges into the PSS channel estimate and leaves no
@@ -54,7 +46,7 @@ from signals import nr
 
 from . import dsp
 
-FEATURE_VERSION = "ssbwatch-features-8"
+FEATURE_VERSION = "ssbwatch-features-7"
 PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
 PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
 DWT_WAVELET = "db4"
@@ -80,12 +72,11 @@ CHANNEL_TAPS = np.arange(-6, 19)
 # scaled (alpha), plus the 25-tap correction of the first pass.
 REFIT_TAPS = np.arange(-8, 48)
 SITE_STATS = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pss_rel_db", "res_sss_rel_db",
-              "res_dmrs_rel_db", "res_pbch_rel_db", "snr_est_db", "pss_sss_gain_dev_db", "ctx_rise_db")
+              "res_dmrs_rel_db", "res_pbch_rel_db", "snr_est_db", "pss_sss_gain_dev_db")
 SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db", "pss_sss_gain_dev_db")
 QUANT_KEEP = 0.05  # floor of an energy after the known quantisation noise is removed (x that noise)
 PSS_SSS_EPRE_DB = (0.0, 10 * math.log10(2.0))  # PSS EPRE over SSS EPRE: 0 or 3 dB (TS 38.213 §4.1)
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
-CTX_RB_QUIET = 5  # the surroundings' reference: the mean of the 5 quietest of the 20 RBs of a symbol
 
 
 def _db(x) -> np.ndarray:
@@ -872,18 +863,6 @@ def feature_names() -> list[str]:
         # a known neighbour cell cancelled from the residual (calibrated mode, the
         # baseline's neighbours): its channel power over the SSB's, dB (NB_NONE_DB: none)
         "nb_rel_db",
-        # the SSB's interference (null + pilot residual) over its surroundings
-        # (dsp.CTX_SYMBOLS, in its 20 RBs): over the quietest RBs of the symbol
-        # before it, of the one after it, the larger of the two (over the quieter
-        # side: the other may hold the first SSB of a Case B pair, traffic or a
-        # reactive jammer's hang time), and over the median RB of both (traffic);
-        # ctx_valid: the share of the two symbols with data (a capture's first
-        # or last SSB may lack one: it takes the other's value; none: all 0)
-        "ctx_before_db",
-        "ctx_after_db",
-        "ctx_rise_db",
-        "ctx_median_db",
-        "ctx_valid",
         "locked",  # PSS found at this SSB (0: flywheel position)
         "calibrated",
         # calibrated mode (else 0): this SSB minus the site's clean median, and
@@ -959,7 +938,6 @@ def ssb_features_batch(
     baselines=None,
     floor_per_re=0.0,
     neighbour_pcis=None,
-    ctx=None,
 ) -> np.ndarray:
     """Feature vectors of N SSBs at once (the one feature computation;
     :func:`ssb_features` is its N = 1 case).
@@ -976,11 +954,6 @@ def ssb_features_batch(
         (Baseline or None)
     neighbour_pcis : None, or int scalar / shape (N,): a neighbour cell to
         cancel from each SSB's residual (-1: none; see :func:`_cancel_batch`)
-    ctx : None, or float32 shape (N, 2, 240) -- each SSB's surroundings, the
-        RE energies of the symbol before it and of the one after it on its
-        subcarriers (``dsp.ssb_grids_at(..., context=True)``), a NaN in a row
-        marking that symbol as missing; None: the ``ctx_*`` features are 0 and
-        ``ctx_valid`` 0
 
     Returns
     -------
@@ -1071,8 +1044,6 @@ def ssb_features_batch(
     g = _db(hmean[:, 2] + EPS) - _db(hmean[:, 3] + EPS)
     f[:, ix["pss_sss_gain_dev_db"]] = np.min(np.abs(g[:, None] - np.asarray(PSS_SSS_EPRE_DB)[None, :]), axis=1)
     f[:, ix["nb_rel_db"]] = np.where(nb_pow > 0, _db(nb_pow + EPS) - db_s, NB_NONE_DB)
-    if ctx is not None:
-        f[:, ix["ctx_before_db"] : ix["ctx_valid"] + 1] = _ctx_features(ctx, d1[:, 0], floor, lo)
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
     if baselines is not None:
         bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)
@@ -1082,37 +1053,6 @@ def ssb_features_batch(
     out = f.astype(np.float32)
     if not np.isfinite(out).all():
         np.nan_to_num(out, nan=0.0, posinf=100.0, neginf=-100.0, copy=False)
-    return out
-
-
-def _ctx_features(ctx: np.ndarray, int_db: np.ndarray, floor: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """The ``ctx_*`` features (N, 5) from the surroundings ``ctx`` (N, 2, 240)
-    and the SSB's interference ``int_db`` (N,) dB (null + pilot residual,
-    quantisation floor removed): see :func:`feature_names`."""
-    ctx = np.asarray(ctx, dtype=np.float32)
-    n = int_db.shape[0]
-    if ctx.shape != (n, 2, nr.SSB_N_SUBCARRIERS):
-        raise ValueError(f"ctx must have shape ({n}, 2, {nr.SSB_N_SUBCARRIERS}), got {ctx.shape}")
-    # the symbol before and after, the SSB's 240 subcarriers in 20 RBs: (N, 2, 20)
-    rb = ctx.astype(np.float64).reshape(n, 2, PROFILE_GROUPS, -1).mean(axis=3)
-    have = np.isfinite(rb).all(axis=2)  # (N, 2): a side without data is NaN
-    rb = np.where(have[:, :, None], np.maximum(rb - floor[:, None, None], lo[:, None, None]), np.inf)
-    quiet = np.sort(rb, axis=2)[:, :, :CTX_RB_QUIET].mean(axis=2)  # (N, 2), inf where missing
-    side = int_db[:, None] - _db(np.where(have, quiet, 1.0))
-    n_have = have.sum(axis=1)
-    # a missing side takes the other's value; none: all 0
-    other = side[:, ::-1]
-    side = np.where(have, side, np.where(have[:, ::-1], other, 0.0))
-    srt = np.sort(rb.reshape(n, -1), axis=1)  # the missing side's inf last
-    k = PROFILE_GROUPS * n_have  # finite values per SSB: 0, 20 or 40
-    rows = np.arange(n)
-    med = 0.5 * (srt[rows, np.maximum(k // 2 - 1, 0)] + srt[rows, np.maximum(k // 2, 0)])
-    out = np.zeros((n, 5))
-    out[:, 0:2] = side
-    out[:, 2] = side.max(axis=1)
-    out[:, 3] = np.where(n_have > 0, int_db - _db(np.where(n_have > 0, med, 1.0)), 0.0)
-    out[:, 4] = n_have / 2.0
-    out[n_have == 0, :4] = 0.0
     return out
 
 
@@ -1156,7 +1096,6 @@ def ssb_features(
     baseline: Baseline | None = None,
     floor_per_re: float = 0.0,
     neighbour_pci: int = -1,
-    ctx: np.ndarray | None = None,
 ) -> np.ndarray:
     """Feature vector of one SSB (:func:`ssb_features_batch` with N = 1).
 
@@ -1179,8 +1118,6 @@ def ssb_features(
         QUANT_KEEP x floor_per_re above zero.
     neighbour_pci : a co-channel cell the site knows (the baseline's
         neighbours), cancelled from the residual; -1 for none
-    ctx : float32, shape (2, 240), or None -- the SSB's surroundings
-        (``dsp.ssb_grids_at(..., context=True)``); None: no ``ctx_*`` evidence
 
     Returns
     -------
@@ -1197,12 +1134,11 @@ def ssb_features(
     return ssb_features_batch(grid[None], [pci], [ibar], trace[None], nid2_margin_db=nid2_margin_db,
                               sss_metric=sss_metric, dmrs_metric=dmrs_metric, locked=locked,
                               baselines=None if baseline is None else [baseline], floor_per_re=floor_per_re,
-                              neighbour_pcis=None if neighbour_pci < 0 else [neighbour_pci],
-                              ctx=None if ctx is None else np.asarray(ctx)[None])[0]
+                              neighbour_pcis=None if neighbour_pci < 0 else [neighbour_pci])[0]
 
 
 _SUMMARY = tuple((n, FEATURE_NAMES.index(n)) for n in
-                 ("snr_est_db", "isr_db", "epnre_rel_db", "profile_peak_db", "sym_spread_db", "ctx_rise_db"))
+                 ("snr_est_db", "isr_db", "epnre_rel_db", "profile_peak_db", "sym_spread_db"))
 
 
 def raw_summary(vec: np.ndarray) -> dict:

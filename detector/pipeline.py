@@ -86,7 +86,6 @@ def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[C
         baselines=None if not sites else [sites[id(b)] if b is not None else None for b in bases],
         floor_per_re=[floors[o.scs_khz] for o in obs],
         neighbour_pcis=_cancel_or_none(cancel if cancel is not None else cancel_pcis(bases)),
-        ctx=np.stack([o.ctx for o in obs]) if obs else None,
     )
 
 

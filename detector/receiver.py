@@ -41,9 +41,6 @@ from . import dsp
 from .features import PSS_TRACE_HALF
 
 PERIODS_MS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)  # TS 38.331 ssb-periodicityServingCell
-# SSB-rate samples kept between the surroundings' FFT windows and the edge of
-# the data (the band filter rings a few samples into a zero-padded part)
-CTX_GUARD = 8
 
 
 @dataclass(frozen=True)
@@ -439,7 +436,6 @@ class SSBObservation:
     dmrs_metric: float
     cfo_hz: float
     grid: np.ndarray  # (4, 240) complex64
-    ctx: np.ndarray  # (2, 240) float32: RE energies of the symbols before and after it (dsp.ssb_grids_at), NaN: no data
     ssb_iq: np.ndarray  # (1096,) complex64: the SSB's 4 symbols at the SSB rate (raw-IQ models)
     pss_trace: np.ndarray  # (65,) float32
     n_nonfinite: int = 0
@@ -471,7 +467,6 @@ class _Pending:
     valid: bool
     reason: str
     others: tuple = ()
-    data: tuple = (0.0, 0.0)  # [a, b) of y (SSB-rate samples) that holds data (else zero padding)
 
 
 def l_max_for(ssb_freq_hz: Optional[float]) -> int:
@@ -635,21 +630,9 @@ class Receiver:
         w = self._win_cache.get(scs_khz)
         if w is None:
             ratio = self.fs / dsp.ssb_rate_hz(scs_khz)
-            # the PSS search (+- track_search lags and the trace around them) and the
-            # symbol before the SSB (its surroundings: dsp.CTX_SYMBOLS) fit in the margin
-            margin = int(math.ceil((max(dsp.SSB_CP + PSS_TRACE_HALF + 48, dsp.SSB_SYMBOL_LEN + CTX_GUARD)
-                                    + self.cfg.track_search) * ratio))
+            margin = int(math.ceil((dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio))
             w = self._win_cache[scs_khz] = (margin, int(math.ceil(dsp.SSB_LEN * ratio)) + 2 * margin)
         return w
-
-    def _core_for(self, scs_khz: int) -> tuple[int, int]:
-        """(before, after) the predicted SSB start, in input samples: the part of
-        its window that must hold data for the SSB to be observed (the SSB and
-        its PSS search range; the surroundings may lie beyond the data: at the
-        start or end of a capture they are then marked missing)."""
-        ratio = self.fs / dsp.ssb_rate_hz(scs_khz)
-        m = (dsp.SSB_CP + self.cfg.track_search + PSS_TRACE_HALF + 48) * ratio
-        return int(math.ceil(m / 2)), int(math.ceil(dsp.SSB_LEN * ratio + m / 2))
 
     # -- input -------------------------------------------------------------
     def push(self, block: np.ndarray, start_sample: Optional[int] = None) -> list[SSBObservation]:
@@ -754,8 +737,7 @@ class Receiver:
             pos = self.slots[ib]
             margin, length = self._window_in()
             w0 = int(math.floor(pos)) - margin
-            c0, c1 = self._core_for(self.scs_khz)
-            core0, core1 = int(math.floor(pos)) - c0, int(math.floor(pos)) + c1  # the SSB +- search range
+            core0, core1 = w0 + margin // 2, w0 + length - margin // 2  # the SSB +- search range
             r_start = max(self._next_reacq, self._buf.start)  # (later only while a sliced search ran)
             r_end = r_start + self.acq_len
             if r_end <= w0 + length and self._search is None:
@@ -996,13 +978,10 @@ class Receiver:
         reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
         sample = int(round(w0 + start * self.fs / rate))
         l_max = l_max_for(self.center_freq_hz + self.offset_hz if self.center_freq_hz else None)
-        # the part of the window that holds data (no zero padding, no non-finite samples)
-        data = (0.0, 0.0) if n_bad else ((max(self._buf.start - w0, 0)) * rate / self.fs,
-                                         (min(self._buf.end - w0, length)) * rate / self.fs)
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
-                        others=tuple(self.acq.others) if self.acq is not None else (), data=data)
+                        others=tuple(self.acq.others) if self.acq is not None else ())
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
         """The observations of a push: the SSB grids and the cell identity checks
@@ -1013,14 +992,7 @@ class Receiver:
             groups.setdefault(p.y0.size, []).append(i)
         for idx in groups.values():
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
-            starts = np.array([pending[i].start for i in idx])
-            grids, ctx = dsp.ssb_grids_at(ys, starts, context=True)
-            # surroundings that reach beyond the data (a capture's first or last
-            # SSB, a gap, non-finite samples) are missing: NaN rows
-            a = np.array([pending[i].data[0] for i in idx])
-            b = np.array([pending[i].data[1] for i in idx])
-            ctx[starts + dsp.CTX_FIRST - CTX_GUARD < a, 0] = np.nan
-            ctx[starts + dsp.CTX_END + CTX_GUARD > b, -1] = np.nan
+            grids = dsp.ssb_grids_at(ys, np.array([pending[i].start for i in idx]))
             ibs, sss_m, dmrs_m = dsp.track_identities(
                 grids, [pending[i].pci for i in idx], [-1 if pending[i].locked else pending[i].ibar for i in idx])
             for j, i in enumerate(idx):
@@ -1041,7 +1013,6 @@ class Receiver:
                     dmrs_metric=float(dmrs_m[j]),
                     cfo_hz=p.cfo_hz,
                     grid=grids[j],
-                    ctx=ctx[j],
                     ssb_iq=ys[j, i0 : i0 + dsp.SSB_LEN].copy(),
                     pss_trace=p.pss_trace,
                     n_nonfinite=p.n_nonfinite,

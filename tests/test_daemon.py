@@ -177,9 +177,6 @@ def test_record_features_mapping():
     assert record_features({"profile_peak_db": 12.0, "sym_spread_db": 1.0}) == {"narrowband_ratio": 1.0, "pulsed": False}
     assert record_features({"profile_peak_db": 3.0, "sym_spread_db": 9.0}) == {"narrowband_ratio": 0.0, "pulsed": True}
     assert record_features({"profile_peak_db": None}) == {}
-    # interference on the SSB alone (over its silent surroundings): a reactive jammer
-    assert record_features({"ctx_rise_db": 14.0}) == {"ssb_synchronous": True}
-    assert record_features({"ctx_rise_db": 1.0, "sym_spread_db": 9.0}) == {"pulsed": True, "ssb_synchronous": False}
 
 
 # ---------------------------------------------------------------------------

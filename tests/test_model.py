@@ -250,12 +250,9 @@ def test_calibrated_site_tolerates_a_moved_noise_floor(tmp_path):
     """Calibrate on a clean recording, replay clean recordings of the same site
     whose noise floor sits 2.5 dB higher and 2.5 dB lower relative to the cell
     (another receiver gain stage, AGC, another day): the shipped model raises
-    at most 2 false alarms in 32 SSBs (trained with companions up to 3 dB off;
-    a model trained on companions at the capture's own SNR flagged 28 of them
-    2.5 dB up). This site (SNR 17 dB, 300 ns TDL-B) is one of the hardest: over
-    24 sites bench/receiver_eval.py drift measures FAR 0 % at +2.5 dB; one
-    site's SSBs share its channel and err together. A barrage jammer that
-    raises the floor by 10 dB is still called jammed."""
+    no false alarm (trained with companions up to 3 dB off; a model trained on
+    companions at the capture's own SNR flagged most SSBs 2 dB up). A barrage
+    jammer that raises the floor by 10 dB is still called jammed."""
     from signals.simulate import SimConfig, draw_params, simulate_capture, write_capture
 
     cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(15.36e6,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
@@ -277,4 +274,4 @@ def test_calibrated_site_tolerates_a_moved_noise_floor(tmp_path):
         if name == "jammed":
             assert flagged >= 0.9 * len(recs), (name, [r["score"] for r in recs])
         else:
-            assert flagged <= 2, (name, [r["score"] for r in recs])
+            assert flagged == 0, (name, [r["score"] for r in recs])
