@@ -479,6 +479,11 @@ def _cell_grid(
     return grid
 
 
+def _carrier_bins(n_rb: int, fft: int) -> np.ndarray:
+    """FFT bins (numpy order) of the carrier's n_rb RBs, centred on 0 Hz."""
+    return (np.arange(n_rb * nr.N_SC_PER_RB) - n_rb * nr.N_SC_PER_RB // 2) % fft
+
+
 def _add_traffic(grid: np.ndarray, lay: _Layout, bins: np.ndarray, n_rb: int, load: float, power_db: float, rng) -> None:
     """Random QPSK/16QAM PDSCH-like REs on scheduled (slot, RB) pairs, never on
     the SSB's own REs (the SSB's 20 RBs in its 4 symbols)."""
@@ -486,7 +491,7 @@ def _add_traffic(grid: np.ndarray, lay: _Layout, bins: np.ndarray, n_rb: int, lo
     n_slots = lay.n_symbols // nr.SYMBOLS_PER_SLOT
     sched = rng.random((n_slots, n_rb)) < load  # (slot, RB)
     re_on = np.repeat(np.repeat(sched, nr.SYMBOLS_PER_SLOT, axis=0), nr.N_SC_PER_RB, axis=1)  # (sym, n_rb*12)
-    carrier_bins = (np.arange(n_rb * nr.N_SC_PER_RB) - n_rb * nr.N_SC_PER_RB // 2) % fft
+    carrier_bins = _carrier_bins(n_rb, fft)
     full = np.zeros((lay.n_symbols, fft), dtype=bool)
     full[: re_on.shape[0]][:, carrier_bins] = re_on
     for s in lay.ssb_symbol:  # keep the SSB's REs for the SSB
@@ -526,7 +531,7 @@ def _add_tx_floor(grid: np.ndarray, n_rb: int, floor_db: float, rng) -> None:
     every carrier subcarrier of each symbol l with a transmitted RE, P_l that
     symbol's mean power over its non-zero REs; silent symbols stay silent."""
     fft = grid.shape[1]
-    carrier_bins = (np.arange(n_rb * nr.N_SC_PER_RB) - n_rb * nr.N_SC_PER_RB // 2) % fft
+    carrier_bins = _carrier_bins(n_rb, fft)
     e = np.abs(grid) ** 2
     nnz = np.count_nonzero(e, axis=1)
     p_l = np.where(nnz > 0, e.sum(axis=1) / np.maximum(nnz, 1), 0.0)  # (n_symbols,)

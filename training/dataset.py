@@ -309,7 +309,7 @@ def build_dataset(data_dir: str | Path, *, workers: int = 2, progress: bool = Tr
         "sim_config": man.get("config"),
         "manifest_sha256": _sha256_file(data_dir / "manifest.json"),
         "file_sha256": hashes,
-        "file_stat": {n: [(data_dir / n).stat().st_size, (data_dir / n).stat().st_mtime_ns] for n in hashes},
+        "file_stat": {n: [st.st_size, st.st_mtime_ns] for n in hashes for st in [(data_dir / n).stat()]},
         "data_sha256": data_h,
         "n_captures": len(results),
         "n_truth_ssbs": n_truth,
