@@ -130,6 +130,10 @@ class ImpairmentConfig:
       null REs too, but not the silent symbols around the SSB (one real gNB
       capture shows its null REs 6 dB over the empty symbols next to them at
       38 dB SNR: transmitter noise or phase-noise leakage, alike here);
+    - ``dc_offset_db``: with ``dc_offset_probability``, the receiver's DC offset
+      (a zero-IF SDR's LO leakage, an ADC offset): a constant of this power
+      relative to the capture's mean power, random phase; on an SSB centred on
+      the capture it sits on the SSB's middle subcarrier;
     - ``edge_collision_*``: traffic that overlaps the SSB's first or last 1..8
       subcarriers in its PBCH symbols (a scheduler that misses the SSB's RB
       offset k_SSB, TS 38.211 §7.4.3.1, as one real gNB capture shows), at
@@ -145,6 +149,8 @@ class ImpairmentConfig:
     edge_collision_power_db: tuple[float, float] = (-15.0, -3.0)
     tx_floor_probability: float = 0.0
     tx_floor_db: tuple[float, float] = (-50.0, -30.0)
+    dc_offset_probability: float = 0.0
+    dc_offset_db: tuple[float, float] = (-50.0, -15.0)
 
     def __post_init__(self):
         check_range("impairments.probability", self.probability, 0, 1)
@@ -156,6 +162,8 @@ class ImpairmentConfig:
         check_interval("impairments.edge_collision_power_db", self.edge_collision_power_db, -40, 10)
         check_range("impairments.tx_floor_probability", self.tx_floor_probability, 0, 1)
         check_interval("impairments.tx_floor_db", self.tx_floor_db, -80, -10)
+        check_range("impairments.dc_offset_probability", self.dc_offset_probability, 0, 1)
+        check_interval("impairments.dc_offset_db", self.dc_offset_db, -80, 0)
 
 
 EDGE_COLLISION_MAX_SC = 8  # subcarriers at one SSB edge a colliding scheduler hits
@@ -432,6 +440,8 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
         # drawn last (and only when enabled): the draws of a config without it are unchanged
         if imp.tx_floor_probability > 0 and rng.random() < imp.tx_floor_probability:
             p.impairments["tx_floor_db"] = _uniform(rng, imp.tx_floor_db)
+        if imp.dc_offset_probability > 0 and rng.random() < imp.dc_offset_probability:
+            p.impairments["dc_offset_db"] = _uniform(rng, imp.dc_offset_db)
     return p
 
 
@@ -699,9 +709,12 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     if imp and imp.get("iq_image_db") is not None:
         rx = channel.iq_imbalance(rx, imp["iq_image_db"], rng)
 
-    # ---- receiver: cut the capture window, gain, quantise -----------------
+    # ---- receiver: cut the capture window, DC offset, gain, quantise --------
     iq = rx[p.start_sample : p.start_sample + p.n_samples]
     del rx
+    if imp and imp.get("dc_offset_db") is not None:
+        dc_amp = math.sqrt(float(np.mean(np.abs(iq) ** 2)) * 10 ** (imp["dc_offset_db"] / 10))
+        iq = iq + np.complex64(dc_amp * np.exp(1j * rng.uniform(0.0, 2.0 * np.pi)))
     if p.datatype == "cf32_le":
         gain = 10 ** (p.level_db / 20)
         iq_file = (iq * np.float32(gain)).astype(np.complex64)

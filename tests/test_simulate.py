@@ -256,3 +256,26 @@ def test_transmitter_noise_floor_fills_the_nulls_not_the_silent_symbols():
     assert len(null_db) >= 4
     assert abs(np.median(null_db) - 30.0) < 1.0  # tx floor (-30) + thermal (-40): 29.6 dB
     assert abs(np.median(silent_db) - 40.0) < 1.0
+
+
+def test_receiver_dc_offset_is_a_constant_at_its_power():
+    """dc_offset_db -20: the capture's mean is a constant 20 dB under its power
+    (the same capture without it has a mean ~40 dB further down)."""
+    import dataclasses
+
+    from signals.simulate import ImpairmentConfig
+
+    base = _cfg(datatypes=("cf32_le",))
+    imp = ImpairmentConfig(probability=1.0, iq_image_probability=0.0, dc_offset_probability=1.0,
+                           dc_offset_db=(-20.0, -20.0))
+    on = dataclasses.replace(base, jamming=dataclasses.replace(base.jamming, clean_fraction=1.0), impairments=imp)
+    means = []
+    for cfg in (on, dataclasses.replace(on, impairments=dataclasses.replace(imp, dc_offset_probability=0.0))):
+        rng = np.random.default_rng(8)
+        p = draw_params(cfg, rng, force_clean=True)
+        cap = simulate_capture(p, rng)
+        x = cap.iq.astype(np.complex128)
+        means.append(10 * np.log10(abs(x.mean()) ** 2 / np.mean(np.abs(x) ** 2)))
+    assert p.impairments.get("dc_offset_db") is None
+    assert means[0] == pytest.approx(-20.0, abs=0.2)
+    assert means[1] < -50.0
