@@ -41,6 +41,10 @@ from . import dsp
 from .features import PSS_TRACE_HALF
 
 PERIODS_MS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)  # TS 38.331 ssb-periodicityServingCell
+# DC refresh blocks while tracking: 10 ms, the mean to 1 / n of the power (-55 dB at 30.72 Msps,
+# -46 dB at 3.84 Msps, in the SSB's DC RE ~-22 dB under an average RE's power)
+DC_BLOCK_S = 10e-3
+UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,6 @@ class ReceiverConfig:
     track_search: int = 8  # +- lags (SSB-rate samples) searched around a prediction
     min_sss_margin: float = 1.1  # best / second-best N_ID1 metric (summed over SSBs) to accept a cell
     sss_peak_ratio: float = 2.5  # each SSB's own SSS match of that N_ID1 over its median (noise: ~1)
-    # an acquisition's SSBs beside the strongest keep their ī_SSB only with this PBCH-DMRS margin
-    # (best / second-best hypothesis): the 435 true ones of 40 simulated sites at SNR -3..6 dB
-    # had >= 1.40; a PSS-like peak of traffic that became a tracked "SSB", jammed in every
-    # record, had 1.001
-    min_dmrs_margin: float = 1.2
     # a cell other than the serving one is reported (Acquisition.others, a site baseline's
     # neighbour) only when its N_ID1 margin or its PBCH-DMRS margin (mean over its SSBs) shows
     # a real cell: on 300 simulated sites the 32 cells these reject were all noise (SSS margin
@@ -82,13 +81,16 @@ class ReceiverConfig:
     # during a search are skipped (counted in Receiver.n_unsearched), never queued up.
     search_duty: float = 0.0
     # Receiver DC offset (a zero-IF SDR's LO leakage, an ADC's offset): the mean of each cell
-    # search's block (~22 ms: initial, periodic every reacquire_s, on loss) is subtracted from
-    # everything the receiver looks at until the next search, when it stands out of its own
-    # estimation noise by dc_min_ratio (dsp.dc_offset). A DC spike on an SSB centred on the
-    # capture (the natural tuning) reads as a CW jammer otherwise: at -40 dBc it flagged 28 % of
-    # clean simulated SSBs with the shipped model, at -20 dBc 92 %.
+    # search's block (~22 ms) and, while tracking, of a 10 ms block every dc_refresh_s, is
+    # subtracted from everything the receiver looks at until the next one, when it stands out of
+    # its own estimation noise by dc_min_ratio (dsp.dc_offset). A DC spike on an SSB centred on
+    # the capture (the natural tuning) reads as a CW jammer otherwise: at -40 dBc it flagged 28 %
+    # of clean simulated SSBs with the shipped model, at -20 dBc 92 %. (A fast periodic sweep
+    # jammer has a spectral line at DC too: it is subtracted while the jammer is on, and the
+    # refresh keeps it from outliving the jammer by more than dc_refresh_s.)
     dc_removal: bool = True
     dc_min_ratio: float = 12.0
+    dc_refresh_s: float = 0.1
 
     def __post_init__(self):
         if self.scs_khz not in (None, 15, 30):
@@ -99,11 +101,11 @@ class ReceiverConfig:
         check_range("acq_single_threshold", self.acq_single_threshold, self.acq_threshold, 1.0)
         check_range("track_threshold", self.track_threshold, 0.02, 1.0)
         check_range("track_search", self.track_search, 1, 64)
-        check_range("min_dmrs_margin", self.min_dmrs_margin, 1.0, 100.0)
         check_range("reacquire_s", self.reacquire_s, 0.1, 3600)
         check_range("lost_reacquire", self.lost_reacquire, 1, 10**6)
         check_range("cfo_alpha", self.cfo_alpha, 0.0, 1.0)
         check_range("dc_min_ratio", self.dc_min_ratio, 1.0, 1e6)
+        check_range("dc_refresh_s", self.dc_refresh_s, 0.01, 3600.0)
         object.__setattr__(self, "preferred_pcis", tuple(int(p) for p in self.preferred_pcis))
         for p in self.preferred_pcis:
             check_range("preferred_pcis", p, 0, nr.N_CELL_ID_COUNT - 1)
@@ -343,10 +345,8 @@ def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cf
     return st, peak, dsp.best_ibar(clean, pci), grid
 
 
-def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: float, l_max: int,
-                      min_dmrs_margin: float = 1.0) -> list[Detection]:
-    """The detections whose time agrees with their ī_SSB relative to ``ref``,
-    each (but ``ref``) with a PBCH-DMRS margin of at least ``min_dmrs_margin``.
+def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: float, l_max: int) -> list[Detection]:
+    """The detections whose time agrees with their ī_SSB relative to ``ref``.
 
     Every SSB of a cell sits at its index's first symbol in a half frame (TS
     38.213 §4.1: Case A at 15 kHz, B or C at 30 kHz) and bursts repeat at
@@ -354,9 +354,6 @@ def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: fl
     A detection that is at no such position for its ī_SSB under any case is a
     false one (noise or another signal that passed the PSS, SSS and DMRS tests),
     and is dropped instead of becoming a tracked SSB where the cell sends none.
-    The check means nothing when ī_SSB is a guess: a detection whose best DMRS
-    hypothesis barely beats the second (traffic that passed the PSS threshold)
-    lands on its guessed ī's position once in L_max, so it must show a margin.
     """
     rate = dsp.ssb_rate_hz(scs)
     num = nr.Numerology.create(scs, rate)
@@ -369,8 +366,6 @@ def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: fl
     for d in dets:
         if d is ref:
             keep.append(d)
-            continue
-        if d.cell.dmrs_margin < min_dmrs_margin:
             continue
         i = d.cell.ibar % l_max
         dy = d.sample * rate / fs_hz - ref_y
@@ -403,7 +398,7 @@ def _probe_burst_steps(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: fl
     num = nr.Numerology.create(scs, rate)
     starts = num.symbol_starts(5 * num.symbols_per_subframe)  # one half frame, SSB-rate samples
     i_ref, hf = ref.cell.ibar % l_max, ref.cell.ibar // l_max if l_max == 4 else 0
-    dets = _burst_consistent(dets, ref, scs, fs_hz, l_max, cfg.min_dmrs_margin)
+    dets = _burst_consistent(dets, ref, scs, fs_hz, l_max)
     found = {round(d.sample * rate / fs_hz): d for d in dets}
     n_probes = 0
     best_extra: list[Detection] = []
@@ -611,6 +606,7 @@ class Receiver:
         self.copy_input = True
         self.search_slack = None
         self.acq_len = int(math.ceil((20e-3 + 2 * 1.2e-3) * self.fs))  # a 20 ms period + SSB + margins
+        self.dc_len = int(math.ceil(DC_BLOCK_S * self.fs))  # the DC blocks while tracking
         self._win_cache: dict[int, tuple[int, int]] = {}
         # SSB windows of this push already taken to the SSB rate (all the windows that lie
         # in the buffer, in one batch): (w0, length, k0) -> (unrotated band, n_bad, valid)
@@ -621,6 +617,7 @@ class Receiver:
     def reset_states(self) -> None:
         self._buf: Optional[_Buffer] = None  # buffered samples (complex64, or native blocks with a converter)
         self.dc = 0j  # the receiver's DC offset (input units), from the last cell search's block
+        self.dc_power = 0.0  # that block's mean power
         self._bands = {}
         self._acq_start = 0  # where the next acquisition block starts
         self.locked = False
@@ -633,10 +630,16 @@ class Receiver:
         self.slots: dict[int, float] = {}  # ī_SSB -> predicted next position (absolute, float)
         self.lost_run = 0
         self._next_reacq = 0
+        self._next_dc = 0  # start of the next DC block while tracking
         self.n_samples_in = 0
         self.n_nonfinite = 0
         self.n_acquisitions = 0
         self.n_gaps = 0
+        # slots not yet seen with their PSS in tracking: ī_SSB -> (unlocked observations in a row,
+        # locked observations of the cell when the first of them came)
+        self._unconfirmed: dict[int, tuple[int, int]] = {}
+        self._n_locked_obs = 0
+        self.n_slots_dropped = 0
         # sliced searches (search_duty > 0)
         self._search = None  # the running search: _Search
         self._credit = 0.0  # seconds of search work allowed now
@@ -698,6 +701,7 @@ class Receiver:
             self._buf.reset(start_sample)
             self._searched_to = None  # lost upstream: not "unsearched"
             self._next_reacq = max(self._next_reacq, start_sample)
+            self._next_dc = max(self._next_dc, start_sample)
             if not self.locked:
                 self._acq_start = start_sample
         self.n_samples_in += len(block)
@@ -781,6 +785,16 @@ class Receiver:
                     break
                 self._start_search("reacquire", r_start, r_end)
                 continue
+            d_end = self._next_dc + self.dc_len
+            if self.cfg.dc_removal and d_end <= w0 + length and not (final and d_end > end):
+                if d_end > end:
+                    break
+                d_start = max(self._next_dc, self._buf.start)  # (= _next_dc but after a gap)
+                if d_end - d_start >= self.dc_len // 2:
+                    self._measure_dc(self._seg(d_start, d_end), d_end)
+                else:
+                    self._next_dc += int(self.cfg.dc_refresh_s * self.fs)
+                continue
             if w0 + length > end and not (final and core1 <= end):
                 break
             if core0 < self._buf.start or core1 > end:
@@ -792,9 +806,33 @@ class Receiver:
             obs = self._observe(pos, ib)
             out.append(obs)
             self.slots[ib] = (obs.sample + obs_frac(obs, pos)) + self.period_samples
+            self._confirm(ib, obs.locked)
             self.lost_run = 0 if obs.locked else self.lost_run + 1
             if self.lost_run >= self.cfg.lost_reacquire and self._next_reacq > obs.sample + length:
                 self._next_reacq = obs.sample + length
+
+    def _confirm(self, ib: int, locked: bool) -> None:
+        """A slot is confirmed by its first observation with the PSS. One whose first
+        UNCONFIRMED_DROP observations all miss it while the cell's other SSBs show
+        theirs is dropped (``n_slots_dropped``): the cell does not send that SSB
+        (a traffic peak taken for it at acquisition, an SSB the gNB no longer
+        sends), and tracking it would give a "jammed" record every period. Once
+        confirmed a slot is kept, PSS or not (a jammer must give "jammed")."""
+        if locked:
+            self._n_locked_obs += 1
+            self._unconfirmed.pop(ib, None)
+            return
+        state = self._unconfirmed.get(ib)
+        if state is None:
+            return
+        misses, locked_before = state
+        misses += 1
+        if misses >= UNCONFIRMED_DROP and self._n_locked_obs > locked_before and len(self.slots) > 1:
+            del self.slots[ib]
+            del self._unconfirmed[ib]
+            self.n_slots_dropped += 1
+        else:
+            self._unconfirmed[ib] = (misses, locked_before)
 
     def _window_in_any(self) -> int:
         """SSB window length (input samples) before the SCS is known: the longer (15 kHz)."""
@@ -809,6 +847,8 @@ class Receiver:
             keep = int(math.floor(min(self.slots.values()))) - margin
             if self._search is None:  # (a running sliced search holds its own copy of its block)
                 keep = min(keep, self._next_reacq)
+            if self.cfg.dc_removal:
+                keep = min(keep, self._next_dc)
         elif self.locked:
             keep = end
         elif self._search is not None:
@@ -827,8 +867,7 @@ class Receiver:
         self.n_acquisitions += 1
         x = self._seg(a, b)
         if self.cfg.dc_removal:
-            # the block's own DC offset, for it and for what is tracked until the next search
-            self.dc = dsp.dc_offset(x, self.cfg.dc_min_ratio)
+            self._measure_dc(x, b)  # the block's own DC offset, for it and for what follows
         if self.dc:
             x = x - np.complex64(self.dc)
         if kind == "acquire":
@@ -845,6 +884,13 @@ class Receiver:
         while not search.step(None):  # at once
             pass
         self._search_done(search)
+
+    def _measure_dc(self, x: np.ndarray, b: int) -> None:
+        """The DC offset from block ``x`` (complex64, ending at stream sample ``b``),
+        used until the next block, which ends dc_refresh_s later."""
+        self.dc = dsp.dc_offset(x, self.cfg.dc_min_ratio)
+        self.dc_power = dsp.sum_sq(x) / max(x.size, 1) if self.dc else 0.0
+        self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
 
     def _step_search(self, final: bool) -> bool:
         """Work on the running search while the time budget allows (to its end when
@@ -901,6 +947,7 @@ class Receiver:
                 while p < horizon:
                     p += self.period_samples
                 self.slots[d.cell.ibar] = p
+                self._unconfirmed[d.cell.ibar] = (0, self._n_locked_obs)
         if acq.period_ms and acq.period_ms * 1e-3 * self.fs < self.period_samples:
             self.period_samples = acq.period_ms * 1e-3 * self.fs
 
@@ -916,6 +963,7 @@ class Receiver:
         self.slots = {}
         for d in acq.detections:  # first detection of each ī_SSB
             self.slots.setdefault(d.cell.ibar, block_start + d.sample)
+        self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
         self.lost_run = 0
         self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
 
@@ -970,9 +1018,13 @@ class Receiver:
         if hit is None:
             margin, _ = self._window_in()
             starts = {w0}
+            # not the windows that come after the next DC block or re-acquisition (a new DC offset)
+            horizon = min(self._buf.end, max(self._next_reacq, self._buf.start) + self.acq_len)
+            if self.cfg.dc_removal:
+                horizon = min(horizon, self._next_dc + self.dc_len)
             for p in self.slots.values():
                 s0 = int(math.floor(p)) - margin
-                if s0 >= self._buf.start and s0 + length <= self._buf.end and (s0, length, k0) not in self._bands:
+                if s0 >= self._buf.start and s0 + length < horizon and (s0, length, k0) not in self._bands:
                     starts.add(s0)
             starts = sorted(starts)
             xs, n_bad, valid = self._checked_windows(starts, length)

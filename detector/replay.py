@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ class FileSummary:
     ssb_freq_hz: Optional[float] = None
     mode: str = ""
     nonfinite_samples: int = 0
+    dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
+    slots_dropped: int = 0
     dropped_bytes: int = 0
     datatype: str = ""
     sample_rate_hz: float = 0.0
@@ -53,6 +56,10 @@ class FileSummary:
             notes += f"; {self.dropped_bytes} trailing bytes ignored (not a whole {self.datatype} sample)"
         if self.nonfinite_samples:
             notes += f"; {self.nonfinite_samples} NaN/Inf samples read as 0"
+        if self.dc_offset_dbc is not None:
+            notes += f"; DC offset {self.dc_offset_dbc:.1f} dBc removed"
+        if self.slots_dropped:
+            notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
         if self.ssbs == 0:
             return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{notes}"
         f = f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else ""
@@ -122,6 +129,9 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         s = pipe.stats
         summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
         summary.nonfinite_samples = rx.n_nonfinite
+        summary.slots_dropped = rx.n_slots_dropped
+        if rx.dc and rx.dc_power:
+            summary.dc_offset_dbc = 10 * math.log10(abs(rx.dc) ** 2 / rx.dc_power)
         if rx.pci is not None:
             summary.pcis = [rx.pci]
             summary.scs_khz = rx.scs_khz

@@ -141,18 +141,22 @@ def test_dc_offset_on_a_centred_ssb_is_removed():
 
 
 def test_dc_offset_streaming_chunks_give_the_same_records():
-    """With a DC offset to remove, whole and in random chunks (ci16 through a
-    converter, as the daemon) the records match byte for byte."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=45.0, period_ms=(10.0,), centre_ssb_fraction=1.0,
-                     all_ssbs_fraction=1.0, l_max=(4,))
+    """A DC offset that steps half-way through a 300 ms stream, refreshed every
+    50 ms and re-acquired every 120 ms: whole and in random chunks (ci16 through
+    a converter, as the daemon) the records match byte for byte, and the
+    receiver ends up with the second offset."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(15,), duration_ms=300.0, period_ms=(10.0,),
+                     centre_ssb_fraction=1.0, all_ssbs_fraction=1.0, l_max=(4,), snr_db=(20.0, 20.0))
     cap = _capture(32, cfg)
     p = cap.params
-    x = _with_dc(cap.iq, -25.0, seed=1)
+    half = cap.iq.size // 2
+    x = np.concatenate([_with_dc(cap.iq[:half], -25.0, seed=1), _with_dc(cap.iq[half:], -20.0, seed=2)])
     raw = np.round(np.stack([x.real, x.imag], axis=1) * 8000).astype(np.int16)
     conv = lambda b: iqio.to_complex64(b, "ci16_le")  # noqa: E731
+    rc = ReceiverConfig(dc_refresh_s=0.05, reacquire_s=0.12)
 
     def run(chunks):
-        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "ci16_le", converter=conv)
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "ci16_le", converter=conv, receiver_config=rc)
         recs, pos = [], 0
         for c in chunks:
             recs += pipe.push(raw[pos : pos + c])
@@ -160,10 +164,51 @@ def test_dc_offset_streaming_chunks_give_the_same_records():
         return recs + pipe.push(raw[pos:]) + pipe.flush(), pipe.receiver.dc
 
     whole, dc = run([])
-    chunked, _ = run(list(np.random.default_rng(2).integers(1, 30000, 25)))
-    assert len(whole) >= 8
-    assert 10 * np.log10(abs(dc) ** 2 / np.mean(np.abs(conv(raw)) ** 2)) == pytest.approx(-25.0, abs=1.0)
+    chunked, _ = run(list(np.random.default_rng(2).integers(1, 60000, 60)))  # (batched band extraction: 2x rate)
+    assert len(whole) >= 100
+    first, second = (conv(raw[a:b]).astype(np.complex128).mean() - cap.iq[a:b].astype(np.complex128).mean()
+                     for a, b in ((0, half), (half, None)))
+    # (the SSBs' own DC subcarrier, coherent over a burst, biases a 22 ms estimate by ~-40 dB of the power)
+    assert abs(dc - second) < 0.25 * abs(second) < abs(dc - first)
+    assert not any(r["jammed"] for r in whole)
     assert json.dumps(whole) == json.dumps(chunked)
+
+
+def _slot_run(cap, iq, fake_ibar, fake_pos_ms, first_ms=25.0):
+    """Records of ``iq`` with a slot for ī ``fake_ibar`` planted after lock at
+    ``fake_pos_ms`` (as a traffic peak taken for an SSB at acquisition would be)."""
+    p = cap.params
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    rx = pipe.receiver
+    n0 = int(first_ms * 1e-3 * p.sample_rate_hz)
+    recs = pipe.push(iq[:n0])
+    assert rx.locked and fake_ibar not in rx.slots
+    rx.slots[fake_ibar] = fake_pos_ms * 1e-3 * p.sample_rate_hz
+    rx._unconfirmed[fake_ibar] = (0, rx._n_locked_obs)
+    return recs + pipe.push(iq[n0:]) + pipe.flush(), rx
+
+
+def test_a_tracked_slot_never_seen_with_its_pss_is_dropped():
+    """A slot where the cell sends no SSB is dropped after its first two
+    observations (the cell's real SSBs showed their PSS meanwhile) and counted;
+    the real ones are all tracked. Under a jammer that hides every PSS nothing
+    is dropped: the planted slot keeps being scored."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=100.0, period_ms=(10.0,), snr_db=(20.0, 20.0),
+                     l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cap = _capture(33, cfg, ssbs_sent=(0,))
+    p = cap.params
+    recs, rx = _slot_run(cap, cap.iq, 5, 27.0)
+    assert rx.n_slots_dropped == 1 and 5 not in rx.slots
+    assert [r["ssb_index"] for r in recs].count(5) == 2
+    assert sum(r["ssb_index"] == 0 and r["locked"] for r in recs) == len(cap.ssbs)
+    # the same with barrage noise 30 dB over the signal from 25 ms on: no PSS anywhere, nothing dropped
+    noise = np.random.default_rng(4).standard_normal((cap.iq.size, 2)).astype(np.float32) @ np.array([1, 1j], np.complex64)
+    n0 = int(25e-3 * p.sample_rate_hz)
+    jam = cap.iq.copy()
+    jam[n0:] += noise[n0:] * np.float32(np.sqrt(1000 * np.mean(np.abs(cap.iq) ** 2)))
+    recs, rx = _slot_run(cap, jam, 5, 27.0)
+    assert rx.n_slots_dropped == 0 and 5 in rx.slots
+    assert [r["ssb_index"] for r in recs].count(5) >= 6
 
 
 def test_single_ssb_in_one_millisecond():
@@ -519,9 +564,8 @@ def test_detections_off_their_burst_positions_are_dropped():
     starts = num.symbol_starts(5 * num.symbols_per_subframe)
     first = nr.ssb_first_symbols("C", l_max)
 
-    def det(sample, ibar, rho2=0.5, dmrs_margin=3.0):
-        cell = dsp.CellId(pci=7, nid1=2, nid2=1, sss_metric=0.9, sss_margin=3.0, ibar=ibar, dmrs_metric=0.9,
-                          dmrs_margin=dmrs_margin)
+    def det(sample, ibar, rho2=0.5):
+        cell = dsp.CellId(pci=7, nid1=2, nid2=1, sss_metric=0.9, sss_margin=3.0, ibar=ibar, dmrs_metric=0.9, dmrs_margin=3.0)
         return Detection(float(sample), 1, rho2, cell, 0.0)
 
     ref = det(10000, 0, rho2=0.9)
@@ -529,12 +573,8 @@ def test_detections_off_their_burst_positions_are_dropped():
     next_burst = det(10000 + 10e-3 * fs + starts[first[1]] - starts[first[0]], 1)  # one 10 ms period later
     phantom = det(10000 + 7.5e-3 * fs, 4)  # ī 4 7.5 ms after ī 0: no periodicity puts it there
     wrong_index = det(10000 + starts[first[3]] - starts[first[0]] + 2 * dsp.SSB_SYMBOL_LEN, 3)
-    # at ī 5's position, but ī a guess (DMRS best barely over the second): traffic, not an SSB
-    guessed = det(10000 + starts[first[5]] - starts[first[0]], 5, dmrs_margin=1.001)
-    kept = _burst_consistent([ref, same_burst, next_burst, phantom, wrong_index, guessed], ref, scs, fs, l_max,
-                             min_dmrs_margin=1.2)
+    kept = _burst_consistent([ref, same_burst, next_burst, phantom, wrong_index], ref, scs, fs, l_max)
     assert kept == [ref, same_burst, next_burst]
-    assert guessed in _burst_consistent([ref, guessed], ref, scs, fs, l_max, min_dmrs_margin=1.0)
 
 
 def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
