@@ -629,6 +629,8 @@ class Receiver:
         self.period_samples = 0.0
         self.slots: dict[int, float] = {}  # ī_SSB -> predicted next position (absolute, float)
         self.lost_run = 0
+        self._loss_backoff = 0  # samples between searches on a sustained loss (0: none failed yet)
+        self._loss_retry_at = 0
         self._next_reacq = 0
         self._next_dc = 0  # start of the next DC block while tracking
         self.n_samples_in = 0
@@ -808,8 +810,12 @@ class Receiver:
             self.slots[ib] = (obs.sample + obs_frac(obs, pos)) + self.period_samples
             self._confirm(ib, obs.locked)
             self.lost_run = 0 if obs.locked else self.lost_run + 1
-            if self.lost_run >= self.cfg.lost_reacquire and self._next_reacq > obs.sample + length:
-                self._next_reacq = obs.sample + length
+            if obs.locked:
+                self._loss_backoff = 0
+            if self.lost_run >= self.cfg.lost_reacquire:
+                due = max(obs.sample + length, self._loss_retry_at)
+                if self._next_reacq > due:
+                    self._next_reacq = due
 
     def _confirm(self, ib: int, locked: bool) -> None:
         """A slot is confirmed by its first observation with the PSS. One whose first
@@ -926,6 +932,12 @@ class Receiver:
             while not full.step(None):
                 pass
             s = full
+        if s.result is None and self.lost_run >= self.cfg.lost_reacquire:
+            # the PSS stays lost (a jammer over it, the cell gone): the next search on loss waits
+            # twice as long each time, up to the periodic interval (one per SSB window otherwise,
+            # each a full search: 13 in 0.5 s of strong barrage, 40x slower than real time)
+            self._loss_backoff = min(max(2 * self._loss_backoff, self.acq_len), int(self.cfg.reacquire_s * self.fs))
+            self._loss_retry_at = s.a + self._loss_backoff
         self._apply_reacquisition(s.result, s.a)
 
     def _apply_reacquisition(self, acq: Optional[Acquisition], a: int) -> None:
@@ -965,6 +977,7 @@ class Receiver:
             self.slots.setdefault(d.cell.ibar, block_start + d.sample)
         self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
         self.lost_run = 0
+        self._loss_backoff = 0
         self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
 
     def _checked_window(self, w0: int, length: int) -> tuple[np.ndarray, int, bool]:

@@ -211,6 +211,30 @@ def test_a_tracked_slot_never_seen_with_its_pss_is_dropped():
     assert [r["ssb_index"] for r in recs].count(5) >= 6
 
 
+def test_sustained_loss_backs_off_the_cell_searches_and_keeps_scoring():
+    """Barrage 30 dB over the signal from 60 ms on hides every PSS: the SSBs are
+    still scored (jammed, serving PCI, every burst), and the searches on loss
+    back off (22, 45, 90, 180 ms ... apart) instead of one per burst."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=500.0, period_ms=(20.0,), snr_db=(25.0, 25.0),
+                     all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cap = _capture(34, cfg)
+    p = cap.params
+    n0 = int(60e-3 * p.sample_rate_hz)
+    x = cap.iq.copy()
+    noise = np.random.default_rng(5).standard_normal((x.size - n0, 2)).astype(np.float32) @ np.array([1, 1j], np.complex64)
+    x[n0:] += noise * np.float32(np.sqrt(500 * np.mean(np.abs(cap.iq) ** 2)))
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    recs = []
+    for i in range(0, x.size, 1 << 15):
+        recs += pipe.push(x[i : i + (1 << 15)])
+    recs += pipe.flush()
+    late = [r for r in recs if r["sample"] > n0 + 2e-3 * p.sample_rate_hz]
+    assert len(late) >= 8 * 21 and all(r["pci"] == p.pci and r["jammed"] for r in late)
+    assert sum(not r["locked"] for r in late) >= 8 * 18
+    # 1 acquisition, then on loss (after 16 SSBs) ~5 searches in the remaining ~0.4 s; one per burst: 20
+    assert pipe.receiver.n_acquisitions <= 8
+
+
 def test_single_ssb_in_one_millisecond():
     cap = _capture(13, _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), snr_db=(20.0, 20.0)))
     s = cap.ssbs[0]
