@@ -44,6 +44,11 @@ PERIODS_MS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)  # TS 38.331 ssb-periodicitySe
 # DC refresh blocks while tracking: 10 ms, the mean to 1 / n of the power (-55 dB at 30.72 Msps,
 # -46 dB at 3.84 Msps, in the SSB's DC RE ~-22 dB under an average RE's power)
 DC_BLOCK_S = 10e-3
+# A jammer that hides the PSS (SINR under ~-8 dB there) brings several times the SSB's
+# energy into its band; a lost SSB with its loudest symbol under twice what the cell
+# brings (its locked SSBs' times their PSS correlation, S / (S + I + N): a jammer already
+# on is not counted as the cell's) is not scored as jammed (Receiver._finish)
+QUIET_LOSS_RATIO = 2.0
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 
 
@@ -642,6 +647,9 @@ class Receiver:
         self._unconfirmed: dict[int, tuple[int, int]] = {}
         self._n_locked_obs = 0
         self.n_slots_dropped = 0
+        self.n_timing_jumps = 0  # SSB timing found moved at a re-acquisition (samples lost upstream)
+        self._ssb_energy: Optional[float] = None  # running mean of the cell's own peak SSB-symbol energy
+        self.n_quiet_losses = 0
         # sliced searches (search_duty > 0)
         self._search = None  # the running search: _Search
         self._credit = 0.0  # seconds of search work allowed now
@@ -951,7 +959,27 @@ class Receiver:
             self._next_reacq = next_reacq
             self.slots = {ib: p + self.period_samples if p < a + self.acq_len else p for ib, p in nxt.items()}
             return
-        # same cell: add SSB indices not yet tracked, projected past the current predictions
+        # same cell. While its PSS is lost where the flywheel expects it, the SSBs found
+        # elsewhere mean the stream lost or gained samples upstream unseen (an SDR or
+        # rtl_tcp overflow): every slot moves by the median shift (else the flywheel would
+        # score empty windows, "jammed", for good)
+        if self.lost_run >= 2 and self.slots:
+            tol = 4 * self.cfg.track_search * self.fs / self.rate
+            seen: dict[int, float] = {}
+            for d in acq.detections:
+                seen.setdefault(d.cell.ibar, a + d.sample)
+            shifts = []
+            for ib, p in seen.items():
+                if ib in self.slots:
+                    old = self.slots[ib]
+                    new = p + round((old - p) / self.period_samples) * self.period_samples
+                    if abs(new - old) > tol:
+                        shifts.append(new - old)
+            if shifts:
+                dt = float(np.median(shifts))
+                self.slots = {ib: pos + dt for ib, pos in self.slots.items()}
+                self.n_timing_jumps += 1
+        # add SSB indices not yet tracked, projected past the current predictions
         horizon = min(self.slots.values()) if self.slots else a
         for d in acq.detections:
             if d.cell.ibar not in self.slots:
@@ -1128,6 +1156,21 @@ class Receiver:
                     reason=p.reason,
                     others=p.others,
                 )
+        # in stream order: an SSB whose PSS is missing with no more energy in its band
+        # than the cell's own SSBs bring is not jammed -- the timing was lost (samples
+        # dropped upstream), the gNB did not send it, a deep fade -- and is not scored
+        for o in out:
+            if not o.valid:
+                continue
+            g = o.grid
+            e = float(np.max(np.einsum("ij,ij->i", g.real, g.real) + np.einsum("ij,ij->i", g.imag, g.imag)))
+            if o.locked:  # the cell's own share of it: the PSS correlation ~ S / (S + I + N)
+                e *= min(max(o.pss_peak, 0.0), 1.0)
+                self._ssb_energy = e if self._ssb_energy is None else 0.8 * self._ssb_energy + 0.2 * e
+            elif self._ssb_energy is not None and e < QUIET_LOSS_RATIO * self._ssb_energy:
+                o.valid = False
+                o.reason = "no PSS and no energy beyond the cell's own: timing lost or SSB not sent"
+                self.n_quiet_losses += 1
         return out
 
 

@@ -44,6 +44,7 @@ class FileSummary:
     nonfinite_samples: int = 0
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
     slots_dropped: int = 0
+    timing_jumps: int = 0
     dropped_bytes: int = 0
     datatype: str = ""
     sample_rate_hz: float = 0.0
@@ -58,6 +59,8 @@ class FileSummary:
             notes += f"; {self.nonfinite_samples} NaN/Inf samples read as 0"
         if self.dc_offset_dbc is not None:
             notes += f"; DC offset {self.dc_offset_dbc:.1f} dBc removed"
+        if self.timing_jumps:
+            notes += f"; SSB timing moved {self.timing_jumps}x (samples lost upstream?)"
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
         if self.ssbs == 0:
@@ -130,6 +133,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
         summary.nonfinite_samples = rx.n_nonfinite
         summary.slots_dropped = rx.n_slots_dropped
+        summary.timing_jumps = rx.n_timing_jumps
         if rx.dc and rx.dc_power:
             summary.dc_offset_dbc = 10 * math.log10(abs(rx.dc) ** 2 / rx.dc_power)
         if rx.pci is not None:

@@ -235,6 +235,30 @@ def test_sustained_loss_backs_off_the_cell_searches_and_keeps_scoring():
     assert pipe.receiver.n_acquisitions <= 8
 
 
+def test_samples_lost_upstream_unseen_give_no_jammed_records_and_the_timing_back():
+    """8192 samples vanish from the stream at 100 ms with nobody telling (an SDR
+    or rtl_tcp overflow): the SSBs where the flywheel then looks are empty, not
+    jammed (no PSS, no extra energy: invalid, with the reason), and the next
+    search on loss finds the cell at its new timing, tracked from then on."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=300.0, period_ms=(20.0,), snr_db=(25.0, 25.0),
+                     all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cap = _capture(35, cfg)
+    p = cap.params
+    cut = int(0.1 * p.sample_rate_hz)
+    x = np.concatenate([cap.iq[:cut], cap.iq[cut + 8192 :]])
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    recs = []
+    for i in range(0, x.size, 1 << 15):
+        recs += pipe.push(x[i : i + (1 << 15)])
+    recs += pipe.flush()
+    after = [r for r in recs if r["sample"] > cut]
+    lost = [r for r in after if not r["locked"]]
+    assert not any(r["jammed"] for r in recs)
+    assert lost and all(r["valid"] is False and r["jammed"] is None and "timing lost" in r["reason"] for r in lost)
+    assert pipe.receiver.n_timing_jumps == 1
+    assert len(lost) <= 32 and sum(r["locked"] for r in after) >= 8 * 7  # the last ~150 ms all found again
+
+
 def test_single_ssb_in_one_millisecond():
     cap = _capture(13, _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), snr_db=(20.0, 20.0)))
     s = cap.ssbs[0]
