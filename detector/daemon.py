@@ -498,6 +498,12 @@ def make_pipeline(cfg: EdgeConfig, detector, baseline, datatype: str):
     return pipe
 
 
+def _dc_offset_ratio(rx) -> float:
+    """The receiver's DC offset being removed: its power over the signal's (0: none)."""
+    dc, power = getattr(rx, "dc", 0j), getattr(rx, "dc_power", 0.0)
+    return float(abs(dc) ** 2 / power) if dc and power else 0.0
+
+
 class _Totals:
     """Counters that survive source changes (plain ints; read by the metrics thread)."""
 
@@ -507,6 +513,7 @@ class _Totals:
         self.samples_dropped = 0
         self.samples_nonfinite = 0
         self.samples_unsearched = 0  # processed, but skipped by the receiver while it searched for a cell
+        self.timing_jumps = 0  # SSB timing found moved (samples lost upstream, unseen)
         self.malformed_messages = 0
         self.dropped_bytes = 0
         self.reconnects = 0
@@ -719,6 +726,8 @@ class Daemon:
             "queue_max_fill_samples": max(t.queue_max_fill, q.max_fill_samples if q else 0),
             "samples_nonfinite": t.samples_nonfinite + (st.wrapped.nonfinite if st is not None else 0),
             "samples_unsearched": t.samples_unsearched + (getattr(rx, "n_unsearched", 0) if rx is not None else 0),
+            "timing_jumps": t.timing_jumps + (getattr(rx, "n_timing_jumps", 0) if rx is not None else 0),
+            "dc_offset_power_ratio": _dc_offset_ratio(rx),
             "malformed_messages": t.malformed_messages + (src.malformed_messages if src else 0),
             "dropped_bytes": t.dropped_bytes + (src.dropped_bytes if src else 0),
             "source_reconnects": t.reconnects + (src.reconnects if src else 0),
@@ -887,6 +896,7 @@ class Daemon:
 
     def _reset_receiver(self, rx) -> None:
         self.totals.samples_unsearched += getattr(rx, "n_unsearched", 0)
+        self.totals.timing_jumps += getattr(rx, "n_timing_jumps", 0)
         rx.reset_states()
 
     def _drain(self, deadline_s: float) -> None:
@@ -931,6 +941,7 @@ class Daemon:
         t.malformed_messages += s.malformed_messages
         t.samples_nonfinite += st.wrapped.nonfinite
         t.samples_unsearched += getattr(getattr(st.pipeline, "receiver", None), "n_unsearched", 0)
+        t.timing_jumps += getattr(getattr(st.pipeline, "receiver", None), "n_timing_jumps", 0)
         t.dropped_bytes += s.dropped_bytes
         t.reconnects += s.reconnects
         t.queue_max_fill = max(t.queue_max_fill, q.max_fill_samples)

@@ -15,6 +15,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``samples_processed_total``      counter  samples pushed through the receiver
 ``samples_dropped_total``        counter  samples lost (queue full, or left at shutdown)
 ``samples_unsearched_total``     counter  processed samples skipped while no cell was locked
+``timing_jumps_total``           counter  SSB timing found moved (samples lost upstream, unseen)
 ``samples_nonfinite_total``      counter  NaN / Inf samples seen
 ``malformed_messages_total``     counter  datagrams / messages with a partial sample
 ``dropped_bytes_total``          counter  bytes of partial samples thrown away
@@ -23,6 +24,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``lock_state``                   gauge    1 when the receiver is locked on a cell
 ``real_time_factor``             gauge    seconds of IQ processed per second spent
 ``queue_fill_samples``           gauge    samples waiting in the block queue
+``dc_offset_power_ratio``        gauge    receiver DC offset removed: its power / the signal's (0: none)
 ===============================  =======  =============================================
 
 ``prometheus_client`` is imported only when the endpoint is enabled; without
@@ -48,6 +50,7 @@ COUNTERS = {
     "samples_processed": ("samples_processed", "samples pushed through the receiver"),
     "samples_dropped": ("samples_dropped", "samples dropped (queue full or left at shutdown)"),
     "samples_unsearched": ("samples_unsearched", "processed samples the receiver skipped while searching for a cell"),
+    "timing_jumps": ("timing_jumps", "times the SSB timing was found moved (samples lost upstream, unseen)"),
     "samples_nonfinite": ("samples_nonfinite", "NaN/Inf samples received"),
     "malformed_messages": ("malformed_messages", "datagrams/messages that were not whole samples"),
     "dropped_bytes": ("dropped_bytes", "bytes of incomplete samples thrown away"),
@@ -59,6 +62,7 @@ GAUGES = {
     "lock_state": ("lock_state", "1 when the receiver is locked on a cell, else 0"),
     "real_time_factor": ("real_time_factor", "seconds of IQ processed per second of processing"),
     "queue_fill_samples": ("queue_fill_samples", "samples waiting in the block queue"),
+    "dc_offset_power_ratio": ("dc_offset_power_ratio", "receiver DC offset being removed: its power over the signal's (0: none)"),
 }
 
 

@@ -584,7 +584,6 @@ class _Buffer:
         return np.concatenate(parts)
 
 
-
 class Receiver:
     """Streaming SSB receiver: ``push`` blocks, get observations; ``flush`` at the end.
 
@@ -621,7 +620,7 @@ class Receiver:
     # -- state -------------------------------------------------------------
     def reset_states(self) -> None:
         self._buf: Optional[_Buffer] = None  # buffered samples (complex64, or native blocks with a converter)
-        self.dc = 0j  # the receiver's DC offset (input units), from the last cell search's block
+        self.dc = 0j  # the receiver's DC offset (input units), from the last DC block (search or refresh)
         self.dc_power = 0.0  # that block's mean power
         self._bands = {}
         self._acq_start = 0  # where the next acquisition block starts
@@ -1006,6 +1005,7 @@ class Receiver:
         self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
         self.lost_run = 0
         self._loss_backoff = 0
+        self._ssb_energy = None  # (another cell's)
         self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
 
     def _checked_window(self, w0: int, length: int) -> tuple[np.ndarray, int, bool]:

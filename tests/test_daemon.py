@@ -312,8 +312,8 @@ def test_metrics_endpoint_on_loopback(tmp_path):
     assert metrics["samples_dropped_total"] == 0
     assert metrics["ssbs_scored_total"] == 0 and metrics["ssbs_jammed_total"] == 0
     assert metrics['events_total{kind="JAMMING_STARTED"}'] == 0
-    for name in ("source_reconnects_total", "samples_unsearched_total", "lock_state", "real_time_factor",
-                 "queue_fill_samples"):
+    for name in ("source_reconnects_total", "samples_unsearched_total", "timing_jumps_total", "lock_state",
+                 "real_time_factor", "queue_fill_samples", "dc_offset_power_ratio"):
         assert name in metrics
 
 
