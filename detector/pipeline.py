@@ -175,7 +175,7 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
                                    cancel=[cancel] * len(c)) for c in chunks])
     return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
                                  np.array([epnre_abs_db(o.grid) for o in obs]), [o.pci for o in obs], nbs,
-                                 cancel_neighbour)
+                                 cancel_neighbour, ssb_index=[o.ssb_index for o in obs])
 
 
 class ScoringPipeline:
@@ -220,6 +220,7 @@ class ScoringPipeline:
         if not obs:
             return []
         bases = [self._base(o.scs_khz) for o in obs]
+        bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(bases, obs)]  # (beam sweeps)
         feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs)
         return [self._record(o, f, b) for o, f, b in zip(obs, feats, bases)]
 

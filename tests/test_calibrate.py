@@ -3,6 +3,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from detector.cli import main
 from signals.simulate import SimConfig, draw_params, simulate_capture, write_capture
@@ -52,6 +53,34 @@ def test_baseline_keeps_its_neighbours_and_reads_one_without(tmp_path):
     path.write_text(json.dumps(d))
     old = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
     assert old.neighbours == [] and cancel_pcis([old]) == [-1]
+
+
+def test_beam_sweep_baseline_keeps_each_index_level(tmp_path):
+    """SSB index 3 (a weak beam) 12 dB more interference-to-signal than index 0:
+    the baseline keeps each index's median (spreads within an index), the view
+    of an index sees its own level, an index seen too rarely the pooled one; the
+    offsets survive save/load; without enough SSBs of two indices none is kept."""
+    from detector.baseline import PER_INDEX_MIN_SSBS, SiteBaseline, build_config_baseline
+    from detector.features import FEATURE_NAMES, N_FEATURES
+
+    rng = np.random.default_rng(0)
+    n = 2 * PER_INDEX_MIN_SSBS
+    feats = rng.standard_normal((n + 3, N_FEATURES)).astype(np.float32)
+    col = FEATURE_NAMES.index("isr_db")
+    idx = np.array([0] * PER_INDEX_MIN_SSBS + [3] * PER_INDEX_MIN_SSBS + [5] * 3)
+    feats[idx == 3, col] += 12.0
+    cb = build_config_baseline(30, 15.36e6, "ci16_le", feats, np.zeros(n + 3), [7], ssb_index=idx)
+    assert sorted(cb.per_index) == [0, 3]
+    lo, hi = cb.for_index(0).stats["isr_db"], cb.for_index(3).stats["isr_db"]
+    assert hi.median - lo.median == pytest.approx(12.0, abs=1.0)
+    assert lo.spread < 2.0 and hi.spread == lo.spread  # within an index (pooled: ~6)
+    assert cb.for_index(5) is cb and cb.for_index(None) is cb
+    path = tmp_path / "b.json"
+    SiteBaseline({cb.key: cb}).save(path)
+    back = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
+    assert back.for_index(3).stats["isr_db"].median == pytest.approx(hi.median)
+    few = build_config_baseline(30, 15.36e6, "ci16_le", feats[: n - 1], np.zeros(n - 1), [7], ssb_index=idx[: n - 1])
+    assert few.per_index == {}
 
 
 def test_a_calibrated_site_keeps_its_cell_and_flags_an_unknown_one():

@@ -95,8 +95,9 @@ def _observe(path: Path):
 def baseline_to_dict(cb: Optional[ConfigBaseline]) -> Optional[dict]:
     if cb is None:
         return None
-    d = {k: v for k, v in asdict(cb).items() if k != "stats"}
+    d = {k: v for k, v in asdict(cb).items() if k not in ("stats", "per_index")}
     d["stats"] = {n: asdict(s) for n, s in cb.stats.items()}
+    d["per_index"] = {str(i): o for i, o in cb.per_index.items()}
     return d
 
 
