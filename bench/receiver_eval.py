@@ -4,6 +4,7 @@
     python bench/receiver_eval.py detect [--sites 24] [--seed 2] [--model classical|default|PATH]  # calibrated Pd / FAR
     python bench/receiver_eval.py rates  [--n 12]              # odd sample rates (resampled)
     python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...]  # FAR when the noise floor moves
+    python bench/receiver_eval.py beams [--sites 8] [--seed 5] [--model ...]  # SSB beam sweeps: FAR, Pd
 
 Reports figures; asserts nothing (tests/ holds the assertions).
 """
@@ -182,6 +183,48 @@ def eval_drift(n_sites, seed, model="default"):
         print(f"  d = {d:+5.1f} dB: FAR {a}/{n} = {100 * a / max(n, 1):.2f} %")
 
 
+def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
+    """A gNB sweeping its 8 SSBs over beams received 0..-spread_db apart (SNR 20-35 dB
+    for the mean): per site calibrate on n_cal clean 100 ms recordings (>= 16 SSBs of
+    each index: the baseline keeps per-index levels), then score a clean one
+    (calibrated and uncalibrated FAR) and one per jammer type (SJNR -5..20 dB)."""
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(20.0, 35.0), duration_ms=100.0, l_max=(8,), all_ssbs_fraction=1.0, period_ms=(20.0,),
+                    beam_probability=1.0, beam_spread_db=spread_db, neighbour=NeighbourConfig(probability=0.0))
+    fa = {"calibrated": [0, 0], "uncalibrated": [0, 0]}
+    pd = defaultdict(lambda: [0, 0])
+    for s in range(n_sites):
+        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        obs = []
+        for k in range(n_cal):
+            obs += _observations(simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 100 + k])))
+        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
+        base = SiteBaseline({cb.key: cb})
+        cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
+        for mode, b in (("calibrated", base), ("uncalibrated", None)):
+            recs, _ = run_capture(cap, baseline=b, detector=det)
+            for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                if r is not None and r["valid"]:
+                    fa[mode][0] += bool(r["jammed"])
+                    fa[mode][1] += 1
+        for j, jt in enumerate(JAMMER_TYPES):
+            p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": float(
+                np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))})
+            cap = simulate_capture(p, np.random.default_rng([seed, s, 300 + j]))
+            recs, _ = run_capture(cap, baseline=base, detector=det)
+            for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                if t.jammed:
+                    pd[jt][1] += 1
+                    pd[jt][0] += bool(r is not None and r["jammed"])
+    print(f"{det.name} detector, {n_sites} sites, 8 SSB beams 0..-{spread_db:g} dB, SNR 20-35 dB, "
+          f"calibration {n_cal} x 100 ms:")
+    for mode, (a, n) in fa.items():
+        print(f"  {mode:12s} FAR {a}/{n} = {100 * a / max(n, 1):.2f} %")
+    tot = [sum(v[0] for v in pd.values()), sum(v[1] for v in pd.values())]
+    print("  calibrated Pd, SJNR -5..20 dB: " + ", ".join(f"{jt} {d}/{n}" for jt, (d, n) in pd.items())
+          + f"; all {100 * tot[0] / max(tot[1], 1):.1f} %")
+
+
 def _observations(cap):
     from detector.receiver import Receiver
 
@@ -191,7 +234,7 @@ def _observations(cap):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["pci", "detect", "rates", "drift"])
+    ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
@@ -203,6 +246,8 @@ def main(argv=None):
         eval_rates(a.n, a.seed)
     elif a.what == "drift":
         eval_drift(a.sites, a.seed, model=a.model)
+    elif a.what == "beams":
+        eval_beams(a.sites, a.seed, model=a.model)
     else:
         eval_detect(a.sites, a.seed, model=a.model)
 

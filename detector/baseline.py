@@ -32,9 +32,8 @@ NOISE_FLOOR_DRIFT_DB = 3.0
 # receiver with each SSB index at its own power, 10-20 dB apart: a weak beam's SSB has
 # more interference relative to its own power than the strong ones, every time. With
 # at least this many clean SSBs of each of two or more indices, the baseline keeps
-# each index's median offset (the spreads are those within an index), and an SSB is
-# compared to its own index's clean level (on simulated beam sweeps 0..-20 dB the
-# pooled baseline flagged 27 % of clean SSBs).
+# each index's median and spread (a weak beam's features scatter more), and an SSB
+# is compared to its own index's clean level (bench/receiver_eval.py beams).
 PER_INDEX_MIN_SSBS = 16
 STAT_FEATURES = tuple(dict.fromkeys((*SITE_STATS, "profile_peak_db", "sym_spread_db")))
 _IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
@@ -81,13 +80,14 @@ class ConfigBaseline:
     # calibrate --no-neighbour-cancel: a node too slow for the cancellation's
     # ~1.5 ms per SSB; a weak jammer then hides under the neighbour's residual)
     cancel_neighbour: bool = True
-    # SSB index -> {feature: its clean median minus the one in ``stats``} (beam sweeps;
-    # empty when the calibration did not see two indices PER_INDEX_MIN_SSBS times)
-    per_index: dict[int, dict[str, float]] = field(default_factory=dict)
+    # SSB index -> {feature: [its clean median minus the one in ``stats``, its spread]}
+    # (beam sweeps; empty when the calibration did not see two indices PER_INDEX_MIN_SSBS times)
+    per_index: dict[int, dict[str, list[float]]] = field(default_factory=dict)
 
     def __post_init__(self):
         # (JSON object keys are strings)
-        self.per_index = {int(i): {str(n): float(v) for n, v in o.items()} for i, o in self.per_index.items()}
+        self.per_index = {int(i): {str(n): [float(v[0]), float(v[1])] for n, v in o.items()}
+                          for i, o in self.per_index.items()}
         self._views: dict[int, ConfigBaseline] = {}
 
     def for_index(self, ssb_index: Optional[int]) -> "ConfigBaseline":
@@ -99,10 +99,13 @@ class ConfigBaseline:
         view = self._views.get(ssb_index)
         if view is None:
             stats = dict(self.stats)
-            for n, o in off.items():
+            for n, (o, sp) in off.items():
                 st = stats.get(n)
-                if st is not None:
-                    stats[n] = FeatureStats(st.median + o, st.spread, st.q99 + o, st.q995 + o, st.max + o)
+                if st is not None:  # the index's median and spread, the tail widths scaled with the spread
+                    k = sp / st.spread if st.spread > 0 else 1.0
+                    m = st.median + o
+                    stats[n] = FeatureStats(m, sp, m + k * (st.q99 - st.median), m + k * (st.q995 - st.median),
+                                            m + k * (st.max - st.median))
             view = self._views[ssb_index] = ConfigBaseline(
                 self.scs_khz, self.sample_rate_hz, self.datatype, self.n_ssb, self.noise_floor_db, self.pcis, stats,
                 self.neighbours, self.cancel_neighbour)
@@ -206,12 +209,14 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
         if len(groups) >= 2:
             pooled = np.median(x, axis=0)
             x = x.copy()
-            meds = {}
+            meds, spreads = {}, {}
             for i, g in groups.items():
                 meds[i] = np.median(x[g], axis=0)
+                spreads[i] = 1.4826 * np.median(np.abs(x[g] - meds[i]), axis=0)
                 x[g] += pooled - meds[i]  # each index onto the pooled level: the spreads within an index
             centre = np.median(x, axis=0)
-            per_index = {i: {n: float(m[k] - centre[k]) for k, n in enumerate(STAT_FEATURES)} for i, m in meds.items()}
+            per_index = {i: {n: [float(meds[i][k] - centre[k]), float(spreads[i][k])] for k, n in enumerate(STAT_FEATURES)}
+                         for i in meds}
     stats = {n: FeatureStats.of(x[:, k]) for k, n in enumerate(STAT_FEATURES)}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,

@@ -226,6 +226,10 @@ class SimConfig:
     # and so noise figure, AGC, temperature, the cell's path on another day), and
     # a detector calibrated on one recording must not call that jamming
     calibration_snr_drift_db: tuple[float, float] = (0.0, 0.0)
+    # a gNB sweeping its SSBs over beams (FR1 massive MIMO): with beam_probability a site
+    # receives each SSB index at its own gain, drawn in [-beam_spread_db, 0] with one index at 0
+    beam_probability: float = 0.0
+    beam_spread_db: float = 20.0
 
     def __post_init__(self):
         check_range("n_captures", self.n_captures, 1, 10**7)
@@ -256,6 +260,8 @@ class SimConfig:
                 raise ConfigError(f"datatypes: {d!r} unknown; allowed: {list(DATATYPES)}")
         check_interval("int_backoff_db", self.int_backoff_db, 0, 60)
         check_interval("cf32_gain_db", self.cf32_gain_db, -100, 100)
+        check_range("beam_probability", self.beam_probability, 0, 1)
+        check_range("beam_spread_db", self.beam_spread_db, 0, 40)
 
 
 def _rate_ok(scs_khz: int, rate_hz: float) -> bool:
@@ -296,6 +302,7 @@ class CaptureParams:
     # {"evm_db", "phase_noise_linewidth_hz", "iq_image_db" (or None), "edge_collision" (or None:
     # {"side": "low"|"high", "n_sc", "power_db"})}; None: ideal equipment
     impairments: Optional[dict] = None
+    beam_gains_db: Optional[tuple[float, ...]] = None  # (l_max,) gain of each SSB index (beam sweep)
 
     @property
     def numerology(self) -> nr.Numerology:
@@ -442,6 +449,11 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
             p.impairments["tx_floor_db"] = _uniform(rng, imp.tx_floor_db)
         if imp.dc_offset_probability > 0 and rng.random() < imp.dc_offset_probability:
             p.impairments["dc_offset_db"] = _uniform(rng, imp.dc_offset_db)
+    # drawn last (and only when enabled): the draws of a config without it are unchanged
+    if cfg.beam_probability > 0 and rng.random() < cfg.beam_probability:
+        g = -rng.uniform(0.0, cfg.beam_spread_db, l_max)
+        g[int(rng.integers(l_max))] = 0.0
+        p.beam_gains_db = tuple(float(v) for v in g)
     return p
 
 
@@ -612,6 +624,9 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
 
     # ---- serving cell (SSBs + traffic), frame aligned --------------------
     grid = _cell_grid(lay, p.pci, p.l_max, bins, rng)
+    if p.beam_gains_db is not None:  # each SSB index on its own beam
+        for s, i in zip(lay.ssb_symbol, lay.ssb_index):
+            grid[s : s + nr.SSB_N_SYMBOLS, bins] *= np.float32(10 ** (p.beam_gains_db[int(i)] / 20))
     if p.traffic:
         _add_traffic(grid, lay, bins, carrier_n_rb(num), p.traffic["load"], p.traffic["power_db"], rng)
     imp = p.impairments
@@ -814,6 +829,7 @@ def capture_global(cap: Capture) -> dict:
         "ssbwatch:neighbour": _jsonable(p.neighbour),
         "ssbwatch:jammer": _jsonable(cap.jammer_params),
         "ssbwatch:impairments": _jsonable(p.impairments),
+        "ssbwatch:beam_gains_db": _jsonable(p.beam_gains_db),
         "ssbwatch:level_db": round(p.level_db, 3),
     }
 

@@ -279,3 +279,28 @@ def test_receiver_dc_offset_is_a_constant_at_its_power():
     assert p.impairments.get("dc_offset_db") is None
     assert means[0] == pytest.approx(-20.0, abs=0.2)
     assert means[1] < -50.0
+
+
+def test_beam_sweep_gives_each_ssb_index_its_gain():
+    """beam_probability 1: each SSB index arrives at its drawn gain (one at 0 dB,
+    the others within -beam_spread_db): the truth SNR of the SSBs differs by
+    exactly those gains; the other parameters are those drawn without beams."""
+    import dataclasses
+
+    base = _cfg(datatypes=("cf32_le",))
+    cfg = dataclasses.replace(base, jamming=dataclasses.replace(base.jamming, clean_fraction=1.0), l_max=(8,),
+                              all_ssbs_fraction=1.0, beam_probability=1.0, beam_spread_db=15.0)
+    rng = np.random.default_rng(9)
+    p = draw_params(cfg, rng, force_clean=True)
+    g = np.array(p.beam_gains_db)
+    assert g.shape == (8,) and g.max() == 0.0 and g.min() >= -15.0 and np.ptp(g) > 5.0
+    cap = simulate_capture(p, rng)
+    snr = {}
+    for t in cap.ssbs:
+        snr.setdefault(t.ssb_index, t.snr_db)
+    assert len(snr) >= 4
+    ref = next(iter(snr))
+    for i, v in snr.items():
+        assert v - snr[ref] == pytest.approx(g[i] - g[ref], abs=0.3)
+    q = draw_params(dataclasses.replace(cfg, beam_probability=0.0), np.random.default_rng(9), force_clean=True)
+    assert q.beam_gains_db is None and dataclasses.replace(p, beam_gains_db=None) == q  # drawn last
