@@ -201,7 +201,7 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
     (PER_INDEX_MIN_SSBS)."""
     cols = [_IDX[n] for n in STAT_FEATURES]
     x = np.asarray(feats, dtype=np.float64)[:, cols]
-    per_index: dict[int, dict[str, float]] = {}
+    per_index: dict[int, dict[str, list[float]]] = {}
     if ssb_index is not None:
         idx = np.asarray(ssb_index)
         groups = {int(i): np.flatnonzero(idx == i) for i in np.unique(idx)}
@@ -215,8 +215,8 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
                 spreads[i] = 1.4826 * np.median(np.abs(x[g] - meds[i]), axis=0)
                 x[g] += pooled - meds[i]  # each index onto the pooled level: the spreads within an index
             centre = np.median(x, axis=0)
-            per_index = {i: {n: [float(meds[i][k] - centre[k]), float(spreads[i][k])] for k, n in enumerate(STAT_FEATURES)}
-                         for i in meds}
+            per_index = {i: {n: [float(meds[i][k] - centre[k]), float(spreads[i][k])]
+                             for k, n in enumerate(STAT_FEATURES)} for i in meds}
     stats = {n: FeatureStats.of(x[:, k]) for k, n in enumerate(STAT_FEATURES)}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,

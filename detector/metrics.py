@@ -62,7 +62,8 @@ GAUGES = {
     "lock_state": ("lock_state", "1 when the receiver is locked on a cell, else 0"),
     "real_time_factor": ("real_time_factor", "seconds of IQ processed per second of processing"),
     "queue_fill_samples": ("queue_fill_samples", "samples waiting in the block queue"),
-    "dc_offset_power_ratio": ("dc_offset_power_ratio", "receiver DC offset being removed: its power over the signal's (0: none)"),
+    "dc_offset_power_ratio": ("dc_offset_power_ratio",
+                              "receiver DC offset being removed: its power over the signal's (0: none)"),
 }
 
 

@@ -113,6 +113,12 @@ def _with_dc(x, dc_dbc, seed=0):
     return (x + np.complex64(amp * np.exp(2j * np.pi * np.random.default_rng(seed).random()))).astype(np.complex64)
 
 
+def _cnoise(n, seed):
+    """Complex white Gaussian noise, power 2 per sample, complex64 (n,)."""
+    v = np.random.default_rng(seed).standard_normal((n, 2)).astype(np.float32)
+    return (v[:, 0] + 1j * v[:, 1]).astype(np.complex64)
+
+
 def test_dc_offset_on_a_centred_ssb_is_removed():
     """A receiver's DC offset 20 dB under the capture's power, on an SSB centred on
     the capture: with the DC tracking (default) the records match those of the
@@ -193,8 +199,8 @@ def test_a_tracked_slot_never_seen_with_its_pss_is_dropped():
     observations (the cell's real SSBs showed their PSS meanwhile) and counted;
     the real ones are all tracked. Under a jammer that hides every PSS nothing
     is dropped: the planted slot keeps being scored."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=100.0, period_ms=(10.0,), snr_db=(20.0, 20.0),
-                     l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=100.0, period_ms=(10.0,),
+                     snr_db=(20.0, 20.0), l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
     cap = _capture(33, cfg, ssbs_sent=(0,))
     p = cap.params
     recs, rx = _slot_run(cap, cap.iq, 5, 27.0)
@@ -202,7 +208,7 @@ def test_a_tracked_slot_never_seen_with_its_pss_is_dropped():
     assert [r["ssb_index"] for r in recs].count(5) == 2
     assert sum(r["ssb_index"] == 0 and r["locked"] for r in recs) == len(cap.ssbs)
     # the same with barrage noise 30 dB over the signal from 25 ms on: no PSS anywhere, nothing dropped
-    noise = np.random.default_rng(4).standard_normal((cap.iq.size, 2)).astype(np.float32) @ np.array([1, 1j], np.complex64)
+    noise = _cnoise(cap.iq.size, 4)
     n0 = int(25e-3 * p.sample_rate_hz)
     jam = cap.iq.copy()
     jam[n0:] += noise[n0:] * np.float32(np.sqrt(1000 * np.mean(np.abs(cap.iq) ** 2)))
@@ -215,13 +221,13 @@ def test_sustained_loss_backs_off_the_cell_searches_and_keeps_scoring():
     """Barrage 30 dB over the signal from 60 ms on hides every PSS: the SSBs are
     still scored (jammed, serving PCI, every burst), and the searches on loss
     back off (22, 45, 90, 180 ms ... apart) instead of one per burst."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=500.0, period_ms=(20.0,), snr_db=(25.0, 25.0),
-                     all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=500.0, period_ms=(20.0,),
+                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
     cap = _capture(34, cfg)
     p = cap.params
     n0 = int(60e-3 * p.sample_rate_hz)
     x = cap.iq.copy()
-    noise = np.random.default_rng(5).standard_normal((x.size - n0, 2)).astype(np.float32) @ np.array([1, 1j], np.complex64)
+    noise = _cnoise(x.size - n0, 5)
     x[n0:] += noise * np.float32(np.sqrt(500 * np.mean(np.abs(cap.iq) ** 2)))
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
     recs = []
@@ -240,8 +246,8 @@ def test_samples_lost_upstream_unseen_give_no_jammed_records_and_the_timing_back
     or rtl_tcp overflow): the SSBs where the flywheel then looks are empty, not
     jammed (no PSS, no extra energy: invalid, with the reason), and the next
     search on loss finds the cell at its new timing, tracked from then on."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=300.0, period_ms=(20.0,), snr_db=(25.0, 25.0),
-                     all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=300.0, period_ms=(20.0,),
+                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
     cap = _capture(35, cfg)
     p = cap.params
     cut = int(0.1 * p.sample_rate_hz)
