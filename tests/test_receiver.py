@@ -265,6 +265,24 @@ def test_samples_lost_upstream_unseen_give_no_jammed_records_and_the_timing_back
     assert len(lost) <= 32 and sum(r["locked"] for r in after) >= 8 * 7  # the last ~150 ms all found again
 
 
+def test_a_cell_that_goes_off_air_is_not_called_jammed():
+    """The gNB stops at 60 ms and only the receiver's noise is left: the SSBs the
+    flywheel still scores are invalid (no PSS, no energy), none jammed -- before,
+    every one of them was "jammed"."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=200.0, period_ms=(20.0,),
+                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(4,), neighbour=NeighbourConfig(probability=0.0))
+    cap = _capture(36, cfg)
+    p = cap.params
+    off = int(60e-3 * p.sample_rate_hz)
+    x = cap.iq.copy()
+    x[off:] = _cnoise(x.size - off, 6) * np.float32(np.sqrt(np.mean(np.abs(cap.iq[off:]) ** 2) / 2 / 300))
+    recs = _records(cap, iq=x)
+    after = [r for r in recs if r["sample"] > off]
+    assert len(after) >= 4 * 6
+    assert not any(r["jammed"] for r in recs)
+    assert all(r["valid"] is False and "SSB not sent" in r["reason"] for r in after)
+
+
 def test_single_ssb_in_one_millisecond():
     cap = _capture(13, _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), snr_db=(20.0, 20.0)))
     s = cap.ssbs[0]
