@@ -174,6 +174,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         nb = ""
         if c.neighbours:
             nb = f", neighbours {c.neighbours} ({'not ' if not c.cancel_neighbour else ''}cancelled)"
+        if c.per_index:
+            isr = [o["isr_db"][0] for o in c.per_index.values() if "isr_db" in o]
+            nb += (f", per-SSB-index levels for indices {sorted(c.per_index)} (beam sweep: clean ISR "
+                   f"{max(isr) - min(isr):.1f} dB apart)" if isr else "")
         print(f"{c.key}: {c.n_ssb} SSBs, PCI {c.pcis}, noise floor {c.noise_floor_db:.1f} dB/RE, "
               f"SNR {st['snr_est_db'].median:.1f} dB, ISR {st['isr_db'].median:.1f} dB{nb}")
     print(f"wrote {args.output}")

@@ -84,6 +84,23 @@ def test_beam_sweep_baseline_keeps_each_index_level(tmp_path):
     assert few.per_index == {}
 
 
+def test_calibrating_a_beam_sweep_keeps_per_index_levels(tmp_path, capsys):
+    """ssbwatch calibrate on 200 ms of a cell sweeping 4 SSB beams (0..-15 dB):
+    the baseline file holds each index's level and the summary says so."""
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(7.68e6,), l_max=(4,), period_ms=(10.0,), duration_ms=200.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), datatypes=("ci16_le",), beam_probability=1.0,
+                    beam_spread_db=15.0, jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(5), force_clean=True)
+    write_capture(simulate_capture(p, np.random.default_rng(6)), tmp_path / "beams")
+    out = tmp_path / "b.json"
+    assert main(["calibrate", str(tmp_path / "beams.sigmf-meta"), "-o", str(out)]) == 0
+    assert "per-SSB-index levels for indices [0, 1, 2, 3]" in capsys.readouterr().out
+    per = json.loads(out.read_text())["configs"][0]["per_index"]
+    isr = {int(i): o["isr_db"][0] for i, o in per.items()}
+    weakest, strongest = int(np.argmin(p.beam_gains_db)), int(np.argmax(p.beam_gains_db))
+    assert isr[weakest] - isr[strongest] > 0.5 * (p.beam_gains_db[strongest] - p.beam_gains_db[weakest])
+
+
 def test_a_calibrated_site_keeps_its_cell_and_flags_an_unknown_one():
     """With a site baseline the cell search locks onto the site's own cell even
     when a louder fake cell (a full-SSB spoofer with another PCI, 3 dB over the
