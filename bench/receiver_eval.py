@@ -97,6 +97,20 @@ def eval_rates(n, seed):
               f"{right_in}/{tot_in} of those whose SSB band is still inside the resampled band")
 
 
+def _score_jammers(site, base, det, seed, s, per_type):
+    """Site ``s`` jammed by each jammer type in turn (SJNR -5..20 dB, under its SNR),
+    scored with ``base``: per_type[type] += [detected, jammed SSBs]."""
+    for j, jt in enumerate(JAMMER_TYPES):
+        p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": float(
+            np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))})
+        cap = simulate_capture(p, np.random.default_rng([seed, s, 300 + j]))
+        recs, _ = run_capture(cap, baseline=base, detector=det)
+        for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+            if t.jammed:
+                per_type[jt][1] += 1
+                per_type[jt][0] += bool(r is not None and r["jammed"])
+
+
 def eval_detect(n_sites, seed, n_cal=3, model="classical"):
     """Per site: calibrate on clean captures, then score clean and jammed ones
     with the classical detector or a DT-DDNN model ("default": the shipped one)."""
@@ -124,15 +138,7 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
             if r is not None:
                 fa[0] += bool(r["jammed"])
                 fa[1] += 1
-        for j, jt in enumerate(JAMMER_TYPES):
-            p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": float(
-                np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))})
-            cap = simulate_capture(p, np.random.default_rng([seed, s, 300 + j]))
-            recs, _ = run_capture(cap, baseline=base, detector=det)
-            for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-                if t.jammed:
-                    per_type[jt][1] += 1
-                    per_type[jt][0] += bool(r is not None and r["jammed"])
+        _score_jammers(site, base, det, seed, s, per_type)
     print(f"calibrated {det.name} detector, SNR 20-35 dB, SJNR -5..20 dB, {n_sites} sites:")
     print(f"  FAR {fa[0]}/{fa[1]} = {100 * fa[0] / max(fa[1], 1):.2f} %")
     tot = [0, 0]
@@ -207,15 +213,7 @@ def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
                 if r is not None and r["valid"]:
                     fa[mode][0] += bool(r["jammed"])
                     fa[mode][1] += 1
-        for j, jt in enumerate(JAMMER_TYPES):
-            p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": float(
-                np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))})
-            cap = simulate_capture(p, np.random.default_rng([seed, s, 300 + j]))
-            recs, _ = run_capture(cap, baseline=base, detector=det)
-            for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-                if t.jammed:
-                    pd[jt][1] += 1
-                    pd[jt][0] += bool(r is not None and r["jammed"])
+        _score_jammers(site, base, det, seed, s, pd)
     print(f"{det.name} detector, {n_sites} sites, 8 SSB beams 0..-{spread_db:g} dB, SNR 20-35 dB, "
           f"calibration {n_cal} x 100 ms:")
     for mode, (a, n) in fa.items():

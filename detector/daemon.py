@@ -498,12 +498,6 @@ def make_pipeline(cfg: EdgeConfig, detector, baseline, datatype: str):
     return pipe
 
 
-def _dc_offset_ratio(rx) -> float:
-    """The receiver's DC offset being removed: its power over the signal's (0: none)."""
-    dc, power = getattr(rx, "dc", 0j), getattr(rx, "dc_power", 0.0)
-    return float(abs(dc) ** 2 / power) if dc and power else 0.0
-
-
 class _Totals:
     """Counters that survive source changes (plain ints; read by the metrics thread)."""
 
@@ -727,7 +721,7 @@ class Daemon:
             "samples_nonfinite": t.samples_nonfinite + (st.wrapped.nonfinite if st is not None else 0),
             "samples_unsearched": t.samples_unsearched + (getattr(rx, "n_unsearched", 0) if rx is not None else 0),
             "timing_jumps": t.timing_jumps + (getattr(rx, "n_timing_jumps", 0) if rx is not None else 0),
-            "dc_offset_power_ratio": _dc_offset_ratio(rx),
+            "dc_offset_power_ratio": getattr(rx, "dc_offset_power_ratio", 0.0),
             "malformed_messages": t.malformed_messages + (src.malformed_messages if src else 0),
             "dropped_bytes": t.dropped_bytes + (src.dropped_bytes if src else 0),
             "source_reconnects": t.reconnects + (src.reconnects if src else 0),

@@ -96,14 +96,15 @@ def sanitize(x: np.ndarray) -> tuple[np.ndarray, int]:
     return x, n_bad
 
 
-def dc_offset(x: np.ndarray, min_ratio: float = 12.0) -> complex:
+def dc_offset(x: np.ndarray, min_ratio: float = 12.0) -> tuple[complex, float]:
     """The receiver's DC offset in a block of samples (LO leakage, ADC offset).
 
-    ``x``: complex64, shape (n,). Returns the block's mean (complex, input
-    units) when it stands out of its own estimation noise, |mean|^2 > min_ratio
-    * var / n (var: the block's power less the mean's; for a zero-mean signal
-    the ratio exceeds 12 once in 160 000 blocks), else 0; 0 too when the block
-    holds NaN/Inf or under 2 samples. The mean of a ~22 ms block of a
+    ``x``: complex64, shape (n,). Returns (dc, power): the block's mean (complex,
+    input units) when it stands out of its own estimation noise, |mean|^2 >
+    min_ratio * var / n (var: the block's power less the mean's; for a zero-mean
+    signal the ratio exceeds 12 once in 160 000 blocks), else 0 -- 0 too when
+    the block holds NaN/Inf or under 2 samples -- and the block's mean power
+    (0.0 when dc is 0). The mean of a ~22 ms block of a
     noise-like signal estimates DC to 1 / n of the block's power (-49 dB at
     3.84 Msps, -58 dB at 30.72 Msps); SSBs alone on air (no traffic) bias it
     more, their DC subcarrier adding up over a burst (~-40 dB of the power,
@@ -112,13 +113,13 @@ def dc_offset(x: np.ndarray, min_ratio: float = 12.0) -> complex:
     """
     n = x.size
     if n < 2:
-        return 0j
+        return 0j, 0.0
     m = complex(x.sum(dtype=np.complex128)) / n
     power = sum_sq(x) / n
     if not (math.isfinite(m.real) and math.isfinite(m.imag) and math.isfinite(power)):
-        return 0j
+        return 0j, 0.0
     m2 = m.real * m.real + m.imag * m.imag
-    return m if m2 * n > min_ratio * max(power - m2, 0.0) else 0j
+    return (m, power) if m2 * n > min_ratio * max(power - m2, 0.0) else (0j, 0.0)
 
 
 def sum_sq(x: np.ndarray) -> float:

@@ -661,6 +661,11 @@ class Receiver:
         return self._buf.start if self._buf is not None else 0
 
     @property
+    def dc_offset_power_ratio(self) -> float:
+        """The DC offset being removed: its power over the signal's (0.0: none)."""
+        return abs(self.dc) ** 2 / self.dc_power if self.dc and self.dc_power else 0.0
+
+    @property
     def rate(self) -> float:
         return dsp.ssb_rate_hz(self.scs_khz) if self.scs_khz else 0.0
 
@@ -901,8 +906,7 @@ class Receiver:
     def _measure_dc(self, x: np.ndarray, b: int) -> None:
         """The DC offset from block ``x`` (complex64, ending at stream sample ``b``),
         used until the next block, which ends dc_refresh_s later."""
-        self.dc = dsp.dc_offset(x, self.cfg.dc_min_ratio)
-        self.dc_power = dsp.sum_sq(x) / max(x.size, 1) if self.dc else 0.0
+        self.dc, self.dc_power = dsp.dc_offset(x, self.cfg.dc_min_ratio)
         self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
 
     def _step_search(self, final: bool) -> bool:

@@ -134,8 +134,8 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.nonfinite_samples = rx.n_nonfinite
         summary.slots_dropped = rx.n_slots_dropped
         summary.timing_jumps = rx.n_timing_jumps
-        if rx.dc and rx.dc_power:
-            summary.dc_offset_dbc = 10 * math.log10(abs(rx.dc) ** 2 / rx.dc_power)
+        if rx.dc_offset_power_ratio:
+            summary.dc_offset_dbc = 10 * math.log10(rx.dc_offset_power_ratio)
         if rx.pci is not None:
             summary.pcis = [rx.pci]
             summary.scs_khz = rx.scs_khz

@@ -113,6 +113,13 @@ def _with_dc(x, dc_dbc, seed=0):
     return (x + np.complex64(amp * np.exp(2j * np.pi * np.random.default_rng(seed).random()))).astype(np.complex64)
 
 
+def _tracking_cfg(duration_ms, l_max=8):
+    """A clean 7.68 Msps, 30 kHz SCS site sending all its SSBs every 20 ms at 25 dB SNR, no neighbour."""
+    return _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=duration_ms, period_ms=(20.0,),
+                      snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(l_max,),
+                      neighbour=NeighbourConfig(probability=0.0))
+
+
 def _cnoise(n, seed):
     """Complex white Gaussian noise, power 2 per sample, complex64 (n,)."""
     v = np.random.default_rng(seed).standard_normal((n, 2)).astype(np.float32)
@@ -221,8 +228,7 @@ def test_sustained_loss_backs_off_the_cell_searches_and_keeps_scoring():
     """Barrage 30 dB over the signal from 60 ms on hides every PSS: the SSBs are
     still scored (jammed, serving PCI, every burst), and the searches on loss
     back off (22, 45, 90, 180 ms ... apart) instead of one per burst."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=500.0, period_ms=(20.0,),
-                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cfg = _tracking_cfg(500.0, l_max=8)
     cap = _capture(34, cfg)
     p = cap.params
     n0 = int(60e-3 * p.sample_rate_hz)
@@ -246,8 +252,7 @@ def test_samples_lost_upstream_unseen_give_no_jammed_records_and_the_timing_back
     or rtl_tcp overflow): the SSBs where the flywheel then looks are empty, not
     jammed (no PSS, no extra energy: invalid, with the reason), and the next
     search on loss finds the cell at its new timing, tracked from then on."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=300.0, period_ms=(20.0,),
-                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(8,), neighbour=NeighbourConfig(probability=0.0))
+    cfg = _tracking_cfg(300.0, l_max=8)
     cap = _capture(35, cfg)
     p = cap.params
     cut = int(0.1 * p.sample_rate_hz)
@@ -269,8 +274,7 @@ def test_a_cell_that_goes_off_air_is_not_called_jammed():
     """The gNB stops at 60 ms and only the receiver's noise is left: the SSBs the
     flywheel still scores are invalid (no PSS, no energy), none jammed -- before,
     every one of them was "jammed"."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=200.0, period_ms=(20.0,),
-                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(4,), neighbour=NeighbourConfig(probability=0.0))
+    cfg = _tracking_cfg(200.0, l_max=4)
     cap = _capture(36, cfg)
     p = cap.params
     off = int(60e-3 * p.sample_rate_hz)
