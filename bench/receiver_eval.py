@@ -5,6 +5,8 @@
     python bench/receiver_eval.py rates  [--n 12]              # odd sample rates (resampled)
     python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...]  # FAR when the noise floor moves
     python bench/receiver_eval.py beams [--sites 8] [--seed 5] [--model ...]  # SSB beam sweeps: FAR, Pd
+    python bench/receiver_eval.py fading [--sites 8] [--seed 11] [--doppler 100,300] [--ms 300] [--jammers]
+        # a moving receiver: FAR (and Pd) under TDL fading with Doppler; --no-fade-guard for the guard off
 
 Reports figures; asserts nothing (tests/ holds the assertions).
 """
@@ -223,6 +225,45 @@ def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
           + f"; all {100 * tot[0] / max(tot[1], 1):.1f} %")
 
 
+def eval_fading(n_sites, seed, dopplers, duration_ms=300.0, jammers=False, model="default"):
+    """A receiver that moves: per site (TDL channel with maximum Doppler fd, SNR
+    25-45 dB, no neighbour) calibrate on 2 clean recordings of duration_ms at the
+    same Doppler, then score a third (calibrated and
+    uncalibrated FAR) and, with ``jammers``, one per jammer type."""
+    from signals.simulate import MultipathConfig
+
+    det = load_detector(model)
+    for fd in dopplers:
+        cfg = SimConfig(snr_db=(25.0, 45.0), duration_ms=duration_ms, neighbour=NeighbourConfig(probability=0.0),
+                        multipath=MultipathConfig(probability=1.0, doppler_hz=(fd, fd)))
+        fa = {"calibrated": [0, 0], "uncalibrated": [0, 0]}
+        pd = defaultdict(lambda: [0, 0])
+        for s in range(n_sites):
+            site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+            obs = []
+            for k in range(2):
+                obs += _observations(simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 100 + k])))
+            if len(obs) < 5:
+                continue
+            cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
+            base = SiteBaseline({cb.key: cb})
+            cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
+            for mode, b in (("calibrated", base), ("uncalibrated", None)):
+                recs, _ = run_capture(cap, baseline=b, detector=det)
+                for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                    if r is not None and r["valid"]:
+                        fa[mode][0] += bool(r["jammed"])
+                        fa[mode][1] += 1
+            if jammers:
+                _score_jammers(site, base, det, seed, s, pd)
+        line = (f"Doppler {fd:g} Hz, {n_sites} sites, SNR 25-45 dB, {duration_ms:g} ms: FAR calibrated "
+                + ", uncalibrated ".join(f"{a}/{n} = {100 * a / max(n, 1):.2f} %" for a, n in fa.values()))
+        if jammers:
+            tot = [sum(v[0] for v in pd.values()), sum(v[1] for v in pd.values())]
+            line += f"; calibrated Pd {tot[0]}/{tot[1]} = {100 * tot[0] / max(tot[1], 1):.1f} %"
+        print(line, flush=True)
+
+
 def _observations(cap):
     from detector.receiver import Receiver
 
@@ -232,12 +273,20 @@ def _observations(cap):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams"])
+    ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--model", default="classical", help="detect, drift: 'classical', 'default' or a model path")
+    ap.add_argument("--doppler", default="100,300", help="fading: maximum Doppler shifts (Hz), comma-separated")
+    ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings")
+    ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
+    ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     a = ap.parse_args(argv)
+    if a.no_fade_guard:
+        import detector.pipeline
+
+        detector.pipeline.FADE_MIN_DB = float("inf")
     if a.what == "pci":
         eval_pci(a.n, a.seed)
     elif a.what == "rates":
@@ -246,6 +295,8 @@ def main(argv=None):
         eval_drift(a.sites, a.seed, model=a.model)
     elif a.what == "beams":
         eval_beams(a.sites, a.seed, model=a.model)
+    elif a.what == "fading":
+        eval_fading(a.sites, a.seed, [float(v) for v in a.doppler.split(",")], a.ms, a.jammers, model=a.model)
     else:
         eval_detect(a.sites, a.seed, model=a.model)
 

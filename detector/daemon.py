@@ -514,6 +514,7 @@ class _Totals:
         self.ssbs_scored = 0
         self.ssbs_jammed = 0
         self.ssbs_invalid = 0
+        self.ssbs_faded = 0  # jammed verdicts withdrawn by the fading guard
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
         self.event_write_errors = 0
         self.processing_errors = 0
@@ -728,6 +729,7 @@ class Daemon:
             "ssbs_scored": t.ssbs_scored,
             "ssbs_jammed": t.ssbs_jammed,
             "ssbs_invalid": t.ssbs_invalid,
+            "ssbs_faded": t.ssbs_faded,
             "events": dict(t.events),
             "event_write_errors": t.event_write_errors,
             "processing_errors": t.processing_errors,
@@ -803,6 +805,7 @@ class Daemon:
             t.ssbs_scored += 1
             t.ssbs_jammed += rec.get("jammed") is True
             t.ssbs_invalid += rec.get("valid") is False
+            t.ssbs_faded += "fade_db" in rec
             if write:
                 out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}
                 self.jsonl.write(_sanitize(out))

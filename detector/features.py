@@ -1083,6 +1083,32 @@ def _site_features(f: np.ndarray, bases: list) -> None:
     f[np.ix_(rows, range(zc, zc + len(SITE_Z)))] = delta[:, _SITE_Z_POS] / spread
 
 
+# The columns that are an energy relative to the SSB's own power (the cell's
+# |H|^2): a fade of F dB raises each by F and lowers snr_est_db by F.
+_REL_TO_S = np.array([_NAME_IDX[n] for n in FEATURE_NAMES[_NAME_IDX["isr_db"] : _NAME_IDX["res_pbch_rel_db"] + 1]]
+                     + [_NAME_IDX[f"sym{l}_int_rel_db"] for l in range(4)] + [_NAME_IDX["pbch_evm_db"]])
+
+
+def fade_compensated(f: np.ndarray, fade_db: float, baseline: Baseline | None) -> np.ndarray:
+    """The feature vector ``f`` (float32, (N_FEATURES,)) of an SSB as it would
+    read with the cell fade_db stronger and the same interference and noise:
+    the energies relative to the SSB power lowered by fade_db, snr_est_db and
+    the cancelled neighbour's level adjusted, the calibrated columns recomputed
+    against ``baseline``. What fading does to the PSS correlation and the match
+    metrics is left as it is. Returns a new float32 vector."""
+    g = f.astype(np.float64)
+    g[_REL_TO_S] -= fade_db
+    g[_NAME_IDX["snr_est_db"]] += fade_db
+    nb = _NAME_IDX["nb_rel_db"]
+    if g[nb] > NB_NONE_DB:
+        g[nb] -= fade_db
+    if baseline is not None:
+        rows = g[None]
+        _site_features(rows, [baseline])
+        g = rows[0]
+    return g.astype(np.float32)
+
+
 def ssb_features(
     grid: np.ndarray,
     pci: int,

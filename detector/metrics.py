@@ -10,6 +10,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_scored_total``            counter  per-SSB records emitted (valid or not)
 ``ssbs_jammed_total``            counter  records with ``jammed: true``
 ``ssbs_invalid_total``           counter  records with ``valid: false`` (NaN / zero input)
+``ssbs_faded_total``             counter  jammed verdicts withdrawn: the cell faded, its floor did not move
 ``events_total{kind}``           counter  JAMMING_STARTED / JAMMING_CLEARED events
 ``samples_in_total``             counter  samples offered by the source (dropped ones too)
 ``samples_processed_total``      counter  samples pushed through the receiver
@@ -46,6 +47,7 @@ COUNTERS = {
     "ssbs_scored": ("ssbs_scored", "SSBs scored (per-SSB records emitted)"),
     "ssbs_jammed": ("ssbs_jammed", "SSBs declared jammed"),
     "ssbs_invalid": ("ssbs_invalid", "SSBs marked invalid (NaN/Inf/all-zero input)"),
+    "ssbs_faded": ("ssbs_faded", "jammed verdicts withdrawn because the cell faded with its noise floor unchanged"),
     "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),
     "samples_processed": ("samples_processed", "samples pushed through the receiver"),
     "samples_dropped": ("samples_dropped", "samples dropped (queue full or left at shutdown)"),

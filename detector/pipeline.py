@@ -18,7 +18,7 @@ from signals import nr
 from .baseline import ConfigBaseline, SiteBaseline, build_config_baseline, cancel_pcis, site_neighbours
 from .classical import ClassicalDetector
 from . import dsp
-from .features import PSS_TRACE_LEN, raw_summary, residual_batch, ssb_features_batch
+from .features import FEATURE_NAMES, PSS_TRACE_LEN, fade_compensated, raw_summary, residual_batch, ssb_features_batch
 from .receiver import Receiver, ReceiverConfig, SSBObservation
 
 
@@ -178,6 +178,33 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
                                  cancel_neighbour, ssb_index=[o.ssb_index for o in obs])
 
 
+# Fading guard (calibrated mode). A receiver that moves (vehicular networks) sees
+# the serving cell fade by several dB from one SSB to the next (Rayleigh fading:
+# 29 % of SSBs >= 3 dB under their median) while its own noise floor stays put.
+# Relative to its own power, a faded SSB looks like one whose floor rose: a
+# barrage jammer to the model. When the cell's power in an SSB (its fitted
+# channel |H|^2, file units: what a fake PSS or SSB does not raise) is FADE_MIN_DB
+# or more under the median of the last FADE_WINDOW valid SSBs and its null-RE
+# floor (file units) is within FADE_FLOOR_TOL_DB of theirs -- no energy came or
+# went -- a jammed verdict is asked again of the detector with the fade undone
+# (features.fade_compensated); it stands unless that says clean. A jammer on all
+# along still shows against the site baseline; one that leaves structure (a
+# tone, a fake PSS) still shows in the features the fade does not touch.
+FADE_WINDOW = 16
+FADE_MIN_HISTORY = 3
+FADE_MIN_DB = 1.0
+FADE_FLOOR_TOL_DB = 1.5
+_SNR_IDX = FEATURE_NAMES.index("snr_est_db")
+
+
+def null_floor_db(grids: np.ndarray) -> np.ndarray:
+    """Mean power (dB, file units) of the 130 null REs of SSB grids complex64
+    (m, 4, 240): float64 (m,)."""
+    g = grids.reshape(len(grids), -1)[:, nr.NULL_RE_MASK.ravel()]
+    p = (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1)
+    return 10 * np.log10(np.maximum(p, 1e-30))
+
+
 class ScoringPipeline:
     def __init__(self, sample_rate_hz: float, center_freq_hz: Optional[float], datatype: str,
                  *, receiver_config: ReceiverConfig = ReceiverConfig(), detector: Optional[Detector] = None,
@@ -189,7 +216,8 @@ class ScoringPipeline:
         self.datatype = datatype
         self.label = label
         self.center_freq_hz = center_freq_hz
-        self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0}
+        self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0}
+        self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
 
     @property
     def baseline(self) -> Optional[SiteBaseline]:
@@ -219,10 +247,40 @@ class ScoringPipeline:
         then each SSB's verdict and record."""
         if not obs:
             return []
-        bases = [self._base(o.scs_khz) for o in obs]
-        bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(bases, obs)]  # (beam sweeps)
+        site = [self._base(o.scs_khz) for o in obs]
+        bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(site, obs)]  # (beam sweeps)
         feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs)
-        return [self._record(o, f, b) for o, f, b in zip(obs, feats, bases)]
+        f_db = null_floor_db(np.stack([o.grid for o in obs]))
+        p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
+        out = []
+        for o, f, b, sb, p, fl in zip(obs, feats, bases, site, p_db, f_db):
+            rec = self._record(o, f, b)
+            if o.valid:
+                # one history per SSB index where the site's beams differ in level, else one
+                key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)
+                self._fade_guard(rec, key, f, b, float(p), float(fl))
+            out.append(rec)
+        return out
+
+    def _fade_guard(self, rec: dict, key: tuple, feats: np.ndarray, base: Optional[ConfigBaseline], p_db: float,
+                    floor_db: float) -> None:
+        """Withdraw a calibrated jammed verdict that the SSB's own fade explains
+        (see FADE_WINDOW), then add the SSB to the history ``key``."""
+        hist = self._levels.setdefault(key, [])
+        if rec["jammed"] and rec["mode"] == "calibrated" and not rec.get("unknown_cell") \
+                and len(hist) >= FADE_MIN_HISTORY:
+            h = np.asarray(hist)
+            fade = float(np.median(h[:, 0])) - p_db
+            rise = floor_db - float(np.median(h[:, 1]))
+            if fade >= FADE_MIN_DB and abs(rise) <= FADE_FLOOR_TOL_DB \
+                    and not self.detector.score(fade_compensated(feats, fade, base.site()), base)[0]:
+                rec["jammed"] = False
+                rec["fade_db"] = round(fade, 2)
+                self.stats["jammed"] -= 1
+                self.stats["faded"] += 1
+        hist.append((p_db, floor_db))
+        if len(hist) > FADE_WINDOW:
+            del hist[0]
 
     def _record(self, obs: SSBObservation, feats: np.ndarray, base: Optional[ConfigBaseline]) -> dict:
         summary = raw_summary(feats)

@@ -45,6 +45,7 @@ class FileSummary:
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
     slots_dropped: int = 0
     timing_jumps: int = 0
+    faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     dropped_bytes: int = 0
     datatype: str = ""
     sample_rate_hz: float = 0.0
@@ -61,6 +62,8 @@ class FileSummary:
             notes += f"; DC offset {self.dc_offset_dbc:.1f} dBc removed"
         if self.timing_jumps:
             notes += f"; SSB timing moved {self.timing_jumps}x (samples lost upstream?)"
+        if self.faded:
+            notes += f"; {self.faded} SSB(s) faded, not jammed (the cell weaker, the floor unchanged)"
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
         if self.ssbs == 0:
@@ -131,6 +134,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         rx = pipe.receiver
         s = pipe.stats
         summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
+        summary.faded = s["faded"]
         summary.nonfinite_samples = rx.n_nonfinite
         summary.slots_dropped = rx.n_slots_dropped
         summary.timing_jumps = rx.n_timing_jumps

@@ -179,3 +179,74 @@ def test_no_neighbour_cancel_lists_the_neighbour_but_never_cancels_it(tmp_path, 
     del d["configs"][0]["cancel_neighbour"]
     on.write_text(json.dumps(d))
     assert next(iter(SiteBaseline.load(on).configs.values())).cancel_neighbour
+
+
+def test_a_fading_cell_is_not_called_jammed_and_a_jammer_under_the_fade_still_is(monkeypatch):
+    """A calibrated site whose cell fades 7 dB on some bursts (a moving receiver)
+    while its noise floor stays put: without the fading guard the faded SSBs read
+    as jammed; with it none does and the records say by how much the cell faded.
+    The same stream with a barrage jammer (JNR 6 dB) on all along: the faded SSBs
+    are still jammed."""
+    import detector.pipeline as P
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import ScoringPipeline, config_baseline, load_detector
+    from detector.receiver import Receiver
+    from signals import jammers, nr
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(7.68e6,), l_max=(4,), period_ms=(20.0,), duration_ms=200.0,
+                    all_ssbs_fraction=1.0, snr_db=(60.0, 60.0), datatypes=("cf32_le",),
+                    neighbour=dataclasses.replace(SimConfig().neighbour, probability=0.0),
+                    multipath=dataclasses.replace(SimConfig().multipath, probability=0.0),
+                    impairments=dataclasses.replace(SimConfig().impairments, probability=0.0),
+                    traffic=dataclasses.replace(SimConfig().traffic, probability=0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng(11), force_clean=True)
+    fs = site.sample_rate_hz
+    det = load_detector("default")
+
+    def observe(x):
+        rx = Receiver(fs, site.center_freq_hz)
+        return [o for o in rx.push(x) + rx.flush() if o.valid]
+
+    cal_sig = simulate_capture(site, np.random.default_rng(12)).iq  # the cell alone (SNR 60 dB)
+    s_re = float(np.mean([np.mean(np.abs(o.grid[~nr.NULL_RE_MASK]) ** 2) for o in observe(cal_sig)]))
+    sigma = np.sqrt(s_re / 10 ** (28.0 / 10) / 2)  # noise per RE: SNR 28 dB
+
+    def noise(n, seed):
+        r = np.random.default_rng(seed)
+        return (sigma * (r.standard_normal(n) + 1j * r.standard_normal(n))).astype(np.complex64)
+
+    cb = config_baseline(observe(cal_sig + noise(cal_sig.size, 13)), site.scs_khz, fs, site.datatype)
+    base = SiteBaseline({cb.key: cb})
+    cap = simulate_capture(site, np.random.default_rng(14))
+    # bursts 4, 6 and 8 faded by 7 dB: the gain steps 1 ms before a burst's first SSB
+    firsts = sorted({t.sample_start for t in cap.ssbs if t.ssb_index == 0})
+    gain = np.ones(cap.iq.size, np.float32)
+    faded = []
+    for b in (4, 6, 8):
+        a, e = firsts[b] - int(1e-3 * fs), firsts[b + 1] - int(1e-3 * fs)
+        gain[a:e] = 10 ** (-7.0 / 20)
+        faded += [t.sample_start for t in cap.ssbs if a <= t.sample_start < e]
+    x = cap.iq * gain + noise(cap.iq.size, 15)
+
+    def score(iq):
+        pipe = ScoringPipeline(fs, site.center_freq_hz, site.datatype, baseline=base, detector=det)
+        recs = [r for r in pipe.push(iq) + pipe.flush() if r["valid"]]
+        tol = site.numerology.cp_short
+        return recs, [r for r in recs if any(abs(r["sample"] - s) <= tol for s in faded)]
+
+    recs, fad = score(x)
+    assert len(fad) == 12 and len(recs) >= 36
+    assert not any(r["jammed"] for r in recs)
+    # the fade against the median of the last 16 SSBs (4 bursts: the 3rd faded burst has 2 of them faded)
+    assert all(3.0 < r.get("fade_db", 0.0) < 8.0 for r in fad)
+    monkeypatch.setattr(P, "FADE_MIN_DB", np.inf)  # the guard off
+    _, fad_off = score(x)
+    assert sum(r["jammed"] for r in fad_off) >= 6
+    monkeypatch.undo()
+    bw = nr.SSB_N_SUBCARRIERS * site.scs_khz * 1e3
+    j, _ = jammers.make_barrage(x.size, fs, np.random.default_rng(16), ssb_center_hz=site.ssb_offset_hz,
+                                ssb_bandwidth_hz=bw)
+    recs, fad = score(x + j * np.float32(np.sqrt(0.9 * 4 * 2 * sigma ** 2)))  # JNR 6 dB in its 0.9 fs band
+    assert len(fad) == 12 and all(r["jammed"] for r in fad)
+    assert sum(r["jammed"] for r in recs) >= 0.95 * len(recs)
