@@ -228,8 +228,8 @@ def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
 def eval_fading(n_sites, seed, dopplers, duration_ms=300.0, jammers=False, model="default"):
     """A receiver that moves: per site (TDL channel with maximum Doppler fd, SNR
     25-45 dB, no neighbour) calibrate on 2 clean recordings of duration_ms at the
-    same Doppler, then score a third (calibrated and
-    uncalibrated FAR) and, with ``jammers``, one per jammer type."""
+    same Doppler, then score a third (calibrated and uncalibrated FAR) and, with
+    ``jammers``, one per jammer type (calibrated Pd)."""
     from signals.simulate import MultipathConfig
 
     det = load_detector(model)
