@@ -191,6 +191,17 @@ def eval_drift(n_sites, seed, model="default"):
         print(f"  d = {d:+5.1f} dB: FAR {a}/{n} = {100 * a / max(n, 1):.2f} %")
 
 
+def _count_far(cap, base, det, fa):
+    """Score clean capture ``cap`` with the baseline and without:
+    fa["calibrated" | "uncalibrated"] += [jammed, valid SSBs]."""
+    for mode, b in (("calibrated", base), ("uncalibrated", None)):
+        recs, _ = run_capture(cap, baseline=b, detector=det)
+        for t, r in match(recs, cap.ssbs, tol=cap.params.numerology.cp_short):
+            if r is not None and r["valid"]:
+                fa[mode][0] += bool(r["jammed"])
+                fa[mode][1] += 1
+
+
 def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
     """A gNB sweeping its 8 SSBs over beams received 0..-spread_db apart (SNR 20-35 dB
     for the mean): per site calibrate on n_cal clean 100 ms recordings (>= 16 SSBs of
@@ -209,12 +220,7 @@ def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
         cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
         base = SiteBaseline({cb.key: cb})
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
-        for mode, b in (("calibrated", base), ("uncalibrated", None)):
-            recs, _ = run_capture(cap, baseline=b, detector=det)
-            for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-                if r is not None and r["valid"]:
-                    fa[mode][0] += bool(r["jammed"])
-                    fa[mode][1] += 1
+        _count_far(cap, base, det, fa)
         _score_jammers(site, base, det, seed, s, pd)
     print(f"{det.name} detector, {n_sites} sites, 8 SSB beams 0..-{spread_db:g} dB, SNR 20-35 dB, "
           f"calibration {n_cal} x 100 ms:")
@@ -248,12 +254,7 @@ def eval_fading(n_sites, seed, dopplers, duration_ms=300.0, jammers=False, model
             cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
             base = SiteBaseline({cb.key: cb})
             cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
-            for mode, b in (("calibrated", base), ("uncalibrated", None)):
-                recs, _ = run_capture(cap, baseline=b, detector=det)
-                for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-                    if r is not None and r["valid"]:
-                        fa[mode][0] += bool(r["jammed"])
-                        fa[mode][1] += 1
+            _count_far(cap, base, det, fa)
             if jammers:
                 _score_jammers(site, base, det, seed, s, pd)
         line = (f"Doppler {fd:g} Hz, {n_sites} sites, SNR 25-45 dB, {duration_ms:g} ms: FAR calibrated "
