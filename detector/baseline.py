@@ -111,6 +111,19 @@ class ConfigBaseline:
                 self.neighbours, self.cancel_neighbour)
         return view
 
+    def to_dict(self) -> dict:
+        """JSON-able form (the baseline file's and the dataset manifest's)."""
+        return {**{k: v for k, v in asdict(self).items() if k not in ("stats", "per_index")},
+                "stats": {n: asdict(st) for n, st in self.stats.items()},
+                "per_index": {str(i): o for i, o in self.per_index.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConfigBaseline":
+        """:meth:`to_dict` back (KeyError / TypeError on a malformed one)."""
+        d = dict(d)
+        stats = {n: FeatureStats(**st) for n, st in d.pop("stats").items()}
+        return cls(**d, stats=stats)
+
     @property
     def key(self) -> str:
         return config_key(self.scs_khz, self.sample_rate_hz, self.datatype)
@@ -145,12 +158,7 @@ class SiteBaseline:
                 "tool": "ssbwatch calibrate",
                 "feature_version": self.feature_version,
                 "sources": self.sources,
-                "configs": [
-                    {**{k: v for k, v in asdict(c).items() if k not in ("stats", "per_index")},
-                     "stats": {n: asdict(s) for n, s in c.stats.items()},
-                     "per_index": {str(i): o for i, o in c.per_index.items()}}
-                    for c in self.configs.values()
-                ],
+                "configs": [c.to_dict() for c in self.configs.values()],
             },
             indent=1,
         )
@@ -180,8 +188,7 @@ class SiteBaseline:
         configs = {}
         try:
             for c in d["configs"]:
-                stats = {n: FeatureStats(**s) for n, s in c.pop("stats").items()}
-                cb = ConfigBaseline(**c, stats=stats)
+                cb = ConfigBaseline.from_dict(c)
                 missing = [n for n in STAT_FEATURES if n not in cb.stats]
                 if missing:
                     raise BaselineError(f"{p}: config {cb.key} lacks statistics {missing}")

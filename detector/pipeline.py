@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Optional, Protocol
 
 import numpy as np
@@ -39,10 +38,17 @@ def load_detector(model: str) -> Detector:
     return DTDDNNDetector(None if model == "default" else model)
 
 
+def epnre_abs_db_batch(grids: np.ndarray) -> np.ndarray:
+    """Absolute energy per null RE (dB, file units): the mean power of the 130
+    null REs of SSB grids complex64 (m, 4, 240); float64 (m,)."""
+    g = grids.reshape(len(grids), -1)[:, nr.NULL_RE_MASK.ravel()]
+    p = (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1)
+    return 10 * np.log10(np.maximum(p, 1e-30))
+
+
 def epnre_abs_db(grid: np.ndarray) -> float:
-    """Absolute energy per null RE (dB, file units) of an SSB grid (4, 240)."""
-    e = float(np.mean(np.abs(grid[nr.NULL_RE_MASK].astype(np.complex128)) ** 2))
-    return 10 * math.log10(max(e, 1e-30))
+    """:func:`epnre_abs_db_batch` of one SSB grid (4, 240)."""
+    return float(epnre_abs_db_batch(grid[None])[0])
 
 
 def quantization_floor_per_re(datatype: str, sample_rate_hz: float, scs_khz: int) -> float:
@@ -174,7 +180,7 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
         observation_features_batch(c, [None] * len(c), datatype=datatype, sample_rate_hz=sample_rate_hz,
                                    cancel=[cancel] * len(c)) for c in chunks])
     return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
-                                 np.array([epnre_abs_db(o.grid) for o in obs]), [o.pci for o in obs], nbs,
+                                 epnre_abs_db_batch(np.stack([o.grid for o in obs])), [o.pci for o in obs], nbs,
                                  cancel_neighbour, ssb_index=[o.ssb_index for o in obs])
 
 
@@ -195,14 +201,6 @@ FADE_MIN_HISTORY = 3
 FADE_MIN_DB = 1.0
 FADE_FLOOR_TOL_DB = 1.5
 _SNR_IDX = FEATURE_NAMES.index("snr_est_db")
-
-
-def null_floor_db(grids: np.ndarray) -> np.ndarray:
-    """Mean power (dB, file units) of the 130 null REs of SSB grids complex64
-    (m, 4, 240): float64 (m,)."""
-    g = grids.reshape(len(grids), -1)[:, nr.NULL_RE_MASK.ravel()]
-    p = (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1)
-    return 10 * np.log10(np.maximum(p, 1e-30))
 
 
 class ScoringPipeline:
@@ -250,7 +248,7 @@ class ScoringPipeline:
         site = [self._base(o.scs_khz) for o in obs]
         bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(site, obs)]  # (beam sweeps)
         feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs)
-        f_db = null_floor_db(np.stack([o.grid for o in obs]))
+        f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
         p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
         out = []
         for o, f, b, sb, p, fl in zip(obs, feats, bases, site, p_db, f_db):

@@ -1127,12 +1127,15 @@ class Receiver:
         """The observations of a push: the SSB grids and the cell identity checks
         of all its SSBs at once (per window length: one per SCS)."""
         out: list[Optional[SSBObservation]] = [None] * len(pending)
+        peak_e = np.zeros(len(pending))  # each SSB's loudest symbol energy (the quiet-loss rule below)
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(pending):
             groups.setdefault(p.y0.size, []).append(i)
         for idx in groups.values():
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
             grids = dsp.ssb_grids_at(ys, np.array([pending[i].start for i in idx]))
+            peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
+                           + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             ibs, sss_m, dmrs_m = dsp.track_identities(
                 grids, [pending[i].pci for i in idx], [-1 if pending[i].locked else pending[i].ibar for i in idx])
             for j, i in enumerate(idx):
@@ -1163,11 +1166,9 @@ class Receiver:
         # in stream order: an SSB whose PSS is missing with no more energy in its band
         # than the cell's own SSBs bring is not jammed -- the timing was lost (samples
         # dropped upstream), the gNB did not send it, a deep fade -- and is not scored
-        for o in out:
+        for o, e in zip(out, peak_e.tolist()):
             if not o.valid:
                 continue
-            g = o.grid
-            e = float(np.max(np.einsum("ij,ij->i", g.real, g.real) + np.einsum("ij,ij->i", g.imag, g.imag)))
             if o.locked:  # the cell's own share of it: the PSS correlation ~ S / (S + I + N)
                 e *= min(max(o.pss_peak, 0.0), 1.0)
                 self._ssb_energy = e if self._ssb_energy is None else 0.8 * self._ssb_energy + 0.2 * e

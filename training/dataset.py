@@ -33,13 +33,13 @@ import json
 import multiprocessing as mp
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from detector.baseline import ConfigBaseline, FeatureStats
+from detector.baseline import ConfigBaseline
 from detector.features import FEATURE_NAMES, FEATURE_VERSION, N_FEATURES
 from detector.pipeline import config_baseline, observation_features_batch
 from detector.receiver import Receiver
@@ -93,20 +93,11 @@ def _observe(path: Path):
 
 
 def baseline_to_dict(cb: Optional[ConfigBaseline]) -> Optional[dict]:
-    if cb is None:
-        return None
-    d = {k: v for k, v in asdict(cb).items() if k not in ("stats", "per_index")}
-    d["stats"] = {n: asdict(s) for n, s in cb.stats.items()}
-    d["per_index"] = {str(i): o for i, o in cb.per_index.items()}
-    return d
+    return None if cb is None else cb.to_dict()
 
 
 def baseline_from_dict(d: Optional[dict]) -> Optional[ConfigBaseline]:
-    if d is None:
-        return None
-    d = dict(d)
-    stats = {n: FeatureStats(**s) for n, s in d.pop("stats").items()}
-    return ConfigBaseline(**d, stats=stats)
+    return None if d is None else ConfigBaseline.from_dict(d)
 
 
 def process_capture(args: tuple[str, dict]) -> dict:
