@@ -67,7 +67,8 @@ def _receiver_config(args: argparse.Namespace):
         if args.center_freq is None:
             raise ConfigError("--ssb-freq needs the capture centre: --center-freq (or core:frequency in the SigMF meta)")
         offset = args.ssb_freq - args.center_freq
-    return ReceiverConfig(scs_khz=scs, ssb_offset_hz=offset, period_ms=args.period_ms)
+    return ReceiverConfig(scs_khz=scs, ssb_offset_hz=offset, period_ms=args.period_ms,
+                          cfo_search_hz=args.max_cfo_hz)
 
 
 def _load_baseline(path):
@@ -209,6 +210,9 @@ def _add_capture_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--ssb-freq", type=float, help="pin the SSB centre frequency (Hz)")
     sp.add_argument("--scs", choices=["auto", "15", "30"], default="auto", help="SSB subcarrier spacing (kHz)")
     sp.add_argument("--period-ms", type=float, default=20.0, help="SSB period assumed until a shorter one is seen")
+    sp.add_argument("--max-cfo-hz", type=float, default=12000.0,
+                    help="largest receiver frequency error the cell search looks for (Hz; an SDR's "
+                         "crystal ppm x carrier: 2 ppm at 3.5 GHz is 7 kHz; default 12000)")
     sp.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
 
 

@@ -130,6 +130,8 @@ class ReceiverSection:
     scs: Literal["auto", 15, 30] = "auto"
     ssb_freq_hz: Optional[float] = None  # pin the SSB centre (needs source.center_freq_hz)
     period_ms: float = 20.0
+    # largest receiver frequency error (Hz) the cell search looks for (ReceiverConfig.cfo_search_hz)
+    max_cfo_hz: float = 12000.0
     # fraction of stream time a cell search may take when the input queue is fuller than it can
     # absorb (below that it also uses the time the queue can absorb: a quarter of it while no
     # cell is locked, an eighth while tracking); it runs in slices beside the tracking, and while no cell
@@ -141,6 +143,7 @@ class ReceiverSection:
         if self.period_ms not in (5.0, 10.0, 20.0, 40.0, 80.0, 160.0):
             raise ConfigError(f"receiver.period_ms={self.period_ms} not an SSB periodicity (5, 10, 20, 40, 80, 160)")
         check_range("receiver.search_duty", self.search_duty, 0.0, 0.9)
+        check_range("receiver.max_cfo_hz", self.max_cfo_hz, 0.0, 100e3)
 
 
 @dataclass(frozen=True)
@@ -274,7 +277,8 @@ def apply_overrides(cfg: EdgeConfig, args: argparse.Namespace) -> EdgeConfig:
         src = dataclasses.replace(src, follow=True)
     scs = getattr(args, "scs", None)
     rx = _replace(cfg.receiver, scs=(None if scs is None else (scs if scs == "auto" else int(scs))),
-                  ssb_freq_hz=getattr(args, "ssb_freq", None), period_ms=getattr(args, "period_ms", None))
+                  ssb_freq_hz=getattr(args, "ssb_freq", None), period_ms=getattr(args, "period_ms", None),
+                  max_cfo_hz=getattr(args, "max_cfo_hz", None))
     det = _replace(cfg.detector, model=getattr(args, "model", None), baseline=getattr(args, "baseline", None))
     out = cfg.outputs
     if getattr(args, "jsonl", None) is not None:
@@ -491,7 +495,7 @@ def make_pipeline(cfg: EdgeConfig, detector, baseline, datatype: str):
     s, r = cfg.source, cfg.receiver
     offset = None if r.ssb_freq_hz is None else r.ssb_freq_hz - s.center_freq_hz
     rcfg = ReceiverConfig(scs_khz=None if r.scs == "auto" else int(r.scs), ssb_offset_hz=offset,
-                          period_ms=r.period_ms, search_duty=r.search_duty)
+                          period_ms=r.period_ms, search_duty=r.search_duty, cfo_search_hz=r.max_cfo_hz)
     pipe = ScoringPipeline(s.sample_rate_hz, s.center_freq_hz, datatype, receiver_config=rcfg,
                            detector=detector, baseline=baseline, label=s.uri)
     pipe.receiver.copy_input = False  # the queue hands over fresh blocks: kept by reference, not copied
@@ -1134,6 +1138,7 @@ def add_run_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--ssb-freq", type=float, help="pin the SSB centre frequency (Hz)")
     sp.add_argument("--scs", choices=["auto", "15", "30"], help="SSB subcarrier spacing (kHz)")
     sp.add_argument("--period-ms", type=float, help="SSB period assumed until a shorter one is seen")
+    sp.add_argument("--max-cfo-hz", type=float, help="largest receiver frequency error the cell search looks for (Hz)")
     sp.add_argument("--follow", action="store_true", help="follow a growing file (tail -f)")
     sp.add_argument("--baseline", help="site baseline from ssbwatch calibrate")
     sp.add_argument("--model", help="'default' (the shipped DT-DDNN; the default), 'classical', or a model file/directory")

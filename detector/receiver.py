@@ -50,6 +50,7 @@ DC_BLOCK_S = 10e-3
 # on is not counted as the cell's) is not scored as jammed (Receiver._finish)
 QUIET_LOSS_RATIO = 2.0
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
+FINE_CANDIDATES = 3  # bands the fine stage of a cell search tries, best coarse metric first
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,14 @@ class ReceiverConfig:
     reacquire_s: float = 2.0  # periodic re-acquisition interval (stream time)
     lost_reacquire: int = 16  # consecutive SSBs without PSS before a new cell search
     cfo_alpha: float = 0.3  # smoothing of the tracked CFO
-    cfo_search: bool = True  # also try +-SCS/3 frequency hypotheses when nothing is found
+    # Frequency hypotheses of the cell search: a receiver's crystal puts the cell off by
+    # ppm x carrier (an SDR's TCXO at +-2 ppm: +-7 kHz at 3.5 GHz; 1.1 SCS at 15 kHz), and
+    # the PSS correlation falls apart beyond ~SCS/3 (at 2/3 SCS it no longer clears the
+    # threshold). The search tries offsets in steps of SCS/3 out to +-cfo_search_hz (the
+    # tracked CFO the centre at a re-acquisition), nearest first, until a hypothesis gives a
+    # PSS of acq_single_threshold; the fine stage then measures the CFO to within +-SCS/6
+    # of it (dsp.pss_cfo_hz). 0: the capture's own frequency only.
+    cfo_search_hz: float = 12000.0
     # Live streams: 0 runs every cell search at once where it falls in the stream (replay,
     # deterministic). > 0 runs searches in slices of ~10-25 ms that use at most this
     # fraction of stream time (wall clock per second of samples pushed): tracking goes on
@@ -109,6 +117,7 @@ class ReceiverConfig:
         check_range("reacquire_s", self.reacquire_s, 0.1, 3600)
         check_range("lost_reacquire", self.lost_reacquire, 1, 10**6)
         check_range("cfo_alpha", self.cfo_alpha, 0.0, 1.0)
+        check_range("cfo_search_hz", self.cfo_search_hz, 0.0, 100e3)
         check_range("dc_min_ratio", self.dc_min_ratio, 1.0, 1e6)
         check_range("dc_refresh_s", self.dc_refresh_s, 0.01, 3600.0)
         object.__setattr__(self, "preferred_pcis", tuple(int(p) for p in self.preferred_pcis))
@@ -170,6 +179,7 @@ def acquire(
     *,
     scs_khz: Optional[int] = None,
     offsets_hz: Optional[list[float]] = None,
+    cfo_hint_hz: float = 0.0,
 ) -> Optional[Acquisition]:
     """Cell search over one block.
 
@@ -178,12 +188,27 @@ def acquire(
     x : complex64, shape (n,) at ``fs_hz``
     center_freq_hz : the capture centre (for the raster search) or None
     scs_khz, offsets_hz : restrict the search (re-acquisition of a known cell)
+    cfo_hint_hz : the CFO expected (the tracked one at a re-acquisition): the
+        frequency hypotheses (:func:`cfo_hypotheses_hz`) centre on it
 
     Returns
     -------
     The serving (strongest) cell and its SSB detections, or None.
     """
-    return run_steps(acquire_steps(x, fs_hz, center_freq_hz, cfg, scs_khz=scs_khz, offsets_hz=offsets_hz))
+    return run_steps(acquire_steps(x, fs_hz, center_freq_hz, cfg, scs_khz=scs_khz, offsets_hz=offsets_hz,
+                                   cfo_hint_hz=cfo_hint_hz))
+
+
+def cfo_hypotheses_hz(scs_khz: int, max_hz: float, centre_hz: float = 0.0) -> list[float]:
+    """The cell search's frequency hypotheses (Hz): ``centre_hz`` and steps of
+    SCS/3 around it, nearest first (+ before -), out to the step whose +-SCS/6
+    reach covers ``max_hz``."""
+    step = scs_khz * 1e3 / 3
+    k_max = max(0, math.ceil((max_hz - step / 2) / step - 1e-9)) if max_hz > 0 else 0
+    out = [centre_hz]
+    for k in range(1, k_max + 1):
+        out += [centre_hz + k * step, centre_hz - k * step]
+    return out
 
 
 def _real_cell(dets: list[Detection], cfg: ReceiverConfig) -> bool:
@@ -202,6 +227,7 @@ def acquire_steps(
     *,
     scs_khz: Optional[int] = None,
     offsets_hz: Optional[list[float]] = None,
+    cfo_hint_hz: float = 0.0,
 ):
     """:func:`acquire` as a generator that yields (None) between units of work of
     ~1-25 ms (one block FFT, one raster hypothesis, the fine correlation, a few
@@ -210,7 +236,8 @@ def acquire_steps(
     :func:`run_steps`)."""
     x, _ = dsp.sanitize(x)
     scs_list = [scs_khz] if scs_khz else ([cfg.scs_khz] if cfg.scs_khz else [30, 15])
-    best = None  # (rho2, scs, centre offset incl. CFO hypothesis)
+    best = None  # the best coarse metric so far
+    coarse = []  # (metric, scs, raster offset, frequency hypothesis) of every coarse search
     spectra = {}
     by_len: dict[int, np.ndarray] = {}  # one FFT of the block serves every SCS with the same length
     for scs in scs_list:
@@ -231,24 +258,47 @@ def acquire_steps(
             offs = [0.0]
             if center_freq_hz:
                 offs += [float(o) for o in dsp.gscn_candidates_hz(center_freq_hz, fs_hz, scs) if o != 0.0]
-        hyps = [0.0]
-        if cfg.cfo_search:
-            hyps += [scs * 1e3 / 3, -scs * 1e3 / 3]
-        for hi, h in enumerate(hyps):
-            if hi > 0 and best is not None and best[0] >= cfg.acq_threshold:
+        # nearest hypothesis first; the next only while no PSS stands out of the noise
+        # (over 20 raster points and ~10^4 lags noise alone reaches ~0.33: acq_threshold
+        # is not evidence enough to stop looking elsewhere)
+        for hi, h in enumerate(cfo_hypotheses_hz(scs, cfg.cfo_search_hz, cfo_hint_hz)):
+            if hi > 0 and best is not None and best >= cfg.acq_single_threshold:
                 break
             for off in offs:
                 v, _, _ = dsp.coarse_pss_search(X, fs_hz, n_out, off + h, len(x))
-                if best is None or v > best[0]:
-                    best = (v, scs, off + h)
+                coarse.append((v, scs, off, h))
+                if best is None or v > best:
+                    best = v
                 yield
     del by_len
-    if best is None or best[0] < cfg.acq_threshold * 0.7:
-        return None
-    _, scs, off = best
-    X, n_in, n_out = spectra[scs]
-    y = dsp.extract_band_from_spectrum(X, fs_hz, n_out, off, n_valid_in=len(x))
-    del spectra, X
+    # the fine stage at the best (raster point, hypothesis); when it finds no cell there, at
+    # the next best ones (up to FINE_CANDIDATES, each another band): the NR PSS sequences are
+    # cyclic shifts of one m-sequence by 43 subcarriers (TS 38.211 §7.4.2.2), so a band moved
+    # by 43 SCS from the cell -- a raster point 1.3 MHz away with a frequency hypothesis
+    # making up the fraction -- matches another N_ID2's PSS over 84 of its 127 subcarriers
+    # and can come out of the coarse search above the cell itself
+    tried: list[tuple[int, float]] = []
+    for v, scs, off, hyp in sorted(coarse, key=lambda c: -c[0]):
+        if v < cfg.acq_threshold * (0.7 if not tried else 1.0) or len(tried) >= FINE_CANDIDATES:
+            break
+        if any(s_ == scs and abs(f_ - (off + hyp)) < scs * 500.0 for s_, f_ in tried):
+            continue  # within SCS/2 of a band already searched
+        tried.append((scs, off + hyp))
+        X, n_in, n_out = spectra[scs]
+        acq = yield from _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp)
+        if acq is not None:
+            return acq
+        yield
+    return None
+
+
+def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
+    """The fine stage of :func:`acquire_steps` in the band at raster point
+    ``off`` moved by the frequency hypothesis ``hyp`` (Hz): PSS correlation, SSS,
+    PBCH-DMRS, the burst. Returns the Acquisition or None."""
+    # the band around the SSB's raster point moved by the hypothesis; the CFO found in it is
+    # relative to that hypothesis (added back at the end: the Acquisition's is the whole CFO)
+    y = dsp.extract_band_from_spectrum(X, fs_hz, n_out, off + hyp, n_valid_in=len(x))
     yield
     rho2, _ = yield from dsp.pss_correlate_steps(y)
     if rho2.size == 0:
@@ -304,7 +354,7 @@ def acquire_steps(
             if m[nid1] < cfg.sss_peak_ratio * np.median(m):
                 continue  # a PSS-like peak that does not carry this cell's SSS
             cell = dsp.identify(grid, nid2, nid1=nid1, sss=acc)
-            dets.append(Detection(st * fs_hz / rate, nid2, r2, cell, cfo + (off - round(off))))
+            dets.append(Detection(st * fs_hz / rate, nid2, r2, cell, cfo))  # (relative to hyp until the end)
         if dets:
             by_pci[3 * nid1 + nid2] = dets
     if not by_pci:
@@ -317,6 +367,7 @@ def acquire_steps(
     ssb_freq = center_freq_hz + off if center_freq_hz else None
     yield
     mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)
+    mine = [dataclasses.replace(d, cfo_hz=d.cfo_hz + hyp) for d in mine]  # the receiver's whole CFO
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     others = sorted((p for p in by_pci if p != pci and _real_cell(by_pci[p], cfg)), key=lambda p: (-strength[p], p))
@@ -893,7 +944,7 @@ class Receiver:
             self._acq_start = acq_next
         else:
             steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg,
-                                  scs_khz=self.scs_khz, offsets_hz=[self.offset_hz])
+                                  scs_khz=self.scs_khz, offsets_hz=[self.offset_hz], cfo_hint_hz=self.cfo_hz)
             self._next_reacq = a + int(self.cfg.reacquire_s * self.fs)
         search = _Search(kind, a, b, x, steps)
         if self.cfg.search_duty > 0:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from detector import dsp
+from detector import dsp, receiver
 from detector.cli import main
 from detector.pipeline import ScoringPipeline
 from detector.receiver import ReceiverConfig, acquire
@@ -66,6 +66,26 @@ def test_real_capture_right_pci_not_jammed(name):
     assert all(rec["pci"] == REAL_PCI[name] for rec in recs)
     assert not any(rec["jammed"] for rec in recs)
     assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ[name] * 1e6, abs=1.0)
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+@pytest.mark.parametrize("name", sorted(REAL_PCI))
+def test_real_capture_with_an_sdr_frequency_error(name):
+    # the same recordings as if the SDR's crystal were off by +2 ppm / -3 ppm at 3.5 GHz
+    with iqio.open_iq(REAL / f"{name}.sigmf-meta") as r:
+        m = r.meta
+        x = r.read_all()
+    pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
+    base = pipe.push(x) + pipe.flush()
+    n = np.arange(x.size)
+    for cfo in (7000.0, -11000.0):
+        y = (x * np.exp(2j * np.pi * cfo / m.sample_rate_hz * n)).astype(np.complex64)
+        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
+        recs = pipe.push(y) + pipe.flush()
+        assert len(recs) == len(base) and all(rec["pci"] == REAL_PCI[name] for rec in recs), cfo
+        assert not any(rec["jammed"] for rec in recs)
+        assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ[name] * 1e6, abs=1.0)
+        assert recs[0]["cfo_hz"] == pytest.approx(base[0]["cfo_hz"] + cfo, abs=500.0)
 
 
 def test_acquisition_clean_capture_all_ssbs():
@@ -367,6 +387,41 @@ def test_cfo_and_neighbour_and_multipath():
         cap = _capture(seed, cfg, cfo_hz=cfo)
         got = _match(_records(cap), cap.ssbs, tol=cap.params.numerology.cp_short)
         assert all(r is not None and r["pci"] == t.pci for r, t in zip(got, cap.ssbs)), seed
+
+
+@pytest.mark.parametrize("scs,seed", [(15, 3), (30, 2)])
+def test_sdr_frequency_error_beyond_a_third_of_the_scs(scs, seed, monkeypatch):
+    # an SDR crystal's +-3 ppm at 3.5 GHz: 10 kHz, 2/3 of a 15 kHz subcarrier, where the PSS
+    # correlation in the capture's own frequency no longer finds the cell. Before the search
+    # went out to cfo_search_hz, both captures gave no record at all: the first (30.72 Msps,
+    # 20 raster points) stopped at a noise peak of the SCS/3 hypotheses, the second (11.52
+    # Msps) at a raster point 43 SCS from the cell, whose band under this CFO matches another
+    # N_ID2's PSS better than the cell's own band does
+    cfg = _clean_cfg(scs_khz=(scs,), snr_db=(10.0, 30.0), duration_ms=40.0, cfo_hz=(10000.0, 10000.0))
+    cap = _capture([7, seed], cfg)
+    p = cap.params
+    got = _match(_records(cap), cap.ssbs, tol=p.numerology.cp_short)
+    assert all(r is not None and r["pci"] == t.pci for r, t in zip(got[1:], cap.ssbs[1:]))
+    # the whole CFO in cfo_hz, the raster point (not the hypothesis) in ssb_freq_hz
+    assert all(abs(r["cfo_hz"] - 10000.0) < 600.0 for r in got[1:])
+    assert got[1]["ssb_freq_hz"] == pytest.approx(p.center_freq_hz + p.ssb_offset_hz, abs=1.0)
+    x = cap.iq[: int(0.022 * p.sample_rate_hz)]
+    if scs == 15:  # held to the capture's own frequency, the search does not find this cell
+        acq = acquire(x, p.sample_rate_hz, p.center_freq_hz, ReceiverConfig(cfo_search_hz=0.0))
+    else:  # nor with the fine stage at the best coarse band alone (the 43-SCS alias)
+        monkeypatch.setattr(receiver, "FINE_CANDIDATES", 1)
+        acq = acquire(x, p.sample_rate_hz, p.center_freq_hz)
+    assert acq is None or acq.pci != cap.ssbs[0].pci
+
+
+def test_cfo_hypotheses_cover_the_range_in_thirds_of_the_scs():
+    from detector.receiver import cfo_hypotheses_hz
+
+    assert cfo_hypotheses_hz(15, 0.0) == [0.0]
+    assert cfo_hypotheses_hz(15, 12000.0) == [0.0, 5000.0, -5000.0, 10000.0, -10000.0]
+    assert cfo_hypotheses_hz(30, 12000.0) == [0.0, 10000.0, -10000.0]
+    h = cfo_hypotheses_hz(30, 40000.0, centre_hz=300.0)
+    assert h[0] == 300.0 and max(h) + 5000.0 >= 40300.0 and min(h) - 5000.0 <= -39700.0
 
 
 def test_strong_jammer_gives_jammed_records_not_silence():
