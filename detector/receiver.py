@@ -286,7 +286,10 @@ def acquire_steps(
         tried.append((scs, off + hyp))
         X, n_in, n_out = spectra[scs]
         acq = yield from _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp)
-        if acq is not None:
+        # a cell found in a band other than the best must show it is one (a clear N_ID1 or
+        # PBCH-DMRS margin, _real_cell): an aliased band, or co-timed cells summed in
+        # another, yields cells that pass the loose single-band tests with margins ~1.1
+        if acq is not None and (len(tried) == 1 or _real_cell(acq.detections, cfg)):
             return acq
         yield
     return None

@@ -414,6 +414,20 @@ def test_sdr_frequency_error_beyond_a_third_of_the_scs(scs, seed, monkeypatch):
     assert acq is None or acq.pci != cap.ssbs[0].pci
 
 
+def test_a_band_other_than_the_best_gives_no_cell_that_is_not_there():
+    # two co-timed cells 1 dB apart (PCI 717 and 707): the best band yields neither (a known
+    # limit), and the next best bands -- a raster point 43 SCS away, the other SCS -- hold
+    # PSS/SSS mixtures that passed the single-band tests as cells 75 and 538 (N_ID1 margin
+    # 1.1-1.15) before such a cell had to show a clear margin (receiver._real_cell)
+    cfg = SimConfig(snr_db=(15.0, 35.0), duration_ms=60.0,
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-1.0, -1.0)))
+    cap = _capture([13, 7], cfg)
+    p = cap.params
+    assert (p.pci, p.neighbour["pci"]) == (717, 707)
+    assert {r["pci"] for r in _records(cap)} <= {717, 707}
+
+
 def test_cfo_hypotheses_cover_the_range_in_thirds_of_the_scs():
     from detector.receiver import cfo_hypotheses_hz
 
