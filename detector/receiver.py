@@ -277,7 +277,14 @@ def acquire_steps(
     # by 43 SCS from the cell -- a raster point 1.3 MHz away with a frequency hypothesis
     # making up the fraction -- matches another N_ID2's PSS over 84 of its 127 subcarriers
     # and can come out of the coarse search above the cell itself
+    # A cell that shows it is one (a clear N_ID1 or PBCH-DMRS margin, _real_cell), or one of
+    # the site's own (preferred_pcis), is taken at once; a weaker one only from the best band, and only when no other band holds a
+    # clear cell: an aliased band, or co-timed cells summed in another, yields cells that
+    # pass the loose single-band tests with margins ~1.1 (at 122.88 Msps, a cell 8 kHz off
+    # scored 0.66 in its own band and 0.78 in the band 43 SCS away, which gave a cell that
+    # is not on air)
     tried: list[tuple[int, float]] = []
+    weak = None
     for v, scs, off, hyp in sorted(coarse, key=lambda c: -c[0]):
         if v < cfg.acq_threshold * (0.7 if not tried else 1.0) or len(tried) >= FINE_CANDIDATES:
             break
@@ -286,13 +293,13 @@ def acquire_steps(
         tried.append((scs, off + hyp))
         X, n_in, n_out = spectra[scs]
         acq = yield from _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp)
-        # a cell found in a band other than the best must show it is one (a clear N_ID1 or
-        # PBCH-DMRS margin, _real_cell): an aliased band, or co-timed cells summed in
-        # another, yields cells that pass the loose single-band tests with margins ~1.1
-        if acq is not None and (len(tried) == 1 or _real_cell(acq.detections, cfg)):
-            return acq
+        if acq is not None:
+            if _real_cell(acq.detections, cfg) or acq.pci in cfg.preferred_pcis:
+                return acq
+            if len(tried) == 1:
+                weak = acq
         yield
-    return None
+    return weak
 
 
 def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):

@@ -428,6 +428,21 @@ def test_a_band_other_than_the_best_gives_no_cell_that_is_not_there():
     assert {r["pci"] for r in _records(cap)} <= {717, 707}
 
 
+def test_a_clear_cell_in_another_band_beats_a_doubtful_one_in_the_best():
+    # 122.88 Msps (a 100 MHz n78 carrier), a cell 8 kHz off: its own band scores 0.66 in the
+    # coarse search, the band 43 SCS away 0.78, and that band's fine stage gave cell 437
+    # (one SSB, N_ID1 margin 1.19), locked and every record "jammed", until a doubtful cell
+    # had to wait for the other bands
+    cfg = _clean_cfg(snr_db=(5.0, 30.0), scs_khz=(30,), sample_rates_hz=(122.88e6,), cfo_hz=(8000.0, 8000.0),
+                     duration_ms=23.0, centre_ssb_fraction=0.0)
+    cap = _capture([16, 2], cfg)
+    p = cap.params
+    assert p.pci == 502
+    acq = acquire(cap.iq[: int(0.022 * p.sample_rate_hz)], p.sample_rate_hz, p.center_freq_hz)
+    assert acq is not None and acq.pci == 502 and abs(acq.cfo_hz - 8000.0) < 600.0
+    assert acq.ssb_offset_hz == p.ssb_offset_hz
+
+
 def test_cfo_hypotheses_cover_the_range_in_thirds_of_the_scs():
     from detector.receiver import cfo_hypotheses_hz
 
