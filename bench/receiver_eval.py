@@ -3,7 +3,7 @@
     python bench/receiver_eval.py pci   [--n 40] [--seed 1]   # right PCI at SNR >= 0 dB
     python bench/receiver_eval.py detect [--sites 24] [--seed 2] [--model classical|default|PATH]  # calibrated Pd / FAR
     python bench/receiver_eval.py rates  [--n 12]              # odd sample rates (resampled)
-    python bench/receiver_eval.py cfo [--n 4] [--seed 7] [--cfo 0,5000,10000,-12000]  # SDR frequency errors
+    python bench/receiver_eval.py cfo [--n 4] [--seed 7] [--cfo 0,5000,10000,-12000] [--rate 122.88e6]  # SDR frequency errors
     python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...]  # FAR when the noise floor moves
     python bench/receiver_eval.py beams [--sites 8] [--seed 5] [--model ...]  # SSB beam sweeps: FAR, Pd
     python bench/receiver_eval.py fading [--sites 8] [--seed 11] [--doppler 100,300] [--ms 300] [--jammers]
@@ -100,15 +100,17 @@ def eval_rates(n, seed):
               f"{right_in}/{tot_in} of those whose SSB band is still inside the resampled band")
 
 
-def eval_cfo(n, seed, cfos_hz, model="default"):
-    """Clean 40 ms captures (SNR 10-30 dB, every sample rate, SSB on the raster)
-    received with a frequency error an SDR's crystal makes (ppm x carrier: 2 ppm
-    at 3.5 GHz is 7 kHz): right PCI and false alarms per CFO and SCS."""
+def eval_cfo(n, seed, cfos_hz, model="default", rate_hz=None):
+    """Clean 40 ms captures (SNR 10-30 dB, every sample rate, SSB on the raster;
+    or at ``rate_hz`` with the SSB off-centre) received with a frequency error an
+    SDR's crystal makes (ppm x carrier: 2 ppm at 3.5 GHz is 7 kHz): right PCI and
+    false alarms per CFO and SCS."""
     det = load_detector(model)
+    extra = {} if rate_hz is None else {"sample_rates_hz": (rate_hz,), "centre_ssb_fraction": 0.0}
     for cfo in cfos_hz:
         for scs in (15, 30):
             cfg = SimConfig(snr_db=(10.0, 30.0), scs_khz=(scs,), cfo_hz=(cfo, cfo), duration_ms=40.0,
-                            jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+                            jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0), **extra)
             tot = right = jam = 0
             for i in range(n):
                 rng = np.random.default_rng([seed, i])
@@ -306,6 +308,7 @@ def main(argv=None):
     ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings")
     ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
     ap.add_argument("--cfo", default="0,5000,10000,-12000", help="cfo: receiver frequency errors (Hz)")
+    ap.add_argument("--rate", type=float, help="cfo: one sample rate (Hz), SSB off-centre (default: the mix)")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     a = ap.parse_args(argv)
     if a.no_fade_guard:
@@ -318,7 +321,7 @@ def main(argv=None):
         eval_rates(a.n, a.seed)
     elif a.what == "cfo":
         eval_cfo(a.n, a.seed, [float(v) for v in a.cfo.split(",")],
-                 model="default" if a.model == "classical" else a.model)
+                 model="default" if a.model == "classical" else a.model, rate_hz=a.rate)
     elif a.what == "drift":
         eval_drift(a.sites, a.seed, model=a.model)
     elif a.what == "beams":

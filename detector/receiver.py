@@ -236,9 +236,8 @@ def acquire_steps(
     :func:`run_steps`)."""
     x, _ = dsp.sanitize(x)
     scs_list = [scs_khz] if scs_khz else ([cfg.scs_khz] if cfg.scs_khz else [30, 15])
-    best = None  # the best coarse metric so far
     coarse = []  # (metric, scs, raster offset, frequency hypothesis) of every coarse search
-    spectra = {}
+    plans = {}  # scs -> [block spectrum, n_in, n_out, raster offsets, hypotheses, next hypothesis]
     by_len: dict[int, np.ndarray] = {}  # one FFT of the block serves every SCS with the same length
     for scs in scs_list:
         rate = dsp.ssb_rate_hz(scs)
@@ -248,8 +247,6 @@ def acquire_steps(
         if n_in not in by_len:
             by_len[n_in] = dsp.band_spectrum(x, fs_hz, rate)[0]
             yield
-        spectra[scs] = (by_len[n_in], n_in, n_out)
-        X = by_len[n_in]
         if offsets_hz is not None:
             offs = list(offsets_hz)
         elif cfg.ssb_offset_hz is not None:
@@ -258,48 +255,66 @@ def acquire_steps(
             offs = [0.0]
             if center_freq_hz:
                 offs += [float(o) for o in dsp.gscn_candidates_hz(center_freq_hz, fs_hz, scs) if o != 0.0]
-        # nearest hypothesis first; the next only while no PSS stands out of the noise
-        # (over 20 raster points and ~10^4 lags noise alone reaches ~0.33: acq_threshold
-        # is not evidence enough to stop looking elsewhere)
-        for hi, h in enumerate(cfo_hypotheses_hz(scs, cfg.cfo_search_hz, cfo_hint_hz)):
-            if hi > 0 and best is not None and best >= cfg.acq_single_threshold:
-                break
-            for off in offs:
-                v, _, _ = dsp.coarse_pss_search(X, fs_hz, n_out, off + h, len(x))
-                coarse.append((v, scs, off, h))
-                if best is None or v > best:
-                    best = v
-                yield
+        plans[scs] = [by_len[n_in], n_in, n_out, offs, cfo_hypotheses_hz(scs, cfg.cfo_search_hz, cfo_hint_hz), 0]
     del by_len
-    # the fine stage at the best (raster point, hypothesis); when it finds no cell there, at
-    # the next best ones (up to FINE_CANDIDATES, each another band): the NR PSS sequences are
-    # cyclic shifts of one m-sequence by 43 subcarriers (TS 38.211 §7.4.2.2), so a band moved
-    # by 43 SCS from the cell -- a raster point 1.3 MHz away with a frequency hypothesis
-    # making up the fraction -- matches another N_ID2's PSS over 84 of its 127 subcarriers
-    # and can come out of the coarse search above the cell itself
-    # A cell that shows it is one (a clear N_ID1 or PBCH-DMRS margin, _real_cell), or one of
-    # the site's own (preferred_pcis), is taken at once; a weaker one only from the best band, and only when no other band holds a
-    # clear cell: an aliased band, or co-timed cells summed in another, yields cells that
-    # pass the loose single-band tests with margins ~1.1 (at 122.88 Msps, a cell 8 kHz off
-    # scored 0.66 in its own band and 0.78 in the band 43 SCS away, which gave a cell that
-    # is not on air)
+
+    def rings(until_found: bool):
+        """Coarse searches of the frequency hypotheses not yet searched, nearest first;
+        with ``until_found``, the next hypothesis of an SCS only while no PSS stands out
+        of the noise (over 20 raster points and ~10^4 lags noise alone reaches ~0.33:
+        acq_threshold is not evidence enough to stop looking elsewhere)."""
+        for scs, plan in plans.items():
+            X, _, n_out, offs, hyps, _ = plan
+            while plan[5] < len(hyps):
+                if until_found and plan[5] > 0 and coarse and max(c[0] for c in coarse) >= cfg.acq_single_threshold:
+                    break
+                h = hyps[plan[5]]
+                for off in offs:
+                    v, _, _ = dsp.coarse_pss_search(X, fs_hz, n_out, off + h, len(x))
+                    coarse.append((v, scs, off, h))
+                    yield
+                plan[5] += 1
+
+    # The fine stage runs in the best (raster point, hypothesis) band and the next best
+    # (up to FINE_CANDIDATES, each another band). The NR PSS sequences are cyclic shifts of
+    # one m-sequence by 43 subcarriers (TS 38.211 §7.4.2.2), so a band moved by 43 or 86 SCS
+    # from the cell -- a raster point 1.3 MHz away with a frequency hypothesis or the cell's
+    # own CFO making up the fraction -- matches another N_ID2's PSS over part of its 127
+    # subcarriers and can come out of the coarse search above the cell itself, and its fine
+    # stage can yield a cell that is not on air with margins ~1.1 (so can co-timed cells
+    # summed in another band). A cell that shows it is one (a clear N_ID1 or PBCH-DMRS
+    # margin, _real_cell), or one of the site's own (preferred_pcis), is taken at once; a
+    # doubtful one from the best band only when no other band, the frequency hypotheses not
+    # searched yet included, holds a clear cell (at 122.88 Msps, a cell 8 kHz off scored 0.66
+    # in its own band and 0.78 in the band 43 SCS away).
     tried: list[tuple[int, float]] = []
-    weak = None
-    for v, scs, off, hyp in sorted(coarse, key=lambda c: -c[0]):
-        if v < cfg.acq_threshold * (0.7 if not tried else 1.0) or len(tried) >= FINE_CANDIDATES:
-            break
-        if any(s_ == scs and abs(f_ - (off + hyp)) < scs * 500.0 for s_, f_ in tried):
-            continue  # within SCS/2 of a band already searched
-        tried.append((scs, off + hyp))
-        X, n_in, n_out = spectra[scs]
-        acq = yield from _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp)
-        if acq is not None:
-            if _real_cell(acq.detections, cfg) or acq.pci in cfg.preferred_pcis:
-                return acq
-            if len(tried) == 1:
-                weak = acq
-        yield
-    return weak
+    weak = []
+
+    def fine(cands, n_max):
+        for v, scs, off, hyp in sorted(cands, key=lambda c: -c[0]):
+            if v < cfg.acq_threshold * (0.7 if not tried else 1.0) or n_max <= 0:
+                break
+            if any(s_ == scs and abs(f_ - (off + hyp)) < scs * 500.0 for s_, f_ in tried):
+                continue  # within SCS/2 of a band already searched
+            tried.append((scs, off + hyp))
+            n_max -= 1
+            acq = yield from _fine_steps(x, plans[scs][0], fs_hz, plans[scs][2], center_freq_hz, cfg, scs, off, hyp)
+            if acq is not None:
+                if _real_cell(acq.detections, cfg) or acq.pci in cfg.preferred_pcis:
+                    return acq
+                if len(tried) == 1:
+                    weak.append(acq)
+            yield
+        return None
+
+    yield from rings(until_found=True)
+    acq = yield from fine(coarse, FINE_CANDIDATES)
+    if acq is not None:
+        return acq
+    n_before = len(coarse)
+    yield from rings(until_found=False)  # no clear cell: the hypotheses not searched yet
+    acq = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+    return acq if acq is not None else (weak[0] if weak else None)
 
 
 def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):

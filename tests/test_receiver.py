@@ -408,9 +408,13 @@ def test_sdr_frequency_error_beyond_a_third_of_the_scs(scs, seed, monkeypatch):
     x = cap.iq[: int(0.022 * p.sample_rate_hz)]
     if scs == 15:  # held to the capture's own frequency, the search does not find this cell
         acq = acquire(x, p.sample_rate_hz, p.center_freq_hz, ReceiverConfig(cfo_search_hz=0.0))
-    else:  # nor with the fine stage at the best coarse band alone (the 43-SCS alias)
+    else:  # the cell's own band, 1/3 SCS off, is found (the second best), but not by the
+        # fine stage in the best coarse band alone (the 43-SCS alias)
+        cfg0 = ReceiverConfig(cfo_search_hz=0.0)
+        acq = acquire(x, p.sample_rate_hz, p.center_freq_hz, cfg0)
+        assert acq is not None and acq.pci == cap.ssbs[0].pci
         monkeypatch.setattr(receiver, "FINE_CANDIDATES", 1)
-        acq = acquire(x, p.sample_rate_hz, p.center_freq_hz)
+        acq = acquire(x, p.sample_rate_hz, p.center_freq_hz, cfg0)
     assert acq is None or acq.pci != cap.ssbs[0].pci
 
 
@@ -428,18 +432,21 @@ def test_a_band_other_than_the_best_gives_no_cell_that_is_not_there():
     assert {r["pci"] for r in _records(cap)} <= {717, 707}
 
 
-def test_a_clear_cell_in_another_band_beats_a_doubtful_one_in_the_best():
-    # 122.88 Msps (a 100 MHz n78 carrier), a cell 8 kHz off: its own band scores 0.66 in the
+@pytest.mark.parametrize("scs,seed,snr,cfo,pci", [(30, [16, 2], 5.0, 8000.0, 502), (15, [7, 2], 10.0, -11000.0, 251)])
+def test_a_clear_cell_in_another_band_beats_a_doubtful_one_in_the_best(scs, seed, snr, cfo, pci):
+    # 122.88 Msps (a 100 MHz n78 carrier). A cell 8 kHz off: its own band scores 0.66 in the
     # coarse search, the band 43 SCS away 0.78, and that band's fine stage gave cell 437
     # (one SSB, N_ID1 margin 1.19), locked and every record "jammed", until a doubtful cell
-    # had to wait for the other bands
-    cfg = _clean_cfg(snr_db=(5.0, 30.0), scs_khz=(30,), sample_rates_hz=(122.88e6,), cfo_hz=(8000.0, 8000.0),
+    # had to wait for the other bands. A 15 kHz cell -11 kHz off: the band 86 SCS away gave
+    # cell 156 (N_ID1 margin 1.21), and the cell's own band needs the -10 kHz hypothesis,
+    # which the search had not reached (a PSS had stood out at 0 Hz)
+    cfg = _clean_cfg(snr_db=(snr, 30.0), scs_khz=(scs,), sample_rates_hz=(122.88e6,), cfo_hz=(cfo, cfo),
                      duration_ms=23.0, centre_ssb_fraction=0.0)
-    cap = _capture([16, 2], cfg)
+    cap = _capture(seed, cfg)
     p = cap.params
-    assert p.pci == 502
+    assert p.pci == pci
     acq = acquire(cap.iq[: int(0.022 * p.sample_rate_hz)], p.sample_rate_hz, p.center_freq_hz)
-    assert acq is not None and acq.pci == 502 and abs(acq.cfo_hz - 8000.0) < 600.0
+    assert acq is not None and acq.pci == pci and abs(acq.cfo_hz - cfo) < 600.0
     assert acq.ssb_offset_hz == p.ssb_offset_hz
 
 
