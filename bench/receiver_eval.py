@@ -3,6 +3,7 @@
     python bench/receiver_eval.py pci   [--n 40] [--seed 1]   # right PCI at SNR >= 0 dB
     python bench/receiver_eval.py detect [--sites 24] [--seed 2] [--model classical|default|PATH]  # calibrated Pd / FAR
     python bench/receiver_eval.py rates  [--n 12]              # odd sample rates (resampled)
+    python bench/receiver_eval.py weak --sites 8 --seed 12 [--snr -3,0,3,6] [--model ...]  # weak cells: FAR
     python bench/receiver_eval.py cfo [--n 4] [--seed 7] [--cfo 0,5000,10000,-12000] [--rate 122.88e6]  # SDR frequency errors
     python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...]  # FAR when the noise floor moves
     python bench/receiver_eval.py beams [--sites 8] [--seed 5] [--model ...]  # SSB beam sweeps: FAR, Pd
@@ -122,6 +123,36 @@ def eval_cfo(n, seed, cfos_hz, model="default", rate_hz=None):
                     right += r is not None and r["pci"] == t.pci
                     jam += r is not None and bool(r["jammed"])
             print(f"CFO {cfo:+7.0f} Hz, {scs} kHz SCS: right PCI at {right}/{tot} SSBs, {jam} called jammed")
+
+
+def eval_weak(n_sites, seed, snrs_db, model="default"):
+    """A receiver at the edge of the cell's coverage: clean 60 ms captures at a low
+    SNR (default mix otherwise), FAR uncalibrated and at a site calibrated on
+    another clean recording at the same SNR, per SNR."""
+    det = load_detector(model)
+    for snr in snrs_db:
+        cfg = SimConfig(snr_db=(snr, snr), duration_ms=60.0,
+                        jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+        fa = {"uncalibrated": [0, 0], "calibrated": [0, 0]}
+        for i in range(n_sites):
+            rng = np.random.default_rng([seed, i])
+            p = draw_params(cfg, rng, force_clean=True)
+            obs = _observations(simulate_capture(p, np.random.default_rng([seed, i, 1])))
+            base = None
+            if len(obs) >= 5:
+                cb = config_baseline(obs, p.scs_khz, p.sample_rate_hz, p.datatype)
+                base = SiteBaseline({cb.key: cb})
+            cap = simulate_capture(p, rng)
+            for mode, b in (("uncalibrated", None), ("calibrated", base)):
+                if mode == "calibrated" and b is None:
+                    continue
+                recs, _ = run_capture(cap, baseline=b, detector=det)
+                for t, r in match(recs, cap.ssbs, tol=p.numerology.cp_short):
+                    if r is not None and r["valid"]:
+                        fa[mode][0] += bool(r["jammed"])
+                        fa[mode][1] += 1
+        print(f"SNR {snr:+5.1f} dB, {n_sites} sites, clean: " + ", ".join(
+            f"{m} FAR {a}/{n} = {100 * a / max(n, 1):.1f} %" for m, (a, n) in fa.items()))
 
 
 def _score_jammers(site, base, det, seed, s, per_type):
@@ -299,7 +330,7 @@ def _observations(cap):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo"])
+    ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
@@ -308,6 +339,7 @@ def main(argv=None):
     ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings")
     ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
     ap.add_argument("--cfo", default="0,5000,10000,-12000", help="cfo: receiver frequency errors (Hz)")
+    ap.add_argument("--snr", default="-3,0,3,6", help="weak: SNRs (dB)")
     ap.add_argument("--rate", type=float, help="cfo: one sample rate (Hz), SSB off-centre (default: the mix)")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     a = ap.parse_args(argv)
@@ -319,6 +351,9 @@ def main(argv=None):
         eval_pci(a.n, a.seed)
     elif a.what == "rates":
         eval_rates(a.n, a.seed)
+    elif a.what == "weak":
+        eval_weak(a.sites, a.seed, [float(v) for v in a.snr.split(",")],
+                  model="default" if a.model == "classical" else a.model)
     elif a.what == "cfo":
         eval_cfo(a.n, a.seed, [float(v) for v in a.cfo.split(",")],
                  model="default" if a.model == "classical" else a.model, rate_hz=a.rate)

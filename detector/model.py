@@ -12,9 +12,7 @@ that names the file.
 
 Cascade (DESIGN.md §5, :func:`cascade`): p1 >= threshold_high -> jammed
 (stage 1); p1 <= threshold_low -> clean (stage 1); otherwise DNN-2 decides
-(stage 2), jammed when p2 >= threshold_stage2. Without a site baseline an SSB
-whose SNR over its null REs is below UNCAL_MIN_SNR_DB is jammed in any case
-(:func:`snr_guard`). The returned score is one
+(stage 2), jammed when p2 >= threshold_stage2. The returned score is one
 monotone-by-stage number in 0..1 with the decision at 0.5:
 [0, 1/3] clean at stage 1, [1/3, 2/3] stage 2, [2/3, 1] jammed at stage 1.
 """
@@ -151,30 +149,6 @@ def cascade_arrays(p1: np.ndarray, p2: np.ndarray, t_low: float, t_high: float, 
     return jammed, np.clip(score, 0.0, 1.0), stage
 
 
-# Without a site baseline the model runs at a strict false-alarm target, and a
-# weak wideband jammer looks like a weaker cell; but an SSB whose own SNR over its
-# null REs is below this is jammed whatever the model says: clean cells on air sit
-# 13-40 dB above their null REs (real-captures), the training mix's weakest clean
-# cell 5 dB, and no clean evaluation SSB falls below 3 dB.
-UNCAL_MIN_SNR_DB = 3.0
-SNR_IDX = FEATURE_NAMES.index("snr_est_db")  # the SNR guard's input (see snr_guard)
-
-
-def snr_guard(jammed, score, stage, snr_db, calibrated):
-    """Apply the uncalibrated SNR floor to cascade outputs (scalars or arrays):
-    returns (jammed, score, stage) with uncalibrated SSBs below UNCAL_MIN_SNR_DB
-    jammed at stage 1, score in [2/3, 1] growing with the shortfall."""
-    snr_db = np.asarray(snr_db, np.float64)
-    hit = ~np.asarray(calibrated, bool) & (snr_db < UNCAL_MIN_SNR_DB)
-    floor = 2 / 3 + (1 / 3) * np.clip((UNCAL_MIN_SNR_DB - snr_db) / 10.0, 0.0, 1.0)
-    j = np.asarray(jammed, bool) | hit
-    sc = np.where(hit, np.maximum(np.asarray(score, np.float64), floor), score)
-    st = np.where(hit, 1, stage)
-    if np.ndim(j) == 0:
-        return bool(j), float(sc), int(st)
-    return j, sc, st.astype(np.int64)
-
-
 # ---------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------
@@ -281,8 +255,7 @@ class DTDDNNDetector:
         p1, p2 = self.probs(feats)
         f = np.asarray(feats).reshape(-1)
         calibrated = float(f[_CAL_IDX]) > 0.5
-        jammed, score, stage = snr_guard(*cascade(p1, p2, *self.thresholds(calibrated)), float(f[SNR_IDX]),
-                                         calibrated)
+        jammed, score, stage = cascade(p1, p2, *self.thresholds(calibrated))
         self.last_stage, self.last_p1, self.last_p2 = stage, p1, p2
         return jammed, float(score), ("calibrated" if base is not None else "uncalibrated")
 

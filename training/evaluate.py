@@ -27,7 +27,7 @@ import numpy as np
 
 from detector import model as edge
 from detector.classical import ClassicalDetector
-from detector.model import SNR_IDX, DTDDNNDetector, ModelError
+from detector.model import DTDDNNDetector, ModelError
 
 from .dataset import Dataset, load_datasets
 
@@ -114,8 +114,7 @@ def score_all(model_dir: Path, ds: Dataset, log) -> dict:
             base = bases[int(ds["capture_idx"][i])] if mode == "calibrated" else None
             j, s, _ = classical.score(x[i], base)
             cl_s[k], cl_j[k] = s, j
-        jam, sc, st = edge.snr_guard(*edge.cascade_arrays(p1, p2, *det.thresholds(mode == "calibrated")),
-                                     x[idx, SNR_IDX], mode == "calibrated")
+        jam, sc, st = edge.cascade_arrays(p1, p2, *det.thresholds(mode == "calibrated"))
         d = {
             "idx": idx,
             "scores": {"dtddnn": sc, "single": p1, "classical": cl_s},

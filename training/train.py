@@ -502,9 +502,8 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     # validation metrics (per mode), recorded in the model
     metrics = {"split": "validation", "thresholds": mode_th}
     for mode, m in (("calibrated", c_va), ("uncalibrated", ~c_va)):
-        # the decision rule the edge detector applies (DTDDNNDetector.score): cascade + SNR floor
-        jam, _, st = edge.snr_guard(*edge.cascade_arrays(p1_va[m], p2_va[m], *mode_th[mode]),
-                                    x_va[m, FEATURE_NAMES.index("snr_est_db")], mode == "calibrated")
+        # the decision rule the edge detector applies (DTDDNNDetector.score)
+        jam, _, st = edge.cascade_arrays(p1_va[m], p2_va[m], *mode_th[mode])
         metrics[mode] = {"dtddnn": op_metrics(jam, y_va[m], s_va[m], cfg.hard_sjnr_db),
                          "single": op_metrics(p1_va[m] >= cfg.single_threshold, y_va[m], s_va[m], cfg.hard_sjnr_db),
                          "stage2_fraction": float((st == 2).mean()) if m.any() else 0.0}
