@@ -142,15 +142,7 @@ def eval_weak(n_sites, seed, snrs_db, model="default"):
             if len(obs) >= 5:
                 cb = config_baseline(obs, p.scs_khz, p.sample_rate_hz, p.datatype)
                 base = SiteBaseline({cb.key: cb})
-            cap = simulate_capture(p, rng)
-            for mode, b in (("uncalibrated", None), ("calibrated", base)):
-                if mode == "calibrated" and b is None:
-                    continue
-                recs, _ = run_capture(cap, baseline=b, detector=det)
-                for t, r in match(recs, cap.ssbs, tol=p.numerology.cp_short):
-                    if r is not None and r["valid"]:
-                        fa[mode][0] += bool(r["jammed"])
-                        fa[mode][1] += 1
+            _count_far(simulate_capture(p, rng), base, det, fa)
         print(f"SNR {snr:+5.1f} dB, {n_sites} sites, clean: " + ", ".join(
             f"{m} FAR {a}/{n} = {100 * a / max(n, 1):.1f} %" for m, (a, n) in fa.items()))
 
@@ -248,9 +240,11 @@ def eval_drift(n_sites, seed, model="default"):
 
 
 def _count_far(cap, base, det, fa):
-    """Score clean capture ``cap`` with the baseline and without:
-    fa["calibrated" | "uncalibrated"] += [jammed, valid SSBs]."""
+    """Score clean capture ``cap`` with the baseline (when there is one) and
+    without: fa["calibrated" | "uncalibrated"] += [jammed, valid SSBs]."""
     for mode, b in (("calibrated", base), ("uncalibrated", None)):
+        if mode == "calibrated" and b is None:
+            continue
         recs, _ = run_capture(cap, baseline=b, detector=det)
         for t, r in match(recs, cap.ssbs, tol=cap.params.numerology.cp_short):
             if r is not None and r["valid"]:
@@ -351,12 +345,12 @@ def main(argv=None):
         eval_pci(a.n, a.seed)
     elif a.what == "rates":
         eval_rates(a.n, a.seed)
-    elif a.what == "weak":
-        eval_weak(a.sites, a.seed, [float(v) for v in a.snr.split(",")],
-                  model="default" if a.model == "classical" else a.model)
-    elif a.what == "cfo":
-        eval_cfo(a.n, a.seed, [float(v) for v in a.cfo.split(",")],
-                 model="default" if a.model == "classical" else a.model, rate_hz=a.rate)
+    elif a.what in ("weak", "cfo"):  # the shipped model unless another is named (no classical run)
+        model = "default" if a.model == "classical" else a.model
+        if a.what == "weak":
+            eval_weak(a.sites, a.seed, [float(v) for v in a.snr.split(",")], model=model)
+        else:
+            eval_cfo(a.n, a.seed, [float(v) for v in a.cfo.split(",")], model=model, rate_hz=a.rate)
     elif a.what == "drift":
         eval_drift(a.sites, a.seed, model=a.model)
     elif a.what == "beams":
