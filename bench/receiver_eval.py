@@ -312,6 +312,7 @@ def eval_fading(n_sites, seed, dopplers, duration_ms=300.0, jammers=False, model
         if jammers:
             tot = [sum(v[0] for v in pd.values()), sum(v[1] for v in pd.values())]
             line += f"; calibrated Pd {tot[0]}/{tot[1]} = {100 * tot[0] / max(tot[1], 1):.1f} %"
+            line += "".join(f"\n  {jt:20s} Pd {d}/{n} = {100 * d / max(n, 1):.1f} %" for jt, (d, n) in sorted(pd.items()))
         print(line, flush=True)
 
 

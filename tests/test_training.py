@@ -194,3 +194,20 @@ def test_evaluate_writes_the_report(trained, sim_dir, tmp_path):
     for d in dets.values():
         assert d["far1"]["far"] <= 0.01 + 1e-9  # the swept threshold keeps its FAR
     assert ev["latency_us_per_ssb"] > 0
+
+
+def test_rotate_iq_turns_each_example_by_its_own_phase():
+    """The raw-IQ baseline's augmentation multiplies each SSB by exp(j theta):
+    power and the I/Q structure are kept, the phase differs per example, the same
+    generator seed gives the same rotation."""
+    rng = np.random.default_rng(0)
+    z = (rng.standard_normal((6, 50)) + 1j * rng.standard_normal((6, 50))).astype(np.complex64)
+    x = torch.as_tensor(np.stack([z.real, z.imag], axis=1))
+    out = tr.rotate_iq(x, torch.Generator().manual_seed(5)).numpy()
+    w = out[:, 0] + 1j * out[:, 1]
+    ratio = w / z  # one unit-modulus constant per example
+    assert np.allclose(np.abs(ratio), 1.0, atol=1e-5)
+    assert np.allclose(ratio, ratio[:, :1], atol=1e-5)
+    assert np.ptp(np.angle(ratio[:, 0])) > 0.1
+    again = tr.rotate_iq(x, torch.Generator().manual_seed(5)).numpy()
+    assert np.array_equal(out, again)

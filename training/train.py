@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,11 @@ class RawIQConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     max_examples: int = 40000  # subsample the training set for speed (0: all)
+    # rotate each training SSB by a random phase every epoch: the channel's phase at
+    # the receiver is arbitrary, so a rotated SSB is as real as the one recorded, and
+    # without it the network memorises its examples' phases (train loss 0.28, validation
+    # loss rising from epoch 2 on, AUC 0.52 on the evaluation split: stop 15)
+    phase_augment: bool = True
 
     def __post_init__(self):
         if not self.channels or any(c < 1 or c > 1024 for c in self.channels):
@@ -215,9 +221,10 @@ def _device(cfg: TrainConfig):
 
 def fit_binary(net, x: np.ndarray, y: np.ndarray, w: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
                epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int, device, desc: str,
-               progress: bool = True, log=print) -> dict:
+               progress: bool = True, log=print, augment=None) -> dict:
     """Weighted BCE with AdamW + cosine schedule; keeps the epoch with the lowest
-    validation loss. Returns the history."""
+    validation loss. ``augment(xb, generator)``, when given, transforms each
+    training batch (never the validation set). Returns the history."""
     torch = _torch()
     gen = torch.Generator().manual_seed(seed)
     net.to(device)
@@ -248,7 +255,10 @@ def fit_binary(net, x: np.ndarray, y: np.ndarray, w: np.ndarray, x_val: np.ndarr
         tot = 0.0
         for i in range(0, len(xt), batch_size):
             idx = perm[i : i + batch_size]
-            xb, yb, wb = xt[idx].to(device), yt[idx].to(device), wt[idx].to(device)
+            xb, yb, wb = xt[idx], yt[idx].to(device), wt[idx].to(device)
+            if augment is not None:
+                xb = augment(xb, gen)
+            xb = xb.to(device)
             loss = (bce(net(xb).squeeze(1), yb, reduction="none") * wb).sum() / wb.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -272,6 +282,16 @@ def fit_binary(net, x: np.ndarray, y: np.ndarray, w: np.ndarray, x_val: np.ndarr
     net.eval()
     log(f"{desc}: best epoch {best[2] + 1}/{epochs}, validation loss {best[0]:.4f}")
     return {"history": hist, "best_epoch": best[2], "best_val_loss": best[0]}
+
+
+def rotate_iq(xb, gen):
+    """Each example of a raw-IQ batch (float32 tensor [B, 2, L], I and Q) times
+    exp(j theta), theta uniform in [0, 2 pi) per example drawn from ``gen``."""
+    torch = _torch()
+    theta = torch.rand(xb.shape[0], 1, generator=gen) * (2.0 * math.pi)
+    c, s = torch.cos(theta), torch.sin(theta)
+    i, q = xb[:, 0], xb[:, 1]
+    return torch.stack([c * i - s * q, s * i + c * q], dim=1)
 
 
 def predict(net, x: np.ndarray, device, batch: int = 4096) -> np.ndarray:
@@ -525,7 +545,7 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         h3 = fit_binary(raw, iq_tr, yi_tr, _class_weights(yi_tr), ds["iq"][val], ds["y"][val].astype(np.float32),
                         epochs=cfg.rawiq.epochs, batch_size=cfg.rawiq.batch_size, lr=cfg.rawiq.lr,
                         weight_decay=cfg.rawiq.weight_decay, seed=cfg.seed + 3, device=device, desc="raw-IQ DNN",
-                        progress=progress, log=log)
+                        progress=progress, log=log, augment=rotate_iq if cfg.rawiq.phase_augment else None)
         pr = predict(raw, ds["iq"][val], device)
         metrics["rawiq"] = op_metrics(pr >= 0.5, ds["y"][val], ds["sjnr_db"][val], cfg.hard_sjnr_db)
         log(f"validation raw-IQ DNN: FAR {100 * metrics['rawiq']['far']:.2f} % Pd {100 * metrics['rawiq']['pd']:.2f} %")
