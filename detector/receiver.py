@@ -1087,6 +1087,12 @@ class Receiver:
         self._loss_backoff = 0
         self._ssb_energy = None  # (another cell's)
         self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
+        if len(acq.detections) < 2:
+            # one SSB of the cell seen in a whole search block: its burst's other SSBs and its
+            # period (20 ms assumed) may have been missed (a co-timed cell with the same N_ID2
+            # corrupted that block's CFO), and the flywheel would keep to that one slot until
+            # the periodic re-acquisition, seconds later: look once more over the next block
+            self._next_reacq = block_start + self.acq_len
 
     def _checked_window(self, w0: int, length: int) -> tuple[np.ndarray, int, bool]:
         """Window [w0, w0 + length) as complex64 with NaN/Inf zeroed: (x, the

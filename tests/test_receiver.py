@@ -806,3 +806,25 @@ def test_pss_only_spoofer_under_multipath_does_not_take_the_cell():
     cap = simulate_capture(p, np.random.default_rng([2, 7, 308]))
     recs = _records(cap)
     assert recs and all(r["pci"] == site.pci for r in recs), sorted({r["pci"] for r in recs})
+
+
+def test_a_lock_on_one_ssb_looks_again_for_the_rest_of_the_burst():
+    """A co-timed cell with the same N_ID2 1 dB down merges into the serving cell's PSS
+    and skews the first search block's CFO: that search sees one SSB of an 8-SSB burst
+    (10 ms period). The receiver searches the next block at once instead of keeping to
+    that one slot, at the 20 ms period assumed, until the periodic re-acquisition 2 s
+    later (3 of 48 SSBs in this 60 ms capture before)."""
+    cfg = _clean_cfg(snr_db=(15.0, 35.0), duration_ms=60.0,
+                     neighbour=NeighbourConfig(probability=1.0, power_db=(-1.0, -1.0)))
+    rng = np.random.default_rng([13, 4])
+    p = draw_params(cfg, rng, force_clean=True)
+    cap = simulate_capture(p, rng)
+    assert p.neighbour["pci"] % 3 == p.pci % 3
+    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
+    first = acquire(cap.iq[: rx.acq_len], p.sample_rate_hz, p.center_freq_hz)
+    assert first is not None and first.pci == p.pci and len(first.detections) == 1  # the case
+    obs = rx.push(cap.iq) + rx.flush()
+    assert all(o.pci == p.pci for o in obs)
+    assert len({o.ssb_index for o in obs}) >= 6
+    assert len(obs) >= 12
+    assert rx.period_samples == pytest.approx(10e-3 * p.sample_rate_hz)
