@@ -67,6 +67,9 @@ class ReceiverConfig:
     track_search: int = 8  # +- lags (SSB-rate samples) searched around a prediction
     min_sss_margin: float = 1.1  # best / second-best N_ID1 metric (summed over SSBs) to accept a cell
     sss_peak_ratio: float = 2.5  # each SSB's own SSS match of that N_ID1 over its median (noise: ~1)
+    # when the N_ID1 margin over all PSS peaks of an N_ID2 falls short, it is decided again on
+    # the peaks whose best SSS match stands this far over its median (noise peaks reach ~3.2)
+    clear_sss_ratio: float = 4.0
     # a cell other than the serving one is reported (Acquisition.others, a site baseline's
     # neighbour) only when its N_ID1 margin or its PBCH-DMRS margin (mean over its SSBs) shows
     # a real cell: on 300 simulated sites the 32 cells these reject were all noise (SSS margin
@@ -124,6 +127,7 @@ class ReceiverConfig:
         for p in self.preferred_pcis:
             check_range("preferred_pcis", p, 0, nr.N_CELL_ID_COUNT - 1)
         check_range("other_min_sss_margin", self.other_min_sss_margin, 1.0, 100.0)
+        check_range("clear_sss_ratio", self.clear_sss_ratio, 1.0, 100.0)
         check_range("other_min_dmrs_margin", self.other_min_dmrs_margin, 1.0, 100.0)
         check_range("search_duty", self.search_duty, 0.0, 1.0)
 
@@ -365,12 +369,19 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     by_pci: dict[int, list[Detection]] = {}
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
-        acc = np.sqrt(np.sum([c[5] ** 2 for c in mine], axis=0))
-        order = np.argsort(acc)
-        nid1 = int(order[-1])
-        margin = float(acc[nid1] / max(acc[order[-2]], 1e-30))
+        nid1, margin, acc = _decide_nid1(mine)
         if margin < cfg.min_sss_margin:
-            continue
+            # PSS-like peaks that carry no SSS (traffic, a co-timed cell of another N_ID2
+            # whose PSS partly matches) add noise to every N_ID1 and can drown a cell seen
+            # at one or two SSBs (17 peaks, two of them the cell's: margin 1.08): decide
+            # again on the peaks whose own SSS match stands clear of its median
+            clear = [c for c in mine if float(c[5].max()) >= cfg.clear_sss_ratio * float(np.median(c[5]))]
+            if not clear or len(clear) == len(mine):
+                continue
+            mine = clear
+            nid1, margin, acc = _decide_nid1(mine)
+            if margin < cfg.min_sss_margin:
+                continue
         single_ok = max(c[2] for c in mine) >= cfg.acq_single_threshold and margin >= cfg.single_sss_margin
         if len(mine) < 2 and not single_ok:
             continue  # noise makes isolated weak PSS peaks with random N_ID1
@@ -397,6 +408,14 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     others = sorted((p for p in by_pci if p != pci and _real_cell(by_pci[p], cfg)), key=lambda p: (-strength[p], p))
     return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others)
+
+
+def _decide_nid1(cands: list) -> tuple[int, float, np.ndarray]:
+    """N_ID1 from the SSS metrics (each (336,), the candidates' last element) summed
+    in energy over the candidates: (N_ID1, its margin best / second best, the sum (336,))."""
+    acc = np.sqrt(np.sum([c[5] ** 2 for c in cands], axis=0))
+    order = np.argsort(acc)
+    return int(order[-1]), float(acc[order[-1]] / max(acc[order[-2]], 1e-30)), acc
 
 
 def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cfg: ReceiverConfig):
