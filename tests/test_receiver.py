@@ -808,17 +808,20 @@ def test_pss_only_spoofer_under_multipath_does_not_take_the_cell():
     assert recs and all(r["pci"] == site.pci for r in recs), sorted({r["pci"] for r in recs})
 
 
+def _cotimed_capture(seed):
+    """A clean 60 ms capture with a co-timed neighbour cell 1 dB under the serving one."""
+    return _capture(seed, _clean_cfg(snr_db=(15.0, 35.0), duration_ms=60.0,
+                                     neighbour=NeighbourConfig(probability=1.0, power_db=(-1.0, -1.0))))
+
+
 def test_a_lock_on_one_ssb_looks_again_for_the_rest_of_the_burst():
     """A co-timed cell with the same N_ID2 1 dB down merges into the serving cell's PSS
     and skews the first search block's CFO: that search sees one SSB of an 8-SSB burst
     (10 ms period). The receiver searches the next block at once instead of keeping to
     that one slot, at the 20 ms period assumed, until the periodic re-acquisition 2 s
     later (3 of 48 SSBs in this 60 ms capture before)."""
-    cfg = _clean_cfg(snr_db=(15.0, 35.0), duration_ms=60.0,
-                     neighbour=NeighbourConfig(probability=1.0, power_db=(-1.0, -1.0)))
-    rng = np.random.default_rng([13, 4])
-    p = draw_params(cfg, rng, force_clean=True)
-    cap = simulate_capture(p, rng)
+    cap = _cotimed_capture([13, 4])
+    p = cap.params
     assert p.neighbour["pci"] % 3 == p.pci % 3
     rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
     first = acquire(cap.iq[: rx.acq_len], p.sample_rate_hz, p.center_freq_hz)
@@ -836,11 +839,8 @@ def test_a_cell_seen_at_few_ssbs_among_peaks_that_carry_no_sss():
     no SSS behind them, whose SSS noise summed over all peaks left the cell's N_ID1
     margin at 1.08 (under min_sss_margin): no cell, no record. The N_ID1 is decided
     again on the peaks whose own SSS match stands clear."""
-    cfg = _clean_cfg(snr_db=(15.0, 35.0), duration_ms=60.0,
-                     neighbour=NeighbourConfig(probability=1.0, power_db=(-1.0, -1.0)))
-    rng = np.random.default_rng([13, 7])
-    p = draw_params(cfg, rng, force_clean=True)
-    cap = simulate_capture(p, rng)
+    cap = _cotimed_capture([13, 7])
+    p = cap.params
     assert p.neighbour["pci"] % 3 != p.pci % 3 and len(p.ssbs_sent) == 1  # the case
     acq = acquire(cap.iq[: int(22e-3 * p.sample_rate_hz)], p.sample_rate_hz, p.center_freq_hz)
     assert acq is not None and acq.pci == p.pci
