@@ -202,9 +202,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _datatype_arg(text: str) -> str:
+    """argparse type of --format: the SigMF name (signals.iq.normalize_datatype)."""
+    from signals import iq as iqio
+
+    try:
+        return iqio.normalize_datatype(text)
+    except iqio.IQUnsupportedDatatypeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_capture_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data) or raw IQ files")
-    sp.add_argument("--format", choices=["cf32_le", "ci16_le", "ci8", "cu8"], help="datatype of raw files")
+    sp.add_argument("--format", type=_datatype_arg, metavar="DATATYPE",
+                    help="datatype of raw files (SigMF name: cf32_le, ci16_le, ci8, cu8, cf64_le, ci32_le, cu16_le, ... ; _be for big endian)")
     sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate of raw files (Hz)")
     sp.add_argument("--center-freq", type=float, help="capture centre frequency (Hz), for the raster search")
     sp.add_argument("--ssb-freq", type=float, help="pin the SSB centre frequency (Hz)")

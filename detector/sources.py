@@ -67,8 +67,10 @@ Listeners (``tcp-listen``, ``udp``, ``zmq`` with ``bind=True``) bind exactly
 the host given: use ``127.0.0.1`` for loopback only, ``0.0.0.0`` for all
 interfaces.  Port 0 picks a free port; ``source.address`` tells which.
 
-Sample formats (interleaved I, Q): ``cf32_le`` (float32), ``ci16_le``
-(int16 / 32768), ``ci8`` (int8 / 128), ``cu8`` ((x - 127.5) / 127.5).
+Sample formats (interleaved I, Q): every complex SigMF datatype
+(``signals.iq``): ``cf32_le`` (float32), ``ci16_le`` (int16 / 32768), ``ci8``
+(int8 / 128), ``cu8`` ((x - 127.5) / 127.5), and the 64-bit float, 32-bit
+integer, unsigned 16/32-bit and big-endian ones.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from signals import iq as iqio
 
 __all__ = [
     "BlockQueue",
@@ -111,36 +115,24 @@ __all__ = [
 # Sample formats
 # ---------------------------------------------------------------------------
 
-#: datatype -> (numpy dtype of one I or Q component, bytes per complex sample)
+#: datatype -> (numpy dtype of one I or Q component, bytes per complex sample): every
+#: complex SigMF datatype (signals.iq holds the one table)
 _FORMATS: dict[str, tuple[str, int]] = {
-    "cf32_le": ("<f4", 8),
-    "ci16_le": ("<i2", 4),
-    "ci8": ("i1", 2),
-    "cu8": ("u1", 2),
-}
-_ALIASES = {
-    "cf32": "cf32_le",
-    "fc32": "cf32_le",
-    "complex64": "cf32_le",
-    "ci16": "ci16_le",
-    "sc16": "ci16_le",
-    "ci8_le": "ci8",
-    "sc8": "ci8",
-    "cu8_le": "cu8",
+    d: (iqio.component_dtype(d).str, iqio.bytes_per_sample(d)) for d in iqio.SUPPORTED_DATATYPES
 }
 
 _MAX_ERRORS = 20
 
 
 def normalize_datatype(datatype: str) -> str:
-    """Canonical SigMF-style name of ``datatype`` (``ValueError`` if unknown)."""
-    key = str(datatype).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in _FORMATS:
+    """Canonical SigMF name of ``datatype`` (``ValueError`` if unknown): any case,
+    ``cf32``, ``fc32``, ``sc16``, ``sc8``, ``ci8_le`` too (``signals.iq.normalize_datatype``)."""
+    try:
+        return iqio.normalize_datatype(datatype)
+    except iqio.IQUnsupportedDatatypeError:
         raise ValueError(
-            f"unknown sample format {datatype!r}; expected one of {sorted(_FORMATS)}"
-        )
-    return key
+            f"unknown sample format {datatype!r}; expected one of {', '.join(iqio.SUPPORTED_DATATYPES)}"
+        ) from None
 
 
 def _bytes_per_sample(datatype: str) -> int:
@@ -148,18 +140,9 @@ def _bytes_per_sample(datatype: str) -> int:
 
 
 def _bytes_to_complex64(buf: bytes | bytearray | memoryview, datatype: str) -> np.ndarray:
-    """Whole samples of interleaved I/Q bytes -> writable native complex64."""
-    comp, _ = _FORMATS[datatype]
-    raw = np.frombuffer(buf, dtype=comp)
-    f = raw.astype(np.float32)  # always a fresh, writable, native-endian copy
-    if datatype == "ci16_le":
-        f *= np.float32(1.0 / 32768.0)  # power of two: identical to division
-    elif datatype == "ci8":
-        f *= np.float32(1.0 / 128.0)
-    elif datatype == "cu8":
-        f -= np.float32(127.5)
-        f /= np.float32(127.5)
-    return f.view(np.complex64)
+    """Whole samples of interleaved I/Q bytes -> writable native complex64
+    (``signals.iq.to_complex64``: a fresh array, full scale 1.0)."""
+    return iqio.to_complex64(np.frombuffer(buf, dtype=_FORMATS[datatype][0]), datatype)
 
 
 class SourceProtocolError(ValueError):
@@ -302,7 +285,7 @@ class _ByteStreamSource(IQSource):
     @property
     def native_capable(self) -> bool:
         """Integer sample formats can be delivered unconverted (:meth:`set_native`)."""
-        return self.datatype != "cf32_le"
+        return self.datatype[:2] != "cf"
 
     def set_native(self, on: bool = True) -> None:
         """Deliver (n, 2) arrays of the integer I/Q components instead of complex64
@@ -470,10 +453,7 @@ def _open_file(
             uri, path, follow=follow, datatype=dt, sample_rate_hz=sample_rate_hz,
             center_freq_hz=center_freq_hz, block_samples=block_samples, **opts,
         )
-    try:  # imported lazily: signals.iq is optional for network sources
-        from signals import iq as _iq
-    except ImportError as e:  # pragma: no cover - depends on the tree
-        raise ImportError(f"{uri}: reading SigMF needs signals.iq ({e})") from e
+    _iq = iqio
     if kind == "archive" and follow:
         raise ValueError(f"{uri}: follow=True is not possible for a .sigmf archive")
     if datatype is not None:

@@ -7,7 +7,11 @@ a ``X.sigmf-meta`` JSON file with the ``global``, ``captures`` and
 files are read and written too; their datatype and sample rate come from the
 caller.
 
-Supported datatypes (SigMF names, exactly): ``cf32_le``, ``ci16_le``, ``ci8``
+Supported datatypes: every complex one of SigMF v1.0.0, ``c`` + ``f32`` /
+``f64`` / ``i8`` / ``i16`` / ``i32`` / ``u8`` / ``u16`` / ``u32`` + ``_le`` /
+``_be`` (none for 8 bits); :func:`normalize_datatype` also takes the names
+other tools write (``cf32``, ``fc32``, ``sc16``, ``ci8_le``; any case). The
+simulator writes the four an SDR host writes: ``cf32_le``, ``ci16_le``, ``ci8``
 and ``cu8``. Samples are interleaved I, Q on disk.
 
 Dtype policy
@@ -21,6 +25,11 @@ cf32_le    float32, little endian   bit-exact copy
 ci16_le    int16, little endian     x / 32768
 ci8        int8                     x / 128
 cu8        uint8                    (x - 127.5) / 127.5   (rtl-sdr convention)
+cf64_*     float64                  rounded to float32
+ci16_be    int16, big endian        x / 32768
+ci32_*     int32                    x / 2^31
+cu16_*     uint16                   (x - 32767.5) / 32767.5
+cu32_*     uint32                   (x - (2^32 - 1)/2) / ((2^32 - 1)/2)
 =========  =======================  =========================================
 
 Writing applies the inverse scale (computed in float64), rounds to the
@@ -61,6 +70,8 @@ __all__ = [
     "IQReader",
     "bytes_per_sample",
     "lsb",
+    "component_dtype",
+    "normalize_datatype",
     "to_complex64",
     "from_complex64",
     "sigmf_paths",
@@ -73,25 +84,37 @@ __all__ = [
     "append_annotations",
 ]
 
-SUPPORTED_DATATYPES = ("cf32_le", "ci16_le", "ci8", "cu8")
+#: Every complex SigMF datatype (spec v1.0.0, "Dataset Format"): floats, signed and
+#: unsigned integers, little and big endian (8-bit types have no byte order).
+SUPPORTED_DATATYPES = (
+    "cf32_le", "ci16_le", "ci8", "cu8",
+    "cf64_le", "cf64_be", "cf32_be", "ci32_le", "ci32_be", "ci16_be",
+    "cu32_le", "cu32_be", "cu16_le", "cu16_be",
+)
 SIGMF_VERSION = "1.0.0"
 
 META_SUFFIX = ".sigmf-meta"
 DATA_SUFFIX = ".sigmf-data"
 
+
+def _component_dtype(datatype: str) -> np.dtype:
+    """On-disk dtype of ONE component (I or Q) of a complex SigMF datatype."""
+    kind, bits, order = datatype[1], int(datatype[2:].split("_")[0]), datatype.partition("_")[2]
+    byte_order = {"le": "<", "be": ">", "": "|"}[order]
+    return np.dtype(f"{byte_order}{kind}{bits // 8}")
+
+
 # On-disk dtype of ONE component (I or Q) per datatype.
-_COMPONENT_DTYPE: dict[str, np.dtype] = {
-    "cf32_le": np.dtype("<f4"),
-    "ci16_le": np.dtype("<i2"),
-    "ci8": np.dtype("i1"),
-    "cu8": np.dtype("u1"),
-}
-# (scale, offset): complex64 value = (x - offset) / scale
-_INT_SCALE: dict[str, tuple[float, float]] = {
-    "ci16_le": (32768.0, 0.0),
-    "ci8": (128.0, 0.0),
-    "cu8": (127.5, 127.5),
-}
+_COMPONENT_DTYPE: dict[str, np.dtype] = {d: _component_dtype(d) for d in SUPPORTED_DATATYPES}
+# (scale, offset): complex64 value = (x - offset) / scale. Signed n-bit: 2^(n-1), 0 (so
+# ci16 x / 32768); unsigned n-bit: the mid-scale (2^n - 1) / 2 for both (so cu8
+# (x - 127.5) / 127.5, the rtl-sdr convention).
+_INT_SCALE: dict[str, tuple[float, float]] = {}
+for _d, _c in _COMPONENT_DTYPE.items():
+    if _c.kind == "i":
+        _INT_SCALE[_d] = (float(2 ** (8 * _c.itemsize - 1)), 0.0)
+    elif _c.kind == "u":
+        _INT_SCALE[_d] = ((2.0 ** (8 * _c.itemsize) - 1.0) / 2.0,) * 2
 
 # Global keys describing layouts this module does not implement.
 _UNSUPPORTED_GLOBAL_KEYS = ("core:dataset", "core:metadata_only", "core:trailing_bytes")
@@ -140,12 +163,42 @@ class IQMissingParameterError(IQFormatError):
 def _check_datatype(datatype: Any, path: str | os.PathLike | None = None) -> str:
     if not isinstance(datatype, str) or datatype not in _COMPONENT_DTYPE:
         where = f"{path}: " if path is not None else ""
+        real = isinstance(datatype, str) and datatype.strip().lower()[:1] == "r"
         raise IQUnsupportedDatatypeError(
-            f"{where}unsupported IQ datatype {datatype!r}; "
-            f"supported datatypes are {', '.join(SUPPORTED_DATATYPES)}",
+            f"{where}unsupported IQ datatype {datatype!r}"
+            + ("; it holds real-valued samples, and the receiver needs complex (I/Q) ones" if real else "")
+            + f"; supported datatypes are {', '.join(SUPPORTED_DATATYPES)}",
             path,
         )
     return datatype
+
+
+#: names other tools give the same layouts (GNU Radio / UHD / numpy)
+_DATATYPE_ALIASES = {"fc32": "cf32_le", "complex64": "cf32_le", "fc64": "cf64_le", "complex128": "cf64_le",
+                     "sc16": "ci16_le", "sc8": "ci8"}
+
+
+def normalize_datatype(datatype: Any, path: str | os.PathLike | None = None) -> str:
+    """The SigMF name of a datatype as users and other tools write it: any case,
+    ``cf32`` for ``cf32_le`` (a multi-byte type without its byte order is taken
+    as little endian, as every SDR host writes it), ``ci8_le`` for ``ci8``, and
+    the GNU Radio / UHD names ``fc32``, ``fc64``, ``sc16``, ``sc8``.
+
+    Raises
+    ------
+    IQUnsupportedDatatypeError
+        Naming the datatype (and `path`) when it is none of
+        :data:`SUPPORTED_DATATYPES` (real-valued ``r*`` types included).
+    """
+    if not isinstance(datatype, str):
+        return _check_datatype(datatype, path)
+    key = datatype.strip().lower()
+    key = _DATATYPE_ALIASES.get(key, key)
+    if key in ("ci8_le", "ci8_be", "cu8_le", "cu8_be"):
+        key = key[:3]
+    elif key + "_le" in _COMPONENT_DTYPE:
+        key += "_le"
+    return _check_datatype(key if key in _COMPONENT_DTYPE else datatype, path)
 
 
 def bytes_per_sample(datatype: str) -> int:
@@ -159,7 +212,8 @@ def bytes_per_sample(datatype: str) -> int:
     Returns
     -------
     int
-        8 for ``cf32_le``, 4 for ``ci16_le``, 2 for ``ci8`` and ``cu8``.
+        16 for ``cf64_*``, 8 for ``cf32_*`` and ``c?32_*``, 4 for ``c?16_*``, 2 for
+        ``ci8`` and ``cu8``.
 
     Raises
     ------
@@ -167,6 +221,12 @@ def bytes_per_sample(datatype: str) -> int:
         For any other datatype.
     """
     return 2 * _COMPONENT_DTYPE[_check_datatype(datatype)].itemsize
+
+
+def component_dtype(datatype: str) -> np.dtype:
+    """numpy dtype of one on-disk I or Q component of ``datatype`` (byte order
+    included: ``<i2`` for ``ci16_le``, ``>f8`` for ``cf64_be``)."""
+    return _COMPONENT_DTYPE[_check_datatype(datatype)]
 
 
 def lsb(datatype: str) -> float:
@@ -194,7 +254,7 @@ def to_complex64(raw: np.ndarray, datatype: str) -> np.ndarray:
     ----------
     raw : np.ndarray
         Interleaved I/Q components, shape (2 n,) or (n, 2), with the
-        component dtype of `datatype` (float32 / int16 / int8 / uint8, any
+        component dtype of `datatype` (float32 / int16 / int8 / uint8 / ..., any
         byte order), e.g. ``np.frombuffer(buf, "<i2")``.
     datatype : str
         One of :data:`SUPPORTED_DATATYPES`.
@@ -229,10 +289,13 @@ def to_complex64(raw: np.ndarray, datatype: str) -> np.ndarray:
         raise ValueError(
             f"to_complex64: expected interleaved shape (2n,) or (n, 2), got {raw.shape}"
         )
-    if datatype == "cf32_le":
-        # astype copies (and byte-swaps if needed) bit-exactly.
+    if comp.kind == "f":
+        # astype copies (and byte-swaps if needed) bit-exactly for float32; cf64 is
+        # rounded to float32
         return flat.astype(np.float32, order="C").view(np.complex64)
     scale, offset = _INT_SCALE[datatype]
+    if comp.itemsize == 4:  # 32-bit integers: offset and scale in float64 (float32 holds 24 bits)
+        return ((flat.astype(np.float64) - offset) / scale).astype(np.float32).view(np.complex64)
     pairs = flat.reshape(-1, 2).astype(np.float32)
     if offset:
         pairs -= np.float32(offset)
@@ -275,8 +338,8 @@ def from_complex64(iq: np.ndarray, datatype: str) -> np.ndarray:
     if not np.iscomplexobj(iq):
         raise TypeError(f"from_complex64: expected complex samples, got {iq.dtype}")
     iq = iq.reshape(-1)
-    if datatype == "cf32_le":
-        return iq.astype(np.complex64).view(np.float32).astype(comp)
+    if comp.kind == "f":
+        return iq.astype(np.complex64 if comp.itemsize == 4 else np.complex128).view(_native(comp)).astype(comp)
     scale, offset = _INT_SCALE[datatype]
     info = np.iinfo(comp)
     pairs = np.empty((iq.size, 2), dtype=np.float64)
@@ -570,7 +633,7 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQM
 
     if "core:datatype" not in glob:
         raise IQMetadataError(f"{meta_path}: SigMF global has no 'core:datatype'", meta_path)
-    datatype = _check_datatype(glob["core:datatype"], meta_path)
+    datatype = normalize_datatype(glob["core:datatype"], meta_path)
     rate = _check_sample_rate(glob.get("core:sample_rate"), meta_path, "SigMF 'core:sample_rate'")
 
     nch = glob.get("core:num_channels", 1)
@@ -715,7 +778,7 @@ class IQReader:
         -------
         np.ndarray
             shape (count, 2) (columns I, Q), native-byte-order component
-            dtype: float32 / int16 / int8 / uint8; a copy.
+            dtype (float32 / int16 / int8 / uint8 / ...); a copy.
         """
         raw = np.asarray(self._slice(start, count))
         return raw.astype(_native(raw.dtype)).reshape(count, 2)
@@ -845,7 +908,7 @@ def open_iq(
             f"from the caller{hint}",
             data_path,
         )
-    datatype = _check_datatype(datatype, data_path)
+    datatype = normalize_datatype(datatype, data_path)
     rate = _check_sample_rate(sample_rate_hz, data_path, "sample_rate_hz")
     if center_freq_hz is not None:
         center_freq_hz = float(center_freq_hz)

@@ -143,7 +143,7 @@ def test_bad_values_are_named(tmp_path):
     p.write_text("schema_version: 2\n")
     with pytest.raises(ConfigError, match="schema_version"):
         load_edge_config(p)
-    p.write_text("schema_version: 1\nsource:\n  format: cf64\n")
+    p.write_text("schema_version: 1\nsource:\n  format: cf24\n")
     with pytest.raises(ConfigError, match="source.format"):
         load_edge_config(p)
 

@@ -17,7 +17,10 @@ from signals.iq import (
     IQUnsupportedDatatypeError,
     append_annotations,
     bytes_per_sample,
+    component_dtype,
     from_complex64,
+    lsb,
+    normalize_datatype,
     open_iq,
     read_raw_samples,
     read_sigmf_meta,
@@ -64,7 +67,55 @@ GOOD_GLOBAL = {"core:datatype": "cf32_le", "core:sample_rate": FS_HZ, "core:vers
 
 
 def test_bytes_per_sample():
-    assert [bytes_per_sample(d) for d in SUPPORTED_DATATYPES] == [8, 4, 2, 2]
+    got = {d: bytes_per_sample(d) for d in SUPPORTED_DATATYPES}
+    assert got == {"cf32_le": 8, "ci16_le": 4, "ci8": 2, "cu8": 2, "cf64_le": 16, "cf64_be": 16, "cf32_be": 8,
+                   "ci32_le": 8, "ci32_be": 8, "ci16_be": 4, "cu32_le": 8, "cu32_be": 8, "cu16_le": 4,
+                   "cu16_be": 4}
+
+
+@pytest.mark.parametrize("datatype, comp, scale, offset", [
+    ("ci16_be", ">i2", 32768.0, 0.0),
+    ("ci32_le", "<i4", 2.0 ** 31, 0.0),
+    ("ci32_be", ">i4", 2.0 ** 31, 0.0),
+    ("cu16_le", "<u2", 32767.5, 32767.5),
+    ("cu32_be", ">u4", (2.0 ** 32 - 1) / 2, (2.0 ** 32 - 1) / 2),
+    ("cf64_be", ">f8", 1.0, 0.0),
+    ("cf32_be", ">f4", 1.0, 0.0),
+])
+def test_other_sigmf_datatypes_read_from_bytes(tmp_path, datatype, comp, scale, offset):
+    """A recording written by another tool in any complex SigMF datatype (bytes
+    built here with numpy, not with our writer) reads as (x - offset) / scale."""
+    rng = np.random.default_rng(3)
+    info = np.iinfo(comp) if np.dtype(comp).kind in "iu" else None
+    vals = (rng.integers(info.min, info.max, 64, endpoint=True) if info is not None
+            else rng.standard_normal(64))
+    raw = vals.astype(comp)
+    base, _ = _write_meta(tmp_path, {"global": {**GOOD_GLOBAL, "core:datatype": datatype}}, raw.tobytes())
+    with open_iq(base) as r:
+        assert r.meta.datatype == datatype and r.meta.n_samples == 32
+        got = r.read_all()
+        native = r.read_native(0, 32)
+    want = ((vals.astype(np.float64) - offset) / scale).astype(np.float32).view(np.complex64)
+    np.testing.assert_allclose(got.view(np.float32), want.view(np.float32), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(to_complex64(native, datatype), got)
+    assert lsb(datatype) == (0.0 if info is None else 1.0 / scale)
+
+
+@pytest.mark.parametrize("name, canonical", [("cf32", "cf32_le"), ("CF32_LE", "cf32_le"), ("fc32", "cf32_le"),
+                                             ("sc16", "ci16_le"), ("ci16", "ci16_le"), ("ci8_le", "ci8"),
+                                             ("cu8_le", "cu8"), ("cf64", "cf64_le"), (" cu16 ", "cu16_le")])
+def test_datatype_names_other_tools_write(tmp_path, name, canonical):
+    assert normalize_datatype(name) == canonical
+    base, _ = _write_meta(tmp_path, {"global": {**GOOD_GLOBAL, "core:datatype": name}},
+                          np.zeros(8, component_dtype(canonical)).tobytes())
+    with open_iq(base) as r:
+        assert r.meta.datatype == canonical and r.meta.n_samples == 4
+
+
+def test_real_valued_datatype_is_named_as_such(tmp_path):
+    base, _ = _write_meta(tmp_path, {"global": {**GOOD_GLOBAL, "core:datatype": "ri16_le"}})
+    with pytest.raises(IQUnsupportedDatatypeError, match="real-valued"):
+        open_iq(base)
 
 
 def test_to_complex64_scaling_conventions():
@@ -253,11 +304,11 @@ def test_odd_length_allow_partial_counts_dropped_bytes(tmp_path):
 
 
 def test_unknown_datatype_raises(tmp_path):
-    base, _ = _write_meta(tmp_path, {"global": {**GOOD_GLOBAL, "core:datatype": "cf64_le"}})
+    base, _ = _write_meta(tmp_path, {"global": {**GOOD_GLOBAL, "core:datatype": "ci12_le"}})
     with pytest.raises(IQUnsupportedDatatypeError) as ei:
         open_iq(base)
     msg = str(ei.value)
-    assert "rec.sigmf-meta" in msg and "cf64_le" in msg
+    assert "rec.sigmf-meta" in msg and "ci12_le" in msg
     assert all(d in msg for d in SUPPORTED_DATATYPES)
 
 
@@ -323,8 +374,8 @@ def test_raw_without_rate_raises(tmp_path):
 def test_raw_unknown_datatype_raises(tmp_path):
     path = tmp_path / "capture.bin"
     path.write_bytes(b"\0" * 16)
-    with pytest.raises(IQUnsupportedDatatypeError, match=r"capture\.bin.*'cf32'"):
-        open_iq(path, datatype="cf32", sample_rate_hz=1e6)
+    with pytest.raises(IQUnsupportedDatatypeError, match=r"capture\.bin.*'cf24'"):
+        open_iq(path, datatype="cf24", sample_rate_hz=1e6)
 
 
 def test_sigmf_conflicting_datatype_argument_raises(tmp_path):

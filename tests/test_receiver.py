@@ -578,6 +578,29 @@ def test_native_int16_buffer_gives_the_same_records(tmp_path):
     assert len(ra) >= 8 and json.dumps(ra) == json.dumps(rb)
 
 
+@pytest.mark.parametrize("datatype", ["cf64_be", "ci32_le", "cu16_le"])
+def test_replay_reads_a_recording_in_another_sigmf_datatype(tmp_path, datatype):
+    """A recording another tool wrote in another complex SigMF datatype (here
+    rewritten from the simulator's ci16 file: the same samples) replays to the
+    same records, raw too with --format (any case)."""
+    cap = _capture(25, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), datatypes=("ci16_le",)))
+    write_capture(cap, tmp_path / "c")
+    with iqio.open_iq(tmp_path / "c.sigmf-meta") as r:
+        x = r.read_all()
+        fs, fc = r.meta.sample_rate_hz, r.meta.center_freq_hz
+    iqio.write_sigmf(tmp_path / "o", x, fs, datatype=datatype, center_freq_hz=fc)
+    (tmp_path / "o.raw").write_bytes((tmp_path / "o.sigmf-data").read_bytes())
+    outs = []
+    for args in ([str(tmp_path / "c.sigmf-meta")], [str(tmp_path / "o.sigmf-meta")],
+                 [str(tmp_path / "o.raw"), "--format", datatype.upper(), "--rate", str(fs), "--center-freq", str(fc)]):
+        out = tmp_path / "r.jsonl"
+        assert main(["replay", *args, "--jsonl", str(out)]) == 0
+        outs.append([{k: v for k, v in json.loads(l).items() if k != "file"} for l in out.read_text().splitlines()])
+    assert len(outs[0]) >= 1 and all(r["pci"] == cap.params.pci for r in outs[0])
+    for o in outs[1:]:
+        assert [(r["sample"], r["pci"], r["jammed"]) for r in o] == [(r["sample"], r["pci"], r["jammed"]) for r in outs[0]]
+
+
 def test_pss_spoofer_does_not_hide_the_cell():
     # a fake PSS of another N_ID2, time-aligned with the real SSBs, puts all its power
     # on the 127 PSS REs: its PSS peak beats the cell's at SJNR 6 dB
