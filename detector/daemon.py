@@ -138,6 +138,9 @@ class ReceiverSection:
     # is locked what arrives during a search is skipped, not queued. 0: every search at once,
     # as in replay (a full search of a wide band then overflows the queue)
     search_duty: float = 0.1
+    # search the band blindly for an SSB off the raster (no centre frequency, or a wrong one;
+    # ReceiverConfig.blind_search)
+    blind_search: bool = True
 
     def __post_init__(self):
         if self.period_ms not in (5.0, 10.0, 20.0, 40.0, 80.0, 160.0):
@@ -495,7 +498,8 @@ def make_pipeline(cfg: EdgeConfig, detector, baseline, datatype: str):
     s, r = cfg.source, cfg.receiver
     offset = None if r.ssb_freq_hz is None else r.ssb_freq_hz - s.center_freq_hz
     rcfg = ReceiverConfig(scs_khz=None if r.scs == "auto" else int(r.scs), ssb_offset_hz=offset,
-                          period_ms=r.period_ms, search_duty=r.search_duty, cfo_search_hz=r.max_cfo_hz)
+                          period_ms=r.period_ms, search_duty=r.search_duty, cfo_search_hz=r.max_cfo_hz,
+                          blind_search=r.blind_search)
     pipe = ScoringPipeline(s.sample_rate_hz, s.center_freq_hz, datatype, receiver_config=rcfg,
                            detector=detector, baseline=baseline, label=s.uri)
     pipe.receiver.copy_input = False  # the queue hands over fresh blocks: kept by reference, not copied

@@ -857,6 +857,124 @@ def gscn_candidates_hz(center_freq_hz: float, sample_rate_hz: float, scs_khz: in
     return off[np.argsort(np.abs(off), kind="stable")]
 
 
+BLIND_WINDOWS_PER_CHUNK = 128  # symbol windows per FFT batch of the blind search (bounds its memory)
+
+
+@functools.lru_cache(maxsize=8)
+def _blind_plan(n: int) -> np.ndarray:
+    """Spectra (3, n) of the three PSS differential sequences c(j) = d(j) d(j+1),
+    j = 0..125 (d the BPSK PSS of each N_ID2, TS 38.211 §7.4.2.2), zero-padded to
+    n, conjugated: corr = ifft(fft(Z) * plan) is sum_j Z[k + j] c(j)."""
+    c = np.zeros((3, n), np.complex64)
+    for nid2 in range(3):
+        d = nr.pss(nid2).real
+        c[nid2, : nr.PSS_LENGTH - 1] = d[:-1] * d[1:]
+    return np.conj(sfft.fft(c, axis=1, workers=1)).astype(np.complex64)
+
+
+def blind_ssb_offsets_hz(x: np.ndarray, fs_hz: float, scs_khz: int, n_best: int = 4) -> list[float]:
+    """Where in the captured band an SSB may be, without a raster to say where:
+    the SSB centre frequencies (Hz from the capture centre) of the ``n_best``
+    strongest PSS-like spectra, best first, for a cell search to try.
+
+    The band is cut into windows of one OFDM symbol (n = fs / SCS samples) every
+    n/2 samples, each taken to the frequency domain, and its subcarriers
+    correlated *differentially* with each PSS: Z[k] = Y[k] Y*[k+1] against
+    c(j) = d(j) d(j+1) over the 126 adjacent pairs of the 127 PSS subcarriers
+    (TS 38.211 §7.4.2.2 / Table 7.4.3.1-1, k = 56..182 of the SSB). A window
+    that holds the PSS symbol off its start by t samples multiplies Y[k] by
+    exp(j 2 pi k t / n), which leaves |sum Z c| unchanged: no timing search is
+    needed, one FFT per half symbol of signal, and every subcarrier shift is
+    scored at once by one more FFT per N_ID2. A frequency error of half a
+    subcarrier blurs the PSS over two bins; a second grid of windows shifted by
+    half a bin covers it. The metric per shift is |sum Z c| / sqrt(126 sum
+    |Z|^2): 1 for a clean PSS, ~0.09 for noise and for energy in a few bins
+    (a tone or spur, which a sum |Z| normalisation would score 1); its maximum
+    over windows, N_ID2 and the two grids ranks the shifts, and shifts within 3
+    subcarriers of a better one are dropped. (Shifts of 43 or 86 subcarriers
+    from a PSS match part of another N_ID2's sequence, TS 38.211 §7.4.2.2: a
+    cell search sorts those out.)
+
+    Parameters
+    ----------
+    x : complex64 (n_samples,)
+    fs_hz : sample rate
+    scs_khz : SSB subcarrier spacing (15 or 30)
+
+    Returns
+    -------
+    list of float offsets (SSB centre, subcarrier 120, minus capture centre, Hz),
+    at most ``n_best``; empty when the block is shorter than two symbols or the
+    rate cannot hold the SSB.
+    """
+    n_win = blind_windows(x.size, fs_hz, scs_khz)
+    best = None
+    for w0 in range(0, n_win, BLIND_WINDOWS_PER_CHUNK):
+        best = blind_pss_metric(x, fs_hz, scs_khz, w0, min(n_win, w0 + BLIND_WINDOWS_PER_CHUNK), best)
+    return [] if best is None else blind_offsets_from_metric(best, fs_hz, scs_khz, n_best)
+
+
+def blind_windows(n_samples: int, fs_hz: float, scs_khz: int) -> int:
+    """Windows of :func:`blind_ssb_offsets_hz` in ``n_samples`` (0: too short, or
+    a rate that cannot hold the SSB)."""
+    n = int(round(fs_hz / (scs_khz * 1e3)))
+    if n < SSB_FFT_SIZE * 240 // 256 or n_samples < 2 * n:
+        return 0
+    return (n_samples - n) // (n // 2) + 1
+
+
+def blind_pss_metric(x: np.ndarray, fs_hz: float, scs_khz: int, w0: int, w1: int,
+                     best: np.ndarray | None = None) -> np.ndarray:
+    """Windows [w0, w1) of :func:`blind_ssb_offsets_hz`: its metric, float32 (2 n,)
+    (the whole-bin grid's shifts, then the half-bin grid's), the maximum over
+    those windows and ``best`` (updated in place when given)."""
+    n = int(round(fs_hz / (scs_khz * 1e3)))
+    hop = n // 2
+    if best is None:
+        best = np.zeros(2 * n, np.float32)
+    x = np.ascontiguousarray(x[w0 * hop: (w1 - 1) * hop + n], dtype=np.complex64)
+    frames = np.lib.stride_tricks.as_strided(x, shape=(w1 - w0, n), strides=(hop * 8, 8))
+    plan = _blind_plan(n)
+    taps_f = np.conj(sfft.rfft(np.r_[np.ones(nr.PSS_LENGTH - 1), np.zeros(n - nr.PSS_LENGTH + 1)], workers=1))
+    half = np.exp(-1j * np.pi * np.arange(n) / n).astype(np.complex64)  # +half a bin
+    for g, fr in enumerate((frames, frames * half)):
+        y = sfft.fft(fr, axis=1, workers=1)
+        z = y * np.conj(np.roll(y, -1, axis=1))  # Z[k] = Y[k] Y*[k+1]
+        az2 = z.real ** 2 + z.imag ** 2
+        # sqrt(126 sum_j |Z[k + j]|^2), j = 0..125 (circular): 126 equal |Z| (a PSS) give
+        # 1; energy in a few bins (a tone, a spur, a narrowband signal) ~1/sqrt(126)
+        den = sfft.irfft(sfft.rfft(az2, axis=1, workers=1) * taps_f, n, axis=1, workers=1)
+        den = np.sqrt(np.maximum(den * (nr.PSS_LENGTH - 1), 1e-30 + 1e-6 * den.max(initial=0.0)))
+        zf = sfft.fft(z, axis=1, workers=1)
+        seg = best[g * n:(g + 1) * n]
+        for nid2 in range(3):
+            corr = np.abs(sfft.ifft(zf * plan[nid2], axis=1, workers=1))
+            np.maximum(seg, (corr / den).max(axis=0).astype(np.float32), out=seg)
+    return best
+
+
+def blind_offsets_from_metric(best: np.ndarray, fs_hz: float, scs_khz: int, n_best: int) -> list[float]:
+    """The SSB centre offsets (Hz) of the ``n_best`` best shifts of a
+    :func:`blind_pss_metric`, best first, none within 3 subcarriers of a better
+    one, each with its SSB inside the captured band."""
+    scs_hz = scs_khz * 1e3
+    n = best.size // 2
+    bin_hz = fs_hz / n
+    usable_hz = fs_hz / 2 - 120 * scs_hz
+    out: list[float] = []
+    for i in np.argsort(-best, kind="stable")[: 64 * max(n_best, 1)]:
+        g, k = divmod(int(i), n)
+        # k is the bin of d(0), SSB subcarrier 56: the SSB centre (k = 120) is 64 bins up
+        f = ((k + 64 + 0.5 * g) % n) * bin_hz
+        f = f - n * bin_hz if f >= fs_hz / 2 else f
+        if abs(f) > usable_hz + 0.5 * bin_hz or any(abs(f - t) < 3 * scs_hz for t in out):
+            continue
+        out.append(float(f))
+        if len(out) >= n_best:
+            break
+    return out
+
+
 @functools.lru_cache(maxsize=1024)
 def _dmrs_refs(pci: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PBCH-DMRS REs of symbols 1 and 3 inside the PSS band (k = 56..182), and

@@ -107,6 +107,14 @@ class ReceiverConfig:
     dc_removal: bool = True
     dc_min_ratio: float = 12.0
     dc_refresh_s: float = 0.1
+    # Blind SSB frequency search (dsp.blind_ssb_offsets_hz): without a centre frequency
+    # (a raw file, a SigMF recording without core:frequency) there is no raster to search,
+    # and an SSB off the capture centre would never be found; with one, a recording whose
+    # core:frequency is not where the SDR was tuned (an LO offset) has its SSB off the
+    # raster. The blind_candidates best PSS-like spectra of the band are searched after the
+    # centre (no centre frequency), or once the centre and the raster held no cell.
+    blind_search: bool = True
+    blind_candidates: int = 4
 
     def __post_init__(self):
         if self.scs_khz not in (None, 15, 30):
@@ -130,6 +138,7 @@ class ReceiverConfig:
         check_range("clear_sss_ratio", self.clear_sss_ratio, 1.0, 100.0)
         check_range("other_min_dmrs_margin", self.other_min_dmrs_margin, 1.0, 100.0)
         check_range("search_duty", self.search_duty, 0.0, 1.0)
+        check_range("blind_candidates", self.blind_candidates, 1, 64)
 
 
 @dataclass
@@ -232,16 +241,19 @@ def acquire_steps(
     scs_khz: Optional[int] = None,
     offsets_hz: Optional[list[float]] = None,
     cfo_hint_hz: float = 0.0,
+    blind_fallback: bool = True,
 ):
     """:func:`acquire` as a generator that yields (None) between units of work of
     ~1-25 ms (one block FFT, one raster hypothesis, the fine correlation, a few
     candidates), so that a live receiver can spread a search over time; it
     returns the :func:`acquire` result (``StopIteration.value``, see
-    :func:`run_steps`)."""
+    :func:`run_steps`). ``blind_fallback`` False: with a centre frequency, the
+    centre and the raster only (without one the blind search is the search)."""
     x, _ = dsp.sanitize(x)
     scs_list = [scs_khz] if scs_khz else ([cfg.scs_khz] if cfg.scs_khz else [30, 15])
     coarse = []  # (metric, scs, raster offset, frequency hypothesis) of every coarse search
     plans = {}  # scs -> [block spectrum, n_in, n_out, raster offsets, hypotheses, next hypothesis]
+    blind_offs: set = set()  # (scs, offset) of the bands the blind search proposed
     by_len: dict[int, np.ndarray] = {}  # one FFT of the block serves every SCS with the same length
     for scs in scs_list:
         rate = dsp.ssb_rate_hz(scs)
@@ -259,8 +271,14 @@ def acquire_steps(
             offs = [0.0]
             if center_freq_hz:
                 offs += [float(o) for o in dsp.gscn_candidates_hz(center_freq_hz, fs_hz, scs) if o != 0.0]
+            elif cfg.blind_search:  # no raster without a centre frequency: where the band looks like a PSS
+                blind = yield from _blind_steps(x, fs_hz, scs, cfg.blind_candidates)
+                offs += [o for o in blind if abs(o) >= scs * 500.0]
+                blind_offs.update((scs, o) for o in offs[1:])
         plans[scs] = [by_len[n_in], n_in, n_out, offs, cfo_hypotheses_hz(scs, cfg.cfo_search_hz, cfo_hint_hz), 0]
     del by_len
+    blind_fallback = (blind_fallback and cfg.blind_search and bool(center_freq_hz) and offsets_hz is None
+                      and cfg.ssb_offset_hz is None)
 
     def rings(until_found: bool):
         """Coarse searches of the frequency hypotheses not yet searched, nearest first;
@@ -306,19 +324,59 @@ def acquire_steps(
             if acq is not None:
                 if _real_cell(acq.detections, cfg) or acq.pci in cfg.preferred_pcis:
                     return acq
-                if len(tried) == 1:
+                if len(tried) == 1 and (scs, off) not in blind_offs:  # (a blind band must show a clear cell)
                     weak.append(acq)
             yield
         return None
 
     yield from rings(until_found=True)
     acq = yield from fine(coarse, FINE_CANDIDATES)
-    if acq is not None:
-        return acq
-    n_before = len(coarse)
-    yield from rings(until_found=False)  # no clear cell: the hypotheses not searched yet
-    acq = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+    if acq is None:
+        n_before = len(coarse)
+        yield from rings(until_found=False)  # no clear cell: the hypotheses not searched yet
+        acq = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+    if blind_fallback and (acq is None or len(acq.detections) < 2):
+        # no clear cell at the centre or on the raster, or one seen at a single SSB (noise and
+        # traffic in a loaded band make such cells): the band's PSS-like spectra off the raster
+        # too (a core:frequency that is not where the SDR was tuned), the stronger PSS wins;
+        # a doubtful cell of the raster search stands only if none of them holds a clear one
+        for scs, plan in plans.items():
+            blind = yield from _blind_steps(x, fs_hz, scs, cfg.blind_candidates)
+            # (not those the frequency hypotheses around a point searched already covered)
+            reach = max(cfg.cfo_search_hz, scs * 500.0)
+            plan[3] = [o for o in blind if all(abs(o - r) > reach for r in plan[3])]
+            plan[5] = 0
+            blind_offs.update((scs, o) for o in plan[3])
+        n_before = len(coarse)
+        yield from rings(until_found=True)
+        alt = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+        if alt is not None and (acq is None or (alt.pci != acq.pci
+                                                and _pss_strength(alt) > BLIND_OVERRIDE * _pss_strength(acq))):
+            acq = alt
     return acq if acq is not None else (weak[0] if weak else None)
+
+
+# a cell of the blind search replaces one the raster search saw at a single SSB when its PSS
+# correlates this much better (the real captures' cells: ~1.9; cells that noise and traffic
+# make in a loaded band: ~0.35-0.6)
+BLIND_OVERRIDE = 1.25
+BLIND_EVERY = 4  # a live receiver's cell searches that try the blind search, while none finds a cell
+
+
+def _pss_strength(acq: "Acquisition") -> float:
+    """The best PSS correlation among a cell's detections."""
+    return max(d.rho2 for d in acq.detections)
+
+
+def _blind_steps(x: np.ndarray, fs_hz: float, scs: int, n_best: int):
+    """:func:`dsp.blind_ssb_offsets_hz` as steps of the cell search (a yield per
+    chunk of windows); returns its offsets."""
+    n_win = dsp.blind_windows(x.size, fs_hz, scs)
+    best = None
+    for w0 in range(0, n_win, dsp.BLIND_WINDOWS_PER_CHUNK):
+        best = dsp.blind_pss_metric(x, fs_hz, scs, w0, min(n_win, w0 + dsp.BLIND_WINDOWS_PER_CHUNK), best)
+        yield
+    return [] if best is None else dsp.blind_offsets_from_metric(best, fs_hz, scs, n_best)
 
 
 def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
@@ -735,6 +793,7 @@ class Receiver:
         self.n_samples_in = 0
         self.n_nonfinite = 0
         self.n_acquisitions = 0
+        self.n_failed_searches = 0  # cell searches in a row that found no cell (BLIND_EVERY)
         self.n_gaps = 0
         # slots not yet seen with their PSS in tracking: ī_SSB -> (unlocked observations in a row,
         # locked observations of the cell when the first of them came)
@@ -984,7 +1043,12 @@ class Receiver:
         if self.dc:
             x = x - np.complex64(self.dc)
         if kind == "acquire":
-            steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg)
+            # the blind search off the raster at the first search (live streams: the second, so
+            # that a cell on the raster is found as fast as before) and every BLIND_EVERY-th
+            # after it while none finds a cell: it doubles the cost of a search of an empty band
+            k = self.n_failed_searches - (1 if self.cfg.search_duty > 0 else 0)
+            steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg,
+                                  blind_fallback=k >= 0 and k % BLIND_EVERY == 0)
             self._acq_start = acq_next
         else:
             steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg,
@@ -1024,6 +1088,7 @@ class Receiver:
 
     def _search_done(self, s: "_Search") -> None:
         if s.kind == "acquire":
+            self.n_failed_searches = 0 if s.result is not None else self.n_failed_searches + 1
             if s.result is not None:
                 if self._buf.start > s.b:  # sliced: what arrived during the search and is gone
                     self.n_unsearched += self._buf.start - s.b
@@ -1031,7 +1096,8 @@ class Receiver:
             return
         if s.kind == "reacquire" and s.result is None and self.lost_run >= self.cfg.lost_reacquire:
             # the known cell is not where it was: full search over the same block
-            full = _Search("full", s.a, s.b, s.x, acquire_steps(s.x, self.fs, self.center_freq_hz, self.cfg))
+            full = _Search("full", s.a, s.b, s.x, acquire_steps(s.x, self.fs, self.center_freq_hz, self.cfg,
+                                                                 blind_fallback=False))
             if self.cfg.search_duty > 0:
                 self._search = full
                 return

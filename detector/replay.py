@@ -40,6 +40,7 @@ class FileSummary:
     pcis: list = field(default_factory=list)
     scs_khz: Optional[int] = None
     ssb_freq_hz: Optional[float] = None
+    ssb_offset_hz: Optional[float] = None  # SSB centre minus capture centre
     mode: str = ""
     nonfinite_samples: int = 0
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
@@ -68,7 +69,8 @@ class FileSummary:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
         if self.ssbs == 0:
             return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{notes}"
-        f = f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else ""
+        f = (f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else
+             f", SSB at {self.ssb_offset_hz / 1e6:+.3f} MHz from the capture centre" if self.ssb_offset_hz else "")
         return (f"{self.file}: {self.seconds * 1e3:.1f} ms, PCI {','.join(map(str, self.pcis))}, "
                 f"{self.scs_khz} kHz SCS{f}: {self.ssbs} SSBs, {self.jammed} jammed, "
                 f"{self.flywheel} without PSS, {self.invalid} invalid ({self.mode}){notes}")
@@ -144,6 +146,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
             summary.pcis = [rx.pci]
             summary.scs_khz = rx.scs_khz
             summary.ssb_freq_hz = (m.center_freq_hz + rx.offset_hz) if m.center_freq_hz else None
+            summary.ssb_offset_hz = rx.offset_hz
         base = baseline.lookup(rx.scs_khz, m.sample_rate_hz, m.datatype) if (baseline and rx.scs_khz) else None
         summary.mode = "calibrated" if base is not None else "uncalibrated"
         summary.datatype = m.datatype

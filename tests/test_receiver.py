@@ -88,6 +88,73 @@ def test_real_capture_with_an_sdr_frequency_error(name):
         assert recs[0]["cfo_hz"] == pytest.approx(base[0]["cfo_hz"] + cfo, abs=500.0)
 
 
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+@pytest.mark.parametrize("name", sorted(REAL_PCI))
+def test_real_capture_without_or_with_a_wrong_centre_frequency(name):
+    # as a raw file (no centre frequency, so no raster) and as a recording whose
+    # core:frequency is not where the SDR was tuned (an LO offset): their SSBs lie
+    # 0.36-7.4 MHz off the capture centre and off any raster point the metadata gives
+    with iqio.open_iq(REAL / f"{name}.sigmf-meta") as r:
+        m = r.meta
+        x = r.read_all()
+    for fc in (None, m.center_freq_hz - 0.73e6, m.center_freq_hz + 1.5e6):
+        pipe = ScoringPipeline(m.sample_rate_hz, fc, m.datatype)
+        recs = pipe.push(x) + pipe.flush()
+        assert recs and all(rec["pci"] == REAL_PCI[name] and not rec["jammed"] for rec in recs), fc
+        assert pipe.receiver.offset_hz == pytest.approx(REAL_SSB_MHZ[name] * 1e6 - m.center_freq_hz, abs=1.0)
+
+
+def _off_centre_capture(seed=41, snr_db=8.0):
+    cfg = _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), centre_ssb_fraction=0.0, snr_db=(snr_db, snr_db),
+                     duration_ms=25.0, period_ms=(10.0,), all_ssbs_fraction=1.0, l_max=(4,))
+    cap = _capture(seed, cfg, neighbour=None)
+    assert abs(cap.params.ssb_offset_hz) > 1e6
+    return cap
+
+
+def test_blind_offsets_rank_the_ssb_first_not_a_tone():
+    cap = _off_centre_capture()
+    p = cap.params
+    n = np.arange(cap.iq.size)
+    p_ssb = float(np.mean(np.abs(cap.iq) ** 2))
+    # a CW 20 dB over the whole capture's power, 2.3 MHz from the SSB: all its energy in
+    # one bin, which a sum-|Z| normalisation would score as a perfect PSS at every shift
+    tone = np.sqrt(100 * p_ssb) * np.exp(2j * np.pi * (p.ssb_offset_hz - np.sign(p.ssb_offset_hz) * 2.3e6)
+                                         / p.sample_rate_hz * n)
+    offs = dsp.blind_ssb_offsets_hz((cap.iq + tone).astype(np.complex64), p.sample_rate_hz, 30, 4)
+    assert abs(offs[0] - (p.ssb_offset_hz + p.cfo_hz)) <= 15e3 + 1.0
+
+
+@pytest.mark.parametrize("lo_hz", [None, 0.9e6])
+def test_ssb_off_the_raster_is_found_by_the_blind_search(lo_hz):
+    cap = _off_centre_capture()
+    p = cap.params
+    ref = _records(cap)  # with the true centre frequency: the SSB on the raster
+    assert len(ref) == len(cap.ssbs) and all(r["pci"] == p.pci for r in ref)
+    fc = None if lo_hz is None else p.center_freq_hz + lo_hz
+    for blind in (False, True):
+        pipe = ScoringPipeline(p.sample_rate_hz, fc, p.datatype, receiver_config=ReceiverConfig(blind_search=blind))
+        recs = pipe.push(cap.iq) + pipe.flush()
+        if blind:  # the records of a receiver that knew where to look
+            assert [(r["sample"], r["pci"], r["jammed"]) for r in recs] == [(r["sample"], r["pci"], r["jammed"]) for r in ref]
+        else:  # centre (and raster) only: the cell is not there
+            assert not any(r["pci"] == p.pci for r in recs)
+
+
+def test_blind_search_makes_no_cell_of_traffic_alone():
+    # OFDM traffic (30 kHz, random QPSK on 600 subcarriers) in noise, no SSB, no centre frequency
+    rng = np.random.default_rng(8)
+    fs, nfft, cp = 30.72e6, 1024, 72
+    n_sym = int(22.4e-3 * fs) // (nfft + cp)
+    grid = np.zeros((n_sym, nfft), complex)
+    k = np.r_[1:301, nfft - 300 : nfft]
+    grid[:, k] = rng.choice([-1, 1], (n_sym, 600)) + 1j * rng.choice([-1, 1], (n_sym, 600))
+    t = np.fft.ifft(grid, axis=1)
+    x = np.concatenate([t[:, -cp:], t], axis=1).reshape(-1)
+    x = (x + 0.1 * np.std(x) * (rng.standard_normal(x.size) + 1j * rng.standard_normal(x.size))).astype(np.complex64)
+    assert acquire(x, fs, None) is None
+
+
 def test_acquisition_clean_capture_all_ssbs():
     cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(10.0, 10.0)))
     recs = _records(cap)
