@@ -66,7 +66,9 @@ def make_signal(rate_hz: float, seconds: float, seed: int = 1, ssbs: int = 8,
                     neighbour=nb)
     rng = np.random.default_rng(seed)
     p = draw_params(cfg, rng, force_clean=True)
-    p = dataclasses.replace(p, start_sample=0, ssbs_sent=tuple(range(ssbs)), datatype="cf32_le", level_db=0.0)
+    # level: the signal's RMS ~ -15 dBFS, as a receiver's gain would set it (at 0 dB its OFDM peaks
+    # clipped 0.85 % of the I/Q components once written as ci16)
+    p = dataclasses.replace(p, start_sample=0, ssbs_sent=tuple(range(ssbs)), datatype="cf32_le", level_db=-10.0)
     cap = simulate_capture(p, rng)
     reps = max(1, int(round(seconds / 20e-3)))
     return np.tile(cap.iq, reps), p.center_freq_hz

@@ -523,6 +523,7 @@ class _Totals:
         self.ssbs_jammed = 0
         self.ssbs_invalid = 0
         self.ssbs_faded = 0  # jammed verdicts withdrawn by the fading guard
+        self.ssbs_clipped = 0  # SSBs with samples at the ADC's rails (receiver gain too high)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
         self.event_write_errors = 0
         self.processing_errors = 0
@@ -738,6 +739,7 @@ class Daemon:
             "ssbs_jammed": t.ssbs_jammed,
             "ssbs_invalid": t.ssbs_invalid,
             "ssbs_faded": t.ssbs_faded,
+            "ssbs_clipped": t.ssbs_clipped,
             "events": dict(t.events),
             "event_write_errors": t.event_write_errors,
             "processing_errors": t.processing_errors,
@@ -814,6 +816,7 @@ class Daemon:
             t.ssbs_jammed += rec.get("jammed") is True
             t.ssbs_invalid += rec.get("valid") is False
             t.ssbs_faded += "fade_db" in rec
+            t.ssbs_clipped += "clipped" in rec
             if write:
                 out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}
                 self.jsonl.write(_sanitize(out))

@@ -96,6 +96,71 @@ def sanitize(x: np.ndarray) -> tuple[np.ndarray, int]:
     return x, n_bad
 
 
+CLIP_MIN_COUNT = 8  # components at a rail (each sign's largest value) before it counts as one
+CLIP_PILE_RATIO = 3.0  # ... and this many times those in the 1 % of amplitude just under it
+CLIP_REL_TOL = 1e-5  # "at the rail": within this fraction of it (a DC offset removed and added back)
+
+
+def clip_stats(xs: np.ndarray, min_rail: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """ADC clipping in windows of samples: (fraction of I and Q components at
+    the rails, float64 (N,); the rail, float64 (N,), 0 where none).
+
+    ``xs``: complex64 (N, n), the samples as read (before any DC removal). A
+    clipped component sits exactly at the converter's largest (or smallest)
+    value, so each sign's extreme over a window's I and Q is taken as a rail
+    when at least CLIP_MIN_COUNT components sit on it and more than
+    CLIP_PILE_RATIO times as many as in the 1 % of amplitude just under it (an
+    unclipped Gaussian-like signal thins out towards its peak; one clipped at
+    a = rail / sigma piles Q(a) / (0.01 a^2 phi(a)) times as many up at the
+    rail: over 4 out to a = 5, 3e-7 of the components), and it is at least ``min_rail`` (64 LSB for integer
+    formats: a signal of a few LSB repeats its peak value without any
+    clipping). The two signs are apart: two's complement rails are asymmetric
+    (ci8: -128 and +127). The rail returned is the smaller of those found."""
+    v = np.ascontiguousarray(xs).view(np.float32).reshape(xs.shape[0], -1)
+    n = max(v.shape[1], 1)
+    frac = np.zeros(v.shape[0])
+    rail = np.full(v.shape[0], np.inf)
+    for sign in (1.0, -1.0):
+        top = v.max(axis=1, initial=0.0) if sign > 0 else -v.min(axis=1, initial=0.0)
+        on = np.where((top >= min_rail) & (top > 0), (1.0 - CLIP_REL_TOL) * top, np.inf).astype(np.float32)
+        # components on the rail: v >= on (the top), -v >= on (the bottom), without copies of v
+        at = np.count_nonzero(v >= on[:, None] if sign > 0 else v <= -on[:, None], axis=1)
+        cand = np.flatnonzero(at >= CLIP_MIN_COUNT)  # (an unclipped signal: its peak alone, the usual case)
+        if cand.size == 0:
+            continue
+        w = sign * v[cand]
+        t = top[cand, None]
+        under = np.count_nonzero((w >= 0.99 * t) & (w < on[cand, None]), axis=1)
+        ok = at[cand] > CLIP_PILE_RATIO * under
+        frac[cand[ok]] += at[cand[ok]] / n
+        rail[cand[ok]] = np.minimum(rail[cand[ok]], top[cand[ok]])
+    return frac, np.where(np.isfinite(rail), rail, 0.0)
+
+
+def clip_distortion_power(frac: np.ndarray, rail: np.ndarray) -> np.ndarray:
+    """Power per complex sample (units of rail^2) that clipping adds, for a
+    Gaussian-like signal (OFDM) whose I and Q are each clipped at ``rail``
+    with the observed probability ``frac``: per component, with a = rail /
+    sigma = Q^-1(frac / 2), the output is alpha x + d with alpha = 1 - 2 Q(a)
+    (Bussgang: the part of the limiter's output proportional to the input, which
+    the channel fit takes for the cell) and d uncorrelated with x, of power
+    E[y^2] - alpha^2 sigma^2 = sigma^2 [1 - 2 Q(a) - 2 a phi(a) + 2 a^2 Q(a)
+    - alpha^2]: it stays in the residual and fills the null REs, spread over
+    the recorded band. 0 where ``frac`` is 0. float64, the shape of ``frac``."""
+    from scipy.special import ndtr, ndtri
+
+    f = np.clip(np.asarray(frac, np.float64), 0.0, 0.999)
+    a = np.where(f > 0, -ndtri(np.maximum(f, 1e-300) / 2.0), np.inf)
+    q = ndtr(-a)
+    phi = np.exp(-0.5 * np.minimum(a * a, 1e4)) / math.sqrt(2 * math.pi)
+    ok = f > 0
+    a_ = np.where(ok, a, 0.0)
+    sigma = np.where(ok, np.asarray(rail, np.float64) / np.where(ok, a, 1.0), 0.0)
+    alpha = 1.0 - 2.0 * q
+    per_comp = sigma * sigma * np.maximum(1.0 - 2.0 * q - 2.0 * a_ * phi + 2.0 * a_ * a_ * q - alpha * alpha, 0.0)
+    return np.where(ok, 2.0 * per_comp, 0.0)
+
+
 def dc_offset(x: np.ndarray, min_ratio: float = 12.0) -> tuple[complex, float]:
     """The receiver's DC offset in a block of samples (LO leakage, ADC offset).
 

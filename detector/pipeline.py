@@ -83,6 +83,7 @@ def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[C
         if b is not None and id(b) not in sites:
             sites[id(b)] = b.site()
     floors = {s: quantization_floor_per_re(datatype, sample_rate_hz, s) for s in {o.scs_khz for o in obs}}
+    # known floors: the quantisation noise, and the distortion of ADC clipping in the SSB's window
     return ssb_features_batch(
         np.stack([o.grid for o in obs]) if obs else np.zeros((0, 4, 240), np.complex64),
         [o.pci for o in obs], [o.ibar for o in obs],
@@ -90,7 +91,7 @@ def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[C
         nid2_margin_db=[o.nid2_margin_db for o in obs], sss_metric=[o.sss_metric for o in obs],
         dmrs_metric=[o.dmrs_metric for o in obs], locked=[o.locked for o in obs],
         baselines=None if not sites else [sites[id(b)] if b is not None else None for b in bases],
-        floor_per_re=[floors[o.scs_khz] for o in obs],
+        floor_per_re=[floors[o.scs_khz] + o.clip_floor_per_re for o in obs],
         neighbour_pcis=_cancel_or_none(cancel if cancel is not None else cancel_pcis(bases)),
     )
 
@@ -208,13 +209,14 @@ class ScoringPipeline:
                  *, receiver_config: ReceiverConfig = ReceiverConfig(), detector: Optional[Detector] = None,
                  baseline: Optional[SiteBaseline] = None, label: str = "", converter=None):
         self.receiver = Receiver(sample_rate_hz, center_freq_hz, receiver_config, converter=converter)
+        self.receiver.min_clip_rail = 64 * iqio.lsb(datatype)  # a rail of a few LSB is a weak signal's peak
         self.detector = detector or ClassicalDetector()
         self._user_pcis = receiver_config.preferred_pcis
         self.baseline = baseline
         self.datatype = datatype
         self.label = label
         self.center_freq_hz = center_freq_hz
-        self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0}
+        self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0}
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
 
     @property
@@ -315,6 +317,11 @@ class ScoringPipeline:
                 **{k: round(v, 3) for k, v in summary.items()},
             }
         )
+        if obs.clip_fraction > 0:
+            # ADC at its rail in this SSB's window: its distortion is removed as a known floor
+            # (dsp.clip_distortion_power); heavy clipping still makes the verdict less sure
+            rec["clipped"] = round(float(obs.clip_fraction), 6)
+            self.stats["clipped"] += 1
         if not obs.valid:
             rec["reason"] = obs.reason
         self.stats["ssbs"] += 1

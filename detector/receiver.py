@@ -624,6 +624,11 @@ class SSBObservation:
     valid: bool = True
     reason: str = ""
     others: tuple = ()  # other cells the acquisition saw on this SSB's resources, strongest first
+    # ADC clipping in the SSB's window: the fraction of its I/Q components at the converter's
+    # rail, and the power per RE of the grid that clipping adds (dsp.clip_distortion_power,
+    # white over the recorded band): a known floor, like the quantisation noise
+    clip_fraction: float = 0.0
+    clip_floor_per_re: float = 0.0
 
 
 @dataclass(slots=True)
@@ -649,6 +654,7 @@ class _Pending:
     valid: bool
     reason: str
     others: tuple = ()
+    clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
 
 
 def l_max_for(ssb_freq_hz: Optional[float]) -> int:
@@ -758,6 +764,9 @@ class Receiver:
             raise ValueError(f"sample_rate_hz={sample_rate_hz!r}: at least 3.6 Msps are needed to hold an SSB")
         self.fs = float(sample_rate_hz)
         self.converter = converter
+        # smallest |I| / |Q| taken for an ADC rail (dsp.clip_stats): the pipeline sets 64 LSB
+        # of an integer datatype
+        self.min_clip_rail = 0.0
         self.center_freq_hz = center_freq_hz
         self.cfg = config
         self.copy_input = True
@@ -793,6 +802,7 @@ class Receiver:
         self.n_samples_in = 0
         self.n_nonfinite = 0
         self.n_acquisitions = 0
+        self.n_clipped_ssbs = 0  # SSB windows with samples at the ADC rail
         self.n_failed_searches = 0  # cell searches in a row that found no cell (BLIND_EVERY)
         self.n_gaps = 0
         # slots not yet seen with their PSS in tracking: ī_SSB -> (unlocked observations in a row,
@@ -1179,26 +1189,38 @@ class Receiver:
             # the periodic re-acquisition, seconds later: look once more over the next block
             self._next_reacq = block_start + self.acq_len
 
-    def _checked_window(self, w0: int, length: int) -> tuple[np.ndarray, int, bool]:
-        """Window [w0, w0 + length) as complex64 with NaN/Inf zeroed: (x, the
-        number of non-finite samples, whether it is valid input)."""
-        xs, n_bad, valid = self._checked_windows([w0], length)
-        return xs[0], n_bad[0], valid[0]
+    def _ssb_span(self, length: int) -> slice:
+        """The SSB's own samples in a window of ``length`` (its margin, then 4 symbols):
+        where clipping is counted (the SSB is where a cell is loudest)."""
+        margin, _ = self._window_in()
+        n_ssb = int(math.ceil(dsp.SSB_LEN * self.fs / self.rate))
+        return slice(min(margin, max(length - n_ssb, 0)), min(margin + n_ssb, length))
 
-    def _checked_windows(self, starts: list[int], length: int) -> tuple[np.ndarray, list[int], list[bool]]:
+    def _checked_window(self, w0: int, length: int) -> tuple[np.ndarray, int, bool, tuple[float, float]]:
+        """Window [w0, w0 + length) as complex64 with NaN/Inf zeroed: (x, the
+        number of non-finite samples, whether it is valid input, its clipping:
+        (fraction of components at the rail, the rail))."""
+        xs, n_bad, valid, clip = self._checked_windows([w0], length)
+        return xs[0], n_bad[0], valid[0], clip[0]
+
+    def _checked_windows(self, starts: list[int], length: int):
         """Windows [s0, s0 + length) as complex64 (N, length) with NaN/Inf zeroed,
-        the number of non-finite samples of each, and whether each is valid input
-        (under 1 % non-finite, and not all zero)."""
+        the number of non-finite samples of each, whether each is valid input
+        (under 1 % non-finite, and not all zero), and each one's ADC clipping
+        ((fraction of I/Q components at the rail, the rail), dsp.clip_stats)."""
         buf = self._buf
         if all(buf.start <= s0 and s0 + length <= buf.end for s0 in starts):
             # all inside the buffer: one conversion of them all (it is per sample)
             raw = [buf.get(s0, s0 + length) for s0 in starts]
             xs = (np.stack(raw) if self.converter is None
                   else self.converter(np.concatenate(raw)).reshape(len(starts), length))
+            frac, rail = dsp.clip_stats(xs[:, self._ssb_span(length)], self.min_clip_rail)
             if self.dc:
                 xs -= np.complex64(self.dc)
         else:
             xs = np.stack([self._window(s0, length) for s0 in starts])
+            core = xs[:, self._ssb_span(length)]
+            frac, rail = dsp.clip_stats(core + np.complex64(self.dc) if self.dc else core, self.min_clip_rail)
         v = xs.view(np.float32)
         e = np.einsum("ij,ij->i", v, v)  # finite: no NaN/Inf in the window (the usual case)
         n_bad = [0] * len(starts)
@@ -1209,11 +1231,11 @@ class Receiver:
                 xs[i], n_bad[i] = dsp.sanitize(xs[i])
                 ei = 0.0
             valid[i] = n_bad[i] < 0.01 * length and (ei >= 1e-30 or _has_energy(xs[i]))
-        return xs, n_bad, valid
+        return xs, n_bad, valid, list(zip(frac.tolist(), rail.tolist()))
 
-    def _band(self, w0: int, length: int) -> tuple[np.ndarray, float, int, bool]:
+    def _band(self, w0: int, length: int) -> tuple[np.ndarray, float, int, bool, tuple[float, float]]:
         """The window [w0, w0 + length) at the SSB rate, around the SSB centre
-        (offset + tracked CFO): (y0 complex64, w, n_bad, valid) with
+        (offset + tracked CFO): (y0 complex64, w, n_bad, valid, clip) with
         ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
         polyphase path, the first window asked for in a push is taken to the SSB
         rate together with every other SSB window that lies in the buffer (one
@@ -1223,8 +1245,8 @@ class Receiver:
         center = self.offset_hz + self.cfo_hz
         rot = dsp.band_rotation(length, self.fs, center, rate)
         if rot is None:
-            x, n_bad, valid = self._checked_window(w0, length)
-            return dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid
+            x, n_bad, valid, clip = self._checked_window(w0, length)
+            return dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -1239,13 +1261,13 @@ class Receiver:
                 if s0 >= self._buf.start and s0 + length < horizon and (s0, length, k0) not in self._bands:
                     starts.add(s0)
             starts = sorted(starts)
-            xs, n_bad, valid = self._checked_windows(starts, length)
+            xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
             for i, s0 in enumerate(starts):
-                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i])
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i])
             hit = self._bands.pop((w0, length, k0))
-        y0, n_bad, valid = hit
-        return y0, w, n_bad, valid
+        y0, n_bad, valid, clip = hit
+        return y0, w, n_bad, valid, clip
 
     def _observe(self, pos: float, ibar: int) -> _Pending:
         """Process the window around a predicted SSB position (absolute, float):
@@ -1253,7 +1275,7 @@ class Receiver:
         :meth:`_finish`)."""
         margin, length = self._window_in()
         w0 = int(math.floor(pos)) - margin
-        y0, w, n_bad, valid = self._band(w0, length)
+        y0, w, n_bad, valid, clip = self._band(w0, length)
         self.n_nonfinite += n_bad
         rate = self.rate
         e_start = (pos - w0) * rate / self.fs  # expected SSB start in y (float)
@@ -1288,7 +1310,7 @@ class Receiver:
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
-                        others=tuple(self.acq.others) if self.acq is not None else ())
+                        others=tuple(self.acq.others) if self.acq is not None else (), clip=clip)
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
         """The observations of a push: the SSB grids and the cell identity checks
@@ -1298,6 +1320,10 @@ class Receiver:
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(pending):
             groups.setdefault(p.y0.size, []).append(i)
+        clip = np.array([p.clip for p in pending]).reshape(-1, 2)
+        clip_floor = np.zeros(len(pending))
+        if clip[:, 0].any():  # the clipping's distortion per RE of the grid (white over the recorded band)
+            clip_floor = dsp.clip_distortion_power(clip[:, 0], clip[:, 1]) * (self.rate / self.fs)
         for idx in groups.values():
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
             grids = dsp.ssb_grids_at(ys, np.array([pending[i].start for i in idx]))
@@ -1329,10 +1355,13 @@ class Receiver:
                     valid=p.valid,
                     reason=p.reason,
                     others=p.others,
+                    clip_fraction=p.clip[0],
+                    clip_floor_per_re=float(clip_floor[i]),
                 )
         # in stream order: an SSB whose PSS is missing with no more energy in its band
         # than the cell's own SSBs bring is not jammed -- the timing was lost (samples
         # dropped upstream), the gNB did not send it, a deep fade -- and is not scored
+        self.n_clipped_ssbs += sum(o.clip_fraction > 0 for o in out)
         for o, e in zip(out, peak_e.tolist()):
             if not o.valid:
                 continue

@@ -47,6 +47,7 @@ class FileSummary:
     slots_dropped: int = 0
     timing_jumps: int = 0
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
+    clipped: int = 0  # SSBs with samples at the ADC's rails
     dropped_bytes: int = 0
     datatype: str = ""
     sample_rate_hz: float = 0.0
@@ -65,6 +66,9 @@ class FileSummary:
             notes += f"; SSB timing moved {self.timing_jumps}x (samples lost upstream?)"
         if self.faded:
             notes += f"; {self.faded} SSB(s) faded, not jammed (the cell weaker, the floor unchanged)"
+        if self.clipped:
+            notes += (f"; {self.clipped} SSB(s) with samples at the ADC's rails (clipped: lower the receiver "
+                      f"gain; the clipping distortion was removed as a known floor)")
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
         if self.ssbs == 0:
@@ -137,6 +141,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         s = pipe.stats
         summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
         summary.faded = s["faded"]
+        summary.clipped = s["clipped"]
         summary.nonfinite_samples = rx.n_nonfinite
         summary.slots_dropped = rx.n_slots_dropped
         summary.timing_jumps = rx.n_timing_jumps
