@@ -93,7 +93,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         close = True
     try:
         summaries = replay(args.captures, out, annotate=args.annotate, datatype=args.format,
-                           sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq,
+                           sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq, channel=args.channel,
                            receiver_config=_receiver_config(args), detector=detector, baseline=baseline,
                            progress=args.progress)
     finally:
@@ -163,7 +163,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .replay import calibrate
 
     base = calibrate(args.captures, datatype=args.format, sample_rate_hz=args.sample_rate,
-                     center_freq_hz=args.center_freq, receiver_config=_receiver_config(args),
+                     center_freq_hz=args.center_freq, channel=args.channel, receiver_config=_receiver_config(args),
                      progress=args.progress, min_ssbs=args.min_ssbs,
                      cancel_neighbour=not args.no_neighbour_cancel)
     if not base.configs:
@@ -212,12 +212,24 @@ def _datatype_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _channel_arg(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if k < 0:
+        raise argparse.ArgumentTypeError(f"--channel needs a channel number (0, 1, ...), got {text!r}")
+    return k
+
+
 def _add_capture_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data) or raw IQ files")
     sp.add_argument("--format", type=_datatype_arg, metavar="DATATYPE",
                     help="datatype of raw files (SigMF name: cf32_le, ci16_le, ci8, cu8, cf64_le, ci32_le, cu16_le, ... ; _be for big endian)")
     sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate of raw files (Hz)")
     sp.add_argument("--center-freq", type=float, help="capture centre frequency (Hz), for the raster search")
+    sp.add_argument("--channel", type=_channel_arg, default=0,
+                    help="channel of a multi-channel SigMF recording (core:num_channels) to score (default 0)")
     sp.add_argument("--ssb-freq", type=float, help="pin the SSB centre frequency (Hz)")
     sp.add_argument("--scs", choices=["auto", "15", "30"], default="auto", help="SSB subcarrier spacing (kHz)")
     sp.add_argument("--period-ms", type=float, default=20.0, help="SSB period assumed until a shorter one is seen")

@@ -49,13 +49,14 @@ class FileSummary:
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     clipped: int = 0  # SSBs with samples at the ADC's rails
     dropped_bytes: int = 0
+    channels: str = ""  # "channel k of N" for a multi-channel recording
     datatype: str = ""
     sample_rate_hz: float = 0.0
 
     def line(self) -> str:
         if not self.ok:
             return f"{self.file}: ERROR {self.error}"
-        notes = ""
+        notes = f"; {self.channels}" if self.channels else ""
         if self.dropped_bytes:
             notes += f"; {self.dropped_bytes} trailing bytes ignored (not a whole {self.datatype} sample)"
         if self.nonfinite_samples:
@@ -81,12 +82,12 @@ class FileSummary:
 
 
 def open_capture(path: str, datatype: Optional[str], sample_rate_hz: Optional[float],
-                 center_freq_hz: Optional[float]) -> iqio.IQReader:
+                 center_freq_hz: Optional[float], channel: int = 0) -> iqio.IQReader:
     return iqio.open_iq(path, datatype=datatype, sample_rate_hz=sample_rate_hz,
-                        center_freq_hz=center_freq_hz, allow_partial=True)
+                        center_freq_hz=center_freq_hz, allow_partial=True, channel=channel)
 
 
-def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz=None,
+def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz=None, channel: int = 0,
                 receiver_config: ReceiverConfig = ReceiverConfig(), detector=None,
                 baseline: Optional[SiteBaseline] = None, emit: Callable[[dict], None] = lambda r: None,
                 progress: bool = False, block_samples: int = BLOCK_SAMPLES, collect_features: bool = False):
@@ -94,7 +95,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
     summary = FileSummary(file=path, ok=True)
     extra: list = []
     try:
-        reader = open_capture(path, datatype, sample_rate_hz, center_freq_hz)
+        reader = open_capture(path, datatype, sample_rate_hz, center_freq_hz, channel)
     except (iqio.IQFormatError, OSError, ValueError) as exc:
         summary.ok, summary.error = False, str(exc)
         return summary, extra
@@ -102,6 +103,8 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         m = reader.meta
         summary.seconds = m.n_samples / m.sample_rate_hz
         summary.datatype, summary.sample_rate_hz = m.datatype, m.sample_rate_hz
+        if m.num_channels > 1:
+            summary.channels = f"channel {m.channel} of {m.num_channels} (--channel picks another)"
         summary.dropped_bytes = reader.n_dropped_bytes
         try:
             # integer recordings stay native in the receiver's buffer: only the parts it

@@ -117,7 +117,7 @@ for _d, _c in _COMPONENT_DTYPE.items():
         _INT_SCALE[_d] = ((2.0 ** (8 * _c.itemsize) - 1.0) / 2.0,) * 2
 
 # Global keys describing layouts this module does not implement.
-_UNSUPPORTED_GLOBAL_KEYS = ("core:dataset", "core:metadata_only", "core:trailing_bytes")
+_UNSUPPORTED_GLOBAL_KEYS = ("core:dataset", "core:metadata_only")
 
 
 # --------------------------------------------------------------------------- errors
@@ -527,6 +527,13 @@ class IQMeta:
         SigMF capture segments, as stored ([] for raw files).
     meta_path : str or None
         The ``.sigmf-meta`` path, None for raw files.
+    num_channels, channel : int
+        Channels in the recording (``core:num_channels``; the data file holds
+        frames of one sample per channel, channel after channel) and the one
+        this reader reads; ``n_samples`` counts frames.
+    header_bytes : int
+        Bytes skipped before the first sample (``core:header_bytes`` of the
+        first capture segment).
     """
 
     path: str
@@ -538,6 +545,9 @@ class IQMeta:
     annotations: list = field(default_factory=list)
     captures: list = field(default_factory=list)
     meta_path: str | None = None
+    num_channels: int = 1  # SigMF core:num_channels: frames of one sample per channel
+    channel: int = 0  # the channel read
+    header_bytes: int = 0  # bytes before the first sample (SigMF core:header_bytes)
 
     @property
     def duration_s(self) -> float:
@@ -545,20 +555,28 @@ class IQMeta:
         return self.n_samples / self.sample_rate_hz
 
 
-def _count_samples(data_path: Path, datatype: str, allow_partial: bool) -> tuple[int, int]:
-    """Return (n_samples, n_dropped_bytes) for a data file."""
+def _count_samples(data_path: Path, datatype: str, allow_partial: bool, n_channels: int = 1,
+                   header_bytes: int = 0, trailing_bytes: int = 0) -> tuple[int, int]:
+    """Return (n_samples, n_dropped_bytes) for a data file (samples: frames of
+    ``n_channels`` samples, between ``header_bytes`` and ``trailing_bytes``)."""
     try:
         size = data_path.stat().st_size
     except FileNotFoundError:
         raise IQMissingFileError(f"{data_path}: IQ data file does not exist", data_path) from None
     if not data_path.is_file():
         raise IQMissingFileError(f"{data_path}: IQ data path is not a regular file", data_path)
-    bps = bytes_per_sample(datatype)
-    n, rem = divmod(size, bps)
+    bps = bytes_per_sample(datatype) * n_channels
+    body = size - header_bytes - trailing_bytes
+    if body < 0:
+        raise IQTruncatedError(
+            f"{data_path}: file size {size} bytes is shorter than its {header_bytes} header and "
+            f"{trailing_bytes} trailing bytes", data_path)
+    n, rem = divmod(body, bps)
     if rem and not allow_partial:
+        what = f"{n_channels}-channel frame" if n_channels > 1 else "sample"
         raise IQTruncatedError(
             f"{data_path}: file size {size} bytes is not a multiple of the {bps}-byte "
-            f"{datatype} sample size ({rem} trailing bytes; truncated or wrong datatype?). "
+            f"{datatype} {what} size ({rem} trailing bytes; truncated or wrong datatype?). "
             "Pass allow_partial=True to ignore the partial sample.",
             data_path,
         )
@@ -597,7 +615,7 @@ def _load_meta_json(meta_path: Path) -> dict:
     return doc
 
 
-def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQMeta:
+def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False, channel: int = 0) -> IQMeta:
     """Read and validate a SigMF recording's metadata.
 
     Parameters
@@ -608,6 +626,10 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQM
         If True, a data file whose size is not a whole number of samples is
         accepted and the trailing partial sample ignored (see
         :class:`IQReader`'s ``n_dropped_bytes``); otherwise that raises.
+    channel : int
+        The channel to read of a multi-channel recording (``core:num_channels``).
+        ``core:header_bytes`` of the first capture segment and
+        ``core:trailing_bytes`` are skipped.
 
     Returns
     -------
@@ -620,8 +642,10 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQM
         The metadata or data file does not exist.
     IQMetadataError
         Bad JSON, missing/invalid ``global``, ``core:datatype``,
-        ``core:sample_rate``, ``captures`` or ``annotations``, or a layout
-        feature this module does not support (multi-channel, header bytes...).
+        ``core:sample_rate``, ``captures`` or ``annotations``, a channel the
+        recording does not have, or a layout feature this module does not
+        support (``core:dataset``, ``core:metadata_only``, header bytes inside
+        the data).
     IQUnsupportedDatatypeError
         ``core:datatype`` is not supported.
     IQTruncatedError
@@ -637,12 +661,17 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQM
     rate = _check_sample_rate(glob.get("core:sample_rate"), meta_path, "SigMF 'core:sample_rate'")
 
     nch = glob.get("core:num_channels", 1)
-    if nch != 1:
+    if not _is_int(nch) or nch < 1:
         raise IQMetadataError(
-            f"{meta_path}: only single-channel recordings are supported "
-            f"('core:num_channels' = {nch!r})",
-            meta_path,
-        )
+            f"{meta_path}: 'core:num_channels' must be a positive integer, got {nch!r}", meta_path)
+    if not _is_int(channel) or not 0 <= channel < nch:
+        raise IQMetadataError(
+            f"{meta_path}: channel {channel!r} asked for, the recording has {nch} "
+            f"('core:num_channels')", meta_path)
+    trailing = glob.get("core:trailing_bytes", 0)
+    if not _is_int(trailing) or trailing < 0:
+        raise IQMetadataError(
+            f"{meta_path}: 'core:trailing_bytes' must be a non-negative integer, got {trailing!r}", meta_path)
     for key in _UNSUPPORTED_GLOBAL_KEYS:
         if glob.get(key):
             raise IQMetadataError(
@@ -654,10 +683,15 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQM
         raise IQMetadataError(
             f"{meta_path}: SigMF 'captures' must be a list of objects", meta_path
         )
-    for i, cap in enumerate(captures):
+    header = captures[0].get("core:header_bytes", 0) if captures else 0
+    if not _is_int(header) or header < 0:
+        raise IQMetadataError(
+            f"{meta_path}: 'core:header_bytes' must be a non-negative integer, got {header!r}", meta_path)
+    for i, cap in enumerate(captures[1:], 1):
         if cap.get("core:header_bytes"):
             raise IQMetadataError(
-                f"{meta_path}: capture #{i} uses 'core:header_bytes', which is not supported",
+                f"{meta_path}: capture #{i} puts 'core:header_bytes' inside the data (only the "
+                "first capture segment's header is supported)",
                 meta_path,
             )
     center = None
@@ -671,7 +705,7 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQM
         center = float(center)
 
     annotations = _validate_annotations(doc.get("annotations", []), meta_path)
-    n, _ = _count_samples(data_path, datatype, allow_partial)
+    n, _ = _count_samples(data_path, datatype, allow_partial, nch, header, trailing)
     return IQMeta(
         path=str(data_path),
         datatype=datatype,
@@ -682,6 +716,9 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False) -> IQM
         annotations=annotations,
         captures=captures,
         meta_path=str(meta_path),
+        num_channels=int(nch),
+        channel=int(channel),
+        header_bytes=int(header),
     )
 
 
@@ -706,9 +743,11 @@ class IQReader:
         self.meta = meta
         self.n_dropped_bytes = int(n_dropped_bytes)
         comp = _COMPONENT_DTYPE[meta.datatype]
+        self._nch = meta.num_channels
         if meta.n_samples > 0:
             self._mm: np.ndarray | None = np.memmap(
-                meta.path, dtype=comp, mode="r", shape=(2 * meta.n_samples,)
+                meta.path, dtype=comp, mode="r", offset=meta.header_bytes,
+                shape=(2 * meta.n_samples * self._nch,)
             )
         else:
             self._mm = np.empty(0, dtype=comp)
@@ -754,6 +793,9 @@ class IQReader:
                 f"{self.meta.path}: cannot read samples [{start}, {start + count}) "
                 f"of a {n}-sample recording"
             )
+        if self._nch > 1:  # frames of one sample per channel: this reader's channel
+            frames = self._mm[2 * self._nch * start : 2 * self._nch * (start + count)].reshape(count, self._nch, 2)
+            return frames[:, self.meta.channel, :]
         return self._mm[2 * start : 2 * (start + count)]
 
     def read(self, start: int, count: int) -> np.ndarray:
@@ -823,6 +865,7 @@ def open_iq(
     center_freq_hz: float | None = None,
     *,
     allow_partial: bool = False,
+    channel: int = 0,
 ) -> IQReader:
     """Open a SigMF or raw IQ recording for memory-mapped reading.
 
@@ -847,6 +890,9 @@ def open_iq(
         Ignore a trailing partial sample instead of raising
         :class:`IQTruncatedError`; the ignored byte count is in
         ``reader.n_dropped_bytes``.
+    channel : int
+        SigMF: the channel of a multi-channel recording to read (0: the first).
+        Raw files are single-channel (0 only).
 
     Returns
     -------
@@ -863,10 +909,12 @@ def open_iq(
     if s.endswith(".sigmf") and os.path.isfile(s):
         raise IQFormatError(f"{s}: SigMF archives (.sigmf) are not supported; extract them", s)
     if is_sigmf_path(s):
-        meta = read_sigmf_meta(s, allow_partial=allow_partial)
-        _, dropped = _count_samples(Path(meta.path), meta.datatype, True)
+        meta = read_sigmf_meta(s, allow_partial=allow_partial, channel=channel)
+        trailing = meta.global_.get("core:trailing_bytes", 0)
+        _, dropped = _count_samples(Path(meta.path), meta.datatype, True, meta.num_channels, meta.header_bytes,
+                                    trailing)
         where = meta.meta_path
-        if datatype is not None and datatype != meta.datatype:
+        if datatype is not None and normalize_datatype(datatype, where) != meta.datatype:
             raise IQFormatError(
                 f"{where}: datatype {datatype!r} was requested but the metadata says "
                 f"{meta.datatype!r}",
@@ -890,6 +938,8 @@ def open_iq(
         return IQReader(meta, dropped)
 
     data_path = Path(s)
+    if channel != 0:
+        raise IQFormatError(f"{data_path}: a raw IQ file holds one channel; channel {channel!r} asked for", data_path)
     if not data_path.exists():
         raise IQMissingFileError(
             f"{data_path}: IQ file does not exist (no {META_SUFFIX}/{DATA_SUFFIX} "

@@ -382,3 +382,23 @@ def test_sigmf_conflicting_datatype_argument_raises(tmp_path):
     write_sigmf(tmp_path / "rec", _rand_iq(4), FS_HZ, "ci8")
     with pytest.raises(IQFormatError, match=r"rec\.sigmf-meta.*'ci16_le'.*'ci8'"):
         open_iq(tmp_path / "rec", datatype="ci16_le")
+
+
+def test_multichannel_sigmf_with_header_and_trailing_bytes(tmp_path):
+    """core:num_channels = 3: frames of one sample per channel, channel after
+    channel (SigMF v1.0.0 Dataset Format); core:header_bytes of the first
+    capture and core:trailing_bytes are skipped; each channel reads as itself."""
+    chans = [_rand_iq(100, seed=10 + c) for c in range(3)]
+    frames = np.stack([from_complex64(c, "ci16_le").reshape(-1, 2) for c in chans], axis=1)  # (100, 3, 2)
+    data = b"HDR!" * 4 + frames.astype("<i2").tobytes() + b"tail"
+    doc = {"global": {**GOOD_GLOBAL, "core:datatype": "ci16_le", "core:num_channels": 3, "core:trailing_bytes": 4},
+           "captures": [{"core:sample_start": 0, "core:header_bytes": 16}]}
+    base, _ = _write_meta(tmp_path, doc, data)
+    for c in range(3):
+        with open_iq(base, channel=c) as r:
+            assert r.meta.n_samples == 100 and r.meta.num_channels == 3 and r.meta.channel == c
+            np.testing.assert_array_equal(r.read_all(), to_complex64(from_complex64(chans[c], "ci16_le"), "ci16_le"))
+            np.testing.assert_array_equal(r.read(37, 5), r.read_all()[37:42])
+            np.testing.assert_array_equal(r.read_native(37, 5), frames[37:42, c])
+    with pytest.raises(IQMetadataError, match="channel 3 asked for, the recording has 3"):
+        open_iq(base, channel=3)

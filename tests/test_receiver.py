@@ -668,6 +668,33 @@ def test_replay_reads_a_recording_in_another_sigmf_datatype(tmp_path, datatype):
         assert [(r["sample"], r["pci"], r["jammed"]) for r in o] == [(r["sample"], r["pci"], r["jammed"]) for r in outs[0]]
 
 
+def test_replay_scores_the_channel_asked_for(tmp_path, capsys):
+    # a 2-channel recording: noise on channel 0, the cell on channel 1
+    cap = _capture(25, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), datatypes=("ci16_le",)))
+    write_capture(cap, tmp_path / "c")
+    with iqio.open_iq(tmp_path / "c.sigmf-meta") as r:
+        x = r.read_all()
+        fs, fc = r.meta.sample_rate_hz, r.meta.center_freq_hz
+    rng = np.random.default_rng(0)
+    noise = (0.01 * (rng.standard_normal(x.size) + 1j * rng.standard_normal(x.size))).astype(np.complex64)
+    frames = np.stack([iqio.from_complex64(noise, "ci16_le").reshape(-1, 2),
+                       iqio.from_complex64(x, "ci16_le").reshape(-1, 2)], axis=1)
+    (tmp_path / "two.sigmf-data").write_bytes(frames.astype("<i2").tobytes())
+    (tmp_path / "two.sigmf-meta").write_text(json.dumps({
+        "global": {"core:datatype": "ci16_le", "core:sample_rate": fs, "core:version": "1.0.0", "core:num_channels": 2},
+        "captures": [{"core:sample_start": 0, "core:frequency": fc}], "annotations": []}))
+    outs = {}
+    for args in (["c.sigmf-meta"], ["two.sigmf-meta", "--channel", "1"], ["two.sigmf-meta"]):
+        out = tmp_path / "r.jsonl"
+        assert main(["replay", str(tmp_path / args[0]), *args[1:], "--jsonl", str(out)]) == 0
+        outs[" ".join(args)] = [(r["sample"], r["pci"], r["jammed"]) for r in map(json.loads, out.read_text().splitlines())]
+    assert outs["c.sigmf-meta"] and outs["two.sigmf-meta --channel 1"] == outs["c.sigmf-meta"]
+    assert outs["two.sigmf-meta"] == []  # channel 0: noise
+    assert "channel 0 of 2" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "two.sigmf-meta"), "--channel", "2"]) == 1
+    assert "channel 2 asked for, the recording has 2" in capsys.readouterr().err
+
+
 def test_pss_spoofer_does_not_hide_the_cell():
     # a fake PSS of another N_ID2, time-aligned with the real SSBs, puts all its power
     # on the 127 PSS REs: its PSS peak beats the cell's at SJNR 6 dB
