@@ -83,6 +83,11 @@ class ConfigBaseline:
     # SSB index -> {feature: [its clean median minus the one in ``stats``, its spread]}
     # (beam sweeps; empty when the calibration did not see two indices PER_INDEX_MIN_SSBS times)
     per_index: dict[int, dict[str, list[float]]] = field(default_factory=dict)
+    # where the cell's SSB was at calibration: its centre frequency (Hz, None without a
+    # capture centre) and its offset from the capture centre (Hz): the band a search that
+    # finds no cell looked for (pipeline.ScoringPipeline._watch)
+    ssb_freq_hz: Optional[float] = None
+    ssb_offset_hz: Optional[float] = None
 
     def __post_init__(self):
         # (JSON object keys are strings)
@@ -108,7 +113,7 @@ class ConfigBaseline:
                                             m + k * (st.max - st.median))
             view = self._views[ssb_index] = ConfigBaseline(
                 self.scs_khz, self.sample_rate_hz, self.datatype, self.n_ssb, self.noise_floor_db, self.pcis, stats,
-                self.neighbours, self.cancel_neighbour)
+                self.neighbours, self.cancel_neighbour, ssb_freq_hz=self.ssb_freq_hz, ssb_offset_hz=self.ssb_offset_hz)
         return view
 
     def to_dict(self) -> dict:
@@ -200,7 +205,8 @@ class SiteBaseline:
 
 def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, feats: np.ndarray,
                           epnre_abs_db: np.ndarray, pcis: list[int], neighbours=(),
-                          cancel_neighbour: bool = True, ssb_index=None) -> ConfigBaseline:
+                          cancel_neighbour: bool = True, ssb_index=None, ssb_freq_hz: Optional[float] = None,
+                          ssb_offset_hz: Optional[float] = None) -> ConfigBaseline:
     """Statistics of clean SSBs: feats (n, N_FEATURES), epnre_abs_db (n,);
     neighbours: the co-channel cells seen (:func:`detector.pipeline.site_cells`),
     whose first was cancelled from feats unless ``cancel_neighbour`` is False;
@@ -227,7 +233,9 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
     stats = {n: FeatureStats.of(x[:, k]) for k, n in enumerate(STAT_FEATURES)}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,
-                          [int(p) for p in neighbours], bool(cancel_neighbour), per_index)
+                          [int(p) for p in neighbours], bool(cancel_neighbour), per_index,
+                          None if ssb_freq_hz is None else float(ssb_freq_hz),
+                          None if ssb_offset_hz is None else float(ssb_offset_hz))
 
 
 def site_neighbours(others) -> list[int]:

@@ -524,6 +524,7 @@ class _Totals:
         self.ssbs_invalid = 0
         self.ssbs_faded = 0  # jammed verdicts withdrawn by the fading guard
         self.ssbs_clipped = 0  # SSBs with samples at the ADC's rails (receiver gain too high)
+        self.no_cell_blocks = 0  # cell searches that did not find a calibrated site's cell (jammed records)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
         self.event_write_errors = 0
         self.processing_errors = 0
@@ -740,6 +741,7 @@ class Daemon:
             "ssbs_invalid": t.ssbs_invalid,
             "ssbs_faded": t.ssbs_faded,
             "ssbs_clipped": t.ssbs_clipped,
+            "no_cell_blocks": t.no_cell_blocks,
             "events": dict(t.events),
             "event_write_errors": t.event_write_errors,
             "processing_errors": t.processing_errors,
@@ -817,6 +819,7 @@ class Daemon:
             t.ssbs_invalid += rec.get("valid") is False
             t.ssbs_faded += "fade_db" in rec
             t.ssbs_clipped += "clipped" in rec
+            t.no_cell_blocks += bool(rec.get("no_cell"))
             if write:
                 out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}
                 self.jsonl.write(_sanitize(out))

@@ -12,6 +12,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_invalid_total``           counter  records with ``valid: false`` (NaN / zero input)
 ``ssbs_faded_total``             counter  jammed verdicts withdrawn: the cell faded, its floor did not move
 ``ssbs_clipped_total``           counter  SSBs with samples at the ADC's rails (lower the receiver gain)
+``no_cell_blocks_total``          counter  cell searches that missed a calibrated site's cell (jammed records)
 ``events_total{kind}``           counter  JAMMING_STARTED / JAMMING_CLEARED events
 ``samples_in_total``             counter  samples offered by the source (dropped ones too)
 ``samples_processed_total``      counter  samples pushed through the receiver
@@ -50,6 +51,7 @@ COUNTERS = {
     "ssbs_invalid": ("ssbs_invalid", "SSBs marked invalid (NaN/Inf/all-zero input)"),
     "ssbs_faded": ("ssbs_faded", "jammed verdicts withdrawn because the cell faded with its noise floor unchanged"),
     "ssbs_clipped": ("ssbs_clipped", "SSBs with samples at the ADC's rails (the receiver gain is too high)"),
+    "no_cell_blocks": ("no_cell_blocks", "cell searches that did not find a calibrated site's cell (jammed records)"),
     "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),
     "samples_processed": ("samples_processed", "samples pushed through the receiver"),
     "samples_dropped": ("samples_dropped", "samples dropped (queue full or left at shutdown)"),

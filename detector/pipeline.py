@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Optional, Protocol
 
 import numpy as np
@@ -167,7 +168,8 @@ CAL_CELL_SEARCH_SSBS = 2000  # clean SSBs the neighbour-cell search sums over
 
 
 def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: float, datatype: str,
-                    cancel_neighbour: bool = True) -> ConfigBaseline:
+                    cancel_neighbour: bool = True, ssb_freq_hz: Optional[float] = None,
+                    ssb_offset_hz: Optional[float] = None) -> ConfigBaseline:
     """What ``ssbwatch calibrate`` learns from the clean observations of one
     configuration: the site's co-channel cells (:func:`site_cells`, over the
     first CAL_CELL_SEARCH_SSBS), the first of them cancelled from every SSB's
@@ -182,7 +184,15 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
                                    cancel=[cancel] * len(c)) for c in chunks])
     return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
                                  epnre_abs_db_batch(np.stack([o.grid for o in obs])), [o.pci for o in obs], nbs,
-                                 cancel_neighbour, ssb_index=[o.ssb_index for o in obs])
+                                 cancel_neighbour, ssb_index=[o.ssb_index for o in obs], ssb_freq_hz=ssb_freq_hz,
+                                 ssb_offset_hz=ssb_offset_hz)
+
+
+# A cell search that finds no cell at a calibrated site whose cell it saw at this SNR or
+# more yields a jammed record: the search finds a cell down to ~0 dB SNR (SJNR ~ -5 dB
+# under a jammer), so a cell calibrated with this margin that the search cannot find is
+# hidden (or off the air), not merely weak.
+NOCELL_MIN_CAL_SNR_DB = 10.0
 
 
 # Fading guard (calibrated mode). A receiver that moves (vehicular networks) sees
@@ -216,8 +226,11 @@ class ScoringPipeline:
         self.datatype = datatype
         self.label = label
         self.center_freq_hz = center_freq_hz
-        self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0}
+        self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
+                      "no_cell_jammed": 0}
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
+        self._watch_base: Optional[ConfigBaseline] = None
+        self._watch()
 
     @property
     def baseline(self) -> Optional[SiteBaseline]:
@@ -232,6 +245,60 @@ class ScoringPipeline:
         if not self._user_pcis:
             pcis = sorted({p for c in baseline.configs.values() for p in c.pcis}) if baseline is not None else []
             self.receiver.cfg = dataclasses.replace(self.receiver.cfg, preferred_pcis=tuple(pcis))
+        if hasattr(self, "stats"):  # (set again after __init__)
+            self._watch()
+
+    def _watch(self) -> None:
+        """Whether a cell search that finds no cell is a verdict (:meth:`_no_cell_records`):
+        at a calibrated site whose baseline for this sample rate and datatype saw its
+        cell at NOCELL_MIN_CAL_SNR_DB or more, with its SSB inside this recording's band
+        (its SSB frequency, or offset without a centre frequency)."""
+        self._watch_base = None
+        self.receiver.report_failed_searches = False
+        if self._baseline is None:
+            return
+        cands = [c for c in self._baseline.configs.values()
+                 if c.sample_rate_hz == self.receiver.fs and c.datatype == self.datatype
+                 and "snr_est_db" in c.stats and c.stats["snr_est_db"].median >= NOCELL_MIN_CAL_SNR_DB
+                 and (c.ssb_freq_hz is not None or c.ssb_offset_hz is not None)]
+        if not cands:
+            return
+        cb = max(cands, key=lambda c: c.n_ssb)
+        off = (cb.ssb_freq_hz - self.center_freq_hz if cb.ssb_freq_hz is not None and self.center_freq_hz
+               else cb.ssb_offset_hz)
+        if off is None or abs(off) + 120 * cb.scs_khz * 1e3 > self.receiver.fs / 2:
+            return  # the site's SSB is not in this recording's band
+        self._watch_base = cb
+        self._watch_offset_hz = float(off)
+        self.receiver.report_failed_searches = True
+
+    def _no_cell_records(self) -> list[dict]:
+        """Records of the cell searches that found no cell at a calibrated site whose
+        cell should be on air here (:meth:`_watch`): a jammer strong enough to hide
+        the cell from the search gives "jammed", not silence. Absolute power cannot
+        tell that from an outage (an AGC or another gain keeps a jammed band as loud
+        as a clean one), so the reason says both; ``pci`` and ``ssb_index`` are
+        null (no cell), ``sample`` is the search block's start: one record per
+        block (~22 ms)."""
+        blocks, self.receiver.unlocked_blocks = self.receiver.unlocked_blocks, []
+        cb = self._watch_base
+        if cb is None or not blocks:
+            return []
+        out = []
+        snr = cb.stats["snr_est_db"].median
+        for a, b in blocks:
+            self.stats["no_cell_jammed"] += 1
+            out.append({
+                "file": self.label, "t": round(a / self.receiver.fs, 9), "sample": int(a), "pci": None,
+                "ssb_index": None, "jammed": True, "score": 1.0, "stage": None, "valid": True,
+                "mode": "calibrated", "detector": self.detector.name, "locked": False, "scs_khz": int(cb.scs_khz),
+                "ssb_freq_hz": (self.center_freq_hz + self._watch_offset_hz) if self.center_freq_hz else None,
+                "ssb_offset_hz": round(self._watch_offset_hz, 1), "no_cell": True, "block_samples": int(b - a),
+                "reason": (f"the site's cell (PCI {','.join(map(str, cb.pcis))}, SNR {snr:.0f} dB at calibration) "
+                           f"not found in {1e3 * (b - a) / self.receiver.fs:.1f} ms: a jammer hiding it, "
+                           f"or the cell is off the air"),
+            })
+        return out
 
     def _base(self, scs_khz: int) -> Optional[ConfigBaseline]:
         if self.baseline is None:
@@ -330,12 +397,16 @@ class ScoringPipeline:
         self.stats["flywheel"] += not obs.locked
         return rec
 
+    def _with_no_cell(self, recs: list[dict]) -> list[dict]:
+        extra = self._no_cell_records()
+        return sorted(recs + extra, key=lambda r: r["sample"]) if extra else recs
+
     def push(self, block: np.ndarray, start_sample: Optional[int] = None) -> list[dict]:
-        return self.records(self.receiver.push(block, start_sample))
+        return self._with_no_cell(self.records(self.receiver.push(block, start_sample)))
 
     def push_blocks(self, blocks: list[np.ndarray], start_sample: Optional[int] = None) -> list[dict]:
         """:meth:`push` of consecutive blocks at once (Receiver.push_blocks)."""
-        return self.records(self.receiver.push_blocks(blocks, start_sample))
+        return self._with_no_cell(self.records(self.receiver.push_blocks(blocks, start_sample)))
 
     def flush(self) -> list[dict]:
-        return self.records(self.receiver.flush())
+        return self._with_no_cell(self.records(self.receiver.flush()))

@@ -767,6 +767,10 @@ class Receiver:
         # smallest |I| / |Q| taken for an ADC rail (dsp.clip_stats): the pipeline sets 64 LSB
         # of an integer datatype
         self.min_clip_rail = 0.0
+        # set by the pipeline at a calibrated site whose cell should be on air here: every cell
+        # search that finds no cell goes to unlocked_blocks (a jammer strong enough to hide the
+        # cell from the search must not leave silence)
+        self.report_failed_searches = False
         self.center_freq_hz = center_freq_hz
         self.cfg = config
         self.copy_input = True
@@ -802,6 +806,8 @@ class Receiver:
         self.n_samples_in = 0
         self.n_nonfinite = 0
         self.n_acquisitions = 0
+        # (first sample, end) of each cell search that found no cell (report_failed_searches)
+        self.unlocked_blocks: list[tuple[int, int]] = []
         self.n_clipped_ssbs = 0  # SSB windows with samples at the ADC rail
         self.n_failed_searches = 0  # cell searches in a row that found no cell (BLIND_EVERY)
         self.n_gaps = 0
@@ -1099,6 +1105,8 @@ class Receiver:
     def _search_done(self, s: "_Search") -> None:
         if s.kind == "acquire":
             self.n_failed_searches = 0 if s.result is not None else self.n_failed_searches + 1
+            if s.result is None and self.report_failed_searches:
+                self.unlocked_blocks.append((s.a, s.b))
             if s.result is not None:
                 if self._buf.start > s.b:  # sliced: what arrived during the search and is gone
                     self.n_unsearched += self._buf.start - s.b

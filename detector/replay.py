@@ -48,6 +48,7 @@ class FileSummary:
     timing_jumps: int = 0
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     clipped: int = 0  # SSBs with samples at the ADC's rails
+    no_cell_jammed: int = 0  # cell searches that did not find a calibrated site's cell (records, jammed)
     dropped_bytes: int = 0
     channels: str = ""  # "channel k of N" for a multi-channel recording
     datatype: str = ""
@@ -72,6 +73,9 @@ class FileSummary:
                       f"gain; the clipping distortion was removed as a known floor)")
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
+        if self.no_cell_jammed:
+            notes += (f"; the site's cell not found in {self.no_cell_jammed} search block(s), recorded as jammed "
+                      f"(pci null: a jammer hiding the cell, or the cell off the air)")
         if self.ssbs == 0:
             return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{notes}"
         f = (f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else
@@ -145,6 +149,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
         summary.faded = s["faded"]
         summary.clipped = s["clipped"]
+        summary.no_cell_jammed = s["no_cell_jammed"]
         summary.nonfinite_samples = rx.n_nonfinite
         summary.slots_dropped = rx.n_slots_dropped
         summary.timing_jumps = rx.n_timing_jumps
@@ -227,6 +232,7 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
     (:func:`detector.pipeline.config_baseline`)."""
     err = err or sys.stderr
     groups: dict[tuple, list] = {}
+    where: dict[tuple, tuple] = {}  # config -> (SSB frequency, offset from the capture centre) first seen
     sources = []
     for path in paths:
         s, obs = replay_file(path, collect_features=True, **kw)
@@ -237,6 +243,7 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
         sources.append(path)
         for o in obs:
             groups.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), []).append(o)
+            where.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), (s.ssb_freq_hz, s.ssb_offset_hz))
     configs = {}
     for (scs, rate, dt), obs in groups.items():
         if len(obs) < min_ssbs:
@@ -246,6 +253,8 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
         if len(obs) < RECOMMENDED_CAL_SSBS:
             print(f"calibrate: {scs} kHz / {rate / 1e6:g} Msps / {dt}: baseline from only {len(obs)} SSBs; "
                   f"{RECOMMENDED_CAL_SSBS} or more (a few seconds of clean recording) give a steadier one", file=err)
-        cb = config_baseline(obs, scs, rate, dt, cancel_neighbour=cancel_neighbour)
+        f_hz, off_hz = where[(scs, rate, dt)]
+        cb = config_baseline(obs, scs, rate, dt, cancel_neighbour=cancel_neighbour, ssb_freq_hz=f_hz,
+                             ssb_offset_hz=off_hz)
         configs[cb.key] = cb
     return SiteBaseline(configs, sources=sources)

@@ -619,6 +619,35 @@ def test_calibrate_then_replay_is_calibrated(tmp_path, capsys):
     assert sum(r["jammed"] for r in recs) >= 0.9 * len(recs)
 
 
+def test_a_jammer_that_hides_the_cell_from_the_start_is_not_silence(tmp_path, capsys):
+    # a calibrated site (its cell at 25 dB SNR), then a recording jammed from its first sample
+    # by a barrage 20 dB over the cell: no search finds the cell, and each search block gives
+    # a jammed record (pci null) instead of nothing; a clean recording gives none of those
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0, period_ms=(10.0,),
+                     snr_db=(25.0, 25.0), duration_ms=50.0)
+    p = draw_params(cfg, np.random.default_rng(29), force_clean=True)
+    write_capture(simulate_capture(dataclasses.replace(p), np.random.default_rng(300)), tmp_path / "clean0")
+    write_capture(simulate_capture(dataclasses.replace(p), np.random.default_rng(301)), tmp_path / "clean1")
+    jam = dataclasses.replace(p, jammer={"type": "barrage", "sjnr_db": -20.0})
+    write_capture(simulate_capture(jam, np.random.default_rng(302)), tmp_path / "jam")
+    base = tmp_path / "baseline.json"
+    assert main(["calibrate", str(tmp_path / "clean0.sigmf-meta"), "-o", str(base)]) == 0
+    cb = json.loads(base.read_text())["configs"][0]
+    assert cb["ssb_freq_hz"] == pytest.approx(p.center_freq_hz + p.ssb_offset_hz, abs=1.0)
+
+    def replay(name, *extra):
+        out = tmp_path / f"{name}.jsonl"
+        assert main(["replay", str(tmp_path / f"{name}.sigmf-meta"), *extra, "--jsonl", str(out)]) == 0
+        return [json.loads(l) for l in out.read_text().splitlines()]
+
+    recs = replay("jam", "--baseline", str(base))
+    assert len(recs) >= 2 and all(r["jammed"] and r["no_cell"] and r["pci"] is None for r in recs)
+    assert "the site's cell not found in" in capsys.readouterr().err
+    assert replay("jam") == []  # uncalibrated: nothing says a cell should be there
+    clean = replay("clean1", "--baseline", str(base))
+    assert clean and not any(r.get("no_cell") or r["jammed"] for r in clean)
+
+
 def test_bad_baseline_is_a_named_error(tmp_path, capsys):
     b = tmp_path / "b.json"
     b.write_text('{"schema_version": 1, "feature_version": "old", "configs": []}')
