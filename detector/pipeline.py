@@ -250,20 +250,20 @@ class ScoringPipeline:
 
     def _watch(self) -> None:
         """Whether a cell search that finds no cell is a verdict (:meth:`_no_cell_records`):
-        at a calibrated site whose baseline for this sample rate and datatype saw its
-        cell at NOCELL_MIN_CAL_SNR_DB or more, with its SSB inside this recording's band
+        at a calibrated site whose baseline for this sample rate (this datatype first)
+        saw its cell at NOCELL_MIN_CAL_SNR_DB or more, with its SSB inside this recording's band
         (its SSB frequency, or offset without a centre frequency)."""
         self._watch_base = None
         self.receiver.report_failed_searches = False
         if self._baseline is None:
             return
         cands = [c for c in self._baseline.configs.values()
-                 if c.sample_rate_hz == self.receiver.fs and c.datatype == self.datatype
+                 if c.sample_rate_hz == self.receiver.fs
                  and "snr_est_db" in c.stats and c.stats["snr_est_db"].median >= NOCELL_MIN_CAL_SNR_DB
                  and (c.ssb_freq_hz is not None or c.ssb_offset_hz is not None)]
         if not cands:
             return
-        cb = max(cands, key=lambda c: c.n_ssb)
+        cb = max(cands, key=lambda c: (c.datatype == self.datatype, c.n_ssb))  # (as SiteBaseline.lookup)
         off = (cb.ssb_freq_hz - self.center_freq_hz if cb.ssb_freq_hz is not None and self.center_freq_hz
                else cb.ssb_offset_hz)
         if off is None or abs(off) + 120 * cb.scs_khz * 1e3 > self.receiver.fs / 2:

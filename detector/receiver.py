@@ -808,7 +808,6 @@ class Receiver:
         self.n_acquisitions = 0
         # (first sample, end) of each cell search that found no cell (report_failed_searches)
         self.unlocked_blocks: list[tuple[int, int]] = []
-        self.n_clipped_ssbs = 0  # SSB windows with samples at the ADC rail
         self.n_failed_searches = 0  # cell searches in a row that found no cell (BLIND_EVERY)
         self.n_gaps = 0
         # slots not yet seen with their PSS in tracking: ī_SSB -> (unlocked observations in a row,
@@ -1369,7 +1368,6 @@ class Receiver:
         # in stream order: an SSB whose PSS is missing with no more energy in its band
         # than the cell's own SSBs bring is not jammed -- the timing was lost (samples
         # dropped upstream), the gNB did not send it, a deep fade -- and is not scored
-        self.n_clipped_ssbs += sum(o.clip_fraction > 0 for o in out)
         for o, e in zip(out, peak_e.tolist()):
             if not o.valid:
                 continue
