@@ -242,13 +242,15 @@ def acquire_steps(
     offsets_hz: Optional[list[float]] = None,
     cfo_hint_hz: float = 0.0,
     blind_fallback: bool = True,
+    blind_if_thin: bool = True,
 ):
     """:func:`acquire` as a generator that yields (None) between units of work of
     ~1-25 ms (one block FFT, one raster hypothesis, the fine correlation, a few
     candidates), so that a live receiver can spread a search over time; it
     returns the :func:`acquire` result (``StopIteration.value``, see
-    :func:`run_steps`). ``blind_fallback`` False: with a centre frequency, the
-    centre and the raster only (without one the blind search is the search)."""
+    :func:`run_steps`). With a centre frequency the blind search follows the
+    centre and the raster when they gave no cell (``blind_fallback``) or a cell
+    seen at a single SSB (``blind_if_thin``); without one it is the search."""
     x, _ = dsp.sanitize(x)
     scs_list = [scs_khz] if scs_khz else ([cfg.scs_khz] if cfg.scs_khz else [30, 15])
     coarse = []  # (metric, scs, raster offset, frequency hypothesis) of every coarse search
@@ -277,8 +279,7 @@ def acquire_steps(
                 blind_offs.update((scs, o) for o in offs[1:])
         plans[scs] = [by_len[n_in], n_in, n_out, offs, cfo_hypotheses_hz(scs, cfg.cfo_search_hz, cfo_hint_hz), 0]
     del by_len
-    blind_fallback = (blind_fallback and cfg.blind_search and bool(center_freq_hz) and offsets_hz is None
-                      and cfg.ssb_offset_hz is None)
+    blind_ok = cfg.blind_search and bool(center_freq_hz) and offsets_hz is None and cfg.ssb_offset_hz is None
 
     def rings(until_found: bool):
         """Coarse searches of the frequency hypotheses not yet searched, nearest first;
@@ -335,7 +336,8 @@ def acquire_steps(
         n_before = len(coarse)
         yield from rings(until_found=False)  # no clear cell: the hypotheses not searched yet
         acq = yield from fine(coarse[n_before:], FINE_CANDIDATES)
-    if blind_fallback and (acq is None or len(acq.detections) < 2):
+    if blind_ok and ((acq is None and blind_fallback) or (acq is not None and blind_if_thin
+                                                           and len(acq.detections) < 2)):
         # no clear cell at the centre or on the raster, or one seen at a single SSB (noise and
         # traffic in a loaded band make such cells): the band's PSS-like spectra off the raster
         # too (a core:frequency that is not where the SDR was tuned), the stronger PSS wins;
@@ -1058,9 +1060,10 @@ class Receiver:
         if self.dc:
             x = x - np.complex64(self.dc)
         if kind == "acquire":
-            # the blind search off the raster at the first search (live streams: the second, so
-            # that a cell on the raster is found as fast as before) and every BLIND_EVERY-th
-            # after it while none finds a cell: it doubles the cost of a search of an empty band
+            # the blind search off the raster when a search finds no cell: at the first search (live
+            # streams: the second, so that a cell on the raster is found as fast as before) and
+            # every BLIND_EVERY-th after it while none does (it doubles the cost of a search of an
+            # empty band); after any search that finds a cell at a single SSB
             k = self.n_failed_searches - (1 if self.cfg.search_duty > 0 else 0)
             steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg,
                                   blind_fallback=k >= 0 and k % BLIND_EVERY == 0)
@@ -1114,7 +1117,7 @@ class Receiver:
         if s.kind == "reacquire" and s.result is None and self.lost_run >= self.cfg.lost_reacquire:
             # the known cell is not where it was: full search over the same block
             full = _Search("full", s.a, s.b, s.x, acquire_steps(s.x, self.fs, self.center_freq_hz, self.cfg,
-                                                                 blind_fallback=False))
+                                                                 blind_fallback=False, blind_if_thin=False))
             if self.cfg.search_duty > 0:
                 self._search = full
                 return

@@ -102,6 +102,13 @@ def test_real_capture_without_or_with_a_wrong_centre_frequency(name):
         recs = pipe.push(x) + pipe.flush()
         assert recs and all(rec["pci"] == REAL_PCI[name] and not rec["jammed"] for rec in recs), fc
         assert pipe.receiver.offset_hz == pytest.approx(REAL_SSB_MHZ[name] * 1e6 - m.center_freq_hz, abs=1.0)
+    # as the daemon searches (sliced, its first search without the blind stage when it finds
+    # nothing): a cell the raster search sees at one SSB still goes to the blind stage, so a
+    # cell not on air (oai at +0.73 MHz: PCI 984, called jammed) is never reported
+    pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz + 0.73e6, m.datatype,
+                           receiver_config=ReceiverConfig(search_duty=0.1))
+    recs = pipe.push(x) + pipe.flush()
+    assert all(rec["pci"] == REAL_PCI[name] and not rec["jammed"] for rec in recs)
 
 
 def _off_centre_capture(seed=41, snr_db=8.0):
