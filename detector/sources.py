@@ -453,7 +453,6 @@ def _open_file(
             uri, path, follow=follow, datatype=dt, sample_rate_hz=sample_rate_hz,
             center_freq_hz=center_freq_hz, block_samples=block_samples, **opts,
         )
-    _iq = iqio
     if kind == "archive" and follow:
         raise ValueError(f"{uri}: follow=True is not possible for a .sigmf archive")
     if datatype is not None:
@@ -462,7 +461,7 @@ def _open_file(
         except ValueError:
             pass  # let signals.iq judge it
     # allow_partial: a recording still being written may end mid-sample
-    reader = _iq.open_iq(
+    reader = iqio.open_iq(
         path, datatype=datatype, sample_rate_hz=sample_rate_hz, center_freq_hz=center_freq_hz,
         allow_partial=True,
     )
