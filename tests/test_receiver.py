@@ -655,6 +655,41 @@ def test_a_jammer_that_hides_the_cell_from_the_start_is_not_silence(tmp_path, ca
     assert clean and not any(r.get("no_cell") or r["jammed"] for r in clean)
 
 
+def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
+    # a PSS spoofer 14 dB under the cell and 15 dB over the noise: the model calls its SSBs
+    # clean; the PSS-to-SSS gain, fixed for a real gNB, stands far off the site's clean level
+    # (pipeline.PSS_SSS_JUMP_Z)
+    from detector import pipeline as pl
+    from detector.pipeline import config_baseline, load_detector
+    from detector.baseline import SiteBaseline
+
+    cfg = SimConfig(snr_db=(29.0, 29.0), sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0,
+                    period_ms=(10.0,), duration_ms=30.0,
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng(36), force_clean=True)
+    site.neighbour = None
+    obs = []
+    for k in range(3):
+        cap = simulate_capture(dataclasses.replace(site), np.random.default_rng(400 + k))
+        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype)
+        obs += pipe.receiver.push(cap.iq) + pipe.receiver.flush()
+    cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
+    base = SiteBaseline({cb.key: cb})
+    jam = dataclasses.replace(site, jammer={"type": "spoofer", "sjnr_db": 14.0, "mode": "pss"})
+    cap = simulate_capture(jam, np.random.default_rng(410))
+    det = load_detector("default")
+
+    def jammed():
+        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype, baseline=base, detector=det)
+        recs = pipe.push(cap.iq) + pipe.flush()
+        assert recs and all(r["pci"] == site.pci for r in recs)
+        return sum(bool(r["jammed"]) for r in recs) / len(recs)
+
+    with_rule = jammed()
+    monkeypatch.setattr(pl, "PSS_SSS_JUMP_Z", float("inf"))
+    assert with_rule >= 0.9 and jammed() < 0.2
+
+
 def test_bad_baseline_is_a_named_error(tmp_path, capsys):
     b = tmp_path / "b.json"
     b.write_text('{"schema_version": 1, "feature_version": "old", "configs": []}')
