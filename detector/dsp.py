@@ -111,10 +111,10 @@ def clip_stats(xs: np.ndarray, min_rail: float = 0.0) -> tuple[np.ndarray, np.nd
     when at least CLIP_MIN_COUNT components sit on it and more than
     CLIP_PILE_RATIO times as many as in the 1 % of amplitude just under it (an
     unclipped Gaussian-like signal thins out towards its peak; one clipped at
-    a = rail / sigma piles Q(a) / (0.01 a^2 phi(a)) times as many up at the
-    rail: over 4 out to a = 5, 3e-7 of the components), and it is at least ``min_rail`` (64 LSB for integer
-    formats: a signal of a few LSB repeats its peak value without any
-    clipping). The two signs are apart: two's complement rails are asymmetric
+    a = rail / sigma piles Q(a) / (0.01 a phi(a)) ~ 100 / a^2 times as many
+    up at the rail: over 3 out to a ~ 5.8, where 4e-9 of the components
+    clip), and it is at least ``min_rail`` (64 LSB for integer formats: a
+    signal of a few LSB repeats its peak value without any clipping). The two signs are apart: two's complement rails are asymmetric
     (ci8: -128 and +127). The rail returned is the smaller of those found."""
     v = np.ascontiguousarray(xs).view(np.float32).reshape(xs.shape[0], -1)
     n = max(v.shape[1], 1)
