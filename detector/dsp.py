@@ -926,15 +926,23 @@ BLIND_WINDOWS_PER_CHUNK = 128  # symbol windows per FFT batch of the blind searc
 
 
 @functools.lru_cache(maxsize=8)
-def _blind_plan(n: int) -> np.ndarray:
-    """Spectra (3, n) of the three PSS differential sequences c(j) = d(j) d(j+1),
-    j = 0..125 (d the BPSK PSS of each N_ID2, TS 38.211 §7.4.2.2), zero-padded to
-    n, conjugated: corr = ifft(fft(Z) * plan) is sum_j Z[k + j] c(j)."""
+def _blind_plan(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What every window of n samples of the blind search uses: the spectra (3, n)
+    of the three PSS differential sequences c(j) = d(j) d(j+1), j = 0..125 (d the
+    BPSK PSS of each N_ID2, TS 38.211 §7.4.2.2), zero-padded to n, conjugated
+    (corr = ifft(fft(Z) * plan) is sum_j Z[k + j] c(j)); the conjugated real
+    spectrum of 126 ones (the sliding sum of |Z|^2); and the half-bin shift
+    exp(-j pi m / n), complex64 (n,). Read-only."""
     c = np.zeros((3, n), np.complex64)
     for nid2 in range(3):
         d = nr.pss(nid2).real
         c[nid2, : nr.PSS_LENGTH - 1] = d[:-1] * d[1:]
-    return np.conj(sfft.fft(c, axis=1, workers=1)).astype(np.complex64)
+    plan = np.conj(sfft.fft(c, axis=1, workers=1)).astype(np.complex64)
+    taps_f = np.conj(sfft.rfft(np.r_[np.ones(nr.PSS_LENGTH - 1), np.zeros(n - nr.PSS_LENGTH + 1)], workers=1))
+    half = np.exp(-1j * np.pi * np.arange(n) / n).astype(np.complex64)
+    for arr in (plan, taps_f, half):
+        arr.setflags(write=False)
+    return plan, taps_f, half
 
 
 def blind_ssb_offsets_hz(x: np.ndarray, fs_hz: float, scs_khz: int, n_best: int = 4) -> list[float]:
@@ -972,36 +980,37 @@ def blind_ssb_offsets_hz(x: np.ndarray, fs_hz: float, scs_khz: int, n_best: int 
     at most ``n_best``; empty when the block is shorter than two symbols or the
     rate cannot hold the SSB.
     """
-    n_win = blind_windows(x.size, fs_hz, scs_khz)
-    best = None
+    steps = blind_ssb_offsets_steps(x, fs_hz, scs_khz, n_best)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def blind_ssb_offsets_steps(x: np.ndarray, fs_hz: float, scs_khz: int, n_best: int = 4):
+    """:func:`blind_ssb_offsets_hz` as a generator that yields between chunks of
+    BLIND_WINDOWS_PER_CHUNK windows (a live cell search spreads it over time)
+    and returns its offsets (``StopIteration.value``)."""
+    n = int(round(fs_hz / (scs_khz * 1e3)))
+    if n < SSB_FFT_SIZE * 240 // 256 or x.size < 2 * n:
+        return []  # too short, or a rate that cannot hold the SSB
+    n_win = (x.size - n) // (n // 2) + 1
+    best = np.zeros(2 * n, np.float32)
     for w0 in range(0, n_win, BLIND_WINDOWS_PER_CHUNK):
-        best = blind_pss_metric(x, fs_hz, scs_khz, w0, min(n_win, w0 + BLIND_WINDOWS_PER_CHUNK), best)
-    return [] if best is None else blind_offsets_from_metric(best, fs_hz, scs_khz, n_best)
+        _blind_pss_metric(x, n, w0, min(n_win, w0 + BLIND_WINDOWS_PER_CHUNK), best)
+        yield
+    return _blind_offsets_from_metric(best, fs_hz, scs_khz, n_best)
 
 
-def blind_windows(n_samples: int, fs_hz: float, scs_khz: int) -> int:
-    """Windows of :func:`blind_ssb_offsets_hz` in ``n_samples`` (0: too short, or
-    a rate that cannot hold the SSB)."""
-    n = int(round(fs_hz / (scs_khz * 1e3)))
-    if n < SSB_FFT_SIZE * 240 // 256 or n_samples < 2 * n:
-        return 0
-    return (n_samples - n) // (n // 2) + 1
-
-
-def blind_pss_metric(x: np.ndarray, fs_hz: float, scs_khz: int, w0: int, w1: int,
-                     best: np.ndarray | None = None) -> np.ndarray:
-    """Windows [w0, w1) of :func:`blind_ssb_offsets_hz`: its metric, float32 (2 n,)
-    (the whole-bin grid's shifts, then the half-bin grid's), the maximum over
-    those windows and ``best`` (updated in place when given)."""
-    n = int(round(fs_hz / (scs_khz * 1e3)))
+def _blind_pss_metric(x: np.ndarray, n: int, w0: int, w1: int, best: np.ndarray) -> None:
+    """Windows [w0, w1) of :func:`blind_ssb_offsets_hz` (n samples each, n/2 apart):
+    ``best``, float32 (2 n,) (the whole-bin grid's shifts, then the half-bin
+    grid's), takes the maximum of itself and their metric."""
     hop = n // 2
-    if best is None:
-        best = np.zeros(2 * n, np.float32)
     x = np.ascontiguousarray(x[w0 * hop: (w1 - 1) * hop + n], dtype=np.complex64)
     frames = np.lib.stride_tricks.as_strided(x, shape=(w1 - w0, n), strides=(hop * 8, 8))
-    plan = _blind_plan(n)
-    taps_f = np.conj(sfft.rfft(np.r_[np.ones(nr.PSS_LENGTH - 1), np.zeros(n - nr.PSS_LENGTH + 1)], workers=1))
-    half = np.exp(-1j * np.pi * np.arange(n) / n).astype(np.complex64)  # +half a bin
+    plan, taps_f, half = _blind_plan(n)
     for g, fr in enumerate((frames, frames * half)):
         y = sfft.fft(fr, axis=1, workers=1)
         z = y * np.conj(np.roll(y, -1, axis=1))  # Z[k] = Y[k] Y*[k+1]
@@ -1015,12 +1024,11 @@ def blind_pss_metric(x: np.ndarray, fs_hz: float, scs_khz: int, w0: int, w1: int
         for nid2 in range(3):
             corr = np.abs(sfft.ifft(zf * plan[nid2], axis=1, workers=1))
             np.maximum(seg, (corr / den).max(axis=0).astype(np.float32), out=seg)
-    return best
 
 
-def blind_offsets_from_metric(best: np.ndarray, fs_hz: float, scs_khz: int, n_best: int) -> list[float]:
+def _blind_offsets_from_metric(best: np.ndarray, fs_hz: float, scs_khz: int, n_best: int) -> list[float]:
     """The SSB centre offsets (Hz) of the ``n_best`` best shifts of a
-    :func:`blind_pss_metric`, best first, none within 3 subcarriers of a better
+    :func:`_blind_pss_metric`, best first, none within 3 subcarriers of a better
     one, each with its SSB inside the captured band."""
     scs_hz = scs_khz * 1e3
     n = best.size // 2

@@ -274,7 +274,7 @@ def acquire_steps(
             if center_freq_hz:
                 offs += [float(o) for o in dsp.gscn_candidates_hz(center_freq_hz, fs_hz, scs) if o != 0.0]
             elif cfg.blind_search:  # no raster without a centre frequency: where the band looks like a PSS
-                blind = yield from _blind_steps(x, fs_hz, scs, cfg.blind_candidates)
+                blind = yield from dsp.blind_ssb_offsets_steps(x, fs_hz, scs, cfg.blind_candidates)
                 offs += [o for o in blind if abs(o) >= scs * 500.0]
                 blind_offs.update((scs, o) for o in offs[1:])
         plans[scs] = [by_len[n_in], n_in, n_out, offs, cfo_hypotheses_hz(scs, cfg.cfo_search_hz, cfo_hint_hz), 0]
@@ -343,7 +343,7 @@ def acquire_steps(
         # too (a core:frequency that is not where the SDR was tuned), the stronger PSS wins;
         # a doubtful cell of the raster search stands only if none of them holds a clear one
         for scs, plan in plans.items():
-            blind = yield from _blind_steps(x, fs_hz, scs, cfg.blind_candidates)
+            blind = yield from dsp.blind_ssb_offsets_steps(x, fs_hz, scs, cfg.blind_candidates)
             # (not those the frequency hypotheses around a point searched already covered)
             reach = max(cfg.cfo_search_hz, scs * 500.0)
             plan[3] = [o for o in blind if all(abs(o - r) > reach for r in plan[3])]
@@ -368,17 +368,6 @@ BLIND_EVERY = 4  # a live receiver's cell searches that try the blind search, wh
 def _pss_strength(acq: "Acquisition") -> float:
     """The best PSS correlation among a cell's detections."""
     return max(d.rho2 for d in acq.detections)
-
-
-def _blind_steps(x: np.ndarray, fs_hz: float, scs: int, n_best: int):
-    """:func:`dsp.blind_ssb_offsets_hz` as steps of the cell search (a yield per
-    chunk of windows); returns its offsets."""
-    n_win = dsp.blind_windows(x.size, fs_hz, scs)
-    best = None
-    for w0 in range(0, n_win, dsp.BLIND_WINDOWS_PER_CHUNK):
-        best = dsp.blind_pss_metric(x, fs_hz, scs, w0, min(n_win, w0 + dsp.BLIND_WINDOWS_PER_CHUNK), best)
-        yield
-    return [] if best is None else dsp.blind_offsets_from_metric(best, fs_hz, scs, n_best)
 
 
 def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
