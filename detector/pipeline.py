@@ -231,15 +231,13 @@ class ScoringPipeline:
         self.receiver.min_clip_rail = 64 * iqio.lsb(datatype)  # a rail of a few LSB is a weak signal's peak
         self.detector = detector or ClassicalDetector()
         self._user_pcis = receiver_config.preferred_pcis
-        self.baseline = baseline
         self.datatype = datatype
         self.label = label
         self.center_freq_hz = center_freq_hz
+        self.baseline = baseline  # (after the datatype and centre: it sets the no-cell watch, _watch)
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0}
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
-        self._watch_base: Optional[ConfigBaseline] = None
-        self._watch()
 
     @property
     def baseline(self) -> Optional[SiteBaseline]:
@@ -254,8 +252,7 @@ class ScoringPipeline:
         if not self._user_pcis:
             pcis = sorted({p for c in baseline.configs.values() for p in c.pcis}) if baseline is not None else []
             self.receiver.cfg = dataclasses.replace(self.receiver.cfg, preferred_pcis=tuple(pcis))
-        if hasattr(self, "stats"):  # (set again after __init__)
-            self._watch()
+        self._watch()
 
     def _watch(self) -> None:
         """Whether a cell search that finds no cell is a verdict (:meth:`_no_cell_records`):
