@@ -202,8 +202,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
-def _datatype_arg(text: str) -> str:
-    """argparse type of --format: the SigMF name (signals.iq.normalize_datatype)."""
+def datatype_arg(text: str) -> str:
+    """argparse type of --format (replay, calibrate, run): the SigMF name
+    (signals.iq.normalize_datatype)."""
     from signals import iq as iqio
 
     try:
@@ -224,7 +225,7 @@ def _channel_arg(text: str) -> int:
 
 def _add_capture_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data) or raw IQ files")
-    sp.add_argument("--format", type=_datatype_arg, metavar="DATATYPE",
+    sp.add_argument("--format", type=datatype_arg, metavar="DATATYPE",
                     help="datatype of raw files (SigMF name: cf32_le, ci16_le, ci8, cu8, cf64_le, ci32_le, cu16_le, ... ; _be for big endian)")
     sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate of raw files (Hz)")
     sp.add_argument("--center-freq", type=float, help="capture centre frequency (Hz), for the raster search")

@@ -1138,21 +1138,13 @@ def _migrate_alerts(old: AlertStateMachine, cfg: AlertConfig) -> AlertStateMachi
 # ---------------------------------------------------------------------------
 # Command line (`ssbwatch run`)
 # ---------------------------------------------------------------------------
-def _datatype_arg(text: str) -> str:
-    """argparse type of --format: the SigMF name (signals.iq.normalize_datatype)."""
-    from signals import iq as iqio
-
-    try:
-        return iqio.normalize_datatype(text)
-    except iqio.IQUnsupportedDatatypeError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_run_arguments(sp: argparse.ArgumentParser) -> None:
+    from .cli import datatype_arg
+
     sp.add_argument("--config", help="edge YAML (see configs/edge.yaml); options below override it")
     sp.add_argument("--source", help="source URI: tcp://H:P, tcp-listen://H:P, udp://H:P, rtltcp://H:P, "
                                      "zmq+pull://H:P, a file path, or - for stdin")
-    sp.add_argument("--format", type=_datatype_arg, metavar="DATATYPE",
+    sp.add_argument("--format", type=datatype_arg, metavar="DATATYPE",
                     help="sample format of raw sources (SigMF name: cf32_le, ci16_le, ci8, cu8, cf64_le, ci32_le, ...)")
     sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate (Hz)")
     sp.add_argument("--center-freq", type=float, help="centre frequency of the stream (Hz)")
