@@ -53,15 +53,25 @@ def _match(recs, truth, tol, scale=1.0):
     return [next((r for r in recs if abs(r["sample"] * scale - t.sample_start) <= tol), None) for t in truth]
 
 
+def _real(name):
+    """A real capture: (its metadata, its samples complex64)."""
+    with iqio.open_iq(REAL / f"{name}.sigmf-meta") as r:
+        return r.meta, r.read_all()
+
+
+def _score(x, m, center_freq_hz="meta", **kw):
+    """The records of samples ``x`` of recording ``m`` (its rate and datatype; its
+    centre frequency unless another, or None, is given), and the pipeline."""
+    fc = m.center_freq_hz if center_freq_hz == "meta" else center_freq_hz
+    pipe = ScoringPipeline(m.sample_rate_hz, fc, m.datatype, **kw)
+    return pipe.push(x) + pipe.flush(), pipe
+
+
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
 @pytest.mark.parametrize("name", sorted(REAL_PCI))
 def test_real_capture_right_pci_not_jammed(name):
-    recs = []
-    pipe = None
-    with iqio.open_iq(REAL / f"{name}.sigmf-meta") as r:
-        m = r.meta
-        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
-        recs = pipe.push(r.read_all()) + pipe.flush()
+    m, x = _real(name)
+    recs, _ = _score(x, m)
     assert recs, f"{name}: no SSB found"
     assert all(rec["pci"] == REAL_PCI[name] for rec in recs)
     assert not any(rec["jammed"] for rec in recs)
@@ -72,16 +82,11 @@ def test_real_capture_right_pci_not_jammed(name):
 @pytest.mark.parametrize("name", sorted(REAL_PCI))
 def test_real_capture_with_an_sdr_frequency_error(name):
     # the same recordings as if the SDR's crystal were off by +2 ppm / -3 ppm at 3.5 GHz
-    with iqio.open_iq(REAL / f"{name}.sigmf-meta") as r:
-        m = r.meta
-        x = r.read_all()
-    pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
-    base = pipe.push(x) + pipe.flush()
+    m, x = _real(name)
+    base, _ = _score(x, m)
     n = np.arange(x.size)
     for cfo in (7000.0, -11000.0):
-        y = (x * np.exp(2j * np.pi * cfo / m.sample_rate_hz * n)).astype(np.complex64)
-        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype)
-        recs = pipe.push(y) + pipe.flush()
+        recs, _ = _score((x * np.exp(2j * np.pi * cfo / m.sample_rate_hz * n)).astype(np.complex64), m)
         assert len(recs) == len(base) and all(rec["pci"] == REAL_PCI[name] for rec in recs), cfo
         assert not any(rec["jammed"] for rec in recs)
         assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ[name] * 1e6, abs=1.0)
@@ -94,20 +99,15 @@ def test_real_capture_without_or_with_a_wrong_centre_frequency(name):
     # as a raw file (no centre frequency, so no raster) and as a recording whose
     # core:frequency is not where the SDR was tuned (an LO offset): their SSBs lie
     # 0.36-7.4 MHz off the capture centre and off any raster point the metadata gives
-    with iqio.open_iq(REAL / f"{name}.sigmf-meta") as r:
-        m = r.meta
-        x = r.read_all()
+    m, x = _real(name)
     for fc in (None, m.center_freq_hz - 0.73e6, m.center_freq_hz + 1.5e6):
-        pipe = ScoringPipeline(m.sample_rate_hz, fc, m.datatype)
-        recs = pipe.push(x) + pipe.flush()
+        recs, pipe = _score(x, m, fc)
         assert recs and all(rec["pci"] == REAL_PCI[name] and not rec["jammed"] for rec in recs), fc
         assert pipe.receiver.offset_hz == pytest.approx(REAL_SSB_MHZ[name] * 1e6 - m.center_freq_hz, abs=1.0)
     # as the daemon searches (sliced, its first search without the blind stage when it finds
     # nothing): a cell the raster search sees at one SSB still goes to the blind stage, so a
     # cell not on air (oai at +0.73 MHz: PCI 984, called jammed) is never reported
-    pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz + 0.73e6, m.datatype,
-                           receiver_config=ReceiverConfig(search_duty=0.1))
-    recs = pipe.push(x) + pipe.flush()
+    recs, _ = _score(x, m, m.center_freq_hz + 0.73e6, receiver_config=ReceiverConfig(search_duty=0.1))
     assert all(rec["pci"] == REAL_PCI[name] and not rec["jammed"] for rec in recs)
 
 
