@@ -130,10 +130,10 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> di
     base = SiteBaseline.load(baseline) if baseline is not None else None
     with iqio.open_iq(path) as r:
         m = r.meta
-        native = m.datatype != "cf32_le"
-        conv = (lambda raw: iqio.to_complex64(raw, m.datatype)) if native else None
-        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, converter=conv, baseline=base)
-        pipe.receiver.copy_input = False  # read/read_native return fresh blocks (as the daemon's queue)
+        # as `ssbwatch replay` reads a file: views of the memory map, converted where looked at
+        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, baseline=base,
+                               converter=lambda raw: iqio.to_complex64(raw, m.datatype))
+        pipe.receiver.copy_input = False
         lat = []
         search_cpu = [0.0]
         rx = pipe.receiver
@@ -169,7 +169,7 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> di
         pos = 0
         while pos < n:
             k = min(block, n - pos)
-            push(r.read_native(pos, k) if native else r.read(pos, k), pos)
+            push(r.read_native(pos, k, copy=False), pos)
             pos += k
             if t_lock is None and pipe.receiver.locked:
                 t_lock, n_lock = _cpu(), pos

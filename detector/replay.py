@@ -111,13 +111,14 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
             summary.channels = f"channel {m.channel} of {m.num_channels} (--channel picks another)"
         summary.dropped_bytes = reader.n_dropped_bytes
         try:
-            # integer recordings stay native in the receiver's buffer: only the parts it
-            # looks at (the SSB windows, once locked) are converted to complex64
-            native = m.datatype != "cf32_le"
-            conv = (lambda raw, _dt=m.datatype: iqio.to_complex64(raw, _dt)) if native else None
+            # the samples stay in the file's format in the receiver's buffer, read from the
+            # memory map without a copy: only the parts it looks at (the SSB windows, once
+            # locked) are read and converted to complex64
             pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype,
                                    receiver_config=receiver_config, detector=detector,
-                                   baseline=baseline, label=path, converter=conv)
+                                   baseline=baseline, label=path,
+                                   converter=lambda raw, _dt=m.datatype: iqio.to_complex64(raw, _dt))
+            pipe.receiver.copy_input = False  # the blocks are read-only views, never written
         except ValueError as exc:
             summary.ok, summary.error = False, str(exc)
             return summary, extra
@@ -139,7 +140,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
             pos = 0
             while pos < m.n_samples:
                 n = min(block_samples, m.n_samples - pos)
-                block = reader.read_native(pos, n) if native else reader.read(pos, n)
+                block = reader.read_native(pos, n, copy=False)
                 run_push(block, pos)
                 pos += n
                 bar.set(pos)

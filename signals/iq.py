@@ -813,16 +813,24 @@ class IQReader:
         """
         return to_complex64(self._slice(start, count), self.meta.datatype)
 
-    def read_native(self, start: int, count: int) -> np.ndarray:
+    def read_native(self, start: int, count: int, copy: bool = True) -> np.ndarray:
         """Read samples without conversion.
+
+        With ``copy=False`` a recording stored in the machine's byte order is
+        returned as a read-only view of the memory map (no pass over the bytes:
+        a reader that looks at a few windows of each block, such as the SSB
+        tracker, touches those pages alone); another byte order is copied.
 
         Returns
         -------
         np.ndarray
             shape (count, 2) (columns I, Q), native-byte-order component
-            dtype (float32 / int16 / int8 / uint8 / ...); a copy.
+            dtype (float32 / int16 / int8 / uint8 / ...); a copy unless
+            ``copy=False`` (then read-only, valid after :meth:`close`).
         """
         raw = np.asarray(self._slice(start, count))
+        if not copy and raw.dtype.isnative:
+            return raw.reshape(count, 2)
         return raw.astype(_native(raw.dtype)).reshape(count, 2)
 
     def blocks(

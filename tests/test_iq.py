@@ -95,6 +95,12 @@ def test_other_sigmf_datatypes_read_from_bytes(tmp_path, datatype, comp, scale, 
         assert r.meta.datatype == datatype and r.meta.n_samples == 32
         got = r.read_all()
         native = r.read_native(0, 32)
+        view = r.read_native(0, 32, copy=False)
+    # copy=False: the memory map itself where the file has the machine's byte order
+    # (read-only), a native-order copy otherwise; the same values either way
+    assert view.dtype.isnative and not np.shares_memory(view, native)
+    assert view.flags.writeable != np.dtype(comp).isnative
+    np.testing.assert_array_equal(view, native)
     want = ((vals.astype(np.float64) - offset) / scale).astype(np.float32).view(np.complex64)
     np.testing.assert_allclose(got.view(np.float32), want.view(np.float32), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(to_complex64(native, datatype), got)
@@ -400,5 +406,6 @@ def test_multichannel_sigmf_with_header_and_trailing_bytes(tmp_path):
             np.testing.assert_array_equal(r.read_all(), to_complex64(from_complex64(chans[c], "ci16_le"), "ci16_le"))
             np.testing.assert_array_equal(r.read(37, 5), r.read_all()[37:42])
             np.testing.assert_array_equal(r.read_native(37, 5), frames[37:42, c])
+            np.testing.assert_array_equal(r.read_native(37, 5, copy=False), frames[37:42, c])
     with pytest.raises(IQMetadataError, match="channel 3 asked for, the recording has 3"):
         open_iq(base, channel=3)
