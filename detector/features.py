@@ -198,9 +198,43 @@ def _unit_phase(c: np.ndarray) -> np.ndarray:
 
 def _delay_fit(z: np.ndarray, proj_t: np.ndarray, interp_t: np.ndarray) -> np.ndarray:
     """H = interp (u^H z) for each SSB and symbol: z (m, S, n) the pilots' y x^*,
-    proj_t (S, n, L) = (u^H).T, interp_t (S, L, 240); returns (m, S, 240), one
-    batched product per stage."""
+    proj_t (S, n, L) = (u^H).T, interp_t (S, L, 240); returns (m, S, 240) of
+    z's dtype (the matrices are taken in it, :func:`_in`).
+
+    complex64: one vector-matrix product per SSB and symbol (a stacked matmul),
+    so that an SSB's values are bit for bit the same whatever SSBs share its
+    batch (a stream pushed whole or in chunks gives the same records); a matrix
+    product over the batch would round with the batch's blocking. complex128:
+    one batched product per stage (its rounding differences, ~1e-16, do not
+    reach the float32 features)."""
+    proj_t, interp_t = _in(proj_t, z.dtype), _in(interp_t, z.dtype)
+    if z.dtype == np.complex64:
+        return np.matmul(np.matmul(z[:, :, None, :], proj_t), interp_t)[:, :, 0, :]
     return np.matmul(np.matmul(z.transpose(1, 0, 2), proj_t), interp_t).transpose(1, 0, 2)
+
+
+# a read-only complex128 fit matrix's id -> (it, its complex64 copy); holding it
+# keeps its id from being reused
+_SINGLE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _in(a: np.ndarray, dtype) -> np.ndarray:
+    """A read-only fit matrix (complex128, cached) in ``dtype``: itself, or its
+    complex64 copy (made once)."""
+    if dtype != np.complex64 or a.dtype == np.complex64:
+        return a
+    hit = _SINGLE.get(id(a))
+    if hit is None or hit[0] is not a:
+        c = a.astype(np.complex64)
+        c.setflags(write=False)
+        hit = _SINGLE[id(a)] = (a, c)
+    return hit[1]
+
+
+def _row_times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (m, n) @ b (n, r) row by row (each row's product alone: see
+    :func:`_delay_fit`)."""
+    return np.matmul(a[:, None, :], b)[:, 0, :]
 
 
 @functools.lru_cache(maxsize=4)
@@ -333,16 +367,19 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     decided) REs: y complex64 (m, 4, 240) received, x complex64 (m, 4, 240) the
     SSB (unit modulus on every occupied RE, 0 on the null REs).
 
-    Returns resid complex128 (m, 960) = y - H x; norm float64 (m, 960): each
+    Returns resid (m, 960) = y - H x; norm float64 (m, 960): each
     RE's expected |resid|^2 in units of the noise + interference power (1 on
     null REs; 1 - leverage on the fitted REs of symbols 1-3; on the PSS REs
     1 - leverage of the 25-tap + alpha fit, plus |alpha|^2 times the reference's
-    own noise); and h complex128 (m, 3, 240), the channel of symbols 1-3."""
+    own noise); and h (m, 3, 240), the channel of symbols 1-3. resid and h in
+    y's precision (complex64 for a grid, complex128 in the neighbour
+    cancellation)."""
     rf = _refit()
     m = y.shape[0]
-    z = dsp.cmul(y[:, 1:], np.conj(x[:, 1:])).astype(np.complex128)  # (m, 3, 240): y x^* (|x| = 1), 0 on nulls
+    cdt = np.result_type(y.dtype, np.complex64)
+    z = dsp.cmul(y[:, 1:], np.conj(x[:, 1:])).astype(cdt, copy=False)  # (m, 3, 240): y x^* (|x| = 1), 0 on nulls
     h = _delay_fit(z, rf["proj_t"], rf["interp_t"])  # (m, 3, 240)
-    resid = np.empty((m, 4, 240), np.complex128)
+    resid = np.empty((m, 4, 240), cdt)
     resid[:, 1:] = y[:, 1:] - dsp.cmul(h, x[:, 1:])
     norm = np.ones((m, 4, 240))
     norm[:, 1:] -= rf["lev"][None]
@@ -350,15 +387,17 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # of the SSB's frequency offset, a CFO or phase-noise residue) and averaged
     c = np.sum(dsp.cmul(np.conj(h[:, 2]), h[:, 0]), axis=1)
     rot = _unit_phase(c)
-    k0, u0 = rf["pss_k"], rf["u0"]
-    href = 0.5 * (h[:, 0, k0] + dsp.cmul(h[:, 2, k0], rot[:, None]))  # (m, 127)
-    z0 = dsp.cmul(y[:, 0, k0], np.conj(x[:, 0, k0])).astype(np.complex128)
+    k0 = rf["pss_k"]
+    u0 = _in(rf["u0"], cdt)
+    u0c, u0t = np.conj(u0), u0.T
+    href = 0.5 * (h[:, 0, k0] + dsp.cmul(h[:, 2, k0], rot[:, None].astype(cdt)))  # (m, 127)
+    z0 = dsp.cmul(y[:, 0, k0], np.conj(x[:, 0, k0])).astype(cdt, copy=False)
     # least squares z0 = alpha href + U c: alpha on the parts outside span(U)
-    hp = href - np.matmul(np.matmul(href, u0.conj()), u0.T)
-    zp = z0 - np.matmul(np.matmul(z0, u0.conj()), u0.T)
+    hp = href - _row_times(_row_times(href, u0c), u0t)
+    zp = z0 - _row_times(_row_times(z0, u0c), u0t)
     e = np.sum(hp.real * hp.real + hp.imag * hp.imag, axis=1)
     ok = e > EPS
-    alpha = np.where(ok, np.sum(dsp.cmul(np.conj(hp), zp), axis=1) / np.where(ok, e, 1.0), 0.0)
+    alpha = np.where(ok, np.sum(dsp.cmul(np.conj(hp), zp), axis=1) / np.where(ok, e, 1.0), 0.0).astype(cdt)
     r0 = zp - dsp.cmul(alpha[:, None], hp)  # residual of y x^* on the PSS REs
     resid[:, 0] = y[:, 0]
     resid[:, 0, k0] = dsp.cmul(r0, x[:, 0, k0])
@@ -640,7 +679,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
     """Residual of m SSBs with a known neighbour cell cancelled.
 
     y complex64 (m, 960) received; x complex64 (m, 960) the serving SSB with its
-    decided PBCH; h1 complex128 (m, 960) the serving cell's first-pass channel;
+    decided PBCH; h1 complex (m, 960) the serving cell's first-pass channel;
     pcin int (m,) the neighbour's PCI; v the serving cell's DMRS shift (which
     places its PBCH data REs).
 
@@ -664,7 +703,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
     # per-symbol first pass fits 25 taps to 60 PBCH-DMRS that the neighbour hits)
     known = x.copy()
     known[:, pbch_idx] = 0
-    h1 = h1.reshape(m, 4, 240).copy()
+    h1 = h1.reshape(m, 4, 240).astype(np.complex128)
     h1[:, 1:] = _common_channel(yd * np.conj(known), h1, v)
     h1 = h1.reshape(m, 960)
     x[:, pbch_idx] = _decide_qpsk(yd[:, pbch_idx], h1[:, pbch_idx])
@@ -748,22 +787,23 @@ def _by_shift(v_all: np.ndarray):
 
 
 def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pcis=None):
-    """:func:`residual_grid` of N SSBs, flat: (resid, h) complex128 (N, 960),
+    """:func:`residual_grid` of N SSBs, flat: (resid, h) complex64 (N, 960),
     inv_norm float64 (N, 960) (1 / norm), and nb_pow float64 (N,): the channel
     power of the neighbour cell cancelled from each SSB (``nb_pcis``, int (N,),
     -1 for none; see :func:`_cancel_batch`), 0 where none. Vectorised over the
     SSBs of each DMRS shift v (one group while a cell is tracked).
 
-    The fit runs in double precision (two small products): each SSB's values do
-    not depend on the other SSBs of the batch beyond 1e-16 relative, so that
-    the float32 features of an SSB are the same whichever SSBs share its batch
-    (a stream pushed whole or in chunks gives the same records)."""
+    The fits run in single precision, the grid's own (its FFT left it at
+    ~1e-7 of the SSB's power), with products that are each SSB's alone
+    (:func:`_delay_fit`): an SSB's values are the same whichever SSBs share its
+    batch (a stream pushed whole or in chunks gives the same records). The
+    neighbour cancellation runs in double precision."""
     n = grids.shape[0]
     g = grids.reshape(n, 4 * 240)
     v_all = pcis % 4
     nb_pow = np.zeros(n)
-    resid = np.empty((n, 960), np.complex128)
-    h = np.empty((n, 960), np.complex128)
+    resid = np.empty((n, 960), np.complex64)
+    h = np.empty((n, 960), np.complex64)
     inv_norm = np.empty((n, 960), np.float64)
     pl, il = pcis.tolist(), ibars.tolist()
     for v, rows in _by_shift(v_all):
@@ -772,7 +812,7 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
         gv = g[rows]
         m = len(known)
         # per symbol: H = (B V S^-1) (U^H (y_p x_p^*))
-        z = dsp.cmul(gv[:, fit["pil_idx"]], np.stack([k[1] for k in known])).astype(np.complex128)  # (m, 4, n_max)
+        z = dsp.cmul(gv[:, fit["pil_idx"]], np.stack([k[1] for k in known]))  # (m, 4, n_max) complex64
         hv = _delay_fit(z, fit["proj_t"], fit["interp_t"]).reshape(m, 960)
         # PBCH: equalise and decide (QPSK)
         pb = fit["pbch_idx"]
@@ -786,7 +826,7 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
         if nb_pcis is not None:
             nbv = nb_pcis[rows]
             cancel = (nbv >= 0) & (nbv != pcis[rows])
-        r2 = np.empty((m, 960), np.complex128)
+        r2 = np.empty((m, 960), np.complex64)
         n2 = np.empty((m, 960), np.float64)
         plain = np.flatnonzero(~cancel)
         if plain.size:
@@ -981,7 +1021,7 @@ def ssb_features_batch(
     p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm
     p -= floor[:, None]
     lo = np.maximum(QUANT_KEEP * floor, EPS)  # (N,)
-    hp = h.real * h.real + h.imag * h.imag
+    hp = (h.real * h.real + h.imag * h.imag).astype(np.float64)  # (float64: the products below are batch-wide)
     # energy statistics (kind, null region, symbol sums and their means) of the
     # residual and of |H|^2, as matrix products
     v_all = pcis % 4
