@@ -5,7 +5,9 @@ Figures (reported, never asserted):
 - acquisition real-time factor: seconds of IQ per CPU second of a full cell
   search (both SCS, raster) over one 22.4 ms block;
 - tracking real-time factor at the given rate, per datatype (``cf32_le``,
-  ``ci16_le``): a SigMF file replayed through the scoring pipeline after lock;
+  ``ci16_le``): a SigMF file replayed through the scoring pipeline after lock,
+  read as ``ssbwatch replay`` reads it (memory-mapped, in its blocks of
+  2^20 samples);
 - per-SSB processing time: CPU time from complete SSB windows to their records
   (window extraction, PSS, grid, identity, features, verdict), cell searches
   left out. The SSBs that one pushed block completes are processed together
@@ -126,6 +128,7 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> di
 
     from .baseline import SiteBaseline
     from .pipeline import ScoringPipeline
+    from .replay import BLOCK_SAMPLES
 
     base = SiteBaseline.load(baseline) if baseline is not None else None
     with iqio.open_iq(path) as r:
@@ -161,7 +164,7 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> di
             return run
 
         push, flush = ssb_time(pipe.push), ssb_time(pipe.flush)
-        block = 1 << 18
+        block = BLOCK_SAMPLES  # the blocks `ssbwatch replay` reads
         n = m.n_samples
         t_lock = None
         n_lock = 0
