@@ -613,6 +613,44 @@ def pss_correlate(y: np.ndarray, nid2s=_ALL_NID2) -> tuple[np.ndarray, np.ndarra
     return _pss_rho2(_fft(rows * Y, 1, False))
 
 
+def pss_correlate_rows(ys: np.ndarray) -> np.ndarray:
+    """:func:`pss_correlate`'s rho2 (all three N_ID2) of each row of ``ys``
+    (complex64 (N, n), n >= 256, SSB rate) in one batch of FFTs; each row's
+    values are those it gets in a batch of one (row-wise FFTs, running sums).
+
+    Returns
+    -------
+    rho2 : float32, shape (N, 3, n - 255)
+    """
+    ys = np.asarray(ys, dtype=np.complex64)
+    m, n = ys.shape
+    t = _fft(_pss_filter_spectra(n)[None] * _fft(ys, 1, True)[:, None], 2, False)  # (N, 4, n)
+    n_lags = n - SSB_FFT_SIZE + 1
+    pw = t.real * t.real + t.imag * t.imag
+    e = np.cumsum(pw[:, 0].astype(np.float64), axis=1)  # running |y_p|^2 per row
+    energy = e[:, SSB_FFT_SIZE - 1 : SSB_FFT_SIZE - 1 + n_lags].copy()
+    energy[:, 1:] -= e[:, : n_lags - 1]
+    floor = np.maximum(energy.max(axis=1) * 1e-9, 1e-30)[:, None]
+    return (pw[:, 1:, :n_lags] / np.maximum(energy, floor)[:, None]).astype(np.float32)
+
+
+def rotate_band_rows(y0s: np.ndarray, w: float, starts: np.ndarray, n: int) -> np.ndarray:
+    """``rotate_band(y0s[i], w)[starts[i] : starts[i] + n]`` for each row (the
+    rotation's values, not necessarily its bits), zero where a segment leaves
+    its row: complex64 (N, n)."""
+    m, size = y0s.shape
+    st = [int(a) for a in starts]
+    seg = np.zeros((m, n), np.complex64)
+    for i, a in enumerate(st):  # (one slice per row: the segments usually lie inside)
+        lo, hi = max(a, 0), min(a + n, size)
+        if hi > lo:
+            seg[i, lo - a : hi - a] = y0s[i, lo:hi]
+    if w != 0.0:  # exp(-j w (start + k)) as a product of the two phasors
+        ph = np.exp(-1j * w * np.array(st, np.float64))[:, None] * np.exp(-1j * w * np.arange(n))[None, :]
+        seg = cmul(seg, ph.astype(np.complex64))
+    return seg
+
+
 def pss_correlate_steps(y: np.ndarray):
     """:func:`pss_correlate` (all three N_ID2) of a long signal (a search block)
     as a generator that yields between its FFTs (see

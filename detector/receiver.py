@@ -50,6 +50,11 @@ DC_BLOCK_S = 10e-3
 # on is not counted as the cell's) is not scored as jammed (Receiver._finish)
 QUIET_LOSS_RATIO = 2.0
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
+# Tracking takes the SSB windows of one CFO epoch (10 ms of stream, from sample 0) to the
+# SSB rate around the same frequency, the tracked CFO as it stood when the epoch's first
+# window came: their PSS correlations are one batch (a burst's SSBs), and the epochs are
+# the stream's, so any chunking gives the same records. Each SSB still updates the CFO.
+CFO_EPOCH_S = 10e-3
 FINE_CANDIDATES = 3  # bands the fine stage of a cell search tries, best coarse metric first
 
 
@@ -772,6 +777,10 @@ class Receiver:
         # SSB windows of this push already taken to the SSB rate (all the windows that lie
         # in the buffer, in one batch): (w0, length, k0) -> (unrotated band, n_bad, valid)
         self._bands: dict[tuple[int, int, int], tuple[np.ndarray, int, bool]] = {}
+        # the PSS correlations of this push's SSB windows of the current CFO epoch, computed
+        # in one batch: (predicted position, rotation) -> (PSS search segment, its start, rho2)
+        self._pss: dict[tuple[float, float], tuple[np.ndarray, int, np.ndarray]] = {}
+        self._epoch_len = CFO_EPOCH_S * self.fs
         self.reset_states()
 
     # -- state -------------------------------------------------------------
@@ -780,6 +789,9 @@ class Receiver:
         self.dc = 0j  # the receiver's DC offset (input units), from the last DC block (search or refresh)
         self.dc_power = 0.0  # that block's mean power
         self._bands = {}
+        self._pss = {}
+        self._epoch: Optional[int] = None  # CFO epoch of the last SSB window taken to the SSB rate
+        self._epoch_cfo = 0.0  # the CFO its windows are rotated by
         self._acq_start = 0  # where the next acquisition block starts
         self.locked = False
         self.acq: Optional[Acquisition] = None
@@ -919,6 +931,7 @@ class Receiver:
             if self._search is None or not self._step_search(final):
                 break
         self._bands.clear()
+        self._pss.clear()
         self._trim()
         return self._finish(out)
 
@@ -1170,6 +1183,7 @@ class Receiver:
         self.scs_khz = acq.scs_khz
         self.offset_hz = acq.ssb_offset_hz
         self.cfo_hz = acq.cfo_hz
+        self._epoch = None
         self.pci = acq.pci
         period_ms = acq.period_ms or self.cfg.period_ms
         self.period_samples = period_ms * 1e-3 * self.fs
@@ -1232,20 +1246,21 @@ class Receiver:
             valid[i] = n_bad[i] < 0.01 * length and (ei >= 1e-30 or _has_energy(xs[i]))
         return xs, n_bad, valid, list(zip(frac.tolist(), rail.tolist()))
 
-    def _band(self, w0: int, length: int) -> tuple[np.ndarray, float, int, bool, tuple[float, float]]:
+    def _band(self, w0: int, length: int, cfo_hz: float):
         """The window [w0, w0 + length) at the SSB rate, around the SSB centre
-        (offset + tracked CFO): (y0 complex64, w, n_bad, valid, clip) with
+        (offset + ``cfo_hz``): (y0 complex64, w, n_bad, valid, clip, k0) with
         ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
         polyphase path, the first window asked for in a push is taken to the SSB
         rate together with every other SSB window that lies in the buffer (one
         batch; the rotation w, which holds the CFO of the moment, is the
-        observation's own), bit for bit the values of one window alone."""
+        observation's own), bit for bit the values of one window alone; k0
+        (:func:`dsp.band_rotation`) is None off the polyphase path."""
         rate = self.rate
-        center = self.offset_hz + self.cfo_hz
+        center = self.offset_hz + cfo_hz
         rot = dsp.band_rotation(length, self.fs, center, rate)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            return dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip
+            return dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -1266,7 +1281,45 @@ class Receiver:
                 self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i])
             hit = self._bands.pop((w0, length, k0))
         y0, n_bad, valid, clip = hit
-        return y0, w, n_bad, valid, clip
+        return y0, w, n_bad, valid, clip, k0
+
+    def _epoch_cfo_at(self, pos: float) -> float:
+        """The CFO that the SSB window at ``pos`` is taken to the SSB rate with
+        (see CFO_EPOCH_S)."""
+        epoch = int(pos // self._epoch_len)
+        if epoch != self._epoch:
+            self._epoch, self._epoch_cfo = epoch, self.cfo_hz
+        return self._epoch_cfo
+
+    def _pss_lo(self, pos: float, w0: int) -> int:
+        """Start of the PSS search segment in the window at w0 of the SSB predicted at pos."""
+        e_pss = (pos - w0) * self.rate / self.fs + dsp.SSB_CP
+        return int(round(e_pss)) - self.cfg.track_search - PSS_TRACE_HALF
+
+    def _pss_search(self, pos: float, y0: np.ndarray, w: float, k0: Optional[int]):
+        """(segment, its start, rho2 (3, lags)) of the PSS search around the SSB
+        predicted at ``pos``: the window's segment of y = rotate_band(y0, w) and
+        its correlations. Computed in one batch with the other windows of the
+        push in the same CFO epoch (those share k0 and w), kept for them."""
+        hit = self._pss.pop((pos, w), None)
+        if hit is not None:
+            return hit
+        margin, length = self._window_in()
+        items = [(pos, y0)]
+        if k0 is not None:
+            epoch = self._epoch
+            for p in self.slots.values():
+                if p != pos and int(p // self._epoch_len) == epoch:
+                    band = self._bands.get((int(math.floor(p)) - margin, length, k0))
+                    if band is not None:
+                        items.append((p, band[0]))
+        n_seg = 2 * (self.cfg.track_search + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE
+        los = np.array([self._pss_lo(p, int(math.floor(p)) - margin) for p, _ in items])
+        segs = dsp.rotate_band_rows(np.stack([y for _, y in items]), w, los, n_seg)
+        rho2 = dsp.pss_correlate_rows(segs)
+        for i, (p, _) in enumerate(items[1:], 1):
+            self._pss[(p, w)] = (segs[i], int(los[i]), rho2[i])
+        return segs[0], int(los[0]), rho2[0]
 
     def _observe(self, pos: float, ibar: int) -> _Pending:
         """Process the window around a predicted SSB position (absolute, float):
@@ -1274,16 +1327,14 @@ class Receiver:
         :meth:`_finish`)."""
         margin, length = self._window_in()
         w0 = int(math.floor(pos)) - margin
-        y0, w, n_bad, valid, clip = self._band(w0, length)
+        cfo_rot = self._epoch_cfo_at(pos)
+        y0, w, n_bad, valid, clip, k0 = self._band(w0, length, cfo_rot)
         self.n_nonfinite += n_bad
         rate = self.rate
         e_start = (pos - w0) * rate / self.fs  # expected SSB start in y (float)
-        e_pss = e_start + dsp.SSB_CP
         s = self.cfg.track_search
-        lo = int(round(e_pss)) - s - PSS_TRACE_HALF
         # the PSS search range of y = rotate_band(y0, w) (the rest is rotated in _finish)
-        seg = dsp.rotate_band_part(y0, w, lo, lo + 2 * (s + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE)
-        rho2, _ = dsp.pss_correlate(seg)
+        seg, lo, rho2 = self._pss_search(pos, y0, w, k0)
         nid2 = self.pci % 3
         centre = s + PSS_TRACE_HALF  # index of the predicted lag in rho2
         row = rho2[nid2]
@@ -1296,7 +1347,8 @@ class Receiver:
             frac = dsp.parabolic_offset(float(row[n - 1]), peak, float(row[n + 1]))
             start = lo + n + frac - dsp.SSB_CP
             resid = dsp.pss_cfo_hz(seg, n, nid2, self.scs_khz)  # y[lo + n:], inside seg
-            self.cfo_hz += self.cfg.cfo_alpha * resid
+            # (relative to the epoch's CFO, which the window was rotated by)
+            self.cfo_hz += self.cfg.cfo_alpha * (cfo_rot + resid - self.cfo_hz)
         else:
             n = centre
             start = e_start
