@@ -543,7 +543,7 @@ def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
     from detector import daemon as dm
     from detector.sources import BlockQueue
 
-    q = BlockQueue(1 << 20)
+    q = BlockQueue(2 * dm.COALESCE_MAX_SAMPLES)  # (room for the cap's test below)
     blocks = [np.full(1000, i, np.complex64) for i in range(6)]
     for b in blocks[:3]:
         q.put(b)
