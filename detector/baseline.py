@@ -206,14 +206,20 @@ class SiteBaseline:
 def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, feats: np.ndarray,
                           epnre_abs_db: np.ndarray, pcis: list[int], neighbours=(),
                           cancel_neighbour: bool = True, ssb_index=None, ssb_freq_hz: Optional[float] = None,
-                          ssb_offset_hz: Optional[float] = None) -> ConfigBaseline:
+                          ssb_offset_hz: Optional[float] = None, aux: Optional[dict] = None) -> ConfigBaseline:
     """Statistics of clean SSBs: feats (n, N_FEATURES), epnre_abs_db (n,);
+    aux: statistics kept beside the features (name -> (n,), features.AUX_PSS_SHAPE),
+    whose statistics are kept with the features';
     neighbours: the co-channel cells seen (:func:`detector.pipeline.site_cells`),
     whose first was cancelled from feats unless ``cancel_neighbour`` is False;
     ssb_index (n,): each SSB's index, for the per-index levels of a beam sweep
     (PER_INDEX_MIN_SSBS)."""
     cols = [_IDX[n] for n in STAT_FEATURES]
     x = np.asarray(feats, dtype=np.float64)[:, cols]
+    names = STAT_FEATURES
+    if aux:
+        names = STAT_FEATURES + tuple(aux)
+        x = np.column_stack([x] + [np.asarray(v, np.float64) for v in aux.values()])
     per_index: dict[int, dict[str, list[float]]] = {}
     if ssb_index is not None:
         idx = np.asarray(ssb_index)
@@ -229,8 +235,8 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
                 x[g] += pooled - meds[i]  # each index onto the pooled level: the spreads within an index
             centre = np.median(x, axis=0)
             per_index = {i: {n: [float(meds[i][k] - centre[k]), float(spreads[i][k])]
-                             for k, n in enumerate(STAT_FEATURES)} for i in meds}
-    stats = {n: FeatureStats.of(x[:, k]) for k, n in enumerate(STAT_FEATURES)}
+                             for k, n in enumerate(names)} for i in meds}
+    stats = {n: FeatureStats.of(x[:, k]) for k, n in enumerate(names)}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,
                           [int(p) for p in neighbours], bool(cancel_neighbour), per_index,

@@ -76,6 +76,7 @@ SITE_STATS = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pss_rel_db", "res
 SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db", "pss_sss_gain_dev_db")
 QUANT_KEEP = 0.05  # floor of an energy after the known quantisation noise is removed (x that noise)
 PSS_SSS_EPRE_DB = (0.0, 10 * math.log10(2.0))  # PSS EPRE over SSS EPRE: 0 or 3 dB (TS 38.213 §4.1)
+AUX_PSS_SHAPE = "pss_shape_db"  # ssb_features_batch(aux=...): beside the feature vector
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
 
 
@@ -362,7 +363,7 @@ def _refit() -> dict:
     return out
 
 
-def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Second pass of the residual (see REFIT_TAPS) for m SSBs of known (and
     decided) REs: y complex64 (m, 4, 240) received, x complex64 (m, 4, 240) the
     SSB (unit modulus on every occupied RE, 0 on the null REs).
@@ -371,9 +372,11 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     RE's expected |resid|^2 in units of the noise + interference power (1 on
     null REs; 1 - leverage on the fitted REs of symbols 1-3; on the PSS REs
     1 - leverage of the 25-tap + alpha fit, plus |alpha|^2 times the reference's
-    own noise); and h (m, 3, 240), the channel of symbols 1-3. resid and h in
-    y's precision (complex64 for a grid, complex128 in the neighbour
-    cancellation)."""
+    own noise); h (m, 3, 240), the channel of symbols 1-3; and pss_shape
+    float64 (m,), the energy per degree of freedom that the 25-tap correction
+    takes from the PSS's residual beyond alpha href (:data:`PSS_SHAPE_NOTE`).
+    resid and h in y's precision (complex64 for a grid, complex128 in the
+    neighbour cancellation)."""
     rf = _refit()
     m = y.shape[0]
     cdt = np.result_type(y.dtype, np.complex64)
@@ -399,13 +402,29 @@ def _refit_batch(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ok = e > EPS
     alpha = np.where(ok, np.sum(dsp.cmul(np.conj(hp), zp), axis=1) / np.where(ok, e, 1.0), 0.0).astype(cdt)
     r0 = zp - dsp.cmul(alpha[:, None], hp)  # residual of y x^* on the PSS REs
+    # the PSS channel's own shape: what the correction takes beyond alpha href alone
+    eh = np.sum(href.real * href.real + href.imag * href.imag, axis=1)
+    oh = eh > EPS
+    alpha_a = np.where(oh, np.sum(dsp.cmul(np.conj(href), z0), axis=1) / np.where(oh, eh, 1.0), 0.0).astype(cdt)
+    ra = z0 - dsp.cmul(alpha_a[:, None], href)
+    pss_shape = np.maximum(np.sum(ra.real * ra.real + ra.imag * ra.imag, axis=1, dtype=np.float64)
+                           - np.sum(r0.real * r0.real + r0.imag * r0.imag, axis=1, dtype=np.float64), 0.0) / u0.shape[1]
     resid[:, 0] = y[:, 0]
     resid[:, 0, k0] = dsp.cmul(r0, x[:, 0, k0])
     lev_a = np.where(ok[:, None], (hp.real * hp.real + hp.imag * hp.imag) / np.where(ok, e, 1.0)[:, None], 0.0)
     g_ref = 0.25 * (rf["gain"][0, k0] + rf["gain"][2, k0])  # noise gain of the averaged reference
     a2 = (alpha.real * alpha.real + alpha.imag * alpha.imag)[:, None]
     norm[:, 0, k0] = (1.0 - rf["lev0"] - lev_a) + a2 * (1.0 - rf["lev0"]) * g_ref
-    return resid.reshape(m, 960), norm.reshape(m, 960), h
+    return resid.reshape(m, 960), norm.reshape(m, 960), h, pss_shape
+
+
+# PSS_SHAPE_NOTE: the PSS, SSS and PBCH of an SS/PBCH block go out on one antenna port
+# (TS 38.211 §7.4.3.1), so over its four symbols the PSS sees the channel of the others but
+# for a gain (the PSS-to-SSS EPRE, TS 38.213 §4.1) and a phase. The residual's PSS fit
+# (alpha href + the 25-tap correction) absorbs a PSS of the same N_ID2 from another
+# transmitter -- a PSS spoofer, or a co-channel cell's PSS -- as if it were channel; the
+# energy the correction takes beyond alpha href, per degree of freedom, is ~ the noise per
+# RE for a lone cell, and that of the foreign PSS with one (pipeline.PSS_SHAPE_JUMP_Z).
 
 
 # ---------------------------------------------------------------------------
@@ -675,7 +694,7 @@ def _dmrs_flat(v: int) -> np.ndarray:
 
 
 def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray,
-                  v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Residual of m SSBs with a known neighbour cell cancelled.
 
     y complex64 (m, 960) received; x complex64 (m, 960) the serving SSB with its
@@ -693,8 +712,9 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
     (:func:`_nb_fit`) alternate NB_ITERATIONS times. A neighbour 6 dB under the
     serving cell, 30 dB over the noise, is taken from 6-8 dB to ~24 dB under
     it (~13 dB with the per-symbol fits alone). Returns resid complex128 (m, 960), norm
-    float64 (m, 960) (1 less both fits' leverage) and the neighbour's mean
-    channel power over its occupied REs, float64 (m,)."""
+    float64 (m, 960) (1 less both fits' leverage), the neighbour's mean
+    channel power over its occupied REs, float64 (m,), and the serving cell's
+    pss_shape (:func:`_refit_batch`, the neighbour removed), float64 (m,)."""
     m = y.shape[0]
     pbch_idx = _channel_fit(v)["pbch_idx"]
     yd = y.astype(np.complex128)
@@ -745,7 +765,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
     fitted_n = dsp.cmul(hn, xn)
     for it in range(NB_ITERATIONS):
         target = yd - fitted_n
-        r_s, n_s, h_s = _refit_batch(target.reshape(m, 4, 240), x.reshape(m, 4, 240))
+        r_s, n_s, h_s, shape_s = _refit_batch(target.reshape(m, 4, 240), x.reshape(m, 4, 240))
         t = yd - (target - r_s)  # y less the serving cell's second-pass fit
         zn = dsp.cmul(t.reshape(m, 4, 240), np.conj(xn.reshape(m, 4, 240))) * rr3
         hn = (_delay_fit(zn, nf["proj_t"], nf["interp_t"]) * np.conj(rr3)).reshape(m, 960)
@@ -759,7 +779,7 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
             mean_occ = np.where(occ[None], nrm, 0.0).sum(axis=2) / occ.sum(axis=1)[None]  # (m, 4)
             nrm = np.where(occ[None], np.maximum(mean_occ, 0.1)[:, :, None], nrm)
             hp = np.where(occ.reshape(1, 960), hn.real * hn.real + hn.imag * hn.imag, 0.0)
-            return resid, nrm.reshape(m, 960), hp.sum(axis=1) / occ.sum()
+            return resid, nrm.reshape(m, 960), hp.sum(axis=1) / occ.sum(), shape_s
         # decisions again with the better channels (both cells' PBCH, jointly)
         hs = np.zeros((m, 4, 240), np.complex128)
         hs[:, 1:] = h_s
@@ -788,10 +808,11 @@ def _by_shift(v_all: np.ndarray):
 
 def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pcis=None):
     """:func:`residual_grid` of N SSBs, flat: (resid, h) complex64 (N, 960),
-    inv_norm float64 (N, 960) (1 / norm), and nb_pow float64 (N,): the channel
+    inv_norm float64 (N, 960) (1 / norm), nb_pow float64 (N,): the channel
     power of the neighbour cell cancelled from each SSB (``nb_pcis``, int (N,),
-    -1 for none; see :func:`_cancel_batch`), 0 where none. Vectorised over the
-    SSBs of each DMRS shift v (one group while a cell is tracked).
+    -1 for none; see :func:`_cancel_batch`), 0 where none, and pss_shape
+    float64 (N,) (:func:`_refit_batch`). Vectorised over the SSBs of each DMRS
+    shift v (one group while a cell is tracked).
 
     The fits run in single precision, the grid's own (its FFT left it at
     ~1e-7 of the SSB's power), with products that are each SSB's alone
@@ -802,6 +823,7 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
     g = grids.reshape(n, 4 * 240)
     v_all = pcis % 4
     nb_pow = np.zeros(n)
+    pss_shape = np.zeros(n)
     resid = np.empty((n, 960), np.complex64)
     h = np.empty((n, 960), np.complex64)
     inv_norm = np.empty((n, 960), np.float64)
@@ -828,18 +850,20 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
             cancel = (nbv >= 0) & (nbv != pcis[rows])
         r2 = np.empty((m, 960), np.complex64)
         n2 = np.empty((m, 960), np.float64)
+        sh = np.empty(m)
         plain = np.flatnonzero(~cancel)
         if plain.size:
             gp, xp = (gv, x) if plain.size == m else (gv[plain], x[plain])
-            r2[plain], n2[plain], _ = _refit_batch(gp.reshape(-1, 4, 240), xp.reshape(-1, 4, 240))
+            r2[plain], n2[plain], _, sh[plain] = _refit_batch(gp.reshape(-1, 4, 240), xp.reshape(-1, 4, 240))
         sel = np.flatnonzero(cancel)
         if sel.size:
-            r2[sel], n2[sel], pw = _cancel_batch(gv[sel], x[sel], hv[sel], nbv[sel], v)
+            r2[sel], n2[sel], pw, sh[sel] = _cancel_batch(gv[sel], x[sel], hv[sel], nbv[sel], v)
             nb_pow[np.arange(n)[rows][sel]] = pw
+        pss_shape[rows] = sh
         resid[rows] = r2
         h[rows] = hv
         inv_norm[rows] = 1.0 / np.maximum(n2, 1e-3)
-    return resid, h, inv_norm, nb_pow
+    return resid, h, inv_norm, nb_pow, pss_shape
 
 
 def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -862,7 +886,7 @@ def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np
         the refitted REs (the share of their noise the fit absorbs)
     """
     grid = np.asarray(grid, dtype=np.complex64)
-    resid, h, inv_norm, _ = residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
+    resid, h, inv_norm, _, _ = residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
     v = int(pci) % 4
     return (resid.reshape(4, 240).astype(np.complex64), h.reshape(4, 240).astype(np.complex64),
             _re_codes(v)["kind"], 1.0 / inv_norm.reshape(4, 240))
@@ -978,6 +1002,7 @@ def ssb_features_batch(
     baselines=None,
     floor_per_re=0.0,
     neighbour_pcis=None,
+    aux: dict | None = None,
 ) -> np.ndarray:
     """Feature vectors of N SSBs at once (the one feature computation;
     :func:`ssb_features` is its N = 1 case).
@@ -994,6 +1019,11 @@ def ssb_features_batch(
         (Baseline or None)
     neighbour_pcis : None, or int scalar / shape (N,): a neighbour cell to
         cancel from each SSB's residual (-1: none; see :func:`_cancel_batch`)
+    aux : None, or a dict that gets the statistics kept beside the feature
+        vector (the model does not see them; the site rules of
+        :mod:`detector.pipeline` do): ``AUX_PSS_SHAPE`` float64 (N,), the PSS
+        channel's own shape (:data:`PSS_SHAPE_NOTE`) over the null REs' energy
+        per RE, dB
 
     Returns
     -------
@@ -1013,9 +1043,11 @@ def ssb_features_batch(
         raise ValueError(f"floor_per_re must be finite, got {floor_per_re}")
     floor = np.maximum(floor, 0.0)
     if n == 0:
+        if aux is not None:
+            aux[AUX_PSS_SHAPE] = np.zeros(0)
         return np.zeros((0, N_FEATURES), np.float32)
     nbs = None if neighbour_pcis is None else _per_ssb(neighbour_pcis, n, np.int64)
-    resid, h, inv_norm, nb_pow = residual_batch(grids, pcis, ibars, nbs)
+    resid, h, inv_norm, nb_pow, pss_shape = residual_batch(grids, pcis, ibars, nbs)
     # residual energy per RE in units of (noise + interference) power: unbiased,
     # less the known quantisation noise (interference + thermal noise)
     p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm
@@ -1085,6 +1117,8 @@ def ssb_features_batch(
     f[:, ix["pss_sss_gain_dev_db"]] = np.min(np.abs(g[:, None] - np.asarray(PSS_SSS_EPRE_DB)[None, :]), axis=1)
     f[:, ix["nb_rel_db"]] = np.where(nb_pow > 0, _db(nb_pow + EPS) - db_s, NB_NONE_DB)
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
+    if aux is not None:  # (the null REs' energy per RE with the known floor back in: all the noise)
+        aux[AUX_PSS_SHAPE] = _db(np.maximum(pss_shape, EPS)) - _db(np.maximum(e1[:, 2], lo) + floor)
     if baselines is not None:
         bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)
         if len(bases) != n:

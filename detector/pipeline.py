@@ -18,7 +18,8 @@ from signals import nr
 from .baseline import ConfigBaseline, SiteBaseline, build_config_baseline, cancel_pcis, site_neighbours
 from .classical import ClassicalDetector
 from . import dsp
-from .features import FEATURE_NAMES, PSS_TRACE_LEN, fade_compensated, raw_summary, residual_batch, ssb_features_batch
+from .features import (AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, fade_compensated, raw_summary, residual_batch,
+                       ssb_features_batch)
 from .receiver import Receiver, ReceiverConfig, SSBObservation
 
 
@@ -73,12 +74,13 @@ def observation_features(obs: SSBObservation, base: Optional[ConfigBaseline], *,
 
 def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[ConfigBaseline]], *,
                                datatype: str = "cf32_le", sample_rate_hz: float = 1.0,
-                               cancel: Optional[list[int]] = None) -> np.ndarray:
+                               cancel: Optional[list[int]] = None, aux: Optional[dict] = None) -> np.ndarray:
     """:func:`observation_features` of several observed SSBs (each with its own
     configuration baseline or None) in one vectorised computation:
     float32 (len(obs), N_FEATURES). ``cancel``: the neighbour cell cancelled
     from each SSB (-1: none); by default its baseline's first neighbour
-    (:func:`detector.baseline.cancel_pcis`)."""
+    (:func:`detector.baseline.cancel_pcis`). ``aux``: see
+    :func:`detector.features.ssb_features_batch`."""
     sites: dict[int, object] = {}  # one Baseline per configuration baseline
     for b in bases:
         if b is not None and id(b) not in sites:
@@ -93,7 +95,7 @@ def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[C
         dmrs_metric=[o.dmrs_metric for o in obs], locked=[o.locked for o in obs],
         baselines=None if not sites else [sites[id(b)] if b is not None else None for b in bases],
         floor_per_re=[floors[o.scs_khz] + o.clip_floor_per_re for o in obs],
-        neighbour_pcis=_cancel_or_none(cancel if cancel is not None else cancel_pcis(bases)),
+        neighbour_pcis=_cancel_or_none(cancel if cancel is not None else cancel_pcis(bases)), aux=aux,
     )
 
 
@@ -137,7 +139,7 @@ def site_cells(obs: list[SSBObservation]) -> list[int]:
     found: list[tuple[float, int]] = []
     mine = [o for o in obs if o.pci == serving]
     if len(mine) >= 2:
-        resid, _, _, _ = residual_batch(np.stack([o.grid for o in mine]), np.full(len(mine), serving, np.int64),
+        resid, _, _, _, _ = residual_batch(np.stack([o.grid for o in mine]), np.full(len(mine), serving, np.int64),
                                         np.array([o.ibar for o in mine], np.int64))
         # the SSS REs of what is left (symbol 2, subcarriers 56..182), matched to all
         # 1008 SSS sequences in groups of 8 subcarriers (about the neighbour's
@@ -179,13 +181,15 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
     nbs = site_cells(obs[:CAL_CELL_SEARCH_SSBS])
     cancel = nbs[0] if nbs and cancel_neighbour else -1
     chunks = [obs[i : i + CAL_BATCH] for i in range(0, len(obs), CAL_BATCH)]
+    auxes = [{} for _ in chunks]
     feats = np.concatenate([
         observation_features_batch(c, [None] * len(c), datatype=datatype, sample_rate_hz=sample_rate_hz,
-                                   cancel=[cancel] * len(c)) for c in chunks])
+                                   cancel=[cancel] * len(c), aux=a) for c, a in zip(chunks, auxes)])
     return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
                                  epnre_abs_db_batch(np.stack([o.grid for o in obs])), [o.pci for o in obs], nbs,
                                  cancel_neighbour, ssb_index=[o.ssb_index for o in obs], ssb_freq_hz=ssb_freq_hz,
-                                 ssb_offset_hz=ssb_offset_hz)
+                                 ssb_offset_hz=ssb_offset_hz,
+                                 aux={AUX_PSS_SHAPE: np.concatenate([a[AUX_PSS_SHAPE] for a in auxes])})
 
 
 # A cell search that finds no cell at a calibrated site whose cell it saw at this SNR or
@@ -221,6 +225,23 @@ _PSS_SSS_Z_IDX = FEATURE_NAMES.index("site_z_pss_sss_gain_dev_db")
 # many of them with this z at 10-22: over 8, spoofer Pd at the operating point 65.1 -> 71.0 %,
 # FAR 0.11 -> 0.15 % (clean SSBs reach 5.4 and 10.8 in the two mixes' tails).
 PSS_SSS_JUMP_Z = 8.0
+# The same for the PSS channel's shape against the SSS's and PBCH's (features.PSS_SHAPE_NOTE,
+# features.AUX_PSS_SHAPE): a fake PSS adds a channel of its own to the PSS symbol alone. Clean
+# SSBs sit at ~0-3 dB over the noise (a co-channel cell of the same N_ID2 that the baseline
+# does not cancel: its PSS, ~25-30 dB, a site's own level); a PSS spoofer 20 dB under a cell
+# at 28 dB SNR, at ~16 dB. z over the site's clean median and spread (at least
+# PSS_SHAPE_MIN_SPREAD_DB: a neighbour's PSS comes and goes with its phase).
+PSS_SHAPE_JUMP_Z = 10.0
+PSS_SHAPE_MIN_SPREAD_DB = 0.5
+
+
+def _shape_z(base: Optional[ConfigBaseline], shape_db: float) -> Optional[float]:
+    """The PSS shape statistic's z over the site's clean level (None without a
+    baseline, or one calibrated before it was kept)."""
+    st = base.stats.get(AUX_PSS_SHAPE) if base is not None else None
+    if st is None:
+        return None
+    return (shape_db - st.median) / max(st.spread, PSS_SHAPE_MIN_SPREAD_DB)
 
 
 class ScoringPipeline:
@@ -322,12 +343,15 @@ class ScoringPipeline:
             return []
         site = [self._base(o.scs_khz) for o in obs]
         bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(site, obs)]  # (beam sweeps)
-        feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs)
+        aux: dict = {}
+        feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs,
+                                           aux=aux)
+        shape_z = [_shape_z(b, float(v)) for b, v in zip(bases, aux[AUX_PSS_SHAPE])]
         f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
         p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
         out = []
-        for o, f, b, sb, p, fl in zip(obs, feats, bases, site, p_db, f_db):
-            rec = self._record(o, f, b)
+        for o, f, b, sb, p, fl, z in zip(obs, feats, bases, site, p_db, f_db, shape_z):
+            rec = self._record(o, f, b, z)
             if o.valid:
                 # one history per SSB index where the site's beams differ in level, else one
                 key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)
@@ -355,7 +379,8 @@ class ScoringPipeline:
         if len(hist) > FADE_WINDOW:
             del hist[0]
 
-    def _record(self, obs: SSBObservation, feats: np.ndarray, base: Optional[ConfigBaseline]) -> dict:
+    def _record(self, obs: SSBObservation, feats: np.ndarray, base: Optional[ConfigBaseline],
+                shape_z: Optional[float] = None) -> dict:
         summary = raw_summary(feats)
         rec: dict = {
             "file": self.label,
@@ -375,6 +400,9 @@ class ScoringPipeline:
             elif base is not None and not rec["jammed"] and float(feats[_PSS_SSS_Z_IDX]) > PSS_SSS_JUMP_Z:
                 # the PSS's gain over the SSS's far off the site's own: a fake PSS on the cell's
                 rec.update({"jammed": True, "score": 1.0, "pss_sss_jump": True})
+            elif not rec["jammed"] and shape_z is not None and shape_z > PSS_SHAPE_JUMP_Z:
+                # the PSS's channel unlike the SSS's and PBCH's, far beyond the site's own: a fake PSS
+                rec.update({"jammed": True, "score": 1.0, "pss_shape_jump": True})
         else:
             # NaN / all-zero input: neither clean nor jammed
             mode = "calibrated" if base is not None else "uncalibrated"

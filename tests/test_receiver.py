@@ -658,7 +658,7 @@ def test_a_jammer_that_hides_the_cell_from_the_start_is_not_silence(tmp_path, ca
 def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
     # a PSS spoofer 14 dB under the cell and 15 dB over the noise: the model calls its SSBs
     # clean; the PSS-to-SSS gain, fixed for a real gNB, stands far off the site's clean level
-    # (pipeline.PSS_SSS_JUMP_Z)
+    # (pipeline.PSS_SSS_JUMP_Z), and so does the PSS channel's shape (PSS_SHAPE_JUMP_Z)
     from detector import pipeline as pl
     from detector.pipeline import config_baseline, load_detector
     from detector.baseline import SiteBaseline
@@ -685,9 +685,16 @@ def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
         assert recs and all(r["pci"] == site.pci for r in recs)
         return sum(bool(r["jammed"]) for r in recs) / len(recs)
 
-    with_rule = jammed()
+    # each of the two site rules alone catches it (the PSS's gain and its channel's shape
+    # against the SSS's, pipeline.PSS_SHAPE_JUMP_Z); the model alone does not
+    both = jammed()
+    monkeypatch.setattr(pl, "PSS_SHAPE_JUMP_Z", float("inf"))
+    gain_only = jammed()
     monkeypatch.setattr(pl, "PSS_SSS_JUMP_Z", float("inf"))
-    assert with_rule >= 0.9 and jammed() < 0.2
+    model_only = jammed()
+    monkeypatch.setattr(pl, "PSS_SHAPE_JUMP_Z", 10.0)
+    shape_only = jammed()
+    assert both >= 0.9 and gain_only >= 0.9 and shape_only >= 0.9 and model_only < 0.2
 
 
 def test_bad_baseline_is_a_named_error(tmp_path, capsys):
