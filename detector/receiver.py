@@ -166,6 +166,8 @@ class Acquisition:
     detections: list[Detection]  # the serving cell's, sorted by sample
     period_ms: Optional[float]  # from repeated ī_SSB, if seen
     others: list[int] = field(default_factory=list)  # PCIs of other cells seen, strongest first
+    l_max: int = 8  # the cell's L_max (l_max_candidates; where the band leaves it open, its burst)
+    l_max_seen: bool = False  # l_max from the burst (its ī_SSB over 3 fit one candidate better)
 
 
 def _period_from(dets: list[Detection], fs_hz: float) -> Optional[float]:
@@ -456,12 +458,13 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     pci = max(known or by_pci, key=strength.get)
     ssb_freq = center_freq_hz + off if center_freq_hz else None
     yield
-    mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max_for(ssb_freq), cfg)
+    l_max, l_max_seen = _pick_l_max(by_pci[pci], scs, fs_hz, l_max_candidates(ssb_freq, scs))
+    mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max, cfg)
     mine = [dataclasses.replace(d, cfo_hz=d.cfo_hz + hyp) for d in mine]  # the receiver's whole CFO
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     others = sorted((p for p in by_pci if p != pci and _real_cell(by_pci[p], cfg)), key=lambda p: (-strength[p], p))
-    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others)
+    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen)
 
 
 def _decide_nid1(cands: list) -> tuple[int, float, np.ndarray]:
@@ -653,11 +656,35 @@ class _Pending:
     clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
 
 
-def l_max_for(ssb_freq_hz: Optional[float]) -> int:
-    """L_max from the carrier frequency (TS 38.213 §4.1): 4 at or below 3 GHz, 8 above (FR1)."""
-    if ssb_freq_hz is not None and ssb_freq_hz <= 3e9:
-        return 4
-    return 8
+def l_max_candidates(ssb_freq_hz: Optional[float], scs_khz: int) -> tuple[int, ...]:
+    """The L_max a cell may have (TS 38.213 §4.1), the likelier first. Case A
+    (15 kHz) and B (30 kHz, paired spectrum): 4 at or below 3 GHz, 8 above in
+    FR1; Case C (30 kHz): paired like B, unpaired 4 at or below 1.88 GHz and 8
+    above. So at 30 kHz between 1.88 and 3 GHz both occur: 8 first (the TDD
+    bands n34, n38-n41 there send Case C), but 4 first over 2110-2200 MHz (the
+    paired n66 downlink, Case B). Without the SSB's frequency, both (15 kHz: 4
+    first, the FR1 bands below 3 GHz; 30 kHz: 8 first)."""
+    if ssb_freq_hz is None:
+        return (4, 8) if scs_khz == 15 else (8, 4)
+    if ssb_freq_hz > 3e9:
+        return (8,)
+    if scs_khz == 15 or ssb_freq_hz <= 1.88e9:
+        return (4,)
+    return (4, 8) if 2.11e9 <= ssb_freq_hz <= 2.2e9 else (8, 4)
+
+
+def _pick_l_max(dets: list[Detection], scs: int, fs_hz: float, candidates: tuple[int, ...]) -> tuple[int, bool]:
+    """The candidate L_max under which most of a cell's detections sit where
+    their ī_SSB says (:func:`_burst_consistent`): an L_max 4 cell's ī_SSB 4-7
+    are its SSBs of the other half frame (ī_SSB carries the half-frame bit,
+    TS 38.211 §7.4.1.4.1), 5 ms on, an L_max 8 cell's within the same half
+    frame; the first on a tie (no ī_SSB over 3 seen). Returns (L_max, whether
+    the burst decided it)."""
+    if len(candidates) == 1:
+        return candidates[0], False
+    ref = max(dets, key=lambda d: d.rho2)
+    kept = [len(_burst_consistent(dets, ref, scs, fs_hz, lm)) for lm in candidates]
+    return candidates[int(np.argmax(kept))], len(set(kept)) > 1
 
 
 _CREDIT_MAX_S = 0.03  # search work (s) a live receiver may bank while it has none to do
@@ -1145,6 +1172,9 @@ class Receiver:
             self._next_reacq = next_reacq
             self.slots = {ib: p + self.period_samples if p < a + self.acq_len else p for ib, p in nxt.items()}
             return
+        # same cell: an L_max its burst now shows (ī_SSB over 3 seen) replaces one taken on a tie
+        if acq.l_max_seen and self.acq is not None and acq.l_max != self.acq.l_max:
+            self.acq = dataclasses.replace(self.acq, l_max=acq.l_max, l_max_seen=True)
         # same cell. While its PSS is lost where the flywheel expects it, the SSBs found
         # elsewhere mean the stream lost or gained samples upstream unseen (an SDR or
         # rtl_tcp overflow): every slot moves by the median shift (else the flywheel would
@@ -1357,7 +1387,7 @@ class Receiver:
         margin_db = 10 * math.log10(max(float(row[n]), 1e-12) / max(other, 1e-12))
         reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
         sample = int(round(w0 + start * self.fs / rate))
-        l_max = l_max_for(self.center_freq_hz + self.offset_hz if self.center_freq_hz else None)
+        l_max = self.acq.l_max if self.acq is not None else 8
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,

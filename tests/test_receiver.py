@@ -1041,3 +1041,30 @@ def test_a_cell_seen_at_few_ssbs_among_peaks_that_carry_no_sss():
     assert acq is not None and acq.pci == p.pci
     recs = _records(cap)
     assert len(recs) == len(cap.ssbs) and all(r["pci"] == p.pci for r in recs)
+
+
+@pytest.mark.parametrize("scs, l_max, period_ms, ssb_freq_hz, with_centre", [
+    (30, 8, 20.0, 2500.05e6, True),  # band n41 (unpaired, Case C): L_max 8 below 3 GHz (TS 38.213 §4.1)
+    (15, 4, 5.0, None, False),  # no centre frequency: ī_SSB 4-7 are the other half frame's SSBs
+    (30, 8, 5.0, None, False),
+])
+def test_l_max_follows_the_band_and_the_burst(scs, l_max, period_ms, ssb_freq_hz, with_centre):
+    """Every SSB tracked with its index: an n41 cell's 8 SSBs (before: L_max 4 for any
+    cell at or below 3 GHz, SSBs 4-7 dropped as out of place), and without a centre
+    frequency an L_max 4 cell with a 5 ms period (before: L_max 8, its second half
+    frame's SSBs dropped) as well as an L_max 8 one."""
+    cfg = SimConfig(scs_khz=(scs,), l_max=(l_max,), period_ms=(period_ms,), snr_db=(20.0, 20.0), duration_ms=25.0,
+                    all_ssbs_fraction=1.0, sample_rates_hz=(15.36e6,), neighbour=NeighbourConfig(probability=0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng(5)
+    p = draw_params(cfg, rng, force_clean=True)
+    if ssb_freq_hz is not None:
+        p = dataclasses.replace(p, ssb_freq_hz=ssb_freq_hz)
+    cap = simulate_capture(p, rng)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz if with_centre else None, p.datatype)
+    recs = pipe.push(cap.iq) + pipe.flush()
+    tol = p.numerology.cp_short
+    right = [any(abs(r["sample"] - t.sample_start) <= tol and r["ssb_index"] == t.ssb_index and r["pci"] == p.pci
+                 for r in recs) for t in cap.ssbs]
+    assert pipe.receiver.acq.l_max == l_max
+    assert len(recs) == len(cap.ssbs) and all(right), right
