@@ -412,15 +412,6 @@ def rotate_band(y0: np.ndarray, w: float) -> np.ndarray:
     return cmul(y0, _phasor(y0.size, w)) if w != 0.0 else y0
 
 
-def rotate_band_part(y0: np.ndarray, w: float, a: int, b: int) -> np.ndarray:
-    """``rotate_band(y0, w)[a:b]`` (bit for bit) without rotating the rest."""
-    n = y0.size
-    a, b = max(0, min(a, n)), max(0, min(b, n))
-    if w == 0.0:
-        return y0[a:b]
-    return cmul(y0[a:b], _expj_lin_part(-w, 0.0, n, a, b).astype(np.complex64))
-
-
 def rotate_bands(y0: np.ndarray, w: np.ndarray) -> np.ndarray:
     """:func:`rotate_band` of each row of ``y0`` (N, n) with its own ``w`` (N,)
     (bit for bit), in one pass: complex64 (N, n)."""

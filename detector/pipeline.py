@@ -140,7 +140,7 @@ def site_cells(obs: list[SSBObservation]) -> list[int]:
     mine = [o for o in obs if o.pci == serving]
     if len(mine) >= 2:
         resid, _, _, _, _ = residual_batch(np.stack([o.grid for o in mine]), np.full(len(mine), serving, np.int64),
-                                        np.array([o.ibar for o in mine], np.int64))
+                                           np.array([o.ibar for o in mine], np.int64))
         # the SSS REs of what is left (symbol 2, subcarriers 56..182), matched to all
         # 1008 SSS sequences in groups of 8 subcarriers (about the neighbour's
         # coherence bandwidth), the groups' energies summed over the SSBs
@@ -227,10 +227,12 @@ _PSS_SSS_Z_IDX = FEATURE_NAMES.index("site_z_pss_sss_gain_dev_db")
 PSS_SSS_JUMP_Z = 8.0
 # The same for the PSS channel's shape against the SSS's and PBCH's (features.PSS_SHAPE_NOTE,
 # features.AUX_PSS_SHAPE): a fake PSS adds a channel of its own to the PSS symbol alone. Clean
-# SSBs sit at ~0-3 dB over the noise (a co-channel cell of the same N_ID2 that the baseline
+# SSBs sit at ~0-5 dB over the noise (a co-channel cell of the same N_ID2 that the baseline
 # does not cancel: its PSS, ~25-30 dB, a site's own level); a PSS spoofer 20 dB under a cell
 # at 28 dB SNR, at ~16 dB. z over the site's clean median and spread (at least
-# PSS_SHAPE_MIN_SPREAD_DB: a neighbour's PSS comes and goes with its phase).
+# PSS_SHAPE_MIN_SPREAD_DB: a neighbour's PSS comes and goes with its phase). On the evaluation
+# split's calibrated captures (each calibrated on its companion) clean SSBs reach z 7.6 at the
+# 99.9th percentile and 8.8 at most (2482), spoofed ones 10.5 at the median.
 PSS_SHAPE_JUMP_Z = 10.0
 PSS_SHAPE_MIN_SPREAD_DB = 0.5
 

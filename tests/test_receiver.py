@@ -959,10 +959,21 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
         if k == k0:
             ws.append(w)
             np.testing.assert_array_equal(dsp.rotate_band(y0[i], w), ref)
-            np.testing.assert_array_equal(dsp.rotate_band_part(y0[i], w, 100, 436), ref[100:436])
+            np.testing.assert_allclose(dsp.rotate_band_rows(y0[i : i + 1], w, [100], 336)[0], ref[100:436],
+                                       rtol=0, atol=1e-5 * float(np.abs(ref).max()))
         else:
             ws.append(0.0)
     assert sum(w != 0.0 for w in ws) >= 2
+    # the PSS searches of a CFO epoch (one rotation, each window its own segment): each row
+    # what it gets alone
+    seg_starts = [100 + 3 * i for i in range(48)]
+    segs = dsp.rotate_band_rows(y0, ws[0], seg_starts, 352)
+    rho2 = dsp.pss_correlate_rows(segs)
+    for i in (0, 17, 47):
+        np.testing.assert_array_equal(dsp.rotate_band_rows(y0[i : i + 1], ws[0], seg_starts[i : i + 1], 352)[0],
+                                      segs[i])
+        np.testing.assert_array_equal(dsp.pss_correlate_rows(segs[i : i + 1])[0], rho2[i])
+        np.testing.assert_array_equal(dsp.pss_correlate(segs[i])[0], rho2[i])
     rows = dsp.rotate_bands(y0, ws)
     for i, w in enumerate(ws):
         np.testing.assert_array_equal(rows[i], dsp.rotate_band(y0[i], w))
