@@ -1079,3 +1079,38 @@ def test_l_max_follows_the_band_and_the_burst(scs, l_max, period_ms, ssb_freq_hz
                  for r in recs) for t in cap.ssbs]
     assert pipe.receiver.acq.l_max == l_max
     assert len(recs) == len(cap.ssbs) and all(right), right
+
+
+@pytest.mark.parametrize("jammer, sjnr_db", [("barrage", 0.0), ("ssb_band_noise", 5.0), (None, None)])
+def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, sjnr_db):
+    """pipeline.FLOOR_STEP_DB: without a site baseline the model takes an SSB under
+    a barrage at SJNR 0 dB for a weaker cell's; within one stream the floor rising
+    under the same cell is a jammer. Clean 200 ms, then the same cell jammed:
+    every SSB after the switch jammed, none before. A stream whose receiver gain
+    steps up 6 dB (floor and cell together) has none."""
+    from detector.pipeline import load_detector
+
+    period_s = 20e-3
+    cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=200.0,
+                    all_ssbs_fraction=1.0, snr_db=(22.0, 22.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(8), force_clean=True)
+    p = dataclasses.replace(p, start_sample=0, ssbs_sent=(0, 1, 2, 3), multipath=None, neighbour=None,
+                            cfo_hz=round(p.cfo_hz * period_s) / period_s)
+    clean = simulate_capture(p, np.random.default_rng([8, 1])).iq
+    if jammer is None:  # the same cell, another noise realisation, 6 dB more receiver gain
+        second = simulate_capture(p, np.random.default_rng([8, 2])).iq * np.float32(2.0)
+    else:
+        second = simulate_capture(dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": sjnr_db}),
+                                  np.random.default_rng([8, 1])).iq
+    x = np.concatenate([clean, second])
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+    recs = [r for k in range(0, x.size, 1 << 14) for r in pipe.push(x[k : k + (1 << 14)])] + pipe.flush()
+    before = [r for r in recs if r["sample"] < clean.size]
+    after = [r for r in recs if r["sample"] >= clean.size]
+    assert len(before) >= 36 and len(after) >= 36 and all(r["pci"] == p.pci for r in recs)
+    assert not any(r["jammed"] for r in before)
+    if jammer is None:
+        assert not any(r["jammed"] for r in after)
+    else:
+        assert all(r["jammed"] for r in after), [(r["ssb_index"], r.get("floor_step_db")) for r in after]
