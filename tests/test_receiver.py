@@ -1081,13 +1081,14 @@ def test_l_max_follows_the_band_and_the_burst(scs, l_max, period_ms, ssb_freq_hz
     assert len(recs) == len(cap.ssbs) and all(right), right
 
 
-@pytest.mark.parametrize("jammer, sjnr_db", [("barrage", 0.0), ("ssb_band_noise", 5.0), (None, None)])
+@pytest.mark.parametrize("jammer, sjnr_db", [("barrage", 0.0), ("ssb_band_noise", 5.0), ("spoofer", 6.0), (None, None)])
 def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, sjnr_db):
-    """pipeline.FLOOR_STEP_DB: without a site baseline the model takes an SSB under
-    a barrage at SJNR 0 dB for a weaker cell's; within one stream the floor rising
-    under the same cell is a jammer. Clean 200 ms, then the same cell jammed:
-    every SSB after the switch jammed, none before. A stream whose receiver gain
-    steps up 6 dB (floor and cell together) has none."""
+    """pipeline.STEP_DB: without a site baseline the model takes an SSB under a
+    barrage at SJNR 0 dB for a weaker cell's, and a fake SSB of another PCI under
+    the cell for a neighbour's; within one stream the interference rising under
+    the same cell is a jammer. Clean 200 ms, then the same cell jammed: every SSB
+    after the switch jammed, none before. A stream whose receiver gain steps up
+    6 dB (noise and cell together) has none."""
     from detector.pipeline import load_detector
 
     period_s = 20e-3
@@ -1101,8 +1102,8 @@ def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, s
     if jammer is None:  # the same cell, another noise realisation, 6 dB more receiver gain
         second = simulate_capture(p, np.random.default_rng([8, 2])).iq * np.float32(2.0)
     else:
-        second = simulate_capture(dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": sjnr_db}),
-                                  np.random.default_rng([8, 1])).iq
+        jam = {"type": jammer, "sjnr_db": sjnr_db, **({"mode": "ssb"} if jammer == "spoofer" else {})}
+        second = simulate_capture(dataclasses.replace(p, jammer=jam), np.random.default_rng([8, 1])).iq
     x = np.concatenate([clean, second])
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
     recs = [r for k in range(0, x.size, 1 << 14) for r in pipe.push(x[k : k + (1 << 14)])] + pipe.flush()
@@ -1113,4 +1114,4 @@ def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, s
     if jammer is None:
         assert not any(r["jammed"] for r in after)
     else:
-        assert all(r["jammed"] for r in after), [(r["ssb_index"], r.get("floor_step_db")) for r in after]
+        assert all(r["jammed"] for r in after), [(r["ssb_index"], r.get("interference_step_db")) for r in after]
