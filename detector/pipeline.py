@@ -249,24 +249,27 @@ def _shape_z(base: Optional[ConfigBaseline], shape_db: float) -> Optional[float]
 
 # Interference step (both modes, within one stream). A receiver's gain and noise floor hold
 # still over a recording or a live stream (they differ from one to the next: no absolute level
-# is assumed); a jammer that comes on during it raises the SSB's interference -- the residual
-# energy per RE over its null and known REs (isr_db times the cell's power: file units) --
-# while the cell's own power (its fitted |H|^2) stays. Uncalibrated, the model cannot tell
-# such an SSB from a weaker cell's (a barrage at SJNR 0 dB under a 20 dB cell reads as a 0 dB
-# cell: bench/daemon_tcp.py raised no alert), nor a fake SSB of another PCI under the cell
-# from a co-channel neighbour; against the same cell's SSB index's last STEP_WINDOW SSBs
-# scored clean (at least STEP_MIN_SSBS of them) a rise of STEP_DB with the cell within
-# STEP_CELL_TOL_DB of its level is jammed (record "interference_step_db"). A fade lowers the
-# cell and leaves the noise; a gain change moves both; a jammer on from the first sample
-# leaves no clean history (calibrate the site). The step is large (10 dB: a jammer 10 dB over
-# the noise): an unsynchronised neighbour's traffic in the SSB's null REs moves them with its
-# load, by several dB (12 clean 400-600 ms streams with TDL fading to 300 Hz, traffic and
-# neighbours, SNR 10-40 dB: rises of 3.4 dB at most).
-STEP_DB = 10.0
+# is assumed); a jammer that comes on during it raises the SSB's interference -- the energy
+# per RE of its null REs, or the residual on its SSS REs (file units; both in the SSB's middle
+# and in its PSS/SSS symbols, where PDSCH that a scheduler lets overlap the SSB's edge in the
+# PBCH symbols does not land: measured over all REs, such traffic switching on at -3 dB made
+# 27 of 40 clean SSBs "jammed" at 35 dB SNR) -- while the cell's own power (its fitted |H|^2)
+# stays. Uncalibrated, the model cannot tell such an SSB from a weaker cell's (a barrage at
+# SJNR 0 dB under a 20 dB cell reads as a 0 dB cell: bench/daemon_tcp.py raised no alert),
+# nor a fake SSB of another PCI under the cell from a co-channel neighbour's; against the
+# same cell's SSB index's last STEP_WINDOW SSBs scored clean (at least STEP_MIN_SSBS of them)
+# a rise of STEP_DB in either, the cell within STEP_CELL_TOL_DB of its level, is jammed
+# (record "interference_step_db"). A fade lowers the cell and leaves the noise; a gain change
+# moves both; a jammer on from the first sample leaves no clean history (calibrate the site).
+# The step is large: at high SNR under fast fading the null REs hold the cell's own leakage,
+# which moves with the channel (10 clean 600 ms streams, TDL fading 34-189 Hz, traffic,
+# neighbours, SNR 15-38 dB: rises up to 7.0 dB, at 38 dB SNR and 105 Hz), and an
+# unsynchronised neighbour's traffic there moves with its load.
+STEP_DB = 12.0
 STEP_CELL_TOL_DB = 3.0
 STEP_WINDOW = 64
 STEP_MIN_SSBS = 8
-_ISR_IDX = FEATURE_NAMES.index("isr_db")
+_RES_SSS_IDX = FEATURE_NAMES.index("res_sss_rel_db")
 
 
 class ScoringPipeline:
@@ -284,7 +287,8 @@ class ScoringPipeline:
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0}
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
-        # (pci, scs, ssb index) -> (power dB, interference dB) of its last SSBs scored clean (STEP_DB)
+        # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
+        # clean (STEP_DB)
         self._clean_levels: dict[tuple, deque] = {}
 
     @property
@@ -383,26 +387,28 @@ class ScoringPipeline:
                 # one history per SSB index where the site's beams differ in level, else one
                 key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)
                 self._fade_guard(rec, key, f, b, float(p), float(fl))
-                self._interference_step(rec, (o.pci, o.scs_khz, o.ssb_index), float(p), float(p) + float(f[_ISR_IDX]))
+                self._interference_step(rec, (o.pci, o.scs_khz, o.ssb_index), float(p),
+                                        (float(fl), float(p) + float(f[_RES_SSS_IDX])))
             out.append(rec)
         return out
 
-    def _interference_step(self, rec: dict, key: tuple, p_db: float, i_db: float) -> None:
-        """Call an SSB jammed whose interference (file units, dB) stands STEP_DB or
-        more over that of the same cell's SSB index while the stream scored it
-        clean, its own power within STEP_CELL_TOL_DB of theirs (see STEP_DB); then
-        add it to that history if it is clean."""
+    def _interference_step(self, rec: dict, key: tuple, p_db: float, levels: tuple[float, float]) -> None:
+        """Call an SSB jammed whose null-RE energy or SSS residual (file units,
+        dB: ``levels``) stands STEP_DB or more over that of the same cell's SSB
+        index while the stream scored it clean, its own power within
+        STEP_CELL_TOL_DB of theirs (see STEP_DB); then add it to that history if
+        it is clean."""
         hist = self._clean_levels.get(key)
         if not rec["jammed"] and not rec.get("unknown_cell") and hist is not None and len(hist) >= STEP_MIN_SSBS:
             h = np.asarray(hist)
-            rise = i_db - float(np.median(h[:, 1]))
+            rise = max(lv - float(np.median(h[:, 1 + k])) for k, lv in enumerate(levels))
             if rise >= STEP_DB and abs(p_db - float(np.median(h[:, 0]))) <= STEP_CELL_TOL_DB:
                 rec.update({"jammed": True, "score": 1.0, "interference_step_db": round(rise, 2)})
                 self.stats["jammed"] += 1
         if not rec["jammed"]:
             if hist is None:
                 hist = self._clean_levels[key] = deque(maxlen=STEP_WINDOW)
-            hist.append((p_db, i_db))
+            hist.append((p_db, *levels))
 
     def _fade_guard(self, rec: dict, key: tuple, feats: np.ndarray, base: Optional[ConfigBaseline], p_db: float,
                     floor_db: float) -> None:
