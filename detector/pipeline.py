@@ -250,10 +250,11 @@ def _shape_z(base: Optional[ConfigBaseline], shape_db: float) -> Optional[float]
 # Interference step (both modes, within one stream). A receiver's gain and noise floor hold
 # still over a recording or a live stream (they differ from one to the next: no absolute level
 # is assumed); a jammer that comes on during it raises the SSB's interference -- the energy
-# per RE of its null REs, or the residual on its SSS REs (file units; both in the SSB's middle
-# and in its PSS/SSS symbols, where PDSCH that a scheduler lets overlap the SSB's edge in the
-# PBCH symbols does not land: measured over all REs, such traffic switching on at -3 dB made
-# 27 of 40 clean SSBs "jammed" at 35 dB SNR) -- while the cell's own power (its fitted |H|^2)
+# per RE of its null REs, or the residual on its SSS REs (file units; the null REs lie in the
+# PSS and SSS symbols, the SSS REs in the SSB's middle: PDSCH that a scheduler lets overlap the
+# SSB's edge in its PBCH symbols lands on neither -- measured over all REs, such traffic
+# switching on at -3 dB made 27 of 40 clean SSBs "jammed" at 35 dB SNR; overlapping the PSS
+# symbol's edge it would land on null REs) -- while the cell's own power (its fitted |H|^2)
 # stays. Uncalibrated, the model cannot tell such an SSB from a weaker cell's (a barrage at
 # SJNR 0 dB under a 20 dB cell reads as a 0 dB cell: bench/daemon_tcp.py raised no alert),
 # nor a fake SSB of another PCI under the cell from a co-channel neighbour's; against the
