@@ -1009,12 +1009,17 @@ def blind_ssb_offsets_hz(x: np.ndarray, fs_hz: float, scs_khz: int, n_best: int 
     at most ``n_best``; empty when the block is shorter than two symbols or the
     rate cannot hold the SSB.
     """
-    steps = blind_ssb_offsets_steps(x, fs_hz, scs_khz, n_best)
-    while True:
-        try:
+    return run_steps(blind_ssb_offsets_steps(x, fs_hz, scs_khz, n_best))
+
+
+def run_steps(steps):
+    """Run a step generator (:func:`blind_ssb_offsets_steps`,
+    :func:`detector.receiver.acquire_steps`) to its end; its return value."""
+    try:
+        while True:
             next(steps)
-        except StopIteration as stop:
-            return stop.value
+    except StopIteration as stop:
+        return stop.value
 
 
 def blind_ssb_offsets_steps(x: np.ndarray, fs_hz: float, scs_khz: int, n_best: int = 4):

@@ -182,13 +182,7 @@ def _period_from(dets: list[Detection], fs_hz: float) -> Optional[float]:
     return best if abs(best - ms) < 0.05 * best else None
 
 
-def run_steps(steps):
-    """Run a step generator (:func:`acquire_steps`) to its end; its return value."""
-    try:
-        while True:
-            next(steps)
-    except StopIteration as stop:
-        return stop.value
+run_steps = dsp.run_steps  # a step generator (acquire_steps) run to its end
 
 
 def acquire(
