@@ -187,6 +187,95 @@ def dc_offset(x: np.ndarray, min_ratio: float = 12.0) -> tuple[complex, float]:
     return (m, power) if m2 * n > min_ratio * max(power - m2, 0.0) else (0j, 0.0)
 
 
+# ---------------------------------------------------------------------------
+# The spectrum around the SSB: the floor an SSB-band jammer does not raise
+# ---------------------------------------------------------------------------
+BAND_FLOOR_GUARD_SC = 6  # subcarriers beyond the SSB's 240 left out on each side (its own skirt)
+BAND_FLOOR_NYQUIST_FRACTION = 0.8  # bins within this fraction of Nyquist (an SDR's anti-alias roll-off beyond)
+BAND_FLOOR_DC_BINS = 3  # bins around the capture centre left out (LO leakage)
+BAND_FLOOR_PERCENTILE = 10.0  # the bins' energy percentile taken for the floor (traffic sits above)
+BAND_FLOOR_MIN_BINS = 48  # four RBs
+
+
+@functools.lru_cache(maxsize=1)
+def _band_floor_bias() -> float:
+    """The BAND_FLOOR_PERCENTILE-th percentile of a bin's mean energy over the
+    4 symbols for white noise, per unit noise (a Gamma variable of shape 4 and
+    mean 1): what the floor is divided by."""
+    from scipy.stats import gamma
+
+    return float(gamma.ppf(BAND_FLOOR_PERCENTILE / 100.0, 4, scale=0.25))
+
+
+BAND_FLOOR_OFFSET_STEP_HZ = 10.0  # the SSB centre rounded to this for the plan (ICI under -50 dB)
+
+
+@functools.lru_cache(maxsize=32)
+def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: int) -> tuple[np.ndarray, np.ndarray]:
+    """(phasor (n_fft,) complex64 that takes the SSB centre to DC, so that the
+    carrier's subcarriers fall on the bins: no leakage of its traffic into idle
+    bins; the bins (after it) that hold neither the SSB (with its guard), nor
+    the recorded band's edges, nor its DC)."""
+    f = np.fft.fftfreq(n_fft, 1.0 / fs_hz)  # relative to the SSB centre
+    f_abs = (f + ssb_offset_hz + fs_hz / 2) % fs_hz - fs_hz / 2  # where the bin lies in the recorded band
+    half = (120 + BAND_FLOOR_GUARD_SC) * scs_khz * 1e3  # the SSB's 240 subcarriers around its centre
+    ok = ((np.abs(f) > half) & (np.abs(f_abs) < BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2)
+          & (np.abs(f_abs) > BAND_FLOOR_DC_BINS * fs_hz / n_fft))
+    idx = np.flatnonzero(ok)
+    idx.setflags(write=False)
+    ph = np.exp(-2j * np.pi * ssb_offset_hz / fs_hz * np.arange(n_fft)).astype(np.complex64)
+    ph.setflags(write=False)
+    return ph, idx
+
+
+def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
+                      scs_khz: int) -> tuple[np.ndarray, np.ndarray]:
+    """The noise floor of the spectrum around the SSB, during the SSB, per RE
+    of the SSB grid (:func:`ssb_grids_at`'s units).
+
+    The four SSB symbols are taken at the input rate (FFT of round(fs / SCS)
+    samples from the middle of each normal CP); of the bins outside the SSB
+    band (and its guard), the capture's band edges and DC, the
+    BAND_FLOOR_PERCENTILE-th percentile of their energy over the four symbols,
+    unbiased for white noise (:func:`_band_floor_bias`), is the floor: the
+    receiver's noise where the carrier around the SSB is idle (traffic raises
+    bins above it, whatever its RB grid; a band busier than 90 % everywhere
+    raises the floor, which then reads high: the safe side). Null REs are empty (TS 38.211
+    §7.4.3.1), so energy there above this floor is interference confined to
+    the SSB's band -- or the cell's own leakage (EVM, phase noise), which
+    the caller tells apart by its level against the SSB.
+
+    Parameters
+    ----------
+    xs : complex64, shape (m, n) -- windows at ``fs_hz``, each with an SSB
+        whose first CP starts at sample ``first`` (may be fractional)
+    ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
+
+    Returns
+    -------
+    floor : float64 (m,) -- per RE of the SSB grid (input units^2 x SSB rate /
+        fs: a unitary FFT of the SSB-rate stream); NaN where fewer than
+        BAND_FLOOR_MIN_BINS bins lie in the capture or the window is short
+    n_bins : int (m,) -- bins the floor was taken from
+    """
+    m, n = xs.shape
+    n_fft = int(round(fs_hz / (scs_khz * 1e3)))
+    off = round(float(ssb_offset_hz) / BAND_FLOOR_OFFSET_STEP_HZ) * BAND_FLOOR_OFFSET_STEP_HZ
+    ph, idx = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz))
+    n_b = idx.size
+    # each symbol's FFT window starts mid-CP: robust to a co-channel cell arriving a little early
+    # (its next symbol) and to a late multipath tap alike
+    starts = np.floor(first + np.arange(4) * n_fft * (1 + 144 / 2048) + n_fft * 72 / 2048).astype(np.intp)
+    if m == 0 or n_b < BAND_FLOOR_MIN_BINS or starts[-1] + n_fft > n or starts[0] < 0:
+        return np.full(m, np.nan), np.full(m, n_b, np.int64)
+    win = xs[:, starts[:, None] + np.arange(n_fft)[None, :]] * ph  # (m, 4, n_fft), the SSB centre at DC
+    v = np.take(_fft(win, 2, True), idx, axis=2).view(np.float32)  # (m, 4, 2 n_b): re, im
+    e = np.einsum("msk,msk->mk", v, v).reshape(m, n_b, 2).sum(axis=2, dtype=np.float64)  # over the symbols
+    k = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_b - 1)))
+    floor = np.partition(e, k, axis=1)[:, k] / (4 * n_fft * _band_floor_bias())  # per symbol, unitary FFT
+    return floor * (ssb_rate_hz(scs_khz) / fs_hz), np.full(m, n_b, np.int64)
+
+
 def sum_sq(x: np.ndarray) -> float:
     """sum |x|^2 of a complex64 array in float32 (non-finite when x holds NaN/Inf, or
     overflows), by dot products of at most 8192 values (so that BLAS stays on one

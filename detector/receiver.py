@@ -49,6 +49,12 @@ DC_BLOCK_S = 10e-3
 # brings (its locked SSBs' times their PSS correlation, S / (S + I + N): a jammer already
 # on is not counted as the cell's) is not scored as jammed (Receiver._finish)
 QUIET_LOSS_RATIO = 2.0
+# A second look at the null REs (SSBObservation.null_early_per_re, the band-excess rule of
+# detector.pipeline) with the FFT windows this many SSB-rate samples earlier: mid-CP (9 of
+# the 18 samples before its end) instead of 3 before it. A co-channel cell that arrives
+# earlier than the serving one (a neighbour site closer to the receiver) spills its next
+# symbol into the later window; stationary interference reads the same in both.
+NULL_EARLY_SAMPLES = 6
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 # Tracking takes the SSB windows of one CFO epoch (10 ms of stream, from sample 0) to the
 # SSB rate around the same frequency, the tracked CFO as it stood when the epoch's first
@@ -622,6 +628,13 @@ class SSBObservation:
     # white over the recorded band): a known floor, like the quantisation noise
     clip_fraction: float = 0.0
     clip_floor_per_re: float = 0.0
+    # the noise floor of the spectrum around the SSB during its symbols, per RE of the grid
+    # (dsp.band_floor_per_re; NaN where the capture holds too little of it) and the bins
+    # it was taken from: what an interferer confined to the SSB's band does not raise
+    band_floor_per_re: float = float("nan")
+    band_floor_bins: int = 0
+    # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP
+    null_early_per_re: float = float("nan")
 
 
 @dataclass(slots=True)
@@ -648,6 +661,7 @@ class _Pending:
     reason: str
     others: tuple = ()
     clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
+    band_floor: tuple = (float("nan"), 0)  # (dsp.band_floor_per_re of the window, its bins)
 
 
 def l_max_candidates(ssb_freq_hz: Optional[float], scs_khz: int) -> tuple[int, ...]:
@@ -1272,7 +1286,8 @@ class Receiver:
 
     def _band(self, w0: int, length: int, cfo_hz: float):
         """The window [w0, w0 + length) at the SSB rate, around the SSB centre
-        (offset + ``cfo_hz``): (y0 complex64, w, n_bad, valid, clip, k0) with
+        (offset + ``cfo_hz``): (y0 complex64, w, n_bad, valid, clip, k0, floor:
+        (dsp.band_floor_per_re, its bins)) with
         ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
         polyphase path, the first window asked for in a push is taken to the SSB
         rate together with every other SSB window that lies in the buffer (one
@@ -1282,9 +1297,12 @@ class Receiver:
         rate = self.rate
         center = self.offset_hz + cfo_hz
         rot = dsp.band_rotation(length, self.fs, center, rate)
+        first = self._window_in()[0]  # the SSB's start in each window (within a sample)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            return dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None
+            fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz)
+            return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
+                    (float(fl[0]), int(nc[0])))
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -1301,11 +1319,12 @@ class Receiver:
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
+            fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz)
             for i, s0 in enumerate(starts):
-                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i])
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])))
             hit = self._bands.pop((w0, length, k0))
-        y0, n_bad, valid, clip = hit
-        return y0, w, n_bad, valid, clip, k0
+        y0, n_bad, valid, clip, floor = hit
+        return y0, w, n_bad, valid, clip, k0, floor
 
     def _epoch_cfo_at(self, pos: float) -> float:
         """The CFO that the SSB window at ``pos`` is taken to the SSB rate with
@@ -1352,7 +1371,7 @@ class Receiver:
         margin, length = self._window_in()
         w0 = int(math.floor(pos)) - margin
         cfo_rot = self._epoch_cfo_at(pos)
-        y0, w, n_bad, valid, clip, k0 = self._band(w0, length, cfo_rot)
+        y0, w, n_bad, valid, clip, k0, floor = self._band(w0, length, cfo_rot)
         self.n_nonfinite += n_bad
         rate = self.rate
         e_start = (pos - w0) * rate / self.fs  # expected SSB start in y (float)
@@ -1385,7 +1404,8 @@ class Receiver:
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
-                        others=tuple(self.acq.others) if self.acq is not None else (), clip=clip)
+                        others=tuple(self.acq.others) if self.acq is not None else (), clip=clip,
+                        band_floor=floor)
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
         """The observations of a push: the SSB grids and the cell identity checks
@@ -1401,7 +1421,13 @@ class Receiver:
             clip_floor = dsp.clip_distortion_power(clip[:, 0], clip[:, 1]) * (self.rate / self.fs)
         for idx in groups.values():
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
-            grids = dsp.ssb_grids_at(ys, np.array([pending[i].start for i in idx]))
+            starts = np.array([pending[i].start for i in idx])
+            grids = dsp.ssb_grids_at(ys, starts)
+            # the null REs' energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP
+            # (a neighbour cell arriving early spills its next symbol into the later window)
+            early = dsp.ssb_grids_at(ys, starts - NULL_EARLY_SAMPLES).reshape(len(idx), -1)[:, nr.NULL_RE_MASK.ravel()]
+            null_early = (np.einsum("ni,ni->n", early.real, early.real)
+                          + np.einsum("ni,ni->n", early.imag, early.imag)) / early.shape[1]
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             ibs, sss_m, dmrs_m = dsp.track_identities(
@@ -1432,6 +1458,9 @@ class Receiver:
                     others=p.others,
                     clip_fraction=p.clip[0],
                     clip_floor_per_re=float(clip_floor[i]),
+                    band_floor_per_re=p.band_floor[0],
+                    band_floor_bins=p.band_floor[1],
+                    null_early_per_re=float(null_early[j]),
                 )
         # in stream order: an SSB whose PSS is missing with no more energy in its band
         # than the cell's own SSBs bring is not jammed -- the timing was lost (samples

@@ -1115,3 +1115,99 @@ def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, s
         assert not any(r["jammed"] for r in after)
     else:
         assert all(r["jammed"] for r in after), [(r["ssb_index"], r.get("interference_step_db")) for r in after]
+
+
+@pytest.mark.parametrize("fs_hz, scs_khz, off_hz", [(30.72e6, 30, 3e6), (19.5e6, 30, -1e6), (20e6, 30, 2e6),
+                                                    (46.08e6, 15, 9e6), (7.68e6, 15, 1e6)])
+def test_band_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
+    """dsp.band_floor_per_re in the SSB grid's units: on white noise it equals the
+    grid's mean energy per RE (any rate, 19.5 and 20 Msps too, whose FFT is not
+    a power of 2 or whose symbol is not a whole number of samples)."""
+    rng = np.random.default_rng(3)
+    n_win = 24
+    rate = dsp.ssb_rate_hz(scs_khz)
+    n = int(np.ceil(dsp.SSB_LEN * fs_hz / rate)) + 200
+    x = ((rng.standard_normal(n * n_win) + 1j * rng.standard_normal(n * n_win)) * 0.3).astype(np.complex64)
+    xs = x.reshape(n_win, n)
+    floor, n_bins = dsp.band_floor_per_re(xs, 100.0, fs_hz, off_hz, scs_khz)
+    assert np.all(n_bins >= dsp.BAND_FLOOR_MIN_BINS) and np.all(np.isfinite(floor))
+    grid_e = np.mean([np.mean(np.abs(dsp.ssb_grid_at(dsp.extract_band(r, fs_hz, off_hz, rate), 100 * rate / fs_hz)) ** 2)
+                      for r in xs])
+    assert abs(10 * np.log10(floor.mean() / grid_e)) < 0.25
+    # a capture that holds nothing beside the SSB has no floor
+    f2, c2 = dsp.band_floor_per_re(xs[:, : int(n * 7.68e6 / fs_hz)], 100.0, 7.68e6, 0.0, 30)
+    assert np.all(np.isnan(f2)) and np.all(c2 < dsp.BAND_FLOOR_MIN_BINS)
+
+
+@pytest.mark.parametrize("jammer", ["ssb_band_noise", "reactive", "barrage", None])
+def test_interference_confined_to_the_ssb_band_is_jammed_uncalibrated(jammer):
+    """pipeline.BAND_EXCESS_ISR_DB: without a baseline the model takes SSB-band
+    noise at SJNR 18 dB under a 30 dB cell for a 18 dB cell's SSB; its null REs
+    stand over the idle spectrum around the SSB, so every SSB is jammed. A
+    barrage raises that spectrum too (no band excess: a weaker cell's SSB is
+    what it looks like), and a clean recording has none."""
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None)
+    if jammer is not None:
+        p = dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": 18.0})
+    x = simulate_capture(p, np.random.default_rng(22)).iq
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    assert len(recs) >= 8 and all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
+    fired = [r for r in recs if "band_excess_db" in r]
+    if jammer in ("ssb_band_noise", "reactive"):
+        assert all(r["jammed"] for r in recs) and fired
+        assert all(-20.0 < r["band_excess_db"] < -16.0 for r in fired)  # ~ -SJNR
+    else:
+        assert not fired
+        if jammer is None:
+            assert not any(r["jammed"] for r in recs)
+
+
+class _NeverJammed:
+    """A detector that calls every SSB clean: what the rules beside the model add, alone."""
+
+    name = "never-jammed"
+
+    def score(self, feats, base):
+        return False, 0.0, "calibrated" if base is not None else "uncalibrated"
+
+
+def test_a_calibrated_site_takes_the_band_excess_to_its_own_leakage():
+    """pipeline.band_threshold_db: a site's clean SSBs keep their null REs at
+    the floor, so once calibrated the band-excess rule's level drops from -24 dB
+    to the site's own leakage (here ~-37 dB, plus BAND_EXCESS_SITE_MARGIN_DB):
+    SSB-band noise at SJNR 25 dB under a 38 dB cell (~-27 dB against the cell) is jammed by the rule alone at the calibrated
+    site (the model is left out here: it sees a 10 dB floor rise there), and
+    not without the baseline."""
+    from detector import pipeline as P
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import config_baseline
+
+    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(38.0, 38.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(31), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None)
+    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
+    cal = [o for k in range(3) for o in rx.push(simulate_capture(p, np.random.default_rng([32, k])).iq) + rx.flush()
+           if o.valid]
+    cb = config_baseline(cal, p.scs_khz, p.sample_rate_hz, p.datatype)
+    assert P.AUX_BAND_ISR in cb.stats
+    level = P.band_threshold_db(cb)
+    assert level == max(P.BAND_EXCESS_SITE_MIN_DB, cb.stats[P.AUX_BAND_ISR].max + P.BAND_EXCESS_SITE_MARGIN_DB)
+    assert level < -29.0 and P.band_threshold_db(None) == P.BAND_EXCESS_ISR_DB
+    x = simulate_capture(dataclasses.replace(p, jammer={"type": "ssb_band_noise", "sjnr_db": 25.0}),
+                         np.random.default_rng(33)).iq
+    got = {}
+    for mode, base in (("calibrated", SiteBaseline({cb.key: cb})), ("uncalibrated", None)):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=base, detector=_NeverJammed())
+        got[mode] = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+        assert len(got[mode]) >= 8 and all(r["mode"] == mode for r in got[mode])
+    assert all(r["jammed"] and level < r["band_excess_db"] < -24.0 for r in got["calibrated"])
+    assert not any(r["jammed"] for r in got["uncalibrated"])
