@@ -197,14 +197,11 @@ BAND_FLOOR_PERCENTILE = 10.0  # the bins' energy percentile taken for the floor 
 BAND_FLOOR_MIN_BINS = 48  # four RBs
 
 
-@functools.lru_cache(maxsize=1)
-def _band_floor_bias() -> float:
-    """The BAND_FLOOR_PERCENTILE-th percentile of a bin's mean energy over the
-    4 symbols for white noise, per unit noise (a Gamma variable of shape 4 and
-    mean 1): what the floor is divided by."""
-    from scipy.stats import gamma
-
-    return float(gamma.ppf(BAND_FLOOR_PERCENTILE / 100.0, 4, scale=0.25))
+# The BAND_FLOOR_PERCENTILE-th percentile of a bin's mean energy over the 4 symbols for white
+# noise, per unit noise: scipy.stats.gamma.ppf(0.10, 4, scale=0.25) (the mean of 4 unit
+# exponentials), what the floor is divided by (a constant: importing scipy.stats costs ~0.7 s
+# at start-up; tests/test_receiver.py checks it)
+BAND_FLOOR_BIAS = 0.43619239070622784
 
 
 BAND_FLOOR_OFFSET_STEP_HZ = 10.0  # the SSB centre rounded to this for the plan (ICI under -50 dB)
@@ -237,7 +234,7 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     samples from the middle of each normal CP); of the bins outside the SSB
     band (and its guard), the capture's band edges and DC, the
     BAND_FLOOR_PERCENTILE-th percentile of their energy over the four symbols,
-    unbiased for white noise (:func:`_band_floor_bias`), is the floor: the
+    unbiased for white noise (BAND_FLOOR_BIAS), is the floor: the
     receiver's noise where the carrier around the SSB is idle (traffic raises
     bins above it, whatever its RB grid; a band busier than 90 % everywhere
     raises the floor, which then reads high: the safe side). Null REs are empty (TS 38.211
@@ -272,7 +269,7 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     v = np.take(_fft(win, 2, True), idx, axis=2).view(np.float32)  # (m, 4, 2 n_b): re, im
     e = np.einsum("msk,msk->mk", v, v).reshape(m, n_b, 2).sum(axis=2, dtype=np.float64)  # over the symbols
     k = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_b - 1)))
-    floor = np.partition(e, k, axis=1)[:, k] / (4 * n_fft * _band_floor_bias())  # per symbol, unitary FFT
+    floor = np.partition(e, k, axis=1)[:, k] / (4 * n_fft * BAND_FLOOR_BIAS)  # per symbol, unitary FFT
     return floor * (ssb_rate_hz(scs_khz) / fs_hz), np.full(m, n_b, np.int64)
 
 

@@ -1123,6 +1123,9 @@ def test_band_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
     """dsp.band_floor_per_re in the SSB grid's units: on white noise it equals the
     grid's mean energy per RE (any rate, 19.5 and 20 Msps too, whose FFT is not
     a power of 2 or whose symbol is not a whole number of samples)."""
+    from scipy.stats import gamma
+
+    assert dsp.BAND_FLOOR_BIAS == pytest.approx(gamma.ppf(dsp.BAND_FLOOR_PERCENTILE / 100, 4, scale=0.25), rel=1e-12)
     rng = np.random.default_rng(3)
     n_win = 24
     rate = dsp.ssb_rate_hz(scs_khz)
