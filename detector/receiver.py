@@ -49,12 +49,15 @@ DC_BLOCK_S = 10e-3
 # brings (its locked SSBs' times their PSS correlation, S / (S + I + N): a jammer already
 # on is not counted as the cell's) is not scored as jammed (Receiver._finish)
 QUIET_LOSS_RATIO = 2.0
-# A second look at the null REs (SSBObservation.null_early_per_re, the band-excess rule of
+# More looks at the null REs (SSBObservation.null_early_per_re, the band-excess rule of
 # detector.pipeline) with the FFT windows this many SSB-rate samples earlier: mid-CP (9 of
-# the 18 samples before its end) instead of 3 before it. A co-channel cell that arrives
-# earlier than the serving one (a neighbour site closer to the receiver) spills its next
-# symbol into the later window; stationary interference reads the same in both.
-NULL_EARLY_SAMPLES = 6
+# the 18 samples before its end) and near the CP's start (16 before it), instead of 3 before
+# it; the lowest reading is kept. A co-channel cell that arrives earlier than the serving one
+# (a neighbour site closer to the receiver) spills its next symbol into the later windows, a
+# late multipath tap the previous symbol into the earliest; stationary interference reads the
+# same in all. (Simulated neighbours 3-6 dB under the cell, 0.7-0.9 CP early: their spill
+# stood up to -15 dB against the cell in the standard and mid-CP windows.)
+NULL_EARLY_SAMPLES = (6, 13)
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 # Tracking takes the SSB windows of one CFO epoch (10 ms of stream, from sample 0) to the
 # SSB rate around the same frequency, the tracked CFO as it stood when the epoch's first
@@ -633,7 +636,7 @@ class SSBObservation:
     # it was taken from: what an interferer confined to the SSB's band does not raise
     band_floor_per_re: float = float("nan")
     band_floor_bins: int = 0
-    # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP
+    # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the lowest)
     null_early_per_re: float = float("nan")
 
 
@@ -1423,11 +1426,13 @@ class Receiver:
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
             starts = np.array([pending[i].start for i in idx])
             grids = dsp.ssb_grids_at(ys, starts)
-            # the null REs' energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP
-            # (a neighbour cell arriving early spills its next symbol into the later window)
-            early = dsp.ssb_grids_at(ys, starts - NULL_EARLY_SAMPLES).reshape(len(idx), -1)[:, nr.NULL_RE_MASK.ravel()]
-            null_early = (np.einsum("ni,ni->n", early.real, early.real)
-                          + np.einsum("ni,ni->n", early.imag, early.imag)) / early.shape[1]
+            # the null REs' energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP, the
+            # lowest (a neighbour cell arriving early spills its next symbol into the later windows)
+            null_early = np.full(len(idx), np.inf)
+            for d in NULL_EARLY_SAMPLES:
+                early = dsp.ssb_grids_at(ys, starts - d).reshape(len(idx), -1)[:, nr.NULL_RE_MASK.ravel()]
+                null_early = np.minimum(null_early, (np.einsum("ni,ni->n", early.real, early.real)
+                                                     + np.einsum("ni,ni->n", early.imag, early.imag)) / early.shape[1])
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             ibs, sss_m, dmrs_m = dsp.track_identities(

@@ -1214,3 +1214,26 @@ def test_a_calibrated_site_takes_the_band_excess_to_its_own_leakage():
         assert len(got[mode]) >= 8 and all(r["mode"] == mode for r in got[mode])
     assert all(r["jammed"] and level < r["band_excess_db"] < -24.0 for r in got["calibrated"])
     assert not any(r["jammed"] for r in got["uncalibrated"])
+
+
+@pytest.mark.parametrize("offset_cp", [-0.8, -1.2])
+def test_an_early_neighbour_is_not_band_excess(offset_cp):
+    """receiver.NULL_EARLY_SAMPLES, pipeline.BAND_ISI_MAX_DB: a co-channel cell 3 dB
+    under the serving one arriving 0.8 or 1.2 CP early spills its next symbol
+    into the null REs' FFT window (up to -15 dB against the cell, over every
+    other limit of the rule); read earlier in the CP, or seen as a spill by how
+    much the standard reading stands over the earlier ones, it is not jammed."""
+    from signals.simulate import NeighbourConfig
+
+    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(35.0, 35.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-3.0, -3.0), offset_cp=(offset_cp, offset_cp)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(41), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, impairments=None)
+    assert p.neighbour is not None
+    x = simulate_capture(p, np.random.default_rng(42)).iq
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=_NeverJammed())
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    assert len(recs) >= 8 and all(r["pci"] == p.pci for r in recs)
+    assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
