@@ -237,10 +237,11 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     unbiased for white noise (BAND_FLOOR_BIAS), is the floor: the
     receiver's noise where the carrier around the SSB is idle (traffic raises
     bins above it, whatever its RB grid; a band busier than 90 % everywhere
-    raises the floor, which then reads high: the safe side). Null REs are empty (TS 38.211
-    §7.4.3.1), so energy there above this floor is interference confined to
-    the SSB's band -- or the cell's own leakage (EVM, phase noise), which
-    the caller tells apart by its level against the SSB.
+    raises the floor, which then reads high: the safe side). Null REs are
+    empty (TS 38.211 §7.4.3.1), so energy there above this floor is
+    interference confined to the SSB's band -- or the cell's own leakage
+    (EVM, phase noise), which the caller tells apart by its level against
+    the SSB.
 
     Parameters
     ----------

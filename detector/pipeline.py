@@ -297,8 +297,8 @@ def observation_band_excess(obs: list[SSBObservation], feats: np.ndarray,
                             f_db: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`band_excess` of observed SSBs with their feature vectors (and
     :func:`epnre_abs_db_batch` of their grids, when at hand); the null REs read
-    with the FFT windows mid-CP where that is lower (a co-channel cell arriving
-    early spills into the later window: receiver.NULL_EARLY_SAMPLES)."""
+    with the FFT windows earlier in the CP where that is lower (a co-channel cell
+    arriving early spills into the later windows: receiver.NULL_EARLY_SAMPLES)."""
     if not obs:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     if f_db is None:
