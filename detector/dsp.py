@@ -274,6 +274,13 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     return floor * (ssb_rate_hz(scs_khz) / fs_hz), np.full(m, n_b, np.int64)
 
 
+def null_re_power(grids: np.ndarray) -> np.ndarray:
+    """Mean power of the 130 null REs (TS 38.211 §7.4.3.1) of SSB grids
+    complex64 (m, 4, 240): float64 (m,), the grids' units."""
+    g = grids.reshape(len(grids), -1)[:, nr.NULL_RE_MASK.ravel()]
+    return (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1)
+
+
 def sum_sq(x: np.ndarray) -> float:
     """sum |x|^2 of a complex64 array in float32 (non-finite when x holds NaN/Inf, or
     overflows), by dot products of at most 8192 values (so that BLAS stays on one

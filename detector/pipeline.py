@@ -43,9 +43,7 @@ def load_detector(model: str) -> Detector:
 def epnre_abs_db_batch(grids: np.ndarray) -> np.ndarray:
     """Absolute energy per null RE (dB, file units): the mean power of the 130
     null REs of SSB grids complex64 (m, 4, 240); float64 (m,)."""
-    g = grids.reshape(len(grids), -1)[:, nr.NULL_RE_MASK.ravel()]
-    p = (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1)
-    return 10 * np.log10(np.maximum(p, 1e-30))
+    return 10 * np.log10(np.maximum(dsp.null_re_power(grids), 1e-30))
 
 
 def epnre_abs_db(grid: np.ndarray) -> float:
@@ -293,19 +291,22 @@ def band_excess(null_db: np.ndarray, cell_db: np.ndarray, floor: np.ndarray,
     return isr, z, over_db
 
 
-def observation_band_excess(obs: list[SSBObservation], feats: np.ndarray,
-                            f_db: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def observation_band_excess(obs: list[SSBObservation], feats: np.ndarray, f_db: Optional[np.ndarray] = None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`band_excess` of observed SSBs with their feature vectors (and
     :func:`epnre_abs_db_batch` of their grids, when at hand); the null REs read
     with the FFT windows earlier in the CP where that is lower (a co-channel cell
-    arriving early spills into the later windows: receiver.NULL_EARLY_SAMPLES)."""
+    arriving early spills into the later windows: receiver.NULL_EARLY_SAMPLES);
+    a fourth array: the standard reading over that lower one, dB (BAND_ISI_MAX_DB)."""
     if not obs:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
     if f_db is None:
         f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
     p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2
-    null_db = np.minimum(f_db, 10 * np.log10(np.maximum([o.null_early_per_re for o in obs], 1e-30)))
-    return band_excess(null_db, p_db, [o.band_floor_per_re for o in obs], [o.band_floor_bins for o in obs])
+    spill_db = f_db - 10 * np.log10(np.maximum([o.null_early_per_re for o in obs], 1e-30))
+    null_db = f_db - np.maximum(spill_db, 0.0)  # the lower reading
+    return (*band_excess(null_db, p_db, [o.band_floor_per_re for o in obs], [o.band_floor_bins for o in obs]),
+            spill_db)
 
 
 # At a calibrated site the cell's own leakage into its null REs is known: the clean SSBs'
@@ -474,18 +475,15 @@ class ScoringPipeline:
         shape_z = [_shape_z(b, float(v)) for b, v in zip(bases, aux[AUX_PSS_SHAPE])]
         f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
         p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
-        bx_db, bx_z, bx_over = observation_band_excess(obs, feats, f_db)
-        # the standard reading of the null REs over the lowest earlier one (BAND_ISI_MAX_DB)
-        isis = f_db - 10 * np.log10(np.maximum([o.null_early_per_re for o in obs], 1e-30))
+        bx_db, bx_z, bx_over, bx_spill = observation_band_excess(obs, feats, f_db)
         out = []
-        for o, f, b, sb, p, fl, z, bx, bz, bo, isi_db in zip(obs, feats, bases, site, p_db, f_db, shape_z, bx_db,
-                                                              bx_z, bx_over, isis):
+        for o, f, b, sb, p, fl, z, bx, bz, bo, spill in zip(obs, feats, bases, site, p_db, f_db, shape_z, bx_db,
+                                                             bx_z, bx_over, bx_spill):
             rec = self._record(o, f, b, z)
             if o.valid and not rec["jammed"] and bz >= BAND_EXCESS_Z and bo >= BAND_EXCESS_MIN_DB \
-                    and bx >= band_threshold_db(b) and isi_db < BAND_ISI_MAX_DB:
+                    and bx >= band_threshold_db(b) and spill < BAND_ISI_MAX_DB:
                 # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)
-                rec.update({"jammed": True, "score": 1.0, "band_excess_db": round(float(bx), 2)})
-                self.stats["jammed"] += 1
+                self._jam(rec, band_excess_db=round(float(bx), 2))
             if o.valid:
                 # one history per SSB index where the site's beams differ in level, else one
                 key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)
@@ -494,6 +492,12 @@ class ScoringPipeline:
                                         (float(fl), float(p) + float(f[_RES_SSS_IDX])))
             out.append(rec)
         return out
+
+    def _jam(self, rec: dict, **why) -> None:
+        """Turn a clean record jammed by a rule beside the model (``why``: the
+        rule's record key and value), counted in the stats."""
+        rec.update({"jammed": True, "score": 1.0, **why})
+        self.stats["jammed"] += 1
 
     def _interference_step(self, rec: dict, key: tuple, p_db: float, levels: tuple[float, float]) -> None:
         """Call an SSB jammed whose null-RE energy or SSS residual (file units,
@@ -506,8 +510,7 @@ class ScoringPipeline:
             h = np.asarray(hist)
             rise = max(lv - float(np.median(h[:, 1 + k])) for k, lv in enumerate(levels))
             if rise >= STEP_DB and abs(p_db - float(np.median(h[:, 0]))) <= STEP_CELL_TOL_DB:
-                rec.update({"jammed": True, "score": 1.0, "interference_step_db": round(rise, 2)})
-                self.stats["jammed"] += 1
+                self._jam(rec, interference_step_db=round(rise, 2))
         if not rec["jammed"]:
             if hist is None:
                 hist = self._clean_levels[key] = deque(maxlen=STEP_WINDOW)

@@ -1428,11 +1428,8 @@ class Receiver:
             grids = dsp.ssb_grids_at(ys, starts)
             # the null REs' energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP, the
             # lowest (a neighbour cell arriving early spills its next symbol into the later windows)
-            null_early = np.full(len(idx), np.inf)
-            for d in NULL_EARLY_SAMPLES:
-                early = dsp.ssb_grids_at(ys, starts - d).reshape(len(idx), -1)[:, nr.NULL_RE_MASK.ravel()]
-                null_early = np.minimum(null_early, (np.einsum("ni,ni->n", early.real, early.real)
-                                                     + np.einsum("ni,ni->n", early.imag, early.imag)) / early.shape[1])
+            null_early = np.min([dsp.null_re_power(dsp.ssb_grids_at(ys, starts - d)) for d in NULL_EARLY_SAMPLES],
+                                axis=0)
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             ibs, sss_m, dmrs_m = dsp.track_identities(
