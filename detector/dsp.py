@@ -790,6 +790,87 @@ def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
     return min(0.5, max(-0.5, 0.5 * (float(v_m1) - float(v_p1)) / den))
 
 
+# A co-channel cell that arrives more than a CP before or after the serving one (a closer or a
+# farther site) spills its symbols into every FFT window of the serving cell's symbols, null
+# REs included (detector.pipeline's band-excess rule). Its PSS is searched for this many
+# SSB-rate samples early (1.3 CPs -- the earlier null-RE readings handle less -- up to 6.7, what
+# the tracking window holds before the SSB: 106 samples and the CP) or
+# late (2/3 of a CP -- the FFT window sits 3 samples before the CP's end -- up to 6) in what is
+# left once the serving cell's own PSS symbol is taken out (MISTIMED_CELL_TAPS: its channel as
+# taps at these delays, least squares, so that its own paths inside the CP are not taken for
+# a cell), so that the serving PSS's energy neither hides it (the PSS correlation is
+# normalised by the window's energy: a cell 12 dB down, 2-4 CPs early, reads 0.05-0.07 beside
+# it) nor correlates with it: the region then holds the other cell, noise, and what the
+# serving cell sends before its SSB. That last is blanked too (its traffic, at the cell's
+# level, would drown a weak early cell), and late, the serving cell's PBCH symbol (its data is
+# not known): of the other cell's PSS, at least 146 of its 256 samples stay in view.
+EARLY_CELL_LAGS = (24, 120)
+LATE_CELL_LAGS = (12, 110)
+MISTIMED_CELL_TAPS = (-1, 0, 1, 2, 3, 4, 5, 6)
+
+
+@functools.lru_cache(maxsize=3)
+def _pss_symbol_spectrum(nid2: int) -> tuple[np.ndarray, np.ndarray]:
+    """(FFT bins, signed subcarrier offsets) of the PSS at the SSB rate, and its
+    values: ((127,) intp, (127,) float64), (127,) complex128."""
+    k = (PSS_K - nr.SSB_CENTER_SUBCARRIER).astype(np.float64)
+    return (k.astype(np.intp) % SSB_FFT_SIZE, k), nr.pss(nid2).astype(np.complex128)
+
+
+def mistimed_cell_rho2(y: np.ndarray, start: float, nid2: int) -> tuple[float, float]:
+    """The strongest PSS correlation (rho2 as :func:`pss_correlate_rows`, any
+    N_ID2) of a cell whose SSB starts EARLY_CELL_LAGS samples before / LATE_CELL_LAGS
+    samples after the serving cell's, with the serving cell's PSS symbol cancelled.
+
+    Parameters
+    ----------
+    y : complex64, shape (n,) -- SSB-rate signal, the serving cell's CFO removed
+    start : float -- CP start of the serving SSB's first symbol in ``y``
+    nid2 : int -- the serving cell's N_ID2
+
+    Returns
+    -------
+    (early, late): floats in [0, 1]; 0 where ``y`` holds too little for the search.
+    """
+    y = np.asarray(y, dtype=np.complex64)
+    i0 = int(math.floor(start))
+    (bins, k), d = _pss_symbol_spectrum(nid2)
+    # the serving PSS symbol (CP + body, the body's periodic continuation) at the fractional start
+    spec = np.zeros(SSB_FFT_SIZE, np.complex128)
+    spec[bins] = d * np.exp(-2j * np.pi * k * (start - i0) / SSB_FFT_SIZE)
+    body = np.fft.ifft(spec)
+    taps = np.array(MISTIMED_CELL_TAPS)
+    a, b = i0 + int(taps.min()), i0 + SSB_SYMBOL_LEN + int(taps.max())
+    if a < 0 or b > y.size:
+        return 0.0, 0.0
+    n = np.arange(a, b)[:, None] - i0 - taps[None, :]  # sample index within each delayed symbol
+    cols = np.where((n >= 0) & (n < SSB_SYMBOL_LEN), body[(n - SSB_CP) % SSB_FFT_SIZE], 0.0)
+    seg = y[a:b].astype(np.complex128)
+    ch = cols.conj().T
+    g = np.linalg.solve(ch @ cols, ch @ seg)  # least squares (the delayed symbols are independent)
+    r = y.copy()
+    r[a:b] = (seg - cols @ g).astype(np.complex64)
+    # the two searches in one batch: the early one's segment, the late one's (the serving
+    # PBCH symbol on blanked), zero-padded to the same length; each row's own lags read
+    spans = [(i0 + SSB_CP - EARLY_CELL_LAGS[1], i0 + SSB_CP - EARLY_CELL_LAGS[0] + SSB_FFT_SIZE),
+             (i0 + SSB_CP + LATE_CELL_LAGS[0], i0 + SSB_CP + LATE_CELL_LAGS[1] + SSB_FFT_SIZE)]
+    n_seg = sfft.next_fast_len(max(hi - lo for lo, hi in spans))
+    rows = np.zeros((2, n_seg), np.complex64)
+    ok = []
+    for i, (lo, hi) in enumerate(spans):
+        lo_c = max(lo, 0)
+        ok.append(hi - lo_c >= SSB_FFT_SIZE and hi <= r.size)
+        if ok[-1]:
+            if i:  # late: from the serving PBCH symbol on blanked
+                rows[i, : min(hi, i0 + SSB_SYMBOL_LEN) - lo_c] = r[lo_c : i0 + SSB_SYMBOL_LEN]
+            else:  # early: before the serving SSB blanked (the serving cell's traffic may be there)
+                rows[i, i0 - lo_c : hi - lo_c] = r[i0:hi]
+            spans[i] = (lo_c, hi)
+    rho2 = pss_correlate_rows(rows)
+    return tuple(float(rho2[i, :, : hi - lo - SSB_FFT_SIZE + 1].max()) if ok[i] else 0.0
+                 for i, (lo, hi) in enumerate(spans))
+
+
 def pss_cfo_hz(y: np.ndarray, start: int, nid2: int, scs_khz: int) -> float:
     """CFO from the phase between the two halves of the PSS correlation.
 

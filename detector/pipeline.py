@@ -260,13 +260,27 @@ BAND_EXCESS_Z = 6.0
 # percentile, comes from wherever the band is lowest; the four real captures' null REs stand
 # -1.7...+2.1 dB off their floor.
 BAND_EXCESS_MIN_DB = 3.0
-# ... and the standard reading of the null REs at most this far over the lowest earlier one:
+# ... and the standard reading of the null REs within this far of the lowest earlier one:
 # interference on air through the SSB reads the same in every window, a co-channel cell that
 # arrives more than a CP early spills its next symbol into all of them, the later ones more
 # (simulated neighbours 3-6 dB under the cell, 1.0-1.2 CP early, no other cell reported by the
 # acquisition: 41 of 90 clean SSBs over the rule's other limits, all with the standard reading
-# >= 1 dB over the earlier ones; a reading of a stationary jammer: ~0 dB).
+# >= 1 dB over the earlier ones), one a CP late its previous symbol, the earlier ones more
+# (down to -6.5 dB); the SSBs of the evaluation split the rule jammed read -0.6...+0.5 dB but
+# for a few sweeps and partial-band noise with an edge in the SSB (up to +2.3 dB, left to the
+# model).
 BAND_ISI_MAX_DB = 1.0
+# ... and no co-channel cell 1.3-6.7 CPs early or 2/3-6 CPs late: it spills its symbols into
+# every window the CP allows (the earlier readings stop telling it once it is ~2 CPs off:
+# simulated neighbours 3-22 dB under the cell, 3-6 CPs early, all of 25 clean SSBs per offset
+# over the rule's other limits, 4-6 CPs late 12-18 of 25). Its PSS is looked for where the
+# serving cell's own PSS symbol has been cancelled and what it sends around it blanked
+# (SSBObservation.early_cell_rho2 / late_cell_rho2, dsp.mistimed_cell_rho2): those
+# neighbours, with multipath, read >= 0.39 (6 CPs early and late: the least); of the 827
+# SSBs of the evaluation split the rule jammed without this test (reactive, SSB-band noise,
+# tones, sweeps, pulsed), 822 read 0.035-0.13 and 5 up to 0.187 (a path of their channel late
+# in the CP).
+MISTIMED_CELL_RHO2 = 0.25
 BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
 _N_NULL = int(nr.NULL_RE_MASK.sum())
 
@@ -481,7 +495,8 @@ class ScoringPipeline:
                                                              bx_z, bx_over, bx_spill):
             rec = self._record(o, f, b, z)
             if o.valid and not rec["jammed"] and bz >= BAND_EXCESS_Z and bo >= BAND_EXCESS_MIN_DB \
-                    and bx >= band_threshold_db(b) and spill < BAND_ISI_MAX_DB:
+                    and bx >= band_threshold_db(b) and abs(spill) < BAND_ISI_MAX_DB \
+                    and not max(o.early_cell_rho2, o.late_cell_rho2) >= MISTIMED_CELL_RHO2:  # (NaN: not looked for)
                 # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)
                 self._jam(rec, band_excess_db=round(float(bx), 2))
             if o.valid:

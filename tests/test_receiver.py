@@ -1216,18 +1216,64 @@ def test_a_calibrated_site_takes_the_band_excess_to_its_own_leakage():
     assert not any(r["jammed"] for r in got["uncalibrated"])
 
 
-@pytest.mark.parametrize("offset_cp", [-0.8, -1.2])
-def test_an_early_neighbour_is_not_band_excess(offset_cp):
-    """receiver.NULL_EARLY_SAMPLES, pipeline.BAND_ISI_MAX_DB: a co-channel cell 3 dB
-    under the serving one arriving 0.8 or 1.2 CP early spills its next symbol
-    into the null REs' FFT window (up to -15 dB against the cell, over every
-    other limit of the rule); read earlier in the CP, or seen as a spill by how
-    much the standard reading stands over the earlier ones, it is not jammed."""
+def _ssb_waveform(pci, rng, taps=((0, 1.0),)):
+    """An SSB (random PBCH) at the SSB rate: 4 symbols of 18 + 256 samples
+    through a channel of (delay, gain) taps, complex128 (1096 + 8,)."""
+    from signals import nr
+
+    grid = nr.ssb_grid(pci, 2, 8, rng=rng)
+    spec = np.zeros((4, 256), complex)
+    spec[:, (np.arange(240) - 120) % 256] = grid
+    sym = np.fft.ifft(spec, axis=1) * 16
+    one = np.concatenate([np.concatenate([row[-18:], row]) for row in sym])
+    out = np.zeros(one.size + 8, complex)
+    for d, g in taps:
+        out[d : d + one.size] += g * one
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_mistimed_cell_pss_is_found_once_the_serving_pss_is_cancelled(seed):
+    """dsp.mistimed_cell_rho2: a co-channel cell 12 dB under the serving one,
+    3-6 CPs early or 2-4 CPs late, stands out (rho2 >= 0.3); without it -- the serving cell alone
+    through a 3-path channel, or with noise confined to the SSB's band at
+    -15 dB -- it stays low (<= 0.1). (The early cell reads 0.61-0.72; the plain
+    correlation over the same lags, the serving PSS symbol left in, 0.05-0.07.)"""
+    rng = np.random.default_rng(seed)
+    start = 300
+    y = np.zeros(2000, complex)
+    y[start : start + 1104] += _ssb_waveform(101, rng, taps=((0, 1.0), (2, 0.5j), (5, 0.3)))
+    y += (rng.standard_normal(y.size) + 1j * rng.standard_normal(y.size)) * np.sqrt(10 ** -3.5 / 2)
+    assert max(dsp.mistimed_cell_rho2(y.astype(np.complex64), start + 0.0, 101 % 3)) <= 0.1
+    for tau in (-108, -80, -54, 40, 72):  # (SSB-rate samples; CP: 18)
+        nb = y.copy()
+        nb[start + tau : start + tau + 1104] += 10 ** (-12 / 20) * _ssb_waveform(202, rng)
+        early, late = dsp.mistimed_cell_rho2(nb.astype(np.complex64), start + 0.0, 101 % 3)
+        assert (early if tau < 0 else late) >= 0.3, tau
+    band = np.fft.ifft(np.where(np.abs(np.fft.fftfreq(1104) * 256) < 120, 1.0, 0.0)
+                       * np.fft.fft(rng.standard_normal(1104) + 1j * rng.standard_normal(1104)))
+    jam = y.copy()
+    jam[start : start + 1104] += band / np.sqrt(np.mean(np.abs(band) ** 2)) * np.sqrt(10 ** -1.5 * 240 / 256)
+    assert max(dsp.mistimed_cell_rho2(jam.astype(np.complex64), start + 0.0, 101 % 3)) <= 0.1
+
+
+@pytest.mark.parametrize("offset_cp,power_db", [(-0.8, -3.0), (-1.2, -3.0), (-3.0, -10.0), (-4.0, -15.0),
+                                               (1.0, -3.0), (3.0, -6.0), (4.0, -10.0)])
+def test_a_mistimed_neighbour_is_not_band_excess(offset_cp, power_db):
+    """receiver.NULL_EARLY_SAMPLES, pipeline.BAND_ISI_MAX_DB, pipeline.EARLY_CELL_RHO2:
+    a co-channel cell under the serving one arriving early spills its next
+    symbol into the null REs' FFT window (up to -15 dB against the cell, over
+    every other limit of the rule). 0.8 or 1.2 CP early: read earlier in the CP,
+    or seen as a spill by how much the standard reading stands over the earlier
+    ones; 3 or 4 CPs early, 10 or 15 dB down (every window takes its spill):
+    its own PSS found before the serving cell's. Late, it spills its previous
+    symbol into the windows, the earlier ones more (1 CP), or its PSS is found
+    after the serving one's (3 or 4 CPs). Not jammed."""
     from signals.simulate import NeighbourConfig
 
     cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
                     all_ssbs_fraction=1.0, snr_db=(35.0, 35.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    neighbour=NeighbourConfig(probability=1.0, power_db=(-3.0, -3.0), offset_cp=(offset_cp, offset_cp)),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(power_db, power_db), offset_cp=(offset_cp, offset_cp)),
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
     p = draw_params(cfg, np.random.default_rng(41), force_clean=True)
     p = dataclasses.replace(p, multipath=None, impairments=None)
