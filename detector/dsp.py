@@ -793,20 +793,20 @@ def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
 # A co-channel cell that arrives more than a CP before or after the serving one (a closer or a
 # farther site) spills its symbols into every FFT window of the serving cell's symbols, null
 # REs included (detector.pipeline's band-excess rule). Its PSS is searched for this many
-# SSB-rate samples early (1.3 CPs -- the earlier null-RE readings handle less -- up to 6.7, what
-# the tracking window holds before the SSB: 106 samples and the CP) or
-# late (2/3 of a CP -- the FFT window sits 3 samples before the CP's end -- up to 6) in what is
+# SSB-rate samples early (2/3 of a CP up to 6.7 CPs, what the tracking window holds before
+# the SSB: 106 samples and the CP) or late (2/3 of a CP -- the FFT window sits 3 samples before
+# the CP's end -- up to 6) in what is
 # left once the serving cell's own PSS symbol is taken out (MISTIMED_CELL_TAPS: its channel as
-# taps at these delays, least squares, so that its own paths inside the CP are not taken for
-# a cell), so that the serving PSS's energy neither hides it (the PSS correlation is
+# taps at these delays around its strongest path, least squares, so that its own paths are
+# not taken for a cell), so that the serving PSS's energy neither hides it (the PSS correlation is
 # normalised by the window's energy: a cell 12 dB down, 2-4 CPs early, reads 0.05-0.07 beside
 # it) nor correlates with it: the region then holds the other cell, noise, and what the
 # serving cell sends before its SSB. That last is blanked too (its traffic, at the cell's
 # level, would drown a weak early cell), and late, the serving cell's PBCH symbol (its data is
 # not known): of the other cell's PSS, at least 146 of its 256 samples stay in view.
-EARLY_CELL_LAGS = (24, 120)
+EARLY_CELL_LAGS = (12, 120)
 LATE_CELL_LAGS = (12, 110)
-MISTIMED_CELL_TAPS = (-1, 0, 1, 2, 3, 4, 5, 6)
+MISTIMED_CELL_TAPS = tuple(range(-4, 7))
 
 
 @functools.lru_cache(maxsize=3)

@@ -58,7 +58,7 @@ QUIET_LOSS_RATIO = 2.0
 # same in all. (Simulated neighbours 3-6 dB under the cell, 0.7-0.9 CP early: their spill
 # stood up to -15 dB against the cell in the standard and mid-CP windows.)
 NULL_EARLY_SAMPLES = (6, 13)
-# SSBObservation.early_cell_rho2 / late_cell_rho2 are computed (~0.1 ms) for the SSBs whose lower
+# SSBObservation.early_cell_rho2 / late_cell_rho2 are computed (~0.2 ms) for the SSBs whose lower
 # null-RE reading stands this far over the band floor (3 dB: pipeline.BAND_EXCESS_MIN_DB, the
 # rule they serve)
 MISTIMED_CHECK_RATIO = 10 ** (3.0 / 10)
