@@ -799,7 +799,7 @@ def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
 # left once the serving cell's own PSS symbol is taken out (MISTIMED_CELL_TAPS: its channel as
 # taps at these delays around its strongest path, least squares, so that its own paths are
 # not taken for a cell), so that the serving PSS's energy neither hides it (the PSS correlation is
-# normalised by the window's energy: a cell 12 dB down, 2-4 CPs early, reads 0.05-0.07 beside
+# normalised by the window's energy: a cell 12 dB down, 3-6 CPs early, reads 0.05-0.07 beside
 # it) nor correlates with it: the region then holds the other cell, noise, and what the
 # serving cell sends before its SSB. That last is blanked too (its traffic, at the cell's
 # level, would drown a weak early cell), and late, the serving cell's PBCH symbol (its data is
