@@ -526,6 +526,7 @@ class _Totals:
         self.ssbs_jammed = 0
         self.ssbs_invalid = 0
         self.ssbs_faded = 0  # jammed verdicts withdrawn by the fading guard
+        self.ssbs_mistimed_cell = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
         self.ssbs_clipped = 0  # SSBs with samples at the ADC's rails (receiver gain too high)
         self.no_cell_blocks = 0  # cell searches that did not find a calibrated site's cell (jammed records)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
@@ -743,6 +744,7 @@ class Daemon:
             "ssbs_jammed": t.ssbs_jammed,
             "ssbs_invalid": t.ssbs_invalid,
             "ssbs_faded": t.ssbs_faded,
+            "ssbs_mistimed_cell": t.ssbs_mistimed_cell,
             "ssbs_clipped": t.ssbs_clipped,
             "no_cell_blocks": t.no_cell_blocks,
             "events": dict(t.events),
@@ -821,6 +823,7 @@ class Daemon:
             t.ssbs_jammed += rec.get("jammed") is True
             t.ssbs_invalid += rec.get("valid") is False
             t.ssbs_faded += "fade_db" in rec
+            t.ssbs_mistimed_cell += "mistimed_cell" in rec
             t.ssbs_clipped += "clipped" in rec
             t.no_cell_blocks += bool(rec.get("no_cell"))
             if write:

@@ -793,9 +793,9 @@ def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
 # A co-channel cell that arrives more than a CP before or after the serving one (a closer or a
 # farther site) spills its symbols into every FFT window of the serving cell's symbols, null
 # REs included (detector.pipeline's band-excess rule). Its PSS is searched for this many
-# SSB-rate samples early (2/3 of a CP up to 6.7 CPs, what the tracking window holds before
-# the SSB: 106 samples and the CP) or late (2/3 of a CP -- the FFT window sits 3 samples before
-# the CP's end -- up to 6) in what is
+# SSB-rate samples early or late (from 2/3 of a CP -- the FFT window sits 3 samples before the
+# CP's end -- up to 6.7 / 6 CPs, where 154 / 146 of its PSS's 256 samples still fall in the
+# serving PSS symbol) in what is
 # left once the serving cell's own PSS symbol is taken out (MISTIMED_CELL_TAPS: its channel as
 # taps at these delays around its strongest path, least squares, so that its own paths are
 # not taken for a cell), so that the serving PSS's energy neither hides it (the PSS correlation is
@@ -803,7 +803,7 @@ def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
 # it) nor correlates with it: the region then holds the other cell, noise, and what the
 # serving cell sends before its SSB. That last is blanked too (its traffic, at the cell's
 # level, would drown a weak early cell), and late, the serving cell's PBCH symbol (its data is
-# not known): of the other cell's PSS, at least 146 of its 256 samples stay in view.
+# not known). So only the serving SSB's first symbol (and 4 samples before it) is read.
 EARLY_CELL_LAGS = (12, 120)
 LATE_CELL_LAGS = (12, 110)
 MISTIMED_CELL_TAPS = tuple(range(-4, 7))
@@ -825,15 +825,23 @@ def mistimed_cell_rho2(y: np.ndarray, start: float, nid2: int) -> tuple[float, f
     Parameters
     ----------
     y : complex64, shape (n,) -- SSB-rate signal, the serving cell's CFO removed
+        (the searches read only the serving SSB's first symbol: a window from
+        its start on, SSBObservation.ssb_iq, is enough)
     start : float -- CP start of the serving SSB's first symbol in ``y``
     nid2 : int -- the serving cell's N_ID2
 
     Returns
     -------
-    (early, late): floats in [0, 1]; 0 where ``y`` holds too little for the search.
+    (early, late): floats in [0, 1].
     """
     y = np.asarray(y, dtype=np.complex64)
     i0 = int(math.floor(start))
+    lo_pad = max(0, -(i0 + min(MISTIMED_CELL_TAPS)))
+    hi_pad = max(0, i0 + SSB_SYMBOL_LEN + max(MISTIMED_CELL_TAPS) - y.size)
+    if lo_pad or hi_pad:  # (a window that holds little more than the SSB: zeros around it)
+        y = np.pad(y, (lo_pad, hi_pad))
+        i0 += lo_pad
+        start += lo_pad
     (bins, k), d = _pss_symbol_spectrum(nid2)
     # the serving PSS symbol (CP + body, the body's periodic continuation) at the fractional start
     spec = np.zeros(SSB_FFT_SIZE, np.complex128)
@@ -841,8 +849,6 @@ def mistimed_cell_rho2(y: np.ndarray, start: float, nid2: int) -> tuple[float, f
     body = np.fft.ifft(spec)
     taps = np.array(MISTIMED_CELL_TAPS)
     a, b = i0 + int(taps.min()), i0 + SSB_SYMBOL_LEN + int(taps.max())
-    if a < 0 or b > y.size:
-        return 0.0, 0.0
     n = np.arange(a, b)[:, None] - i0 - taps[None, :]  # sample index within each delayed symbol
     cols = np.where((n >= 0) & (n < SSB_SYMBOL_LEN), body[(n - SSB_CP) % SSB_FFT_SIZE], 0.0)
     seg = y[a:b].astype(np.complex128)
@@ -856,19 +862,13 @@ def mistimed_cell_rho2(y: np.ndarray, start: float, nid2: int) -> tuple[float, f
              (i0 + SSB_CP + LATE_CELL_LAGS[0], i0 + SSB_CP + LATE_CELL_LAGS[1] + SSB_FFT_SIZE)]
     n_seg = sfft.next_fast_len(max(hi - lo for lo, hi in spans))
     rows = np.zeros((2, n_seg), np.complex64)
-    ok = []
-    for i, (lo, hi) in enumerate(spans):
-        lo_c = max(lo, 0)
-        ok.append(hi - lo_c >= SSB_FFT_SIZE and hi <= r.size)
-        if ok[-1]:
-            if i:  # late: from the serving PBCH symbol on blanked
-                rows[i, : min(hi, i0 + SSB_SYMBOL_LEN) - lo_c] = r[lo_c : i0 + SSB_SYMBOL_LEN]
-            else:  # early: before the serving SSB blanked (the serving cell's traffic may be there)
-                rows[i, i0 - lo_c : hi - lo_c] = r[i0:hi]
-            spans[i] = (lo_c, hi)
+    # early: before the serving SSB blanked (the serving cell's traffic may be there), so the
+    # search reads nothing before it; late: from the serving PBCH symbol on blanked
+    (e_lo, e_hi), (l_lo, l_hi) = spans
+    rows[0, i0 - e_lo : e_hi - e_lo] = r[i0:e_hi]
+    rows[1, : i0 + SSB_SYMBOL_LEN - l_lo] = r[l_lo : i0 + SSB_SYMBOL_LEN]
     rho2 = pss_correlate_rows(rows)
-    return tuple(float(rho2[i, :, : hi - lo - SSB_FFT_SIZE + 1].max()) if ok[i] else 0.0
-                 for i, (lo, hi) in enumerate(spans))
+    return tuple(float(rho2[i, :, : hi - lo - SSB_FFT_SIZE + 1].max()) for i, (lo, hi) in enumerate(spans))
 
 
 def pss_cfo_hz(y: np.ndarray, start: int, nid2: int, scs_khz: int) -> float:

@@ -11,6 +11,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_jammed_total``            counter  records with ``jammed: true``
 ``ssbs_invalid_total``           counter  records with ``valid: false`` (NaN / zero input)
 ``ssbs_faded_total``             counter  jammed verdicts withdrawn: the cell faded, its floor did not move
+``ssbs_mistimed_cell_total``     counter  the model's jammed verdicts withdrawn: a co-channel cell off the CP
 ``ssbs_clipped_total``           counter  SSBs with samples at the ADC's rails (lower the receiver gain)
 ``no_cell_blocks_total``          counter  cell searches that missed a calibrated site's cell (jammed records)
 ``events_total{kind}``           counter  JAMMING_STARTED / JAMMING_CLEARED events
@@ -50,6 +51,8 @@ COUNTERS = {
     "ssbs_jammed": ("ssbs_jammed", "SSBs declared jammed"),
     "ssbs_invalid": ("ssbs_invalid", "SSBs marked invalid (NaN/Inf/all-zero input)"),
     "ssbs_faded": ("ssbs_faded", "jammed verdicts withdrawn because the cell faded with its noise floor unchanged"),
+    "ssbs_mistimed_cell": ("ssbs_mistimed_cell", "the model's jammed verdicts withdrawn (uncalibrated) for a "
+                           "co-channel cell more than 2/3 of a CP off the serving cell's timing"),
     "ssbs_clipped": ("ssbs_clipped", "SSBs with samples at the ADC's rails (the receiver gain is too high)"),
     "no_cell_blocks": ("no_cell_blocks", "cell searches that did not find a calibrated site's cell (jammed records)"),
     "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),

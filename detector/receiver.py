@@ -58,10 +58,6 @@ QUIET_LOSS_RATIO = 2.0
 # same in all. (Simulated neighbours 3-6 dB under the cell, 0.7-0.9 CP early: their spill
 # stood up to -15 dB against the cell in the standard and mid-CP windows.)
 NULL_EARLY_SAMPLES = (6, 13)
-# SSBObservation.early_cell_rho2 / late_cell_rho2 are computed (~0.2 ms) for the SSBs whose lower
-# null-RE reading stands this far over the band floor (3 dB: pipeline.BAND_EXCESS_MIN_DB, the
-# rule they serve)
-MISTIMED_CHECK_RATIO = 10 ** (3.0 / 10)
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 # Tracking takes the SSB windows of one CFO epoch (10 ms of stream, from sample 0) to the
 # SSB rate around the same frequency, the tracked CFO as it stood when the epoch's first
@@ -642,8 +638,10 @@ class SSBObservation:
     band_floor_bins: int = 0
     # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the lowest)
     null_early_per_re: float = float("nan")
-    # dsp.mistimed_cell_rho2: the PSS of a co-channel cell more than a CP early / late, looked
-    # for where the null REs stand MISTIMED_CHECK_RATIO over the band floor (else NaN)
+    # the CP start of the SSB's first symbol in ssb_iq (its fraction of a sample, |.| <= 0.5)
+    ssb_iq_start: float = 0.0
+    # dsp.mistimed_cell_rho2 of ssb_iq: the PSS of a co-channel cell more than 2/3 of a CP early
+    # / late; computed where a verdict needs it (pipeline.mistimed_readings; NaN: not yet)
     early_cell_rho2: float = float("nan")
     late_cell_rho2: float = float("nan")
 
@@ -1438,10 +1436,6 @@ class Receiver:
             # lowest (a neighbour cell arriving early spills its next symbol into the later windows)
             null_early = np.min([dsp.null_re_power(dsp.ssb_grids_at(ys, starts - d)) for d in NULL_EARLY_SAMPLES],
                                 axis=0)
-            mistimed = np.full((len(idx), 2), np.nan)
-            fl = np.array([pending[i].band_floor[0] for i in idx])
-            for j in np.flatnonzero(null_early >= MISTIMED_CHECK_RATIO * fl):  # (NaN floor: none)
-                mistimed[j] = dsp.mistimed_cell_rho2(ys[j], float(starts[j]), pending[idx[j]].pci % 3)
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             ibs, sss_m, dmrs_m = dsp.track_identities(
@@ -1475,8 +1469,7 @@ class Receiver:
                     band_floor_per_re=p.band_floor[0],
                     band_floor_bins=p.band_floor[1],
                     null_early_per_re=float(null_early[j]),
-                    early_cell_rho2=float(mistimed[j, 0]),
-                    late_cell_rho2=float(mistimed[j, 1]),
+                    ssb_iq_start=float(p.start - i0),
                 )
         # in stream order: an SSB whose PSS is missing with no more energy in its band
         # than the cell's own SSBs bring is not jammed -- the timing was lost (samples

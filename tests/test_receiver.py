@@ -1284,3 +1284,34 @@ def test_a_mistimed_neighbour_is_not_band_excess(offset_cp, power_db):
     recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
     assert len(recs) >= 8 and all(r["pci"] == p.pci for r in recs)
     assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
+
+
+def test_the_model_gives_way_to_a_late_neighbour_uncalibrated():
+    """pipeline.MISTIMED_MODEL_RHO2: uncalibrated, the shipped model takes a
+    co-channel cell 4 dB under the serving one and 1.5 CPs late for jamming (it
+    was trained with neighbours within +-0.4 CP); its PSS, found after the
+    serving one's, withdraws those verdicts, and the records say so. A jammer
+    with no such cell keeps its verdicts (SSB-band noise at SJNR 10 dB)."""
+    from detector.pipeline import load_detector
+
+    det = load_detector("default")
+    cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-4.0, -4.0), offset_cp=(1.5, 1.5)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(55), force_clean=True)
+    p = dataclasses.replace(p, impairments=None)
+    x = simulate_capture(p, np.random.default_rng(52)).iq
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    assert len(recs) >= 8 and all(r["pci"] == p.pci for r in recs)
+    assert not any(r["jammed"] for r in recs)
+    withdrawn = [r for r in recs if "mistimed_cell" in r]
+    assert withdrawn and all(r["mistimed_cell"] >= 0.5 for r in withdrawn)
+    assert pipe.stats["mistimed_cell"] == len(withdrawn)
+
+    jp = dataclasses.replace(p, neighbour=None, jammer={"type": "ssb_band_noise", "sjnr_db": 10.0})
+    xj = simulate_capture(jp, np.random.default_rng(53)).iq
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+    recs = [r for r in pipe.push(xj) + pipe.flush() if r["valid"]]
+    assert len(recs) >= 8 and all(r["jammed"] for r in recs) and not any("mistimed_cell" in r for r in recs)
