@@ -280,8 +280,6 @@ BAND_ISI_MAX_DB = 1.0
 # SSBs of the evaluation split the rule jammed without this test (reactive, SSB-band noise,
 # tones, sweeps, pulsed), 823 read 0.035-0.2 and 4 sweeps 0.24-0.35 (the cost).
 MISTIMED_CELL_RHO2 = 0.2
-
-
 # Uncalibrated, the model's own verdict gives way to such a cell where its PSS stands this clear:
 # the model was trained with neighbours within +-0.4 CP and takes a cell 3-6 dB down, 1.5 CPs
 # late, for jamming (36 of 60 clean SSBs; they read 0.83-0.89; 1 CP early, 3-20 dB down: 7 of
@@ -292,6 +290,9 @@ MISTIMED_CELL_RHO2 = 0.2
 # neighbours). Record "mistimed_cell" (the reading); counted (stats, replay summary, daemon).
 MISTIMED_MODEL_RHO2 = 0.5
 
+BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
+_N_NULL = int(nr.NULL_RE_MASK.sum())
+
 
 def mistimed_readings(obs: SSBObservation) -> tuple[float, float]:
     """(early, late) dsp.mistimed_cell_rho2 of an observed SSB, computed once
@@ -299,8 +300,6 @@ def mistimed_readings(obs: SSBObservation) -> tuple[float, float]:
     if not (obs.early_cell_rho2 == obs.early_cell_rho2):  # NaN: not computed yet
         obs.early_cell_rho2, obs.late_cell_rho2 = dsp.mistimed_cell_rho2(obs.ssb_iq, obs.ssb_iq_start, obs.pci % 3)
     return obs.early_cell_rho2, obs.late_cell_rho2
-BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
-_N_NULL = int(nr.NULL_RE_MASK.sum())
 
 
 def band_excess(null_db: np.ndarray, cell_db: np.ndarray, floor: np.ndarray,
