@@ -809,14 +809,6 @@ LATE_CELL_LAGS = (12, 110)
 MISTIMED_CELL_TAPS = tuple(range(-4, 7))
 
 
-@functools.lru_cache(maxsize=3)
-def _pss_symbol_spectrum(nid2: int) -> tuple[np.ndarray, np.ndarray]:
-    """(FFT bins, signed subcarrier offsets) of the PSS at the SSB rate, and its
-    values: ((127,) intp, (127,) float64), (127,) complex128."""
-    k = (PSS_K - nr.SSB_CENTER_SUBCARRIER).astype(np.float64)
-    return (k.astype(np.intp) % SSB_FFT_SIZE, k), nr.pss(nid2).astype(np.complex128)
-
-
 def mistimed_cell_rho2(y: np.ndarray, start: float, nid2: int) -> tuple[float, float]:
     """The strongest PSS correlation (rho2 as :func:`pss_correlate_rows`, any
     N_ID2) of a cell whose SSB starts EARLY_CELL_LAGS samples before / LATE_CELL_LAGS
@@ -842,11 +834,11 @@ def mistimed_cell_rho2(y: np.ndarray, start: float, nid2: int) -> tuple[float, f
         y = np.pad(y, (lo_pad, hi_pad))
         i0 += lo_pad
         start += lo_pad
-    (bins, k), d = _pss_symbol_spectrum(nid2)
-    # the serving PSS symbol (CP + body, the body's periodic continuation) at the fractional start
-    spec = np.zeros(SSB_FFT_SIZE, np.complex128)
-    spec[bins] = d * np.exp(-2j * np.pi * k * (start - i0) / SSB_FFT_SIZE)
-    body = np.fft.ifft(spec)
+    # the serving PSS symbol (CP + body, the body's periodic continuation) at the fractional start:
+    # pss_replicas' body delayed in frequency (its bins are signed subcarrier offsets)
+    k = sfft.fftfreq(SSB_FFT_SIZE, 1.0 / SSB_FFT_SIZE)
+    body = sfft.ifft(sfft.fft(pss_replicas()[nid2].astype(np.complex128))
+                     * np.exp(-2j * np.pi * k * (start - i0) / SSB_FFT_SIZE))
     taps = np.array(MISTIMED_CELL_TAPS)
     a, b = i0 + int(taps.min()), i0 + SSB_SYMBOL_LEN + int(taps.max())
     n = np.arange(a, b)[:, None] - i0 - taps[None, :]  # sample index within each delayed symbol

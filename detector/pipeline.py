@@ -346,7 +346,8 @@ def observation_band_excess(obs: list[SSBObservation], feats: np.ndarray, f_db: 
 # at least BAND_EXCESS_SITE_MIN_DB -- above BAND_EXCESS_ISR_DB too where the site's own SSBs
 # stand higher: a co-channel cell arriving more than a CP late (or 2 CPs early) spills into the
 # null REs at -20...-8 dB, which no reading of them avoids (simulated, 3-6 dB under the cell
-# 2-3 CP late or early: 20-23 and 2-12 of 25 clean SSBs over -24 dB, uncalibrated). The
+# 2-3 CP late or early: 20-23 and 2-12 of 25 clean SSBs over -24 dB, uncalibrated, before the
+# search for such a cell, MISTIMED_CELL_RHO2, which holds in both modes). The
 # excess is relative to the cell and to the floor both, so a gain or noise floor that moves
 # between recordings leaves it; the leakage is a fixed fraction of the cell (EVM).
 AUX_BAND_ISR = "band_isr_db"
@@ -582,11 +583,12 @@ class ScoringPipeline:
             jammed, score, mode = self.detector.score(feats, base)
             stage = getattr(self.detector, "last_stage", 1)
             rec.update({"jammed": bool(jammed), "score": round(float(score), 6), "stage": int(stage)})
-            if jammed and base is None and obs.pci is not None \
-                    and max(mistimed_readings(obs)) >= MISTIMED_MODEL_RHO2:
-                # a co-channel cell well off the serving one's CP (see MISTIMED_MODEL_RHO2)
-                rec.update({"jammed": False, "mistimed_cell": round(max(mistimed_readings(obs)), 3)})
-                self.stats["mistimed_cell"] += 1
+            if jammed and base is None and obs.pci is not None:
+                mistimed = max(mistimed_readings(obs))
+                if mistimed >= MISTIMED_MODEL_RHO2:
+                    # a co-channel cell well off the serving one's CP (see MISTIMED_MODEL_RHO2)
+                    rec.update({"jammed": False, "mistimed_cell": round(mistimed, 3)})
+                    self.stats["mistimed_cell"] += 1
             if base is not None and obs.pci is not None and obs.pci not in base.pcis and obs.pci not in base.neighbours:
                 # a cell the site did not have while clean, loud enough to be the one
                 # tracked: a fake SSB (spoofer) -- or a new cell: recalibrate then
