@@ -274,10 +274,18 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     return floor * (ssb_rate_hz(scs_khz) / fs_hz), np.full(m, n_b, np.int64)
 
 
+NULL_RE_SYMBOLS = (0, 2)  # the SSB symbols that hold null REs (TS 38.211 §7.4.3.1, Table 7.4.3.1-1)
+_NULL_MASK_02 = nr.NULL_RE_MASK[list(NULL_RE_SYMBOLS)]
+_NULL_MASK_02.setflags(write=False)
+
+
 def null_re_power(grids: np.ndarray) -> np.ndarray:
     """Mean power of the 130 null REs (TS 38.211 §7.4.3.1) of SSB grids
-    complex64 (m, 4, 240): float64 (m,), the grids' units."""
-    g = grids.reshape(len(grids), -1)[:, nr.NULL_RE_MASK.ravel()]
+    complex64 (m, 4, 240) -- or (m, 2, 240): their symbols NULL_RE_SYMBOLS
+    alone (``ssb_grids_at(..., symbols=NULL_RE_SYMBOLS)``): float64 (m,), the
+    grids' units."""
+    mask = nr.NULL_RE_MASK if grids.shape[1] == nr.SSB_N_SYMBOLS else _NULL_MASK_02
+    g = grids.reshape(len(grids), -1)[:, mask.ravel()]
     return (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1)
 
 
@@ -914,7 +922,7 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     return ssb_grids_at(np.asarray(y).reshape(1, -1), np.array([float(start)]))[0]
 
 
-def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | None = None) -> np.ndarray:
     """:func:`ssb_grid_at` of N SSBs at once (one batched FFT; each row's grid
     is the one ``ssb_grid_at`` gives alone, bit for bit).
 
@@ -922,10 +930,11 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
     ----------
     ys : complex64, shape (N, n) -- SSB-rate signals
     starts : float, shape (N,) -- CP start of each SSB's first symbol in its row
+    symbols : the SSB symbols (0..3) to compute, in this order (default: all four)
 
     Returns
     -------
-    complex64, shape (N, 4, 240)
+    complex64, shape (N, 4, 240) (N, len(symbols), 240 with ``symbols``)
     """
     starts = np.asarray(starts, dtype=np.float64)
     i0 = np.floor(starts)
@@ -935,7 +944,8 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
         raise ValueError("SSB window outside the signal")
     # the 4 FFT windows of each SSB: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
     ys = np.ascontiguousarray(ys)
-    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + _GRID_OFFS)
+    offs = _GRID_OFFS if symbols is None else _GRID_OFFS[list(symbols)]
+    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + offs)
     Y = _fft(win, 2, True)[:, :, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
     # (and the unitary FFT scale); exp(1j w (k0 + k)) as in _expj_lin

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections import deque
 from typing import Optional, Protocol
 
 import numpy as np
@@ -399,6 +398,38 @@ STEP_MIN_SSBS = 8
 _RES_SSS_IDX = FEATURE_NAMES.index("res_sss_rel_db")
 
 
+class _History:
+    """The last ``capacity`` rows of ``width`` values (float64), kept in a ring,
+    and their per-column medians (computed once per change)."""
+
+    __slots__ = ("_rows", "_n", "_next", "_med")
+
+    def __init__(self, capacity: int, width: int):
+        self._rows = np.empty((capacity, width))
+        self._n = 0
+        self._next = 0
+        self._med: Optional[list[float]] = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, row) -> None:
+        self._rows[self._next] = row
+        self._next = (self._next + 1) % len(self._rows)
+        self._n = min(self._n + 1, len(self._rows))
+        self._med = None
+
+    def medians(self) -> list[float]:
+        """np.median(rows, axis=0) (NaN in a column: NaN), by one sort."""
+        if self._med is None:
+            n = self._n
+            s = np.sort(self._rows[:n], axis=0)  # NaN last
+            med = 0.5 * (s[(n - 1) // 2] + s[n // 2])
+            med[np.isnan(s[-1])] = np.nan
+            self._med = med.tolist()
+        return self._med
+
+
 class ScoringPipeline:
     def __init__(self, sample_rate_hz: float, center_freq_hz: Optional[float], datatype: str,
                  *, receiver_config: ReceiverConfig = ReceiverConfig(), detector: Optional[Detector] = None,
@@ -416,7 +447,7 @@ class ScoringPipeline:
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
         # clean (STEP_DB)
-        self._clean_levels: dict[tuple, deque] = {}
+        self._clean_levels: dict[tuple, _History] = {}
 
     @property
     def baseline(self) -> Optional[SiteBaseline]:
@@ -540,13 +571,13 @@ class ScoringPipeline:
         it is clean."""
         hist = self._clean_levels.get(key)
         if not rec["jammed"] and not rec.get("unknown_cell") and hist is not None and len(hist) >= STEP_MIN_SSBS:
-            h = np.asarray(hist)
-            rise = max(lv - float(np.median(h[:, 1 + k])) for k, lv in enumerate(levels))
-            if rise >= STEP_DB and abs(p_db - float(np.median(h[:, 0]))) <= STEP_CELL_TOL_DB:
+            med = hist.medians()
+            rise = max(lv - med[1 + k] for k, lv in enumerate(levels))
+            if rise >= STEP_DB and abs(p_db - med[0]) <= STEP_CELL_TOL_DB:
                 self._jam(rec, interference_step_db=round(rise, 2))
         if not rec["jammed"]:
             if hist is None:
-                hist = self._clean_levels[key] = deque(maxlen=STEP_WINDOW)
+                hist = self._clean_levels[key] = _History(STEP_WINDOW, 1 + len(levels))
             hist.append((p_db, *levels))
 
     def _fade_guard(self, rec: dict, key: tuple, feats: np.ndarray, base: Optional[ConfigBaseline], p_db: float,

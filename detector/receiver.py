@@ -1434,7 +1434,8 @@ class Receiver:
             grids = dsp.ssb_grids_at(ys, starts)
             # the null REs' energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP, the
             # lowest (a neighbour cell arriving early spills its next symbol into the later windows)
-            null_early = np.min([dsp.null_re_power(dsp.ssb_grids_at(ys, starts - d)) for d in NULL_EARLY_SAMPLES],
+            null_early = np.min([dsp.null_re_power(dsp.ssb_grids_at(ys, starts - d, dsp.NULL_RE_SYMBOLS))
+                                 for d in NULL_EARLY_SAMPLES],
                                 axis=0)
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
