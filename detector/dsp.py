@@ -1101,15 +1101,17 @@ def identify(grid: np.ndarray, nid2: int, nid1: int | None = None, sss: np.ndarr
     )
 
 
-def gscn_candidates_hz(center_freq_hz: float, sample_rate_hz: float, scs_khz: int) -> np.ndarray:
+def gscn_candidates_hz(center_freq_hz: float, sample_rate_hz: float, scs_khz: int,
+                       span_subcarriers: int = nr.SSB_N_SUBCARRIERS) -> np.ndarray:
     """SSB centre frequencies on the synchronization raster (TS 38.104 §5.4.3.1)
-    whose SSB fits inside the captured band, as offsets from the capture centre,
-    sorted by distance from the centre.
+    whose SSB fits inside the captured band -- with ``span_subcarriers``, the
+    middle that many subcarriers of it (e.g. the PSS's 127) -- as offsets from
+    the capture centre, sorted by distance from the centre.
 
     Raster: 0-3000 MHz: N * 1200 kHz + M * 50 kHz, M in {1, 3, 5};
     3000-24250 MHz: 3000 MHz + N * 1.44 MHz.
     """
-    half_ssb = nr.SSB_N_SUBCARRIERS / 2 * scs_khz * 1e3
+    half_ssb = span_subcarriers / 2 * scs_khz * 1e3
     usable = sample_rate_hz / 2 - half_ssb
     if usable < 0:
         return np.zeros(0)
@@ -1126,6 +1128,12 @@ def gscn_candidates_hz(center_freq_hz: float, sample_rate_hz: float, scs_khz: in
     f = f[(f >= lo) & (f <= hi)]
     off = f - center_freq_hz
     return off[np.argsort(np.abs(off), kind="stable")]
+
+
+def ssb_in_band(ssb_offset_hz: float, sample_rate_hz: float, scs_khz: int) -> bool:
+    """Whether an SSB centred ``ssb_offset_hz`` from the capture centre lies
+    wholly inside the captured band (its 240 subcarriers within +-fs / 2)."""
+    return abs(ssb_offset_hz) + nr.SSB_N_SUBCARRIERS / 2 * scs_khz * 1e3 <= sample_rate_hz / 2
 
 
 BLIND_WINDOWS_PER_CHUNK = 128  # symbol windows per FFT batch of the blind search (bounds its memory)

@@ -58,6 +58,21 @@ QUIET_LOSS_RATIO = 2.0
 # same in all. (Simulated neighbours 3-6 dB under the cell, 0.7-0.9 CP early: their spill
 # stood up to -15 dB against the cell in the standard and mid-CP windows.)
 NULL_EARLY_SAMPLES = (6, 13)
+# the reason of an observation of a fresh lock's slot without its PSS before the cell's PSS was
+# seen by tracking at all (Receiver._prove): not scored, since the cell itself is in doubt (a
+# 15 kHz "cell" the search made of the band edge of a 30 kHz SSB cut by the capture's band was
+# called jammed)
+UNPROVEN_REASON = "cell not confirmed: its PSS not found where the cell search saw it"
+# An SSB the capture's band cuts (the SDR tuned too far from it, or too narrow a sample rate)
+# is searched for when its PSS and SSS, the middle 127 subcarriers, lie inside the band with
+# this many subcarriers in all (room for an SDR's anti-alias filter's roll-off), and found
+# with its PCI; its null REs and PBCH are partly missing, so its SSBs are not scored. Before,
+# such a cell was not searched for, and its PSS matched another N_ID2's in the band 43
+# subcarriers (1.29 MHz at 30 kHz) closer in: a cell not on air, called jammed (3 of 8
+# simulated 30 kHz cells 7.38 MHz off the centre of a 19.5 Msps capture; the OAI recording
+# resampled so).
+EDGE_SPAN_SUBCARRIERS = 144
+OUT_OF_BAND_REASON = "SSB partly outside the captured band: not scored (retune towards it or raise the sample rate)"
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 # Tracking takes the SSB windows of one CFO epoch (10 ms of stream, from sample 0) to the
 # SSB rate around the same frequency, the tracked CFO as it stood when the epoch's first
@@ -266,6 +281,7 @@ def acquire_steps(
     coarse = []  # (metric, scs, raster offset, frequency hypothesis) of every coarse search
     plans = {}  # scs -> [block spectrum, n_in, n_out, raster offsets, hypotheses, next hypothesis]
     blind_offs: set = set()  # (scs, offset) of the bands the blind search proposed
+    edge_offs: dict = {}  # scs -> raster points whose SSB the band edge cuts, its PSS inside (EDGE_SPAN_SUBCARRIERS)
     by_len: dict[int, np.ndarray] = {}  # one FFT of the block serves every SCS with the same length
     for scs in scs_list:
         rate = dsp.ssb_rate_hz(scs)
@@ -283,6 +299,8 @@ def acquire_steps(
             offs = [0.0]
             if center_freq_hz:
                 offs += [float(o) for o in dsp.gscn_candidates_hz(center_freq_hz, fs_hz, scs) if o != 0.0]
+                edge_offs[scs] = [float(o) for o in dsp.gscn_candidates_hz(center_freq_hz, fs_hz, scs,
+                                                                            EDGE_SPAN_SUBCARRIERS) if o not in offs]
             elif cfg.blind_search:  # no raster without a centre frequency: where the band looks like a PSS
                 blind = yield from dsp.blind_ssb_offsets_steps(x, fs_hz, scs, cfg.blind_candidates)
                 offs += [o for o in blind if abs(o) >= scs * 500.0]
@@ -346,6 +364,21 @@ def acquire_steps(
         n_before = len(coarse)
         yield from rings(until_found=False)  # no clear cell: the hypotheses not searched yet
         acq = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+    if any(edge_offs.values()) and ((acq is None and blind_fallback) or (acq is not None and len(acq.detections) < 2)):
+        # no cell (as often as the blind search), or one seen at a single SSB: the raster points
+        # whose SSB the band edge cuts (else a cell there is not looked for, and its PSS, 43
+        # subcarriers off in a band that is searched, matches another N_ID2's: a cell not on
+        # air); the stronger PSS wins
+        searched = {scs: plan[3] for scs, plan in plans.items()}
+        for scs, plan in plans.items():
+            plan[3], plan[5] = edge_offs.get(scs, []), 0
+        n_before = len(coarse)
+        yield from rings(until_found=True)
+        alt = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+        for scs, plan in plans.items():  # (what the blind search leaves out)
+            plan[3] = searched[scs] + plan[3]
+        if alt is not None and (acq is None or (alt.pci != acq.pci and _pss_strength(alt) > _pss_strength(acq))):
+            acq = alt
     if blind_ok and ((acq is None and blind_fallback) or (acq is not None and blind_if_thin
                                                            and len(acq.detections) < 2)):
         # no clear cell at the centre or on the raster, or one seen at a single SSB (noise and
@@ -841,6 +874,7 @@ class Receiver:
         self.acq: Optional[Acquisition] = None
         self.scs_khz: Optional[int] = None
         self.offset_hz = 0.0
+        self.ssb_in_band = True  # the locked cell's SSB lies wholly inside the captured band
         self.cfo_hz = 0.0
         self.pci: Optional[int] = None
         self.period_samples = 0.0
@@ -865,6 +899,12 @@ class Receiver:
         self.n_timing_jumps = 0  # SSB timing found moved at a re-acquisition (samples lost upstream)
         self._ssb_energy: Optional[float] = None  # running mean of the cell's own peak SSB-symbol energy
         self.n_quiet_losses = 0
+        # a cell search's cell not yet seen with its PSS by tracking at the very SSBs the search
+        # detected it at: the search block, and the slots observed without their PSS so far
+        # (UNPROVEN_REASON); n_unproven_locks: such locks given up
+        self._unproven: Optional[tuple[int, int]] = None
+        self._unproven_missed: set = set()
+        self.n_unproven_locks = 0
         # sliced searches (search_duty > 0)
         self._search = None  # the running search: _Search
         self._credit = 0.0  # seconds of search work allowed now
@@ -1036,6 +1076,8 @@ class Receiver:
                 continue
             obs = self._observe(pos, ib)
             out.append(obs)
+            if self._unproven is not None and self._prove(obs, ib):
+                continue  # the lock was given up: search again after its block
             self.slots[ib] = (obs.sample + obs_frac(obs, pos)) + self.period_samples
             self._confirm(ib, obs.locked)
             self.lost_run = 0 if obs.locked else self.lost_run + 1
@@ -1045,6 +1087,40 @@ class Receiver:
                 due = max(obs.sample + length, self._loss_retry_at)
                 if self._next_reacq > due:
                     self._next_reacq = due
+
+    def _prove(self, obs: _Pending, ib: int) -> bool:
+        """While a fresh lock on a doubtful cell (no clear N_ID1 or PBCH-DMRS
+        margin, _real_cell, nor a calibrated site's own) is unproven: its first
+        observations are of the SSBs the search detected (the same samples), so
+        tracking, whose PSS threshold is half the search's, finds their PSS
+        whenever the cell is real. Each one observed without it is not scored
+        (UNPROVEN_REASON); once every slot has been, the lock is given up -- the
+        search made a cell of a block edge, of traffic, of a PSS cut by the
+        capture's band edge -- and True returned. (Not for a clear cell: under a
+        fake SSB at SJNR 0 dB the search, which cancels the other N_ID2's PSS and
+        sums multipath, saw the site's cell at 0.29, tracking at 0.11-0.14; its
+        SSBs must be scored, jammed.)"""
+        if obs.locked:
+            self._unproven = None
+            self._unproven_missed = set()
+            return False
+        obs.valid, obs.reason = False, UNPROVEN_REASON
+        self._unproven_missed.add(ib)
+        if not self._unproven_missed.issuperset(self.slots):
+            return False
+        a, b = self._unproven
+        self._unproven = None
+        self._unproven_missed = set()
+        self.n_unproven_locks += 1
+        self.n_failed_searches += 1
+        if self.report_failed_searches:
+            self.unlocked_blocks.append((a, b))
+        self.locked = False
+        self.acq = None
+        self.pci = None
+        self.slots = {}
+        self._unconfirmed = {}
+        return True
 
     def _confirm(self, ib: int, locked: bool) -> None:
         """A slot is confirmed by its first observation with the PSS. One whose first
@@ -1159,6 +1235,10 @@ class Receiver:
                 if self._buf.start > s.b:  # sliced: what arrived during the search and is gone
                     self.n_unsearched += self._buf.start - s.b
                 self._lock(s.result, s.a)
+                if not (_real_cell(s.result.detections, self.cfg) or s.result.pci in self.cfg.preferred_pcis):
+                    # a doubtful cell (see _prove)
+                    self._unproven = (s.a, s.b)
+                    self._unproven_missed = set()
             return
         if s.kind == "reacquire" and s.result is None and self.lost_run >= self.cfg.lost_reacquire:
             # the known cell is not where it was: full search over the same block
@@ -1229,6 +1309,7 @@ class Receiver:
         self.locked = True
         self.scs_khz = acq.scs_khz
         self.offset_hz = acq.ssb_offset_hz
+        self.ssb_in_band = dsp.ssb_in_band(acq.ssb_offset_hz, self.fs, acq.scs_khz)
         self.cfo_hz = acq.cfo_hz
         self._epoch = None
         self.pci = acq.pci
@@ -1408,6 +1489,8 @@ class Receiver:
         other = max(float(rho2[(nid2 + 1) % 3, n]), float(rho2[(nid2 + 2) % 3, n]))
         margin_db = 10 * math.log10(max(float(row[n]), 1e-12) / max(other, 1e-12))
         reason = "" if valid else ("non-finite samples" if n_bad else "all-zero input")
+        if valid and not self.ssb_in_band:
+            valid, reason = False, OUT_OF_BAND_REASON
         sample = int(round(w0 + start * self.fs / rate))
         l_max = self.acq.l_max if self.acq is not None else 8
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
@@ -1420,6 +1503,7 @@ class Receiver:
         """The observations of a push: the SSB grids and the cell identity checks
         of all its SSBs at once (per window length: one per SCS)."""
         out: list[Optional[SSBObservation]] = [None] * len(pending)
+        rates = np.array([dsp.ssb_rate_hz(p.scs_khz) for p in pending])  # (the lock may be gone by now)
         peak_e = np.zeros(len(pending))  # each SSB's loudest symbol energy (the quiet-loss rule below)
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(pending):
@@ -1427,7 +1511,7 @@ class Receiver:
         clip = np.array([p.clip for p in pending]).reshape(-1, 2)
         clip_floor = np.zeros(len(pending))
         if clip[:, 0].any():  # the clipping's distortion per RE of the grid (white over the recorded band)
-            clip_floor = dsp.clip_distortion_power(clip[:, 0], clip[:, 1]) * (self.rate / self.fs)
+            clip_floor = dsp.clip_distortion_power(clip[:, 0], clip[:, 1]) * (rates / self.fs)
         for idx in groups.values():
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
             starts = np.array([pending[i].start for i in idx])

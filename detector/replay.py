@@ -45,6 +45,7 @@ class FileSummary:
     nonfinite_samples: int = 0
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
     slots_dropped: int = 0
+    unproven_locks: int = 0  # cells a search found whose PSS tracking did not find (receiver.UNPROVEN_REASON)
     timing_jumps: int = 0
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     mistimed_cell: int = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
@@ -77,10 +78,13 @@ class FileSummary:
                       f"gain; the clipping distortion was removed as a known floor)")
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
+        if self.unproven_locks:
+            notes += (f"; {self.unproven_locks} cell(s) the search found not confirmed by tracking (their PSS "
+                      f"not found where the search saw it), their SSBs not scored")
         if self.no_cell_jammed:
             notes += (f"; the site's cell not found in {self.no_cell_jammed} search block(s), recorded as jammed "
                       f"(pci null: a jammer hiding the cell, or the cell off the air)")
-        if self.ssbs == 0:
+        if self.ssbs == 0 or not self.pcis:
             return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{notes}"
         f = (f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else
              f", SSB at {self.ssb_offset_hz / 1e6:+.3f} MHz from the capture centre" if self.ssb_offset_hz else "")
@@ -158,6 +162,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.no_cell_jammed = s["no_cell_jammed"]
         summary.nonfinite_samples = rx.n_nonfinite
         summary.slots_dropped = rx.n_slots_dropped
+        summary.unproven_locks = rx.n_unproven_locks
         summary.timing_jumps = rx.n_timing_jumps
         if rx.dc_offset_power_ratio:
             summary.dc_offset_dbc = 10 * math.log10(rx.dc_offset_power_ratio)

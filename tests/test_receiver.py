@@ -111,6 +111,69 @@ def test_real_capture_without_or_with_a_wrong_centre_frequency(name):
     assert all(rec["pci"] == REAL_PCI[name] and not rec["jammed"] for rec in recs)
 
 
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+@pytest.mark.parametrize("rate_hz", [19.5e6, 15.36e6])
+def test_real_capture_narrower_than_its_ssb_gives_no_false_cell(rate_hz):
+    # the OAI recording (SSB 7.38 MHz off its centre) resampled so that the capture's band
+    # cuts the SSB's edge (19.5 Msps: its PSS and SSS inside) or its PSS (15.36 Msps): the
+    # cell is reported where its PSS and SSS are in the band, and no SSB is called jammed
+    # (before: a 15 kHz cell PCI 601 that is not on air, jammed, at both rates)
+    m, x = _real("oai-n78-pci1")
+    fr = Fraction(rate_hz / m.sample_rate_hz).limit_denominator(2000)
+    y = resample_poly(x, fr.numerator, fr.denominator).astype(np.complex64)
+    recs, pipe = _score(y, dataclasses.replace(m, sample_rate_hz=rate_hz))
+    assert not any(r["jammed"] for r in recs)
+    assert all(not r["valid"] for r in recs)
+    if rate_hz == 19.5e6:
+        assert recs and all(r["pci"] == 1 and r["reason"] == receiver.OUT_OF_BAND_REASON for r in recs)
+        assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ["oai-n78-pci1"] * 1e6, abs=1.0)
+
+
+def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored():
+    # a 30 kHz cell 7.38 MHz off the centre of a 19.5 Msps capture: its SSB reaches 1.2 MHz
+    # past the band edge, its PSS and SSS do not. Before, its raster point was not searched,
+    # and its PSS matched another N_ID2's 43 subcarriers closer in: PCI 744, called jammed
+    cfg = _clean_cfg(sample_rates_hz=(46.08e6,), scs_khz=(30,), duration_ms=20.0, snr_db=(15.0, 30.0),
+                     neighbour=NeighbourConfig(probability=0.0))
+    rng = np.random.default_rng(4)
+    p = dataclasses.replace(draw_params(cfg, rng, force_clean=True), ssb_offset_bins=246)
+    cap = simulate_capture(p, rng)
+    y = resample_poly(cap.iq, 1625, 3840).astype(np.complex64)  # 46.08 -> 19.5 Msps
+    assert not dsp.ssb_in_band(p.ssb_offset_hz, 19.5e6, 30)
+    pipe = ScoringPipeline(19.5e6, p.center_freq_hz, p.datatype)
+    recs = pipe.push(y) + pipe.flush()
+    assert len(recs) == len(cap.ssbs)
+    assert all(r["pci"] == p.pci and not r["valid"] and r["jammed"] is None for r in recs)
+    assert all(r["reason"] == receiver.OUT_OF_BAND_REASON for r in recs)
+    # the same cell with the capture wide enough: scored
+    pipe = ScoringPipeline(46.08e6, p.center_freq_hz, p.datatype)
+    recs = pipe.push(cap.iq) + pipe.flush()
+    assert recs and all(r["pci"] == p.pci and r["valid"] and not r["jammed"] for r in recs)
+
+
+def test_a_doubtful_lock_that_tracking_never_confirms_is_given_up():
+    # tracking finds the PSS where the cell search saw it (at half its threshold) whenever the
+    # cell is real; here it is made unable to (its threshold above any correlation), and the
+    # cell is made doubtful (no N_ID1 / PBCH-DMRS margin is clear enough): the SSBs of the
+    # lock are not scored, and the lock is given up once every slot has missed. A clear cell
+    # keeps its lock and its SSBs are scored (a strong fake SSB can hide its PSS from tracking)
+    cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(20.0, 20.0), duration_ms=45.0))
+    p = cap.params
+    doubtful = dict(other_min_sss_margin=100.0, other_min_dmrs_margin=100.0)
+    runs = {}
+    for name, kw in (("ok", doubtful), ("deaf", dict(track_threshold=1.0)), ("both", dict(track_threshold=1.0, **doubtful))):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, receiver_config=ReceiverConfig(**kw))
+        runs[name] = (pipe.push(cap.iq) + pipe.flush(), pipe.receiver.n_unproven_locks)
+    ref, n = runs["ok"]
+    assert ref and all(r["valid"] and r["pci"] == p.pci for r in ref) and n == 0
+    deaf, n = runs["deaf"]
+    assert len(deaf) == len(ref) and all(r["valid"] and not r["locked"] for r in deaf) and n == 0
+    recs, n = runs["both"]
+    assert recs and not any(r["valid"] or r["jammed"] for r in recs)
+    assert all(r["reason"] == receiver.UNPROVEN_REASON for r in recs)
+    assert n >= 2  # given up, searched again, given up again
+
 def _off_centre_capture(seed=41, snr_db=8.0):
     cfg = _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), centre_ssb_fraction=0.0, snr_db=(snr_db, snr_db),
                      duration_ms=25.0, period_ms=(10.0,), all_ssbs_fraction=1.0, l_max=(4,))
