@@ -2,7 +2,7 @@
 
     python bench/receiver_eval.py pci   [--n 40] [--seed 1]   # right PCI at SNR >= 0 dB
     python bench/receiver_eval.py detect [--sites 24] [--seed 2] [--model classical|default|PATH]  # calibrated Pd / FAR
-    python bench/receiver_eval.py rates  [--n 12]              # odd sample rates (resampled)
+    python bench/receiver_eval.py rates  [--n 12] [--model ...] # odd sample rates (resampled): PCI, false alarms
     python bench/receiver_eval.py weak --sites 8 --seed 12 [--snr -3,0,3,6] [--model ...]  # weak cells: FAR
     python bench/receiver_eval.py cfo [--n 4] [--seed 7] [--cfo 0,5000,10000,-12000] [--rate 122.88e6]  # SDR frequency errors
     python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...]  # FAR when the noise floor moves
@@ -77,11 +77,13 @@ def eval_pci(n, seed):
         print("  miss: capture %d, %d kHz, %.2f Msps, SNR %.1f dB, got %s want %s" % b)
 
 
-def eval_rates(n, seed):
+def eval_rates(n, seed, model="classical"):
+    det = load_detector(model)
     cfg = SimConfig(sample_rates_hz=(30.72e6,), jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0),
                     snr_db=(5.0, 30.0))
     for odd in (19.5e6, 20e6, 25e6, 50e6):
         tot = right = tot_in = right_in = 0
+        jammed = wrong = 0  # records (clean captures): called jammed; of a PCI not on air
         for i in range(n):
             rng = np.random.default_rng([seed, i])
             p = draw_params(cfg, rng, force_clean=True)
@@ -90,7 +92,9 @@ def eval_rates(n, seed):
 
             fr = Fraction(odd / p.sample_rate_hz).limit_denominator(1000)
             iq = resample_poly(cap.iq, fr.numerator, fr.denominator).astype(np.complex64)
-            recs, _ = run_capture(cap, fs=odd, iq=iq)
+            recs, _ = run_capture(cap, fs=odd, iq=iq, detector=det)
+            jammed += sum(r["jammed"] is True for r in recs)
+            wrong += sum(r["pci"] is not None and r["pci"] != p.pci for r in recs)
             # a lower rate keeps only +-odd/2 (resample_poly's filter passes ~90 % of it): an
             # SSB placed further off-centre at 30.72 Msps is no longer in the recording
             in_band = abs(p.ssb_offset_hz) + 120 * p.scs_khz * 1e3 <= 0.45 * odd
@@ -100,8 +104,9 @@ def eval_rates(n, seed):
                 right += ok
                 tot_in += in_band
                 right_in += ok and in_band
-        print(f"{odd / 1e6:g} Msps (resampled from 30.72): right PCI at {right}/{tot} SSBs; "
-              f"{right_in}/{tot_in} of those whose SSB band is still inside the resampled band")
+        print(f"{odd / 1e6:g} Msps (resampled from 30.72, {det.name}): right PCI at {right}/{tot} SSBs; "
+              f"{right_in}/{tot_in} of those whose SSB band is still inside the resampled band; "
+              f"records called jammed {jammed}, of another PCI {wrong}")
 
 
 def eval_cfo(n, seed, cfos_hz, model="default", rate_hz=None):
@@ -367,7 +372,7 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--model", default="classical", help="detect, drift: 'classical', 'default' or a model path")
+    ap.add_argument("--model", default="classical", help="detect, drift, rates: 'classical', 'default' or a model path")
     ap.add_argument("--doppler", default="100,300", help="fading: maximum Doppler shifts (Hz), comma-separated")
     ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings")
     ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
@@ -385,7 +390,7 @@ def main(argv=None):
     if a.what == "pci":
         eval_pci(a.n, a.seed)
     elif a.what == "rates":
-        eval_rates(a.n, a.seed)
+        eval_rates(a.n, a.seed, a.model)
     elif a.what == "mistimed":
         eval_mistimed(a.sites, a.seed, [float(v) for v in a.offsets.split(",")],
                       [float(v) for v in a.power.split(",")], model="default" if a.model == "classical" else a.model)

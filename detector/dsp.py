@@ -206,17 +206,66 @@ BAND_FLOOR_BIAS = 0.43619239070622784
 
 BAND_FLOOR_OFFSET_STEP_HZ = 10.0  # the SSB centre rounded to this for the plan (ICI under -50 dB)
 
+# A recording may hold noise over only part of its band: one resampled to a higher rate, an
+# SDR whose filter is set narrower than its sample rate. Its empty band edges read tens of dB
+# under the noise, and a floor taken there reads as far under the SSB's null REs: every SSB
+# "band excess", jammed (a clean 12 dB cell recorded at 30.72 Msps, resampled to 46.08: 3 of
+# 3 SSBs; 16 of 46 in bench/receiver_eval.py rates at 50 Msps). passband_half_width_hz finds
+# such edges in a search block (Welch spectrum, PASSBAND_NFFT bins): bins outside the central
+# half that stand PASSBAND_STOP_DB under the central half's PASSBAND_REF_PERCENTILE-th
+# percentile (its idle bins: the noise) are a stopband -- no receiver noise falls there -- and
+# the passband then ends where the spectrum last stands within PASSBAND_EDGE_DB of that
+# reference (its -6 dB point); the band floor's bins stop PASSBAND_MARGIN of the sample rate
+# short of it. Without a stopband nothing changes (the bins within
+# BAND_FLOOR_NYQUIST_FRACTION of Nyquist).
+PASSBAND_NFFT = 256
+PASSBAND_SEGMENTS = 64
+PASSBAND_REF_PERCENTILE = 5.0
+PASSBAND_STOP_DB = 30.0
+PASSBAND_EDGE_DB = 6.0
+PASSBAND_MARGIN = 0.02
+
+
+def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
+    """Half width (Hz) of the part of the recorded band that holds the
+    receiver's noise (see PASSBAND_STOP_DB): fs / 2 where the whole band does
+    (no stopband found) or the block is too short to tell.
+
+    ``x``: complex64 (n,), a block of the recording (e.g. a cell search's)."""
+    n_seg = x.size // PASSBAND_NFFT
+    if n_seg < 8:
+        return fs_hz / 2
+    step = max(1, n_seg // PASSBAND_SEGMENTS)
+    segs = np.ascontiguousarray(x[: n_seg * PASSBAND_NFFT]).reshape(n_seg, PASSBAND_NFFT)[::step][:PASSBAND_SEGMENTS]
+    win = np.hanning(PASSBAND_NFFT).astype(np.float32)
+    spec = _fft(segs * win, 1, True)
+    psd = np.fft.fftshift(np.mean(spec.real ** 2 + spec.imag ** 2, axis=0, dtype=np.float64))
+    f = (np.arange(PASSBAND_NFFT) - PASSBAND_NFFT // 2) * (fs_hz / PASSBAND_NFFT)
+    central = np.abs(f) < fs_hz / 4
+    ref = float(np.percentile(psd[central], PASSBAND_REF_PERCENTILE))
+    if not ref > 0:
+        return fs_hz / 2
+    stop = (psd < ref * 10 ** (-PASSBAND_STOP_DB / 10)) & ~central
+    if not stop.any():
+        return fs_hz / 2
+    inside = psd >= ref * 10 ** (-PASSBAND_EDGE_DB / 10)
+    pos, neg = inside & (f > 0), inside & (f < 0)
+    edge_hi = float(f[pos].max()) if pos.any() else 0.0
+    edge_lo = float(-f[neg].min()) if neg.any() else 0.0
+    return min(edge_hi, edge_lo) + fs_hz / (2 * PASSBAND_NFFT)
+
 
 @functools.lru_cache(maxsize=32)
-def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: int) -> tuple[np.ndarray, np.ndarray]:
+def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: int,
+                     usable_hz: float) -> tuple[np.ndarray, np.ndarray]:
     """(phasor (n_fft,) complex64 that takes the SSB centre to DC, so that the
     carrier's subcarriers fall on the bins: no leakage of its traffic into idle
     bins; the bins (after it) that hold neither the SSB (with its guard), nor
-    the recorded band's edges, nor its DC)."""
+    the recorded band's edges (beyond ``usable_hz`` from its centre), nor its DC)."""
     f = np.fft.fftfreq(n_fft, 1.0 / fs_hz)  # relative to the SSB centre
     f_abs = (f + ssb_offset_hz + fs_hz / 2) % fs_hz - fs_hz / 2  # where the bin lies in the recorded band
     half = (120 + BAND_FLOOR_GUARD_SC) * scs_khz * 1e3  # the SSB's 240 subcarriers around its centre
-    ok = ((np.abs(f) > half) & (np.abs(f_abs) < BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2)
+    ok = ((np.abs(f) > half) & (np.abs(f_abs) < usable_hz)
           & (np.abs(f_abs) > BAND_FLOOR_DC_BINS * fs_hz / n_fft))
     idx = np.flatnonzero(ok)
     idx.setflags(write=False)
@@ -226,7 +275,7 @@ def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: in
 
 
 def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
-                      scs_khz: int) -> tuple[np.ndarray, np.ndarray]:
+                      scs_khz: int, passband_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The noise floor of the spectrum around the SSB, during the SSB, per RE
     of the SSB grid (:func:`ssb_grids_at`'s units).
 
@@ -248,6 +297,8 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     xs : complex64, shape (m, n) -- windows at ``fs_hz``, each with an SSB
         whose first CP starts at sample ``first`` (may be fractional)
     ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
+    passband_hz : the half width of the band that holds the receiver's noise
+        (:func:`passband_half_width_hz`; None: all of it)
 
     Returns
     -------
@@ -259,7 +310,10 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     m, n = xs.shape
     n_fft = int(round(fs_hz / (scs_khz * 1e3)))
     off = round(float(ssb_offset_hz) / BAND_FLOOR_OFFSET_STEP_HZ) * BAND_FLOOR_OFFSET_STEP_HZ
-    ph, idx = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz))
+    usable = BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2
+    if passband_hz is not None:
+        usable = min(usable, round((passband_hz - PASSBAND_MARGIN * fs_hz) / 1e3) * 1e3)
+    ph, idx = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz), float(usable))
     n_b = idx.size
     # each symbol's FFT window starts mid-CP: robust to a co-channel cell arriving a little early
     # (its next symbol) and to a late multipath tap alike

@@ -875,6 +875,9 @@ class Receiver:
         self.scs_khz: Optional[int] = None
         self.offset_hz = 0.0
         self.ssb_in_band = True  # the locked cell's SSB lies wholly inside the captured band
+        # the half width of the recorded band that holds the receiver's noise, from the last
+        # cell search's block (dsp.passband_half_width_hz; None: not measured yet)
+        self.passband_hz: Optional[float] = None
         self.cfo_hz = 0.0
         self.pci: Optional[int] = None
         self.period_samples = 0.0
@@ -1181,6 +1184,7 @@ class Receiver:
             self._measure_dc(x, b)  # the block's own DC offset, for it and for what follows
         if self.dc:
             x = x - np.complex64(self.dc)
+        self.passband_hz = dsp.passband_half_width_hz(x, self.fs)
         if kind == "acquire":
             # the blind search off the raster when a search finds no cell: at the first search (live
             # streams: the second, so that a cell on the raster is found as fast as before) and
@@ -1390,7 +1394,7 @@ class Receiver:
         first = self._window_in()[0]  # the SSB's start in each window (within a sample)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz)
+            fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz, self.passband_hz)
             return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
                     (float(fl[0]), int(nc[0])))
         k0, w = rot
@@ -1409,7 +1413,7 @@ class Receiver:
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
-            fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz)
+            fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz)
             for i, s0 in enumerate(starts):
                 self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])))
             hit = self._bands.pop((w0, length, k0))

@@ -45,6 +45,7 @@ class FileSummary:
     nonfinite_samples: int = 0
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
     slots_dropped: int = 0
+    ssb_outside_band: bool = False  # the cell's SSB reaches past the captured band (receiver.OUT_OF_BAND_REASON)
     unproven_locks: int = 0  # cells a search found whose PSS tracking did not find (receiver.UNPROVEN_REASON)
     timing_jumps: int = 0
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
@@ -78,6 +79,9 @@ class FileSummary:
                       f"gain; the clipping distortion was removed as a known floor)")
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
+        if self.ssb_outside_band:
+            notes += ("; the SSB reaches past the captured band's edge: its SSBs not scored (retune towards it "
+                      "or raise the sample rate)")
         if self.unproven_locks:
             notes += (f"; {self.unproven_locks} cell(s) the search found not confirmed by tracking (their PSS "
                       f"not found where the search saw it), their SSBs not scored")
@@ -85,7 +89,8 @@ class FileSummary:
             notes += (f"; the site's cell not found in {self.no_cell_jammed} search block(s), recorded as jammed "
                       f"(pci null: a jammer hiding the cell, or the cell off the air)")
         if self.ssbs == 0 or not self.pcis:
-            return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{notes}"
+            counts = f" ({self.ssbs} records, {self.jammed} jammed, {self.invalid} invalid)" if self.ssbs else ""
+            return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{counts}{notes}"
         f = (f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else
              f", SSB at {self.ssb_offset_hz / 1e6:+.3f} MHz from the capture centre" if self.ssb_offset_hz else "")
         return (f"{self.file}: {self.seconds * 1e3:.1f} ms, PCI {','.join(map(str, self.pcis))}, "
@@ -167,6 +172,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         if rx.dc_offset_power_ratio:
             summary.dc_offset_dbc = 10 * math.log10(rx.dc_offset_power_ratio)
         if rx.pci is not None:
+            summary.ssb_outside_band = not rx.ssb_in_band
             summary.pcis = [rx.pci]
             summary.scs_khz = rx.scs_khz
             summary.ssb_freq_hz = (m.center_freq_hz + rx.offset_hz) if m.center_freq_hz else None
@@ -250,7 +256,9 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
         if not s.ok:
             print(f"{path}: ERROR {s.error}", file=err)
             continue
-        print(f"{path}: {len(obs)} clean SSBs" + (f" of PCI {s.pcis[0]}" if s.pcis else ", no cell found"), file=err)
+        print(f"{path}: {len(obs)} clean SSBs" + (f" of PCI {s.pcis[0]}" if s.pcis else ", no cell found")
+              + ("; the SSB reaches past the captured band's edge (retune towards it or raise the sample rate)"
+                 if s.ssb_outside_band else ""), file=err)
         sources.append(path)
         for o in obs:
             groups.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), []).append(o)

@@ -130,7 +130,7 @@ def test_real_capture_narrower_than_its_ssb_gives_no_false_cell(rate_hz):
         assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ["oai-n78-pci1"] * 1e6, abs=1.0)
 
 
-def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored():
+def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored(tmp_path, capsys):
     # a 30 kHz cell 7.38 MHz off the centre of a 19.5 Msps capture: its SSB reaches 1.2 MHz
     # past the band edge, its PSS and SSS do not. Before, its raster point was not searched,
     # and its PSS matched another N_ID2's 43 subcarriers closer in: PCI 744, called jammed
@@ -146,6 +146,11 @@ def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored():
     assert len(recs) == len(cap.ssbs)
     assert all(r["pci"] == p.pci and not r["valid"] and r["jammed"] is None for r in recs)
     assert all(r["reason"] == receiver.OUT_OF_BAND_REASON for r in recs)
+    # the replay summary says so
+    iqio.write_sigmf(tmp_path / "cut", y, 19.5e6, datatype="cf32_le", center_freq_hz=p.center_freq_hz)
+    assert main(["replay", str(tmp_path / "cut.sigmf-meta"), "--jsonl", str(tmp_path / "r.jsonl")]) == 0
+    line = capsys.readouterr().err
+    assert f"PCI {p.pci}," in line and "reaches past the captured band's edge" in line
     # the same cell with the capture wide enough: scored
     pipe = ScoringPipeline(46.08e6, p.center_freq_hz, p.datatype)
     recs = pipe.push(cap.iq) + pipe.flush()
@@ -1203,6 +1208,37 @@ def test_band_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
     # a capture that holds nothing beside the SSB has no floor
     f2, c2 = dsp.band_floor_per_re(xs[:, : int(n * 7.68e6 / fs_hz)], 100.0, 7.68e6, 0.0, 30)
     assert np.all(np.isnan(f2)) and np.all(c2 < dsp.BAND_FLOOR_MIN_BINS)
+
+
+def test_passband_of_a_recording_that_holds_noise_over_part_of_its_band():
+    """dsp.passband_half_width_hz: white noise over the whole band -> fs / 2; the same
+    noise resampled from 30.72 Msps to a higher rate holds nothing beyond +-15.36 MHz."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(400000) + 1j * rng.standard_normal(400000)).astype(np.complex64)
+    assert dsp.passband_half_width_hz(x, 30.72e6) == 30.72e6 / 2
+    for up, down, fs in ((3, 2, 46.08e6), (2, 1, 61.44e6), (125, 96, 40e6)):
+        y = resample_poly(x, up, down).astype(np.complex64)
+        assert 15.0e6 <= dsp.passband_half_width_hz(y, fs) <= 16.0e6, fs
+
+
+def test_a_clean_recording_resampled_to_a_higher_rate_is_not_jammed():
+    # a clean 12 dB cell recorded at 30.72 Msps and resampled to 46.08 / 61.44 Msps: its band
+    # edges hold no noise, and the band-excess floor taken there read 18 dB under the null
+    # REs: every SSB jammed (uncalibrated, shipped model) before the floor kept to the passband
+    from detector.pipeline import load_detector
+
+    det = load_detector("default")
+    cfg = SimConfig(sample_rates_hz=(30.72e6,), jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0),
+                    snr_db=(5.0, 30.0))
+    rng = np.random.default_rng([1, 1])
+    p = draw_params(cfg, rng, force_clean=True)
+    cap = simulate_capture(p, rng)
+    for up, down, fs in ((1, 1, 30.72e6), (3, 2, 46.08e6), (2, 1, 61.44e6)):
+        y = cap.iq if up == down else resample_poly(cap.iq, up, down).astype(np.complex64)
+        pipe = ScoringPipeline(fs, p.center_freq_hz, p.datatype, detector=det)
+        recs = pipe.push(y) + pipe.flush()
+        assert len(recs) == len(cap.ssbs) and all(r["pci"] == p.pci for r in recs), fs
+        assert not any(r["jammed"] for r in recs), (fs, [r.get("band_excess_db") for r in recs])
 
 
 @pytest.mark.parametrize("jammer", ["ssb_band_noise", "reactive", "barrage", None])
