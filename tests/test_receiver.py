@@ -1185,6 +1185,22 @@ def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, s
         assert all(r["jammed"] for r in after), [(r["ssb_index"], r.get("interference_step_db")) for r in after]
 
 
+def test_the_interference_step_history_keeps_the_last_rows_and_their_medians():
+    """pipeline._History (STEP_WINDOW rows in a ring): its medians are np.median of
+    the last rows appended, NaN where a column holds one, at every fill."""
+    from detector.pipeline import _History
+
+    rng = np.random.default_rng(7)
+    rows = rng.standard_normal((150, 3)) * 5
+    rows[20, 1] = np.nan  # leaves the window 64 rows later
+    h = _History(64, 3)
+    for i, r in enumerate(rows):
+        h.append(r)
+        ref = np.median(rows[max(0, i - 63) : i + 1], axis=0)
+        assert len(h) == min(i + 1, 64)
+        np.testing.assert_array_equal(h.medians(), ref)
+
+
 @pytest.mark.parametrize("fs_hz, scs_khz, off_hz", [(30.72e6, 30, 3e6), (19.5e6, 30, -1e6), (20e6, 30, 2e6),
                                                     (46.08e6, 15, 9e6), (7.68e6, 15, 1e6)])
 def test_band_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
