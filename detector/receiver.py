@@ -377,8 +377,9 @@ def acquire_steps(
         alt = yield from fine(coarse[n_before:], FINE_CANDIDATES)
         for scs, plan in plans.items():  # (what the blind search leaves out)
             plan[3] = searched[scs] + plan[3]
-        if alt is not None and (acq is None or (alt.pci != acq.pci and _pss_strength(alt) > _pss_strength(acq))):
-            acq = alt
+        if alt is not None and (acq is None or (alt.pci != acq.pci and acq.pci not in cfg.preferred_pcis
+                                                 and _pss_strength(alt) > _pss_strength(acq))):
+            acq = alt  # (a calibrated site's own cell is kept)
     if blind_ok and ((acq is None and blind_fallback) or (acq is not None and blind_if_thin
                                                            and len(acq.detections) < 2)):
         # no clear cell at the centre or on the raster, or one seen at a single SSB (noise and
