@@ -1093,17 +1093,18 @@ class Receiver:
                     self._next_reacq = due
 
     def _prove(self, obs: _Pending, ib: int) -> bool:
-        """While a fresh lock on a doubtful cell (no clear N_ID1 or PBCH-DMRS
-        margin, _real_cell, nor a calibrated site's own) is unproven: its first
-        observations are of the SSBs the search detected (the same samples), so
-        tracking, whose PSS threshold is half the search's, finds their PSS
-        whenever the cell is real. Each one observed without it is not scored
+        """While a fresh lock on a doubtful cell seen at a single SSB (no clear
+        N_ID1 or PBCH-DMRS margin, _real_cell, nor a calibrated site's own) is
+        unproven: its first observations are of the SSBs the search detected
+        (the same samples), so tracking, whose PSS threshold is half the
+        search's, finds their PSS whenever the cell is real. Each one observed without it is not scored
         (UNPROVEN_REASON); once every slot has been, the lock is given up -- the
         search made a cell of a block edge, of traffic, of a PSS cut by the
-        capture's band edge -- and True returned. (Not for a clear cell: under a
-        fake SSB at SJNR 0 dB the search, which cancels the other N_ID2's PSS and
-        sums multipath, saw the site's cell at 0.29, tracking at 0.11-0.14; its
-        SSBs must be scored, jammed.)"""
+        capture's band edge -- and True returned. (Not for a clear cell, nor one
+        seen at several SSBs: under a fake SSB at SJNR 0 dB the search, which
+        cancels the other N_ID2's PSS and sums multipath, saw a site's cell at
+        0.29, tracking at 0.11-0.14; under one 5 dB over the cell, a cell seen at 4
+        SSBs with an N_ID1 margin of 1.13 -- their SSBs must be scored, jammed.)"""
         if obs.locked:
             self._unproven = None
             self._unproven_missed = set()
@@ -1240,8 +1241,9 @@ class Receiver:
                 if self._buf.start > s.b:  # sliced: what arrived during the search and is gone
                     self.n_unsearched += self._buf.start - s.b
                 self._lock(s.result, s.a)
-                if not (_real_cell(s.result.detections, self.cfg) or s.result.pci in self.cfg.preferred_pcis):
-                    # a doubtful cell (see _prove)
+                if len(s.result.detections) < 2 and not (_real_cell(s.result.detections, self.cfg)
+                                                         or s.result.pci in self.cfg.preferred_pcis):
+                    # a doubtful cell seen at a single SSB (see _prove)
                     self._unproven = (s.a, s.b)
                     self._unproven_missed = set()
             return

@@ -163,8 +163,13 @@ def test_a_doubtful_lock_that_tracking_never_confirms_is_given_up():
     # cell is made doubtful (no N_ID1 / PBCH-DMRS margin is clear enough): the SSBs of the
     # lock are not scored, and the lock is given up once every slot has missed. A clear cell
     # keeps its lock and its SSBs are scored (a strong fake SSB can hide its PSS from tracking)
-    cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(20.0, 20.0), duration_ms=45.0))
+    # one SSB per 20 ms (a cell seen at several SSBs is not given up so: under a strong fake
+    # SSB its PSS can stay hidden from tracking)
+    cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(20.0, 20.0), duration_ms=45.0,
+                                  period_ms=(20.0,)), ssbs_sent=(0,))
     p = cap.params
+    x = cap.iq[: int(22.4e-3 * p.sample_rate_hz)]
+    assert len(acquire(x, p.sample_rate_hz, p.center_freq_hz).detections) == 1
     doubtful = dict(other_min_sss_margin=100.0, other_min_dmrs_margin=100.0)
     runs = {}
     for name, kw in (("ok", doubtful), ("deaf", dict(track_threshold=1.0)), ("both", dict(track_threshold=1.0, **doubtful))):
