@@ -364,7 +364,8 @@ def acquire_steps(
         n_before = len(coarse)
         yield from rings(until_found=False)  # no clear cell: the hypotheses not searched yet
         acq = yield from fine(coarse[n_before:], FINE_CANDIDATES)
-    if any(edge_offs.values()) and ((acq is None and blind_fallback) or (acq is not None and len(acq.detections) < 2)):
+    thin = acq is not None and len(acq.detections) < 2
+    if any(edge_offs.values()) and ((acq is None and blind_fallback) or thin):
         # no cell (as often as the blind search), or one seen at a single SSB: the raster points
         # whose SSB the band edge cuts (else a cell there is not looked for, and its PSS, 43
         # subcarriers off in a band that is searched, matches another N_ID2's: a cell not on
@@ -1097,8 +1098,9 @@ class Receiver:
         N_ID1 or PBCH-DMRS margin, _real_cell, nor a calibrated site's own) is
         unproven: its first observations are of the SSBs the search detected
         (the same samples), so tracking, whose PSS threshold is half the
-        search's, finds their PSS whenever the cell is real. Each one observed without it is not scored
-        (UNPROVEN_REASON); once every slot has been, the lock is given up -- the
+        search's, finds their PSS whenever the cell is real. Each one observed
+        without it is not scored (UNPROVEN_REASON); once every slot has been,
+        the lock is given up -- the
         search made a cell of a block edge, of traffic, of a PSS cut by the
         capture's band edge -- and True returned. (Not for a clear cell, nor one
         seen at several SSBs: under a fake SSB at SJNR 0 dB the search, which
