@@ -157,6 +157,25 @@ def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored(tmp_path, capsys):
     assert recs and all(r["pci"] == p.pci and r["valid"] and not r["jammed"] for r in recs)
 
 
+
+def test_a_recording_with_i_and_q_swapped_is_told_apart(tmp_path, capsys):
+    # its spectrum is inverted: no PSS matches and no cell is found; the summary says that its
+    # conjugate holds a clear cell (a recording of noise gets no such hint)
+    cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(20.0, 20.0), duration_ms=25.0))
+    p = cap.params
+    iqio.write_sigmf(tmp_path / "swapped", np.conj(cap.iq).astype(np.complex64), p.sample_rate_hz,
+                     datatype="cf32_le", center_freq_hz=p.center_freq_hz)
+    noise = (np.random.default_rng(2).standard_normal(cap.iq.size) * 0.01).astype(np.complex64)
+    iqio.write_sigmf(tmp_path / "noise", noise * (1 + 1j), p.sample_rate_hz, datatype="cf32_le",
+                     center_freq_hz=p.center_freq_hz)
+    out = tmp_path / "r.jsonl"
+    assert main(["replay", str(tmp_path / "swapped.sigmf-meta"), str(tmp_path / "noise.sigmf-meta"),
+                 "--jsonl", str(out)]) == 0
+    assert not any(json.loads(l)["valid"] for l in out.read_text().splitlines())
+    swapped, noise_line = [l for l in capsys.readouterr().err.splitlines() if "sigmf-meta" in l]
+    assert "no cell found" in swapped and f"clear cell, PCI {p.pci}: I and Q look swapped" in swapped
+    assert "no cell found" in noise_line and "swapped" not in noise_line
+
 def test_a_doubtful_lock_that_tracking_never_confirms_is_given_up():
     # tracking finds the PSS where the cell search saw it (at half its threshold) whenever the
     # cell is real; here it is made unable to (its threshold above any correlation), and the
