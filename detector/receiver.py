@@ -364,20 +364,25 @@ def acquire_steps(
         n_before = len(coarse)
         yield from rings(until_found=False)  # no clear cell: the hypotheses not searched yet
         acq = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+    # every band (scs -> raster / blind offsets) searched so far, which the blind search leaves out
+    searched = {scs: list(plan[3]) for scs, plan in plans.items()}
+
+    def further(offs_by_scs):
+        """The coarse and fine searches of more bands (scs -> offsets): a cell or None."""
+        for scs, plan in plans.items():
+            plan[3], plan[5] = offs_by_scs.get(scs, []), 0
+            searched[scs] += plan[3]
+        n_before = len(coarse)
+        yield from rings(until_found=True)
+        return (yield from fine(coarse[n_before:], FINE_CANDIDATES))
+
     thin = acq is not None and len(acq.detections) < 2
     if any(edge_offs.values()) and ((acq is None and blind_fallback) or thin):
         # no cell (as often as the blind search), or one seen at a single SSB: the raster points
         # whose SSB the band edge cuts (else a cell there is not looked for, and its PSS, 43
         # subcarriers off in a band that is searched, matches another N_ID2's: a cell not on
         # air); the stronger PSS wins
-        searched = {scs: plan[3] for scs, plan in plans.items()}
-        for scs, plan in plans.items():
-            plan[3], plan[5] = edge_offs.get(scs, []), 0
-        n_before = len(coarse)
-        yield from rings(until_found=True)
-        alt = yield from fine(coarse[n_before:], FINE_CANDIDATES)
-        for scs, plan in plans.items():  # (what the blind search leaves out)
-            plan[3] = searched[scs] + plan[3]
+        alt = yield from further(edge_offs)
         if alt is not None and (acq is None or (alt.pci != acq.pci and acq.pci not in cfg.preferred_pcis
                                                  and _pss_strength(alt) > _pss_strength(acq))):
             acq = alt  # (a calibrated site's own cell is kept)
@@ -387,16 +392,14 @@ def acquire_steps(
         # traffic in a loaded band make such cells): the band's PSS-like spectra off the raster
         # too (a core:frequency that is not where the SDR was tuned), the stronger PSS wins;
         # a doubtful cell of the raster search stands only if none of them holds a clear one
-        for scs, plan in plans.items():
+        blind_by_scs = {}
+        for scs in plans:
             blind = yield from dsp.blind_ssb_offsets_steps(x, fs_hz, scs, cfg.blind_candidates)
             # (not those the frequency hypotheses around a point searched already covered)
             reach = max(cfg.cfo_search_hz, scs * 500.0)
-            plan[3] = [o for o in blind if all(abs(o - r) > reach for r in plan[3])]
-            plan[5] = 0
-            blind_offs.update((scs, o) for o in plan[3])
-        n_before = len(coarse)
-        yield from rings(until_found=True)
-        alt = yield from fine(coarse[n_before:], FINE_CANDIDATES)
+            blind_by_scs[scs] = [o for o in blind if all(abs(o - r) > reach for r in searched[scs])]
+            blind_offs.update((scs, o) for o in blind_by_scs[scs])
+        alt = yield from further(blind_by_scs)
         if alt is not None and (acq is None or (alt.pci != acq.pci
                                                 and _pss_strength(alt) > BLIND_OVERRIDE * _pss_strength(acq))):
             acq = alt
