@@ -68,7 +68,7 @@ def _receiver_config(args: argparse.Namespace):
             raise ConfigError("--ssb-freq needs the capture centre: --center-freq (or core:frequency in the SigMF meta)")
         offset = args.ssb_freq - args.center_freq
     return ReceiverConfig(scs_khz=scs, ssb_offset_hz=offset, period_ms=args.period_ms,
-                          cfo_search_hz=args.max_cfo_hz)
+                          cfo_search_hz=args.max_cfo_hz, swap_iq=args.swap_iq, iq_swap_check=not args.no_iq_check)
 
 
 def _load_baseline(path):
@@ -237,6 +237,13 @@ def _add_capture_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--max-cfo-hz", type=float, default=12000.0,
                     help="largest receiver frequency error the cell search looks for (Hz; an SDR's "
                          "crystal ppm x carrier: 2 ppm at 3.5 GHz is 7 kHz; default 12000)")
+    iq = sp.add_mutually_exclusive_group()
+    iq.add_argument("--swap-iq", action="store_true",
+                    help="I and Q are swapped in the recordings (Q written first, spectrum inverted): "
+                         "conjugate every sample")
+    iq.add_argument("--no-iq-check", action="store_true",
+                    help="do not look for the cell in the complex conjugate when none is found "
+                         "(by default a clear cell there is taken as I and Q swapped, and scored so)")
     sp.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
 
 

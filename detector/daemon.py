@@ -144,6 +144,11 @@ class ReceiverSection:
     # search the band blindly for an SSB off the raster (no centre frequency, or a wrong one;
     # ReceiverConfig.blind_search)
     blind_search: bool = True
+    # I and Q swapped at the source (Q first, spectrum inverted): conjugate every sample
+    # (ReceiverConfig.swap_iq); iq_check: while no cell was ever found, look for it in a failed
+    # search block's complex conjugate too, and swap when it is there (ReceiverConfig.iq_swap_check)
+    swap_iq: bool = False
+    iq_check: bool = True
 
     def __post_init__(self):
         if self.period_ms not in (5.0, 10.0, 20.0, 40.0, 80.0, 160.0):
@@ -502,7 +507,7 @@ def make_pipeline(cfg: EdgeConfig, detector, baseline, datatype: str):
     offset = None if r.ssb_freq_hz is None else r.ssb_freq_hz - s.center_freq_hz
     rcfg = ReceiverConfig(scs_khz=None if r.scs == "auto" else int(r.scs), ssb_offset_hz=offset,
                           period_ms=r.period_ms, search_duty=r.search_duty, cfo_search_hz=r.max_cfo_hz,
-                          blind_search=r.blind_search)
+                          blind_search=r.blind_search, swap_iq=r.swap_iq, iq_swap_check=r.iq_check)
     pipe = ScoringPipeline(s.sample_rate_hz, s.center_freq_hz, datatype, receiver_config=rcfg,
                            detector=detector, baseline=baseline, label=s.uri)
     pipe.receiver.copy_input = False  # the queue hands over fresh blocks: kept by reference, not copied
@@ -648,6 +653,7 @@ class _Stream:
             raise
         self.discarded = 0  # left in the queue at close (counted as dropped)
         self.resyncs = 0
+        self.iq_swap_logged = False
 
     def start(self) -> None:
         self.pump.start()
@@ -751,6 +757,8 @@ class Daemon:
             "event_write_errors": t.event_write_errors,
             "processing_errors": t.processing_errors,
             "lock_state": 1 if (rx is not None and getattr(rx, "locked", False)) else 0,
+            "iq_swapped": 1 if (rx is not None and getattr(rx, "cfg", None) is not None
+                                and getattr(rx.cfg, "swap_iq", False)) else 0,
             "pci": getattr(rx, "pci", None),
             "real_time_factor": (t.processed_s / t.busy_s) if t.busy_s > 0 else 0.0,
             "reloads": t.reloads,
@@ -886,6 +894,12 @@ class Daemon:
         t.busy_s += time.perf_counter() - t0
         t.samples_processed += n
         t.processed_s += n / st.fs
+        rx = getattr(st.pipeline, "receiver", None)
+        if getattr(rx, "iq_swap_detected", False) and not st.iq_swap_logged:
+            st.iq_swap_logged = True
+            log.warning("I and Q of %s look swapped (the cell PCI %s found only in the samples' complex "
+                        "conjugate): conjugating every sample from now on; set receiver.swap_iq: true, or fix "
+                        "the source's I/Q order", self.cfg.source.uri, getattr(rx, "pci", None))
         self._emit_records(recs)
 
     def _coalesce(self, st: "_Stream", block, index: int):

@@ -144,6 +144,15 @@ class ReceiverConfig:
     # centre (no centre frequency), or once the centre and the raster held no cell.
     blind_search: bool = True
     blind_candidates: int = 4
+    # I and Q swapped at the source (a recorder or driver that writes Q first, a mixer whose
+    # quadrature sign is inverted): the spectrum arrives mirrored and no PSS matches. True
+    # takes the complex conjugate of every sample before anything else (swapping I and Q is
+    # j * conj(x); the constant j is the channel's phase to the receiver).
+    swap_iq: bool = False
+    # while no cell has been found, a failed cell search is tried once more on the complex
+    # conjugate of its block (the first, then every BLIND_EVERY-th, IQ_SWAP_CHECKS at most): a
+    # clear cell there (_real_cell) turns swap_iq on for the rest of the stream
+    iq_swap_check: bool = True
 
     def __post_init__(self):
         if self.scs_khz not in (None, 15, 30):
@@ -410,6 +419,7 @@ def acquire_steps(
 # correlates this much better (the real captures' cells: ~1.9; cells that noise and traffic
 # make in a loaded band: ~0.35-0.6)
 BLIND_OVERRIDE = 1.25
+IQ_SWAP_CHECKS = 3  # conjugated searches a stream that never had a cell tries (ReceiverConfig.iq_swap_check)
 BLIND_EVERY = 4  # a live receiver's cell searches that try the blind search, while none finds a cell
 
 
@@ -761,7 +771,8 @@ class _Search:
             return False
         except StopIteration as stop:
             self.result = stop.value
-            self.x = self.x if self.kind == "reacquire" else None  # a re-acquisition may go on to a full search
+            # a re-acquisition may go on to a full search, a failed first one to the I/Q check
+            self.x = self.x if self.kind in ("reacquire", "acquire") else None
             return True
 
 
@@ -863,6 +874,11 @@ class Receiver:
         # in one batch: (predicted position, rotation) -> (PSS search segment, its start, rho2)
         self._pss: dict[tuple[float, float], tuple[np.ndarray, int, np.ndarray]] = {}
         self._epoch_len = CFO_EPOCH_S * self.fs
+        # set when a failed cell search found the cell in its block's complex conjugate: from
+        # then on every sample is conjugated (cfg.swap_iq); kept across reset_states
+        self.iq_swap_detected = False
+        self.n_iq_checks = 0
+        self.ever_locked = False
         self.reset_states()
 
     # -- state -------------------------------------------------------------
@@ -993,9 +1009,14 @@ class Receiver:
         return self._process(final=True)
 
     # -- processing --------------------------------------------------------
+    def _convert(self, raw: np.ndarray) -> np.ndarray:
+        """Buffered samples as complex64 (the converter's, when there is one), I and Q
+        swapped back when the configuration says so (a new array then)."""
+        x = self.converter(raw) if self.converter is not None else raw
+        return np.conjugate(x) if self.cfg.swap_iq else x
+
     def _seg(self, a: int, b: int) -> np.ndarray:
-        seg = self._buf.get(a, b)
-        return self.converter(seg) if self.converter is not None else seg
+        return self._convert(self._buf.get(a, b))
 
     def _clean_seg(self, a: int, b: int) -> np.ndarray:
         """Samples [a, b) as complex64 less the DC offset (a new array when there is one)."""
@@ -1213,6 +1234,14 @@ class Receiver:
             pass
         self._search_done(search)
 
+    def _iq_check_due(self) -> bool:
+        """Whether a failed cell search is to be tried once more on its block's
+        complex conjugate (swap_iq): while no cell was ever locked in this stream and
+        the configuration does not swap already, at the first failed search and every
+        BLIND_EVERY-th after it, IQ_SWAP_CHECKS times at most."""
+        return (self.cfg.iq_swap_check and not self.cfg.swap_iq and not self.ever_locked
+                and self.n_iq_checks < IQ_SWAP_CHECKS and (self.n_failed_searches - 1) % BLIND_EVERY == 0)
+
     def _measure_dc(self, x: np.ndarray, b: int) -> None:
         """The DC offset from block ``x`` (complex64, ending at stream sample ``b``),
         used until the next block, which ends dc_refresh_s later."""
@@ -1238,8 +1267,34 @@ class Receiver:
         return False
 
     def _search_done(self, s: "_Search") -> None:
+        if s.kind == "conjugate":
+            if s.result is not None and _real_cell(s.result.detections, self.cfg):
+                # the cell is there with its spectrum mirrored: I and Q are swapped at the source
+                self.iq_swap_detected = True
+                self.cfg = dataclasses.replace(self.cfg, swap_iq=True)
+                self.dc = complex(self.dc).conjugate()
+                s.kind = "acquire"  # lock onto it as the search of that block
+            else:
+                if self.report_failed_searches:
+                    self.unlocked_blocks.append((s.a, s.b))
+                return
         if s.kind == "acquire":
             self.n_failed_searches = 0 if s.result is not None else self.n_failed_searches + 1
+            if s.result is None and self._iq_check_due():
+                # no cell in a stream that never had one: is it there with I and Q swapped?
+                self.n_iq_checks += 1
+                # (the conjugate holds the cell where it is on air: the centre and the raster; the
+                # blind stage only where it is the search, without a centre frequency)
+                conj = _Search("conjugate", s.a, s.b, None,
+                               acquire_steps(np.conjugate(s.x), self.fs, self.center_freq_hz, self.cfg,
+                                             blind_fallback=False, blind_if_thin=False))
+                if self.cfg.search_duty > 0:
+                    self._search = conj
+                    return
+                while not conj.step(None):
+                    pass
+                self._search_done(conj)
+                return
             if s.result is None and self.report_failed_searches:
                 self.unlocked_blocks.append((s.a, s.b))
             if s.result is not None:
@@ -1319,6 +1374,7 @@ class Receiver:
     def _lock(self, acq: Acquisition, block_start: int) -> None:
         self.acq = acq
         self.locked = True
+        self.ever_locked = True
         self.scs_khz = acq.scs_khz
         self.offset_hz = acq.ssb_offset_hz
         self.ssb_in_band = dsp.ssb_in_band(acq.ssb_offset_hz, self.fs, acq.scs_khz)
@@ -1365,8 +1421,8 @@ class Receiver:
         if all(buf.start <= s0 and s0 + length <= buf.end for s0 in starts):
             # all inside the buffer: one conversion of them all (it is per sample)
             raw = [buf.get(s0, s0 + length) for s0 in starts]
-            xs = (np.stack(raw) if self.converter is None
-                  else self.converter(np.concatenate(raw)).reshape(len(starts), length))
+            xs = (self._convert(np.stack(raw)) if self.converter is None
+                  else self._convert(np.concatenate(raw)).reshape(len(starts), length))
             frac, rail = dsp.clip_stats(xs[:, self._ssb_span(length)], self.min_clip_rail)
             if self.dc:
                 xs -= np.complex64(self.dc)

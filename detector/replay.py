@@ -21,7 +21,7 @@ from signals import iq as iqio
 from .baseline import SiteBaseline
 from .pipeline import ScoringPipeline, config_baseline
 from .progress import Progress
-from .receiver import ReceiverConfig, _real_cell, acquire
+from .receiver import ReceiverConfig
 
 BLOCK_SAMPLES = 1 << 20
 _NO_IQ = np.zeros(0, np.complex64)  # calibration keeps observations without their raw IQ
@@ -47,7 +47,7 @@ class FileSummary:
     slots_dropped: int = 0
     ssb_outside_band: bool = False  # the cell's SSB reaches past the captured band (receiver.OUT_OF_BAND_REASON)
     unproven_locks: int = 0  # cells a search found whose PSS tracking did not find (receiver.UNPROVEN_REASON)
-    conjugate_pci: Optional[int] = None  # no cell found, but a clear one in the conjugated recording (I/Q swapped)
+    iq_swapped: bool = False  # the cell found only in the samples' complex conjugate (receiver.swap_iq)
     timing_jumps: int = 0
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     mistimed_cell: int = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
@@ -89,9 +89,9 @@ class FileSummary:
         if self.no_cell_jammed:
             notes += (f"; the site's cell not found in {self.no_cell_jammed} search block(s), recorded as jammed "
                       f"(pci null: a jammer hiding the cell, or the cell off the air)")
-        if self.conjugate_pci is not None:
-            notes += (f"; its complex conjugate holds a clear cell, PCI {self.conjugate_pci}: I and Q look swapped "
-                      f"(spectrum inverted) -- check the datatype and the recorder's I/Q order")
+        if self.iq_swapped:
+            notes += ("; I and Q are swapped (the spectrum inverted: the cell was found only in the samples' "
+                      "complex conjugate, and scored so) -- check the recorder's I/Q order, or pass --swap-iq")
         if self.ssbs == 0 or not self.pcis:
             counts = f" ({self.ssbs} records, {self.jammed} jammed, {self.invalid} invalid)" if self.ssbs else ""
             return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{counts}{notes}"
@@ -175,8 +175,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.timing_jumps = rx.n_timing_jumps
         if rx.dc_offset_power_ratio:
             summary.dc_offset_dbc = 10 * math.log10(rx.dc_offset_power_ratio)
-        if rx.pci is None and summary.ssbs == summary.invalid and m.n_samples:  # (no cell locked, nothing scored)
-            summary.conjugate_pci = _conjugate_cell(reader, m, receiver_config, rx.acq_len)
+        summary.iq_swapped = rx.iq_swap_detected
         if rx.pci is not None:
             summary.ssb_outside_band = not rx.ssb_in_band
             summary.pcis = [rx.pci]
@@ -190,17 +189,6 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         if collect_features:
             summary.ssbs = len(extra)
     return summary, extra
-
-
-def _conjugate_cell(reader, m, cfg: ReceiverConfig, n: int) -> Optional[int]:
-    """The PCI of a clear cell (receiver._real_cell) in the complex conjugate of
-    the recording's first cell-search block, or None: a recording with no cell
-    whose I and Q are swapped (a recorder writing Q first, a mixer's sign) holds
-    its cell with the spectrum inverted, where no PSS matches. Asked only when a
-    whole recording gave no cell (one more search)."""
-    x = reader.read(0, min(n, m.n_samples))
-    acq = acquire(np.conj(x), m.sample_rate_hz, m.center_freq_hz, cfg)
-    return acq.pci if acq is not None and _real_cell(acq.detections, cfg) else None
 
 
 def replay(paths: Iterable[str], out: Optional[TextIO], *, annotate: bool = False, err: Optional[TextIO] = None,

@@ -575,3 +575,30 @@ def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
     q.put(blocks[1])
     block, index = dm.Daemon._coalesce(me, types.SimpleNamespace(queue=q, wrapped=Wrapped()), *q.get(0))
     assert sum(map(len, block)) == dm.COALESCE_MAX_SAMPLES and q.get(0)[1] == index + dm.COALESCE_MAX_SAMPLES
+
+
+def test_a_stream_with_i_and_q_swapped_is_found_conjugated(tmp_path, jammed_capture, caplog):
+    # ci16 with Q first (the spectrum inverted), queued native: the first failed cell search is
+    # tried on the conjugate, the cell is there, and the stream is conjugated from then on --
+    # the right PCI, none of the clean SSBs jammed, a warning in the log, the gauge set
+    from signals import iq as iqio
+
+    c = jammed_capture
+    x = np.conj(c["iq"][: len(c["iq"]) // 2])  # the clean half, I and Q swapped
+    x = x * np.float32(0.25 / np.abs(x).max())
+    raw = iqio.from_complex64(x, "ci16_le").tobytes()
+    port, sender = _serve_once(raw)
+    out = tmp_path / "out.jsonl"
+    cfg = _cfg(f"tcp://127.0.0.1:{port}", fs=c["fs"], fc=c["fc"], fmt="ci16_le", jsonl=str(out),
+               queue={"max_samples": 2 * len(x)}, detector={"model": "classical"})
+    d = Daemon(cfg)
+    with caplog.at_level("WARNING", logger="ssbwatch"):
+        run = _Run(d)
+        _wait(lambda: d.snapshot()["samples_processed"] == len(x), "all samples processed")
+        snap = d.snapshot()
+        assert run.stop() == 0
+    assert snap["iq_swapped"] == 1 and snap["samples_dropped"] == 0
+    ssbs = [l for l in _lines(out) if l["type"] == "ssb"]
+    assert len(ssbs) >= 10 and all(r["pci"] == c["pci"] for r in ssbs)
+    assert not any(r["jammed"] for r in ssbs)
+    assert any("look swapped" in r.getMessage() for r in caplog.records)

@@ -158,23 +158,38 @@ def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored(tmp_path, capsys):
 
 
 
-def test_a_recording_with_i_and_q_swapped_is_told_apart(tmp_path, capsys):
-    # its spectrum is inverted: no PSS matches and no cell is found; the summary says that its
-    # conjugate holds a clear cell (a recording of noise gets no such hint)
-    cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(20.0, 20.0), duration_ms=25.0))
+def test_a_recording_with_i_and_q_swapped_is_found_and_scored(tmp_path, capsys):
+    # its spectrum is inverted: no PSS matches the samples, so the failed cell search is tried
+    # on their complex conjugate, where the cell is clear: the stream is conjugated from then
+    # on, its SSBs scored with the right PCI and none jammed, and the summary says so. The same
+    # with --swap-iq given; without the check (--no-iq-check) no cell is found. A recording
+    # of noise gets no such note.
+    cap = _capture(11, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), snr_db=(20.0, 20.0), duration_ms=65.0))
     p = cap.params
     iqio.write_sigmf(tmp_path / "swapped", np.conj(cap.iq).astype(np.complex64), p.sample_rate_hz,
                      datatype="cf32_le", center_freq_hz=p.center_freq_hz)
     noise = (np.random.default_rng(2).standard_normal(cap.iq.size) * 0.01).astype(np.complex64)
     iqio.write_sigmf(tmp_path / "noise", noise * (1 + 1j), p.sample_rate_hz, datatype="cf32_le",
                      center_freq_hz=p.center_freq_hz)
-    out = tmp_path / "r.jsonl"
-    assert main(["replay", str(tmp_path / "swapped.sigmf-meta"), str(tmp_path / "noise.sigmf-meta"),
-                 "--jsonl", str(out)]) == 0
-    assert not any(json.loads(l)["valid"] for l in out.read_text().splitlines())
-    swapped, noise_line = [l for l in capsys.readouterr().err.splitlines() if "sigmf-meta" in l]
-    assert "no cell found" in swapped and f"clear cell, PCI {p.pci}: I and Q look swapped" in swapped
+    runs = {}
+    for name, extra in (("auto", []), ("given", ["--swap-iq"]), ("off", ["--no-iq-check"])):
+        out = tmp_path / f"{name}.jsonl"
+        assert main(["replay", str(tmp_path / "swapped.sigmf-meta"), str(tmp_path / "noise.sigmf-meta"),
+                     "--jsonl", str(out), *extra]) == 0
+        lines = [l for l in capsys.readouterr().err.splitlines() if "sigmf-meta" in l]
+        runs[name] = ([json.loads(l) for l in out.read_text().splitlines()], lines)
+    recs, (swapped, noise_line) = runs["auto"]
+    valid = [r for r in recs if r["valid"] and r["file"].endswith("swapped.sigmf-meta")]
+    assert len(valid) >= 4 and all(r["pci"] == p.pci and not r["jammed"] for r in valid)
+    assert f"PCI {p.pci}" in swapped and "I and Q are swapped" in swapped
     assert "no cell found" in noise_line and "swapped" not in noise_line
+    given, (swapped_given, _) = runs["given"]
+    assert [(r["sample"], r["pci"], r["jammed"]) for r in given if r["valid"]] == \
+        [(r["sample"], r["pci"], r["jammed"]) for r in recs if r["valid"]]
+    assert "I and Q are swapped" not in swapped_given  # (asked for, not found)
+    off, (swapped_off, _) = runs["off"]
+    assert not any(r["valid"] for r in off) and "no cell found" in swapped_off
+
 
 def test_a_doubtful_lock_that_tracking_never_confirms_is_given_up():
     # tracking finds the PSS where the cell search saw it (at half its threshold) whenever the
@@ -978,12 +993,19 @@ def test_live_receiver_finds_a_cell_that_appears_later(monkeypatch):
     x = np.concatenate([((rng.standard_normal(n0) + 1j * rng.standard_normal(n0)) * lvl).astype(np.complex64),
                         _tiled(cap, 25)])
     monkeypatch.setattr(rxmod.time, "perf_counter", _FakeClock(2e-3))
-    live = rxmod.Receiver(fs, cap.params.center_freq_hz, rxmod.ReceiverConfig(search_duty=0.3))
-    blk = int(1e-3 * fs)
-    obs = [o for i in range(0, x.size, blk) for o in live.push(x[i : i + blk], i)] + live.flush()
-    assert live.n_unsearched > 0.1 * fs  # noise: searched in slices, the rest skipped
-    assert obs and all(o.pci == cap.params.pci for o in obs)
-    assert obs[0].sample < n0 + 0.35 * fs  # (a search of noise "takes" ~0.2 s of stream here)
+    firsts = {}
+    for check in (False, True):
+        live = rxmod.Receiver(fs, cap.params.center_freq_hz, rxmod.ReceiverConfig(search_duty=0.3,
+                                                                                   iq_swap_check=check))
+        blk = int(1e-3 * fs)
+        obs = [o for i in range(0, x.size, blk) for o in live.push(x[i : i + blk], i)] + live.flush()
+        assert live.n_unsearched > 0.1 * fs  # noise: searched in slices, the rest skipped
+        assert obs and all(o.pci == cap.params.pci for o in obs)
+        assert live.n_iq_checks == int(check) and not live.iq_swap_detected
+        firsts[check] = obs[0].sample
+    assert firsts[False] < n0 + 0.35 * fs  # (a search of noise "takes" ~0.2 s of stream here)
+    # the first failed search is tried once more conjugated (I and Q swapped?): one search later
+    assert firsts[False] <= firsts[True] < n0 + 0.55 * fs
 
 
 def test_fast_paths_match_the_reference_computations():
