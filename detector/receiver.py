@@ -929,6 +929,8 @@ class Receiver:
         self._unproven: Optional[tuple[int, int]] = None
         self._unproven_missed: set = set()
         self.n_unproven_locks = 0
+        self.n_doubtful_switches = 0  # re-acquisitions whose single-SSB cell was not followed at once
+        self._switch_pending: Optional[tuple[int, int]] = None  # that cell (pci, scs): followed if found next
         # sliced searches (search_duty > 0)
         self._search = None  # the running search: _Search
         self._credit = 0.0  # seconds of search work allowed now
@@ -1326,9 +1328,22 @@ class Receiver:
         self._apply_reacquisition(s.result, s.a)
 
     def _apply_reacquisition(self, acq: Optional[Acquisition], a: int) -> None:
+        pending, self._switch_pending = self._switch_pending, None
         if acq is None:
             return  # keep the flywheel
         if acq.pci != self.pci or acq.scs_khz != self.scs_khz:
+            if len(acq.detections) < 2 and acq.pci not in self.cfg.preferred_pcis \
+                    and pending != (acq.pci, acq.scs_khz):
+                # another cell seen at a single SSB takes the lock from the tracked one only when
+                # the next block's search finds it again: a search of a block without the tracked
+                # cell's SSBs (its period longer than the flywheel's 20 ms, a jammer over its PSS)
+                # can make one of traffic or of the jammer, some with a clear N_ID1 margin, and
+                # tracking it would score the cell's SSBs no more (a cell seen at one SSB of a
+                # 22 ms block sends every 20 ms or less: the next block holds it too)
+                self._switch_pending = (acq.pci, acq.scs_khz)
+                self._next_reacq = a + self.acq_len
+                self.n_doubtful_switches += 1
+                return
             # another cell is now the strongest: follow it from the next period
             nxt = {d.cell.ibar: a + d.sample for d in acq.detections}
             next_reacq = self._next_reacq

@@ -1485,3 +1485,24 @@ def test_the_model_gives_way_to_a_late_neighbour_uncalibrated():
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
     recs = [r for r in pipe.push(xj) + pipe.flush() if r["valid"]]
     assert len(recs) >= 8 and all(r["jammed"] for r in recs) and not any("mistimed_cell" in r for r in recs)
+
+
+def test_a_cell_with_a_160_ms_ssb_period_keeps_its_lock():
+    # (TS 38.331 ssb-PeriodicityServingCell: 5-160 ms.) The flywheel looks every 20 ms; between
+    # the bursts the cell's positions hold nothing (not scored), the PSS is lost for 16 SSBs and
+    # a re-acquisition searches a block without the cell, where traffic can make a cell seen at
+    # one SSB. Such a cell takes the lock only when the next block's search finds it again: a
+    # phantom PCI took it here before, and 12 of the cell's 16 SSBs went unscored
+    cfg = _clean_cfg(duration_ms=640.0, scs_khz=(30,), sample_rates_hz=(15.36e6,), period_ms=(160.0,),
+                     snr_db=(15.0, 25.0))
+    cap = _capture(2, cfg)
+    p = cap.params
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    recs = pipe.push(cap.iq) + pipe.flush()
+    valid = [r for r in recs if r["valid"]]
+    assert all(r["pci"] == p.pci for r in recs)
+    truth = [s.sample_start for s in cap.ssbs]
+    assert len(truth) == 16
+    assert all(any(abs(r["sample"] - t) < 40 for r in valid) for t in truth)
+    assert len(valid) == len(truth) and not any(r["jammed"] for r in valid)
+    assert pipe.receiver.n_doubtful_switches >= 1
