@@ -1239,10 +1239,12 @@ class Receiver:
     def _iq_check_due(self) -> bool:
         """Whether a failed cell search is to be tried once more on its block's
         complex conjugate (swap_iq): while no cell was ever locked in this stream and
-        the configuration does not swap already, at the first failed search and every
-        BLIND_EVERY-th after it, IQ_SWAP_CHECKS times at most."""
+        the configuration does not swap already, at the first failed search (live
+        streams: the second, as the blind search, so that a cell on the raster is found
+        as fast as before) and every BLIND_EVERY-th after it, IQ_SWAP_CHECKS times at most."""
+        k = self.n_failed_searches - (2 if self.cfg.search_duty > 0 else 1)
         return (self.cfg.iq_swap_check and not self.cfg.swap_iq and not self.ever_locked
-                and self.n_iq_checks < IQ_SWAP_CHECKS and (self.n_failed_searches - 1) % BLIND_EVERY == 0)
+                and self.n_iq_checks < IQ_SWAP_CHECKS and k >= 0 and k % BLIND_EVERY == 0)
 
     def _measure_dc(self, x: np.ndarray, b: int) -> None:
         """The DC offset from block ``x`` (complex64, ending at stream sample ``b``),
