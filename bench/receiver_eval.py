@@ -5,13 +5,18 @@
     python bench/receiver_eval.py rates  [--n 12] [--model ...] # odd sample rates (resampled): PCI, false alarms
     python bench/receiver_eval.py weak --sites 8 --seed 12 [--snr -3,0,3,6] [--model ...]  # weak cells: FAR
     python bench/receiver_eval.py cfo [--n 4] [--seed 7] [--cfo 0,5000,10000,-12000] [--rate 122.88e6]  # SDR frequency errors
-    python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...]  # FAR when the noise floor moves
+    python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...] [--drifts=-3,0,3,6]  # FAR when the noise floor moves
     python bench/receiver_eval.py beams [--sites 8] [--seed 5] [--model ...]  # SSB beam sweeps: FAR, Pd
     python bench/receiver_eval.py fading [--sites 8] [--seed 11] [--doppler 100,300] [--ms 300] [--jammers]
         # a moving receiver: FAR (and Pd) under TDL fading with Doppler; --no-fade-guard for the guard off
     python bench/receiver_eval.py mistimed [--sites 6] [--seed 13] [--offsets=-6,-4,-3,-2,-1,1,2,4,6] [--power=-20,-3]
         # clean sites with a co-channel cell that many CPs early (-) / late (+): uncalibrated
         # SSBs jammed by the band-excess rule alone and by the whole pipeline (shipped model)
+    python bench/receiver_eval.py novel [--sites 8] [--seed 31] [--sir 5,15,25]
+        # jammers outside the simulator's library (narrowband QPSK, unsynchronised OFDM, frequency
+        # hopping, a slow chirp, impulses, an AM tone): Pd per signal-to-jammer ratio, both modes
+    python bench/receiver_eval.py periods [--sites 8] [--seed 3] [--periods 20,40,80,160]
+        # clean cells whose SSB period is longer than the flywheel's 20 ms: right PCI, false alarms
 
 Reports figures; asserts nothing (tests/ holds the assertions).
 """
@@ -210,13 +215,13 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
 DRIFTS_DB = (-3.0, 0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0)
 
 
-def eval_drift(n_sites, seed, model="default"):
+def eval_drift(n_sites, seed, model="default", drifts_db=DRIFTS_DB):
     """False alarms of a calibrated site whose noise floor moves between the
     calibration recording and a later clean one (another SDR gain stage, AGC, the
     cell's path on another day): per site of the training mix (configs/sim-train.yaml:
     traffic, neighbours, impairments, every datatype; SNR 12-39 dB), calibrate on one
     clean 20 ms recording, then score clean recordings whose SNR is d dB lower
-    (noise floor d dB higher relative to the cell) for each d of DRIFTS_DB."""
+    (noise floor d dB higher relative to the cell) for each d of ``drifts_db``."""
     from pathlib import Path
 
     from signals.config import load_yaml
@@ -224,7 +229,7 @@ def eval_drift(n_sites, seed, model="default"):
     det = load_detector(model)
     cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
     cfg = dataclasses.replace(cfg, duration_ms=20.0)
-    fa = {d: [0, 0] for d in DRIFTS_DB}
+    fa = {d: [0, 0] for d in drifts_db}
     for s in range(n_sites):
         site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
         site = dataclasses.replace(site, snr_db=float(np.clip(site.snr_db, 12.0, 39.0)))
@@ -233,7 +238,7 @@ def eval_drift(n_sites, seed, model="default"):
             continue
         cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
         base = SiteBaseline({cb.key: cb})
-        for d in DRIFTS_DB:
+        for d in drifts_db:
             cap = simulate_capture(dataclasses.replace(site, snr_db=site.snr_db - d),
                                    np.random.default_rng([seed, s, 200]))
             recs, _ = run_capture(cap, baseline=base, detector=det)
@@ -358,6 +363,133 @@ def eval_mistimed(n_sites, seed, offsets_cp, power_db, model="default"):
         print(f"  {off:+5.1f} CP: band-excess rule {rule}/{n} jammed, whole pipeline {whole}/{n}", flush=True)
 
 
+def _band_limited(x, fs, centre_hz, width_hz):
+    """``x`` (complex, (n,)) with everything outside [centre +- width/2] removed (one FFT)."""
+    X = np.fft.fft(x)
+    X[np.abs(np.fft.fftfreq(x.size, 1.0 / fs) - centre_hz) > width_hz / 2] = 0
+    return np.fft.ifft(X)
+
+
+def novel_jammer(kind, n, fs, centre_hz, scs_khz, rng):
+    """A jammer waveform (complex128, (n,), unnormalised) of a kind the simulator's
+    library does not hold, centred on the SSB (``centre_hz`` from the capture centre):
+    qpsk_nb -- 1 Msym/s QPSK, band-limited to 1.2 MHz, up to 1 MHz off the SSB centre;
+    ofdm -- random QPSK OFDM on the cell's SCS over 10 MHz, not time-aligned (traffic of
+    another transmitter); fhss -- a tone hopping every 100 us within +-3 MHz; chirp_slow --
+    a 1 ms linear sweep over 20 MHz (0.9 fs when narrower); impulse -- 1 us noise bursts
+    every 50 us; am_tone -- a tone within 200 kHz of the centre, 50 % AM at 1 kHz."""
+    t = np.arange(n) / fs
+    if kind == "qpsk_nb":
+        sps = int(fs // 1e6)
+        sym = rng.choice([-1.0, 1.0], (2, n // sps + 1))
+        x = _band_limited(np.repeat(sym[0] + 1j * sym[1], sps)[:n], fs, 0.0, 1.2e6)
+        return x * np.exp(2j * np.pi * (centre_hz + rng.uniform(-1e6, 1e6)) * t)
+    if kind == "ofdm":
+        nfft = int(round(fs / (scs_khz * 1e3)))
+        ncp = nfft // 14
+        used = int(5e6 / (scs_khz * 1e3))
+        nsym = n // (nfft + ncp) + 1
+        X = np.zeros((nsym, nfft), complex)
+        q = rng.choice([-1.0, 1.0], (2, nsym, 2 * used))
+        X[:, np.r_[1 : used + 1, nfft - used : nfft]] = q[0] + 1j * q[1]
+        sym = np.fft.ifft(X, axis=1)
+        x = np.concatenate([sym[:, -ncp:], sym], axis=1).ravel()[:n]
+        return np.roll(x, int(rng.integers(0, nfft))) * np.exp(2j * np.pi * (centre_hz + rng.uniform(-2e3, 2e3)) * t)
+    if kind == "fhss":
+        hop = int(100e-6 * fs)
+        f = np.repeat(rng.uniform(-3e6, 3e6, n // hop + 1), hop)[:n] + centre_hz
+        return np.exp(2j * np.pi * np.cumsum(f) / fs)
+    if kind == "chirp_slow":
+        period_s, width_hz = 1e-3, min(0.9 * fs, 20e6)
+        tau = t % period_s
+        return np.exp(2j * np.pi * ((centre_hz - width_hz / 2) * tau + width_hz * tau ** 2 / (2 * period_s)))
+    if kind == "impulse":
+        per, w = int(50e-6 * fs), max(1, int(1e-6 * fs))
+        on = ((np.arange(n) + int(rng.integers(0, per))) % per) < w
+        return on * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    if kind == "am_tone":
+        return (1 + 0.5 * np.cos(2 * np.pi * 1e3 * t)) * np.exp(2j * np.pi * (centre_hz + rng.uniform(-2e5, 2e5)) * t)
+    raise ValueError(kind)
+
+
+NOVEL_JAMMERS = ("qpsk_nb", "ofdm", "fhss", "chirp_slow", "impulse", "am_tone")
+
+
+def eval_novel(n_sites, seed, sirs_db, model="default"):
+    """Jammers not in the simulator's library (:func:`novel_jammer`) added to clean
+    40 ms captures of calibrated sites (SNR 20-35 dB; the site calibrated on two
+    other clean captures). The signal-to-jammer ratio is over the SSB's band (its
+    240 subcarriers), the SSB's power during its 4 symbols over the jammer's mean
+    power there; a jammer that sweeps or hops can miss an SSB, so Pd counts only the
+    SSBs whose own window holds the jammer at that ratio or stronger (+3 dB)."""
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(20.0, 35.0), duration_ms=40.0,
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    hits = defaultdict(lambda: [0, 0])
+    fa = {"calibrated": [0, 0], "uncalibrated": [0, 0]}
+    for s in range(n_sites):
+        site = dataclasses.replace(draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True),
+                                   datatype="cf32_le")
+        obs = [o for k in range(2) for o in _observations(simulate_capture(site, np.random.default_rng([seed, s, 100 + k])))]
+        if len(obs) < 4:
+            continue
+        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
+        bases = {"calibrated": SiteBaseline({cb.key: cb}), "uncalibrated": None}
+        cap = simulate_capture(site, np.random.default_rng([seed, s, 200]))
+        fs, off, width = site.sample_rate_hz, site.ssb_offset_hz, 240 * site.scs_khz * 1e3
+        n_win = int(round(4 * fs / (site.scs_khz * 1e3) * 1.07))  # the SSB's 4 symbols with their CPs
+        xb = _band_limited(cap.iq, fs, off, width)
+        p_ssb = float(np.mean([np.mean(np.abs(xb[t.sample_start : t.sample_start + n_win]) ** 2) for t in cap.ssbs]))
+        _count_far(cap, bases["calibrated"], det, fa)
+        for k, kind in enumerate(NOVEL_JAMMERS):
+            j = novel_jammer(kind, cap.iq.size, fs, off, site.scs_khz, np.random.default_rng([seed, s, 300 + k]))
+            jb = _band_limited(j, fs, off, width)
+            p_j = float(np.mean(np.abs(jb) ** 2))
+            for sir in sirs_db:
+                g = np.sqrt(p_ssb / p_j / 10 ** (sir / 10))
+                x = (cap.iq + g * j).astype(np.complex64)
+                hit = [np.mean(np.abs(g * jb[t.sample_start : t.sample_start + n_win]) ** 2)
+                       >= p_ssb / 10 ** ((sir + 3) / 10) for t in cap.ssbs]
+                for mode, b in bases.items():
+                    recs, _ = run_capture(cap, baseline=b, detector=det, iq=x)
+                    for h, (t, r) in zip(hit, match(recs, cap.ssbs, tol=site.numerology.cp_short)):
+                        if h:
+                            hits[(kind, sir, mode)][1] += 1
+                            hits[(kind, sir, mode)][0] += bool(r is not None and r["valid"] and r["jammed"])
+    print(f"{det.name} detector, {n_sites} sites, SNR 20-35 dB, jammers outside the simulator's library; "
+          f"clean SSBs jammed: " + ", ".join(f"{m} {a}/{n}" for m, (a, n) in fa.items()))
+    for kind in NOVEL_JAMMERS:
+        print(f"  {kind:10s} " + "   ".join(
+            f"SIR {sir:g} dB: cal {hits[(kind, sir, 'calibrated')][0]}/{hits[(kind, sir, 'calibrated')][1]}, "
+            f"uncal {hits[(kind, sir, 'uncalibrated')][0]}/{hits[(kind, sir, 'uncalibrated')][1]}" for sir in sirs_db))
+
+
+def eval_periods(n_sites, seed, periods_ms, model="default"):
+    """Clean cells whose SSB period is longer than the 20 ms the flywheel assumes
+    (TS 38.331 ssb-PeriodicityServingCell: 5-160 ms), four periods long (200 ms at
+    least), 15 / 30 kHz at 7.68-23.04 Msps, SNR 0-30 dB: SSBs scored with the right
+    PCI, records jammed, records of another PCI."""
+    det = load_detector(model)
+    for per in periods_ms:
+        tot = right = jam = other = 0
+        for s in range(n_sites):
+            cfg = SimConfig(duration_ms=max(4 * per, 200.0), scs_khz=(15, 30), period_ms=(per,), snr_db=(0.0, 30.0),
+                            sample_rates_hz=(7.68e6, 15.36e6, 23.04e6),
+                            jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+            rng = np.random.default_rng([seed, s])
+            p = draw_params(cfg, rng, force_clean=True)
+            cap = simulate_capture(p, rng)
+            recs, _ = run_capture(cap, detector=det)
+            valid = [r for r in recs if r["valid"]]
+            tot += len(cap.ssbs)
+            right += sum(r is not None and r["valid"] and r["pci"] == p.pci
+                         for _, r in match(valid, cap.ssbs, tol=p.numerology.cp_short))
+            jam += sum(bool(r["jammed"]) for r in valid)
+            other += sum(r["pci"] != p.pci for r in valid)
+        print(f"period {per:g} ms: right PCI at {right}/{tot} SSBs, {jam} records jammed, {other} of another PCI",
+              flush=True)
+
+
 def _observations(cap):
     from detector.receiver import Receiver
 
@@ -368,7 +500,7 @@ def _observations(cap):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak",
-                                         "mistimed"])
+                                         "mistimed", "novel", "periods"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
@@ -381,6 +513,10 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, help="cfo: one sample rate (Hz), SSB off-centre (default: the mix)")
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
     ap.add_argument("--power", default="-20,-3", help="mistimed: the neighbour's power range (dB)")
+    ap.add_argument("--sir", default="5,15,25", help="novel: signal-to-jammer ratios over the SSB's band (dB)")
+    ap.add_argument("--periods", default="20,40,80,160", help="periods: SSB periods (ms)")
+    ap.add_argument("--drifts", help="drift: the noise floor's rises to score (dB; default "
+                                     + ",".join(f"{d:g}" for d in DRIFTS_DB) + ")")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     a = ap.parse_args(argv)
     if a.no_fade_guard:
@@ -401,7 +537,14 @@ def main(argv=None):
         else:
             eval_cfo(a.n, a.seed, [float(v) for v in a.cfo.split(",")], model=model, rate_hz=a.rate)
     elif a.what == "drift":
-        eval_drift(a.sites, a.seed, model=a.model)
+        eval_drift(a.sites, a.seed, model=a.model,
+                   drifts_db=DRIFTS_DB if a.drifts is None else [float(v) for v in a.drifts.split(",")])
+    elif a.what in ("novel", "periods"):
+        model = "default" if a.model == "classical" else a.model
+        if a.what == "novel":
+            eval_novel(a.sites, a.seed, [float(v) for v in a.sir.split(",")], model=model)
+        else:
+            eval_periods(a.sites, a.seed, [float(v) for v in a.periods.split(",")], model=model)
     elif a.what == "beams":
         eval_beams(a.sites, a.seed, model=a.model)
     elif a.what == "fading":

@@ -443,7 +443,7 @@ class ScoringPipeline:
         self.center_freq_hz = center_freq_hz
         self.baseline = baseline  # (after the datatype and centre: it sets the no-cell watch, _watch)
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
-                      "no_cell_jammed": 0, "mistimed_cell": 0}
+                      "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0}
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
         # clean (STEP_DB)
@@ -531,6 +531,13 @@ class ScoringPipeline:
         if not obs:
             return []
         site = [self._base(o.scs_khz) for o in obs]
+        # an SSB of a co-channel cell the site was calibrated beside, not of its own (the search
+        # did not find the site's cell, or the calibration took the neighbour for it): the site's
+        # clean levels are another cell's, and cancelling "the neighbour" would remove the SSB
+        # itself -- scored uncalibrated, its record marked
+        beside = [b is not None and o.pci is not None and o.pci not in b.pcis and o.pci in b.neighbours
+                  for b, o in zip(site, obs)]
+        site = [None if nb else b for b, nb in zip(site, beside)]
         bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(site, obs)]  # (beam sweeps)
         aux: dict = {}
         feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs,
@@ -540,9 +547,12 @@ class ScoringPipeline:
         p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
         bx_db, bx_z, bx_over, bx_spill = observation_band_excess(obs, feats, f_db)
         out = []
-        for o, f, b, sb, p, fl, z, bx, bz, bo, spill in zip(obs, feats, bases, site, p_db, f_db, shape_z, bx_db,
-                                                             bx_z, bx_over, bx_spill):
+        for o, f, b, sb, p, fl, z, bx, bz, bo, spill, nb in zip(obs, feats, bases, site, p_db, f_db, shape_z, bx_db,
+                                                                 bx_z, bx_over, bx_spill, beside):
             rec = self._record(o, f, b, z)
+            if nb:
+                rec["site_neighbour"] = True
+                self.stats["site_neighbour"] += 1
             if o.valid and not rec["jammed"] and bz >= BAND_EXCESS_Z and bo >= BAND_EXCESS_MIN_DB \
                     and bx >= band_threshold_db(b) and abs(spill) < BAND_ISI_MAX_DB \
                     and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:

@@ -51,6 +51,7 @@ class FileSummary:
     timing_jumps: int = 0
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     mistimed_cell: int = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
+    site_neighbour: int = 0  # SSBs of the baseline's neighbour cell (not the site's own): scored uncalibrated
     clipped: int = 0  # SSBs with samples at the ADC's rails
     no_cell_jammed: int = 0  # cell searches that did not find a calibrated site's cell (records, jammed)
     dropped_bytes: int = 0
@@ -75,6 +76,9 @@ class FileSummary:
         if self.mistimed_cell:
             notes += (f"; {self.mistimed_cell} SSB(s) with a co-channel cell more than 2/3 of a CP off its timing, "
                       f"not jammed (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
+        if self.site_neighbour:
+            notes += (f"; {self.site_neighbour} SSB(s) of a cell the baseline lists as the site's neighbour, not its own: "
+                      f"scored uncalibrated (recalibrate if this is the site's cell)")
         if self.clipped:
             notes += (f"; {self.clipped} SSB(s) with samples at the ADC's rails (clipped: lower the receiver "
                       f"gain; the clipping distortion was removed as a known floor)")
@@ -167,6 +171,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
         summary.faded = s["faded"]
         summary.mistimed_cell = s["mistimed_cell"]
+        summary.site_neighbour = s["site_neighbour"]
         summary.clipped = s["clipped"]
         summary.no_cell_jammed = s["no_cell_jammed"]
         summary.nonfinite_samples = rx.n_nonfinite
