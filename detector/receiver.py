@@ -150,8 +150,9 @@ class ReceiverConfig:
     # j * conj(x); the constant j is the channel's phase to the receiver).
     swap_iq: bool = False
     # while no cell has been found, a failed cell search is tried once more on the complex
-    # conjugate of its block (the first, then every BLIND_EVERY-th, IQ_SWAP_CHECKS at most): a
-    # clear cell there (_real_cell) turns swap_iq on for the rest of the stream
+    # conjugate of its block (Receiver._iq_check_due: the first failure, a live stream's second,
+    # then every BLIND_EVERY-th, IQ_SWAP_CHECKS at most): a clear cell there (_real_cell) turns
+    # swap_iq on for the rest of the stream
     iq_swap_check: bool = True
 
     def __post_init__(self):
@@ -1270,6 +1271,17 @@ class Receiver:
                 return True
         return False
 
+    def _queue_or_run(self, search: "_Search") -> bool:
+        """A search that follows one just ended: True when it was queued to run in
+        slices (search_duty > 0; :meth:`_search_done` follows when it ends), else
+        it has been run to its end here (False; the caller applies its result)."""
+        if self.cfg.search_duty > 0:
+            self._search = search
+            return True
+        while not search.step(None):
+            pass
+        return False
+
     def _search_done(self, s: "_Search") -> None:
         if s.kind == "conjugate":
             if s.result is not None and _real_cell(s.result.detections, self.cfg):
@@ -1292,12 +1304,8 @@ class Receiver:
                 conj = _Search("conjugate", s.a, s.b, None,
                                acquire_steps(np.conjugate(s.x), self.fs, self.center_freq_hz, self.cfg,
                                              blind_fallback=False, blind_if_thin=False))
-                if self.cfg.search_duty > 0:
-                    self._search = conj
-                    return
-                while not conj.step(None):
-                    pass
-                self._search_done(conj)
+                if not self._queue_or_run(conj):
+                    self._search_done(conj)
                 return
             if s.result is None and self.report_failed_searches:
                 self.unlocked_blocks.append((s.a, s.b))
@@ -1315,11 +1323,8 @@ class Receiver:
             # the known cell is not where it was: full search over the same block
             full = _Search("full", s.a, s.b, s.x, acquire_steps(s.x, self.fs, self.center_freq_hz, self.cfg,
                                                                  blind_fallback=False, blind_if_thin=False))
-            if self.cfg.search_duty > 0:
-                self._search = full
+            if self._queue_or_run(full):
                 return
-            while not full.step(None):
-                pass
             s = full
         if s.result is None and self.lost_run >= self.cfg.lost_reacquire:
             # the PSS stays lost (a jammer over it, the cell gone): the next search on loss waits
