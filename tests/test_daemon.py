@@ -578,8 +578,9 @@ def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
 
 
 def test_a_stream_with_i_and_q_swapped_is_found_conjugated(tmp_path, jammed_capture, caplog):
-    # ci16 with Q first (the spectrum inverted), queued native: the first failed cell search is
-    # tried on the conjugate, the cell is there, and the stream is conjugated from then on --
+    # ci16 with Q first (the spectrum inverted), queued native: a failed cell search (a live
+    # stream's second) is tried on the conjugate, the cell is there, and the stream is conjugated
+    # from then on --
     # the right PCI, none of the clean SSBs jammed, a warning in the log, the gauge set
     from signals import iq as iqio
 
