@@ -45,6 +45,9 @@ class FileSummary:
     nonfinite_samples: int = 0
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
     slots_dropped: int = 0
+    # predicted SSB positions without PSS or energy beyond the cell's own (receiver.n_quiet_losses):
+    # not sent (a period over 20 ms, SSBs the gNB leaves out) or timing lost upstream
+    empty_positions: int = 0
     ssb_outside_band: bool = False  # the cell's SSB reaches past the captured band (receiver.OUT_OF_BAND_REASON)
     unproven_locks: int = 0  # cells a search found whose PSS tracking did not find (receiver.UNPROVEN_REASON)
     iq_swapped: bool = False  # the cell found only in the samples' complex conjugate (receiver.swap_iq)
@@ -82,6 +85,9 @@ class FileSummary:
         if self.clipped:
             notes += (f"; {self.clipped} SSB(s) with samples at the ADC's rails (clipped: lower the receiver "
                       f"gain; the clipping distortion was removed as a known floor)")
+        if self.empty_positions:
+            notes += (f"; {self.empty_positions} predicted SSB position(s) held no SSB, not scored (an SSB period "
+                      f"over 20 ms, SSBs the gNB does not send, or samples lost upstream)")
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
         if self.ssb_outside_band:
@@ -176,6 +182,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         summary.no_cell_jammed = s["no_cell_jammed"]
         summary.nonfinite_samples = rx.n_nonfinite
         summary.slots_dropped = rx.n_slots_dropped
+        summary.empty_positions = rx.n_quiet_losses
         summary.unproven_locks = rx.n_unproven_locks
         summary.timing_jumps = rx.n_timing_jumps
         if rx.dc_offset_power_ratio:

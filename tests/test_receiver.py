@@ -1507,3 +1507,12 @@ def test_a_cell_with_a_160_ms_ssb_period_keeps_its_lock():
     assert all(any(abs(r["sample"] - t) < 40 for r in valid) for t in truth)
     assert len(valid) == len(truth) and not any(r["jammed"] for r in valid)
     assert pipe.receiver.n_doubtful_switches >= 1
+    # the positions between the bursts are reported, not scored, and counted
+    empty = [r for r in recs if not r["valid"]]
+    assert empty and all(r["jammed"] is None and "no PSS and no energy" in r["reason"] for r in empty)
+    assert pipe.receiver.n_quiet_losses == len(empty)
+    from detector.replay import FileSummary
+
+    line = FileSummary(file="x", ok=True, seconds=0.64, pcis=[p.pci], scs_khz=30, ssbs=len(recs),
+                       invalid=len(empty), empty_positions=pipe.receiver.n_quiet_losses, mode="uncalibrated").line()
+    assert f"{len(empty)} predicted SSB position(s) held no SSB" in line and "over 20 ms" in line
