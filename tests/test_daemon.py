@@ -513,18 +513,24 @@ def test_run_limits_blas_threads(monkeypatch):
     assert set(cli._ONE_BLAS_THREAD) >= {"run", "replay", "bench"}
 
 
-def test_integer_stream_is_queued_native_and_converted_by_the_receiver(tmp_path, jammed_capture):
+def _ci16_stream_daemon(tmp_path, c, x):
+    """A daemon (classical detector, not started) reading ``x`` -- scaled to a quarter of
+    full scale, as ci16 -- from a loopback TCP server, with a queue that holds it all;
+    and the path of its JSONL output."""
     from signals import iq as iqio
 
-    c = jammed_capture
-    x = c["iq"][: len(c["iq"]) // 2]  # the clean half
     x = x * np.float32(0.25 / np.abs(x).max())
-    raw = iqio.from_complex64(x, "ci16_le").tobytes()
-    port, sender = _serve_once(raw)
+    port, _ = _serve_once(iqio.from_complex64(x, "ci16_le").tobytes())
     out = tmp_path / "out.jsonl"
     cfg = _cfg(f"tcp://127.0.0.1:{port}", fs=c["fs"], fc=c["fc"], fmt="ci16_le", jsonl=str(out),
                queue={"max_samples": 2 * len(x)}, detector={"model": "classical"})
-    d = Daemon(cfg)
+    return Daemon(cfg), out
+
+
+def test_integer_stream_is_queued_native_and_converted_by_the_receiver(tmp_path, jammed_capture):
+    c = jammed_capture
+    x = c["iq"][: len(c["iq"]) // 2]  # the clean half
+    d, out = _ci16_stream_daemon(tmp_path, c, x)
     run = _Run(d)
     assert d.stream.source.native and d.stream.pipeline.receiver.converter is not None
     _wait(lambda: d.snapshot()["samples_processed"] == len(x), "all samples processed")
@@ -580,19 +586,10 @@ def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
 def test_a_stream_with_i_and_q_swapped_is_found_conjugated(tmp_path, jammed_capture, caplog):
     # ci16 with Q first (the spectrum inverted), queued native: a failed cell search (a live
     # stream's second) is tried on the conjugate, the cell is there, and the stream is conjugated
-    # from then on --
-    # the right PCI, none of the clean SSBs jammed, a warning in the log, the gauge set
-    from signals import iq as iqio
-
+    # from then on -- the right PCI, none of the clean SSBs jammed, a warning in the log, the gauge set
     c = jammed_capture
     x = np.conj(c["iq"][: len(c["iq"]) // 2])  # the clean half, I and Q swapped
-    x = x * np.float32(0.25 / np.abs(x).max())
-    raw = iqio.from_complex64(x, "ci16_le").tobytes()
-    port, sender = _serve_once(raw)
-    out = tmp_path / "out.jsonl"
-    cfg = _cfg(f"tcp://127.0.0.1:{port}", fs=c["fs"], fc=c["fc"], fmt="ci16_le", jsonl=str(out),
-               queue={"max_samples": 2 * len(x)}, detector={"model": "classical"})
-    d = Daemon(cfg)
+    d, out = _ci16_stream_daemon(tmp_path, c, x)
     with caplog.at_level("WARNING", logger="ssbwatch"):
         run = _Run(d)
         _wait(lambda: d.snapshot()["samples_processed"] == len(x), "all samples processed")
