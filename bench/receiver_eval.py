@@ -482,7 +482,7 @@ def eval_periods(n_sites, seed, periods_ms, model="default"):
             recs, _ = run_capture(cap, detector=det)
             valid = [r for r in recs if r["valid"]]
             tot += len(cap.ssbs)
-            right += sum(r is not None and r["valid"] and r["pci"] == p.pci
+            right += sum(r is not None and r["pci"] == p.pci
                          for _, r in match(valid, cap.ssbs, tol=p.numerology.cp_short))
             jam += sum(bool(r["jammed"]) for r in valid)
             other += sum(r["pci"] != p.pci for r in valid)
