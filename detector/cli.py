@@ -224,7 +224,7 @@ def _channel_arg(text: str) -> int:
 
 
 def _add_capture_args(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data) or raw IQ files")
+    sp.add_argument("captures", nargs="+", metavar="CAPTURE", help="SigMF (.sigmf-meta/.sigmf-data, or a .sigmf archive) or raw IQ files")
     sp.add_argument("--format", type=datatype_arg, metavar="DATATYPE",
                     help="datatype of raw files (SigMF name: cf32_le, ci16_le, ci8, cu8, cf64_le, ci32_le, cu16_le, ... ; _be for big endian)")
     sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate of raw files (Hz)")

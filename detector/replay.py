@@ -232,6 +232,9 @@ def replay(paths: Iterable[str], out: Optional[TextIO], *, annotate: bool = Fals
 
 def annotate_file(path: str, records: list[dict]) -> int:
     """Append the detections as SigMF annotations (SigMF recordings only)."""
+    if iqio.is_sigmf_archive(path):
+        raise iqio.IQFormatError(f"{path}: --annotate does not write into a SigMF archive; extract it (tar -xf) "
+                                 "and annotate its .sigmf-meta")
     if not iqio.is_sigmf_path(path):
         raise iqio.IQFormatError(f"{path}: --annotate needs a SigMF recording (raw files have no metadata)")
     meta_path, _ = iqio.sigmf_paths(path)

@@ -76,6 +76,8 @@ __all__ = [
     "from_complex64",
     "sigmf_paths",
     "is_sigmf_path",
+    "is_sigmf_archive",
+    "read_sigmf_archive_meta",
     "write_sigmf",
     "write_raw",
     "read_sigmf_meta",
@@ -534,6 +536,10 @@ class IQMeta:
     header_bytes : int
         Bytes skipped before the first sample (``core:header_bytes`` of the
         first capture segment).
+    data_offset, data_bytes : int, int or None
+        Where the recording's data lie in ``path`` when they are not the whole
+        file (a member of a SigMF archive): their first byte and their size;
+        0 and None otherwise. The first sample is at ``data_offset + header_bytes``.
     """
 
     path: str
@@ -548,6 +554,8 @@ class IQMeta:
     num_channels: int = 1  # SigMF core:num_channels: frames of one sample per channel
     channel: int = 0  # the channel read
     header_bytes: int = 0  # bytes before the first sample (SigMF core:header_bytes)
+    data_offset: int = 0  # where the data start in ``path`` (a SigMF archive's member)
+    data_bytes: int | None = None  # the data's size when not the whole file (an archive member)
 
     @property
     def duration_s(self) -> float:
@@ -556,15 +564,18 @@ class IQMeta:
 
 
 def _count_samples(data_path: Path, datatype: str, allow_partial: bool, n_channels: int = 1,
-                   header_bytes: int = 0, trailing_bytes: int = 0) -> tuple[int, int]:
+                   header_bytes: int = 0, trailing_bytes: int = 0, size: int | None = None) -> tuple[int, int]:
     """Return (n_samples, n_dropped_bytes) for a data file (samples: frames of
-    ``n_channels`` samples, between ``header_bytes`` and ``trailing_bytes``)."""
-    try:
-        size = data_path.stat().st_size
-    except FileNotFoundError:
-        raise IQMissingFileError(f"{data_path}: IQ data file does not exist", data_path) from None
-    if not data_path.is_file():
-        raise IQMissingFileError(f"{data_path}: IQ data path is not a regular file", data_path)
+    ``n_channels`` samples, between ``header_bytes`` and ``trailing_bytes``);
+    ``size``: the data's size in bytes when it is not the whole file (an
+    archive member)."""
+    if size is None:
+        try:
+            size = data_path.stat().st_size
+        except FileNotFoundError:
+            raise IQMissingFileError(f"{data_path}: IQ data file does not exist", data_path) from None
+        if not data_path.is_file():
+            raise IQMissingFileError(f"{data_path}: IQ data path is not a regular file", data_path)
     bps = bytes_per_sample(datatype) * n_channels
     body = size - header_bytes - trailing_bytes
     if body < 0:
@@ -652,7 +663,14 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False, channe
         Data size not a multiple of the sample size (unless `allow_partial`).
     """
     meta_path, data_path = sigmf_paths(path)
-    doc = _load_meta_json(meta_path)
+    return _meta_from_doc(_load_meta_json(meta_path), meta_path, data_path, allow_partial, channel)
+
+
+def _meta_from_doc(doc: dict, meta_path: Path, data_path: Path, allow_partial: bool, channel: int,
+                   data_offset: int = 0, data_size: int | None = None) -> IQMeta:
+    """:func:`read_sigmf_meta` of a parsed metadata document whose data lie in
+    ``data_path`` from byte ``data_offset`` on, ``data_size`` bytes (None: the
+    rest of the file)."""
     glob = doc["global"]
 
     if "core:datatype" not in glob:
@@ -705,7 +723,7 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False, channe
         center = float(center)
 
     annotations = _validate_annotations(doc.get("annotations", []), meta_path)
-    n, _ = _count_samples(data_path, datatype, allow_partial, nch, header, trailing)
+    n, _ = _count_samples(data_path, datatype, allow_partial, nch, header, trailing, data_size)
     return IQMeta(
         path=str(data_path),
         datatype=datatype,
@@ -719,7 +737,79 @@ def read_sigmf_meta(path: str | os.PathLike, allow_partial: bool = False, channe
         num_channels=int(nch),
         channel=int(channel),
         header_bytes=int(header),
+        data_offset=int(data_offset),
+        data_bytes=data_size,
     )
+
+
+ARCHIVE_SUFFIX = ".sigmf"
+
+
+def is_sigmf_archive(path: str | os.PathLike) -> bool:
+    """True if `path` is an existing file named ``*.sigmf`` (a SigMF archive)."""
+    s = os.fspath(path)
+    return s.endswith(ARCHIVE_SUFFIX) and os.path.isfile(s)
+
+
+def read_sigmf_archive_meta(path: str | os.PathLike, allow_partial: bool = False, channel: int = 0) -> IQMeta:
+    """Read and validate the recording in a SigMF archive (SigMF v1.0.0
+    "SigMF Archive Format": an uncompressed tar holding ``X.sigmf-meta`` and
+    ``X.sigmf-data``, usually in a folder ``X/``). The samples are read in
+    place: ``IQMeta.path`` is the archive, ``data_offset`` / ``data_bytes``
+    the data member's place in it; ``meta_path`` is ``archive/member``.
+
+    Raises
+    ------
+    IQMissingFileError
+        No such file.
+    IQMetadataError
+        Not a tar archive, a compressed one (the samples cannot be mapped in
+        place: decompress it), no recording in it, more than one (they are
+        named: extract the one wanted), a recording without its data member,
+        or anything :func:`read_sigmf_meta` rejects.
+    """
+    import tarfile
+
+    p = Path(path)
+    if not p.is_file():
+        raise IQMissingFileError(f"{p}: SigMF archive does not exist", p)
+    with open(p, "rb") as fh:
+        magic = fh.read(3)
+    if magic[:2] == b"\x1f\x8b" or magic == b"BZh" or magic[:3] == b"\xfd7z":
+        raise IQMetadataError(f"{p}: compressed SigMF archive (the samples cannot be read in place); "
+                              "decompress it to a plain .sigmf tar or extract it", p)
+    try:
+        with tarfile.open(p, mode="r:") as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            metas = sorted(n for n, m in members.items() if m.isfile() and n.endswith(META_SUFFIX))
+            if not metas:
+                raise IQMetadataError(f"{p}: SigMF archive holds no {META_SUFFIX} file", p)
+            if len(metas) > 1:
+                raise IQMetadataError(
+                    f"{p}: SigMF archive holds {len(metas)} recordings ({', '.join(metas)}); extract the one "
+                    "to read (tar -xf)", p)
+            meta_name = metas[0]
+            data_name = meta_name[: -len(META_SUFFIX)] + DATA_SUFFIX
+            data = members.get(data_name)
+            if data is None or not data.isfile():
+                raise IQMissingFileError(f"{p}: SigMF archive has {meta_name} but no {data_name}", p)
+            if data.issparse():
+                raise IQMetadataError(f"{p}: {data_name} is stored sparse in the archive; extract it", p)
+            raw = tar.extractfile(members[meta_name]).read()
+    except tarfile.TarError as e:
+        raise IQMetadataError(f"{p}: not a readable SigMF archive (tar): {e}", p) from None
+    label = Path(f"{p}/{meta_name}")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise IQMetadataError(f"{label}: SigMF metadata is not UTF-8 text ({e})", label) from None
+    except json.JSONDecodeError as e:
+        raise IQMetadataError(f"{label}: SigMF metadata is not valid JSON: {e.msg} "
+                              f"(line {e.lineno}, column {e.colno})", label) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("global"), dict):
+        raise IQMetadataError(f"{label}: SigMF metadata must be a JSON object with a 'global' object", label)
+    return _meta_from_doc(doc, label, p, allow_partial, channel, data_offset=data.offset_data,
+                          data_size=data.size)
 
 
 # --------------------------------------------------------------------------- reader
@@ -746,7 +836,7 @@ class IQReader:
         self._nch = meta.num_channels
         if meta.n_samples > 0:
             self._mm: np.ndarray | None = np.memmap(
-                meta.path, dtype=comp, mode="r", offset=meta.header_bytes,
+                meta.path, dtype=comp, mode="r", offset=meta.data_offset + meta.header_bytes,
                 shape=(2 * meta.n_samples * self._nch,)
             )
         else:
@@ -914,13 +1004,13 @@ def open_iq(
         for a missing raw file.
     """
     s = os.fspath(path)
-    if s.endswith(".sigmf") and os.path.isfile(s):
-        raise IQFormatError(f"{s}: SigMF archives (.sigmf) are not supported; extract them", s)
-    if is_sigmf_path(s):
-        meta = read_sigmf_meta(s, allow_partial=allow_partial, channel=channel)
+    archive = is_sigmf_archive(s)
+    if archive or is_sigmf_path(s):
+        meta = (read_sigmf_archive_meta if archive else read_sigmf_meta)(s, allow_partial=allow_partial,
+                                                                         channel=channel)
         trailing = meta.global_.get("core:trailing_bytes", 0)
         _, dropped = _count_samples(Path(meta.path), meta.datatype, True, meta.num_channels, meta.header_bytes,
-                                    trailing)
+                                    trailing, meta.data_bytes)
         where = meta.meta_path
         if datatype is not None and normalize_datatype(datatype, where) != meta.datatype:
             raise IQFormatError(

@@ -409,3 +409,61 @@ def test_multichannel_sigmf_with_header_and_trailing_bytes(tmp_path):
             np.testing.assert_array_equal(r.read_native(37, 5, copy=False), frames[37:42, c])
     with pytest.raises(IQMetadataError, match="channel 3 asked for, the recording has 3"):
         open_iq(base, channel=3)
+
+
+def _tar(archive, files: dict[str, bytes], mode: str = "w") -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(archive, mode) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_sigmf_archive_reads_in_place_like_its_extracted_recording(tmp_path):
+    """A SigMF archive (SigMF v1.0.0: an uncompressed tar holding X/X.sigmf-meta and
+    X/X.sigmf-data) reads sample for sample as the recording it holds, header and
+    trailing bytes honoured, without extracting it."""
+    x = _rand_iq(1000, seed=3)
+    native = from_complex64(x, "ci16_le").reshape(-1, 2)
+    data = b"HDR!" * 2 + native.astype("<i2").tobytes() + b"tl"
+    doc = {"global": {**GOOD_GLOBAL, "core:datatype": "ci16_le", "core:trailing_bytes": 2},
+           "captures": [{"core:sample_start": 0, "core:header_bytes": 8, "core:frequency": 3.5e9}],
+           "annotations": [{"core:sample_start": 5, "core:label": "x"}]}
+    _tar(tmp_path / "rec.sigmf", {"rec/rec.sigmf-meta": json.dumps(doc).encode(), "rec/rec.sigmf-data": data})
+    base, _ = _write_meta(tmp_path / "", doc, data, name="plain")
+    with open_iq(tmp_path / "rec.sigmf") as a, open_iq(base) as b:
+        assert a.meta.n_samples == b.meta.n_samples == 1000
+        assert a.meta.center_freq_hz == 3.5e9 and a.meta.datatype == "ci16_le"
+        assert a.meta.annotations == b.meta.annotations
+        assert a.meta.meta_path.endswith("rec.sigmf/rec/rec.sigmf-meta")
+        np.testing.assert_array_equal(a.read_all(), b.read_all())
+        np.testing.assert_array_equal(a.read_native(123, 7, copy=False), native[123:130])
+
+
+def test_sigmf_archive_problems_are_named(tmp_path):
+    one = {"global": {**GOOD_GLOBAL, "core:datatype": "cf32_le"}, "captures": [], "annotations": []}
+    meta = json.dumps(one).encode()
+    _tar(tmp_path / "two.sigmf", {"a/a.sigmf-meta": meta, "a/a.sigmf-data": b"\0" * 8,
+                                  "b/b.sigmf-meta": meta, "b/b.sigmf-data": b"\0" * 8})
+    with pytest.raises(IQMetadataError, match=r"2 recordings \(a/a\.sigmf-meta, b/b\.sigmf-meta\)"):
+        open_iq(tmp_path / "two.sigmf")
+    _tar(tmp_path / "nodata.sigmf", {"a/a.sigmf-meta": meta})
+    with pytest.raises(IQMissingFileError, match=r"a/a\.sigmf-meta but no a/a\.sigmf-data"):
+        open_iq(tmp_path / "nodata.sigmf")
+    _tar(tmp_path / "gz.sigmf", {"a/a.sigmf-meta": meta, "a/a.sigmf-data": b"\0" * 8}, mode="w:gz")
+    with pytest.raises(IQMetadataError, match="compressed SigMF archive"):
+        open_iq(tmp_path / "gz.sigmf")
+    (tmp_path / "junk.sigmf").write_bytes(b"not a tar file at all" * 40)
+    with pytest.raises(IQMetadataError, match="not a readable SigMF archive"):
+        open_iq(tmp_path / "junk.sigmf")
+    _tar(tmp_path / "bad.sigmf", {"a/a.sigmf-meta": b"{", "a/a.sigmf-data": b"\0" * 8})
+    with pytest.raises(IQMetadataError, match=r"bad\.sigmf/a/a\.sigmf-meta: SigMF metadata is not valid JSON"):
+        open_iq(tmp_path / "bad.sigmf")
+    _tar(tmp_path / "odd.sigmf", {"a/a.sigmf-meta": meta, "a/a.sigmf-data": b"\0" * 9})
+    with pytest.raises(IQTruncatedError):
+        open_iq(tmp_path / "odd.sigmf")
+    with open_iq(tmp_path / "odd.sigmf", allow_partial=True) as r:
+        assert r.meta.n_samples == 1 and r.n_dropped_bytes == 1

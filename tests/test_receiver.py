@@ -853,6 +853,29 @@ def test_replay_reads_a_recording_in_another_sigmf_datatype(tmp_path, datatype):
         assert [(r["sample"], r["pci"], r["jammed"]) for r in o] == [(r["sample"], r["pci"], r["jammed"]) for r in outs[0]]
 
 
+def test_replay_reads_a_sigmf_archive_in_place(tmp_path, capsys):
+    """A .sigmf archive (tar of X/X.sigmf-meta + X/X.sigmf-data) replays to the
+    records of the recording it holds; --annotate says it cannot write into it
+    and the records still come."""
+    import tarfile
+
+    cap = _capture(25, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), datatypes=("ci16_le",)))
+    write_capture(cap, tmp_path / "c")
+    with tarfile.open(tmp_path / "c.sigmf", "w") as tar:
+        for suffix in ("sigmf-meta", "sigmf-data"):
+            tar.add(tmp_path / f"c.{suffix}", arcname=f"c/c.{suffix}")
+    outs = []
+    for name in ("c.sigmf-meta", "c.sigmf"):
+        out = tmp_path / "r.jsonl"
+        assert main(["replay", str(tmp_path / name), "--jsonl", str(out)]) == 0
+        outs.append([(r["sample"], r["pci"], r["jammed"]) for r in map(json.loads, out.read_text().splitlines())])
+    assert outs[0] and all(pci == cap.params.pci for _, pci, _ in outs[0]) and outs[1] == outs[0]
+    out = tmp_path / "a.jsonl"
+    assert main(["replay", str(tmp_path / "c.sigmf"), "--annotate", "--jsonl", str(out)]) == 1
+    assert "does not write into a SigMF archive" in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == len(outs[0])
+
+
 def test_replay_scores_the_channel_asked_for(tmp_path, capsys):
     # a 2-channel recording: noise on channel 0, the cell on channel 1
     cap = _capture(25, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), datatypes=("ci16_le",)))

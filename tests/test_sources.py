@@ -540,6 +540,23 @@ def test_sigmf_file_through_signals_iq(tmp_path):
     finally:
         src.close()
 
+    # the same recording packed as a SigMF archive reads the same (follow mode is refused)
+    import tarfile
+
+    with tarfile.open(tmp_path / "rec.sigmf", "w") as tar:
+        for suffix in ("sigmf-meta", "sigmf-data"):
+            tar.add(f"{base}.{suffix}", arcname=f"rec/rec.{suffix}")
+    src = open_source(str(tmp_path / "rec.sigmf"), block_samples=64)
+    assert src.sample_rate_hz == 7.68e6 and src.center_freq_hz == 3.5e9
+    got = []
+    with pytest.raises(EOFError):
+        for _ in range(100):
+            got.append(src.read(0.1))
+    np.testing.assert_allclose(np.concatenate(got)[: len(want) + 1], np.append(want, extra), atol=1e-7)
+    src.close()
+    with pytest.raises(ValueError, match="follow=True is not possible for a .sigmf archive"):
+        open_source(str(tmp_path / "rec.sigmf"), follow=True)
+
 
 def test_stdin_injected_fileobj():
     x = _cf32(777, seed=16)
