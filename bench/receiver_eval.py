@@ -2,7 +2,7 @@
 
     python bench/receiver_eval.py pci   [--n 40] [--seed 1]   # right PCI at SNR >= 0 dB
     python bench/receiver_eval.py detect [--sites 24] [--seed 2] [--model classical|default|PATH]  # calibrated Pd / FAR
-    python bench/receiver_eval.py rates  [--n 12] [--model ...] # odd sample rates (resampled): PCI, false alarms
+    python bench/receiver_eval.py rates  [--n 12] [--model ...] [--rates 19.5,20,25,50]  # odd sample rates (resampled, Msps): PCI, false alarms
     python bench/receiver_eval.py weak --sites 8 --seed 12 [--snr -3,0,3,6] [--model ...]  # weak cells: FAR
     python bench/receiver_eval.py cfo [--n 4] [--seed 7] [--cfo 0,5000,10000,-12000] [--rate 122.88e6]  # SDR frequency errors
     python bench/receiver_eval.py drift [--sites 24] [--seed 4] [--model ...] [--drifts=-3,0,3,6]  # FAR when the noise floor moves
@@ -82,11 +82,11 @@ def eval_pci(n, seed):
         print("  miss: capture %d, %d kHz, %.2f Msps, SNR %.1f dB, got %s want %s" % b)
 
 
-def eval_rates(n, seed, model="classical"):
+def eval_rates(n, seed, model="classical", rates_hz=(19.5e6, 20e6, 25e6, 50e6)):
     det = load_detector(model)
     cfg = SimConfig(sample_rates_hz=(30.72e6,), jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0),
                     snr_db=(5.0, 30.0))
-    for odd in (19.5e6, 20e6, 25e6, 50e6):
+    for odd in rates_hz:
         tot = right = tot_in = right_in = 0
         jammed = wrong = 0  # records (clean captures): called jammed; of a PCI not on air
         for i in range(n):
@@ -514,6 +514,7 @@ def main(argv=None):
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
     ap.add_argument("--power", default="-20,-3", help="mistimed: the neighbour's power range (dB)")
     ap.add_argument("--sir", default="5,15,25", help="novel: signal-to-jammer ratios over the SSB's band (dB)")
+    ap.add_argument("--rates", default="19.5,20,25,50", help="rates: sample rates (Msps) to resample to")
     ap.add_argument("--periods", default="20,40,80,160", help="periods: SSB periods (ms)")
     ap.add_argument("--drifts", help="drift: the noise floor's rises to score (dB; default "
                                      + ",".join(f"{d:g}" for d in DRIFTS_DB) + ")")
@@ -526,7 +527,7 @@ def main(argv=None):
     if a.what == "pci":
         eval_pci(a.n, a.seed)
     elif a.what == "rates":
-        eval_rates(a.n, a.seed, a.model)
+        eval_rates(a.n, a.seed, a.model, [float(v) * 1e6 for v in a.rates.split(",")])
     elif a.what == "mistimed":
         eval_mistimed(a.sites, a.seed, [float(v) for v in a.offsets.split(",")],
                       [float(v) for v in a.power.split(",")], model="default" if a.model == "classical" else a.model)

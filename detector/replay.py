@@ -58,6 +58,7 @@ class FileSummary:
     clipped: int = 0  # SSBs with samples at the ADC's rails
     no_cell_jammed: int = 0  # cell searches that did not find a calibrated site's cell (records, jammed)
     dropped_bytes: int = 0
+    parts: int = 1  # streams the recording was cut into (iqio.capture_parts: retuned, or samples lost)
     channels: str = ""  # "channel k of N" for a multi-channel recording
     datatype: str = ""
     sample_rate_hz: float = 0.0
@@ -66,6 +67,9 @@ class FileSummary:
         if not self.ok:
             return f"{self.file}: ERROR {self.error}"
         notes = f"; {self.channels}" if self.channels else ""
+        if self.parts > 1:
+            notes += (f"; {self.parts} capture segments that do not continue one stream (another core:frequency, "
+                      f"or a core:global_index gap), each searched afresh")
         if self.dropped_bytes:
             notes += f"; {self.dropped_bytes} trailing bytes ignored (not a whole {self.datatype} sample)"
         if self.nonfinite_samples:
@@ -137,70 +141,85 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         if m.num_channels > 1:
             summary.channels = f"channel {m.channel} of {m.num_channels} (--channel picks another)"
         summary.dropped_bytes = reader.n_dropped_bytes
-        try:
-            # the samples stay in the file's format in the receiver's buffer, read from the
-            # memory map without a copy: only the parts it looks at (the SSB windows, once
-            # locked) are read and converted to complex64
-            pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype,
-                                   receiver_config=receiver_config, detector=detector,
-                                   baseline=baseline, label=path,
-                                   converter=lambda raw, _dt=m.datatype: iqio.to_complex64(raw, _dt))
-            pipe.receiver.copy_input = False  # the blocks are read-only views, never written
-        except ValueError as exc:
-            summary.ok, summary.error = False, str(exc)
-            return summary, extra
-        if collect_features:
-            # calibration: keep the valid observations (without their raw IQ) instead
-            # of verdicts; their features follow once the site's neighbours are known
-            def handle(obs_list):
-                extra.extend(dataclasses.replace(o, ssb_iq=_NO_IQ) for o in obs_list if o.valid)
-            run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
-            run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
-        else:
-            def run_push(b, s):
-                for r in pipe.push(b, s):
-                    emit(r)
-            def run_flush():
-                for r in pipe.flush():
-                    emit(r)
+        parts = iqio.capture_parts(m)
+        if len(parts) > 1:
+            summary.parts = len(parts)
         with Progress(m.n_samples, Path(path).name[:24], " samples", force=progress) as bar:
-            pos = 0
-            while pos < m.n_samples:
-                n = min(block_samples, m.n_samples - pos)
-                block = reader.read_native(pos, n, copy=False)
-                run_push(block, pos)
-                pos += n
-                bar.set(pos)
-            run_flush()
-        rx = pipe.receiver
-        s = pipe.stats
-        summary.ssbs, summary.jammed, summary.invalid, summary.flywheel = s["ssbs"], s["jammed"], s["invalid"], s["flywheel"]
-        summary.faded = s["faded"]
-        summary.mistimed_cell = s["mistimed_cell"]
-        summary.site_neighbour = s["site_neighbour"]
-        summary.clipped = s["clipped"]
-        summary.no_cell_jammed = s["no_cell_jammed"]
-        summary.nonfinite_samples = rx.n_nonfinite
-        summary.slots_dropped = rx.n_slots_dropped
-        summary.empty_positions = rx.n_quiet_losses
-        summary.unproven_locks = rx.n_unproven_locks
-        summary.timing_jumps = rx.n_timing_jumps
-        if rx.dc_offset_power_ratio:
-            summary.dc_offset_dbc = 10 * math.log10(rx.dc_offset_power_ratio)
-        summary.iq_swapped = rx.iq_swap_detected
-        if rx.pci is not None:
-            summary.ssb_outside_band = not rx.ssb_in_band
-            summary.pcis = [rx.pci]
-            summary.scs_khz = rx.scs_khz
-            summary.ssb_freq_hz = (m.center_freq_hz + rx.offset_hz) if m.center_freq_hz else None
-            summary.ssb_offset_hz = rx.offset_hz
-        base = baseline.lookup(rx.scs_khz, m.sample_rate_hz, m.datatype) if (baseline and rx.scs_khz) else None
-        summary.mode = "calibrated" if base is not None else "uncalibrated"
-        summary.datatype = m.datatype
-        summary.sample_rate_hz = m.sample_rate_hz
+            for start, stop, center in parts:
+                try:
+                    _replay_part(reader, start, stop, center, summary, extra, bar, receiver_config=receiver_config,
+                                 detector=detector, baseline=baseline, label=path, emit=emit,
+                                 block_samples=block_samples, collect_features=collect_features)
+                except ValueError as exc:
+                    summary.ok, summary.error = False, str(exc)
+                    return summary, extra
         if collect_features:
             summary.ssbs = len(extra)
     return summary, extra
+
+
+def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[float], summary: FileSummary,
+                 extra: list, bar, *, receiver_config, detector, baseline, label, emit, block_samples,
+                 collect_features) -> None:
+    """Samples [start, stop) of an open recording, one stream at centre
+    frequency ``center`` (a part of :func:`signals.iq.capture_parts`), through a
+    pipeline of its own; its counts are added to ``summary`` and, with
+    ``collect_features``, its valid observations to ``extra``."""
+    m = reader.meta
+    # the samples stay in the file's format in the receiver's buffer, read from the
+    # memory map without a copy: only the parts it looks at (the SSB windows, once
+    # locked) are read and converted to complex64
+    pipe = ScoringPipeline(m.sample_rate_hz, center, m.datatype,
+                           receiver_config=receiver_config, detector=detector,
+                           baseline=baseline, label=label,
+                           converter=lambda raw, _dt=m.datatype: iqio.to_complex64(raw, _dt))
+    pipe.receiver.copy_input = False  # the blocks are read-only views, never written
+    if collect_features:
+        # calibration: keep the valid observations (without their raw IQ) instead
+        # of verdicts; their features follow once the site's neighbours are known
+        def handle(obs_list):
+            extra.extend(dataclasses.replace(o, ssb_iq=_NO_IQ) for o in obs_list if o.valid)
+        run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
+        run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
+    else:
+        def run_push(b, s):
+            for r in pipe.push(b, s):
+                emit(r)
+
+        def run_flush():
+            for r in pipe.flush():
+                emit(r)
+    pos = start
+    while pos < stop:
+        n = min(block_samples, stop - pos)
+        run_push(reader.read_native(pos, n, copy=False), pos)
+        pos += n
+        bar.set(pos)
+    run_flush()
+    rx = pipe.receiver
+    st = pipe.stats
+    for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "site_neighbour", "clipped",
+                "no_cell_jammed"):
+        setattr(summary, key, getattr(summary, key) + st[key])
+    summary.nonfinite_samples += rx.n_nonfinite
+    summary.slots_dropped += rx.n_slots_dropped
+    summary.empty_positions += rx.n_quiet_losses
+    summary.unproven_locks += rx.n_unproven_locks
+    summary.timing_jumps += rx.n_timing_jumps
+    if rx.dc_offset_power_ratio:
+        dc = 10 * math.log10(rx.dc_offset_power_ratio)
+        summary.dc_offset_dbc = dc if summary.dc_offset_dbc is None else max(summary.dc_offset_dbc, dc)
+    summary.iq_swapped = summary.iq_swapped or rx.iq_swap_detected
+    if rx.pci is not None:
+        summary.ssb_outside_band = summary.ssb_outside_band or not rx.ssb_in_band
+        if rx.pci not in summary.pcis:
+            summary.pcis.append(rx.pci)
+        summary.scs_khz = rx.scs_khz
+        summary.ssb_freq_hz = (center + rx.offset_hz) if center else None
+        summary.ssb_offset_hz = rx.offset_hz
+    base = baseline.lookup(rx.scs_khz, m.sample_rate_hz, m.datatype) if (baseline and rx.scs_khz) else None
+    if base is not None or not summary.mode:
+        summary.mode = "calibrated" if base is not None else "uncalibrated"
 
 
 def replay(paths: Iterable[str], out: Optional[TextIO], *, annotate: bool = False, err: Optional[TextIO] = None,

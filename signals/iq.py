@@ -77,6 +77,7 @@ __all__ = [
     "sigmf_paths",
     "is_sigmf_path",
     "is_sigmf_archive",
+    "capture_parts",
     "read_sigmf_archive_meta",
     "write_sigmf",
     "write_raw",
@@ -810,6 +811,36 @@ def read_sigmf_archive_meta(path: str | os.PathLike, allow_partial: bool = False
         raise IQMetadataError(f"{label}: SigMF metadata must be a JSON object with a 'global' object", label)
     return _meta_from_doc(doc, label, p, allow_partial, channel, data_offset=data.offset_data,
                           data_size=data.size)
+
+
+def capture_parts(meta: IQMeta) -> list[tuple[int, int, float | None]]:
+    """The recording cut where its SigMF capture segments say the samples do not
+    continue one stream: ``[(start, stop, center_freq_hz), ...]`` covering
+    ``[0, n_samples)``. A segment starts a new part when its ``core:frequency``
+    differs from the part's (the receiver was retuned) or when its
+    ``core:global_index`` is not the previous segment's plus the samples between
+    them (samples lost at the receiver). Segments that continue the stream at the
+    same frequency stay in one part; a raw file or a one-segment recording is one
+    part."""
+    n = meta.n_samples
+    caps = [c for c in meta.captures if _is_int(c.get("core:sample_start", 0))]
+    parts: list[list] = [[0, n, meta.center_freq_hz]]
+    prev = caps[0] if caps else None
+    for cap in caps[1:]:
+        start = int(cap.get("core:sample_start", 0))
+        if not 0 < start < n or start <= parts[-1][0]:
+            prev = cap
+            continue
+        freq = cap.get("core:frequency", parts[-1][2])
+        freq = float(freq) if _is_real(freq) and np.isfinite(freq) else parts[-1][2]
+        gi0, gi1 = prev.get("core:global_index"), cap.get("core:global_index")
+        gap = (_is_int(gi0) and _is_int(gi1)
+               and gi1 - gi0 != start - int(prev.get("core:sample_start", 0)))
+        if freq != parts[-1][2] or gap:
+            parts[-1][1] = start
+            parts.append([start, n, freq])
+        prev = cap
+    return [(a, b, f) for a, b, f in parts]
 
 
 # --------------------------------------------------------------------------- reader

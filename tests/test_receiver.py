@@ -876,6 +876,50 @@ def test_replay_reads_a_sigmf_archive_in_place(tmp_path, capsys):
     assert len(out.read_text().splitlines()) == len(outs[0])
 
 
+def test_replay_scores_each_capture_segment_at_its_own_frequency(tmp_path, capsys):
+    """A SigMF recording whose second capture segment has another core:frequency
+    (the receiver retuned to another cell, both SSBs off-centre on the raster):
+    each segment is a stream of its own, searched at its own centre, and every
+    record has its cell's PCI and SSB frequency."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(15,), datatypes=("ci16_le",), centre_ssb_fraction=0.0,
+                     duration_ms=40.0, snr_db=(15.0, 25.0))
+    caps = [simulate_capture(draw_params(cfg, np.random.default_rng(s), force_clean=True), np.random.default_rng(s))
+            for s in (60, 62)]
+    assert all(c.params.ssb_offset_hz != 0 for c in caps) and caps[0].params.pci != caps[1].params.pci
+    n0 = caps[0].iq.size
+    iqio.write_sigmf(tmp_path / "two", np.concatenate([c.iq for c in caps]), 7.68e6, datatype="ci16_le")
+    meta = json.loads((tmp_path / "two.sigmf-meta").read_text())
+    meta["captures"] = [{"core:sample_start": 0, "core:frequency": caps[0].params.center_freq_hz},
+                        {"core:sample_start": n0, "core:frequency": caps[1].params.center_freq_hz}]
+    (tmp_path / "two.sigmf-meta").write_text(json.dumps(meta))
+    out = tmp_path / "r.jsonl"
+    assert main(["replay", str(tmp_path / "two.sigmf-meta"), "--jsonl", str(out)]) == 0
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    for k, c in enumerate(caps):
+        mine = [r for r in recs if (r["sample"] >= n0) == bool(k)]
+        want = c.params.center_freq_hz + c.params.ssb_offset_hz
+        assert len(mine) >= 3 and all(r["pci"] == c.params.pci and r["ssb_freq_hz"] == pytest.approx(want, abs=1.0)
+                                      and not r["jammed"] for r in mine), (k, mine[:2])
+    assert "2 capture segments" in capsys.readouterr().err
+
+
+def test_capture_parts_cut_at_a_retune_or_a_sample_gap():
+    from signals.iq import IQMeta, capture_parts
+
+    def parts(caps, n=1000):
+        return capture_parts(IQMeta("x", "cf32_le", 1e6, caps[0].get("core:frequency"), n, captures=caps))
+
+    assert parts([{"core:sample_start": 0, "core:frequency": 1e9}]) == [(0, 1000, 1e9)]
+    same = [{"core:sample_start": 0, "core:frequency": 1e9, "core:global_index": 50},
+            {"core:sample_start": 400, "core:frequency": 1e9, "core:global_index": 450}]
+    assert parts(same) == [(0, 1000, 1e9)]  # a segment that continues the stream
+    gap = [dict(same[0]), dict(same[1], **{"core:global_index": 9000})]
+    assert parts(gap) == [(0, 400, 1e9), (400, 1000, 1e9)]
+    retune = [dict(same[0]), dict(same[1], **{"core:frequency": 2e9}),
+              {"core:sample_start": 700, "core:frequency": 2e9}]
+    assert parts(retune) == [(0, 400, 1e9), (400, 1000, 2e9)]
+
+
 def test_replay_scores_the_channel_asked_for(tmp_path, capsys):
     # a 2-channel recording: noise on channel 0, the cell on channel 1
     cap = _capture(25, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), datatypes=("ci16_le",)))
