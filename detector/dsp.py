@@ -1580,3 +1580,34 @@ def first_path(rho2_row: np.ndarray, start: int, width: int = PATH_WINDOW, fract
     the window's maximum: the timing of the first strong path."""
     w = rho2_row[start : start + width]
     return start + int(np.flatnonzero(w >= fraction * w.max())[0])
+
+
+ISI_PATH_FLOOR = 0.1  # lags under this fraction of the peak's rho2 are not counted as paths (sidelobes, noise)
+
+
+def least_isi_timing(rho2_row: np.ndarray, n: int, before: int = PATH_WINDOW - 1, after: int = 2 * SSB_CP,
+                     cp: int = SSB_CP, backoff: int = FFT_BACKOFF) -> int:
+    """The SSB timing (a lag of ``rho2_row``) whose FFT windows catch the least of
+    the neighbouring symbols through the channel's paths, among the lags from
+    ``before`` samples before the strongest path ``n`` up to ``n``.
+
+    With the windows timed on lag t (they start ``backoff`` samples before the
+    end of each CP), a path at lag p < t - backoff brings t - backoff - p samples
+    of the next symbol into each window, one at p > t + cp - backoff that many of
+    the symbol before. The paths are the lags of ``rho2_row`` (float, the PSS
+    correlation: each path's power, smeared by the correlation's main lobe) from
+    ``n - before - cp`` to ``n + after`` at ISI_PATH_FLOOR of rho2[n] or more;
+    each leaked sample is weighted by its path's rho2. The cost's minimum nearest
+    to n is taken: a channel of one path keeps its timing on it, one whose
+    strongest path comes after a strong earlier one is timed earlier (the
+    strongest path then in the CP). Returns the lag (int)."""
+    lo = max(n - before - cp, 0)
+    hi = min(n + after + 1, len(rho2_row))
+    p = np.arange(lo, hi)
+    w = np.asarray(rho2_row[lo:hi], dtype=np.float64)
+    w = np.where(w >= ISI_PATH_FLOOR * float(rho2_row[n]), w, 0.0)
+    t = np.arange(max(n - before, 0), n + 1)[:, None]  # candidate timings (k, 1)
+    leak = np.maximum(t - backoff - p[None, :], 0) + np.maximum(p[None, :] - (t + cp - backoff), 0)
+    cost = leak @ w  # (k,)
+    best = np.flatnonzero(cost <= cost.min() * (1 + 1e-9) + 1e-12)
+    return int(t[best[-1], 0])  # the latest of the minima: nearest to the strongest path
