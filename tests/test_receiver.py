@@ -876,6 +876,46 @@ def test_replay_reads_a_sigmf_archive_in_place(tmp_path, capsys):
     assert len(out.read_text().splitlines()) == len(outs[0])
 
 
+def test_least_isi_timing_moves_only_for_a_strong_earlier_path():
+    from detector import dsp
+
+    row = np.zeros(80)
+    row[40], row[39], row[41] = 1.0, 0.4, 0.4  # one path (its correlation's main lobe)
+    assert dsp.least_isi_timing(row, 40) == 40
+    early = row.copy()
+    early[33], early[32], early[34] = 0.36, 0.15, 0.15  # a path 4.4 dB down, 7 samples earlier
+    t = dsp.least_isi_timing(early, 40)
+    assert 33 + dsp.FFT_BACKOFF >= t >= 33 and t + dsp.SSB_CP - dsp.FFT_BACKOFF >= 41
+    weak = row.copy()
+    weak[33] = 0.05  # under dsp.ISI_PATH_FLOOR: not a path
+    assert dsp.least_isi_timing(weak, 40) == 40
+
+
+def test_an_ssb_whose_strongest_path_comes_second_is_timed_without_isi():
+    """A channel of two paths, the first 4.4 dB under the second and 0.9 us
+    before it, loud traffic around the SSB, SNR 30 dB: FFT windows timed on the
+    strongest path take 4 samples of each next symbol in through the first
+    (interference -21 dB against the SSB instead of -30); timed by
+    dsp.least_isi_timing, the SSBs read as those of the one path."""
+    from signals.simulate import TrafficConfig
+
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0,
+                     snr_db=(30.0, 30.0), datatypes=("cf32_le",), duration_ms=40.0,
+                     traffic=TrafficConfig(probability=1.0, load=(1.0, 1.0), power_db=(3.0, 3.0)))
+    p = draw_params(cfg, np.random.default_rng(5), force_clean=True)
+    p.multipath = p.neighbour = None
+    x = simulate_capture(p, np.random.default_rng(5)).iq
+    y = 0.6 * x
+    y[7:] += x[:-7]  # 7 samples at the SSB rate (7.68 Msps, 30 kHz)
+    isr = []
+    for sig in (x, y.astype(np.complex64)):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "cf32_le")
+        recs = [r for r in pipe.push(sig) + pipe.flush() if r["valid"]]
+        assert len(recs) >= 12 and all(r["pci"] == p.pci and not r["jammed"] for r in recs)
+        isr.append(np.array([r["isr_db"] for r in recs]))
+    assert isr[0].max() < -28.0 and isr[1].max() < isr[0].max() + 1.5, isr
+
+
 def test_replay_scores_each_capture_segment_at_its_own_frequency(tmp_path, capsys):
     """A SigMF recording whose second capture segment has another core:frequency
     (the receiver retuned to another cell, both SSBs off-centre on the raster):
