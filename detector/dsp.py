@@ -1585,23 +1585,30 @@ def first_path(rho2_row: np.ndarray, start: int, width: int = PATH_WINDOW, fract
 ISI_PATH_FLOOR = 0.1  # lags under this fraction of the peak's rho2 are not counted as paths (sidelobes, noise)
 
 
-def least_isi_timing(rho2_row: np.ndarray, n: int, before: int = PATH_WINDOW - 1, after: int = 2 * SSB_CP,
+TIMING_MAX_SHIFT = max(MISTIMED_CELL_TAPS)  # the SSB's timing this many samples before its strongest path at most
+
+
+def least_isi_timing(rho2_row: np.ndarray, n: int, before: int = TIMING_MAX_SHIFT, after: int = SSB_CP,
                      cp: int = SSB_CP, backoff: int = FFT_BACKOFF) -> int:
     """The SSB timing (a lag of ``rho2_row``) whose FFT windows catch the least of
     the neighbouring symbols through the channel's paths, among the lags from
-    ``before`` samples before the strongest path ``n`` up to ``n``.
+    ``before`` samples before the strongest path ``n`` up to ``n`` (at most
+    TIMING_MAX_SHIFT: the strongest path stays among the serving PSS's taps that
+    the mistimed-cell search fits, MISTIMED_CELL_TAPS).
 
     With the windows timed on lag t (they start ``backoff`` samples before the
     end of each CP), a path at lag p < t - backoff brings t - backoff - p samples
     of the next symbol into each window, one at p > t + cp - backoff that many of
     the symbol before. The paths are the lags of ``rho2_row`` (float, the PSS
     correlation: each path's power, smeared by the correlation's main lobe) from
-    ``n - before - cp`` to ``n + after`` at ISI_PATH_FLOOR of rho2[n] or more;
-    each leaked sample is weighted by its path's rho2. The cost's minimum nearest
-    to n is taken: a channel of one path keeps its timing on it, one whose
-    strongest path comes after a strong earlier one is timed earlier (the
-    strongest path then in the CP). Returns the lag (int)."""
-    lo = max(n - before - cp, 0)
+    ``n - before - backoff`` to ``n + after`` at ISI_PATH_FLOOR of rho2[n] or
+    more (a PSS further off is another cell's: a co-channel cell a CP early or
+    late is the mistimed-cell search's, EARLY_CELL_LAGS); each leaked sample is weighted
+    by its path's rho2. The cost's minimum nearest to n is taken: a channel of
+    one path keeps its timing on it, one whose strongest path comes after a
+    strong earlier one is timed earlier (the strongest path then in the CP).
+    Returns the lag (int)."""
+    lo = max(n - before - backoff, 0)
     hi = min(n + after + 1, len(rho2_row))
     p = np.arange(lo, hi)
     w = np.asarray(rho2_row[lo:hi], dtype=np.float64)
