@@ -1609,10 +1609,13 @@ def least_isi_timing(rho2_row: np.ndarray, n: int, before: int = TIMING_MAX_SHIF
     strong earlier one is timed earlier (the strongest path then in the CP).
     Returns the lag (int)."""
     lo = max(n - before - backoff, 0)
+    floor = ISI_PATH_FLOOR * float(rho2_row[n])
+    if n - backoff <= lo or float(np.max(rho2_row[lo : n - backoff])) < floor:
+        return int(n)  # no path that timing on n lets leak (the usual case): later paths only lose
     hi = min(n + after + 1, len(rho2_row))
     p = np.arange(lo, hi)
     w = np.asarray(rho2_row[lo:hi], dtype=np.float64)
-    w = np.where(w >= ISI_PATH_FLOOR * float(rho2_row[n]), w, 0.0)
+    w = np.where(w >= floor, w, 0.0)
     t = np.arange(max(n - before, 0), n + 1)[:, None]  # candidate timings (k, 1)
     leak = np.maximum(t - backoff - p[None, :], 0) + np.maximum(p[None, :] - (t + cp - backoff), 0)
     cost = leak @ w  # (k,)
