@@ -689,6 +689,9 @@ class SSBObservation:
     null_early_per_re: float = float("nan")
     # the CP start of the SSB's first symbol in ssb_iq (its fraction of a sample, |.| <= 0.5)
     ssb_iq_start: float = 0.0
+    # samples (stream rate) from ``sample`` on to the timing of the strongest path, where the
+    # flywheel keeps the SSB (``sample`` is timed earlier where an earlier path would leak: dsp.least_isi_timing)
+    lead: float = 0.0
     # dsp.mistimed_cell_rho2 of ssb_iq: the PSS of a co-channel cell more than 2/3 of a CP early
     # / late; computed where a verdict needs it (pipeline.mistimed_readings; NaN: not yet)
     early_cell_rho2: float = float("nan")
@@ -720,6 +723,7 @@ class _Pending:
     others: tuple = ()
     clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
     band_floor: tuple = (float("nan"), 0)  # (dsp.band_floor_per_re of the window, its bins)
+    lead: float = 0.0  # SSBObservation.lead
 
 
 def l_max_candidates(ssb_freq_hz: Optional[float], scs_khz: int) -> tuple[int, ...]:
@@ -1110,7 +1114,7 @@ class Receiver:
             out.append(obs)
             if self._unproven is not None and self._prove(obs, ib):
                 continue  # the lock was given up: search again after its block
-            self.slots[ib] = (obs.sample + obs_frac(obs, pos)) + self.period_samples
+            self.slots[ib] = (obs.sample + obs.lead + obs_frac(obs, pos)) + self.period_samples
             self._confirm(ib, obs.locked)
             self.lost_run = 0 if obs.locked else self.lost_run + 1
             if obs.locked:
@@ -1574,14 +1578,17 @@ class Receiver:
             # 9 dB over the noise at 25 dB SNR with loud traffic around the SSB, read as a fake
             # PSS at a calibrated site). The PSS trace and the CFO stay on the peak
             t = dsp.least_isi_timing(row, n)
-            frac = dsp.parabolic_offset(float(row[n - 1]), peak, float(row[n + 1])) if t == n else 0.0
+            frac_n = dsp.parabolic_offset(float(row[n - 1]), peak, float(row[n + 1]))
+            frac = frac_n if t == n else 0.0
             start = lo + t + frac - dsp.SSB_CP
+            lead = (n + frac_n - t - frac) * self.fs / rate  # the flywheel stays on the strongest path
             resid = dsp.pss_cfo_hz(seg, n, nid2, self.scs_khz)  # y[lo + n:], inside seg
             # (relative to the epoch's CFO, which the window was rotated by)
             self.cfo_hz += self.cfg.cfo_alpha * (cfo_rot + resid - self.cfo_hz)
         else:
             n = centre
             start = e_start
+            lead = 0.0
         trace = row[n - PSS_TRACE_HALF : n + PSS_TRACE_HALF + 1].copy()
         other = max(float(rho2[(nid2 + 1) % 3, n]), float(rho2[(nid2 + 2) % 3, n]))
         margin_db = 10 * math.log10(max(float(row[n]), 1e-12) / max(other, 1e-12))
@@ -1594,7 +1601,7 @@ class Receiver:
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
                         others=tuple(self.acq.others) if self.acq is not None else (), clip=clip,
-                        band_floor=floor)
+                        band_floor=floor, lead=lead)
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
         """The observations of a push: the SSB grids and the cell identity checks
@@ -1652,6 +1659,7 @@ class Receiver:
                     band_floor_bins=p.band_floor[1],
                     null_early_per_re=float(null_early[j]),
                     ssb_iq_start=float(p.start - i0),
+                    lead=p.lead,
                 )
         # in stream order: an SSB whose PSS is missing with no more energy in its band
         # than the cell's own SSBs bring is not jammed -- the timing was lost (samples

@@ -911,7 +911,7 @@ def test_an_ssb_whose_strongest_path_comes_second_is_timed_without_isi():
     for sig in (x, y.astype(np.complex64)):
         pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "cf32_le")
         recs = [r for r in pipe.push(sig) + pipe.flush() if r["valid"]]
-        assert len(recs) >= 12 and all(r["pci"] == p.pci and not r["jammed"] for r in recs)
+        assert len(recs) >= 12 and all(r["pci"] == p.pci and r["locked"] and not r["jammed"] for r in recs)
         isr.append(np.array([r["isr_db"] for r in recs]))
     assert isr[0].max() < -28.0 and isr[1].max() < isr[0].max() + 1.5, isr
 
