@@ -532,6 +532,7 @@ class _Totals:
         self.ssbs_invalid = 0
         self.ssbs_faded = 0  # jammed verdicts withdrawn by the fading guard
         self.ssbs_mistimed_cell = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
+        self.ssbs_neighbour_cancelled = 0  # uncalibrated jammed verdicts withdrawn (pipeline.ScoringPipeline._neighbour_guard)
         self.ssbs_clipped = 0  # SSBs with samples at the ADC's rails (receiver gain too high)
         self.no_cell_blocks = 0  # cell searches that did not find a calibrated site's cell (jammed records)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
@@ -751,6 +752,7 @@ class Daemon:
             "ssbs_invalid": t.ssbs_invalid,
             "ssbs_faded": t.ssbs_faded,
             "ssbs_mistimed_cell": t.ssbs_mistimed_cell,
+            "ssbs_neighbour_cancelled": t.ssbs_neighbour_cancelled,
             "ssbs_clipped": t.ssbs_clipped,
             "no_cell_blocks": t.no_cell_blocks,
             "events": dict(t.events),
@@ -832,6 +834,7 @@ class Daemon:
             t.ssbs_invalid += rec.get("valid") is False
             t.ssbs_faded += "fade_db" in rec
             t.ssbs_mistimed_cell += "mistimed_cell" in rec
+            t.ssbs_neighbour_cancelled += "neighbour_cancelled" in rec
             t.ssbs_clipped += "clipped" in rec
             t.no_cell_blocks += bool(rec.get("no_cell"))
             if write:

@@ -12,6 +12,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_invalid_total``           counter  records with ``valid: false`` (NaN / zero input)
 ``ssbs_faded_total``             counter  jammed verdicts withdrawn: the cell faded, its floor did not move
 ``ssbs_mistimed_cell_total``     counter  the model's jammed verdicts withdrawn: a co-channel cell off the CP
+``ssbs_neighbour_cancelled_total`` counter  uncalibrated jammed verdicts withdrawn: clean with the searched neighbour cancelled
 ``ssbs_clipped_total``           counter  SSBs with samples at the ADC's rails (lower the receiver gain)
 ``no_cell_blocks_total``          counter  cell searches that missed a calibrated site's cell (jammed records)
 ``events_total{kind}``           counter  JAMMING_STARTED / JAMMING_CLEARED events
@@ -54,6 +55,8 @@ COUNTERS = {
     "ssbs_faded": ("ssbs_faded", "jammed verdicts withdrawn because the cell faded with its noise floor unchanged"),
     "ssbs_mistimed_cell": ("ssbs_mistimed_cell", "the model's jammed verdicts withdrawn (uncalibrated) for a "
                            "co-channel cell more than 2/3 of a CP off the serving cell's timing"),
+    "ssbs_neighbour_cancelled": ("ssbs_neighbour_cancelled", "uncalibrated jammed verdicts withdrawn: the SSB is "
+                                 "clean with the co-channel cell the cell search saw cancelled"),
     "ssbs_clipped": ("ssbs_clipped", "SSBs with samples at the ADC's rails (the receiver gain is too high)"),
     "no_cell_blocks": ("no_cell_blocks", "cell searches that did not find a calibrated site's cell (jammed records)"),
     "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),

@@ -198,6 +198,17 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
 NOCELL_MIN_CAL_SNR_DB = 10.0
 
 
+# Neighbour guard (uncalibrated mode). Without a baseline, a co-timed co-channel cell under the
+# serving one -- in a synchronised network, every neighbour -- puts its SSB on the serving SSB's
+# occupied REs and none on its null REs: what a fake SSB of another PCI does, and the model sits
+# on its threshold there (a simulated site, neighbour 7.6 dB down, TDL-B: 12 of 12 clean SSBs
+# jammed). A jammed verdict is asked again with the strongest other cell that the cell search
+# saw (SSBObservation.others: its PSS and SSS stood out) cancelled, as a calibrated site cancels
+# its neighbour; it stands unless that says clean, and the record carries "neighbour_cancelled"
+# (the PCI). A fake SSB with its own PCI on the air from before the lock is cancelled so too:
+# calibrate the site to tell it from a neighbour (a baseline cancels only its own neighbours,
+# and an SSB of a cell it never had is jammed, "unknown_cell").
+
 # Fading guard (calibrated mode). A receiver that moves (vehicular networks) sees
 # the serving cell fade by several dB from one SSB to the next (Rayleigh fading:
 # 29 % of SSBs >= 3 dB under their median) while its own noise floor stays put.
@@ -462,7 +473,8 @@ class ScoringPipeline:
         self.center_freq_hz = center_freq_hz
         self.baseline = baseline  # (after the datatype and centre: it sets the no-cell watch, _watch)
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
-                      "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0}
+                      "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
+                      "neighbour_cancelled": 0}
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
         # clean (STEP_DB)
@@ -569,6 +581,8 @@ class ScoringPipeline:
         for o, f, b, sb, p, fl, z, bx, bz, bo, spill, nb in zip(obs, feats, bases, site, p_db, f_db, shape_z, bx_db,
                                                                  bx_z, bx_over, bx_spill, beside):
             rec = self._record(o, f, b, z)
+            if rec["jammed"] and b is None and not rec.get("unknown_cell"):
+                self._neighbour_guard(rec, o)
             if nb:
                 rec["site_neighbour"] = True
                 self.stats["site_neighbour"] += 1
@@ -585,6 +599,20 @@ class ScoringPipeline:
                                         (float(fl), float(p) + float(f[_RES_SSS_IDX])))
             out.append(rec)
         return out
+
+    def _neighbour_guard(self, rec: dict, obs: SSBObservation) -> None:
+        """Withdraw an uncalibrated jammed verdict that a co-channel cell the cell
+        search saw explains (see the "Neighbour guard" note above FADE_WINDOW): the SSB scored again with that
+        cell cancelled."""
+        cells = [c for c in obs.others if c != obs.pci]
+        if not cells:
+            return
+        f = observation_features_batch([obs], [None], datatype=self.datatype, sample_rate_hz=self.receiver.fs,
+                                       cancel=[int(cells[0])])[0]
+        if not self.detector.score(f, None)[0]:
+            rec.update({"jammed": False, "neighbour_cancelled": int(cells[0])})
+            self.stats["jammed"] -= 1
+            self.stats["neighbour_cancelled"] += 1
 
     def _jam(self, rec: dict, **why) -> None:
         """Turn a clean record jammed by a rule beside the model (``why``: the

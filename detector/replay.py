@@ -54,6 +54,7 @@ class FileSummary:
     timing_jumps: int = 0
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     mistimed_cell: int = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
+    neighbour_cancelled: int = 0  # uncalibrated jammed verdicts withdrawn (pipeline.ScoringPipeline._neighbour_guard)
     site_neighbour: int = 0  # SSBs of the baseline's neighbour cell (not the site's own): scored uncalibrated
     clipped: int = 0  # SSBs with samples at the ADC's rails
     no_cell_jammed: int = 0  # cell searches that did not find a calibrated site's cell (records, jammed)
@@ -83,6 +84,9 @@ class FileSummary:
         if self.mistimed_cell:
             notes += (f"; {self.mistimed_cell} SSB(s) with a co-channel cell more than 2/3 of a CP off its timing, "
                       f"not jammed (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
+        if self.neighbour_cancelled:
+            notes += (f"; {self.neighbour_cancelled} SSB(s) clean once the co-channel cell the search saw was "
+                      f"cancelled (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
         if self.site_neighbour:
             notes += (f"; {self.site_neighbour} SSB(s) of a cell the baseline lists as the site's neighbour, not its own: "
                       f"scored uncalibrated (recalibrate if this is the site's cell)")
@@ -198,7 +202,8 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     run_flush()
     rx = pipe.receiver
     st = pipe.stats
-    for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "site_neighbour", "clipped",
+    for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "neighbour_cancelled",
+                "site_neighbour", "clipped",
                 "no_cell_jammed"):
         setattr(summary, key, getattr(summary, key) + st[key])
     summary.nonfinite_samples += rx.n_nonfinite

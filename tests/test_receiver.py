@@ -1623,3 +1623,34 @@ def test_a_cell_with_a_160_ms_ssb_period_keeps_its_lock():
     line = FileSummary(file="x", ok=True, seconds=0.64, pcis=[p.pci], scs_khz=30, ssbs=len(recs),
                        invalid=len(empty), empty_positions=pipe.receiver.n_quiet_losses, mode="uncalibrated").line()
     assert f"{len(empty)} predicted SSB position(s) held no SSB" in line and "over 20 ms" in line
+
+
+def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatch):
+    """A clean site (TDL-B, traffic) whose co-channel neighbour 7.6 dB down sits on the serving
+    SSB's REs within the CP: without a baseline it reads like a fake SSB of another PCI, and the
+    model called all 12 SSBs jammed. The cell search saw the neighbour (its PSS and SSS), and
+    with it cancelled the SSBs are clean (pipeline.ScoringPipeline._neighbour_guard)."""
+    from signals.simulate import MultipathConfig, TrafficConfig
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(duration_ms=40.0, snr_db=(20.0, 35.0),
+                    multipath=MultipathConfig(probability=1.0, delay_spread_s=(200e-9, 600e-9)),
+                    traffic=TrafficConfig(probability=1.0, load=(0.5, 1.0), power_db=(-3.0, 3.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng([21, 24]), force_clean=True)
+    assert p.neighbour is not None and -8.0 < p.neighbour["power_db"] < -7.0
+    x = simulate_capture(p, np.random.default_rng([21, 24, 2])).iq
+    det = load_detector("default")
+
+    def records():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+        return [r for r in pipe.push(x) + pipe.flush() if r["valid"]], pipe.stats
+
+    recs, stats = records()
+    assert len(recs) == 12 and all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
+    assert not any(r["jammed"] for r in recs) and stats["jammed"] == 0
+    assert all(r.get("neighbour_cancelled") == p.neighbour["pci"] for r in recs)
+    assert stats["neighbour_cancelled"] == 12
+    monkeypatch.setattr(ScoringPipeline, "_neighbour_guard", lambda self, rec, obs: None)
+    recs, _ = records()
+    assert sum(r["jammed"] for r in recs) >= 10  # what the guard is for
