@@ -597,11 +597,19 @@ def _count_samples(data_path: Path, datatype: str, allow_partial: bool, n_channe
 
 def _load_meta_json(meta_path: Path) -> dict:
     try:
-        text = meta_path.read_text(encoding="utf-8")
+        raw = meta_path.read_bytes()
     except FileNotFoundError:
         raise IQMissingFileError(
             f"{meta_path}: SigMF metadata file does not exist", meta_path
         ) from None
+    return _parse_meta_json(raw, meta_path)
+
+
+def _parse_meta_json(raw: bytes, meta_path: Path) -> dict:
+    """A SigMF metadata document from its bytes (``meta_path`` names it in errors):
+    UTF-8 JSON, an object with a ``global`` object."""
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise IQMetadataError(f"{meta_path}: SigMF metadata is not UTF-8 text ({e})", meta_path) from None
     try:
@@ -800,16 +808,7 @@ def read_sigmf_archive_meta(path: str | os.PathLike, allow_partial: bool = False
     except tarfile.TarError as e:
         raise IQMetadataError(f"{p}: not a readable SigMF archive (tar): {e}", p) from None
     label = Path(f"{p}/{meta_name}")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise IQMetadataError(f"{label}: SigMF metadata is not UTF-8 text ({e})", label) from None
-    except json.JSONDecodeError as e:
-        raise IQMetadataError(f"{label}: SigMF metadata is not valid JSON: {e.msg} "
-                              f"(line {e.lineno}, column {e.colno})", label) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("global"), dict):
-        raise IQMetadataError(f"{label}: SigMF metadata must be a JSON object with a 'global' object", label)
-    return _meta_from_doc(doc, label, p, allow_partial, channel, data_offset=data.offset_data,
+    return _meta_from_doc(_parse_meta_json(raw, label), label, p, allow_partial, channel, data_offset=data.offset_data,
                           data_size=data.size)
 
 
