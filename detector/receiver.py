@@ -461,8 +461,8 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         energy = float(pe[nid2, n0])
         n = dsp.first_path(rho2[nid2], n0)
         start = int(n) - dsp.SSB_CP
-        if start - dsp.SSB_CP < 0 or start + dsp.SSB_LEN + dsp.SSB_CP > y.size:
-            continue  # the SSB is not wholly inside the block
+        if start + dsp.SSB_CP - dsp.FFT_BACKOFF - 1 < 0 or start + dsp.SSB_LEN > y.size:
+            continue  # the SSB's FFT windows are not wholly inside the block (its first CP may be cut)
         cfo = dsp.pss_cfo_hz(y, int(n), nid2, scs)
         frac = dsp.parabolic_offset(*(float(rho2[nid2, i]) if 0 <= i < rho2.shape[1] else 0.0 for i in (n - 1, n, n + 1)))
         seg0 = max(0, start - dsp.SSB_CP)
@@ -1084,7 +1084,10 @@ class Receiver:
             pos = self.slots[ib]
             margin, length = self._window_in()
             w0 = int(math.floor(pos)) - margin
-            core0, core1 = w0 + margin // 2, w0 + length - margin // 2  # the SSB +- search range
+            # the SSB's own samples from its first FFT window on: a window reaching past the
+            # data on either side (a recording cut right at the SSB) is zero-padded there
+            core0 = w0 + margin + int(math.ceil(dsp.SSB_CP * self.fs / self.rate))
+            core1 = w0 + length - margin
             r_start = max(self._next_reacq, self._buf.start)  # (later only while a sliced search ran)
             r_end = r_start + self.acq_len
             if r_end <= w0 + length and self._search is None:

@@ -113,6 +113,25 @@ def test_real_capture_without_or_with_a_wrong_centre_frequency(name):
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+@pytest.mark.parametrize("name", sorted(REAL_PCI))
+def test_real_capture_cut_at_its_ssb(name):
+    # each recording cut to begin at its SSB's first sample or 10 samples into its first CP,
+    # or to end 5 samples after its SSB (a trimmed recording): the cell is found and not
+    # called jammed. Before, a recording beginning under a CP before its SSB gave no record,
+    # and cyberx ending at its SSB was called jammed (its mean, taken for a DC offset, put a
+    # tone on the SSB's middle subcarrier: dsp.dc_offset)
+    m, x = _real(name)
+    base, _ = _score(x, m)
+    s = base[0]["sample"]
+    n_ssb = int(np.ceil(dsp.SSB_LEN * m.sample_rate_hz / dsp.ssb_rate_hz(base[0]["scs_khz"])))
+    for a, b in ((s, x.size), (s + 10, x.size), (0, s + n_ssb + 5), (s, s + n_ssb + 5)):
+        recs, _ = _score(x[a:b], m)
+        assert len(recs) == 1 and recs[0]["pci"] == REAL_PCI[name], (a, b)
+        assert recs[0]["valid"] and not recs[0]["jammed"], (a, b)
+        assert recs[0]["sample"] + a == s
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
 @pytest.mark.parametrize("rate_hz", [19.5e6, 15.36e6])
 def test_real_capture_narrower_than_its_ssb_gives_no_false_cell(rate_hz):
     # the OAI recording (SSB 7.38 MHz off its centre) resampled so that the capture's band
@@ -352,6 +371,54 @@ def test_dc_offset_on_a_centred_ssb_is_removed():
     diff = [abs(a["isr_db"] - b["isr_db"]) for a, b in zip(clean, fixed)]
     assert max(diff) < 0.5
     assert min(b["isr_db"] - a["isr_db"] for a, b in zip(clean, raw)) > 3.0
+
+
+def test_dc_offset_is_not_taken_from_a_strong_signal_near_dc():
+    """dsp.dc_offset: a block whose power lies mostly near DC (a 0.13 ms burst ~240 kHz
+    wide, 40 dB over white noise: a short recording of one SSB over the capture centre)
+    has a mean far over the white-noise level but no DC offset: none is reported
+    (before: its mean -- on a real recording, a tone on the SSB's middle subcarrier). The
+    same block with a true offset that stands over the burst's density at DC (6 dB under
+    the block's power, ~14 dB under the burst's): the offset; one 30 dB under the
+    block's power lies under the burst's density there and is left (it is ~20 dB under the
+    burst's REs at DC)."""
+    n = 30720
+    burst = np.convolve(_cnoise(4000 + 127, 11), np.ones(128, np.float32) / np.sqrt(128), "valid")
+    x = (0.01 * _cnoise(n, 12)).astype(np.complex64)
+    x[12000:16000] += burst.astype(np.complex64)
+    v = x.astype(np.complex128)
+    m2, var = abs(v.mean()) ** 2, np.mean(np.abs(v) ** 2)
+    assert m2 * n > 12.0 * var  # the white-noise test would take this mean for DC
+    assert dsp.dc_offset(x) == (0j, 0.0)
+    y = _with_dc(x, -6.0, seed=3)
+    dc, power = dsp.dc_offset(y)
+    true = complex((y.astype(np.complex128) - v).mean())
+    assert dc == pytest.approx(complex(y.astype(np.complex128).mean())) and power > 0
+    assert abs(dc - true) < 0.25 * abs(true)  # (the burst's own mean is in it)
+    assert dsp.dc_offset(_with_dc(x, -30.0, seed=3)) == (0j, 0.0)
+    # white noise: no offset found in it; one 30 dB under its power is
+    w = _cnoise(n, 7)
+    assert dsp.dc_offset(w) == (0j, 0.0)
+    assert abs(dsp.dc_offset(_with_dc(w, -30.0))[0]) > 0
+
+
+def test_a_recording_cut_at_the_ssb_is_scored():
+    """A 1 ms recording that begins at an SSB's first sample, or ends right after it:
+    the cell is found and the SSB scored, not jammed (before: none found -- the cell
+    search and tracking wanted a CP, or ~160 samples, of margin around it)."""
+    cfg = _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), duration_ms=20.0, period_ms=(20.0,),
+                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(4,),
+                     neighbour=NeighbourConfig(probability=0.0), datatypes=("cf32_le",))
+    cap = _capture(8, cfg, ssbs_sent=(0,), start_sample=100000)
+    p = cap.params
+    s, n = cap.ssbs[0].sample_start, cap.ssbs[0].sample_count
+    one_ms = int(1e-3 * p.sample_rate_hz)
+    for a, b in ((s, s + one_ms), (s + 20, s + one_ms), (s + n + 3 - one_ms, s + n + 3)):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+        recs = pipe.push(cap.iq[a:b]) + pipe.flush()
+        assert len(recs) == 1 and recs[0]["pci"] == p.pci, (a - s, b - s)
+        assert recs[0]["valid"] and not recs[0]["jammed"]
+        assert abs(recs[0]["sample"] + a - s) <= 2
 
 
 def test_dc_offset_streaming_chunks_give_the_same_records():
