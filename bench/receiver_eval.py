@@ -15,6 +15,9 @@
     python bench/receiver_eval.py novel [--sites 8] [--seed 31] [--sir 5,15,25]
         # jammers outside the simulator's library (narrowband QPSK, unsynchronised OFDM, frequency
         # hopping, a slow chirp, impulses, an AM tone): Pd per signal-to-jammer ratio, both modes
+    python bench/receiver_eval.py protocol [--sites 6] [--seed 41] [--sir 5,15,25]
+        # protocol-aware jammers that know the SSB's timing (noise on the PSS's subcarriers, on
+        # the PSS symbol, on the PBCH symbols; tones on the PBCH-DMRS): the same figures
     python bench/receiver_eval.py periods [--sites 8] [--seed 3] [--periods 20,40,80,160]
         # clean cells whose SSB period is longer than the flywheel's 20 ms: right PCI, false alarms
 
@@ -413,14 +416,40 @@ def novel_jammer(kind, n, fs, centre_hz, scs_khz, rng):
 
 
 NOVEL_JAMMERS = ("qpsk_nb", "ofdm", "fhss", "chirp_slow", "impulse", "am_tone")
+PROTOCOL_JAMMERS = ("pss_band", "pss_gated", "pbch_gated", "dmrs_tones")
 
 
-def eval_novel(n_sites, seed, sirs_db, model="default"):
-    """Jammers not in the simulator's library (:func:`novel_jammer`) added to clean
+def protocol_jammer(kind, cap, rng):
+    """A protocol-aware jammer (complex128, the capture's length, unnormalised) that
+    knows the cell's SSB timing and frequency (``cap``'s truth): pss_band -- continuous
+    noise over the PSS/SSS's 127 subcarriers; pss_gated -- noise over the SSB's 240
+    subcarriers during each SSB's PSS symbol only; pbch_gated -- the same during its PBCH
+    symbols (1 and 3, which hold no null REs: TS 38.211 7.4.3.1); dmrs_tones -- a tone on
+    every PBCH-DMRS subcarrier of the cell's v = PCI mod 4 (continuous)."""
+    p = cap.params
+    fs, n, scs, off = p.sample_rate_hz, cap.iq.size, p.scs_khz * 1e3, p.ssb_offset_hz
+    if kind == "dmrs_tones":
+        k = np.arange(p.pci % 4, 240, 4) - 120  # subcarriers from the SSB's centre
+        t = np.arange(n) / fs
+        return np.exp(1j * (2 * np.pi * np.outer(t, off + k * scs) + rng.uniform(0, 2 * np.pi, k.size))).sum(axis=1)
+    w = rng.standard_normal(n) + 1j * rng.standard_normal(n)
+    if kind == "pss_band":
+        return _band_limited(w, fs, off, 127 * scs)
+    sym = int(round(fs / scs)) + p.numerology.cp_short  # an SSB symbol with its CP (normal CP throughout)
+    gate = np.zeros(n, bool)
+    for t in cap.ssbs:
+        for l in {"pss_gated": (0,), "pbch_gated": (1, 3)}[kind]:
+            gate[t.sample_start + l * sym : t.sample_start + (l + 1) * sym] = True
+    return _band_limited(w, fs, off, 240 * scs) * gate
+
+
+def eval_novel(n_sites, seed, sirs_db, model="default", kinds=NOVEL_JAMMERS):
+    """Jammers not in the simulator's library (:func:`novel_jammer`, or with
+    ``kinds=PROTOCOL_JAMMERS`` :func:`protocol_jammer`) added to clean
     40 ms captures of calibrated sites (SNR 20-35 dB; the site calibrated on two
     other clean captures). The signal-to-jammer ratio is over the SSB's band (its
     240 subcarriers), the SSB's power during its 4 symbols over the jammer's mean
-    power there; a jammer that sweeps or hops can miss an SSB, so Pd counts only the
+    power there (a protocol-aware one's: over the SSBs' 4 symbols); a jammer that sweeps or hops can miss an SSB, so Pd counts only the
     SSBs whose own window holds the jammer at that ratio or stronger (+3 dB)."""
     det = load_detector(model)
     cfg = SimConfig(snr_db=(20.0, 35.0), duration_ms=40.0,
@@ -441,10 +470,17 @@ def eval_novel(n_sites, seed, sirs_db, model="default"):
         xb = _band_limited(cap.iq, fs, off, width)
         p_ssb = float(np.mean([np.mean(np.abs(xb[t.sample_start : t.sample_start + n_win]) ** 2) for t in cap.ssbs]))
         _count_far(cap, bases["calibrated"], det, fa)
-        for k, kind in enumerate(NOVEL_JAMMERS):
-            j = novel_jammer(kind, cap.iq.size, fs, off, site.scs_khz, np.random.default_rng([seed, s, 300 + k]))
-            jb = _band_limited(j, fs, off, width)
-            p_j = float(np.mean(np.abs(jb) ** 2))
+        for k, kind in enumerate(kinds):
+            rng = np.random.default_rng([seed, s, 300 + k])
+            if kind in PROTOCOL_JAMMERS:
+                j = protocol_jammer(kind, cap, rng)
+                jb = _band_limited(j, fs, off, width)
+                p_j = float(np.mean([np.mean(np.abs(jb[t.sample_start : t.sample_start + n_win]) ** 2)
+                                     for t in cap.ssbs]))
+            else:
+                j = novel_jammer(kind, cap.iq.size, fs, off, site.scs_khz, rng)
+                jb = _band_limited(j, fs, off, width)
+                p_j = float(np.mean(np.abs(jb) ** 2))
             for sir in sirs_db:
                 g = np.sqrt(p_ssb / p_j / 10 ** (sir / 10))
                 x = (cap.iq + g * j).astype(np.complex64)
@@ -456,9 +492,10 @@ def eval_novel(n_sites, seed, sirs_db, model="default"):
                         if h:
                             hits[(kind, sir, mode)][1] += 1
                             hits[(kind, sir, mode)][0] += bool(r is not None and r["valid"] and r["jammed"])
-    print(f"{det.name} detector, {n_sites} sites, SNR 20-35 dB, jammers outside the simulator's library; "
+    what = "protocol-aware jammers" if kinds == PROTOCOL_JAMMERS else "jammers outside the simulator's library"
+    print(f"{det.name} detector, {n_sites} sites, SNR 20-35 dB, {what}; "
           f"clean SSBs jammed: " + ", ".join(f"{m} {a}/{n}" for m, (a, n) in fa.items()))
-    for kind in NOVEL_JAMMERS:
+    for kind in kinds:
         print(f"  {kind:10s} " + "   ".join(
             f"SIR {sir:g} dB: cal {hits[(kind, sir, 'calibrated')][0]}/{hits[(kind, sir, 'calibrated')][1]}, "
             f"uncal {hits[(kind, sir, 'uncalibrated')][0]}/{hits[(kind, sir, 'uncalibrated')][1]}" for sir in sirs_db))
@@ -500,7 +537,7 @@ def _observations(cap):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak",
-                                         "mistimed", "novel", "periods"])
+                                         "mistimed", "novel", "protocol", "periods"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
@@ -513,7 +550,7 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, help="cfo: one sample rate (Hz), SSB off-centre (default: the mix)")
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
     ap.add_argument("--power", default="-20,-3", help="mistimed: the neighbour's power range (dB)")
-    ap.add_argument("--sir", default="5,15,25", help="novel: signal-to-jammer ratios over the SSB's band (dB)")
+    ap.add_argument("--sir", default="5,15,25", help="novel, protocol: signal-to-jammer ratios over the SSB's band (dB)")
     ap.add_argument("--rates", default="19.5,20,25,50", help="rates: sample rates (Msps) to resample to")
     ap.add_argument("--periods", default="20,40,80,160", help="periods: SSB periods (ms)")
     ap.add_argument("--drifts", help="drift: the noise floor's rises to score (dB; default "
@@ -540,10 +577,11 @@ def main(argv=None):
     elif a.what == "drift":
         eval_drift(a.sites, a.seed, model=a.model,
                    drifts_db=DRIFTS_DB if a.drifts is None else [float(v) for v in a.drifts.split(",")])
-    elif a.what in ("novel", "periods"):
+    elif a.what in ("novel", "protocol", "periods"):
         model = "default" if a.model == "classical" else a.model
-        if a.what == "novel":
-            eval_novel(a.sites, a.seed, [float(v) for v in a.sir.split(",")], model=model)
+        if a.what in ("novel", "protocol"):
+            eval_novel(a.sites, a.seed, [float(v) for v in a.sir.split(",")], model=model,
+                       kinds=NOVEL_JAMMERS if a.what == "novel" else PROTOCOL_JAMMERS)
         else:
             eval_periods(a.sites, a.seed, [float(v) for v in a.periods.split(",")], model=model)
     elif a.what == "beams":

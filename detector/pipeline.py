@@ -430,6 +430,33 @@ STEP_WINDOW = 64
 STEP_MIN_SSBS = 8
 _RES_SSS_IDX = FEATURE_NAMES.index("res_sss_rel_db")
 
+# PBCH-symbol rule (both modes). Symbols 1 and 3 of the SSB carry only the PBCH and its DMRS
+# (TS 38.211 7.4.3.1): no null REs, so a jammer gated to them -- one that denies the MIB and
+# leaves the PSS and SSS alone -- never reaches the EPNRE, and the model, which never saw one,
+# called 60 % of such SSBs clean uncalibrated at 2 dB SIR on those symbols (scratch probe
+# proto_jam.py: 6 sites, SNR 20-35 dB, 69 of 116 jammed at 5 dB SIR over the SSB). The
+# interference there less that on symbols 0 and 2 is, for a gated white jammer, its JNR on the
+# PBCH symbols; on anything else on air with the cell it is near 0 or negative: noise, the
+# cell's own leakage and a co-timed neighbour are alike on all four symbols, a cell a symbol
+# early or late puts its PSS, SSS or PBCH on symbol 0 or 2 too. Jammed when the lower of
+# symbols 1 and 3 stands PBCH_SYMBOL_EXCESS_DB over the higher of 0 and 2 and at least
+# PBCH_SYMBOL_MIN_ISR_DB against the cell's own power (in the evaluation split's 2693 clean
+# SSBs the excess is at most 10.4 dB, at -20 dB against the cell -- an edge collision on a
+# TDL-E channel at 38 dB SNR -- and at most 7.1 dB above -15 dB; the real captures: -0.7 dB).
+# Record "pbch_symbol_excess_db" (the excess, dB).
+PBCH_SYMBOL_EXCESS_DB = 12.0
+PBCH_SYMBOL_MIN_ISR_DB = -15.0
+_SYM_IDX = [FEATURE_NAMES.index(f"sym{l}_int_rel_db") for l in range(4)]
+
+
+def pbch_symbol_excess_db(feats: np.ndarray) -> tuple[float, float]:
+    """(excess, level), dB, of one SSB's features: the lower of the interference on
+    symbols 1 and 3 (PBCH only) over the higher of symbols 0 and 2 (PSS, SSS and the
+    null REs), and that lower reading against the cell's own power."""
+    s = [float(feats[i]) for i in _SYM_IDX]
+    low = min(s[1], s[3])
+    return low - max(s[0], s[2]), low
+
 
 class _History:
     """The last ``capacity`` rows of ``width`` values (float64), kept in a ring,
@@ -594,6 +621,12 @@ class ScoringPipeline:
                     and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
                 # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)
                 self._jam(rec, band_excess_db=round(float(bx), 2))
+            if o.valid and not rec["jammed"]:
+                px, plevel = pbch_symbol_excess_db(f)
+                if px >= PBCH_SYMBOL_EXCESS_DB and plevel >= PBCH_SYMBOL_MIN_ISR_DB \
+                        and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
+                    # interference on the PBCH's symbols alone (see PBCH_SYMBOL_EXCESS_DB)
+                    self._jam(rec, pbch_symbol_excess_db=round(px, 2))
             if o.valid:
                 # one history per SSB index where the site's beams differ in level, else one
                 key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)

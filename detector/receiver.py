@@ -1084,10 +1084,12 @@ class Receiver:
             pos = self.slots[ib]
             margin, length = self._window_in()
             w0 = int(math.floor(pos)) - margin
-            # the SSB's own samples from its first FFT window on: a window reaching past the
-            # data on either side (a recording cut right at the SSB) is zero-padded there
-            core0 = w0 + margin + int(math.ceil(dsp.SSB_CP * self.fs / self.rate))
-            core1 = w0 + length - margin
+            # the SSB's FFT windows (from its first CP's end, to FFT_BACKOFF before its end): a
+            # window reaching past the data on either side (a recording cut right at the SSB) is
+            # zero-padded there
+            ratio = self.fs / self.rate
+            core0 = w0 + margin + int(math.ceil(dsp.SSB_CP * ratio))
+            core1 = w0 + length - margin - int(dsp.FFT_BACKOFF * ratio)
             r_start = max(self._next_reacq, self._buf.start)  # (later only while a sliced search ran)
             r_end = r_start + self.acq_len
             if r_end <= w0 + length and self._search is None:
