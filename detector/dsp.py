@@ -191,17 +191,17 @@ def dc_offset(x: np.ndarray, min_ratio: float = 12.0) -> tuple[complex, float]:
     n = x.size
     if n < 2:
         return 0j, 0.0
-    m = complex(x.sum(dtype=np.complex128)) / n
+    lo, hi = DC_LOCAL_BINS
+    n_parts = min(DC_SUM_BLOCKS, n)
+    per = n // n_parts
+    sums = x[: n_parts * per].reshape(n_parts, per).sum(axis=1, dtype=np.complex128)
+    m = complex(sums.sum() + x[n_parts * per :].sum(dtype=np.complex128)) / n
     power = sum_sq(x) / n
     if not (math.isfinite(m.real) and math.isfinite(m.imag) and math.isfinite(power)):
         return 0j, 0.0
     m2 = m.real * m.real + m.imag * m.imag
-    lo, hi = DC_LOCAL_BINS
-    n_parts = min(DC_SUM_BLOCKS, n)
     if n_parts < 2 * hi:  # too short for the local bins: against the block's power (white)
         return (m, power) if m2 * n > min_ratio * max(power - m2, 0.0) else (0j, 0.0)
-    per = n // n_parts
-    sums = x[: n_parts * per].reshape(n_parts, per).sum(axis=1, dtype=np.complex128)
     z = np.fft.fft(sums)
     local = np.concatenate([z[lo:hi], z[n_parts - hi + 1 : n_parts - lo + 1]])
     z0 = abs(z[0]) ** 2
