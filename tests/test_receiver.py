@@ -374,14 +374,12 @@ def test_dc_offset_on_a_centred_ssb_is_removed():
 
 
 def test_dc_offset_is_not_taken_from_a_strong_signal_near_dc():
-    """dsp.dc_offset: a block whose power lies mostly near DC (a 0.13 ms burst ~240 kHz
-    wide, 40 dB over white noise: a short recording of one SSB over the capture centre)
-    has a mean far over the white-noise level but no DC offset: none is reported
-    (before: its mean -- on a real recording, a tone on the SSB's middle subcarrier). The
-    same block with a true offset that stands over the burst's density at DC (6 dB under
-    the block's power, ~14 dB under the burst's): the offset; one 30 dB under the
-    block's power lies under the burst's density there and is left (it is ~20 dB under the
-    burst's REs at DC)."""
+    """dsp.dc_offset: a block whose power lies mostly near DC in a short burst (0.13 ms,
+    ~240 kHz wide, 40 dB over white noise: a short recording of one SSB over the capture
+    centre) has a mean far over the white-noise level but no DC offset: the estimate is
+    not that mean (before: it was -- on a real recording, a tone on the SSB's middle
+    subcarrier). The same block with a true offset 30 dB under its power (3 dB under the
+    noise): the offset, to 10 %."""
     n = 30720
     burst = np.convolve(_cnoise(4000 + 127, 11), np.ones(128, np.float32) / np.sqrt(128), "valid")
     x = (0.01 * _cnoise(n, 12)).astype(np.complex64)
@@ -389,17 +387,18 @@ def test_dc_offset_is_not_taken_from_a_strong_signal_near_dc():
     v = x.astype(np.complex128)
     m2, var = abs(v.mean()) ** 2, np.mean(np.abs(v) ** 2)
     assert m2 * n > 12.0 * var  # the white-noise test would take this mean for DC
-    assert dsp.dc_offset(x) == (0j, 0.0)
-    y = _with_dc(x, -6.0, seed=3)
+    dc, _ = dsp.dc_offset(x)
+    assert abs(dc) < 0.05 * abs(v.mean())
+    y = _with_dc(x, -30.0, seed=3)
     dc, power = dsp.dc_offset(y)
     true = complex((y.astype(np.complex128) - v).mean())
-    assert dc == pytest.approx(complex(y.astype(np.complex128).mean())) and power > 0
-    assert abs(dc - true) < 0.25 * abs(true)  # (the burst's own mean is in it)
-    assert dsp.dc_offset(_with_dc(x, -30.0, seed=3)) == (0j, 0.0)
-    # white noise: no offset found in it; one 30 dB under its power is
+    assert abs(dc - true) < 0.1 * abs(true) and power > 0
+    # white noise (power 2): an offset 20 dB under its power is found (to its estimation
+    # noise, 0.011 rms from the quiet half); without one, at most that noise is taken
     w = _cnoise(n, 7)
-    assert dsp.dc_offset(w) == (0j, 0.0)
-    assert abs(dsp.dc_offset(_with_dc(w, -30.0))[0]) > 0
+    true = complex((_with_dc(w, -20.0).astype(np.complex128) - w).mean())
+    assert abs(dsp.dc_offset(_with_dc(w, -20.0))[0] - true) < 0.04
+    assert abs(dsp.dc_offset(w)[0]) < 0.04
 
 
 def test_a_recording_cut_at_the_ssb_is_scored():
