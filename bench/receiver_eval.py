@@ -449,8 +449,9 @@ def eval_novel(n_sites, seed, sirs_db, model="default", kinds=NOVEL_JAMMERS):
     40 ms captures of calibrated sites (SNR 20-35 dB; the site calibrated on two
     other clean captures). The signal-to-jammer ratio is over the SSB's band (its
     240 subcarriers), the SSB's power during its 4 symbols over the jammer's mean
-    power there (a protocol-aware one's: over the SSBs' 4 symbols); a jammer that sweeps or hops can miss an SSB, so Pd counts only the
-    SSBs whose own window holds the jammer at that ratio or stronger (+3 dB)."""
+    power there (a protocol-aware one's: over the SSBs' 4 symbols); a jammer that
+    sweeps or hops can miss an SSB, so Pd counts only the SSBs whose own window holds
+    the jammer at that ratio or stronger (+3 dB)."""
     det = load_detector(model)
     cfg = SimConfig(snr_db=(20.0, 35.0), duration_ms=40.0,
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))

@@ -128,11 +128,12 @@ class ReceiverConfig:
     # Receiver DC offset (a zero-IF SDR's LO leakage, an ADC's offset): the mean of the quieter
     # half of each cell search's block (~22 ms) and, while tracking, of a 10 ms block every
     # dc_refresh_s, is subtracted from everything the receiver looks at until the next one, when
-    # it stands out of its own estimation noise by dc_min_ratio (dsp.dc_offset). A DC spike on an SSB centred on
-    # the capture (the natural tuning) reads as a CW jammer otherwise: at -40 dBc it flagged 28 %
-    # of clean simulated SSBs with the shipped model, at -20 dBc 92 %. (A fast periodic sweep
-    # jammer has a spectral line at DC too: it is subtracted while the jammer is on, and the
-    # refresh keeps it from outliving the jammer by more than dc_refresh_s.)
+    # it stands out of its own estimation noise by dc_min_ratio (dsp.dc_offset). A DC spike on
+    # an SSB centred on the capture (the natural tuning) reads as a CW jammer otherwise: at
+    # -40 dBc it flagged 28 % of clean simulated SSBs with the shipped model, at -20 dBc 92 %.
+    # (A fast periodic sweep jammer has a spectral line at DC too: it is subtracted while the
+    # jammer is on, and the refresh keeps it from outliving the jammer by more than
+    # dc_refresh_s.)
     dc_removal: bool = True
     dc_min_ratio: float = dsp.DC_MIN_RATIO
     dc_refresh_s: float = 0.1
