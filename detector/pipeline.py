@@ -449,13 +449,14 @@ PBCH_SYMBOL_MIN_ISR_DB = -15.0
 _SYM_IDX = [FEATURE_NAMES.index(f"sym{l}_int_rel_db") for l in range(4)]
 
 
-def pbch_symbol_excess_db(feats: np.ndarray) -> tuple[float, float]:
-    """(excess, level), dB, of one SSB's features: the lower of the interference on
-    symbols 1 and 3 (PBCH only) over the higher of symbols 0 and 2 (PSS, SSS and the
-    null REs), and that lower reading against the cell's own power."""
-    s = [float(feats[i]) for i in _SYM_IDX]
-    low = min(s[1], s[3])
-    return low - max(s[0], s[2]), low
+def pbch_symbol_excess_db(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(excess, level), dB, float64 (N,), of N SSBs' features (N, N_FEATURES): the
+    lower of the interference on symbols 1 and 3 (PBCH only) over the higher of
+    symbols 0 and 2 (PSS, SSS and the null REs), and that lower reading against the
+    cell's own power."""
+    s = np.asarray(feats, np.float64)[:, _SYM_IDX]
+    low = np.minimum(s[:, 1], s[:, 3])
+    return low - np.maximum(s[:, 0], s[:, 2]), low
 
 
 class _History:
@@ -607,9 +608,11 @@ class ScoringPipeline:
         f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
         p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
         bx_db, bx_z, bx_over, bx_spill = observation_band_excess(obs, feats, f_db)
+        pbch_x, pbch_level = pbch_symbol_excess_db(feats)
         out = []
-        for o, f, b, sb, p, fl, z, bx, bz, bo, spill, nb in zip(obs, feats, bases, site, p_db, f_db, shape_z, bx_db,
-                                                                 bx_z, bx_over, bx_spill, beside):
+        for o, f, b, sb, p, fl, z, bx, bz, bo, spill, nb, px, plevel in zip(
+                obs, feats, bases, site, p_db, f_db, shape_z, bx_db, bx_z, bx_over, bx_spill, beside,
+                pbch_x, pbch_level):
             rec = self._record(o, f, b, z)
             if rec["jammed"] and b is None and not rec.get("unknown_cell"):
                 self._neighbour_guard(rec, o)
@@ -621,12 +624,10 @@ class ScoringPipeline:
                     and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
                 # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)
                 self._jam(rec, band_excess_db=round(float(bx), 2))
-            if o.valid and not rec["jammed"]:
-                px, plevel = pbch_symbol_excess_db(f)
-                if px >= PBCH_SYMBOL_EXCESS_DB and plevel >= PBCH_SYMBOL_MIN_ISR_DB \
-                        and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
-                    # interference on the PBCH's symbols alone (see PBCH_SYMBOL_EXCESS_DB)
-                    self._jam(rec, pbch_symbol_excess_db=round(px, 2))
+            if o.valid and not rec["jammed"] and px >= PBCH_SYMBOL_EXCESS_DB and plevel >= PBCH_SYMBOL_MIN_ISR_DB \
+                    and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
+                # interference on the PBCH's symbols alone (see PBCH_SYMBOL_EXCESS_DB)
+                self._jam(rec, pbch_symbol_excess_db=round(float(px), 2))
             if o.valid:
                 # one history per SSB index where the site's beams differ in level, else one
                 key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)
