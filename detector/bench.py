@@ -128,7 +128,7 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> di
 
     from .baseline import SiteBaseline
     from .pipeline import ScoringPipeline
-    from .replay import BLOCK_SAMPLES
+    from .replay import block_samples_for
 
     base = SiteBaseline.load(baseline) if baseline is not None else None
     with iqio.open_iq(path) as r:
@@ -164,7 +164,7 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> di
             return run
 
         push, flush = ssb_time(pipe.push), ssb_time(pipe.flush)
-        block = BLOCK_SAMPLES  # the blocks `ssbwatch replay` reads
+        block = block_samples_for(fs)  # the blocks `ssbwatch replay` reads
         n = m.n_samples
         t_lock = None
         n_lock = 0

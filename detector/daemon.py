@@ -92,10 +92,6 @@ __all__ = [
 log = logging.getLogger("ssbwatch.daemon")
 
 NARROWBAND_PROFILE_PEAK_DB = 10.0
-# a backlog is pushed in blocks of up to this many samples (Daemon._coalesce): the size `ssbwatch
-# replay` reads (at 30.72 Msps ~14 SSBs of a busy cell share one batch of band extractions,
-# grids and features; at 2^18 ~3: the daemon took 25 % more CPU per SSB)
-COALESCE_MAX_SAMPLES = 1 << 20
 PULSED_SYM_SPREAD_DB = 6.0
 
 
@@ -630,6 +626,12 @@ class _Stream:
             if cfg.source.sample_rate_hz is None:
                 cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, sample_rate_hz=self.fs))
             self.queue = BlockQueue(cfg.queue.max_samples)
+            # a backlog is pushed in blocks of up to what `ssbwatch replay` reads (Daemon._coalesce:
+            # the SSBs they complete are one batch of band extractions, grids and features; at 2^18
+            # samples, ~3 SSBs of a busy cell at 30.72 Msps, the daemon took 25 % more CPU per SSB
+            # than at 2^20)
+            from .replay import block_samples_for
+            self.coalesce_max = block_samples_for(self.fs)
             self.pipeline = pipeline_factory(cfg, detector, baseline, self.source.datatype)
             rx = getattr(self.pipeline, "receiver", None)
             if (rx is not None and getattr(rx, "converter", 1) is None and getattr(rx, "n_samples_in", 1) == 0
@@ -908,7 +910,7 @@ class Daemon:
     def _coalesce(self, st: "_Stream", block, index: int):
         """A backlog as one push: ``block`` and the blocks queued right behind it
         (the next samples, nothing dropped between them, no source resync
-        inside), up to COALESCE_MAX_SAMPLES in all, as a list for
+        inside), up to the stream's ``coalesce_max`` samples in all, as a list for
         :meth:`_process`. The receiver gives the same records however its input
         is cut; one push of several blocks processes the SSB windows they
         complete together (batched band extraction, grids and features: less CPU
@@ -916,8 +918,8 @@ class Daemon:
         one block and nothing changes."""
         n = len(block)
         parts = [block]
-        while n < COALESCE_MAX_SAMPLES:
-            nxt = st.queue.get_next(index + n, COALESCE_MAX_SAMPLES - n)
+        while n < st.coalesce_max:
+            nxt = st.queue.get_next(index + n, st.coalesce_max - n)
             if nxt is None:
                 break
             if st.wrapped.resync_in(index + len(block), index + n + len(nxt)):

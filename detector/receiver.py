@@ -26,6 +26,7 @@ stream, so the observations do not depend on timing.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import math
 import time
@@ -79,6 +80,13 @@ UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS 
 # window came: their PSS correlations are one batch (a burst's SSBs), and the epochs are
 # the stream's, so any chunking gives the same records. Each SSB still updates the CFO.
 CFO_EPOCH_S = 10e-3
+# The windows of a tracked slot's coming SSBs that are already buffered are taken to the SSB
+# rate in the same batch as the one asked for (Receiver._band), one period apart as the
+# stream's sample clock runs: from the slot's last DRIFT_SSBS locked SSBs (a clock some ppm
+# off moves them 0.6 samples per 20 ms per ppm at 30.72 Msps), no further ahead than those
+# SSBs span (until two were seen, only the next SSB of each slot). A window the tracking then puts elsewhere is computed again
+# where asked for: the records are the same, only the batch is smaller.
+DRIFT_SSBS = 8
 FINE_CANDIDATES = 3  # bands the fine stage of a cell search tries, best coarse metric first
 
 
@@ -909,6 +917,7 @@ class Receiver:
         self.pci: Optional[int] = None
         self.period_samples = 0.0
         self.slots: dict[int, float] = {}  # ī_SSB -> predicted next position (absolute, float)
+        self._seen: dict[int, collections.deque] = {}  # ī_SSB -> its last locked positions (prefetch)
         self.lost_run = 0
         self._loss_backoff = 0  # samples between searches on a sustained loss (0: none failed yet)
         self._loss_retry_at = 0
@@ -1120,7 +1129,10 @@ class Receiver:
             out.append(obs)
             if self._unproven is not None and self._prove(obs, ib):
                 continue  # the lock was given up: search again after its block
-            self.slots[ib] = (obs.sample + obs.lead + obs_frac(obs, pos)) + self.period_samples
+            nxt = (obs.sample + obs.lead + obs_frac(obs, pos)) + self.period_samples
+            if obs.locked:  # where the slot's SSBs were seen (its period as the sample clock runs: prefetch)
+                self._seen.setdefault(ib, collections.deque(maxlen=DRIFT_SSBS)).append(nxt)
+            self.slots[ib] = nxt
             self._confirm(ib, obs.locked)
             self.lost_run = 0 if obs.locked else self.lost_run + 1
             if obs.locked:
@@ -1390,6 +1402,7 @@ class Receiver:
             if shifts:
                 dt = float(np.median(shifts))
                 self.slots = {ib: pos + dt for ib, pos in self.slots.items()}
+                self._seen = {}
                 self.n_timing_jumps += 1
         # add SSB indices not yet tracked, projected past the current predictions
         horizon = min(self.slots.values()) if self.slots else a
@@ -1416,6 +1429,7 @@ class Receiver:
         period_ms = acq.period_ms or self.cfg.period_ms
         self.period_samples = period_ms * 1e-3 * self.fs
         self.slots = {}
+        self._seen = {}
         for d in acq.detections:  # first detection of each ī_SSB
             self.slots.setdefault(d.cell.ibar, block_start + d.sample)
         self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
@@ -1502,10 +1516,18 @@ class Receiver:
             horizon = min(self._buf.end, max(self._next_reacq, self._buf.start) + self.acq_len)
             if self.cfg.dc_removal:
                 horizon = min(horizon, self._next_dc + self.dc_len)
-            for p in self.slots.values():
-                s0 = int(math.floor(p)) - margin
-                if s0 >= self._buf.start and s0 + length < horizon and (s0, length, k0) not in self._bands:
-                    starts.add(s0)
+            for ib, p in self.slots.items():
+                # this slot's SSBs in the coming periods too, while they lie in the buffer, where the
+                # slot's timing drift puts them (a window the tracking then puts elsewhere is not
+                # used: it is computed again where asked for)
+                step, ahead = self._slot_period(ib)
+                for _ in range(ahead + 1):
+                    s0 = int(math.floor(p)) - margin
+                    if s0 + length >= horizon:
+                        break
+                    if s0 >= self._buf.start and (s0, length, k0) not in self._bands:
+                        starts.add(s0)
+                    p += step
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
@@ -1515,6 +1537,17 @@ class Receiver:
             hit = self._bands.pop((w0, length, k0))
         y0, n_bad, valid, clip, floor = hit
         return y0, w, n_bad, valid, clip, k0, floor
+
+    def _slot_period(self, ib: int) -> tuple[float, int]:
+        """(The period of slot ``ib``'s SSBs in samples as the stream's sample clock
+        runs, from its last DRIFT_SSBS locked SSBs; how many periods past its next SSB
+        that may be extrapolated: no more than those SSBs span, 0 while fewer than two
+        were seen)."""
+        seen = self._seen.get(ib)
+        if seen is None or len(seen) < 2:
+            return self.period_samples, 0
+        n = round((seen[-1] - seen[0]) / self.period_samples)
+        return ((seen[-1] - seen[0]) / n, n) if n > 0 else (self.period_samples, 0)
 
     def _epoch_cfo_at(self, pos: float) -> float:
         """The CFO that the SSB window at ``pos`` is taken to the SSB rate with

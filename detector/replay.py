@@ -23,7 +23,21 @@ from .pipeline import ScoringPipeline, config_baseline
 from .progress import Progress
 from .receiver import ReceiverConfig
 
-BLOCK_SAMPLES = 1 << 20
+# The blocks a recording is read in: a quarter second of stream (at 30.72 Msps 7.68 M samples,
+# views of the memory map, converted only where the receiver looks), at most 2^23 samples. The
+# SSBs a block completes are processed together (one batch of band extractions, PSS
+# correlations, grids and features): at 30.72 Msps with one SSB per 20 ms, 2^20-sample blocks
+# (34 ms) spent 2.6 ms of CPU per SSB, quarter-second ones 1.0 ms (bench/README.md).
+BLOCK_S = 0.25
+BLOCK_SAMPLES_MAX = 1 << 23
+
+
+def block_samples_for(sample_rate_hz: float) -> int:
+    """Samples per block read from a recording at ``sample_rate_hz`` (BLOCK_S, at most
+    BLOCK_SAMPLES_MAX, at least 2^16)."""
+    return int(min(max(BLOCK_S * float(sample_rate_hz), 1 << 16), BLOCK_SAMPLES_MAX))
+
+
 _NO_IQ = np.zeros(0, np.complex64)  # calibration keeps observations without their raw IQ
 
 
@@ -129,8 +143,9 @@ def open_capture(path: str, datatype: Optional[str], sample_rate_hz: Optional[fl
 def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz=None, channel: int = 0,
                 receiver_config: ReceiverConfig = ReceiverConfig(), detector=None,
                 baseline: Optional[SiteBaseline] = None, emit: Callable[[dict], None] = lambda r: None,
-                progress: bool = False, block_samples: int = BLOCK_SAMPLES, collect_features: bool = False):
-    """Score one recording; ``emit`` receives each record. Returns (summary, records or features)."""
+                progress: bool = False, block_samples: Optional[int] = None, collect_features: bool = False):
+    """Score one recording; ``emit`` receives each record. Returns (summary, records or features).
+    ``block_samples``: samples per read (default :func:`block_samples_for` the recording's rate)."""
     summary = FileSummary(file=path, ok=True)
     extra: list = []
     try:
@@ -193,6 +208,8 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
         def run_flush():
             for r in pipe.flush():
                 emit(r)
+    if block_samples is None:
+        block_samples = block_samples_for(m.sample_rate_hz)
     pos = start
     while pos < stop:
         n = min(block_samples, stop - pos)

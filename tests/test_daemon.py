@@ -542,14 +542,15 @@ def test_integer_stream_is_queued_native_and_converted_by_the_receiver(tmp_path,
 
 def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
     """Daemon._coalesce takes the queued blocks that continue the taken one (a
-    backlog) up to COALESCE_MAX_SAMPLES, and stops at a dropped block (a jump in
+    backlog) up to the stream's coalesce_max samples, and stops at a dropped block (a jump in
     the index) and before a source resync point."""
     import types
 
     from detector import daemon as dm
     from detector.sources import BlockQueue
 
-    q = BlockQueue(2 * dm.COALESCE_MAX_SAMPLES)  # (room for the cap's test below)
+    cap = 20_000
+    q = BlockQueue(2 * cap)  # (room for the cap's test below)
     blocks = [np.full(1000, i, np.complex64) for i in range(6)]
     for b in blocks[:3]:
         q.put(b)
@@ -563,7 +564,7 @@ def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
         def resync_in(self, a, b):
             return any(a <= r < b for r in self.resync)
 
-    st = types.SimpleNamespace(queue=q, wrapped=Wrapped())
+    st = types.SimpleNamespace(queue=q, wrapped=Wrapped(), coalesce_max=cap)
     pushed = []
     me = types.SimpleNamespace(_process=lambda b, i: pushed.append((b, i)))
     block, index = dm.Daemon._coalesce(me, st, *q.get(0))
@@ -574,13 +575,13 @@ def test_backlog_is_pushed_as_one_block_up_to_a_gap_or_resync():
     assert np.array_equal(np.concatenate(pushed[0][0]), np.concatenate(blocks[3:5]))
     assert index == 5500 and np.array_equal(block, blocks[5])
     assert q.get(0) is None
-    # the cap: only whole blocks, up to COALESCE_MAX_SAMPLES in all
-    big = np.zeros(dm.COALESCE_MAX_SAMPLES - 1000, np.complex64)
+    # the cap: only whole blocks, up to coalesce_max in all
+    big = np.zeros(cap - 1000, np.complex64)
     q.put(big)
     q.put(blocks[0])
     q.put(blocks[1])
-    block, index = dm.Daemon._coalesce(me, types.SimpleNamespace(queue=q, wrapped=Wrapped()), *q.get(0))
-    assert sum(map(len, block)) == dm.COALESCE_MAX_SAMPLES and q.get(0)[1] == index + dm.COALESCE_MAX_SAMPLES
+    block, index = dm.Daemon._coalesce(me, st, *q.get(0))
+    assert sum(map(len, block)) == cap and q.get(0)[1] == index + cap
 
 
 def test_a_stream_with_i_and_q_swapped_is_found_conjugated(tmp_path, jammed_capture, caplog):

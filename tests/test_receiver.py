@@ -327,6 +327,38 @@ def test_streaming_batched_windows_give_the_same_records():
     assert json.dumps(whole) == json.dumps(chunked) == json.dumps(joined)
 
 
+def test_a_drifting_sample_clock_gives_the_same_records_in_fewer_batches(monkeypatch):
+    """A sample clock 20 ppm off (the SSBs 3 samples later every 10 ms period at
+    15.36 Msps): the windows of a tracked slot's coming SSBs are taken to the SSB
+    rate with the one asked for, where the slot's timing drift puts them
+    (Receiver._band). Whole, the records come in a few batches, most of the
+    prefetched windows used; in random chunks (small batches) the records are the
+    same, byte for byte."""
+    from detector import receiver as rxm
+
+    cap = _capture(23, _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), duration_ms=10.0, period_ms=(10.0,),
+                                  all_ssbs_fraction=1.0, l_max=(4,), snr_db=(25.0, 25.0)))
+    p = cap.params
+    x = cap.iq
+    f = np.fft.fftfreq(x.size)
+    spec = np.fft.fft(x)
+    shift = 20e-6 * x.size  # samples per period
+    iq = np.concatenate([np.fft.ifft(spec * np.exp(-2j * np.pi * f * k * shift)) for k in range(12)]).astype(np.complex64)
+    batches = []
+    orig = rxm.Receiver._checked_windows
+    monkeypatch.setattr(rxm.Receiver, "_checked_windows",
+                        lambda self, starts, length: batches.append(len(starts)) or orig(self, starts, length))
+    whole = _records(cap, iq=iq)
+    n_whole = list(batches)
+    chunked = _records(cap, iq=iq, chunks=list(np.random.default_rng(3).integers(1, 50000, 30)))
+    assert len(whole) >= 40 and all(r["pci"] == p.pci and not r["jammed"] for r in whole)
+    # the timing moved by 3 samples a period, and the records followed it
+    t0 = [r["sample"] for r in whole if r["ssb_index"] == whole[0]["ssb_index"]]
+    assert 2.5 < np.median(np.diff(t0)) - 153600 < 3.5
+    assert len(n_whole) <= len(whole) // 4 and sum(n_whole) <= 1.5 * len(whole), n_whole
+    assert json.dumps(whole) == json.dumps(chunked)
+
+
 def _with_dc(x, dc_dbc, seed=0):
     """``x`` plus a DC offset ``dc_dbc`` under its mean power (random phase)."""
     amp = np.sqrt(np.mean(np.abs(x.astype(np.complex128)) ** 2) * 10 ** (dc_dbc / 10))
