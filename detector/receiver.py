@@ -117,6 +117,10 @@ class ReceiverConfig:
     # baseline's serving cells: a fake cell louder than the real one must not take the lock)
     preferred_pcis: tuple = ()
     reacquire_s: float = 2.0  # periodic re-acquisition interval (stream time)
+    # ... doubled after each periodic re-acquisition that finds the tracked cell as it was
+    # (the same PCI, SSB indices, timing, L_max and period), up to this; back to reacquire_s
+    # after any that does not. A loss of the PSS searches at once whatever the interval.
+    reacquire_max_s: float = 8.0
     lost_reacquire: int = 16  # consecutive SSBs without PSS before a new cell search
     cfo_alpha: float = 0.3  # smoothing of the tracked CFO
     # Frequency hypotheses of the cell search: a receiver's crystal puts the cell off by
@@ -174,6 +178,7 @@ class ReceiverConfig:
         check_range("track_threshold", self.track_threshold, 0.02, 1.0)
         check_range("track_search", self.track_search, 1, 64)
         check_range("reacquire_s", self.reacquire_s, 0.1, 3600)
+        check_range("reacquire_max_s", self.reacquire_max_s, self.reacquire_s, 3600)
         check_range("lost_reacquire", self.lost_reacquire, 1, 10**6)
         check_range("cfo_alpha", self.cfo_alpha, 0.0, 1.0)
         check_range("cfo_search_hz", self.cfo_search_hz, 0.0, 100e3)
@@ -922,6 +927,7 @@ class Receiver:
         self._loss_backoff = 0  # samples between searches on a sustained loss (0: none failed yet)
         self._loss_retry_at = 0
         self._next_reacq = 0
+        self._reacq_interval_s = self.cfg.reacquire_s
         self._next_dc = 0  # start of the next DC block while tracking
         self.n_samples_in = 0
         self.n_nonfinite = 0
@@ -1250,7 +1256,7 @@ class Receiver:
         else:
             steps = acquire_steps(x, self.fs, self.center_freq_hz, self.cfg,
                                   scs_khz=self.scs_khz, offsets_hz=[self.offset_hz], cfo_hint_hz=self.cfo_hz)
-            self._next_reacq = a + int(self.cfg.reacquire_s * self.fs)
+            self._next_reacq = a + int(self._reacq_interval_s * self.fs)
         search = _Search(kind, a, b, x, steps)
         if self.cfg.search_duty > 0:
             self._search = search
@@ -1354,7 +1360,22 @@ class Receiver:
             # each a full search: 13 in 0.5 s of strong barrage, 40x slower than real time)
             self._loss_backoff = min(max(2 * self._loss_backoff, self.acq_len), int(self.cfg.reacquire_s * self.fs))
             self._loss_retry_at = s.a + self._loss_backoff
+        before = self._tracked_state()
         self._apply_reacquisition(s.result, s.a)
+        if (s.kind == "reacquire" and s.result is not None and self.lost_run == 0
+                and self._switch_pending is None and self._tracked_state() == before):
+            # the cell as it was: the next periodic search comes twice as late (reacquire_max_s)
+            self._reacq_interval_s = min(2 * self._reacq_interval_s, self.cfg.reacquire_max_s)
+            self._next_reacq = max(self._next_reacq, s.a + int(self._reacq_interval_s * self.fs))
+        else:
+            self._reacq_interval_s = self.cfg.reacquire_s
+            self._next_reacq = min(self._next_reacq, s.a + int(self._reacq_interval_s * self.fs))
+
+    def _tracked_state(self) -> tuple:
+        """What a periodic re-acquisition may change: the cell, its SSB indices, timing
+        jumps, L_max and period."""
+        return (self.locked, self.pci, self.scs_khz, tuple(sorted(self.slots)), self.n_timing_jumps,
+                self.acq.l_max if self.acq is not None else None, self.period_samples)
 
     def _apply_reacquisition(self, acq: Optional[Acquisition], a: int) -> None:
         pending, self._switch_pending = self._switch_pending, None
@@ -1436,7 +1457,8 @@ class Receiver:
         self.lost_run = 0
         self._loss_backoff = 0
         self._ssb_energy = None  # (another cell's)
-        self._next_reacq = block_start + int(self.cfg.reacquire_s * self.fs)
+        self._reacq_interval_s = self.cfg.reacquire_s
+        self._next_reacq = block_start + int(self._reacq_interval_s * self.fs)
         if len(acq.detections) < 2:
             # one SSB of the cell seen in a whole search block: its burst's other SSBs and its
             # period (20 ms assumed) may have been missed (a co-timed cell with the same N_ID2

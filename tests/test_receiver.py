@@ -1214,6 +1214,50 @@ def test_live_receiver_finds_a_cell_that_appears_later(monkeypatch):
     assert firsts[True] == firsts[False]
 
 
+def test_periodic_reacquisition_backs_off_while_the_cell_stays_as_it_was(monkeypatch):
+    """Each periodic re-acquisition that finds the tracked cell as it was doubles the
+    interval to the next (reacquire_s 0.1 s up to reacquire_max_s 0.4 s); one after
+    a timing jump (samples lost upstream) brings it back to reacquire_s. The same
+    SSBs are scored, all of the cell, with and without the back-off."""
+    import detector.receiver as rxmod
+
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=20.0, period_ms=(10.0,), l_max=(4,),
+                     all_ssbs_fraction=1.0, snr_db=(20.0, 20.0))
+    cap = _capture(27, cfg, cfo_hz=0.0, neighbour=None)
+    fs, fc = cap.params.sample_rate_hz, cap.params.center_freq_hz
+    x = _tiled(cap, 60)  # 1.2 s
+    cut = int(0.9 * fs)
+    x = np.concatenate([x[:cut], x[cut + int(2.3e-3 * fs):]])  # 2.3 ms lost at 0.9 s: a timing jump
+    searches = []
+    orig = rxmod.Receiver._start_search
+
+    def spy(self, kind, a, b, *rest):
+        searches.append((kind, a / fs))
+        return orig(self, kind, a, b, *rest)
+
+    monkeypatch.setattr(rxmod.Receiver, "_start_search", spy)
+    runs = {}
+    for max_s in (0.1, 0.4):
+        searches.clear()
+        rx = rxmod.Receiver(fs, fc, rxmod.ReceiverConfig(reacquire_s=0.1, reacquire_max_s=max_s))
+        obs = rx.push(x) + rx.flush()
+        assert rx.n_timing_jumps == 1
+        runs[max_s] = (list(searches), [o for o in obs if o.valid and o.locked])
+    (every, obs_every), (backoff, obs_backoff) = runs[0.1], runs[0.4]
+    t = [a for kind, a in backoff if kind == "reacquire"]
+    gaps = np.diff(t)
+    np.testing.assert_allclose(gaps[:2], [0.2, 0.4], atol=0.03)  # (0.1 from the lock to the first)
+    # the PSS lost after the jump: a search at once, which finds the cell moved -- 0.1 s again
+    assert 0.9 < t[3] < 1.0 and abs(gaps[3] - 0.1) < 0.03
+    assert len(t) < len([1 for kind, _ in every if kind == "reacquire"]) - 3
+    for o in (obs_every, obs_backoff):
+        assert len(o) >= 110 and all(ob.pci == cap.params.pci for ob in o)
+    # the same SSBs, but for the 16 the flywheel scores without their PSS after the jump
+    # before it searches (with a search every 0.1 s, one came 20 ms after the jump)
+    got = [o.sample for o in obs_backoff]
+    assert set(got) <= {o.sample for o in obs_every} and len(got) >= len(obs_every) - 16
+
+
 def test_fast_paths_match_the_reference_computations():
     import scipy.fft as sfft
 
