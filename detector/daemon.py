@@ -217,10 +217,16 @@ class OutputsSection:
 class QueueSection:
     max_samples: int = 4 * 1024 * 1024  # 32 MB of complex64; ~0.14 s at 30.72 Msps
     drain_timeout_s: float = 2.0  # at shutdown / source change; the rest counts as dropped
+    # while the pipeline keeps up, it takes the queued blocks once this much stream time is
+    # queued (or twice this in wall time has passed; at most half the queue), as one batch: the
+    # SSBs they complete share one batch of band extractions, grids and features (less CPU
+    # per SSB), and their records come up to this much later. 0: each block as it arrives
+    batch_s: float = 0.1
 
     def __post_init__(self):
         check_range("queue.max_samples", self.max_samples, 1024, 1 << 30)
         check_range("queue.drain_timeout_s", self.drain_timeout_s, 0, 60)
+        check_range("queue.batch_s", self.batch_s, 0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -632,6 +638,7 @@ class _Stream:
             # than at 2^20)
             from .replay import block_samples_for
             self.coalesce_max = block_samples_for(self.fs)
+            self.batch_samples = min(int(cfg.queue.batch_s * self.fs), cfg.queue.max_samples // 2, self.coalesce_max)
             self.pipeline = pipeline_factory(cfg, detector, baseline, self.source.datatype)
             rx = getattr(self.pipeline, "receiver", None)
             if (rx is not None and getattr(rx, "converter", 1) is None and getattr(rx, "n_samples_in", 1) == 0
@@ -1116,6 +1123,8 @@ class Daemon:
                 continue
             item = st.queue.get(0.2)
             if item is not None:
+                if len(item[0]) < st.batch_samples:  # keeping up: wait for a batch's worth (queue.batch_s)
+                    st.queue.wait_fill(st.batch_samples - len(item[0]), 2 * self.cfg.queue.batch_s)
                 self._process(*self._coalesce(st, *item))
                 backoff = self.cfg.source.reconnect_initial_s
             elif st.queue.drained:

@@ -1292,6 +1292,18 @@ class BlockQueue:
             self._samples_out += len(block)
             return block, index
 
+    def wait_fill(self, n_samples: int, timeout_s: float) -> bool:
+        """Wait until at least ``n_samples`` are queued, the queue is closed or
+        ``timeout_s`` has passed; whether that many are queued."""
+        end = time.monotonic() + max(0.0, float(timeout_s))
+        with self._cv:
+            while self._fill < n_samples and not self._closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+            return self._fill >= n_samples
+
     def get_next(self, index: int, max_samples: int) -> np.ndarray | None:
         """The oldest block if it starts at ``index`` (nothing dropped since what
         was taken before) and holds at most ``max_samples``; else None, at once."""

@@ -680,6 +680,30 @@ def test_block_queue_slow_consumer_accounting():
     assert q.stats.samples_dropped == st.samples_dropped + 10
 
 
+def test_block_queue_wait_fill():
+    """wait_fill returns once that many samples are queued (a producer filling it
+    block by block), False after its timeout when they are not, and at once on a
+    closed queue."""
+    q = BlockQueue(max_samples=10_000)
+
+    def produce():
+        for _ in range(20):
+            q.put(np.zeros(100, np.complex64))
+            time.sleep(0.002)
+
+    prod = _Thread(produce)
+    prod.start()
+    assert q.wait_fill(1000, DEADLINE_S)
+    assert q.stats.fill_samples >= 1000
+    prod.join_ok()
+    assert q.stats.fill_samples == 2000
+    t0 = time.monotonic()
+    assert not q.wait_fill(5000, 0.05)
+    assert time.monotonic() - t0 >= 0.04
+    q.close()
+    assert not q.wait_fill(5000, DEADLINE_S)  # closed: no more will come
+
+
 def test_source_pump_runs_to_eof_and_joins():
     x = _cf32(10000, seed=21)
     spec = SourceSpec("-", datatype="cf32_le", sample_rate_hz=RATE, block_samples=1000,
