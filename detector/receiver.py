@@ -84,8 +84,9 @@ CFO_EPOCH_S = 10e-3
 # rate in the same batch as the one asked for (Receiver._band), one period apart as the
 # stream's sample clock runs: from the slot's last DRIFT_SSBS locked SSBs (a clock some ppm
 # off moves them 0.6 samples per 20 ms per ppm at 30.72 Msps), no further ahead than those
-# SSBs span (until two were seen, only the next SSB of each slot). A window the tracking then puts elsewhere is computed again
-# where asked for: the records are the same, only the batch is smaller.
+# SSBs span (until two were seen, only the next SSB of each slot). A window the tracking
+# then puts elsewhere is computed again where asked for: the records are the same, only the
+# batch is smaller.
 DRIFT_SSBS = 8
 FINE_CANDIDATES = 3  # bands the fine stage of a cell search tries, best coarse metric first
 

@@ -27,7 +27,7 @@ from .receiver import ReceiverConfig
 # views of the memory map, converted only where the receiver looks), at most 2^23 samples. The
 # SSBs a block completes are processed together (one batch of band extractions, PSS
 # correlations, grids and features): at 30.72 Msps with one SSB per 20 ms, 2^20-sample blocks
-# (34 ms) spent 2.6 ms of CPU per SSB, quarter-second ones 1.0 ms (bench/README.md).
+# (34 ms) spent 2.6 ms of CPU per SSB, quarter-second ones 0.7-1.1 ms (README, "Speed").
 BLOCK_S = 0.25
 BLOCK_SAMPLES_MAX = 1 << 23
 
