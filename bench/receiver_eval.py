@@ -35,6 +35,7 @@ from scipy.signal import resample_poly
 
 from detector.baseline import SiteBaseline
 from detector.pipeline import ScoringPipeline, config_baseline, load_detector
+from signals.jammers import ssb_symbol_gate
 from signals.simulate import JAMMER_TYPES, NeighbourConfig, SimConfig, draw_params, simulate_capture
 
 
@@ -435,11 +436,8 @@ def protocol_jammer(kind, cap, rng):
     w = rng.standard_normal(n) + 1j * rng.standard_normal(n)
     if kind == "pss_band":
         return _band_limited(w, fs, off, 127 * scs)
-    sym = int(round(fs / scs)) + p.numerology.cp_short  # an SSB symbol with its CP (normal CP throughout)
-    gate = np.zeros(n, bool)
-    for t in cap.ssbs:
-        for l in {"pss_gated": (0,), "pbch_gated": (1, 3)}[kind]:
-            gate[t.sample_start + l * sym : t.sample_start + (l + 1) * sym] = True
+    gate = ssb_symbol_gate(n, [t.sample_start for t in cap.ssbs], {"pss_gated": (0,), "pbch_gated": (1, 3)}[kind],
+                           fs, p.scs_khz)
     return _band_limited(w, fs, off, 240 * scs) * gate
 
 

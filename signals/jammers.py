@@ -67,6 +67,7 @@ __all__ = [
     "make_pulsed_noise",
     "make_reactive",
     "make_spoofer",
+    "ssb_symbol_gate",
 ]
 
 #: Number of subcarriers of an SS/PBCH block (TS 38.211 §7.4.3.1).
@@ -639,6 +640,39 @@ def make_spoofer(n_samples: int, sample_rate_hz: float, rng: np.random.Generator
     p = _base_params("spoofer", fc, bw, narrowband=False, temporal="ssb_synchronous")
     p.update(mode=mode, offset_samples=off, cfo_hz=cfo, on_fraction=float(np.count_nonzero(on)) / n)
     return w.astype(np.complex64, copy=False), p
+
+
+# --------------------------------------------------------------------------
+# protocol-aware gating (for probes outside the drawn library)
+# --------------------------------------------------------------------------
+def ssb_symbol_gate(n_samples: int, ssb_starts, symbols, sample_rate_hz: float, scs_khz: int) -> np.ndarray:
+    """Where a protocol-aware jammer that knows the cell's SSB timing transmits:
+    on the given OFDM symbols (0..3: PSS, PBCH, SSS + PBCH, PBCH; TS 38.211
+    Table 7.4.3.1-1) of each SSB, CP included.
+
+    Every SSB symbol has the normal (short) CP: the candidate SSB symbols of
+    TS 38.213 §4.1 (Cases A-C) never hold symbol 0 or 7·2^µ of a half subframe, the
+    ones with the longer CP (TS 38.211 §5.3.1). A symbol is then
+    round(fs / SCS) · (1 + 144/2048) samples long.
+
+    Parameters
+    ----------
+    n_samples : length of the capture
+    ssb_starts : int array_like (K,) -- sample where each SSB's first CP starts
+    symbols : int array_like -- the SSB symbols gated on
+    sample_rate_hz, scs_khz : the capture's rate and the SSB's subcarrier spacing
+
+    Returns
+    -------
+    bool, shape (n_samples,)
+    """
+    n_fft = int(round(float(sample_rate_hz) / (int(scs_khz) * 1e3)))
+    sym = n_fft + int(round(n_fft * 144 / 2048))
+    first = (np.asarray(ssb_starts, np.int64)[:, None] + np.asarray(symbols, np.int64)[None, :] * sym).ravel()
+    edges = np.zeros(int(n_samples) + 1, np.int64)
+    np.add.at(edges, np.clip(first, 0, n_samples), 1)
+    np.add.at(edges, np.clip(first + sym, 0, n_samples), -1)
+    return np.cumsum(edges[:-1]) > 0
 
 
 # --------------------------------------------------------------------------

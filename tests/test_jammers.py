@@ -269,3 +269,18 @@ def test_bad_common_args_raise():
         jm.make_cw(0, FS, rng(), **COMMON)
     with pytest.raises(ValueError, match="rng"):
         jm.make_cw(N, FS, 123, **COMMON)
+
+
+def test_ssb_symbol_gate_covers_the_named_symbols_with_their_cps():
+    # 30 kHz at 30.72 Msps: 1024-sample symbols with a 72-sample CP (TS 38.211 5.3.1)
+    fs, scs = 30.72e6, 30
+    gate = jm.ssb_symbol_gate(20000, [1000, 9000], (1, 3), fs, scs)
+    sym = 1024 + 72
+    want = np.zeros(20000, bool)
+    for s0 in (1000, 9000):
+        for l in (1, 3):
+            want[s0 + l * sym : s0 + (l + 1) * sym] = True
+    np.testing.assert_array_equal(gate, want)
+    # an SSB cut by the capture's end is gated as far as it goes
+    tail = jm.ssb_symbol_gate(3000, [2000], (0,), fs, scs)
+    assert tail[2000:].all() and not tail[:2000].any()

@@ -1606,6 +1606,8 @@ def _gated_ssb_band_noise(x, fs, offset_hz, scs_khz, starts, symbols, sir_db, se
     only the given symbols of the SSBs whose first CP starts at ``starts`` (a
     protocol-aware jammer), at ``sir_db`` under the SSB's power over its 4 symbols
     (complex64, the length of ``x``)."""
+    from signals.jammers import ssb_symbol_gate
+
     n = x.size
     nfft = int(round(fs / (scs_khz * 1e3)))
     sym = nfft + int(round(nfft * 144 / 2048))  # normal CP (TS 38.211 5.3.1)
@@ -1616,10 +1618,7 @@ def _gated_ssb_band_noise(x, fs, offset_hz, scs_khz, starts, symbols, sir_db, se
     xs = np.fft.fft(x.astype(np.complex128))
     xs[~band] = 0
     xb = np.fft.ifft(xs)
-    gate = np.zeros(n, bool)
-    for s0 in starts:
-        for l in symbols:
-            gate[s0 + l * sym : s0 + (l + 1) * sym] = True
+    gate = ssb_symbol_gate(n, starts, symbols, fs, scs_khz)
     win = [slice(s0, s0 + 4 * sym) for s0 in starts]
     p_ssb = np.mean([np.mean(np.abs(xb[w]) ** 2) for w in win])
     p_j = np.mean([np.mean(np.abs((j * gate)[w]) ** 2) for w in win])
