@@ -1454,6 +1454,12 @@ class Receiver:
         self._seen = {}
         for d in acq.detections:  # first detection of each ī_SSB
             self.slots.setdefault(d.cell.ibar, block_start + d.sample)
+        # ... or a period earlier where that still lies in the searched block: an SSB the
+        # search missed there (a fade, a jammer on it, a fake SSB over it) is scored too
+        for ib, p in self.slots.items():
+            while p - self.period_samples >= block_start:
+                p -= self.period_samples
+            self.slots[ib] = p
         self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
         self.lost_run = 0
         self._loss_backoff = 0

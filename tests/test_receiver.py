@@ -758,6 +758,31 @@ def test_strong_jammer_gives_jammed_records_not_silence():
     assert all(r["pci"] == cap.params.pci for r in after)
 
 
+def test_ssbs_the_first_search_missed_in_its_block_are_scored():
+    """A burst jammed at the start of a recording (strong noise over its SSBs only):
+    the cell search finds the cell at the next burst, and the jammed burst's SSBs,
+    earlier in the same search block, are scored too -- jammed, the cell's PCI --
+    not left out; the rest clean."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=30.0, period_ms=(10.0,),
+                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(4,))
+    rng = np.random.default_rng(15)
+    p = draw_params(cfg, rng, force_clean=True)
+    # the recording starts ~1 ms before a burst: three bursts in the first 22.4 ms search block
+    p = dataclasses.replace(p, start_sample=p.start_sample + 16000)
+    cap = simulate_capture(p, rng)
+    x = cap.iq.copy()
+    first = [t for t in cap.ssbs if t.sample_start < cap.ssbs[0].sample_start + 38400]  # the first burst
+    assert len(first) == 4 and first[0].sample_start < 0.002 * 7.68e6
+    p_sig = np.mean(np.abs(x) ** 2)
+    for t in first:
+        a, b = t.sample_start, t.sample_start + t.sample_count
+        x[a:b] += _cnoise(b - a, t.sample_start) * np.float32(np.sqrt(p_sig * 100))
+    recs = _records(cap, iq=x)
+    got = _match(recs, cap.ssbs, tol=cap.params.numerology.cp_short)
+    assert all(r is not None and r["pci"] == cap.params.pci for r in got)
+    assert all(r["jammed"] == (t in first) for r, t in zip(got, cap.ssbs))
+
+
 def test_nan_and_zero_input_are_invalid_not_clean():
     cap = _capture(16, _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=45.0, period_ms=(10.0,)))
     x = cap.iq.copy()
