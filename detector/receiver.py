@@ -924,6 +924,7 @@ class Receiver:
         self.period_samples = 0.0
         self.slots: dict[int, float] = {}  # ī_SSB -> predicted next position (absolute, float)
         self._seen: dict[int, collections.deque] = {}  # ī_SSB -> its last locked positions (prefetch)
+        self._backstep: dict[int, float] = {}  # ī_SSB -> a position before the search's first detection
         self.lost_run = 0
         self._loss_backoff = 0  # samples between searches on a sustained loss (0: none failed yet)
         self._loss_retry_at = 0
@@ -1133,6 +1134,10 @@ class Receiver:
                 self.slots[ib] = pos + self.period_samples
                 continue
             obs = self._observe(pos, ib)
+            if self._backstep.pop(ib, None) == pos and not obs.locked:
+                # a period before the search's first SSB of this index, no PSS: passed over
+                self.slots[ib] = pos + self.period_samples
+                continue
             out.append(obs)
             if self._unproven is not None and self._prove(obs, ib):
                 continue  # the lock was given up: search again after its block
@@ -1454,12 +1459,21 @@ class Receiver:
         self._seen = {}
         for d in acq.detections:  # first detection of each ī_SSB
             self.slots.setdefault(d.cell.ibar, block_start + d.sample)
-        # ... or a period earlier where that still lies in the searched block: an SSB the
-        # search missed there (a fade, a jammer on it, a fake SSB over it) is scored too
-        for ib, p in self.slots.items():
-            while p - self.period_samples >= block_start:
-                p -= self.period_samples
-            self.slots[ib] = p
+        # ... or a period earlier where that still lies in the searched block and no other
+        # SSB the search found is: an SSB the search missed there (a fake SSB over it, a fade)
+        # is scored when tracking finds its PSS (else that position is passed over: the cell's
+        # period may be longer than the one assumed)
+        found = sorted(block_start + d.sample for d in acq.detections)
+        tol = self._window_in()[0]
+        self._backstep = {}
+        for ib, p in list(self.slots.items()):
+            q = p
+            while q - self.period_samples >= block_start:
+                q -= self.period_samples
+                i = bisect.bisect_left(found, q - tol)
+                if i < len(found) and found[i] <= q + tol:
+                    break  # another SSB found there
+                self._backstep[ib] = self.slots[ib] = q
         self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
         self.lost_run = 0
         self._loss_backoff = 0

@@ -758,29 +758,36 @@ def test_strong_jammer_gives_jammed_records_not_silence():
     assert all(r["pci"] == cap.params.pci for r in after)
 
 
-def test_ssbs_the_first_search_missed_in_its_block_are_scored():
-    """A burst jammed at the start of a recording (strong noise over its SSBs only):
-    the cell search finds the cell at the next burst, and the jammed burst's SSBs,
-    earlier in the same search block, are scored too -- jammed, the cell's PCI --
-    not left out; the rest clean."""
-    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), duration_ms=30.0, period_ms=(10.0,),
-                     snr_db=(25.0, 25.0), all_ssbs_fraction=1.0, l_max=(4,))
-    rng = np.random.default_rng(15)
-    p = draw_params(cfg, rng, force_clean=True)
-    # the recording starts ~1 ms before a burst: three bursts in the first 22.4 ms search block
-    p = dataclasses.replace(p, start_sample=p.start_sample + 16000)
-    cap = simulate_capture(p, rng)
-    x = cap.iq.copy()
-    first = [t for t in cap.ssbs if t.sample_start < cap.ssbs[0].sample_start + 38400]  # the first burst
-    assert len(first) == 4 and first[0].sample_start < 0.002 * 7.68e6
-    p_sig = np.mean(np.abs(x) ** 2)
-    for t in first:
-        a, b = t.sample_start, t.sample_start + t.sample_count
-        x[a:b] += _cnoise(b - a, t.sample_start) * np.float32(np.sqrt(p_sig * 100))
-    recs = _records(cap, iq=x)
-    got = _match(recs, cap.ssbs, tol=cap.params.numerology.cp_short)
-    assert all(r is not None and r["pci"] == cap.params.pci for r in got)
-    assert all(r["jammed"] == (t in first) for r, t in zip(got, cap.ssbs))
+def test_an_ssb_the_first_search_missed_in_its_block_is_scored():
+    """A fake SSB of another PCI over the cell's (a spoofer 6.6 dB under the cell, SNR
+    25 dB, 46.08 Msps) hides the first SSB of index 0 in the search block from the cell
+    search, which finds that index a period later: tracking looks a period before the
+    search's first SSB of each index, finds the PSS there and scores it with the cell's
+    PCI. A position there without a PSS (a cell with a longer period than the 20 ms
+    assumed) is passed over, not scored."""
+    from signals.simulate import JAMMER_TYPES
+
+    cfg = SimConfig(snr_db=(20.0, 35.0), jamming=dataclasses.replace(SimConfig().jamming, sjnr_db=(-5.0, 20.0),
+                                                                    low_fraction=0.0, low_sjnr_below_db=-5.0))
+    site = draw_params(cfg, np.random.default_rng([2, 15]), force_clean=True)
+    j = JAMMER_TYPES.index("spoofer")
+    cap = simulate_capture(dataclasses.replace(site, jammer={"type": "spoofer", "sjnr_db": 6.6}),
+                           np.random.default_rng([2, 15, 300 + j]))
+    rx = receiver.Receiver(site.sample_rate_hz, site.center_freq_hz)
+    obs = rx.push(cap.iq) + rx.flush()
+    got = {o.sample for o in obs if o.locked and o.pci == site.pci}
+    tol = site.numerology.cp_short
+    assert all(any(abs(g - t.sample_start) <= tol for g in got) for t in cap.ssbs), \
+        (sorted(got), [t.sample_start for t in cap.ssbs])
+    # a cell with an 80 ms period: the 20 ms before its first SSB in the search block hold none
+    cfg = SimConfig(duration_ms=320.0, scs_khz=(15, 30), period_ms=(80.0,), snr_db=(0.0, 30.0),
+                    sample_rates_hz=(7.68e6, 15.36e6, 23.04e6),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng([3, 4])
+    per = simulate_capture(draw_params(cfg, rng, force_clean=True), rng)
+    rx = receiver.Receiver(per.params.sample_rate_hz, per.params.center_freq_hz)
+    obs = [o for o in rx.push(per.iq) + rx.flush() if o.valid]
+    assert obs and all(any(abs(o.sample - t.sample_start) <= 60 for t in per.ssbs) for o in obs)
 
 
 def test_nan_and_zero_input_are_invalid_not_clean():
