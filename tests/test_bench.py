@@ -31,6 +31,9 @@ def test_report_lists_the_daemon_figures():
          "daemon_seconds": 4.5, "daemon_ci16_le": d, "daemon_cf32_le": d}
     text = format_report(r)
     assert "daemon" in text and "1.50 x real time after lock" in text
+    assert "1 SSB every" not in text
+    r["tracking_ci16_le_1ssb"] = dict(t, rtf=12.5)
+    assert "tracking ci16_le with 1 SSB every 20 ms:    12.50 x real time" in format_report(r)
 
 
 def test_the_shipped_models_verdict_is_timed_and_reported():
