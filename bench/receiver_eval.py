@@ -20,6 +20,9 @@
         # the PSS symbol, on the PBCH symbols; tones on the PBCH-DMRS): the same figures
     python bench/receiver_eval.py periods [--sites 8] [--seed 3] [--periods 20,40,80,160]
         # clean cells whose SSB period is longer than the flywheel's 20 ms: right PCI, false alarms
+    python bench/receiver_eval.py transient [--sites 12] [--seed 77]
+        # clean recordings that start while the receiver settles (decaying DC, an AGC step, a
+        # gain ramp, leading zeros) over their first SSB: SSBs jammed
 
 Reports figures; asserts nothing (tests/ holds the assertions).
 """
@@ -526,6 +529,52 @@ def eval_periods(n_sites, seed, periods_ms, model="default"):
               flush=True)
 
 
+TRANSIENTS = ("none", "ramp", "dc", "zeros", "agc_step")
+
+
+def start_transient(x, fs, kind):
+    """``x`` (complex64) with a receiver's start-up transient over its first 1.6 ms: ramp --
+    the gain rising from 0 (squared ramp); dc -- a DC offset 3x the recording's RMS decaying
+    with a 0.48 ms time constant; zeros -- the first 1.2 ms zero; agc_step -- the gain 12 dB
+    higher until 1.6 ms (an AGC's first setting); none -- unchanged. A new array."""
+    x = x.copy()
+    n = int(1.6e-3 * fs)
+    rms = np.sqrt(np.mean(np.abs(x) ** 2))
+    if kind == "ramp":
+        x[:n] *= np.linspace(0, 1, n).astype(np.float32) ** 2
+    elif kind == "dc":
+        x[:n] += (3 * rms * np.exp(-np.arange(n) / (0.3 * n))).astype(np.complex64)
+    elif kind == "zeros":
+        x[: int(1.2e-3 * fs)] = 0
+    elif kind == "agc_step":
+        x[:n] *= np.float32(4.0)
+    return x
+
+
+def eval_transient(n_sites, seed, model="default"):
+    """Clean 25 ms recordings (SNR 15-35 dB, 7.68-30.72 Msps, 20 ms period) whose first SSB
+    sits 1 ms in, each with every :func:`start_transient`: SSBs jammed (uncalibrated)."""
+    det = load_detector(model)
+    cfg = SimConfig(duration_ms=25.0, period_ms=(20.0,), snr_db=(15.0, 35.0),
+                    sample_rates_hz=(7.68e6, 15.36e6, 23.04e6, 30.72e6),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    tot = {k: [0, 0] for k in TRANSIENTS}
+    for s in range(n_sites):
+        p = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        first = simulate_capture(p, np.random.default_rng([seed, s, 1])).ssbs[0].sample_start
+        p = dataclasses.replace(p, start_sample=p.start_sample + first - int(1e-3 * p.sample_rate_hz))
+        cap = simulate_capture(p, np.random.default_rng([seed, s, 1]))
+        for kind in TRANSIENTS:
+            pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "cf32_le", detector=det)
+            x = start_transient(cap.iq, p.sample_rate_hz, kind)
+            recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+            tot[kind][0] += sum(bool(r["jammed"]) for r in recs)
+            tot[kind][1] += len(recs)
+    print(f"{det.name} detector, {n_sites} clean 25 ms recordings starting 1 ms before an SSB, uncalibrated:")
+    for kind, (j, n) in tot.items():
+        print(f"  {kind:9s} SSBs jammed {j}/{n}")
+
+
 def _observations(cap):
     from detector.receiver import Receiver
 
@@ -536,7 +585,7 @@ def _observations(cap):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak",
-                                         "mistimed", "novel", "protocol", "periods"])
+                                         "mistimed", "novel", "protocol", "periods", "transient"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
@@ -585,6 +634,8 @@ def main(argv=None):
             eval_periods(a.sites, a.seed, [float(v) for v in a.periods.split(",")], model=model)
     elif a.what == "beams":
         eval_beams(a.sites, a.seed, model=a.model)
+    elif a.what == "transient":
+        eval_transient(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "fading":
         eval_fading(a.sites, a.seed, [float(v) for v in a.doppler.split(",")], a.ms, a.jammers, model=a.model)
     else:
