@@ -217,10 +217,11 @@ class OutputsSection:
 class QueueSection:
     max_samples: int = 4 * 1024 * 1024  # 32 MB of complex64; ~0.14 s at 30.72 Msps
     drain_timeout_s: float = 2.0  # at shutdown / source change; the rest counts as dropped
-    # while the pipeline keeps up, it takes the queued blocks once this much stream time is
-    # queued (or twice this in wall time has passed; at most half the queue), as one batch: the
-    # SSBs they complete share one batch of band extractions, grids and features (less CPU
-    # per SSB), and their records come up to this much later. 0: each block as it arrives
+    # while the pipeline keeps up with a locked cell, it takes the queued blocks once this much
+    # stream time is queued (or twice this in wall time has passed; at most half the queue), as
+    # one batch: the SSBs they complete share one batch of band extractions, grids and features
+    # (less CPU per SSB), and their records come up to this much later. While no cell is locked,
+    # each block as it arrives (the cell search's slices). 0: always each block as it arrives
     batch_s: float = 0.1
 
     def __post_init__(self):
@@ -1123,7 +1124,9 @@ class Daemon:
                 continue
             item = st.queue.get(0.2)
             if item is not None:
-                if len(item[0]) < st.batch_samples:  # keeping up: wait for a batch's worth (queue.batch_s)
+                if len(item[0]) < st.batch_samples and getattr(getattr(st.pipeline, "receiver", None), "locked", False):
+                    # keeping up while tracking: wait for a batch's worth (queue.batch_s); a cell
+                    # search runs on what arrives, in slices, so that the first lock is not delayed
                     st.queue.wait_fill(st.batch_samples - len(item[0]), 2 * self.cfg.queue.batch_s)
                 self._process(*self._coalesce(st, *item))
                 backoff = self.cfg.source.reconnect_initial_s
