@@ -194,6 +194,58 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------
+# record (a clean recording of the live source, for calibrate)
+# ---------------------------------------------------------------------------
+def cmd_record(args: argparse.Namespace) -> int:
+    from signals.iq import IQFormatError, sigmf_paths
+
+    from .daemon import apply_overrides, load_edge_config, open_section_source
+    from .daemon import EdgeConfig
+    from .progress import Progress
+    from .record import record
+
+    cfg = load_edge_config(args.config) if args.config else EdgeConfig()
+    cfg = apply_overrides(cfg, args)
+    if not cfg.source.uri:
+        raise ConfigError("source.uri is not set (config file or --source)")
+    if args.seconds <= 0 or args.timeout_s <= 0:
+        raise ConfigError(f"--seconds ({args.seconds}) and --timeout-s ({args.timeout_s}) must be > 0")
+    if not args.force:
+        for p in sigmf_paths(args.output):
+            if p.exists():
+                _err(f"{p} exists; not replaced (another -o, or --force replaces it)")
+                return 1
+    try:
+        src = open_section_source(cfg.source)
+    except (OSError, ValueError) as exc:
+        _err(str(exc))
+        return 1
+    try:
+        if src.sample_rate_hz is None:
+            raise ConfigError(f"{src.uri}: the sample rate is unknown (source.sample_rate_hz / --sample-rate)")
+        total = int(round(args.seconds * src.sample_rate_hz))
+        with Progress(total, "record", " samples", force=args.progress) as bar:
+            res = record(src, args.seconds, args.output, overwrite=args.force, timeout_s=args.timeout_s,
+                         progress=lambda i, n: bar.set(i))
+    except IQFormatError as exc:
+        _err(str(exc))
+        return 1
+    finally:
+        src.close()
+    if res.meta_path is None:
+        _err(f"{src.uri}: no samples arrived ({res.ended}); nothing written")
+        return 1
+    disc = (f"; {res.discontinuities} discontinuities (source reconnected or dropped bytes: each starts a new "
+            f"capture segment, cut there by calibrate and replay)" if res.discontinuities else "")
+    print(f"wrote {res.meta_path}: {res.n_samples} samples ({res.seconds:.3f} s) of {res.datatype} at "
+          f"{res.sample_rate_hz / 1e6:g} Msps{disc}")
+    if res.ended != "complete":
+        _err(f"recording ended early ({res.ended}) after {res.seconds:.3f} of {args.seconds:g} s; what arrived is kept")
+    print(f"next, while the cell is known to be clean: ssbwatch calibrate {res.meta_path} -o baseline.json")
+    return 0 if res.ended == "complete" else 1
+
+
+# ---------------------------------------------------------------------------
 # run (the edge daemon, detector/daemon.py)
 # ---------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
@@ -310,6 +362,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", help="model file or directory (default: the shipped model)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_info)
+
+    sp = sub.add_parser("record", help="record the live source of ssbwatch run to SigMF (clean recordings for calibrate)")
+    sp.add_argument("--config", help="edge YAML (see configs/edge.yaml): its source section; options below override it")
+    sp.add_argument("--source", help="source URI: tcp://H:P, tcp-listen://H:P, udp://H:P, rtltcp://H:P, "
+                                     "zmq+pull://H:P, a file path, or - for stdin")
+    sp.add_argument("--format", type=datatype_arg, metavar="DATATYPE",
+                    help="sample format of raw sources (SigMF name: cf32_le, ci16_le, ci8, cu8, ...)")
+    sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate (Hz)")
+    sp.add_argument("--center-freq", type=float, help="centre frequency of the stream (Hz)")
+    sp.add_argument("--seconds", type=float, required=True, help="how much of the stream to record (s)")
+    sp.add_argument("-o", "--output", required=True, help="recording to write (X, X.sigmf-meta or X.sigmf-data)")
+    sp.add_argument("--force", action="store_true", help="replace an existing recording of that name")
+    sp.add_argument("--timeout-s", type=float, default=10.0,
+                    help="stop when the source sends nothing for this long (s; default 10); what arrived is kept")
+    sp.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    sp.set_defaults(func=cmd_record)
 
     sp = sub.add_parser("run", help="edge daemon: score a live IQ stream, emit records, alerts and metrics")
     from .daemon import add_run_arguments

@@ -609,21 +609,28 @@ class _ResyncSource:
         return getattr(self._src, name)
 
 
+def open_section_source(s: SourceSection):
+    """The source the ``source:`` section names, opened (``ssbwatch run`` and ``record``)."""
+    from .sources import open_source
+
+    opts: dict[str, Any] = {}
+    scheme = s.uri.split("://", 1)[0].lower() if "://" in s.uri else ""
+    if scheme in ("tcp", "rtltcp"):
+        opts.update(backoff_initial_s=s.reconnect_initial_s, backoff_max_s=s.reconnect_max_s,
+                    connect_timeout_s=1.0)
+    return open_source(s.uri, datatype=s.format, sample_rate_hz=s.sample_rate_hz,
+                       center_freq_hz=s.center_freq_hz, follow=s.follow,
+                       block_samples=s.block_samples, **opts)
+
+
 class _Stream:
     """One opened source with its queue, pump and pipeline."""
 
     def __init__(self, cfg: EdgeConfig, detector, baseline, pipeline_factory) -> None:
-        from .sources import BlockQueue, SourcePump, open_source
+        from .sources import BlockQueue, SourcePump
 
         s = cfg.source
-        opts: dict[str, Any] = {}
-        scheme = s.uri.split("://", 1)[0].lower() if "://" in s.uri else ""
-        if scheme in ("tcp", "rtltcp"):
-            opts.update(backoff_initial_s=s.reconnect_initial_s, backoff_max_s=s.reconnect_max_s,
-                        connect_timeout_s=1.0)
-        self.source = open_source(s.uri, datatype=s.format, sample_rate_hz=s.sample_rate_hz,
-                                  center_freq_hz=s.center_freq_hz, follow=s.follow,
-                                  block_samples=s.block_samples, **opts)
+        self.source = open_section_source(s)
         try:
             if self.source.sample_rate_hz is None:
                 raise ConfigError(f"{s.uri}: the sample rate is unknown (source.sample_rate_hz / --sample-rate)")

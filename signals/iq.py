@@ -80,6 +80,8 @@ __all__ = [
     "capture_parts",
     "read_sigmf_archive_meta",
     "write_sigmf",
+    "SigMFWriter",
+    "DISCONTINUITY_KEY",
     "write_raw",
     "read_sigmf_meta",
     "open_iq",
@@ -95,6 +97,10 @@ SUPPORTED_DATATYPES = (
     "cu32_le", "cu32_be", "cu16_le", "cu16_be",
 )
 SIGMF_VERSION = "1.0.0"
+#: capture-segment key of a segment that does not continue the samples before it by
+#: an unknown number of lost samples (a source that reconnected while recording);
+#: its value says why. :func:`capture_parts` cuts the recording there.
+DISCONTINUITY_KEY = "ssbwatch:discontinuity"
 
 META_SUFFIX = ".sigmf-meta"
 DATA_SUFFIX = ".sigmf-data"
@@ -816,9 +822,10 @@ def capture_parts(meta: IQMeta) -> list[tuple[int, int, float | None]]:
     """The recording cut where its SigMF capture segments say the samples do not
     continue one stream: ``[(start, stop, center_freq_hz), ...]`` covering
     ``[0, n_samples)``. A segment starts a new part when its ``core:frequency``
-    differs from the part's (the receiver was retuned) or when its
+    differs from the part's (the receiver was retuned), when its
     ``core:global_index`` is not the previous segment's plus the samples between
-    them (samples lost at the receiver). Segments that continue the stream at the
+    them (samples lost at the receiver), or when it carries DISCONTINUITY_KEY
+    (samples lost, how many unknown: :class:`SigMFWriter`). Segments that continue the stream at the
     same frequency stay in one part; a raw file or a one-segment recording is one
     part."""
     n = meta.n_samples
@@ -833,8 +840,8 @@ def capture_parts(meta: IQMeta) -> list[tuple[int, int, float | None]]:
         freq = cap.get("core:frequency", parts[-1][2])
         freq = float(freq) if _is_real(freq) and np.isfinite(freq) else parts[-1][2]
         gi0, gi1 = prev.get("core:global_index"), cap.get("core:global_index")
-        gap = (_is_int(gi0) and _is_int(gi1)
-               and gi1 - gi0 != start - int(prev.get("core:sample_start", 0)))
+        gap = bool(cap.get(DISCONTINUITY_KEY)) or (
+            _is_int(gi0) and _is_int(gi1) and gi1 - gi0 != start - int(prev.get("core:sample_start", 0)))
         if freq != parts[-1][2] or gap:
             parts[-1][1] = start
             parts.append([start, n, freq])
@@ -1239,6 +1246,116 @@ def write_sigmf(
     _atomic_write_bytes(data_path, lambda f: f.write(disk.tobytes()))
     _atomic_write_bytes(meta_path, lambda f: f.write(meta_bytes))
     return meta_path, data_path
+
+
+class SigMFWriter:
+    """A SigMF recording written as its samples arrive (a live source).
+
+    ``write(block)`` appends complex samples (full scale 1.0) or native components
+    of ``datatype`` (see :func:`write_raw`) to a temporary data file beside the
+    target; ``mark_discontinuity(why)`` starts a new capture segment at the next
+    sample with :data:`DISCONTINUITY_KEY` (samples were lost in between, how many
+    unknown); ``close()`` syncs the data, moves it into place and writes the
+    metadata (atomically), and returns ``(meta_path, data_path)``. Used as a context
+    manager, the recording is closed -- kept -- whatever ends the block, an error or
+    Ctrl-C included; ``abort()`` removes it instead. An existing recording is
+    not replaced unless ``overwrite``: :class:`IQFormatError` naming it.
+    """
+
+    def __init__(self, base_path: str | os.PathLike, sample_rate_hz: float, datatype: str,
+                 center_freq_hz: float | None = None, description: str | None = None,
+                 global_extra: dict | None = None, overwrite: bool = False,
+                 datetime_utc: str | None = None) -> None:
+        self.meta_path, self.data_path = sigmf_paths(base_path)
+        self.datatype = _check_datatype(datatype, self.meta_path)
+        self.rate = _check_sample_rate(sample_rate_hz, self.meta_path, "sample_rate_hz")
+        if not overwrite:
+            for p in (self.meta_path, self.data_path):
+                if p.exists():
+                    raise IQFormatError(f"{p}: exists; not replaced (choose another name, or overwrite)", p)
+        self.center_freq_hz = None if center_freq_hz is None else float(center_freq_hz)
+        self.glob: dict[str, Any] = {"core:datatype": self.datatype, "core:sample_rate": self.rate,
+                                     "core:version": SIGMF_VERSION}
+        if description is not None:
+            self.glob["core:description"] = str(description)
+        for key, val in (global_extra or {}).items():
+            if key in ("core:datatype", "core:sample_rate") and val != self.glob[key]:
+                raise IQFormatError(f"{self.meta_path}: global_extra[{key!r}] = {val!r} contradicts "
+                                    f"{self.glob[key]!r}", self.meta_path)
+            self.glob[key] = val
+        self.captures: list[dict[str, Any]] = [self._segment(0, datetime_utc)]
+        _meta_bytes(self.meta_path, {"global": self.glob, "captures": self.captures, "annotations": []})
+        self.meta_path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.data_path.with_name(f".{self.data_path.name}.{os.getpid()}.tmp")
+        self._f = open(self._tmp, "wb")
+        self.n_samples = 0
+        self._pending: str | None = None  # a discontinuity before the next sample
+        self.closed = False
+
+    def _segment(self, start: int, datetime_utc: str | None = None) -> dict[str, Any]:
+        seg: dict[str, Any] = {"core:sample_start": int(start)}
+        if self.center_freq_hz is not None:
+            seg["core:frequency"] = self.center_freq_hz
+        if datetime_utc is not None:
+            seg["core:datetime"] = datetime_utc
+        return seg
+
+    def write(self, block: np.ndarray, datetime_utc: str | None = None) -> None:
+        """Append ``block`` (complex (n,), or native (n, 2) / (2n,) components);
+        ``datetime_utc`` (ISO 8601): when its first sample arrived, kept as the
+        ``core:datetime`` of the segment it starts (the first, or one after a
+        discontinuity)."""
+        if self.closed:
+            raise ValueError(f"{self.data_path}: write to a closed recording")
+        disk = _to_disk_array(block, self.datatype)
+        n = disk.size // 2
+        if n == 0:
+            return
+        if self.n_samples == 0 and datetime_utc is not None:
+            self.captures[0].setdefault("core:datetime", datetime_utc)
+        if self._pending is not None:  # (only ever set after a sample)
+            seg = self._segment(self.n_samples, datetime_utc)
+            seg[DISCONTINUITY_KEY] = self._pending
+            self.captures.append(seg)
+            self._pending = None
+        self._f.write(disk.tobytes())
+        self.n_samples += n
+
+    def mark_discontinuity(self, why: str) -> None:
+        """The next sample does not follow the last one written (``why``: what happened)."""
+        if self.n_samples > 0:
+            self._pending = str(why)
+
+    def close(self) -> tuple[Path, Path]:
+        """Finish the recording: (meta_path, data_path). Idempotent."""
+        if not self.closed:
+            self.closed = True
+            try:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+            finally:
+                self._f.close()
+            os.replace(self._tmp, self.data_path)
+            doc = {"global": self.glob, "captures": self.captures, "annotations": []}
+            meta = _meta_bytes(self.meta_path, doc)
+            _atomic_write_bytes(self.meta_path, lambda f: f.write(meta))
+        return self.meta_path, self.data_path
+
+    def abort(self) -> None:
+        """Remove what was written (nothing is left on disk)."""
+        if not self.closed:
+            self.closed = True
+            self._f.close()
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "SigMFWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def append_annotations(meta_path: str | os.PathLike, annotations: list[dict]) -> None:
