@@ -537,6 +537,7 @@ class _Totals:
         self.ssbs_mistimed_cell = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
         self.ssbs_neighbour_cancelled = 0  # uncalibrated jammed verdicts withdrawn (pipeline.ScoringPipeline._neighbour_guard)
         self.ssbs_clipped = 0  # SSBs with samples at the ADC's rails (receiver gain too high)
+        self.ssbs_gain_step = 0  # jammed verdicts made invalid: the receiver's gain stepped inside the SSB
         self.no_cell_blocks = 0  # cell searches that did not find a calibrated site's cell (jammed records)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
         self.event_write_errors = 0
@@ -771,6 +772,7 @@ class Daemon:
             "ssbs_mistimed_cell": t.ssbs_mistimed_cell,
             "ssbs_neighbour_cancelled": t.ssbs_neighbour_cancelled,
             "ssbs_clipped": t.ssbs_clipped,
+            "ssbs_gain_step": t.ssbs_gain_step,
             "no_cell_blocks": t.no_cell_blocks,
             "events": dict(t.events),
             "event_write_errors": t.event_write_errors,
@@ -853,6 +855,7 @@ class Daemon:
             t.ssbs_mistimed_cell += "mistimed_cell" in rec
             t.ssbs_neighbour_cancelled += "neighbour_cancelled" in rec
             t.ssbs_clipped += "clipped" in rec
+            t.ssbs_gain_step += "gain_step_db" in rec
             t.no_cell_blocks += bool(rec.get("no_cell"))
             if write:
                 out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}

@@ -1260,3 +1260,66 @@ _SUMMARY = tuple((n, FEATURE_NAMES.index(n)) for n in
 def raw_summary(vec: np.ndarray) -> dict:
     """The handful of features that records and alerts report, by name."""
     return {n: float(vec[i]) for n, i in _SUMMARY}
+
+
+# PBCH-DMRS symbol pairs whose gains :func:`dmrs_gain_step_db` compares: symbols 1 and 3 hold
+# the PBCH-DMRS on every fourth subcarrier of all 240, symbol 2 on the same subcarriers of
+# 0-47 and 192-239 (TS 38.211 §7.4.3.1, Table 7.4.3.1-1), so each pair shares its pilots'
+# subcarriers -- the channel, whatever its frequency response, cancels.
+_GAIN_PAIRS = ((1, 3), (1, 2), (2, 3))
+
+
+@functools.lru_cache(maxsize=4)
+def _gain_pair_idx(v: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Flat RE indices (symbol a's, symbol b's) of each _GAIN_PAIRS pair for DMRS shift v."""
+    dl, dk = nr.ssb_re_indices(v)["dmrs"]
+    ks = {l: np.sort(dk[dl == l]) for l in (1, 2, 3)}
+    out = []
+    for a, b in _GAIN_PAIRS:
+        k = ks[2] if 2 in (a, b) else ks[1]
+        ia, ib = (a * nr.SSB_N_SUBCARRIERS + k).astype(np.intp), (b * nr.SSB_N_SUBCARRIERS + k).astype(np.intp)
+        ia.setflags(write=False)
+        ib.setflags(write=False)
+        out.append((ia, ib))
+    return tuple(out)
+
+
+def dmrs_gain_step_db(grid: np.ndarray, pci: int, ibar: int, n_sigma: float) -> float:
+    """The change of the cell's own gain between the PBCH symbols (1, 2, 3) of one
+    SSB that its PBCH-DMRS proves whatever noise or interference it carries, dB
+    (the largest in magnitude; 0.0 where none is proven).
+
+    For each pair of DMRS symbols a, b (:data:`_GAIN_PAIRS`) with z = y conj(x) on
+    the subcarriers they share, z_b = r z_a + e is fitted by least squares (r =
+    <z_a, z_b> / |z_a|^2, its standard error from the residual e) and so is z_a =
+    r' z_b + e'. Noise in the symbol a fit leans on only pulls |r| down
+    (attenuation), so |r| - ``n_sigma`` x its standard error over 1 proves the gain
+    rose from a to b, and |r'| so over 1 that it fell; the step is that lower
+    bound, in dB (negative: fell). A jammer adds energy but not the cell's own
+    pilots coherently, so it widens the bounds without moving them; a receiver
+    whose gain changed inside the SSB (an AGC step) moves them. A symbol the step
+    falls inside reads the gain of its larger part.
+
+    grid: complex64 (4, 240), the SSB's resource grid (:func:`dsp.ssb_grids_at`);
+    pci, ibar: the cell and ī_SSB (TS 38.211 §7.4.1.4.1) its DMRS is generated with.
+    """
+    g = np.asarray(grid).reshape(-1)
+    x = _known_res(int(pci), int(ibar))[0]
+    step = 0.0
+    for ia, ib in _gain_pair_idx(int(pci) % 4):
+        za = (g[ia] * np.conj(x[ia])).astype(np.complex128)
+        zb = (g[ib] * np.conj(x[ib])).astype(np.complex128)
+        n = za.size
+        pa = float(np.vdot(za, za).real)
+        pb = float(np.vdot(zb, zb).real)
+        c = complex(np.vdot(za, zb))
+        if pa <= 0.0 or pb <= 0.0:
+            continue
+        resid = max(pb - abs(c) ** 2 / pa, 0.0)  # = pa - |c|^2 / pb x pb / pa: the two fits' residuals scale so
+        for sign, p_reg, p_fit in ((1.0, pa, pb), (-1.0, pb, pa)):
+            r = abs(c) / p_reg
+            se = math.sqrt(resid * (p_fit / pb) / (n - 1) / p_reg)
+            low = r - n_sigma * se
+            if low > 1.0 and 20.0 * math.log10(low) > abs(step):
+                step = sign * 20.0 * math.log10(low)
+    return step

@@ -5,6 +5,7 @@ daemon share: push IQ blocks, get JSON-able records, one per observed SSB.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from typing import Optional, Protocol
@@ -17,8 +18,8 @@ from signals import nr
 from .baseline import ConfigBaseline, SiteBaseline, build_config_baseline, cancel_pcis, site_neighbours
 from .classical import ClassicalDetector
 from . import dsp
-from .features import (AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, fade_compensated, raw_summary, residual_batch,
-                       ssb_features_batch)
+from .features import (AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
+                       residual_batch, ssb_features_batch)
 from .receiver import Receiver, ReceiverConfig, SSBObservation
 
 
@@ -319,6 +320,29 @@ MISTIMED_CELL_RHO2 = 0.2
 # neighbours). Record "mistimed_cell" (the reading); counted (stats, replay summary, daemon).
 MISTIMED_MODEL_RHO2 = 0.5
 
+# Receiver gain step (both modes). A receiver whose gain changes inside an SSB -- an AGC
+# settling at the start of a recording, or stepping mid-stream -- scales the cell and its own
+# noise together on the symbols after the step, and a step inside a symbol spreads that
+# symbol's energy over its subcarriers, null REs included: the SSB reads like a jammed one
+# (12 simulated clean recordings starting 1 ms before an SSB with the gain 12 dB higher for
+# the first 1.6 ms: 7 of 125 SSBs jammed, uncalibrated, bench/receiver_eval.py transient). A
+# gNB sends the PBCH-DMRS of one SSB at one EPRE (TS 38.213 §4.1), and a jammer adds energy
+# but not the cell's pilots coherently: where the PBCH-DMRS of the SSB's symbols 1-3 proves
+# the cell's gain changed by GAIN_STEP_DB or more inside the SSB (features.dmrs_gain_step_db,
+# lower bounds at GAIN_STEP_SIGMA standard errors), a jammed verdict is replaced by an invalid
+# record (neither clean nor jammed; "gain_step_db", the reason says why). A step before
+# symbol 1 is not seen (the PSS's EPRE is the gNB's choice, 0 or 3 dB over the SSS's, and a
+# fake PSS moves it too). At most GAIN_STEP_MAX of the last GAIN_STEP_WINDOW SSBs of a stream
+# are so excused: a receiver's gain settles, and a transmitter that could fake the step on
+# every SSB (the cell's own pilots, phase-aligned at the receiver) is then jammed again. An
+# SSB of a cell a calibrated site never had ("unknown_cell") stays jammed: that verdict is
+# its identity's, not its energy's.
+GAIN_STEP_DB = 2.0
+GAIN_STEP_SIGMA = 4.0
+GAIN_STEP_MAX = 2
+GAIN_STEP_WINDOW = 32
+GAIN_STEP_REASON = "the receiver's gain changed inside the SSB (an AGC step): not scored"
+
 BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
 _N_NULL = int(nr.NULL_RE_MASK.sum())
 
@@ -505,7 +529,8 @@ class ScoringPipeline:
         self.baseline = baseline  # (after the datatype and centre: it sets the no-cell watch, _watch)
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
-                      "neighbour_cancelled": 0}
+                      "neighbour_cancelled": 0, "gain_step": 0}
+        self._gain_steps: collections.deque = collections.deque(maxlen=GAIN_STEP_WINDOW)  # excused or not, per SSB
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
         # clean (STEP_DB)
@@ -629,6 +654,8 @@ class ScoringPipeline:
                 # interference on the PBCH's symbols alone (see PBCH_SYMBOL_EXCESS_DB)
                 self._jam(rec, pbch_symbol_excess_db=round(float(px), 2))
             if o.valid:
+                self._gain_step(rec, o)
+            if rec["valid"]:
                 # one history per SSB index where the site's beams differ in level, else one
                 key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)
                 self._fade_guard(rec, key, f, b, float(p), float(fl))
@@ -650,6 +677,24 @@ class ScoringPipeline:
             rec.update({"jammed": False, "neighbour_cancelled": int(cells[0])})
             self.stats["jammed"] -= 1
             self.stats["neighbour_cancelled"] += 1
+
+    def _gain_step(self, rec: dict, obs: SSBObservation) -> None:
+        """Replace a jammed verdict that a step of the receiver's gain inside the SSB
+        explains by an invalid record (see GAIN_STEP_DB)."""
+        excused = False
+        if (rec["jammed"] and obs.pci is not None and not rec.get("unknown_cell")
+                and sum(self._gain_steps) < GAIN_STEP_MAX):
+            step = dmrs_gain_step_db(obs.grid, obs.pci, obs.ibar, GAIN_STEP_SIGMA)
+            if abs(step) >= GAIN_STEP_DB:
+                excused = True
+                for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump"):
+                    rec.pop(k, None)
+                rec.update({"jammed": None, "score": None, "stage": None, "valid": False,
+                            "reason": GAIN_STEP_REASON, "gain_step_db": round(step, 1)})
+                self.stats["jammed"] -= 1
+                self.stats["invalid"] += 1
+                self.stats["gain_step"] += 1
+        self._gain_steps.append(excused)
 
     def _jam(self, rec: dict, **why) -> None:
         """Turn a clean record jammed by a rule beside the model (``why``: the

@@ -71,6 +71,7 @@ class FileSummary:
     neighbour_cancelled: int = 0  # uncalibrated jammed verdicts withdrawn (pipeline.ScoringPipeline._neighbour_guard)
     site_neighbour: int = 0  # SSBs of the baseline's neighbour cell (not the site's own): scored uncalibrated
     clipped: int = 0  # SSBs with samples at the ADC's rails
+    gain_step: int = 0  # jammed verdicts made invalid: the receiver's gain stepped inside the SSB (pipeline.GAIN_STEP_DB)
     no_cell_jammed: int = 0  # cell searches that did not find a calibrated site's cell (records, jammed)
     dropped_bytes: int = 0
     parts: int = 1  # streams the recording was cut into (iqio.capture_parts: retuned, or samples lost)
@@ -104,6 +105,9 @@ class FileSummary:
         if self.site_neighbour:
             notes += (f"; {self.site_neighbour} SSB(s) of a cell the baseline lists as the site's neighbour, not its own: "
                       f"scored uncalibrated (recalibrate if this is the site's cell)")
+        if self.gain_step:
+            notes += (f"; {self.gain_step} SSB(s) not scored: the receiver's gain changed inside them (an AGC step, "
+                      f"proven by the cell's PBCH-DMRS)")
         if self.clipped:
             notes += (f"; {self.clipped} SSB(s) with samples at the ADC's rails (clipped: lower the receiver "
                       f"gain; the clipping distortion was removed as a known floor)")
@@ -220,7 +224,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     rx = pipe.receiver
     st = pipe.stats
     for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "neighbour_cancelled",
-                "site_neighbour", "clipped",
+                "site_neighbour", "clipped", "gain_step",
                 "no_cell_jammed"):
         setattr(summary, key, getattr(summary, key) + st[key])
     summary.nonfinite_samples += rx.n_nonfinite

@@ -1903,3 +1903,98 @@ def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatc
     monkeypatch.setattr(ScoringPipeline, "_neighbour_guard", lambda self, rec, obs: None)
     recs, _ = records()
     assert sum(r["jammed"] for r in recs) >= 10  # what the guard is for
+
+
+def test_a_receiver_gain_step_inside_an_ssb_is_not_called_jamming():
+    """pipeline.GAIN_STEP_DB: an AGC that steps its gain 12 dB down in the middle of an
+    SSB's symbol 2 makes that SSB look jammed to the model; its PBCH-DMRS proves the
+    cell's own gain changed, and the record is invalid (neither clean nor jammed), its
+    step given. Every other SSB stays clean."""
+    from detector import pipeline as P
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=45.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(0), force_clean=True)
+    p = dataclasses.replace(p, ssbs_sent=(0, 1, 2, 3), neighbour=None)
+    cap = simulate_capture(p, np.random.default_rng([0, 1]))
+    t = cap.ssbs[5]
+    n_sym = 256 + 18  # 30 kHz SCS at 7.68 Msps: FFT and normal CP (TS 38.211 §5.3.1)
+    x = cap.iq.copy()
+    x[: t.sample_start + 2 * n_sym + 18 + 128] *= np.float32(4.0)  # the gain 12 dB higher until mid-symbol 2
+    det = load_detector("default")
+
+    def run():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+        recs = pipe.push(x) + pipe.flush()
+        hit = next(r for r in recs if abs(r["sample"] - t.sample_start) <= 8)
+        return hit, [r for r in recs if r is not hit], pipe.stats
+
+    hit, others, stats = run()
+    assert hit["valid"] is False and hit["jammed"] is None and hit["reason"] == P.GAIN_STEP_REASON
+    assert -13.0 < hit["gain_step_db"] < -10.5
+    assert stats["gain_step"] == 1 and stats["jammed"] == 0
+    assert len(others) >= 6 and not any(r["jammed"] for r in others)
+    old = P.GAIN_STEP_DB
+    try:
+        P.GAIN_STEP_DB = float("inf")  # without the rule, the model calls that SSB jammed
+        hit, _, _ = run()
+        assert hit["valid"] and hit["jammed"]
+    finally:
+        P.GAIN_STEP_DB = old
+
+
+def test_the_dmrs_gain_step_is_proven_by_a_step_and_never_by_noise():
+    """features.dmrs_gain_step_db on synthetic SSB grids over a random channel: a gain
+    12 dB lower from symbol 2 on reads about -12 dB and one 12 dB higher from symbol 3
+    on about +12; noise or interference of any level on one symbol, on all, or a
+    strong tone on one subcarrier reads 0 (a jammer cannot prove a step)."""
+    from detector.features import _known_res, dmrs_gain_step_db
+    from detector.pipeline import GAIN_STEP_SIGMA as K
+
+    rng = np.random.default_rng(3)
+    pci, ibar = 417, 6
+    x = _known_res(pci, ibar)[0].reshape(4, 240)
+    h = ((rng.standard_normal(240) + 1j * rng.standard_normal(240)) / np.sqrt(2)).astype(np.complex64)
+
+    def noise(s, shape=(4, 240)):
+        return (s * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2)).astype(np.complex64)
+
+    g = x * h[None, :]
+    down = g + noise(0.05)
+    down[2:] *= 0.25
+    up = g + noise(0.05)
+    up[3:] *= 4.0
+    assert -12.5 < dmrs_gain_step_db(down, pci, ibar, K) < -10.0
+    assert 10.0 < dmrs_gain_step_db(up, pci, ibar, K) < 12.5
+    assert dmrs_gain_step_db(g + noise(0.05), pci, ibar, K) == 0.0
+    for _ in range(300):
+        one = g + noise(0.05)
+        one[rng.integers(1, 4)] += noise(rng.uniform(0.2, 10.0), (240,))
+        tone = g + noise(0.05)
+        tone[:, rng.integers(0, 240)] += rng.uniform(1, 30) * np.exp(2j * np.pi * rng.uniform(size=4))
+        for y in (one, g + noise(rng.uniform(0.03, 3.0)), tone):
+            assert dmrs_gain_step_db(y, pci, ibar, K) == 0.0
+
+
+def test_gain_steps_are_excused_a_few_times_per_window_at_most():
+    """pipeline.GAIN_STEP_MAX: a jammed verdict with a proven gain step becomes invalid
+    only GAIN_STEP_MAX times in GAIN_STEP_WINDOW SSBs; a step on every SSB is jammed."""
+    from types import SimpleNamespace
+
+    from detector import pipeline as P
+    from detector.features import _known_res
+
+    pci, ibar = 12, 1
+    grid = _known_res(pci, ibar)[0].reshape(4, 240).copy()
+    grid[2:] *= 0.25
+    obs = SimpleNamespace(grid=grid, pci=pci, ibar=ibar)
+    pipe = ScoringPipeline(7.68e6, None, "cf32_le")
+    out = []
+    for _ in range(2 * P.GAIN_STEP_WINDOW):
+        rec = {"jammed": True, "valid": True}
+        pipe._gain_step(rec, obs)
+        out.append(rec["valid"])
+    assert out.count(False) == 2 * P.GAIN_STEP_MAX  # the first GAIN_STEP_MAX of each window's worth
+    assert out[: P.GAIN_STEP_MAX] == [False] * P.GAIN_STEP_MAX and all(out[P.GAIN_STEP_MAX : P.GAIN_STEP_WINDOW])
