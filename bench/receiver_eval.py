@@ -259,6 +259,53 @@ def eval_drift(n_sites, seed, model="default", drifts_db=DRIFTS_DB):
         print(f"  d = {d:+5.1f} dB: FAR {a}/{n} = {100 * a / max(n, 1):.2f} %")
 
 
+WEAKER_DB = (0.0, 2.0, 4.0, 6.0, 10.0)
+
+
+def eval_weaker(n_sites, seed, model="default", weaker_db=WEAKER_DB, jnr_db=0.0):
+    """A calibrated site whose receiver keeps its gain (an SDR set by hand) while the cell's
+    path changes: per site of the training mix (configs/sim-train.yaml; SNR 12-39 dB; stored
+    as cf32 at one gain), calibrate on one clean 20 ms recording, then score recordings in
+    which the cell is d dB weaker over the same absolute noise floor (simulated d dB under its
+    SNR, then scaled down d dB), for each d of ``weaker_db``: clean (FAR) and with a barrage
+    that raises the floor by ``jnr_db``'s JNR (Pd)."""
+    from pathlib import Path
+
+    from signals.config import load_yaml
+
+    det = load_detector(model)
+    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
+    cfg = dataclasses.replace(cfg, duration_ms=20.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0))
+    fa = {d: [0, 0] for d in weaker_db}
+    pd = {d: [0, 0] for d in weaker_db}
+    for s in range(n_sites):
+        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        site = dataclasses.replace(site, snr_db=float(np.clip(site.snr_db, 12.0, 39.0)))
+        obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
+        if len(obs) < 5:
+            continue
+        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
+        base = SiteBaseline({cb.key: cb})
+        for d in weaker_db:
+            snr = site.snr_db - d
+            sjnr = snr - 10 * np.log10(1 + 10 ** (jnr_db / 10))
+            for jam, tally in ((None, fa[d]), ({"type": "barrage", "sjnr_db": float(sjnr)}, pd[d])):
+                cap = simulate_capture(dataclasses.replace(site, snr_db=snr, jammer=jam),
+                                       np.random.default_rng([seed, s, 200]))
+                iq = (cap.iq * np.float32(10 ** (-d / 20))).astype(np.complex64)  # the floor back where it was
+                recs, _ = run_capture(cap, baseline=base, detector=det, iq=iq)
+                for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                    if r is not None and r["valid"]:
+                        tally[0] += bool(r["jammed"])
+                        tally[1] += 1
+    print(f"calibrated {det.name} detector, {n_sites} sites of the training mix (SNR 12-39 dB, cf32 at one gain): "
+          f"the cell d dB weaker than at calibration over the same absolute noise floor")
+    for d in weaker_db:
+        (a, n), (j, m) = fa[d], pd[d]
+        print(f"  d = {d:4.1f} dB: FAR {a}/{n} = {100 * a / max(n, 1):.2f} %; with a barrage at JNR {jnr_db:g} dB "
+              f"Pd {j}/{m} = {100 * j / max(m, 1):.1f} %")
+
+
 def _count_far(cap, base, det, fa):
     """Score clean capture ``cap`` with the baseline (when there is one) and
     without: fa["calibrated" | "uncalibrated"] += [jammed, valid SSBs]."""
@@ -585,7 +632,7 @@ def _observations(cap):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak",
-                                         "mistimed", "novel", "protocol", "periods", "transient"])
+                                         "mistimed", "novel", "protocol", "periods", "transient", "weaker"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
@@ -604,6 +651,7 @@ def main(argv=None):
     ap.add_argument("--drifts", help="drift: the noise floor's rises to score (dB; default "
                                      + ",".join(f"{d:g}" for d in DRIFTS_DB) + ")")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
+    ap.add_argument("--jnr", type=float, default=0.0, help="weaker: the barrage's JNR (dB)")
     a = ap.parse_args(argv)
     if a.no_fade_guard:
         import detector.pipeline
@@ -634,6 +682,9 @@ def main(argv=None):
             eval_periods(a.sites, a.seed, [float(v) for v in a.periods.split(",")], model=model)
     elif a.what == "beams":
         eval_beams(a.sites, a.seed, model=a.model)
+    elif a.what == "weaker":
+        eval_weaker(a.sites, a.seed, model="default" if a.model == "classical" else a.model,
+                    jnr_db=a.jnr)
     elif a.what == "transient":
         eval_transient(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "fading":
