@@ -700,8 +700,12 @@ class SSBObservation:
     # it was taken from: what an interferer confined to the SSB's band does not raise
     band_floor_per_re: float = float("nan")
     band_floor_bins: int = 0
-    # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the lowest)
+    # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the
+    # lowest), computed where a rule needs it (:func:`null_early_readings`; NaN: not yet) from
+    # the SSB's window at the SSB rate and where its first CP starts there
     null_early_per_re: float = float("nan")
+    band_y: Optional[np.ndarray] = field(default=None, repr=False)
+    band_start: float = 0.0
     # the CP start of the SSB's first symbol in ssb_iq (its fraction of a sample, |.| <= 0.5)
     ssb_iq_start: float = 0.0
     # samples (stream rate) from ``sample`` on to the timing of the strongest path, where the
@@ -711,6 +715,26 @@ class SSBObservation:
     # / late; computed where a verdict needs it (pipeline.mistimed_readings; NaN: not yet)
     early_cell_rho2: float = float("nan")
     late_cell_rho2: float = float("nan")
+
+
+def null_early_readings(obs: list[SSBObservation]) -> np.ndarray:
+    """SSBObservation.null_early_per_re of each of ``obs`` (float64 (n,)): the null
+    REs' energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP, the lowest
+    (a neighbour cell arriving early spills its next symbol into the later windows);
+    computed in one batch per window length for those that lack it, and kept on them.
+    NaN for an observation without its window."""
+    todo: dict[int, list[SSBObservation]] = {}
+    for o in obs:
+        if not (o.null_early_per_re == o.null_early_per_re) and o.band_y is not None:
+            todo.setdefault(o.band_y.size, []).append(o)
+    for group in todo.values():
+        ys = np.stack([o.band_y for o in group])
+        starts = np.array([o.band_start for o in group])
+        low = np.min([dsp.null_re_power(dsp.ssb_grids_at(ys, starts - d, dsp.NULL_RE_SYMBOLS))
+                      for d in NULL_EARLY_SAMPLES], axis=0)
+        for o, v in zip(group, low.tolist()):
+            o.null_early_per_re = v
+    return np.array([o.null_early_per_re for o in obs], np.float64)
 
 
 @dataclass(slots=True)
@@ -1702,11 +1726,6 @@ class Receiver:
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
             starts = np.array([pending[i].start for i in idx])
             grids = dsp.ssb_grids_at(ys, starts)
-            # the null REs' energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP, the
-            # lowest (a neighbour cell arriving early spills its next symbol into the later windows)
-            null_early = np.min([dsp.null_re_power(dsp.ssb_grids_at(ys, starts - d, dsp.NULL_RE_SYMBOLS))
-                                 for d in NULL_EARLY_SAMPLES],
-                                axis=0)
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             ibs, sss_m, dmrs_m = dsp.track_identities(
@@ -1739,7 +1758,8 @@ class Receiver:
                     clip_floor_per_re=float(clip_floor[i]),
                     band_floor_per_re=p.band_floor[0],
                     band_floor_bins=p.band_floor[1],
-                    null_early_per_re=float(null_early[j]),
+                    band_y=ys[j],
+                    band_start=float(starts[j]),
                     ssb_iq_start=float(p.start - i0),
                     lead=p.lead,
                 )

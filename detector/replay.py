@@ -21,7 +21,7 @@ from signals import iq as iqio
 from .baseline import SiteBaseline
 from .pipeline import ScoringPipeline, config_baseline
 from .progress import Progress
-from .receiver import ReceiverConfig
+from .receiver import ReceiverConfig, null_early_readings
 
 # The blocks a recording is read in: a quarter second of stream (at 30.72 Msps 7.68 M samples,
 # views of the memory map, converted only where the receiver looks), at most 2^23 samples. The
@@ -201,7 +201,9 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
         # calibration: keep the valid observations (without their raw IQ) instead
         # of verdicts; their features follow once the site's neighbours are known
         def handle(obs_list):
-            extra.extend(dataclasses.replace(o, ssb_iq=_NO_IQ) for o in obs_list if o.valid)
+            keep = [o for o in obs_list if o.valid]
+            null_early_readings(keep)  # (the band-excess statistics need them; the windows are not kept)
+            extra.extend(dataclasses.replace(o, ssb_iq=_NO_IQ, band_y=None) for o in keep)
         run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
         run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
     else:

@@ -1624,6 +1624,44 @@ def test_interference_confined_to_the_ssb_band_is_jammed_uncalibrated(jammer):
             assert not any(r["jammed"] for r in recs)
 
 
+@pytest.mark.parametrize("jammer", ["ssb_band_noise", None])
+def test_the_band_excess_rule_takes_the_earlier_readings_only_where_they_can_matter(jammer):
+    """pipeline.observation_band_excess(all_readings=False): the null REs' earlier
+    readings (receiver.null_early_readings) are taken only for SSBs whose standard
+    reading passes the rule's z and floor limits; there the values are those of the
+    full computation, elsewhere the rule fails as it does with the full one."""
+    import copy
+
+    from detector import pipeline as P
+    from detector.pipeline import observation_features_batch
+    from detector.receiver import Receiver
+
+    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None,
+                            jammer=None if jammer is None else {"type": jammer, "sjnr_db": 18.0})
+    x = simulate_capture(p, np.random.default_rng(22)).iq
+    rx = Receiver(p.sample_rate_hz, p.center_freq_hz)
+    obs = [o for o in rx.push(x) + rx.flush() if o.valid]
+    assert len(obs) >= 8 and all(np.isnan(o.null_early_per_re) for o in obs)  # not computed by the receiver
+    feats = observation_features_batch(obs, [None] * len(obs), datatype=p.datatype, sample_rate_hz=p.sample_rate_hz)
+    full = P.observation_band_excess([copy.copy(o) for o in obs], feats)
+    lazy_obs = [copy.copy(o) for o in obs]
+    lazy = P.observation_band_excess(lazy_obs, feats, all_readings=False)
+    cand = (full[1] >= P.BAND_EXCESS_Z) | (lazy[1] >= P.BAND_EXCESS_Z)
+    took = ~np.isnan([o.null_early_per_re for o in lazy_obs])
+    if jammer is None:
+        assert not took.any()  # a clean recording: none of that work
+    else:
+        assert took.all()  # SSB-band noise: every SSB a candidate
+    for k in range(4):
+        assert np.allclose(full[k][took], lazy[k][took], rtol=1e-9, atol=0)
+    rule = lambda r: (r[1] >= P.BAND_EXCESS_Z) & (r[2] >= P.BAND_EXCESS_MIN_DB) & (np.abs(r[3]) < P.BAND_ISI_MAX_DB)
+    assert np.array_equal(rule(full), rule(lazy)) and (rule(full)[cand].all() if jammer else not rule(full).any())
+
+
 class _NeverJammed:
     """A detector that calls every SSB clean: what the rules beside the model add, alone."""
 
