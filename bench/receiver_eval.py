@@ -219,6 +219,27 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
     print(f"  all jammers: Pd {100 * tot[0] / max(tot[1], 1):.2f} %")
 
 
+def _calibrated_sites(n_sites, seed, **cfg_changes):
+    """(site params, its SiteBaseline) per site of the training mix
+    (configs/sim-train.yaml, 20 ms, SNR clipped to 12-39 dB, ``cfg_changes`` on the
+    config), calibrated on one clean recording as ``ssbwatch calibrate`` does; sites
+    with fewer than five valid SSBs are left out."""
+    from pathlib import Path
+
+    from signals.config import load_yaml
+
+    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
+    cfg = dataclasses.replace(cfg, duration_ms=20.0, **cfg_changes)
+    for s in range(n_sites):
+        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        site = dataclasses.replace(site, snr_db=float(np.clip(site.snr_db, 12.0, 39.0)))
+        obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
+        if len(obs) < 5:
+            continue
+        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
+        yield s, site, SiteBaseline({cb.key: cb})
+
+
 DRIFTS_DB = (-3.0, 0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0)
 
 
@@ -229,22 +250,9 @@ def eval_drift(n_sites, seed, model="default", drifts_db=DRIFTS_DB):
     traffic, neighbours, impairments, every datatype; SNR 12-39 dB), calibrate on one
     clean 20 ms recording, then score clean recordings whose SNR is d dB lower
     (noise floor d dB higher relative to the cell) for each d of ``drifts_db``."""
-    from pathlib import Path
-
-    from signals.config import load_yaml
-
     det = load_detector(model)
-    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
-    cfg = dataclasses.replace(cfg, duration_ms=20.0)
     fa = {d: [0, 0] for d in drifts_db}
-    for s in range(n_sites):
-        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
-        site = dataclasses.replace(site, snr_db=float(np.clip(site.snr_db, 12.0, 39.0)))
-        obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
-        if len(obs) < 5:
-            continue
-        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
-        base = SiteBaseline({cb.key: cb})
+    for s, site, base in _calibrated_sites(n_sites, seed):
         for d in drifts_db:
             cap = simulate_capture(dataclasses.replace(site, snr_db=site.snr_db - d),
                                    np.random.default_rng([seed, s, 200]))
@@ -269,23 +277,10 @@ def eval_weaker(n_sites, seed, model="default", weaker_db=WEAKER_DB, jnr_db=0.0)
     which the cell is d dB weaker over the same absolute noise floor (simulated d dB under its
     SNR, then scaled down d dB), for each d of ``weaker_db``: clean (FAR) and with a barrage
     that raises the floor by ``jnr_db``'s JNR (Pd)."""
-    from pathlib import Path
-
-    from signals.config import load_yaml
-
     det = load_detector(model)
-    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
-    cfg = dataclasses.replace(cfg, duration_ms=20.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0))
     fa = {d: [0, 0] for d in weaker_db}
     pd = {d: [0, 0] for d in weaker_db}
-    for s in range(n_sites):
-        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
-        site = dataclasses.replace(site, snr_db=float(np.clip(site.snr_db, 12.0, 39.0)))
-        obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
-        if len(obs) < 5:
-            continue
-        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
-        base = SiteBaseline({cb.key: cb})
+    for s, site, base in _calibrated_sites(n_sites, seed, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0)):
         for d in weaker_db:
             snr = site.snr_db - d
             sjnr = snr - 10 * np.log10(1 + 10 ** (jnr_db / 10))

@@ -363,14 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_info)
 
+    from .daemon import add_run_arguments, add_source_arguments
+
     sp = sub.add_parser("record", help="record the live source of ssbwatch run to SigMF (clean recordings for calibrate)")
-    sp.add_argument("--config", help="edge YAML (see configs/edge.yaml): its source section; options below override it")
-    sp.add_argument("--source", help="source URI: tcp://H:P, tcp-listen://H:P, udp://H:P, rtltcp://H:P, "
-                                     "zmq+pull://H:P, a file path, or - for stdin")
-    sp.add_argument("--format", type=datatype_arg, metavar="DATATYPE",
-                    help="sample format of raw sources (SigMF name: cf32_le, ci16_le, ci8, cu8, ...)")
-    sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate (Hz)")
-    sp.add_argument("--center-freq", type=float, help="centre frequency of the stream (Hz)")
+    add_source_arguments(sp, "edge YAML (see configs/edge.yaml): its source section; options below override it")
     sp.add_argument("--seconds", type=float, required=True, help="how much of the stream to record (s)")
     sp.add_argument("-o", "--output", required=True, help="recording to write (X, X.sigmf-meta or X.sigmf-data)")
     sp.add_argument("--force", action="store_true", help="replace an existing recording of that name")
@@ -380,8 +376,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_record)
 
     sp = sub.add_parser("run", help="edge daemon: score a live IQ stream, emit records, alerts and metrics")
-    from .daemon import add_run_arguments
-
     add_run_arguments(sp)
     sp.set_defaults(func=cmd_run)
     return ap

@@ -1185,16 +1185,21 @@ def _migrate_alerts(old: AlertStateMachine, cfg: AlertConfig) -> AlertStateMachi
 # ---------------------------------------------------------------------------
 # Command line (`ssbwatch run`)
 # ---------------------------------------------------------------------------
-def add_run_arguments(sp: argparse.ArgumentParser) -> None:
+def add_source_arguments(sp: argparse.ArgumentParser, config_help: str) -> None:
+    """The options that name the daemon's source (``run`` and ``record``)."""
     from .cli import datatype_arg
 
-    sp.add_argument("--config", help="edge YAML (see configs/edge.yaml); options below override it")
+    sp.add_argument("--config", help=config_help)
     sp.add_argument("--source", help="source URI: tcp://H:P, tcp-listen://H:P, udp://H:P, rtltcp://H:P, "
                                      "zmq+pull://H:P, a file path, or - for stdin")
     sp.add_argument("--format", type=datatype_arg, metavar="DATATYPE",
                     help="sample format of raw sources (SigMF name: cf32_le, ci16_le, ci8, cu8, cf64_le, ci32_le, ...)")
     sp.add_argument("--sample-rate", "--rate", type=float, dest="sample_rate", help="sample rate (Hz)")
     sp.add_argument("--center-freq", type=float, help="centre frequency of the stream (Hz)")
+
+
+def add_run_arguments(sp: argparse.ArgumentParser) -> None:
+    add_source_arguments(sp, "edge YAML (see configs/edge.yaml); options below override it")
     sp.add_argument("--ssb-freq", type=float, help="pin the SSB centre frequency (Hz)")
     sp.add_argument("--scs", choices=["auto", "15", "30"], help="SSB subcarrier spacing (kHz)")
     sp.add_argument("--period-ms", type=float, help="SSB period assumed until a shorter one is seen")
