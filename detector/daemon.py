@@ -157,6 +157,16 @@ class ReceiverSection:
 class DetectorSection:
     model: str = "default"  # "default" (the shipped DT-DDNN), "classical", or a .onnx / model dir
     baseline: Optional[str] = None  # ssbwatch calibrate output
+    # > 0: with no file at ``baseline`` yet, learn it from the stream's first this many seconds
+    # (a declared quiet period, detector/learn.py) and write it there
+    learn_baseline_s: float = 0.0
+
+    def __post_init__(self):
+        check_range("detector.learn_baseline_s", self.learn_baseline_s, 0.0, 86400.0)
+
+    def learns(self) -> bool:
+        """Whether the baseline is to be learned (set, and no file there yet)."""
+        return self.learn_baseline_s > 0 and self.baseline is not None and not Path(self.baseline).exists()
 
 
 @dataclass(frozen=True)
@@ -253,6 +263,9 @@ class EdgeConfig:
             raise ConfigError("source.uri is not set (config file or --source)")
         if self.receiver.ssb_freq_hz is not None and s.center_freq_hz is None:
             raise ConfigError("receiver.ssb_freq_hz needs source.center_freq_hz (or --center-freq)")
+        if self.detector.learn_baseline_s > 0 and not self.detector.baseline:
+            raise ConfigError("detector.learn_baseline_s needs detector.baseline (or --baseline): "
+                              "the file the learned baseline is written to")
 
 
 def _alert_errors(fn: Callable[[], EdgeConfig], where: str) -> EdgeConfig:
@@ -293,7 +306,8 @@ def apply_overrides(cfg: EdgeConfig, args: argparse.Namespace) -> EdgeConfig:
     rx = _replace(cfg.receiver, scs=(None if scs is None else (scs if scs == "auto" else int(scs))),
                   ssb_freq_hz=getattr(args, "ssb_freq", None), period_ms=getattr(args, "period_ms", None),
                   max_cfo_hz=getattr(args, "max_cfo_hz", None))
-    det = _replace(cfg.detector, model=getattr(args, "model", None), baseline=getattr(args, "baseline", None))
+    det = _replace(cfg.detector, model=getattr(args, "model", None), baseline=getattr(args, "baseline", None),
+                   learn_baseline_s=getattr(args, "learn_baseline", None))
     out = cfg.outputs
     if getattr(args, "jsonl", None) is not None:
         out = dataclasses.replace(out, jsonl=dataclasses.replace(out.jsonl, path=args.jsonl))
@@ -693,14 +707,19 @@ class Daemon:
     """Runs the edge pipeline until stopped; see the module docstring.
 
     ``config_loader`` (re-)reads the configuration for SIGHUP / :meth:`request_reload`.
+    ``learn_in_background`` False: a baseline learned over a quiet period
+    (``detector.learn_baseline_s``) is built between two pushes instead of in a
+    thread beside them (deterministic: the SSBs after the period are calibrated).
     ``pipeline_factory(cfg, detector, baseline, datatype)`` builds the scoring
     pipeline (tests inject slow or fake ones).  ``stream`` is where
     ``outputs.jsonl.path: "-"`` writes (default stdout).
     """
 
     def __init__(self, cfg: EdgeConfig, *, config_loader: Optional[Callable[[], EdgeConfig]] = None,
-                 pipeline_factory=make_pipeline, stream=None, environ: Optional[dict] = None) -> None:
+                 pipeline_factory=make_pipeline, stream=None, environ: Optional[dict] = None,
+                 learn_in_background: bool = True) -> None:
         cfg.check_runnable()
+        self._learn_background = learn_in_background
         self.cfg = cfg
         self._loader = config_loader
         self._pipeline_factory = pipeline_factory
@@ -714,7 +733,8 @@ class Daemon:
         from .pipeline import load_detector
 
         self.detector = load_detector(cfg.detector.model)
-        self.baseline = load_baseline(cfg.detector.baseline)
+        self.baseline = self._section_baseline(cfg.detector)
+        self.learner = None  # a BaselineLearner while the baseline is being learned (detector/learn.py)
         self.stream: Optional[_Stream] = None
         self.jsonl: Optional[JsonlWriter] = None
         self.metrics = None
@@ -781,6 +801,8 @@ class Daemon:
             "iq_swapped": 1 if (rx is not None and getattr(rx, "cfg", None) is not None
                                 and getattr(rx.cfg, "swap_iq", False)) else 0,
             "pci": getattr(rx, "pci", None),
+            "calibrated": 1 if self.baseline is not None else 0,
+            "baseline_learning": 1 if self.learner is not None else 0,
             "real_time_factor": (t.processed_s / t.busy_s) if t.busy_s > 0 else 0.0,
             "reloads": t.reloads,
             "reload_failures": t.reload_failures,
@@ -872,6 +894,11 @@ class Daemon:
             self.jsonl.flush()
 
     def _emit_event(self, ev) -> None:
+        if self.learner is not None and ev.kind == "JAMMING_STARTED" and self.learner.state == "learning":
+            self.learner.restart()
+            log.warning("jamming alert during the baseline's quiet period: the period starts over "
+                        "(%d restarts); the baseline is learned from %.6g s without an alert",
+                        self.learner.restarts, self.learner.seconds)
         d = {"type": "event", **ev.to_dict(), "source": self.cfg.source.uri, "wall_time": round(time.time(), 3)}
         self.totals.events[ev.kind] = self.totals.events.get(ev.kind, 0) + 1
         # durable first (DESIGN.md §9): written + fsync'd before it is sent anywhere
@@ -924,6 +951,8 @@ class Daemon:
                         "conjugate): conjugating every sample from now on; set receiver.swap_iq: true, or fix "
                         "the source's I/Q order", self.cfg.source.uri, getattr(rx, "pci", None))
         self._emit_records(recs)
+        if self.learner is not None:
+            self._learn_step(index, index + n)
 
     def _coalesce(self, st: "_Stream", block, index: int):
         """A backlog as one push: ``block`` and the blocks queued right behind it
@@ -1004,9 +1033,93 @@ class Daemon:
     def _open_stream(self) -> None:
         self.stream = _Stream(self.cfg, self.detector, self.baseline, self._pipeline_factory)
         self.totals.source_opens += 1
+        self._setup_learner()
         self.stream.start()
         log.info("reading %s (%s, %.6g Msps)", self.cfg.source.uri, self.stream.source.datatype,
                  self.stream.fs / 1e6)
+
+    # -- the baseline learned over a quiet period (detector/learn.py) -----------
+    @staticmethod
+    def _section_baseline(sec: DetectorSection):
+        """The baseline of a detector section: its file's, or None while it is to be learned."""
+        if sec.learns():
+            log.info("no baseline at %s yet: it is learned from the stream's first %.6g s (declared quiet)",
+                     sec.baseline, sec.learn_baseline_s)
+            return None
+        if sec.learn_baseline_s > 0:
+            log.info("baseline %s exists: loaded, not learned again (delete it to learn anew)", sec.baseline)
+        return load_baseline(sec.baseline)
+
+    def _setup_learner(self) -> None:
+        """A learner for the current stream when the configuration asks for one (a new
+        stream starts the quiet period over)."""
+        if self.learner is not None and self.learner.state == "building":
+            self.learner.result(wait_s=30.0)
+            self._learn_step(self.learner.position, self.learner.position)  # (collects it)
+        self.learner = None
+        st = self.stream
+        sec = self.cfg.detector
+        rx = getattr(st.pipeline, "receiver", None) if st is not None else None
+        if st is None or self.baseline is not None or not sec.learns() or not hasattr(st.pipeline, "observation_tap"):
+            return
+        from .learn import BaselineLearner
+
+        s = self.cfg.source
+        center = getattr(st.pipeline, "center_freq_hz", None) or s.center_freq_hz or None  # (a SigMF file's own)
+        learner = BaselineLearner(sec.learn_baseline_s, sec.baseline, st.fs, center,
+                                  st.source.datatype, label=s.uri, background=self._learn_background)
+        st.pipeline.observation_tap = lambda obs: learner.take(obs, getattr(rx, "offset_hz", None))
+        self.learner = learner
+
+    def _finish_learning(self) -> None:
+        """At exit: a baseline being built is waited for and reported; a quiet period
+        cut short is said to have written nothing."""
+        lr = self.learner
+        if lr is None:
+            return
+        if lr.state == "building":
+            lr.result(wait_s=30.0)
+            self._learn_step(lr.position, lr.position)
+        elif lr.state == "learning":
+            log.warning("stopped %.3g s into the baseline's %.6g s quiet period (%d SSBs kept): no baseline "
+                        "written", lr.elapsed_s, lr.seconds, lr.n_kept)
+            self.learner = None
+
+    def _learn_step(self, start: int, end: int) -> None:
+        """Advance the learner; a finished baseline is used from here on and reported
+        (a JSONL ``baseline`` line, written durably, and the log)."""
+        lr = self.learner
+        if lr.state == "learning" and self.alerts.jammed_pcis():
+            lr.restart(count=False)  # (an alert is active: the quiet period starts when it clears)
+        if lr.advance(start, end):
+            log.info("baseline quiet period over: %d of its SSBs (%.6g s of stream) make it; building it",
+                     lr.n_used, lr.elapsed_s)
+        if lr.state not in ("done", "failed"):
+            return
+        self.learner = None
+        st = self.stream
+        if st is not None and getattr(st.pipeline, "observation_tap", None) is not None:
+            st.pipeline.observation_tap = None
+        rec = {"type": "baseline", "source": self.cfg.source.uri, "wall_time": round(time.time(), 3),
+               "path": str(lr.path), "learned_s": round(lr.elapsed_s, 3), "restarts": lr.restarts,
+               "ok": lr.state == "done", "sample": int(end)}
+        if lr.state == "done":
+            base = lr.baseline
+            self.baseline = base
+            if st is not None:
+                st.pipeline.baseline = base
+            rec["configs"] = [{"key": c.key, "ssbs": c.n_ssb, "pcis": list(c.pcis),
+                               "noise_floor_db": round(c.noise_floor_db, 2),
+                               "snr_db": round(c.stats["snr_est_db"].median, 2) if "snr_est_db" in c.stats else None}
+                              for c in base.configs.values()]
+            log.info("baseline learned and written to %s: %s; scoring calibrated from sample %d", lr.path,
+                     "; ".join(f"{c['key']}: {c['ssbs']} SSBs, PCI {c['pcis']}, SNR {c['snr_db']} dB"
+                               for c in rec["configs"]), end)
+        else:
+            rec["error"] = lr.error
+            log.error("baseline could not be learned (%s): scoring stays uncalibrated", lr.error)
+        if self.jsonl is not None and not self.jsonl.write(rec, durable=True):
+            self.totals.event_write_errors += 1
 
     # -- reload --------------------------------------------------------------
     def _do_reload(self) -> None:
@@ -1036,7 +1149,7 @@ class Daemon:
             from .pipeline import load_detector
 
             det = load_detector(new.detector.model) if new.detector.model != old.detector.model else det
-            base = load_baseline(new.detector.baseline)
+            base = self._section_baseline(new.detector)
         o_old, o_new = old.outputs, new.outputs
         jsonl = self._open_jsonl(o_new.jsonl) if o_new.jsonl != o_old.jsonl else self.jsonl
         # the metrics port may be the same one: close the old server first
@@ -1085,6 +1198,9 @@ class Daemon:
         elif self.stream is not None and new.detector != old.detector:
             self.stream.pipeline.detector = det
             self.stream.pipeline.baseline = base
+            if getattr(self.stream.pipeline, "observation_tap", None) is not None:
+                self.stream.pipeline.observation_tap = None
+            self._setup_learner()
 
     # -- main loop -----------------------------------------------------------
     def run(self) -> int:
@@ -1104,6 +1220,7 @@ class Daemon:
             try:
                 self._retire_stream(drain=not self._hard_stop)
             finally:
+                self._finish_learning()
                 if self.jsonl is not None:
                     self.jsonl.write(self.stats_record(), durable=True)
                 self._close_outputs()
@@ -1205,7 +1322,11 @@ def add_run_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--period-ms", type=float, help="SSB period assumed until a shorter one is seen")
     sp.add_argument("--max-cfo-hz", type=float, help="largest receiver frequency error the cell search looks for (Hz)")
     sp.add_argument("--follow", action="store_true", help="follow a growing file (tail -f)")
-    sp.add_argument("--baseline", help="site baseline from ssbwatch calibrate")
+    sp.add_argument("--baseline", help="site baseline from ssbwatch calibrate (with --learn-baseline: where the "
+                                       "learned one is written, unless it exists)")
+    sp.add_argument("--learn-baseline", type=float, metavar="SECONDS",
+                    help="no file at --baseline yet: learn it from the stream's first SECONDS (declared clean), "
+                         "write it there and score calibrated from then on")
     sp.add_argument("--model", help="'default' (the shipped DT-DDNN; the default), 'classical', or a model file/directory")
     sp.add_argument("--jsonl", help="records/events/stats JSONL file ('-' for stdout)")
     sp.add_argument("--metrics-port", type=int, help="enable the Prometheus endpoint on this port (127.0.0.1 "

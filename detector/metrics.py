@@ -32,6 +32,8 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``queue_fill_samples``           gauge    samples waiting in the block queue
 ``dc_offset_power_ratio``        gauge    receiver DC offset removed: its power / the signal's (0: none)
 ``iq_swapped``                   gauge    1 when the samples are conjugated (I and Q swapped at the source)
+``calibrated``                   gauge    1 when a site baseline is in use (loaded or learned)
+``baseline_learning``            gauge    1 during the quiet period of ``detector.learn_baseline_s``
 ===============================  =======  =============================================
 
 ``prometheus_client`` is imported only when the endpoint is enabled; without
@@ -82,6 +84,10 @@ GAUGES = {
                               "receiver DC offset being removed: its power over the signal's (0: none)"),
     "iq_swapped": ("iq_swapped", "1 when the samples are conjugated: I and Q swapped at the source "
                                  "(configured, or the cell found only so), else 0"),
+    "calibrated": ("calibrated", "1 when a site baseline is in use (loaded, or learned over the quiet period), "
+                                 "else 0 (uncalibrated)"),
+    "baseline_learning": ("baseline_learning", "1 while the site baseline is being learned over its quiet "
+                                               "period (detector.learn_baseline_s), else 0"),
 }
 
 

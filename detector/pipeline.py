@@ -8,7 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 
@@ -165,6 +165,18 @@ def site_cells(obs: list[SSBObservation]) -> list[int]:
 
 CAL_BATCH = 512  # SSBs per feature batch of a calibration (bounded memory on long recordings)
 CAL_CELL_SEARCH_SSBS = 2000  # clean SSBs the neighbour-cell search sums over
+
+
+_NO_IQ = np.zeros(0, np.complex64)  # calibration keeps observations without their raw IQ
+
+
+def calibration_observations(obs: list[SSBObservation]) -> list[SSBObservation]:
+    """The valid ones of ``obs`` as calibration keeps them until :func:`config_baseline`:
+    their null REs' earlier readings taken (:func:`null_early_readings`, which the
+    band-excess statistics need), their raw IQ and SSB-rate window dropped (copies)."""
+    keep = [o for o in obs if o.valid]
+    null_early_readings(keep)
+    return [dataclasses.replace(o, ssb_iq=_NO_IQ, band_y=None) for o in keep]
 
 
 def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: float, datatype: str,
@@ -550,6 +562,9 @@ class ScoringPipeline:
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
         # clean (STEP_DB)
         self._clean_levels: dict[tuple, _History] = {}
+        # called with each push's observations before they are scored (the daemon's baseline
+        # learning, detector/learn.py); it must not change them
+        self.observation_tap: Optional[Callable[[list[SSBObservation]], None]] = None
 
     @property
     def baseline(self) -> Optional[SiteBaseline]:
@@ -820,12 +835,17 @@ class ScoringPipeline:
         extra = self._no_cell_records()
         return sorted(recs + extra, key=lambda r: r["sample"]) if extra else recs
 
+    def _scored(self, obs: list[SSBObservation]) -> list[dict]:
+        if self.observation_tap is not None and obs:
+            self.observation_tap(obs)
+        return self._with_no_cell(self.records(obs))
+
     def push(self, block: np.ndarray, start_sample: Optional[int] = None) -> list[dict]:
-        return self._with_no_cell(self.records(self.receiver.push(block, start_sample)))
+        return self._scored(self.receiver.push(block, start_sample))
 
     def push_blocks(self, blocks: list[np.ndarray], start_sample: Optional[int] = None) -> list[dict]:
         """:meth:`push` of consecutive blocks at once (Receiver.push_blocks)."""
-        return self._with_no_cell(self.records(self.receiver.push_blocks(blocks, start_sample)))
+        return self._scored(self.receiver.push_blocks(blocks, start_sample))
 
     def flush(self) -> list[dict]:
-        return self._with_no_cell(self.records(self.receiver.flush()))
+        return self._scored(self.receiver.flush())

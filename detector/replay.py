@@ -6,7 +6,6 @@ uses. One unreadable file is reported and skipped; the others go on.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -14,14 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TextIO
 
-import numpy as np
-
 from signals import iq as iqio
 
 from .baseline import SiteBaseline
-from .pipeline import ScoringPipeline, config_baseline
+from .pipeline import ScoringPipeline, calibration_observations, config_baseline
 from .progress import Progress
-from .receiver import ReceiverConfig, null_early_readings
+from .receiver import ReceiverConfig
 
 # The blocks a recording is read in: a quarter second of stream (at 30.72 Msps 7.68 M samples,
 # views of the memory map, converted only where the receiver looks), at most 2^23 samples. The
@@ -38,7 +35,6 @@ def block_samples_for(sample_rate_hz: float) -> int:
     return int(min(max(BLOCK_S * float(sample_rate_hz), 1 << 16), BLOCK_SAMPLES_MAX))
 
 
-_NO_IQ = np.zeros(0, np.complex64)  # calibration keeps observations without their raw IQ
 
 
 @dataclass
@@ -201,9 +197,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
         # calibration: keep the valid observations (without their raw IQ) instead
         # of verdicts; their features follow once the site's neighbours are known
         def handle(obs_list):
-            keep = [o for o in obs_list if o.valid]
-            null_early_readings(keep)  # (the band-excess statistics need them; the windows are not kept)
-            extra.extend(dataclasses.replace(o, ssb_iq=_NO_IQ, band_y=None) for o in keep)
+            extra.extend(calibration_observations(obs_list))
         run_push = lambda b, s: handle(pipe.receiver.push(b, s))  # noqa: E731
         run_flush = lambda: handle(pipe.receiver.flush())  # noqa: E731
     else:

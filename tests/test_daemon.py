@@ -601,3 +601,129 @@ def test_a_stream_with_i_and_q_swapped_is_found_conjugated(tmp_path, jammed_capt
     assert len(ssbs) >= 10 and all(r["pci"] == c["pci"] for r in ssbs)
     assert not any(r["jammed"] for r in ssbs)
     assert any("look swapped" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------------------
+# the baseline learned over a declared quiet period (detector/learn.py)
+# ---------------------------------------------------------------------------
+def _learning_daemon(tmp_path, c, x, learn_s, name="run"):
+    """A daemon (classical detector) reading ``x`` from a raw cf32 file that learns
+    its baseline into tmp_path/baseline.json over the first ``learn_s`` seconds
+    (built between two pushes, so that the SSBs after the period are scored with it)."""
+    raw = tmp_path / f"{name}.cf32"
+    x.astype(np.complex64).tofile(raw)
+    out = tmp_path / f"{name}.jsonl"
+    cfg = _cfg(str(raw), fs=c["fs"], fc=c["fc"], jsonl=str(out),
+               detector={"model": "classical", "baseline": str(tmp_path / "baseline.json"),
+                         "learn_baseline_s": learn_s})
+    return Daemon(cfg, learn_in_background=False), out
+
+
+def test_the_daemon_learns_its_baseline_over_a_quiet_period_and_keeps_it(tmp_path, jammed_capture):
+    """With detector.learn_baseline_s and no file at detector.baseline, the first
+    seconds of stream make the baseline (as `calibrate` makes it from a recording of
+    them), written there and used from then on; a restart loads it, never relearns."""
+    from detector.baseline import SiteBaseline
+    from detector.replay import calibrate
+    from signals import iq as iqio
+
+    c = jammed_capture
+    clean = c["iq"][: c["jam_from"]]  # the clean half: 80 ms, 8 SSB periods
+    x = np.tile(clean, 4)  # (more than one push of the daemon)
+    d, out = _learning_daemon(tmp_path, c, x, 0.03)
+    assert d.baseline is None
+    _Run(d)
+    _wait(lambda: d.exit_reason, "end of input")
+    lines = _lines(out)
+    learned = [l for l in lines if l["type"] == "baseline"]
+    assert len(learned) == 1 and learned[0]["ok"] and learned[0]["learned_s"] >= 0.03
+    cfgs = learned[0]["configs"]
+    assert len(cfgs) == 1 and cfgs[0]["pcis"] == [c["pci"]] and cfgs[0]["ssbs"] >= 10
+    path = tmp_path / "baseline.json"
+    base = SiteBaseline.load(path)
+    (cb,) = base.configs.values()
+    assert cb.pcis == [c["pci"]] and cb.sample_rate_hz == c["fs"] and cb.datatype == "cf32_le"
+    # the same as `ssbwatch calibrate` makes of a recording of the quiet period
+    n = int(round(learned[0]["learned_s"] * c["fs"]))
+    iqio.write_sigmf(tmp_path / "quiet", x[:n], c["fs"], datatype="cf32_le", center_freq_hz=c["fc"])
+    ref = calibrate([str(tmp_path / "quiet.sigmf-meta")])
+    (rb,) = ref.configs.values()
+    assert rb.key == cb.key and abs(rb.noise_floor_db - cb.noise_floor_db) < 0.5
+    assert abs(rb.stats["snr_est_db"].median - cb.stats["snr_est_db"].median) < 0.5
+    ssbs = [l for l in lines if l["type"] == "ssb"]
+    assert not any(r["jammed"] for r in ssbs)
+    at = learned[0]["sample"]
+    assert all(r["mode"] == "uncalibrated" for r in ssbs if r["sample"] < n)
+    after = [r for r in ssbs if r["sample"] >= at]
+    assert after and all(r["mode"] == "calibrated" for r in after)
+    assert d.snapshot()["calibrated"] == 1 and d.snapshot()["baseline_learning"] == 0
+    # a second start finds the file: calibrated from the first SSB, the file untouched
+    before = path.read_bytes()
+    d2, out2 = _learning_daemon(tmp_path, c, x, 0.03, name="again")
+    assert d2.baseline is not None
+    _Run(d2)
+    _wait(lambda: d2.exit_reason, "end of input")
+    lines2 = _lines(out2)
+    assert not [l for l in lines2 if l["type"] == "baseline"] and path.read_bytes() == before
+    ssbs2 = [l for l in lines2 if l["type"] == "ssb"]
+    assert ssbs2 and all(r["mode"] == "calibrated" and not r["jammed"] for r in ssbs2)
+
+
+def test_a_jamming_alert_restarts_the_quiet_period(tmp_path, jammed_capture):
+    """A quiet period is not learned while a jamming alert is active: a stream
+    jammed after 80 ms, with a period of 100 ms, writes no baseline (what was kept
+    before the alert is dropped, and the alert lasts to the end)."""
+    c = jammed_capture
+    jam = c["iq"][c["jam_from"]:]
+    x = np.concatenate([c["iq"], jam])  # 80 ms clean, then 160 ms jammed
+    d, out = _learning_daemon(tmp_path, c, x, 0.1)
+    _Run(d)
+    _wait(lambda: d.exit_reason, "end of input")
+    lines = _lines(out)
+    assert any(l["type"] == "event" and l["kind"] == "JAMMING_STARTED" for l in lines)
+    assert not [l for l in lines if l["type"] == "baseline"]
+    assert not (tmp_path / "baseline.json").exists()
+    assert all(r["mode"] == "uncalibrated" for r in lines if r["type"] == "ssb")
+
+
+def test_learning_a_baseline_needs_a_file_to_write_it_to():
+    with pytest.raises(ConfigError, match="learn_baseline_s needs detector.baseline"):
+        _cfg("x.cf32", detector={"learn_baseline_s": 5.0}).check_runnable()
+    with pytest.raises(ConfigError, match="learn_baseline_s"):
+        _cfg("x.cf32", detector={"learn_baseline_s": -1.0})
+
+
+def test_the_learner_builds_in_a_thread_from_a_uniform_sample_of_the_period(tmp_path, jammed_capture):
+    """BaselineLearner alone: fed a clean stream in chunks, it keeps at most max_ssbs
+    of the period's valid SSBs (a uniform sample), builds in a thread and
+    writes the file; nothing is kept before the period is over."""
+    from detector.baseline import SiteBaseline
+    from detector.learn import BaselineLearner
+    from detector.receiver import Receiver
+
+    c = jammed_capture
+    x = c["iq"][: c["jam_from"]]
+    rx = Receiver(c["fs"], c["fc"])
+    lr = BaselineLearner(0.07, tmp_path / "sub" / "b.json", c["fs"], c["fc"], "cf32_le", label="test",
+                         max_ssbs=12, min_ssbs=10)
+    step = 40_000
+    for a in range(0, len(x), step):
+        b = min(a + step, len(x))
+        lr.take(rx.push(x[a:b]), rx.offset_hz)
+        if lr.advance(a, b):
+            break
+    assert lr.state in ("building", "done") and lr.elapsed_s >= 0.07
+    base = lr.result(wait_s=120.0)
+    assert lr.state == "done" and base is not None and lr.error == ""
+    (cb,) = SiteBaseline.load(tmp_path / "sub" / "b.json").configs.values()
+    assert cb.n_ssb == 12 and cb.pcis == [c["pci"]]
+    assert base.sources and "learned" in base.sources[0]
+
+
+def test_run_learn_baseline_option(tmp_path):
+    args = build_parser().parse_args(["run", "--source", "x.cf32", "--format", "cf32_le", "--rate", "7.68e6",
+                                      "--baseline", str(tmp_path / "b.json"), "--learn-baseline", "5"])
+    cfg = config_from_args(args)
+    assert cfg.detector.learn_baseline_s == 5.0 and cfg.detector.learns()
+    (tmp_path / "b.json").write_text("{}")
+    assert not cfg.detector.learns()  # a file there: loaded, not learned again
