@@ -685,6 +685,7 @@ class _Stream:
             self.source.close()
             raise
         self.discarded = 0  # left in the queue at close (counted as dropped)
+        self.baseline_checked = False  # the baseline's configuration for the locked cell looked up (once)
         self.resyncs = 0
         self.iq_swap_logged = False
 
@@ -953,6 +954,13 @@ class Daemon:
         self._emit_records(recs)
         if self.learner is not None:
             self._learn_step(index, index + n)
+        if (self.baseline is not None and not st.baseline_checked and rx is not None
+                and getattr(rx, "locked", False) and getattr(rx, "scs_khz", None)):
+            st.baseline_checked = True
+            if self.baseline.lookup(rx.scs_khz, st.fs, st.source.datatype) is None:
+                from .replay import baseline_unmatched
+
+                log.warning("%s", baseline_unmatched(self.baseline, rx.scs_khz, st.fs))
 
     def _coalesce(self, st: "_Stream", block, index: int):
         """A backlog as one push: ``block`` and the blocks queued right behind it
@@ -1198,6 +1206,7 @@ class Daemon:
         elif self.stream is not None and new.detector != old.detector:
             self.stream.pipeline.detector = det
             self.stream.pipeline.baseline = base
+            self.stream.baseline_checked = False
             if getattr(self.stream.pipeline, "observation_tap", None) is not None:
                 self.stream.pipeline.observation_tap = None
             self._setup_learner()

@@ -74,6 +74,8 @@ class FileSummary:
     channels: str = ""  # "channel k of N" for a multi-channel recording
     datatype: str = ""
     sample_rate_hz: float = 0.0
+    # a baseline was given but holds no configuration for this recording's: what it lacks, what it holds
+    baseline_unmatched: str = ""
 
     def line(self) -> str:
         if not self.ok:
@@ -121,6 +123,8 @@ class FileSummary:
         if self.no_cell_jammed:
             notes += (f"; the site's cell not found in {self.no_cell_jammed} search block(s), recorded as jammed "
                       f"(pci null: a jammer hiding the cell, or the cell off the air)")
+        if self.baseline_unmatched:
+            notes += f"; {self.baseline_unmatched}"
         if self.iq_swapped:
             notes += ("; I and Q are swapped (the spectrum inverted: the cell was found only in the samples' "
                       "complex conjugate, and scored so) -- check the recorder's I/Q order, or pass --swap-iq")
@@ -242,6 +246,16 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     base = baseline.lookup(rx.scs_khz, m.sample_rate_hz, m.datatype) if (baseline and rx.scs_khz) else None
     if base is not None or not summary.mode:
         summary.mode = "calibrated" if base is not None else "uncalibrated"
+    if baseline is not None and rx.scs_khz and base is None:
+        summary.baseline_unmatched = baseline_unmatched(baseline, rx.scs_khz, m.sample_rate_hz)
+
+
+def baseline_unmatched(baseline: SiteBaseline, scs_khz: int, sample_rate_hz: float) -> str:
+    """What to say when ``baseline`` holds no configuration for a stream's SCS and
+    sample rate (SiteBaseline.lookup gave None): the stream is scored uncalibrated."""
+    held = ", ".join(sorted(baseline.configs)) or "none"
+    return (f"the baseline holds no configuration for {scs_khz} kHz SCS at {sample_rate_hz / 1e6:g} Msps "
+            f"(it holds {held}): scored uncalibrated -- calibrate with a recording at this sample rate")
 
 
 def replay(paths: Iterable[str], out: Optional[TextIO], *, annotate: bool = False, err: Optional[TextIO] = None,

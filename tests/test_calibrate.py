@@ -36,6 +36,32 @@ def test_too_few_ssbs_is_refused_by_name(tmp_path, capsys):
     assert not (tmp_path / "b.json").exists()
 
 
+def test_a_baseline_of_another_sample_rate_is_named_not_silently_unused(tmp_path, capsys):
+    """replay --baseline of a recording whose SCS and sample rate the baseline has no
+    configuration for scores it uncalibrated and says so, naming what the baseline holds."""
+    from signals import iq as iqio
+
+    meta = _clean_capture(tmp_path)
+    base = tmp_path / "b.json"
+    assert main(["calibrate", str(meta), "-o", str(base)]) == 0
+    from scipy.signal import resample_poly
+
+    with iqio.open_iq(meta) as r:
+        x, fc = r.read(0, r.meta.n_samples), r.meta.center_freq_hz
+    up = resample_poly(x, 2, 1).astype(np.complex64)  # the same air at 15.36 Msps
+    iqio.write_sigmf(tmp_path / "fast", up, 15.36e6, datatype="cf32_le", center_freq_hz=fc)
+    capsys.readouterr()
+    assert main(["replay", str(tmp_path / "fast.sigmf-meta"), "--baseline", str(base), "--jsonl",
+                 str(tmp_path / "r.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "holds no configuration for 30 kHz SCS at 15.36 Msps" in err and "30kHz/7.68Msps/ci16_le" in err
+    recs = [json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert recs and all(r["mode"] == "uncalibrated" for r in recs)
+    # at the calibrated rate: no such note
+    assert main(["replay", str(meta), "--baseline", str(base), "--jsonl", str(tmp_path / "r2.jsonl")]) == 0
+    assert "holds no configuration" not in capsys.readouterr().err
+
+
 def test_baseline_keeps_its_neighbours_and_reads_one_without(tmp_path):
     """A baseline's neighbour cells survive save/load; a baseline file written
     before baselines had neighbours reads with none (nothing cancelled)."""

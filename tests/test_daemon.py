@@ -727,3 +727,33 @@ def test_run_learn_baseline_option(tmp_path):
     assert cfg.detector.learn_baseline_s == 5.0 and cfg.detector.learns()
     (tmp_path / "b.json").write_text("{}")
     assert not cfg.detector.learns()  # a file there: loaded, not learned again
+
+
+def test_a_baseline_without_the_streams_configuration_is_named_in_the_log(tmp_path, jammed_capture, caplog):
+    """The daemon given a baseline with no configuration for the locked cell's SCS and
+    sample rate scores uncalibrated and logs what the baseline holds, once."""
+    import logging
+
+    from scipy.signal import resample_poly
+
+    from detector.replay import calibrate
+    from signals import iq as iqio
+
+    c = jammed_capture
+    clean = c["iq"][: c["jam_from"]]
+    iqio.write_sigmf(tmp_path / "fast", resample_poly(clean, 2, 1).astype(np.complex64), 2 * c["fs"],
+                     datatype="cf32_le", center_freq_hz=c["fc"])
+    calibrate([str(tmp_path / "fast.sigmf-meta")]).save(tmp_path / "b.json")
+    raw = tmp_path / "x.cf32"
+    clean.tofile(raw)
+    out = tmp_path / "out.jsonl"
+    cfg = _cfg(str(raw), fs=c["fs"], fc=c["fc"], jsonl=str(out),
+               detector={"model": "classical", "baseline": str(tmp_path / "b.json")})
+    d = Daemon(cfg)
+    with caplog.at_level(logging.WARNING, logger="ssbwatch"):
+        _Run(d)
+        _wait(lambda: d.exit_reason, "end of input")
+    said = [r.getMessage() for r in caplog.records if "holds no configuration" in r.getMessage()]
+    assert len(said) == 1 and "at 7.68 Msps" in said[0] and "15.36Msps" in said[0]
+    ssbs = [l for l in _lines(out) if l["type"] == "ssb"]
+    assert ssbs and all(r["mode"] == "uncalibrated" for r in ssbs)
