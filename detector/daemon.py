@@ -1128,6 +1128,8 @@ class Daemon:
             log.error("baseline could not be learned (%s): scoring stays uncalibrated", lr.error)
         if self.jsonl is not None and not self.jsonl.write(rec, durable=True):
             self.totals.event_write_errors += 1
+        if self.mqtt is not None:
+            self.mqtt.publish_event(rec)  # (on <prefix>/events beside the alerts: the site is calibrated now)
 
     # -- reload --------------------------------------------------------------
     def _do_reload(self) -> None:
