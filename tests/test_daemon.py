@@ -615,7 +615,8 @@ def _learning_daemon(tmp_path, c, x, learn_s, name="run"):
     out = tmp_path / f"{name}.jsonl"
     cfg = _cfg(str(raw), fs=c["fs"], fc=c["fc"], jsonl=str(out),
                detector={"model": "classical", "baseline": str(tmp_path / "baseline.json"),
-                         "learn_baseline_s": learn_s})
+                         "learn_baseline_s": learn_s},
+               receiver={"search_duty": 0.0})  # (the cell search on every sample, however busy the CPU)
     return Daemon(cfg, learn_in_background=False), out
 
 
@@ -748,7 +749,7 @@ def test_a_baseline_without_the_streams_configuration_is_named_in_the_log(tmp_pa
     clean.tofile(raw)
     out = tmp_path / "out.jsonl"
     cfg = _cfg(str(raw), fs=c["fs"], fc=c["fc"], jsonl=str(out),
-               detector={"model": "classical", "baseline": str(tmp_path / "b.json")})
+               detector={"model": "classical", "baseline": str(tmp_path / "b.json")}, receiver={"search_duty": 0.0})
     d = Daemon(cfg)
     with caplog.at_level(logging.WARNING, logger="ssbwatch"):
         _Run(d)
