@@ -23,6 +23,10 @@
     python bench/receiver_eval.py transient [--sites 12] [--seed 77]
         # clean recordings that start while the receiver settles (decaying DC, an AGC step, a
         # gain ramp, leading zeros) over their first SSB: SSBs jammed
+    python bench/receiver_eval.py cells [--sites 8] [--seed 1] [--extra 1] [--power=-9,-3]
+        # a synchronised TDD network: the serving cell, the simulator's co-timed neighbour and
+        # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
+        # cell): right PCI, FAR and Pd (a jammer 8 dB under the SNR) uncalibrated and calibrated
 
 Reports figures; asserts nothing (tests/ holds the assertions).
 """
@@ -617,6 +621,91 @@ def eval_transient(n_sites, seed, model="default"):
         print(f"  {kind:9s} SSBs jammed {j}/{n}")
 
 
+def eval_cells(n_sites, seed, extra=1, power_db=(-9.0, -3.0), model="default"):
+    """Sites of a synchronised TDD network (SNR 15-30 dB, TDL channels, cf32 at one gain):
+    the serving cell, the simulator's co-timed neighbour (-9..-3 dB) and ``extra`` more
+    co-timed cells of other PCIs, each with its own channel (simulated alone at 60 dB SNR
+    and added at ``power_db`` under the serving cell). Calibrated on one clean 40 ms
+    recording, scored on another (new channel draws: the cells' relative levels move as
+    fading moves them) and on one with a jammer whose SJNR is 8 dB under the SNR (barrage,
+    CW, partial-band and SSB-band noise in turn): right PCI, FAR and Pd, both modes."""
+    from detector.pipeline import calibration_observations
+    from detector.receiver import Receiver
+
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(15.0, 30.0), duration_ms=40.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-9.0, -3.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    jammers = ("barrage", "cw", "partial_band_noise", "ssb_band_noise")
+    t = defaultdict(int)
+    for s in range(n_sites):
+        rng = np.random.default_rng([seed, s])
+        site = draw_params(cfg, rng, force_clean=True)
+        used = {site.pci, site.neighbour["pci"]}
+        cells = []
+        while len(cells) < extra:
+            c = int(rng.integers(0, 1008))
+            if c not in used:
+                used.add(c)
+                cells.append((dataclasses.replace(site, pci=c, snr_db=60.0, neighbour=None, jammer=None),
+                              np.float32(10 ** (rng.uniform(*power_db) / 20))))
+
+        def air(p, k):
+            cap = simulate_capture(p, np.random.default_rng([seed, s, k]))
+            x = cap.iq.copy()
+            ref = _sss_power(cap.iq, site) / (1 + 10 ** (-site.snr_db / 10))  # the serving cell's, less its noise
+            for i, (pc, g) in enumerate(cells):
+                xc = simulate_capture(pc, np.random.default_rng([seed, s, k, 1 + i])).iq
+                # at g under the serving cell whatever its own channel draw (the simulator sets the
+                # serving cell's and its neighbour's levels after their channels so too)
+                x += xc * np.float32(g * np.sqrt(ref / max(_sss_power(xc, pc), 1e-30)))
+            return cap, x
+
+        _, xcal = air(site, 100)
+        rx = Receiver(site.sample_rate_hz, site.center_freq_hz)
+        obs = calibration_observations(rx.push(xcal) + rx.flush())
+        base = None
+        if len(obs) >= 5:
+            cb = config_baseline(obs, obs[0].scs_khz, site.sample_rate_hz, site.datatype)
+            base = SiteBaseline({cb.key: cb})
+        t["calibrated_sites"] += base is not None
+        jam = dataclasses.replace(site, jammer={"type": jammers[s % len(jammers)], "sjnr_db": site.snr_db - 8.0})
+        for p, k, clean in ((site, 200, True), (jam, 300, False)):
+            cap, x = air(p, k)
+            for b, mode in ((None, "u"), (base, "c")):
+                if mode == "c" and b is None:
+                    continue
+                recs, _ = run_capture(cap, iq=x, baseline=b, detector=det)
+                for tr, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                    if clean and mode == "u":
+                        t["ssbs"] += 1
+                        t["right"] += r is not None and r["pci"] == site.pci
+                    if clean:
+                        if r is not None and r["valid"] and r["pci"] == site.pci:
+                            t["fa_" + mode] += bool(r["jammed"])
+                            t["n_" + mode] += 1
+                    else:
+                        t["pd_" + mode] += r is not None and bool(r["jammed"])
+                        t["nj_" + mode] += 1
+    print(f"{n_sites} sites of a synchronised network, {2 + extra} co-timed cells (the extra ones "
+          f"{power_db[0]:g}..{power_db[1]:g} dB under the serving cell), SNR 15-30 dB, TDL, {det.name}:")
+    print(f"  right PCI {t['right']}/{t['ssbs']}; calibrated sites {t['calibrated_sites']}/{n_sites}")
+    for mode, name in (("u", "uncalibrated"), ("c", "calibrated")):
+        print(f"  {name}: FAR {t['fa_' + mode]}/{t['n_' + mode]}, Pd {t['pd_' + mode]}/{t['nj_' + mode]} "
+              f"(SJNR = SNR - 8 dB)")
+
+
+def _sss_power(x, p):
+    """Mean power of the SSS REs of the SSBs a receiver finds in ``x`` (the capture of
+    params ``p``), in x's units."""
+    from detector.receiver import Receiver
+
+    rx = Receiver(p.sample_rate_hz, p.center_freq_hz)
+    obs = [o for o in rx.push(x) + rx.flush() if o.valid and o.pci == p.pci]
+    return float(np.mean([np.mean(np.abs(o.grid[2, 56:183]) ** 2) for o in obs])) if obs else 0.0
+
+
 def _observations(cap):
     from detector.receiver import Receiver
 
@@ -627,7 +716,8 @@ def _observations(cap):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak",
-                                         "mistimed", "novel", "protocol", "periods", "transient", "weaker"])
+                                         "mistimed", "novel", "protocol", "periods", "transient", "weaker",
+                                         "cells"])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
@@ -639,7 +729,8 @@ def main(argv=None):
     ap.add_argument("--snr", default="-3,0,3,6", help="weak: SNRs (dB)")
     ap.add_argument("--rate", type=float, help="cfo: one sample rate (Hz), SSB off-centre (default: the mix)")
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
-    ap.add_argument("--power", default="-20,-3", help="mistimed: the neighbour's power range (dB)")
+    ap.add_argument("--power", default=None, help="mistimed: the neighbour's power range (dB; default -20,-3); "
+                                                  "cells: the extra cells' (default -9,-3)")
     ap.add_argument("--sir", default="5,15,25", help="novel, protocol: signal-to-jammer ratios over the SSB's band (dB)")
     ap.add_argument("--rates", default="19.5,20,25,50", help="rates: sample rates (Msps) to resample to")
     ap.add_argument("--periods", default="20,40,80,160", help="periods: SSB periods (ms)")
@@ -647,6 +738,8 @@ def main(argv=None):
                                      + ",".join(f"{d:g}" for d in DRIFTS_DB) + ")")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     ap.add_argument("--jnr", type=float, default=0.0, help="weaker: the barrage's JNR (dB)")
+    ap.add_argument("--extra", type=int, default=1, help="cells: co-timed cells besides the serving one and its "
+                                                         "simulated neighbour")
     a = ap.parse_args(argv)
     if a.no_fade_guard:
         import detector.pipeline
@@ -658,7 +751,8 @@ def main(argv=None):
         eval_rates(a.n, a.seed, a.model, [float(v) * 1e6 for v in a.rates.split(",")])
     elif a.what == "mistimed":
         eval_mistimed(a.sites, a.seed, [float(v) for v in a.offsets.split(",")],
-                      [float(v) for v in a.power.split(",")], model="default" if a.model == "classical" else a.model)
+                      [float(v) for v in (a.power or "-20,-3").split(",")],
+                      model="default" if a.model == "classical" else a.model)
     elif a.what in ("weak", "cfo"):  # the shipped model unless another is named (no classical run)
         model = "default" if a.model == "classical" else a.model
         if a.what == "weak":
@@ -680,6 +774,10 @@ def main(argv=None):
     elif a.what == "weaker":
         eval_weaker(a.sites, a.seed, model="default" if a.model == "classical" else a.model,
                     jnr_db=a.jnr)
+    elif a.what == "cells":
+        lo, hi = (float(v) for v in (a.power or "-9,-3").split(","))
+        eval_cells(a.sites, a.seed, extra=a.extra, power_db=(lo, hi),
+                   model="default" if a.model == "classical" else a.model)
     elif a.what == "transient":
         eval_transient(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "fading":

@@ -101,14 +101,25 @@ class BaselineLearner:
             return
         if offset_hz is not None:
             self._offset_hz = float(offset_hz)
-        for o in calibration_observations(obs):
+        slots = []  # (where in _kept, observation): reservoir sampling
+        for o in obs:
+            if not o.valid:
+                continue
             self._seen += 1
-            if len(self._kept) < self.max_ssbs:
-                self._kept.append(o)
+            if len(self._kept) + len(slots) < self.max_ssbs:
+                slots.append((len(self._kept) + len(slots), o))
             else:
                 j = int(self._rng.integers(0, self._seen))
                 if j < self.max_ssbs:
-                    self._kept[j] = o
+                    slots.append((j, o))
+        if not slots:
+            return
+        kept = calibration_observations([o for _, o in slots])  # (only these: their readings cost)
+        for (j, _), o in zip(slots, kept):
+            if j < len(self._kept):
+                self._kept[j] = o
+            else:
+                self._kept.append(o)
 
     def advance(self, start_sample: int, end_sample: int) -> bool:
         """Samples [start_sample, end_sample) of the stream have been processed;
