@@ -500,6 +500,23 @@ PBCH_SYMBOL_MIN_ISR_DB = -15.0
 _SYM_IDX = [FEATURE_NAMES.index(f"sym{l}_int_rel_db") for l in range(4)]
 
 
+# Null-RE rise at a calibrated site. The 130 null REs carry no cell's signal (TS 38.211 §7.4.3.1):
+# a co-timed neighbour -- in a synchronised network, every cell on the raster point -- puts its
+# SSB on the serving SSB's occupied REs and leaves them empty too, so their energy against the
+# cell's own power is what the site's calibration saw, give or take the floor's drift
+# (NOISE_FLOOR_DRIFT_DB) and a fade of the cell (the fade guard). The model, trained with one
+# neighbour at most, cancelled, reads a second uncancelled one on the occupied REs and misses
+# jammers there (receiver_eval.py cells, three cells: barrage and SSB-band noise at JNR ~7 dB
+# read clean with the null REs 6-8 dB over the site's level). A calibrated SSB whose null REs
+# stand NULL_RISE_DB over the site's clean median (twice the drift the calibrated mode takes as
+# clean), NULL_RISE_Z of its spreads, is jammed; the fade guard still withdraws it where the
+# cell faded and the floor did not move. Record "null_rise_db" (the rise, dB).
+NULL_RISE_DB = 6.0
+NULL_RISE_Z = 5.0
+_NULL_RISE_IDX = FEATURE_NAMES.index("site_epnre_rel_db")
+_NULL_RISE_Z_IDX = FEATURE_NAMES.index("site_z_epnre_rel_db")
+
+
 def pbch_symbol_excess_db(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(excess, level), dB, float64 (N,), of N SSBs' features (N, N_FEATURES): the
     lower of the interference on symbols 1 and 3 (PBCH only) over the higher of
@@ -683,6 +700,10 @@ class ScoringPipeline:
                     and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
                 # interference on the PBCH's symbols alone (see PBCH_SYMBOL_EXCESS_DB)
                 self._jam(rec, pbch_symbol_excess_db=round(float(px), 2))
+            if o.valid and b is not None and not rec["jammed"] and f[_NULL_RISE_IDX] >= NULL_RISE_DB \
+                    and f[_NULL_RISE_Z_IDX] >= NULL_RISE_Z:
+                # the null REs over the site's clean level (see NULL_RISE_DB)
+                self._jam(rec, null_rise_db=round(float(f[_NULL_RISE_IDX]), 2))
             if o.valid:
                 self._gain_step(rec, o)
             if rec["valid"]:

@@ -1781,6 +1781,36 @@ def test_a_calibrated_site_takes_the_band_excess_to_its_own_leakage():
     assert not any(r["jammed"] for r in got["uncalibrated"])
 
 
+def test_null_res_over_the_sites_level_are_jammed_where_the_model_says_clean():
+    """pipeline.NULL_RISE_DB: at a calibrated site, an SSB whose null REs stand 6 dB or more
+    (and NULL_RISE_Z spreads) over the site's clean level is jammed whatever the model says
+    (here a detector that calls everything clean): a barrage at JNR 8 dB is, one at JNR 2 dB
+    (inside the drift the calibrated mode takes as clean) and a clean recording are not."""
+    from detector import pipeline as P
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import config_baseline
+
+    cfg = SimConfig(sample_rates_hz=(15.36e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(22.0, 22.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(51), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None)
+    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
+    cal = [o for k in range(2) for o in rx.push(simulate_capture(p, np.random.default_rng([52, k])).iq) + rx.flush()
+           if o.valid]
+    base = SiteBaseline({(cb := config_baseline(cal, p.scs_khz, p.sample_rate_hz, p.datatype)).key: cb})
+    got = {}
+    for jnr_db in (None, 2.0, 8.0):
+        jam = None if jnr_db is None else {
+            "type": "barrage", "sjnr_db": p.snr_db - 10 * np.log10(1 + 10 ** (jnr_db / 10))}
+        x = simulate_capture(dataclasses.replace(p, jammer=jam), np.random.default_rng(53)).iq
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=base, detector=_NeverJammed())
+        got[jnr_db] = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+        assert len(got[jnr_db]) >= 8 and all(r["mode"] == "calibrated" for r in got[jnr_db])
+    assert all(r["jammed"] and r["null_rise_db"] >= P.NULL_RISE_DB for r in got[8.0])
+    assert not any("null_rise_db" in r for r in got[2.0] + got[None])
+
+
 def _ssb_waveform(pci, rng, taps=((0, 1.0),)):
     """An SSB (random PBCH) at the SSB rate: 4 symbols of 18 + 256 samples
     through a channel of (delay, gain) taps, complex128 (1096 + 8,)."""
