@@ -16,8 +16,9 @@ does not learn again (delete the file to learn anew).
 
 A quiet period that is not quiet poisons the baseline. A jamming alert raised
 during it (the uncalibrated verdicts) starts the period over, with nothing kept
-from before, and it cannot end while an alert is active; a jammer the uncalibrated detector cannot see (a white barrage) is
-the operator's to rule out, as for ``calibrate``.
+from before, and it cannot end while an alert is active; a jammer the
+uncalibrated detector cannot see (a white barrage) is the operator's to rule
+out, as for ``calibrate``.
 
 :class:`BaselineLearner` is the stateful part (fed the pipeline's observations
 through ``ScoringPipeline.observation_tap`` and the stream position by the

@@ -506,8 +506,8 @@ _SYM_IDX = [FEATURE_NAMES.index(f"sym{l}_int_rel_db") for l in range(4)]
 # cell's own power is what the site's calibration saw, give or take the floor's drift
 # (NOISE_FLOOR_DRIFT_DB) and a fade of the cell (the fade guard). The model, trained with one
 # neighbour at most, cancelled, reads a second uncancelled one on the occupied REs and misses
-# jammers there (receiver_eval.py cells, three cells: barrage and SSB-band noise at JNR ~7 dB
-# read clean with the null REs 6-8 dB over the site's level). A calibrated SSB whose null REs
+# jammers there (receiver_eval.py cells, three cells: a quarter of the missed jammers at JNR
+# ~7 dB had their null REs 6-8 dB over the site's level). A calibrated SSB whose null REs
 # stand NULL_RISE_DB over the site's clean median (twice the drift the calibrated mode takes as
 # clean), NULL_RISE_Z of its spreads, is jammed; the fade guard still withdraws it where the
 # cell faded and the floor did not move. Record "null_rise_db" (the rise, dB).

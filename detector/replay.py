@@ -35,8 +35,6 @@ def block_samples_for(sample_rate_hz: float) -> int:
     return int(min(max(BLOCK_S * float(sample_rate_hz), 1 << 16), BLOCK_SAMPLES_MAX))
 
 
-
-
 @dataclass
 class FileSummary:
     file: str
