@@ -758,3 +758,28 @@ def test_a_baseline_without_the_streams_configuration_is_named_in_the_log(tmp_pa
     assert len(said) == 1 and "at 7.68 Msps" in said[0] and "15.36Msps" in said[0]
     ssbs = [l for l in _lines(out) if l["type"] == "ssb"]
     assert ssbs and all(r["mode"] == "uncalibrated" for r in ssbs)
+
+
+def test_a_baseline_that_cannot_be_written_leaves_the_daemon_uncalibrated_and_says_so(tmp_path, jammed_capture):
+    """The learned baseline's file cannot be written (its folder is a file): the
+    daemon reports it (a JSONL baseline line with ok false and the error), keeps
+    scoring uncalibrated, and every sample is still processed."""
+    c = jammed_capture
+    x = c["iq"][: c["jam_from"]]
+    (tmp_path / "blocker").write_text("not a folder")
+    raw = tmp_path / "x.cf32"
+    x.tofile(raw)
+    out = tmp_path / "out.jsonl"
+    cfg = _cfg(str(raw), fs=c["fs"], fc=c["fc"], jsonl=str(out),
+               detector={"model": "classical", "baseline": str(tmp_path / "blocker" / "b.json"),
+                         "learn_baseline_s": 0.02},
+               receiver={"search_duty": 0.0})
+    d = Daemon(cfg, learn_in_background=False)
+    _Run(d)
+    _wait(lambda: d.exit_reason, "end of input")
+    lines = _lines(out)
+    (rep,) = [l for l in lines if l["type"] == "baseline"]
+    assert rep["ok"] is False and rep["error"] and "configs" not in rep
+    ssbs = [l for l in lines if l["type"] == "ssb"]
+    assert ssbs and all(r["mode"] == "uncalibrated" for r in ssbs)
+    assert d.snapshot()["samples_processed"] == len(x) and d.baseline is None
