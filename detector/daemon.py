@@ -1061,9 +1061,7 @@ class Daemon:
     def _setup_learner(self) -> None:
         """A learner for the current stream when the configuration asks for one (a new
         stream starts the quiet period over)."""
-        if self.learner is not None and self.learner.state == "building":
-            self.learner.result(wait_s=30.0)
-            self._learn_step(self.learner.position, self.learner.position)  # (collects it)
+        self._collect_building()
         self.learner = None
         st = self.stream
         sec = self.cfg.detector
@@ -1079,16 +1077,19 @@ class Daemon:
         st.pipeline.observation_tap = lambda obs: learner.take(obs, getattr(rx, "offset_hz", None))
         self.learner = learner
 
+    def _collect_building(self) -> None:
+        """A baseline being built: waited for (30 s at most) and, once built, used and reported."""
+        lr = self.learner
+        if lr is not None and lr.state == "building":
+            lr.result(wait_s=30.0)
+            self._learn_step(lr.position, lr.position)
+
     def _finish_learning(self) -> None:
         """At exit: a baseline being built is waited for and reported; a quiet period
         cut short is said to have written nothing."""
+        self._collect_building()
         lr = self.learner
-        if lr is None:
-            return
-        if lr.state == "building":
-            lr.result(wait_s=30.0)
-            self._learn_step(lr.position, lr.position)
-        elif lr.state == "learning":
+        if lr is not None and lr.state == "learning":
             log.warning("stopped %.3g s into the baseline's %.6g s quiet period (%d SSBs kept): no baseline "
                         "written", lr.elapsed_s, lr.seconds, lr.n_kept)
             self.learner = None

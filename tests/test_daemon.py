@@ -606,15 +606,16 @@ def test_a_stream_with_i_and_q_swapped_is_found_conjugated(tmp_path, jammed_capt
 # ---------------------------------------------------------------------------
 # the baseline learned over a declared quiet period (detector/learn.py)
 # ---------------------------------------------------------------------------
-def _learning_daemon(tmp_path, c, x, learn_s, name="run"):
+def _learning_daemon(tmp_path, c, x, learn_s, name="run", baseline=None):
     """A daemon (classical detector) reading ``x`` from a raw cf32 file that learns
-    its baseline into tmp_path/baseline.json over the first ``learn_s`` seconds
-    (built between two pushes, so that the SSBs after the period are scored with it)."""
+    its baseline into ``baseline`` (default tmp_path/baseline.json) over the first
+    ``learn_s`` seconds (built between two pushes, so that the SSBs after the period
+    are scored with it)."""
     raw = tmp_path / f"{name}.cf32"
     x.astype(np.complex64).tofile(raw)
     out = tmp_path / f"{name}.jsonl"
     cfg = _cfg(str(raw), fs=c["fs"], fc=c["fc"], jsonl=str(out),
-               detector={"model": "classical", "baseline": str(tmp_path / "baseline.json"),
+               detector={"model": "classical", "baseline": str(baseline or tmp_path / "baseline.json"),
                          "learn_baseline_s": learn_s},
                receiver={"search_duty": 0.0})  # (the cell search on every sample, however busy the CPU)
     return Daemon(cfg, learn_in_background=False), out
@@ -767,14 +768,7 @@ def test_a_baseline_that_cannot_be_written_leaves_the_daemon_uncalibrated_and_sa
     c = jammed_capture
     x = c["iq"][: c["jam_from"]]
     (tmp_path / "blocker").write_text("not a folder")
-    raw = tmp_path / "x.cf32"
-    x.tofile(raw)
-    out = tmp_path / "out.jsonl"
-    cfg = _cfg(str(raw), fs=c["fs"], fc=c["fc"], jsonl=str(out),
-               detector={"model": "classical", "baseline": str(tmp_path / "blocker" / "b.json"),
-                         "learn_baseline_s": 0.02},
-               receiver={"search_duty": 0.0})
-    d = Daemon(cfg, learn_in_background=False)
+    d, out = _learning_daemon(tmp_path, c, x, 0.02, baseline=tmp_path / "blocker" / "b.json")
     _Run(d)
     _wait(lambda: d.exit_reason, "end of input")
     lines = _lines(out)

@@ -1746,6 +1746,23 @@ def test_interference_on_the_pbch_symbols_alone_is_jammed(case):
             assert not any(r["jammed"] for r in recs)
 
 
+def _calibrated_static_site(rate_hz, snr_db, seed, n_cal):
+    """A clean 30 kHz site (L_max 8, SSBs every 5 ms, cf32 at one gain; no multipath,
+    neighbour or impairments) at ``rate_hz`` and ``snr_db``, drawn with ``seed``, and
+    its configuration baseline from ``n_cal`` clean 20 ms recordings (rng [seed + 1, k])."""
+    from detector.pipeline import config_baseline
+
+    cfg = SimConfig(sample_rates_hz=(rate_hz,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(snr_db, snr_db), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(seed), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None)
+    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
+    cal = [o for k in range(n_cal)
+           for o in rx.push(simulate_capture(p, np.random.default_rng([seed + 1, k])).iq) + rx.flush() if o.valid]
+    return p, config_baseline(cal, p.scs_khz, p.sample_rate_hz, p.datatype)
+
+
 def test_a_calibrated_site_takes_the_band_excess_to_its_own_leakage():
     """pipeline.band_threshold_db: a site's clean SSBs keep their null REs at
     the floor, so once calibrated the band-excess rule's level drops from -24 dB
@@ -1755,17 +1772,8 @@ def test_a_calibrated_site_takes_the_band_excess_to_its_own_leakage():
     not without the baseline."""
     from detector import pipeline as P
     from detector.baseline import SiteBaseline
-    from detector.pipeline import config_baseline
 
-    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
-                    all_ssbs_fraction=1.0, snr_db=(38.0, 38.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    p = draw_params(cfg, np.random.default_rng(31), force_clean=True)
-    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None)
-    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
-    cal = [o for k in range(3) for o in rx.push(simulate_capture(p, np.random.default_rng([32, k])).iq) + rx.flush()
-           if o.valid]
-    cb = config_baseline(cal, p.scs_khz, p.sample_rate_hz, p.datatype)
+    p, cb = _calibrated_static_site(23.04e6, 38.0, 31, 3)
     assert P.AUX_BAND_ISR in cb.stats
     level = P.band_threshold_db(cb)
     assert level == max(P.BAND_EXCESS_SITE_MIN_DB, cb.stats[P.AUX_BAND_ISR].max + P.BAND_EXCESS_SITE_MARGIN_DB)
@@ -1788,17 +1796,9 @@ def test_null_res_over_the_sites_level_are_jammed_where_the_model_says_clean():
     (inside the drift the calibrated mode takes as clean) and a clean recording are not."""
     from detector import pipeline as P
     from detector.baseline import SiteBaseline
-    from detector.pipeline import config_baseline
 
-    cfg = SimConfig(sample_rates_hz=(15.36e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
-                    all_ssbs_fraction=1.0, snr_db=(22.0, 22.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    p = draw_params(cfg, np.random.default_rng(51), force_clean=True)
-    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None)
-    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
-    cal = [o for k in range(2) for o in rx.push(simulate_capture(p, np.random.default_rng([52, k])).iq) + rx.flush()
-           if o.valid]
-    base = SiteBaseline({(cb := config_baseline(cal, p.scs_khz, p.sample_rate_hz, p.datatype)).key: cb})
+    p, cb = _calibrated_static_site(15.36e6, 22.0, 51, 2)
+    base = SiteBaseline({cb.key: cb})
     got = {}
     for jnr_db in (None, 2.0, 8.0):
         jam = None if jnr_db is None else {
