@@ -32,6 +32,17 @@ from signals import iq as iqio
 RULE_KEYS = ("band_excess_db", "pbch_symbol_excess_db", "null_rise_db", "interference_step_db", "unknown_cell",
              "pss_sss_jump", "pss_shape_jump")
 MATCH_SAMPLES = 20
+JNR_EDGES_DB = (0.0, 3.0, 6.0, 10.0)  # Pd at SJNR 15-30 dB is also given per band of the jammer-to-noise ratio
+
+
+def jnr_band(jnr_db: float) -> str:
+    """The JNR band's label: "<0", "0-3", ..., ">=10"."""
+    lo = None
+    for hi in JNR_EDGES_DB:
+        if jnr_db < hi:
+            return f"<{hi:g}" if lo is None else f"{lo:g}-{hi:g}"
+        lo = hi
+    return f">={lo:g}"
 
 
 def score_capture(meta: str, det) -> dict:
@@ -75,6 +86,12 @@ def score_capture(meta: str, det) -> dict:
             if jammed and sjnr is not None and 15.0 <= sjnr < 30.0:
                 out[f"{mode}_jam1530"] += 1
                 out[f"{mode}_jam1530_called"] += bool(r["jammed"])
+                # where the misses are: by the jammer's power over the noise, and by type
+                band = jnr_band(float(a["ssbwatch:jnr_db"]))
+                out[f"{mode}_jam1530_jnr{band}"] += 1
+                out[f"{mode}_jam1530_jnr{band}_called"] += bool(r["jammed"])
+                out[f"{mode}_jam1530_type_{a['ssbwatch:jammer']}"] += 1
+                out[f"{mode}_jam1530_type_{a['ssbwatch:jammer']}_called"] += bool(r["jammed"])
             for k in RULE_KEYS:
                 if r["jammed"] and k in r:
                     out[f"{mode}_{kind}_rule_{k}"] += 1
@@ -104,6 +121,13 @@ def main(argv=None) -> int:
         print(f"  {name}: FAR {fa}/{c} = {100 * fa / max(c, 1):.2f} %; Pd {pd}/{j} = {100 * pd / max(j, 1):.1f} %; "
               f"Pd at SJNR 15-30 dB {pd15}/{j15} = {100 * pd15 / max(j15, 1):.1f} % "
               f"({tot[f'{mode}_invalid']} invalid, {tot[f'{mode}_missed']} not observed)")
+        bands = [jnr_band(v - 0.5) for v in JNR_EDGES_DB] + [jnr_band(JNR_EDGES_DB[-1])]
+        print("    Pd at SJNR 15-30 dB by JNR: " + ", ".join(
+            f"{b} dB {tot[f'{mode}_jam1530_jnr{b}_called']}/{tot[f'{mode}_jam1530_jnr{b}']}" for b in bands))
+        types = sorted(k[len(f"{mode}_jam1530_type_"):] for k in tot
+                       if k.startswith(f"{mode}_jam1530_type_") and not k.endswith("_called"))
+        print("    Pd at SJNR 15-30 dB by jammer: " + ", ".join(
+            f"{t} {tot[f'{mode}_jam1530_type_{t}_called']}/{tot[f'{mode}_jam1530_type_{t}']}" for t in types))
         rules = {k: (tot[f"{mode}_jam_rule_{k}"], tot[f"{mode}_clean_rule_{k}"]) for k in RULE_KEYS
                  if tot[f"{mode}_jam_rule_{k}"] or tot[f"{mode}_clean_rule_{k}"]}
         if rules:

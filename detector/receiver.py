@@ -217,6 +217,8 @@ class Acquisition:
     others: list[int] = field(default_factory=list)  # PCIs of other cells seen, strongest first
     l_max: int = 8  # the cell's L_max (l_max_candidates; where the band leaves it open, its burst)
     l_max_seen: bool = False  # l_max from the burst (its ī_SSB over 3 fit one candidate better)
+    # the null REs' energy over the SSS REs' at its detections, dB (median; _null_to_sss_db)
+    null_to_sss_db: float = float("nan")
 
 
 def _period_from(dets: list[Detection], fs_hz: float) -> Optional[float]:
@@ -378,7 +380,10 @@ def acquire_steps(
             if acq is not None:
                 if _real_cell(acq.detections, cfg) or acq.pci in cfg.preferred_pcis:
                     return acq
-                if len(tried) == 1 and (scs, off) not in blind_offs:  # (a blind band must show a clear cell)
+                if (scs, off) not in blind_offs and (len(tried) == 1 or (
+                        not weak and len(acq.detections) >= WEAK_LATER_BAND_SSBS)):
+                    # (a blind band must show a clear cell; a later band, a cell at several SSBs
+                    # where the bands before it held none)
                     weak.append(acq)
             yield
         return None
@@ -409,7 +414,8 @@ def acquire_steps(
         # air); the stronger PSS wins
         alt = yield from further(edge_offs)
         if alt is not None and (acq is None or (alt.pci != acq.pci and acq.pci not in cfg.preferred_pcis
-                                                 and _pss_strength(alt) > _pss_strength(acq))):
+                                                 and _pss_strength(alt) > _pss_strength(acq)
+                                                 and not _shifted_band(alt, acq))):
             acq = alt  # (a calibrated site's own cell is kept)
     if blind_ok and ((acq is None and blind_fallback) or (acq is not None and blind_if_thin
                                                            and len(acq.detections) < 2)):
@@ -426,15 +432,26 @@ def acquire_steps(
             blind_offs.update((scs, o) for o in blind_by_scs[scs])
         alt = yield from further(blind_by_scs)
         if alt is not None and (acq is None or (alt.pci != acq.pci
-                                                and _pss_strength(alt) > BLIND_OVERRIDE * _pss_strength(acq))):
+                                                and _pss_strength(alt) > BLIND_OVERRIDE * _pss_strength(acq)
+                                                and not _shifted_band(alt, acq))):
             acq = alt
     return acq if acq is not None else (weak[0] if weak else None)
 
 
+# A doubtful cell (not _real_cell) of a band other than the best is kept (taken when no band holds
+# a clear one) where it was seen at this many SSBs and the bands before it gave no cell: in a
+# synchronised network of several cells within a few dB, every cell's SSS and PBCH-DMRS lie under
+# the others' (margins ~1.1-1.2), and the best coarse band can be the one 43 subcarriers off the
+# cells (see fine()), which holds none: 5 co-timed cells within 4 dB, 4 of 10 sites found no cell
+# in 40 ms without this; cells that noise and traffic make are seen at one or two SSBs
+WEAK_LATER_BAND_SSBS = 3
 # a cell of the blind search replaces one the raster search saw at a single SSB when its PSS
 # correlates this much better (the real captures' cells: ~1.9; cells that noise and traffic
 # make in a loaded band: ~0.35-0.6)
 BLIND_OVERRIDE = 1.25
+# ... and neither it nor a cell of a band cut by the capture's edge does so where its null REs
+# stand this much louder (over its SSS) than the raster cell's (_shifted_band)
+SHIFTED_BAND_NULL_GAP_DB = 10.0
 IQ_SWAP_CHECKS = 3  # conjugated searches a stream that never had a cell tries (ReceiverConfig.iq_swap_check)
 BLIND_EVERY = 4  # a live receiver's cell searches that try the blind search, while none finds a cell
 
@@ -490,6 +507,7 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     # weak cell is identified from several SSBs, and a weaker co-channel cell with
     # the same N_ID2 is ignored, never mixed in
     by_pci: dict[int, list[Detection]] = {}
+    null_db: dict[int, float] = {}
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
         nid1, margin, acc = _decide_nid1(mine)
@@ -498,24 +516,47 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
             # whose PSS partly matches) add noise to every N_ID1 and can drown a cell seen
             # at one or two SSBs (17 peaks, two of them the cell's: margin 1.08): decide
             # again on the peaks whose own SSS match stands clear of its median
-            clear = [c for c in mine if float(c[5].max()) >= cfg.clear_sss_ratio * float(np.median(c[5]))]
-            if not clear or len(clear) == len(mine):
-                continue
-            mine = clear
-            nid1, margin, acc = _decide_nid1(mine)
-            if margin < cfg.min_sss_margin:
+            clear = [c for c in mine if _own_sss_ratio(c[5]) >= cfg.clear_sss_ratio]
+            agreed = _agreed_nid1(clear)
+            if clear and len(clear) < len(mine):
+                nid1, margin, acc = _decide_nid1(clear)
+            if margin >= cfg.min_sss_margin:
+                mine = clear
+            elif agreed is not None:
+                # co-timed cells of this N_ID2 within a few dB: each one's SSS is under the
+                # others' in the sum (margin ~1.02-1.08 with 3 such cells), but the peaks that
+                # carry an SSS clearly all carry the same one (noise peaks stay under
+                # clear_sss_ratio, and two of them agree by chance 1 in 336)
+                mine = clear
+                nid1, acc = agreed, np.sqrt(np.sum([c[5] ** 2 for c in clear], axis=0))
+                margin = float(acc[nid1] / max(float(np.max(np.delete(acc, nid1))), 1e-30))
+            else:
                 continue
         single_ok = max(c[2] for c in mine) >= cfg.acq_single_threshold and margin >= cfg.single_sss_margin
         if len(mine) < 2 and not single_ok:
             continue  # noise makes isolated weak PSS peaks with random N_ID1
         dets = []
+        owns = []
+        grids = []
         for st, _, r2, cfo, grid, m in mine:
-            if m[nid1] < cfg.sss_peak_ratio * np.median(m):
+            own = _own_sss_ratio(m, nid1)
+            if own < cfg.sss_peak_ratio:
                 continue  # a PSS-like peak that does not carry this cell's SSS
             cell = dsp.identify(grid, nid2, nid1=nid1, sss=acc)
             dets.append(Detection(st * fs_hz / rate, nid2, r2, cell, cfo))  # (relative to hyp until the end)
+            owns.append(own)
+            grids.append(grid)
+        if len(dets) == 1 and len(mine) > 1 and owns[0] < cfg.clear_sss_ratio and not (
+                dets[0].rho2 >= cfg.acq_single_threshold and margin >= cfg.single_sss_margin):
+            # the N_ID1 decided over several PSS peaks is carried by one of them alone, and not
+            # clearly: a cell seen at one SSB held to that test, or to a clear SSS of its own
+            # (co-timed cells of one N_ID2, each SSS under the others, sum to an N_ID1 none of
+            # them has: PCI 153 out of cells 36 and 60 5 dB apart with three more cells of
+            # other N_ID2 within 4 dB; its one peak's own match 3.4 x its median)
+            continue
         if dets:
             by_pci[3 * nid1 + nid2] = dets
+            null_db[3 * nid1 + nid2] = _null_to_sss_db(np.stack(grids))
     if not by_pci:
         return None
     # the cell whose PSS energy is backed by its SSS: a PSS-only spoofer (a fake PSS
@@ -531,7 +572,40 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     others = sorted((p for p in by_pci if p != pci and _real_cell(by_pci[p], cfg)), key=lambda p: (-strength[p], p))
-    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen)
+    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen, null_db[pci])
+
+
+def _null_to_sss_db(grids: np.ndarray) -> float:
+    """The median over SSB grids complex64 (m, 4, 240) of their null REs' mean energy
+    (TS 38.211 §7.4.3.1) over their SSS REs' (subcarriers 56-182 of symbol 2), dB."""
+    nul = dsp.null_re_power(grids)
+    sss = np.mean(np.abs(grids[:, 2, 56:183]).astype(np.float64) ** 2, axis=1)
+    return float(np.median(10 * np.log10(np.maximum(nul, 1e-30) / np.maximum(sss, 1e-30))))
+
+
+def _shifted_band(alt: "Acquisition", acq: "Acquisition") -> bool:
+    """Whether ``alt`` (a cell of another band) shows the band shift of ``acq``'s
+    cell rather than a cell: NR's PSS sequences are cyclic shifts of one m-sequence
+    and its SSS sequences pairs of shifted m-sequences (TS 38.211 §7.4.2.2-3), so a
+    band 43 or 86 subcarriers off the cells' holds PSS and SSS of another
+    PCI -- and there the cells' PSS, SSS and PBCH lie on its null REs, which are
+    then about as loud as its SSS (-1..-4 dB in a five-cell network where the
+    cells' own band read -21 dB)."""
+    return alt.null_to_sss_db - acq.null_to_sss_db >= SHIFTED_BAND_NULL_GAP_DB
+
+
+def _own_sss_ratio(m: np.ndarray, nid1: Optional[int] = None) -> float:
+    """One PSS peak's SSS match of ``nid1`` (default: its best) over the median of its
+    336 matches (:func:`dsp.sss_metrics`; noise alone reaches ~3.2)."""
+    v = float(m.max()) if nid1 is None else float(m[nid1])
+    return v / max(float(np.median(m)), 1e-30)
+
+
+def _agreed_nid1(clear: list) -> Optional[int]:
+    """The N_ID1 that every one of two or more candidates with a clear SSS
+    (acquire_steps' tuples) matches best, or None."""
+    best = {int(np.argmax(c[5])) for c in clear}
+    return best.pop() if len(clear) >= 2 and len(best) == 1 else None
 
 
 def _decide_nid1(cands: list) -> tuple[int, float, np.ndarray]:
