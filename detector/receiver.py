@@ -442,8 +442,9 @@ def acquire_steps(
 # a clear one) where it was seen at this many SSBs and the bands before it gave no cell: in a
 # synchronised network of several cells within a few dB, every cell's SSS and PBCH-DMRS lie under
 # the others' (margins ~1.1-1.2), and the best coarse band can be the one 43 subcarriers off the
-# cells (see fine()), which holds none: 5 co-timed cells within 4 dB, 4 of 10 sites found no cell
-# in 40 ms without this; cells that noise and traffic make are seen at one or two SSBs
+# cells (see fine()), which holds none (five co-timed cells within 4 dB, `bench/receiver_eval.py
+# cells --seed 5 --extra 3`, site 4: no cell in 40 ms without this, PCI 305 at 5 SSBs with it);
+# cells that noise and traffic make are seen at one or two SSBs
 WEAK_LATER_BAND_SSBS = 3
 # a cell of the blind search replaces one the raster search saw at a single SSB when its PSS
 # correlates this much better (the real captures' cells: ~1.9; cells that noise and traffic
