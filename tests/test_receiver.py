@@ -750,6 +750,22 @@ def test_a_dense_synchronised_network_gives_one_of_its_cells(s):
     assert acq is not None and acq.pci in pcis, (pcis, acq)
 
 
+@pytest.mark.parametrize("s,jammer", [(15, "pulsed_noise"), (16, "reactive"), (36, "barrage")])
+def test_a_jammer_alone_gives_no_cell(s, jammer):
+    """A jammer 15 dB over the noise with the cell 20 dB under it: noise peaks that
+    pass the PSS threshold, of which one carries the N_ID1 that all of them decided
+    (not clearly: under 4x its median), made a cell (PCIs 48, 381, 634) before
+    such an N_ID1 was held to the one-SSB test."""
+    from signals.simulate import JAMMER_TYPES
+
+    p = draw_params(SimConfig(snr_db=(-20.0, -20.0), duration_ms=25.0), np.random.default_rng([55, s]),
+                    force_clean=True)
+    assert JAMMER_TYPES[s % len(JAMMER_TYPES)] == jammer
+    p = dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": -35.0})
+    cap = simulate_capture(p, np.random.default_rng([55, s, 1]))
+    assert acquire(cap.iq[: int(22.4e-3 * p.sample_rate_hz)], p.sample_rate_hz, p.center_freq_hz) is None
+
+
 @pytest.mark.parametrize("scs,seed,snr,cfo,pci", [(30, [16, 2], 5.0, 8000.0, 502), (15, [7, 2], 10.0, -11000.0, 251)])
 def test_a_clear_cell_in_another_band_beats_a_doubtful_one_in_the_best(scs, seed, snr, cfo, pci):
     # 122.88 Msps (a 100 MHz n78 carrier). A cell 8 kHz off: its own band scores 0.66 in the
