@@ -23,6 +23,12 @@
     python bench/receiver_eval.py transient [--sites 12] [--seed 77]
         # clean recordings that start while the receiver settles (decaying DC, an AGC step, a
         # gain ramp, leading zeros) over their first SSB: SSBs jammed
+    python bench/receiver_eval.py dense [--n 80] [--seed 77]
+        # one cell search over 22.4 ms of five co-timed cells within ~6 dB: a cell on the air,
+        # one not on the air, or none
+    python bench/receiver_eval.py alone [--n 45] [--seed 55]
+        # one cell search over a jammer alone (the nine types in turn, 15 dB over the noise, the
+        # cell 20 dB under it): the cells it yields (a fake SSB's PCI is one on the air)
     python bench/receiver_eval.py cells [--sites 8] [--seed 1] [--extra 1] [--power=-9,-3]
         # a synchronised TDD network: the serving cell, the simulator's co-timed neighbour and
         # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
@@ -696,6 +702,63 @@ def eval_cells(n_sites, seed, extra=1, power_db=(-9.0, -3.0), model="default"):
               f"(SJNR = SNR - 8 dB)")
 
 
+def dense_network(seed, s):
+    """A synchronised network: a cell (SNR 15-30 dB, TDL), the simulator's co-timed
+    neighbour 3-6 dB down and three more co-timed cells of random PCIs 1-4 dB down,
+    each on its own channel (simulated alone at 60 dB SNR, added at the serving cell's
+    scale); (params, the PCIs on the air, the first 22.4 ms)."""
+    cfg = SimConfig(snr_db=(15.0, 30.0), duration_ms=25.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-6.0, -3.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng([seed, s])
+    site = draw_params(cfg, rng, force_clean=True)
+    pcis = [site.pci, site.neighbour["pci"]]
+    x = simulate_capture(site, np.random.default_rng([seed, s, 1])).iq.copy()
+    for i in range(3):
+        pcis.append(int(rng.integers(0, 1008)))
+        other = dataclasses.replace(site, pci=pcis[-1], snr_db=60.0, neighbour=None)
+        x += simulate_capture(other, np.random.default_rng([seed, s, 2 + i])).iq * np.float32(10 ** (rng.uniform(-4, -1) / 20))
+    return site, pcis, x[: int(22.4e-3 * site.sample_rate_hz)]
+
+
+def eval_dense(n, seed):
+    """One cell search per dense_network: how often it gives a cell on the air, one
+    not on the air, none."""
+    from detector.receiver import acquire
+
+    t = defaultdict(int)
+    for s in range(n):
+        site, pcis, x = dense_network(seed, s)
+        acq = acquire(x, site.sample_rate_hz, site.center_freq_hz)
+        t["none" if acq is None else ("on air" if acq.pci in pcis else "not on air")] += 1
+        if acq is not None and acq.pci not in pcis:
+            print(f"  network {s}: cells {pcis}, the search gave PCI {acq.pci} ({len(acq.detections)} SSBs)")
+    print(f"{n} synchronised networks of five co-timed cells within ~6 dB, one 22.4 ms search each: a cell on "
+          f"the air {t['on air']}, not on the air {t['not on air']}, none {t['none']}")
+
+
+def eval_alone(n, seed):
+    """One cell search per recording of a jammer alone (15 dB over the noise, the cell
+    20 dB under the noise), the jammer types in turn: the cells found."""
+    from detector.receiver import acquire
+    from signals.simulate import JAMMER_TYPES
+
+    found = defaultdict(list)
+    for s in range(n):
+        p = draw_params(SimConfig(snr_db=(-20.0, -20.0), duration_ms=25.0), np.random.default_rng([seed, s]),
+                        force_clean=True)
+        jt = JAMMER_TYPES[s % len(JAMMER_TYPES)]
+        p = dataclasses.replace(p, jammer={"type": jt, "sjnr_db": -35.0})
+        cap = simulate_capture(p, np.random.default_rng([seed, s, 1]))
+        acq = acquire(cap.iq[: int(22.4e-3 * p.sample_rate_hz)], p.sample_rate_hz, p.center_freq_hz)
+        if acq is not None:
+            found[jt].append(acq.pci)
+    made = sum(len(v) for k, v in found.items() if k != "spoofer")
+    print(f"{n} recordings of a jammer alone (the cell 20 dB under the noise, the jammer 15 dB over it): "
+          f"cells found {dict(found)}; made of a jammer other than a fake SSB: {made}")
+
+
 def _sss_power(x, p):
     """Mean power of the SSS REs of the SSBs a receiver finds in ``x`` (the capture of
     params ``p``), in x's units."""
@@ -715,12 +778,12 @@ def _observations(cap):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak",
+    ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
                                          "cells"])
-    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
     ap.add_argument("--model", default="classical", help="detect, drift, rates: 'classical', 'default' or a model path")
     ap.add_argument("--doppler", default="100,300", help="fading: maximum Doppler shifts (Hz), comma-separated")
     ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings")
@@ -741,6 +804,10 @@ def main(argv=None):
     ap.add_argument("--extra", type=int, default=1, help="cells: co-timed cells besides the serving one and its "
                                                          "simulated neighbour")
     a = ap.parse_args(argv)
+    if a.n is None:
+        a.n = {"dense": 80, "alone": 45}.get(a.what, 40)
+    if a.seed is None:
+        a.seed = {"dense": 77, "alone": 55}.get(a.what, 1)
     if a.no_fade_guard:
         import detector.pipeline
 
@@ -778,6 +845,10 @@ def main(argv=None):
         lo, hi = (float(v) for v in (a.power or "-9,-3").split(","))
         eval_cells(a.sites, a.seed, extra=a.extra, power_db=(lo, hi),
                    model="default" if a.model == "classical" else a.model)
+    elif a.what == "dense":
+        eval_dense(a.n, a.seed)
+    elif a.what == "alone":
+        eval_alone(a.n, a.seed)
     elif a.what == "transient":
         eval_transient(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "fading":
