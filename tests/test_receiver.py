@@ -752,10 +752,10 @@ def test_a_dense_synchronised_network_gives_one_of_its_cells(s):
 
 @pytest.mark.parametrize("s,jammer", [(15, "pulsed_noise"), (16, "reactive"), (36, "barrage")])
 def test_a_jammer_alone_gives_no_cell(s, jammer):
-    """A jammer 15 dB over the noise with the cell 20 dB under it: noise peaks that
-    pass the PSS threshold, of which one carries the N_ID1 that all of them decided
-    (not clearly: under 4x its median), made a cell (PCIs 48, 381, 634) before
-    such an N_ID1 was held to the one-SSB test."""
+    """A jammer 15 dB over the noise with the cell 20 dB under it gives no cell to
+    lock onto. Each of these made one, seen at a single SSB (PCIs 48, 381, 634),
+    before stop 28's cell-search rules (an N_ID1 carried by one unclear PSS peak of
+    many is held to the one-SSB test)."""
     from signals.simulate import JAMMER_TYPES
 
     p = draw_params(SimConfig(snr_db=(-20.0, -20.0), duration_ms=25.0), np.random.default_rng([55, s]),
