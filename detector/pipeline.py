@@ -11,6 +11,7 @@ import functools
 from typing import Callable, Optional, Protocol
 
 import numpy as np
+from scipy import signal
 
 from signals import iq as iqio
 from signals import nr
@@ -103,6 +104,9 @@ def _cancel_or_none(cancel: list[int]) -> Optional[list[int]]:
 
 NEIGHBOUR_SSS_MARGIN = 1.3  # best / second-best N_ID1 of the summed SSS match on the residual
 NEIGHBOUR_SSS_PEAK = 3.0  # ... and best / median of the 336 N_ID1
+HEARD_MIN_RATIO = 20.0  # heard_cells: a cell's coherent SSS energy over the median of its N_ID2's
+HEARD_SMOOTH_SC = 9  # heard_cells: subcarriers the channel read off the PSS is smoothed over
+HEARD_MAX_BELOW_DB = 6.0  # heard_cells: a cell's energy this far under the tracked one's at most
 
 
 @functools.lru_cache(maxsize=1)
@@ -160,7 +164,40 @@ def site_cells(obs: list[SSBObservation]) -> list[int]:
                 found.append((float(a[order[-1]]), 3 * int(order[-1]) + nid2))
     cells = [p for _, p in sorted(found, reverse=True)]
     cells += [p for p in site_neighbours(o.others for o in obs) if p not in cells]
+    tracked = sorted({int(o.pci) for o in obs if o.pci is not None})
+    cells += [p for p in heard_cells(np.stack([o.grid for o in obs]), tracked) if p not in cells]
     return [p for p in cells if p != serving]
+
+
+def heard_cells(grids: np.ndarray, tracked: list[int]) -> list[int]:
+    """The co-timed cells heard in the SSB grids complex64 (m, 4, 240) of the
+    ``tracked`` cell(s), strongest first, the tracked ones left out. Per N_ID2,
+    the channel is read off its PSS (TS 38.211 §7.4.2.2; all co-timed cells of
+    that N_ID2 summed, smoothed over HEARD_SMOOTH_SC subcarriers) and the SSS
+    symbol matched coherently with it to the N_ID2's 336 SSS sequences
+    (§7.4.2.3), energies summed over the SSBs. A PCI is heard when its energy is
+    HEARD_MIN_RATIO times its N_ID2's median or more and within
+    HEARD_MAX_BELOW_DB of the tracked cell's (it grows faster than a cell's power,
+    as its square for a cell alone on its N_ID2: its SSS times the channel read
+    off its own PSS). These are cells a few dB under the tracked one, whose SSS spoil the channel
+    estimate and so the residual that :func:`site_cells` searches first."""
+    if len(grids) == 0 or not tracked:
+        return []
+    k = dsp.PSS_K  # the PSS's subcarriers, and the SSS's (TS 38.211 Table 7.4.3.1-1)
+    ker = np.ones(HEARD_SMOOTH_SC) / HEARD_SMOOTH_SC
+    table = nr.sss_table()
+    e = np.zeros(nr.N_CELL_ID_COUNT)
+    ratio = np.zeros(nr.N_CELL_ID_COUNT)
+    for nid2 in range(3):
+        h = grids[:, 0, k] * np.conj(nr.pss(nid2))  # (m, 127): the channel of this N_ID2's cells
+        h = signal.convolve(h, ker[None, :], mode="same")
+        c = (grids[:, 2, k] * np.conj(h)) @ table[nid2::3].T  # (m, 336)
+        en = np.sum(c.real.astype(np.float64) ** 2 + c.imag.astype(np.float64) ** 2, axis=0)
+        e[nid2::3] = en
+        ratio[nid2::3] = en / max(float(np.median(en)), 1e-30)
+    ref = max(float(e[p]) for p in tracked)
+    heard = np.flatnonzero((ratio >= HEARD_MIN_RATIO) & (e >= ref * 10 ** (-HEARD_MAX_BELOW_DB / 10)))
+    return [int(p) for p in heard[np.argsort(-e[heard])] if int(p) not in tracked]
 
 
 CAL_BATCH = 512  # SSBs per feature batch of a calibration (bounded memory on long recordings)

@@ -374,3 +374,39 @@ def test_calibration_finds_the_neighbour_cell_under_the_ssb(same_nid2):
     cap = simulate_capture(p, rng)
     cells = site_cells([o for o in _observe(cap) if o.valid])
     assert cells and cells[0] == p.neighbour["pci"], (cells, p.neighbour)
+
+
+def test_heard_cells_lists_the_co_timed_cells_near_the_tracked_one_and_no_other():
+    """heard_cells: SSB grids of a site (each cell through its own multipath
+    channel, 20 dB SNR) holding a tracked cell and co-timed cells of the other two
+    N_ID2 1 dB under it, and one of the tracked cell's N_ID2 8 dB under it (its
+    PSS sums into the channel read for the tracked cell), list the first two and
+    no PCI that is not on the air; the tracked cell alone gives nothing. (Over 40
+    draws of the channels: both listed in 38, a PCI not on the air in 2 -- the
+    statistic's tail under strong co-timed SSS; alone, none in 40.)"""
+    from detector.pipeline import heard_cells
+    from signals import nr
+
+    rng = np.random.default_rng(1)
+    tracked, near, far, weak = 100, 219, 302, 505
+    assert [p % 3 for p in (tracked, near, far, weak)] == [1, 0, 2, 1]
+
+    def grids(cells_db):
+        chans = {}
+        for pci, _ in cells_db:  # a fixed site: one short multipath channel per cell
+            taps = (rng.normal(size=3) + 1j * rng.normal(size=3)) / np.sqrt(6)
+            h = np.fft.fft(taps, 2048)[np.arange(240) - 120]
+            chans[pci] = h / np.sqrt(np.mean(np.abs(h) ** 2))
+        out = []
+        for i in range(20):
+            g = np.zeros((4, 240), np.complex64)
+            for pci, db in cells_db:
+                g += (10 ** (db / 20) * chans[pci] * nr.ssb_grid(pci, i % 8, 8, rng=rng)).astype(np.complex64)
+            noise = (rng.normal(size=(4, 240)) + 1j * rng.normal(size=(4, 240))) * np.sqrt(0.5 * 10 ** (-20 / 10))
+            out.append(g + noise.astype(np.complex64))
+        return np.stack(out)
+
+    heard = heard_cells(grids([(tracked, 0.0), (near, -1.0), (far, -1.0), (weak, -8.0)]), [tracked])
+    assert {near, far} <= set(heard) <= {near, far, weak}, heard
+    assert heard_cells(grids([(tracked, 0.0)]), [tracked]) == []
+    assert heard_cells(grids([(tracked, 0.0)]), []) == []
