@@ -29,6 +29,10 @@
     python bench/receiver_eval.py alone [--n 45] [--seed 55]
         # one cell search over a jammer alone (the nine types in turn, 15 dB over the noise, the
         # cell 20 dB under it): the cells it yields (a fake SSB's PCI is one on the air)
+    python bench/receiver_eval.py realjam [--n 2] [--sir 5,10,15,20,25]
+        # the over-the-air captures of ../shared/real-captures with each jammer of the library
+        # added at an SJNR on their SSB (the simulator's definition): SSBs jammed, uncalibrated
+        # and calibrated on the clean capture (shipped model unless --model)
     python bench/receiver_eval.py cells [--sites 8] [--seed 1] [--extra 1] [--power=-9,-3]
         # a synchronised TDD network: the serving cell, the simulator's co-timed neighbour and
         # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
@@ -42,6 +46,7 @@ import argparse
 import dataclasses
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -234,8 +239,6 @@ def _calibrated_sites(n_sites, seed, **cfg_changes):
     (configs/sim-train.yaml, 20 ms, SNR clipped to 12-39 dB, ``cfg_changes`` on the
     config), calibrated on one clean recording as ``ssbwatch calibrate`` does; sites
     with fewer than five valid SSBs are left out."""
-    from pathlib import Path
-
     from signals.config import load_yaml
 
     cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train.yaml", SimConfig)
@@ -759,6 +762,108 @@ def eval_alone(n, seed):
           f"cells found {dict(found)}; made of a jammer other than a fake SSB: {made}")
 
 
+REAL_CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "real-captures"
+_NULL_RES = np.zeros((4, 240), bool)  # the SSB's 130 null REs (TS 38.211 Table 7.4.3.1-1)
+_NULL_RES[0, :56] = _NULL_RES[0, 183:] = _NULL_RES[2, 48:56] = _NULL_RES[2, 183:192] = True
+
+
+def eval_realjam(n_draws, sjnrs_db, model="default", folder=REAL_CAPTURES):
+    """Real cells under simulated jammers: each capture of ``folder`` (clean, one SSB
+    each) with each jammer of the library added, scaled so that the SSB's SJNR is
+    each of ``sjnrs_db`` as the simulator defines it (S: mean power of the 830
+    occupied REs over the noise, N: of the 130 null REs, J: of the jammer over all
+    960 REs; unitary FFTs at the capture rate on the SSB the receiver found, its
+    CFO removed first), ``n_draws`` jammer draws each; scored uncalibrated and
+    calibrated on the clean capture. A jammer that cannot reach an SJNR (the cell's
+    SNR under it) or has no power on the SSB (a pulse off) is not drawn."""
+    from signals import iq as iqio
+    from signals import jammers, nr
+    from signals.simulate import _re_power
+
+    metas = sorted(Path(folder).glob("*.sigmf-meta"))
+    if not metas:
+        print(f"realjam: no captures in {folder}")
+        return
+    det = load_detector(model)
+    tally = defaultdict(lambda: [0, 0, 0])  # (mode, type, sjnr) -> [jammed, scored, no record]
+
+    def score(x, m, base=None):
+        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, baseline=base, detector=det)
+        return pipe.push(x) + pipe.flush()
+
+    for path in metas:
+        with iqio.open_iq(path) as r:
+            m, x = r.meta, r.read_all()
+        recs = score(x, m)
+        if not recs:
+            print(f"{path.stem}: no SSB found")
+            continue
+        r0 = recs[0]
+        fs, scs = m.sample_rate_hz, int(r0["scs_khz"])
+        rx_obs = _observations_of(x, m)
+        cb = config_baseline(rx_obs, scs, fs, m.datatype)  # as ssbwatch calibrate
+        base = SiteBaseline({cb.key: cb})
+        fft = int(round(fs / (scs * 1e3)))
+        cp = fft * 144 // 2048  # normal CP (TS 38.211 §5.3.1): the SSB's symbols have no long CP
+        off = round(r0["ssb_offset_hz"] / (scs * 1e3)) * scs * 1e3
+        bins = nr.subcarrier_bins(nr.Numerology.create(scs, fs), off)
+        x = x * np.exp(-2j * np.pi * r0["cfo_hz"] * np.arange(x.size) / fs).astype(np.complex64)
+        starts = (int(r0["sample"]) + np.arange(4) * (fft + cp))[None, :]  # each symbol's CP start
+        cps = np.full((1, 4), cp)
+        pw = _re_power(x, starts, cps, fft, bins)[0]
+        n_re = float(pw[_NULL_RES].mean())
+        s_re = float(pw[~_NULL_RES].mean()) - n_re
+        print(f"{path.stem}: PCI {r0['pci']}, SNR {10 * np.log10(s_re / n_re):.1f} dB, clean: "
+              f"{sum(bool(q['jammed']) for q in recs)}/{len(recs)} jammed")
+        for it, jt in enumerate(JAMMER_TYPES):
+            for sj in sjnrs_db:
+                for d in range(n_draws):
+                    rng = np.random.default_rng([d, int(round(sj * 10)) + 1000, it])
+                    kw = {"ssb_center_hz": off, "ssb_bandwidth_hz": 240 * scs * 1e3}
+                    if jt == "reactive":
+                        kw["ssb_mask"] = np.zeros(x.size, bool)
+                        kw["ssb_mask"][starts[0, 0] : starts[0, -1] + cp + fft] = True
+                    if jt == "spoofer":
+                        mode = ("pss", "ssb")[d % 2]
+                        fake = (int(r0["pci"]) + 1 + int(rng.integers(1007))) % 1008
+                        g = nr.ssb_grid(fake, 0, 8, rng=rng, components=("pss",) if mode == "pss" else
+                                        ("pss", "sss", "dmrs", "pbch"))
+                        sym = np.zeros((4, fft), np.complex64)
+                        sym[:, bins] = g
+                        tpl = np.zeros(x.size, np.complex64)
+                        w = nr.ofdm_modulate(sym, np.full(4, cp))
+                        tpl[starts[0, 0] : starts[0, 0] + w.size] = w  # in time with the cell's SSB
+                        kw.update(template=tpl, mode=mode)
+                    jw, _ = jammers.make_jammer(jt, x.size, fs, rng, **kw)
+                    j_re = float(_re_power(jw, starts, cps, fft, bins)[0].mean())
+                    target = s_re / 10 ** (sj / 10) - n_re
+                    if target <= 0 or j_re <= 0:
+                        continue
+                    y = (x + jw * np.float32(np.sqrt(target / j_re))).astype(np.complex64)
+                    for mode_name, b in (("uncalibrated", None), ("calibrated", base)):
+                        got = score(y, m, b)
+                        t = tally[(mode_name, jt, sj)]
+                        t[1] += 1
+                        t[0] += any(bool(q["jammed"]) for q in got)
+                        t[2] += not got
+    for mode_name in ("uncalibrated", "calibrated"):
+        print(f"{mode_name} ({det.name}): recordings with a jammed SSB / jammed recordings scored "
+              "(and how many gave no record), per SJNR (dB)")
+        for jt in JAMMER_TYPES:
+            cells = []
+            for sj in sjnrs_db:
+                t = tally[(mode_name, jt, sj)]
+                cells.append(f"{sj:g}: {t[0]}/{t[1]}" + (f" ({t[2]} none)" if t[2] else ""))
+            print(f"  {jt:20s} " + "  ".join(cells))
+
+
+def _observations_of(x, m):
+    from detector.receiver import Receiver
+
+    rx = Receiver(m.sample_rate_hz, m.center_freq_hz)
+    return [o for o in rx.push(x) + rx.flush() if o.valid]
+
+
 def _sss_power(x, p):
     """Mean power of the SSS REs of the SSBs a receiver finds in ``x`` (the capture of
     params ``p``), in x's units."""
@@ -780,7 +885,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
-                                         "cells"])
+                                         "cells", "realjam"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -794,7 +899,8 @@ def main(argv=None):
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
     ap.add_argument("--power", default=None, help="mistimed: the neighbour's power range (dB; default -20,-3); "
                                                   "cells: the extra cells' (default -9,-3)")
-    ap.add_argument("--sir", default="5,15,25", help="novel, protocol: signal-to-jammer ratios over the SSB's band (dB)")
+    ap.add_argument("--sir", default="5,15,25", help="novel, protocol: signal-to-jammer ratios over the SSB's band "
+                                                     "(dB); realjam: SJNRs (default 5,10,15,20,25)")
     ap.add_argument("--rates", default="19.5,20,25,50", help="rates: sample rates (Msps) to resample to")
     ap.add_argument("--periods", default="20,40,80,160", help="periods: SSB periods (ms)")
     ap.add_argument("--drifts", help="drift: the noise floor's rises to score (dB; default "
@@ -805,7 +911,7 @@ def main(argv=None):
                                                          "simulated neighbour")
     a = ap.parse_args(argv)
     if a.n is None:
-        a.n = {"dense": 80, "alone": 45}.get(a.what, 40)
+        a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
         a.seed = {"dense": 77, "alone": 55}.get(a.what, 1)
     if a.no_fade_guard:
@@ -847,6 +953,9 @@ def main(argv=None):
                    model="default" if a.model == "classical" else a.model)
     elif a.what == "dense":
         eval_dense(a.n, a.seed)
+    elif a.what == "realjam":
+        eval_realjam(a.n, [float(v) for v in (a.sir if a.sir != "5,15,25" else "5,10,15,20,25").split(",")],
+                     model="default" if a.model == "classical" else a.model)
     elif a.what == "alone":
         eval_alone(a.n, a.seed)
     elif a.what == "transient":
