@@ -487,6 +487,21 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     # every N_ID2 above the threshold at a peak is a candidate, not only the strongest:
     # a PSS spoofer (or a co-timed cell) must not hide the serving cell's PSS
     peak_cands = [(int(n0), nid2) for n0 in peaks for nid2 in np.flatnonzero(pe_ic[:, n0] >= cfg.acq_threshold)]
+    # ... nor one a few lags off it: each N_ID2's own peaks whose place a clear PSS (single-SSB
+    # strength) of another N_ID2 within the peak spacing took (a fake PSS 1.8 us before a real
+    # cell's, 3.8 dB over it: the cell's own peak, 0.70, 14 lags after the fake's, was never
+    # looked at, and a 1 ms recording gave no cell; a neighbour of another N_ID2 a few hundred
+    # metres nearer). Not beside noise peaks: more noise candidates, more cells made of noise
+    spacing = dsp.SSB_SYMBOL_LEN * 3
+    loud = [(c0, c2) for c0, c2 in peak_cands if pe_ic[c2, c0] >= cfg.acq_single_threshold]
+    for nid2 in range(3):
+        if not any(c2 != nid2 for _, c2 in loud):
+            continue
+        for n1 in dsp.find_peaks(pe_ic[nid2], cfg.acq_threshold, min_distance=spacing):
+            n1 = int(n1)
+            if any(c2 != nid2 and abs(c0 - n1) < spacing for c0, c2 in loud) and \
+                    not any(c2 == nid2 and abs(c0 - n1) < spacing for c0, c2 in peak_cands):
+                peak_cands.append((n1, nid2))
     for ci, (n0, nid2) in enumerate(peak_cands):
         if ci and ci % 8 == 0:
             yield
