@@ -177,10 +177,11 @@ def heard_cells(grids: np.ndarray, tracked: list[int]) -> list[int]:
     symbol matched coherently with it to the N_ID2's 336 SSS sequences
     (§7.4.2.3), energies summed over the SSBs. A PCI is heard when its energy is
     HEARD_MIN_RATIO times its N_ID2's median or more and within
-    HEARD_MAX_BELOW_DB of the tracked cell's (it grows faster than a cell's power,
-    as its square for a cell alone on its N_ID2: its SSS times the channel read
-    off its own PSS). These are cells a few dB under the tracked one, whose SSS spoil the channel
-    estimate and so the residual that :func:`site_cells` searches first."""
+    HEARD_MAX_BELOW_DB of the tracked cell's (it grows faster than a cell's
+    power, as its square for a cell alone on its N_ID2: its SSS times the channel
+    read off its own PSS). These are cells a few dB under the tracked one, whose
+    SSS spoil the channel estimate and so the residual that :func:`site_cells`
+    searches first."""
     if len(grids) == 0 or not tracked:
         return []
     k = dsp.PSS_K  # the PSS's subcarriers, and the SSS's (TS 38.211 Table 7.4.3.1-1)
