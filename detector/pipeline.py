@@ -369,6 +369,13 @@ MISTIMED_CELL_RHO2 = 0.2
 # without a site's baseline (calibrated, this is off: the site's clean recording holds its
 # neighbours). Record "mistimed_cell" (the reading); counted (stats, replay summary, daemon).
 MISTIMED_MODEL_RHO2 = 0.5
+# ... but not where the interference stands on the PSS symbol alone: a cell sends all four SSB
+# symbols, so a mistimed neighbour spills into each (symbols 1-3 over symbol 0 by -0.3...+18 dB:
+# neighbours 3-6 dB down, 1-4 CPs early or late), a PSS sent alone (a PSS spoofer off the cell's
+# timing) into symbol 0 and the edge of the next (-8.5...-16 dB on the four real captures, a fake
+# PSS 1 CP early, 5-20 dB under the SSB). The model's verdict stands where the loudest of symbols
+# 1-3 is MISTIMED_PSS_ONLY_DB or more under symbol 0 (sym<l>_int_rel_db).
+MISTIMED_PSS_ONLY_DB = 4.0
 
 # Receiver gain step (both modes). A receiver whose gain changes inside an SSB -- an AGC
 # settling at the start of a recording, or stepping mid-stream -- scales the cell and its own
@@ -844,7 +851,8 @@ class ScoringPipeline:
             rec.update({"jammed": bool(jammed), "score": round(float(score), 6), "stage": int(stage)})
             if jammed and base is None and obs.pci is not None:
                 mistimed = max(mistimed_readings(obs))
-                if mistimed >= MISTIMED_MODEL_RHO2:
+                pss_only = float(feats[_SYM_IDX[0]]) - max(float(feats[i]) for i in _SYM_IDX[1:])
+                if mistimed >= MISTIMED_MODEL_RHO2 and pss_only < MISTIMED_PSS_ONLY_DB:
                     # a co-channel cell well off the serving one's CP (see MISTIMED_MODEL_RHO2)
                     rec.update({"jammed": False, "mistimed_cell": round(mistimed, 3)})
                     self.stats["mistimed_cell"] += 1

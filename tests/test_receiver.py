@@ -2202,3 +2202,48 @@ def test_real_cells_under_library_jammers_are_jammed():
             y = (x + w * np.float32(np.sqrt(p_ssb / 10 / in_band_power(w)))).astype(np.complex64)
             recs, _ = _score(y, m, detector=det, baseline=base if kind == "barrage" else None)
             assert len(recs) == 1 and recs[0]["pci"] == REAL_PCI[name] and recs[0]["jammed"], (name, kind)
+
+
+@pytest.mark.parametrize("offset_cp", [-1.0, 1.5])
+def test_a_fake_pss_off_the_cells_timing_stays_jammed_uncalibrated(offset_cp, monkeypatch):
+    """pipeline.MISTIMED_PSS_ONLY_DB: a PSS sent alone (another N_ID2, its REs 3 dB
+    under the cell's PSS) 1 CP before / 1.5 CPs after each SSB reads like a
+    mistimed co-channel cell's PSS, which would withdraw the model's jammed verdicts
+    (as the monkeypatched rule shows); its interference stands on the PSS symbol
+    alone, which no cell's does, so the verdicts stand."""
+    from detector import pipeline as P
+    from detector.pipeline import load_detector
+    from signals import nr
+    from signals.simulate import _re_power
+
+    det = load_detector("default")
+    cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    neighbour=NeighbourConfig(probability=0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(55), force_clean=True)
+    p = dataclasses.replace(p, impairments=None)
+    cap = simulate_capture(p, np.random.default_rng(52))
+    fs, fft = p.sample_rate_hz, int(p.sample_rate_hz / 30e3)
+    cp = fft * 144 // 2048  # the SSB symbols' normal CP (TS 38.211 §5.3.1)
+    bins = nr.subcarrier_bins(nr.Numerology.create(30, fs), p.ssb_offset_hz)
+    sym = np.zeros((1, fft), np.complex64)
+    sym[0, bins] = nr.ssb_grid((p.pci + 1) % 1008, 0, 8, components=("pss",))[0]
+    w = nr.ofdm_modulate(sym, np.array([cp]))
+    x = cap.iq.copy()
+    for t in cap.ssbs:
+        starts = (t.sample_start + np.arange(4) * (fft + cp))[None, :]
+        cell = _re_power(cap.iq, starts, np.full((1, 4), cp), fft, bins)[0, 0, 56:183].mean()
+        a = t.sample_start + int(round(offset_cp * cp))
+        x[a : a + w.size] += (w * np.sqrt(10 ** -0.3 * cell)).astype(np.complex64)
+
+    def score():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+        return [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+
+    recs = score()
+    assert len(recs) >= 8 and all(r["pci"] == p.pci and r["jammed"] for r in recs)
+    assert not any("mistimed_cell" in r for r in recs)
+    monkeypatch.setattr(P, "MISTIMED_PSS_ONLY_DB", float("inf"))  # the withdrawal without this rule
+    before = score()
+    assert len(before) == len(recs) and all("mistimed_cell" in r and not r["jammed"] for r in before)
