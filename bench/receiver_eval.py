@@ -763,8 +763,6 @@ def eval_alone(n, seed):
 
 
 REAL_CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "real-captures"
-_NULL_RES = np.zeros((4, 240), bool)  # the SSB's 130 null REs (TS 38.211 Table 7.4.3.1-1)
-_NULL_RES[0, :56] = _NULL_RES[0, 183:] = _NULL_RES[2, 48:56] = _NULL_RES[2, 183:192] = True
 
 
 def eval_realjam(n_draws, sjnrs_db, model="default", folder=REAL_CAPTURES):
@@ -800,8 +798,7 @@ def eval_realjam(n_draws, sjnrs_db, model="default", folder=REAL_CAPTURES):
             continue
         r0 = recs[0]
         fs, scs = m.sample_rate_hz, int(r0["scs_khz"])
-        rx_obs = _observations_of(x, m)
-        cb = config_baseline(rx_obs, scs, fs, m.datatype)  # as ssbwatch calibrate
+        cb = config_baseline(_observations_of(x, fs, m.center_freq_hz), scs, fs, m.datatype)  # as ssbwatch calibrate
         base = SiteBaseline({cb.key: cb})
         fft = int(round(fs / (scs * 1e3)))
         cp = fft * 144 // 2048  # normal CP (TS 38.211 §5.3.1): the SSB's symbols have no long CP
@@ -811,8 +808,8 @@ def eval_realjam(n_draws, sjnrs_db, model="default", folder=REAL_CAPTURES):
         starts = (int(r0["sample"]) + np.arange(4) * (fft + cp))[None, :]  # each symbol's CP start
         cps = np.full((1, 4), cp)
         pw = _re_power(x, starts, cps, fft, bins)[0]
-        n_re = float(pw[_NULL_RES].mean())
-        s_re = float(pw[~_NULL_RES].mean()) - n_re
+        n_re = float(pw[nr.NULL_RE_MASK].mean())  # the 130 null REs (TS 38.211 Table 7.4.3.1-1)
+        s_re = float(pw[~nr.NULL_RE_MASK].mean()) - n_re
         print(f"{path.stem}: PCI {r0['pci']}, SNR {10 * np.log10(s_re / n_re):.1f} dB, clean: "
               f"{sum(bool(q['jammed']) for q in recs)}/{len(recs)} jammed")
         for it, jt in enumerate(JAMMER_TYPES):
@@ -857,11 +854,6 @@ def eval_realjam(n_draws, sjnrs_db, model="default", folder=REAL_CAPTURES):
             print(f"  {jt:20s} " + "  ".join(cells))
 
 
-def _observations_of(x, m):
-    from detector.receiver import Receiver
-
-    rx = Receiver(m.sample_rate_hz, m.center_freq_hz)
-    return [o for o in rx.push(x) + rx.flush() if o.valid]
 
 
 def _sss_power(x, p):
@@ -875,10 +867,15 @@ def _sss_power(x, p):
 
 
 def _observations(cap):
+    return _observations_of(cap.iq, cap.params.sample_rate_hz, cap.params.center_freq_hz)
+
+
+def _observations_of(x, fs, fc):
+    """The valid observations of a receiver (rate ``fs``, centre ``fc``) over samples ``x``."""
     from detector.receiver import Receiver
 
-    rx = Receiver(cap.params.sample_rate_hz, cap.params.center_freq_hz)
-    return [o for o in rx.push(cap.iq) + rx.flush() if o.valid]
+    rx = Receiver(fs, fc)
+    return [o for o in rx.push(x) + rx.flush() if o.valid]
 
 
 def main(argv=None):
@@ -899,8 +896,8 @@ def main(argv=None):
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
     ap.add_argument("--power", default=None, help="mistimed: the neighbour's power range (dB; default -20,-3); "
                                                   "cells: the extra cells' (default -9,-3)")
-    ap.add_argument("--sir", default="5,15,25", help="novel, protocol: signal-to-jammer ratios over the SSB's band "
-                                                     "(dB); realjam: SJNRs (default 5,10,15,20,25)")
+    ap.add_argument("--sir", default=None, help="novel, protocol: signal-to-jammer ratios over the SSB's band "
+                                                "(dB; default 5,15,25); realjam: SJNRs (default 5,10,15,20,25)")
     ap.add_argument("--rates", default="19.5,20,25,50", help="rates: sample rates (Msps) to resample to")
     ap.add_argument("--periods", default="20,40,80,160", help="periods: SSB periods (ms)")
     ap.add_argument("--drifts", help="drift: the noise floor's rises to score (dB; default "
@@ -914,6 +911,8 @@ def main(argv=None):
         a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
         a.seed = {"dense": 77, "alone": 55}.get(a.what, 1)
+    if a.sir is None:
+        a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.no_fade_guard:
         import detector.pipeline
 
@@ -954,7 +953,7 @@ def main(argv=None):
     elif a.what == "dense":
         eval_dense(a.n, a.seed)
     elif a.what == "realjam":
-        eval_realjam(a.n, [float(v) for v in (a.sir if a.sir != "5,15,25" else "5,10,15,20,25").split(",")],
+        eval_realjam(a.n, [float(v) for v in a.sir.split(",")],
                      model="default" if a.model == "classical" else a.model)
     elif a.what == "alone":
         eval_alone(a.n, a.seed)
