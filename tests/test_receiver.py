@@ -2127,6 +2127,29 @@ def test_gain_steps_are_excused_a_few_times_per_window_at_most():
     assert out[: P.GAIN_STEP_MAX] == [False] * P.GAIN_STEP_MAX and all(out[P.GAIN_STEP_MAX : P.GAIN_STEP_WINDOW])
 
 
+def _with_fake_pss(cap, offset_samples, rel_db):
+    """The samples of a clean 30 kHz capture with a PSS sent alone (PCI + 1: another
+    N_ID2) ``offset_samples`` after each SSB's start, its REs ``rel_db`` over the cell's
+    PSS REs (complex64)."""
+    from signals import nr
+    from signals.simulate import _re_power
+
+    p = cap.params
+    fs, fft = p.sample_rate_hz, int(p.sample_rate_hz / 30e3)
+    cp = fft * 144 // 2048  # the SSB symbols' normal CP (TS 38.211 §5.3.1)
+    bins = nr.subcarrier_bins(nr.Numerology.create(30, fs), p.ssb_offset_hz)
+    sym = np.zeros((1, fft), np.complex64)
+    sym[0, bins] = nr.ssb_grid((p.pci + 1) % 1008, 0, 8, components=("pss",))[0]
+    w = nr.ofdm_modulate(sym, np.array([cp]))
+    x = cap.iq.copy()
+    for t in cap.ssbs:
+        starts = (t.sample_start + np.arange(4) * (fft + cp))[None, :]  # the symbols' CP starts
+        cell = _re_power(cap.iq, starts, np.full((1, 4), cp), fft, bins)[0, 0, 56:183].mean()  # its PSS REs
+        a = t.sample_start + offset_samples
+        x[a : a + w.size] += (w * np.sqrt(10 ** (rel_db / 10) * cell)).astype(np.complex64)
+    return x
+
+
 @pytest.mark.parametrize("lead_us", [1.8, 4.0])
 def test_a_louder_fake_pss_a_few_lags_before_the_cell_does_not_hide_it(lead_us):
     """A PSS-only spoofer of another N_ID2 whose PSS REs stand 4 dB over the
@@ -2134,9 +2157,6 @@ def test_a_louder_fake_pss_a_few_lags_before_the_cell_does_not_hide_it(lead_us):
     PSS peak spacing of the search): the cell's own PSS peak, which the louder
     one's took the place of, is looked at too, and the cell is found. (Before,
     no cell at all -- on the real captures with such a spoofer too.)"""
-    from signals import nr
-    from signals.simulate import _re_power
-
     cfg = _clean_cfg(sample_rates_hz=(15.36e6,), scs_khz=(30,), l_max=(8,), snr_db=(25.0, 25.0),
                      all_ssbs_fraction=1.0, duration_ms=6.0, period_ms=(20.0,), datatypes=("cf32_le",))
     rng = np.random.default_rng(5)
@@ -2144,20 +2164,7 @@ def test_a_louder_fake_pss_a_few_lags_before_the_cell_does_not_hide_it(lead_us):
     p = dataclasses.replace(p, multipath=None, neighbour=None, traffic=None, impairments=None)
     cap = simulate_capture(p, rng)
     assert len(cap.ssbs) >= 4
-    fs, fft = p.sample_rate_hz, int(p.sample_rate_hz / 30e3)
-    cp = fft * 144 // 2048  # the SSB symbols' normal CP (TS 38.211 §5.3.1)
-    bins = nr.subcarrier_bins(nr.Numerology.create(30, fs), p.ssb_offset_hz)
-    fake = (p.pci + 1) % 1008  # another N_ID2
-    sym = np.zeros((1, fft), np.complex64)
-    sym[0, bins] = nr.ssb_grid(fake, 0, 8, components=("pss",))[0]
-    w = nr.ofdm_modulate(sym, np.array([cp]))
-    lead = int(round(lead_us * 1e-6 * fs))
-    x = cap.iq.copy()
-    for t in cap.ssbs:
-        starts = (t.sample_start + np.arange(4) * (fft + cp))[None, :]  # the symbols' CP starts
-        cell = _re_power(cap.iq, starts, np.full((1, 4), cp), fft, bins)[0, 0, 56:183].mean()  # its PSS REs
-        a = t.sample_start - lead
-        x[a : a + w.size] += (w * np.sqrt(10 ** 0.4 * cell)).astype(np.complex64)
+    x = _with_fake_pss(cap, -int(round(lead_us * 1e-6 * p.sample_rate_hz)), 4.0)
     got = _match(_records(cap, iq=x), cap.ssbs, tol=p.numerology.cp_short)
     assert all(r is not None and r["pci"] == p.pci for r in got), [r and r["pci"] for r in got]
 
@@ -2213,8 +2220,6 @@ def test_a_fake_pss_off_the_cells_timing_stays_jammed_uncalibrated(offset_cp, mo
     alone, which no cell's does, so the verdicts stand."""
     from detector import pipeline as P
     from detector.pipeline import load_detector
-    from signals import nr
-    from signals.simulate import _re_power
 
     det = load_detector("default")
     cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
@@ -2224,18 +2229,8 @@ def test_a_fake_pss_off_the_cells_timing_stays_jammed_uncalibrated(offset_cp, mo
     p = draw_params(cfg, np.random.default_rng(55), force_clean=True)
     p = dataclasses.replace(p, impairments=None)
     cap = simulate_capture(p, np.random.default_rng(52))
-    fs, fft = p.sample_rate_hz, int(p.sample_rate_hz / 30e3)
-    cp = fft * 144 // 2048  # the SSB symbols' normal CP (TS 38.211 §5.3.1)
-    bins = nr.subcarrier_bins(nr.Numerology.create(30, fs), p.ssb_offset_hz)
-    sym = np.zeros((1, fft), np.complex64)
-    sym[0, bins] = nr.ssb_grid((p.pci + 1) % 1008, 0, 8, components=("pss",))[0]
-    w = nr.ofdm_modulate(sym, np.array([cp]))
-    x = cap.iq.copy()
-    for t in cap.ssbs:
-        starts = (t.sample_start + np.arange(4) * (fft + cp))[None, :]
-        cell = _re_power(cap.iq, starts, np.full((1, 4), cp), fft, bins)[0, 0, 56:183].mean()
-        a = t.sample_start + int(round(offset_cp * cp))
-        x[a : a + w.size] += (w * np.sqrt(10 ** -0.3 * cell)).astype(np.complex64)
+    cp = int(p.sample_rate_hz / 30e3) * 144 // 2048  # the SSB symbols' normal CP (TS 38.211 §5.3.1)
+    x = _with_fake_pss(cap, int(round(offset_cp * cp)), -3.0)
 
     def score():
         pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
