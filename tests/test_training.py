@@ -44,6 +44,7 @@ TINY = textwrap.dedent("""
     seed: 3
     val_fraction: 0.3
     workers: 2
+    stage2_stack: true
     dnn1: {hidden: [16], epochs: 4, batch_size: 32}
     dnn2: {hidden: [16], epochs: 4, batch_size: 32}
     rawiq: {channels: [4, 8], kernel: 5, epochs: 1, batch_size: 32}
@@ -133,18 +134,21 @@ def test_train_end_to_end_exports_a_verified_model(trained):
     assert info["opset"] == tr.OPSET and info["feature_version"] == edge.FEATURE_VERSION
     assert info["training_data_sha256"] == rec["data"]["data_sha256"]
     assert "calibrated" in info["metrics"] and "uncalibrated" in info["metrics"]
+    assert det.meta["stage2_input"].startswith("features + DNN-1 logit")  # TINY stacks DNN-2 on DNN-1
     jammed, score, mode = det.score(np.zeros(N_FEATURES, np.float32), None)
     assert 0.0 <= score <= 1.0 and mode == "uncalibrated" and det.last_stage in (1, 2)
     assert (trained / "rawiq.onnx").exists()
 
 
-def test_onnx_parity_on_a_batch(tmp_path):
+@pytest.mark.parametrize("stack", [None, (1.5, 4.0)])
+def test_onnx_parity_on_a_batch(tmp_path, stack):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     mean = rng.normal(size=N_FEATURES)
     std = rng.uniform(0.5, 3.0, size=N_FEATURES)
     cfg = tr.MLPConfig(hidden=(32, 16), dropout=0.1)
-    m = tr.make_export_module(mean, std, tr.make_mlp(N_FEATURES, cfg), tr.make_mlp(N_FEATURES, cfg)).eval()
+    n2 = N_FEATURES + (stack is not None)  # a stacked DNN-2 also takes DNN-1's logit
+    m = tr.make_export_module(mean, std, tr.make_mlp(N_FEATURES, cfg), tr.make_mlp(n2, cfg), stack).eval()
     p = tmp_path / "dtddnn.onnx"
     tr._export(m, torch.zeros(1, N_FEATURES), p, "features", ["p1", "p2"])
     tr.finalize_onnx(p, {"model_format": edge.MODEL_FORMAT, "feature_version": edge.FEATURE_VERSION,
@@ -156,8 +160,12 @@ def test_onnx_parity_on_a_batch(tmp_path):
     diff = tr.parity(m, sess, x, "features")
     assert diff <= 1e-5
     with torch.no_grad():
-        p1 = m(torch.as_tensor(x))[0].numpy()
-    assert p1.std() > 1e-3  # the batch exercises the network, not a constant
+        p1, p2 = (v.numpy() for v in m(torch.as_tensor(x)))
+        assert p1.std() > 1e-3  # the batch exercises the network, not a constant
+        if stack is not None:
+            # DNN-2 reads DNN-1's logit: another DNN-1 changes p2 on the same features
+            m.dnn1[-1].bias += 3.0
+            assert np.abs(m(torch.as_tensor(x))[1].numpy() - p2).max() > 1e-4
 
 
 def test_thresholds_meet_their_targets():
@@ -193,6 +201,12 @@ def test_evaluate_writes_the_report(trained, sim_dir, tmp_path):
     assert set(dets) == {"dtddnn", "single", "rawiq", "classical"}
     for d in dets.values():
         assert d["far1"]["far"] <= 0.01 + 1e-9  # the swept threshold keeps its FAR
+        # Pd at SJNR 15-30 dB split by the jammer's power over the noise: the bands hold those SSBs
+        jb = d["jnr_15_30"]
+        assert list(jb) == ["<0", "0-3", "3-6", "6-10", ">=10"]
+        hard = [b["n"] for b in d["bands"].values()][-3:]  # the 15-20, 20-25, 25-30 dB SJNR bands
+        assert sum(b["n"] for b in jb.values()) == sum(hard)
+    assert "JNR, dB" in md
     assert ev["latency_us_per_ssb"] > 0
 
 

@@ -34,6 +34,10 @@ from .dataset import Dataset, load_datasets
 
 BANDS = [(-5.0, 0.0), (0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0), (25.0, 30.0)]
 HARD = (15.0, 30.0)
+# Pd at SJNR 15-30 dB is also given per band of the jammer's power over the noise (JNR, dB): at
+# one SJNR the jammer may stand well over the receiver's noise or under it (a weak cell), and a
+# calibrated site must not call its own floor moving by a few dB jamming (NOISE_FLOOR_DRIFT_DB)
+JNR_BANDS = [(-np.inf, 0.0), (0.0, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, np.inf)]
 DETECTORS = ("dtddnn", "single", "rawiq", "classical")
 LABELS = {"dtddnn": "DT-DDNN", "single": "single-threshold DNN", "rawiq": "raw-IQ DNN", "classical": "classical (EPNRE)"}
 
@@ -130,7 +134,13 @@ def score_all(model_dir: Path, ds: Dataset, log) -> dict:
     return out
 
 
-def metrics_for(scores: np.ndarray, dec: np.ndarray, y: np.ndarray, sjnr: np.ndarray, jammer: np.ndarray) -> dict:
+def jnr_label(lo: float, hi: float) -> str:
+    """A JNR band's label: "<0", "0-3", ..., ">=10"."""
+    return f"<{hi:g}" if not np.isfinite(lo) else (f">={lo:g}" if not np.isfinite(hi) else f"{lo:g}-{hi:g}")
+
+
+def metrics_for(scores: np.ndarray, dec: np.ndarray, y: np.ndarray, sjnr: np.ndarray, jammer: np.ndarray,
+                jnr: Optional[np.ndarray] = None) -> dict:
     y = y.astype(bool)
     hard = y & (sjnr >= HARD[0]) & (sjnr <= HARD[1])
     r = {
@@ -149,6 +159,11 @@ def metrics_for(scores: np.ndarray, dec: np.ndarray, y: np.ndarray, sjnr: np.nda
                 b = y & (sjnr >= lo) & (sjnr < hi if hi < 30 else sjnr <= hi)
                 r["bands"][f"{lo:g}-{hi:g}"] = {"pd": _rate(det[b]), "n": int(b.sum())}
                 r["bands_op"][f"{lo:g}-{hi:g}"] = {"pd": _rate(dec[b]), "n": int(b.sum())}
+            if jnr is not None:  # SJNR 15-30 dB, per JNR band
+                r["jnr_15_30"] = {}
+                for lo, hi in JNR_BANDS:
+                    b = hard & (jnr >= lo) & (jnr < hi)
+                    r["jnr_15_30"][jnr_label(lo, hi)] = {"pd": _rate(det[b]), "pd_op": _rate(dec[b]), "n": int(b.sum())}
             r["jammers"] = {}
             for jt in sorted(set(jammer[y].tolist())):
                 b = y & (jammer == jt)
@@ -177,9 +192,10 @@ def evaluate(model_dir: str | Path, data_dirs: list[str], report_dir: str | Path
         d = sc[mode]
         idx = d["idx"]
         y, sj, jt = ds["y"][idx], ds["sjnr_db"][idx], ds["jammer"][idx]
+        jnr = ds["jnr_db"][idx] if "jnr_db" in ds.arrays else None
         res["modes"][mode] = {"n_clean": int((y == 0).sum()), "n_jammed": int((y == 1).sum()),
                               "stage2_fraction": float((d["stage"] == 2).mean()) if idx.size else None,
-                              "detectors": {k: metrics_for(d["scores"][k], d["decisions"][k], y, sj, jt)
+                              "detectors": {k: metrics_for(d["scores"][k], d["decisions"][k], y, sj, jt, jnr)
                                             for k in DETECTORS if k in d["scores"]}}
     # receiver misses, end to end (a jammed SSB the receiver never reported is not detected)
     missed = [m for c in ds.info["captures"] for m in c["missed"]]
@@ -280,6 +296,17 @@ def markdown(res: dict, info: dict) -> str:
         first = next(iter(md["detectors"].values()))
         L.append("| *SSBs* | " + " | ".join(str(first["bands"][b]["n"]) for b in bands) + " |")
         L.append("")
+        if "jnr_15_30" in first:
+            L.append("Pd (%) at SJNR 15–30 dB per band of the jammer's power over the noise (JNR, dB) at FAR 1 % "
+                     "(the operating point's in brackets):\n")
+            jb = list(first["jnr_15_30"].keys())
+            L.append("| detector | " + " | ".join(jb) + " |")
+            L.append("|---|" + "---|" * len(jb))
+            for k, m in md["detectors"].items():
+                L.append(f"| {LABELS[k]} | " + " | ".join(f"{_pct(m['jnr_15_30'][b]['pd'])} ({_pct(m['jnr_15_30'][b]['pd_op'])})"
+                                                         for b in jb) + " |")
+            L.append("| *SSBs* | " + " | ".join(str(first["jnr_15_30"][b]["n"]) for b in jb) + " |")
+            L.append("")
         L.append("Pd (%) per jammer type at FAR 1 %:\n")
         jts = list(first["jammers"].keys())
         L.append("| detector | " + " | ".join(jts) + " |")

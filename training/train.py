@@ -108,6 +108,9 @@ class TrainConfig:
     single_threshold: float = 0.5
     hard_sjnr_db: tuple[float, float] = (15.0, 30.0)
     stage2_band_weight: float = 3.0  # extra weight of the in-between examples in DNN-2's loss
+    # DNN-2 sees DNN-1's logit beside the features (a stacked cascade): it refines DNN-1's
+    # reading in the uncertain band instead of starting over from the features alone
+    stage2_stack: bool = False
     threads: int = 2
     device: str = "auto"  # auto | cpu | cuda
     workers: int = 2  # dataset building processes
@@ -179,7 +182,11 @@ def make_rawiq(cfg: RawIQConfig):
     return RawIQNet()
 
 
-def make_export_module(mean: np.ndarray, std: np.ndarray, dnn1, dnn2):
+def make_export_module(mean: np.ndarray, std: np.ndarray, dnn1, dnn2,
+                       stack: Optional[tuple[float, float]] = None):
+    """The exported graph. ``stack``: (mean, std) of DNN-1's logit on the training
+    examples when DNN-2 takes that logit, standardised, after the features
+    (TrainConfig.stage2_stack); None: DNN-2 takes the features alone."""
     torch = _torch()
     nn = torch.nn
 
@@ -192,10 +199,16 @@ def make_export_module(mean: np.ndarray, std: np.ndarray, dnn1, dnn2):
             self.register_buffer("inv_std", torch.tensor(1.0 / std, dtype=torch.float32)[None, :])
             self.dnn1 = dnn1
             self.dnn2 = dnn2
+            self.stack = stack is not None
+            if self.stack:
+                self.register_buffer("logit_mean", torch.tensor([[stack[0]]], dtype=torch.float32))
+                self.register_buffer("logit_inv_std", torch.tensor([[1.0 / stack[1]]], dtype=torch.float32))
 
         def forward(self, x):
             z = (x - self.mean) * self.inv_std
-            return torch.sigmoid(self.dnn1(z)), torch.sigmoid(self.dnn2(z))
+            a1 = self.dnn1(z)
+            z2 = torch.cat([z, (a1 - self.logit_mean) * self.logit_inv_std], dim=1) if self.stack else z
+            return torch.sigmoid(a1), torch.sigmoid(self.dnn2(z2))
 
     return DTDDNN()
 
@@ -294,13 +307,16 @@ def rotate_iq(xb, gen):
     return torch.stack([c * i - s * q, s * i + c * q], dim=1)
 
 
-def predict(net, x: np.ndarray, device, batch: int = 4096) -> np.ndarray:
+def predict(net, x: np.ndarray, device, batch: int = 4096, logit: bool = False) -> np.ndarray:
+    """The network's probability (float32 (n,)) on each row of x; ``logit``: its
+    output before the sigmoid (what a stacked DNN-2 is given in the exported graph)."""
     torch = _torch()
     net.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            out.append(torch.sigmoid(net(torch.as_tensor(x[i : i + batch]).to(device))).squeeze(1).cpu().numpy())
+            a = net(torch.as_tensor(x[i : i + batch]).to(device))
+            out.append((a if logit else torch.sigmoid(a)).squeeze(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -506,13 +522,20 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     va_band = (p1_va > lo_va) & (p1_va < hi_va)
     va_sel = va_band | ((y_va > 0.5) & (s_va >= lo) & (s_va <= hi)) | (y_va < 0.5)
     log(f"DNN-2 trains on {sel.sum()} examples ({band.sum()} in the band, {weak.sum()} weak-jammer, "
-        f"{(y_tr < 0.5).sum()} clean)")
+        f"{(y_tr < 0.5).sum()} clean)" + (", with DNN-1's logit beside the features" if cfg.stage2_stack else ""))
+    stack = None
+    z2_tr, z2_va = z_tr, z_va
+    if cfg.stage2_stack:
+        a_tr, a_va = predict(dnn1, z_tr, device, logit=True), predict(dnn1, z_va, device, logit=True)
+        stack = (float(a_tr.mean()), max(float(a_tr.std()), 1e-3))
+        z2_tr = np.concatenate([z_tr, ((a_tr - stack[0]) / stack[1])[:, None]], axis=1).astype(np.float32)
+        z2_va = np.concatenate([z_va, ((a_va - stack[0]) / stack[1])[:, None]], axis=1).astype(np.float32)
     _seed_all(cfg.seed + 2)
-    dnn2 = make_mlp(N_FEATURES, cfg.dnn2)
-    h2 = fit_binary(dnn2, z_tr[sel], y_tr[sel], w2, z_va[va_sel], y_va[va_sel], epochs=cfg.dnn2.epochs,
+    dnn2 = make_mlp(z2_tr.shape[1], cfg.dnn2)
+    h2 = fit_binary(dnn2, z2_tr[sel], y_tr[sel], w2, z2_va[va_sel], y_va[va_sel], epochs=cfg.dnn2.epochs,
                     batch_size=cfg.dnn2.batch_size, lr=cfg.dnn2.lr, weight_decay=cfg.dnn2.weight_decay,
                     seed=cfg.seed + 2, device=device, desc="DNN-2", progress=progress, log=log)
-    p2_va = predict(dnn2, z_va, device)
+    p2_va = predict(dnn2, z2_va, device)
     t2 = choose_stage2_threshold(p1_va[c_va], p2_va[c_va], y_va[c_va], t_low, t_high, cfg.target_far)
     u2 = choose_stage2_threshold(p1_va[~c_va], p2_va[~c_va], y_va[~c_va], u_low, u_high, cfg.target_far_uncal)
     log(f"stage-2 thresholds: calibrated {t2:.4f}, uncalibrated {u2:.4f} (validation FAR targets "
@@ -554,7 +577,7 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     # export
     dnn1.cpu()
     dnn2.cpu()
-    exp = make_export_module(mean, std, dnn1, dnn2)
+    exp = make_export_module(mean, std, dnn1, dnn2, stack)
     exp.eval()
     onnx_path = out / "dtddnn.onnx"
     _export(exp, torch.zeros(1, N_FEATURES), onnx_path, "features", ["p1", "p2"])
@@ -575,6 +598,7 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         "threshold_note": "threshold_* apply to calibrated SSBs (feature 'calibrated' = 1), *_uncal to the others",
         "single_threshold": repr(cfg.single_threshold),
         "single_threshold_rule": "DNN-1 output p1 >= single_threshold (0.5, PAPER.md)",
+        "stage2_input": "features + DNN-1 logit (standardised)" if stack is not None else "features",
         "opset": OPSET,
         "scs_khz": json.dumps(sim_cfg.get("scs_khz", [15, 30])),
         "sample_rates_hz": json.dumps(sim_cfg.get("sample_rates_hz", [])),
