@@ -282,6 +282,8 @@ class DTDDNNDetector:
             "threshold_stage2": self.t2,
             "thresholds_uncalibrated": {"low": self.t_uncal[0], "high": self.t_uncal[1], "stage2": self.t_uncal[2]},
             "single_threshold": float(m.get("single_threshold", 0.5)),
+            # what DNN-2 reads (a model from before the option: the features alone)
+            "stage2_input": m.get("stage2_input", "features"),
             "opset": int(m["opset"]) if "opset" in m else None,
             "training_data_sha256": m.get("training_data_sha256"),
             "weights_sha256": m.get("weights_sha256"),

@@ -134,7 +134,7 @@ def test_train_end_to_end_exports_a_verified_model(trained):
     assert info["opset"] == tr.OPSET and info["feature_version"] == edge.FEATURE_VERSION
     assert info["training_data_sha256"] == rec["data"]["data_sha256"]
     assert "calibrated" in info["metrics"] and "uncalibrated" in info["metrics"]
-    assert det.meta["stage2_input"].startswith("features + DNN-1 logit")  # TINY stacks DNN-2 on DNN-1
+    assert info["stage2_input"].startswith("features + DNN-1 logit")  # TINY stacks DNN-2 on DNN-1
     jammed, score, mode = det.score(np.zeros(N_FEATURES, np.float32), None)
     assert 0.0 <= score <= 1.0 and mode == "uncalibrated" and det.last_stage in (1, 2)
     assert (trained / "rawiq.onnx").exists()
