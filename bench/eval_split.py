@@ -27,22 +27,12 @@ import numpy as np
 from detector.pipeline import ScoringPipeline, load_detector
 from detector.replay import calibrate
 from signals import iq as iqio
+from training.evaluate import JNR_EDGES_DB, jnr_band  # Pd at SJNR 15-30 dB per JNR band, as the report
 
 # the record keys of the rules beside the model that turn a verdict jammed (README, "Scoring recordings")
 RULE_KEYS = ("band_excess_db", "pbch_symbol_excess_db", "null_rise_db", "interference_step_db", "unknown_cell",
              "pss_sss_jump", "pss_shape_jump")
 MATCH_SAMPLES = 20
-JNR_EDGES_DB = (0.0, 3.0, 6.0, 10.0)  # Pd at SJNR 15-30 dB is also given per band of the jammer-to-noise ratio
-
-
-def jnr_band(jnr_db: float) -> str:
-    """The JNR band's label: "<0", "0-3", ..., ">=10"."""
-    lo = None
-    for hi in JNR_EDGES_DB:
-        if jnr_db < hi:
-            return f"<{hi:g}" if lo is None else f"{lo:g}-{hi:g}"
-        lo = hi
-    return f">={lo:g}"
 
 
 def score_capture(meta: str, det) -> dict:

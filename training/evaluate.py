@@ -37,7 +37,8 @@ HARD = (15.0, 30.0)
 # Pd at SJNR 15-30 dB is also given per band of the jammer's power over the noise (JNR, dB): at
 # one SJNR the jammer may stand well over the receiver's noise or under it (a weak cell), and a
 # calibrated site must not call its own floor moving by a few dB jamming (NOISE_FLOOR_DRIFT_DB)
-JNR_BANDS = [(-np.inf, 0.0), (0.0, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, np.inf)]
+JNR_EDGES_DB = (0.0, 3.0, 6.0, 10.0)
+JNR_BANDS = list(zip((-np.inf,) + JNR_EDGES_DB, JNR_EDGES_DB + (np.inf,)))
 DETECTORS = ("dtddnn", "single", "rawiq", "classical")
 LABELS = {"dtddnn": "DT-DDNN", "single": "single-threshold DNN", "rawiq": "raw-IQ DNN", "classical": "classical (EPNRE)"}
 
@@ -134,9 +135,14 @@ def score_all(model_dir: Path, ds: Dataset, log) -> dict:
     return out
 
 
-def jnr_label(lo: float, hi: float) -> str:
-    """A JNR band's label: "<0", "0-3", ..., ">=10"."""
-    return f"<{hi:g}" if not np.isfinite(lo) else (f">={lo:g}" if not np.isfinite(hi) else f"{lo:g}-{hi:g}")
+def jnr_band(jnr_db: float) -> str:
+    """The label of the JNR band (JNR_EDGES_DB) that ``jnr_db`` falls in: "<0", "0-3", ..., ">=10"."""
+    lo = None
+    for hi in JNR_EDGES_DB:
+        if jnr_db < hi:
+            return f"<{hi:g}" if lo is None else f"{lo:g}-{hi:g}"
+        lo = hi
+    return f">={lo:g}"
 
 
 def metrics_for(scores: np.ndarray, dec: np.ndarray, y: np.ndarray, sjnr: np.ndarray, jammer: np.ndarray,
@@ -163,7 +169,7 @@ def metrics_for(scores: np.ndarray, dec: np.ndarray, y: np.ndarray, sjnr: np.nda
                 r["jnr_15_30"] = {}
                 for lo, hi in JNR_BANDS:
                     b = hard & (jnr >= lo) & (jnr < hi)
-                    r["jnr_15_30"][jnr_label(lo, hi)] = {"pd": _rate(det[b]), "pd_op": _rate(dec[b]), "n": int(b.sum())}
+                    r["jnr_15_30"][jnr_band(lo)] = {"pd": _rate(det[b]), "pd_op": _rate(dec[b]), "n": int(b.sum())}
             r["jammers"] = {}
             for jt in sorted(set(jammer[y].tolist())):
                 b = y & (jammer == jt)
