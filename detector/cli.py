@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_bench)
 
     sp = sub.add_parser("train", help="train the DT-DDNN and its baselines on simulated data, export ONNX")
-    sp.add_argument("--config", help="training YAML (default: the built-in defaults of training/train.py TrainConfig; the shipped model was trained with configs/train.yaml)")
+    sp.add_argument("--config", help="training YAML (default: the built-in defaults of training/train.py TrainConfig, which are configs/train.yaml, the shipped model's recipe)")
     sp.add_argument("--data", required=True, nargs="+", metavar="DIR", help="ssbwatch simulate output directories")
     sp.add_argument("--out", required=True, help="model directory to write (dtddnn.onnx, rawiq.onnx, dtddnn.json)")
     sp.add_argument("--workers", type=int, help="receiver processes for the dataset (default: the config's)")

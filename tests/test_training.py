@@ -225,3 +225,12 @@ def test_rotate_iq_turns_each_example_by_its_own_phase():
     assert np.ptp(np.angle(ratio[:, 0])) > 0.1
     again = tr.rotate_iq(x, torch.Generator().manual_seed(5)).numpy()
     assert np.array_equal(out, again)
+
+
+def test_built_in_defaults_are_the_shipped_recipe():
+    # `ssbwatch train` without --config trains what configs/train.yaml (the shipped model's recipe)
+    # says: the two must not drift apart
+    from pathlib import Path
+
+    shipped = tr.load_config(str(Path(__file__).resolve().parents[1] / "configs" / "train.yaml"))
+    assert shipped == tr.TrainConfig()
