@@ -70,11 +70,28 @@ def run_capture(cap, *, baseline=None, fs=None, iq=None, block=1 << 16, detector
 
 
 def match(recs, truth, tol, scale=1.0):
+    """(truth SSB, its record or None) for each SSB of ``truth``: the SSB's own
+    record, else the no-cell record (a calibrated site's cell search that found no
+    cell, ``"no_cell"``) whose search block holds it -- what an operator sees for it."""
     out = []
     for t in truth:
-        r = [r for r in recs if abs(r["sample"] * scale - t.sample_start) <= tol]
+        r = [r for r in recs if not r.get("no_cell") and abs(r["sample"] * scale - t.sample_start) <= tol]
+        if not r:
+            r = [r for r in recs if r.get("no_cell")
+                 and r["sample"] <= t.sample_start / scale < r["sample"] + r["block_samples"]]
         out.append((t, r[0] if r else None))
     return out
+
+
+def site_baseline(obs, scs_khz, sample_rate_hz, datatype, ssb_freq_hz, center_freq_hz):
+    """The SiteBaseline ``ssbwatch calibrate`` learns from a site's clean
+    observations, with the SSB's frequency (and offset from the recording's centre)
+    that its calibration saw: at such a site a cell search that finds no cell is a
+    jammed verdict (pipeline.ScoringPipeline._no_cell_records)."""
+    cb = config_baseline(obs, scs_khz, sample_rate_hz, datatype, ssb_freq_hz=ssb_freq_hz,
+                         ssb_offset_hz=None if ssb_freq_hz is None or center_freq_hz is None
+                         else ssb_freq_hz - center_freq_hz)
+    return SiteBaseline({cb.key: cb})
 
 
 def eval_pci(n, seed):
@@ -175,25 +192,39 @@ def eval_weak(n_sites, seed, snrs_db, model="default"):
             obs = _observations(simulate_capture(p, np.random.default_rng([seed, i, 1])))
             base = None
             if len(obs) >= 5:
-                cb = config_baseline(obs, p.scs_khz, p.sample_rate_hz, p.datatype)
-                base = SiteBaseline({cb.key: cb})
+                base = site_baseline(obs, p.scs_khz, p.sample_rate_hz, p.datatype, p.ssb_freq_hz, p.center_freq_hz)
             _count_far(simulate_capture(p, rng), base, det, fa)
         print(f"SNR {snr:+5.1f} dB, {n_sites} sites, clean: " + ", ".join(
             f"{m} FAR {a}/{n} = {100 * a / max(n, 1):.1f} %" for m, (a, n) in fa.items()))
 
 
-def _score_jammers(site, base, det, seed, s, per_type):
+def jnr_db(snr_db: float, sjnr_db: float) -> float:
+    """The jammer's power over the noise (dB) of a capture at ``snr_db`` jammed to
+    ``sjnr_db`` (SJNR = S / (J + N), SNR = S / N, over the SSB's band)."""
+    r = 10 ** ((snr_db - sjnr_db) / 10) - 1
+    return 10 * np.log10(r) if r > 0 else -np.inf
+
+
+def _score_jammers(site, base, det, seed, s, per_type, above=None):
     """Site ``s`` jammed by each jammer type in turn (SJNR -5..20 dB, under its SNR),
-    scored with ``base``: per_type[type] += [detected, jammed SSBs]."""
+    scored with ``base``: per_type[type] += [detected, jammed SSBs]; ``above``, when
+    given, counts the same for the jammers at least NOISE_FLOOR_DRIFT_DB over the
+    noise (the floor move a calibrated site takes as clean)."""
+    from detector.baseline import NOISE_FLOOR_DRIFT_DB
+
     for j, jt in enumerate(JAMMER_TYPES):
-        p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": float(
-            np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))})
+        sjnr = float(np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))
+        p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": sjnr})
         cap = simulate_capture(p, np.random.default_rng([seed, s, 300 + j]))
         recs, _ = run_capture(cap, baseline=base, detector=det)
+        counts = [per_type[jt]]
+        if above is not None and jnr_db(site.snr_db, sjnr) >= NOISE_FLOOR_DRIFT_DB:
+            counts.append(above[jt])
         for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
             if t.jammed:
-                per_type[jt][1] += 1
-                per_type[jt][0] += bool(r is not None and r["jammed"])
+                for c in counts:
+                    c[1] += 1
+                    c[0] += bool(r is not None and r["jammed"])
 
 
 def eval_detect(n_sites, seed, n_cal=3, model="classical"):
@@ -203,6 +234,7 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
     base_cfg = SimConfig(snr_db=(20.0, 35.0), jamming=dataclasses.replace(SimConfig().jamming, sjnr_db=(-5.0, 20.0),
                                                                          low_fraction=0.0, low_sjnr_below_db=-5.0))
     per_type = defaultdict(lambda: [0, 0])
+    above = defaultdict(lambda: [0, 0])
     fa = [0, 0]
     for s in range(n_sites):
         rng = np.random.default_rng([seed, s])
@@ -214,8 +246,8 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
             obs += _observations(cap)
         if len(obs) < 5:
             continue
-        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
-        base = SiteBaseline({cb.key: cb})
+        base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                             site.center_freq_hz)  # as ssbwatch calibrate
         # clean test capture
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
         recs, _ = run_capture(cap, baseline=base, detector=det)
@@ -223,15 +255,22 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
             if r is not None:
                 fa[0] += bool(r["jammed"])
                 fa[1] += 1
-        _score_jammers(site, base, det, seed, s, per_type)
+        _score_jammers(site, base, det, seed, s, per_type, above)
+    from detector.baseline import NOISE_FLOOR_DRIFT_DB
+
     print(f"calibrated {det.name} detector, SNR 20-35 dB, SJNR -5..20 dB, {n_sites} sites:")
     print(f"  FAR {fa[0]}/{fa[1]} = {100 * fa[0] / max(fa[1], 1):.2f} %")
-    tot = [0, 0]
+    print(f"  {'':20s} {'all':>18s}   jammer >= {NOISE_FLOOR_DRIFT_DB:g} dB over the noise")
+    tot, tot_a = [0, 0], [0, 0]
     for jt, (d, n) in per_type.items():
+        da, na = above[jt]
         tot[0] += d
         tot[1] += n
-        print(f"  {jt:20s} Pd {d}/{n} = {100 * d / max(n, 1):.1f} %")
-    print(f"  all jammers: Pd {100 * tot[0] / max(tot[1], 1):.2f} %")
+        tot_a[0] += da
+        tot_a[1] += na
+        print(f"  {jt:20s} Pd {d:4d}/{n:<4d} = {100 * d / max(n, 1):5.1f} %   {da:4d}/{na:<4d} = {100 * da / max(na, 1):5.1f} %")
+    print(f"  all jammers: Pd {100 * tot[0] / max(tot[1], 1):.2f} %; at >= {NOISE_FLOOR_DRIFT_DB:g} dB over the noise "
+          f"{100 * tot_a[0] / max(tot_a[1], 1):.2f} %")
 
 
 def _calibrated_sites(n_sites, seed, **cfg_changes):
@@ -249,8 +288,8 @@ def _calibrated_sites(n_sites, seed, **cfg_changes):
         obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
         if len(obs) < 5:
             continue
-        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
-        yield s, site, SiteBaseline({cb.key: cb})
+        yield s, site, site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                                     site.center_freq_hz)
 
 
 DRIFTS_DB = (-3.0, 0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0)
@@ -342,8 +381,8 @@ def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
         obs = []
         for k in range(n_cal):
             obs += _observations(simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 100 + k])))
-        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
-        base = SiteBaseline({cb.key: cb})
+        base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                             site.center_freq_hz)  # as ssbwatch calibrate
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
         _count_far(cap, base, det, fa)
         _score_jammers(site, base, det, seed, s, pd)
@@ -376,8 +415,8 @@ def eval_fading(n_sites, seed, dopplers, duration_ms=300.0, jammers=False, model
                 obs += _observations(simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 100 + k])))
             if len(obs) < 5:
                 continue
-            cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)  # as ssbwatch calibrate
-            base = SiteBaseline({cb.key: cb})
+            base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                                 site.center_freq_hz)  # as ssbwatch calibrate
             cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
             _count_far(cap, base, det, fa)
             if jammers:
@@ -519,8 +558,8 @@ def eval_novel(n_sites, seed, sirs_db, model="default", kinds=NOVEL_JAMMERS):
         obs = [o for k in range(2) for o in _observations(simulate_capture(site, np.random.default_rng([seed, s, 100 + k])))]
         if len(obs) < 4:
             continue
-        cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
-        bases = {"calibrated": SiteBaseline({cb.key: cb}), "uncalibrated": None}
+        bases = {"calibrated": site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                                             site.center_freq_hz), "uncalibrated": None}
         cap = simulate_capture(site, np.random.default_rng([seed, s, 200]))
         fs, off, width = site.sample_rate_hz, site.ssb_offset_hz, 240 * site.scs_khz * 1e3
         n_win = int(round(4 * fs / (site.scs_khz * 1e3) * 1.07))  # the SSB's 4 symbols with their CPs
@@ -676,8 +715,8 @@ def eval_cells(n_sites, seed, extra=1, power_db=(-9.0, -3.0), model="default"):
         obs = calibration_observations(rx.push(xcal) + rx.flush())
         base = None
         if len(obs) >= 5:
-            cb = config_baseline(obs, obs[0].scs_khz, site.sample_rate_hz, site.datatype)
-            base = SiteBaseline({cb.key: cb})
+            base = site_baseline(obs, obs[0].scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                                 site.center_freq_hz)
         t["calibrated_sites"] += base is not None
         jam = dataclasses.replace(site, jammer={"type": jammers[s % len(jammers)], "sjnr_db": site.snr_db - 8.0})
         for p, k, clean in ((site, 200, True), (jam, 300, False)):
@@ -691,7 +730,7 @@ def eval_cells(n_sites, seed, extra=1, power_db=(-9.0, -3.0), model="default"):
                         t["ssbs"] += 1
                         t["right"] += r is not None and r["pci"] == site.pci
                     if clean:
-                        if r is not None and r["valid"] and r["pci"] == site.pci:
+                        if r is not None and r["valid"] and (r["pci"] == site.pci or r.get("no_cell")):
                             t["fa_" + mode] += bool(r["jammed"])
                             t["n_" + mode] += 1
                     else:
@@ -798,8 +837,8 @@ def eval_realjam(n_draws, sjnrs_db, model="default", folder=REAL_CAPTURES):
             continue
         r0 = recs[0]
         fs, scs = m.sample_rate_hz, int(r0["scs_khz"])
-        cb = config_baseline(_observations_of(x, fs, m.center_freq_hz), scs, fs, m.datatype)  # as ssbwatch calibrate
-        base = SiteBaseline({cb.key: cb})
+        base = site_baseline(_observations_of(x, fs, m.center_freq_hz), scs, fs, m.datatype, r0["ssb_freq_hz"],
+                             m.center_freq_hz)  # as ssbwatch calibrate
         fft = int(round(fs / (scs * 1e3)))
         cp = fft * 144 // 2048  # normal CP (TS 38.211 §5.3.1): the SSB's symbols have no long CP
         off = round(r0["ssb_offset_hz"] / (scs * 1e3)) * scs * 1e3
