@@ -33,6 +33,9 @@
         # the over-the-air captures of ../shared/real-captures with each jammer of the library
         # added at an SJNR on their SSB (the simulator's definition): SSBs jammed, uncalibrated
         # and calibrated on the clean capture (shipped model unless --model)
+    python bench/receiver_eval.py strong [--sites 12] [--seed 1]
+        # jammers from the first sample at SJNR -10..-3 dB, no baseline: SSBs without a record
+        # (no cell found) and jammed, per type
     python bench/receiver_eval.py cells [--sites 8] [--seed 1] [--extra 1] [--power=-9,-3]
         # a synchronised TDD network: the serving cell, the simulator's co-timed neighbour and
         # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
@@ -780,6 +783,36 @@ def eval_dense(n, seed):
           f"the air {t['on air']}, not on the air {t['not on air']}, none {t['none']}")
 
 
+def eval_strong(n_sites, seed, sjnr_db=(-10.0, -3.0), model="default"):
+    """Strong jammers on from the first sample, no baseline: per site of the default
+    mix (20 ms, SNR 15-35 dB) each jammer type in turn at an SJNR drawn in ``sjnr_db``;
+    per type the jammed SSBs, those that got no record at all (no cell found: silence)
+    and those jammed."""
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(15.0, 35.0), duration_ms=20.0,
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    tot = defaultdict(lambda: [0, 0, 0])  # SSBs, without a record, jammed
+    for s in range(n_sites):
+        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        for j, jt in enumerate(JAMMER_TYPES):
+            sj = float(np.random.default_rng([seed, s, j]).uniform(*sjnr_db))
+            cap = simulate_capture(dataclasses.replace(site, jammer={"type": jt, "sjnr_db": sj}),
+                                   np.random.default_rng([seed, s, 300 + j]))
+            recs, _ = run_capture(cap, detector=det)
+            for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                if t.jammed:
+                    tot[jt][0] += 1
+                    tot[jt][1] += r is None
+                    tot[jt][2] += bool(r is not None and r["jammed"])
+    print(f"{det.name} detector, uncalibrated, {n_sites} sites, SNR 15-35 dB, jammers from the first sample at "
+          f"SJNR {sjnr_db[0]:g}..{sjnr_db[1]:g} dB:")
+    for jt, (n, none, jam) in tot.items():
+        print(f"  {jt:20s} SSBs {n:4d}   without a record {none:4d}   jammed {jam:4d}")
+    n, none, jam = (sum(v[i] for v in tot.values()) for i in range(3))
+    print(f"  all: SSBs {n}, without a record {none} ({100 * none / max(n, 1):.1f} %), jammed {jam} "
+          f"({100 * jam / max(n, 1):.1f} %)")
+
+
 def eval_alone(n, seed):
     """One cell search per recording of a jammer alone (15 dB over the noise, the cell
     20 dB under the noise), the jammer types in turn: the cells found."""
@@ -921,7 +954,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
-                                         "cells", "realjam"])
+                                         "cells", "realjam", "strong"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -996,6 +1029,8 @@ def main(argv=None):
                      model="default" if a.model == "classical" else a.model)
     elif a.what == "alone":
         eval_alone(a.n, a.seed)
+    elif a.what == "strong":
+        eval_strong(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "transient":
         eval_transient(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "fading":

@@ -267,6 +267,59 @@ PASSBAND_EDGE_DB = 6.0
 PASSBAND_MARGIN = 0.02
 
 
+# Whitening of a search block (the cell search's last resort, receiver.acquire_steps): the
+# block's power spectrum is smoothed over this width -- a few subcarriers at 15 / 30 kHz SCS,
+# far narrower than any jammer the spectrum can tell from the cell's own band -- and each bin
+# divided by its square root.
+WHITEN_SMOOTH_HZ = 60e3
+WHITEN_FLOOR = 1e-6  # bins under this fraction of the median smoothed power are not boosted further
+
+
+def whiten(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_HZ) -> np.ndarray:
+    """``x`` with a flat power spectrum: every FFT bin of the whole block divided
+    by the square root of the block's power spectrum smoothed over ``smooth_hz``
+    (circularly), then scaled back to the block's mean power.
+
+    A jammer that holds part of the band (partial-band noise, tones, a
+    narrowband sweep while it dwells) keeps its bins at the level of the rest,
+    instead of standing 10-20 dB over the cell's subcarriers there: a PSS
+    correlation over the whitened block takes the cell's PSS from the
+    subcarriers the jammer leaves alone. The cell's own spectrum (a
+    stationary OFDM carrier) is flat over its band and comes out as it was,
+    but for one scale; the SSB's four symbols in a block of ~20 ms weigh
+    nothing in the block's spectrum.
+
+    Parameters
+    ----------
+    x : complex64 (n,) -- a search block at ``fs_hz``
+
+    Returns
+    -------
+    complex64 (n,); ``x`` itself (a copy) when it holds no energy
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    x = np.asarray(x, dtype=np.complex64)
+    n = x.size
+    if n == 0:
+        return x.copy()
+    X = _fft(x, 0, True)
+    v = X.view(np.float32).reshape(n, 2)
+    p = np.einsum("ij,ij->i", v, v)  # |X|^2, float32
+    k = max(1, int(round(smooth_hz * n / fs_hz)))
+    ps = uniform_filter1d(p, min(k, n), mode="wrap")
+    med = float(np.median(ps))
+    if not med > 0.0 or not math.isfinite(med):
+        return x.copy()
+    X /= np.sqrt(np.maximum(ps, np.float32(WHITEN_FLOOR * med))).astype(np.float32)
+    y = _fft(X, 0, False)
+    pw_x = float(np.vdot(x, x).real)
+    pw_y = float(np.vdot(y, y).real)
+    if pw_y > 0.0:
+        y *= np.float32(math.sqrt(pw_x / pw_y))
+    return y.astype(np.complex64, copy=False)
+
+
 def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
     """Half width (Hz) of the part of the recorded band that holds the
     receiver's noise (see PASSBAND_STOP_DB): fs / 2 where the whole band does

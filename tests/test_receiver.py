@@ -951,6 +951,48 @@ def test_a_jammer_that_hides_the_cell_from_the_start_is_not_silence(tmp_path, ca
     assert clean and not any(r.get("no_cell") or r["jammed"] for r in clean)
 
 
+def test_a_partial_band_jammer_over_the_pss_from_the_start_gives_jammed_records_uncalibrated():
+    # noise over the middle quarter of the SSB band (the PSS's subcarriers), 8 dB over the cell
+    # on the whole band, on from the first sample: the plain search finds no cell; the whitened
+    # block (dsp.whiten) holds it on the PSS subcarriers the jammer leaves alone, and without a
+    # baseline every SSB gets a record of the right PCI, jammed, not silence
+    from detector.pipeline import load_detector
+
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0, period_ms=(10.0,),
+                     snr_db=(25.0, 25.0), duration_ms=22.0)
+    p = draw_params(cfg, np.random.default_rng(0), force_clean=True)
+    p.neighbour = None
+    jam = dataclasses.replace(p, jammer={"type": "partial_band_noise", "sjnr_db": -8.0, "band_fraction": 0.25,
+                                         "offset_hz": 0.0})
+    cap = simulate_capture(jam, np.random.default_rng(100))
+    assert receiver.run_steps(receiver.acquire_steps(cap.iq, p.sample_rate_hz, p.center_freq_hz)) is None
+    acq = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
+    assert acq is not None and acq.pci == p.pci
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+    recs = pipe.push(cap.iq) + pipe.flush()
+    assert len(recs) == len(cap.ssbs)
+    assert all(r["pci"] == p.pci and r["jammed"] for r in recs)
+    # the same block unjammed: the plain search finds the cell, as it did before whitening
+    clean = simulate_capture(dataclasses.replace(p), np.random.default_rng(100))
+    assert receiver.run_steps(receiver.acquire_steps(clean.iq, p.sample_rate_hz, p.center_freq_hz)).pci == p.pci
+
+
+def test_whiten_flattens_a_partial_band_jammer_and_keeps_the_power():
+    rng = np.random.default_rng(5)
+    fs, n = 7.68e6, 1 << 16
+    x = ((rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(2)).astype(np.complex64)
+    f = np.fft.fftfreq(n, 1 / fs)
+    band = np.abs(f - 1e6) < 0.5e6  # noise 20 dB over the floor on 1 MHz
+    j = np.fft.ifft(np.where(band, 10.0, 0.0) * np.fft.fft(rng.standard_normal(n) + 1j * rng.standard_normal(n)))
+    y = dsp.whiten((x + j).astype(np.complex64), fs)
+    assert y.dtype == np.complex64 and y.shape == (n,)
+    assert np.mean(np.abs(y) ** 2) == pytest.approx(np.mean(np.abs(x + j) ** 2), rel=1e-3)
+    py = np.abs(np.fft.fft(y)) ** 2
+    inside, outside = py[band & (np.abs(f - 1e6) < 0.4e6)].mean(), py[np.abs(f + 2e6) < 0.5e6].mean()
+    assert 10 * np.log10(inside / outside) == pytest.approx(0.0, abs=1.0)  # was 20 dB
+    assert np.array_equal(dsp.whiten(np.zeros(64, np.complex64), fs), np.zeros(64, np.complex64))
+
+
 def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
     # a PSS spoofer 14 dB under the cell and 15 dB over the noise: the model calls its SSBs
     # clean; the PSS-to-SSS gain, fixed for a real gNB, stands far off the site's clean level
