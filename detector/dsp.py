@@ -276,12 +276,18 @@ WHITEN_FLOOR = 1e-6  # bins under this fraction of the median smoothed power are
 
 
 def whiten(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_HZ) -> np.ndarray:
-    """``x`` with a flat power spectrum: every FFT bin of the whole block divided
-    by the square root of the block's power spectrum smoothed over ``smooth_hz``
+    """:func:`whiten_steps` run to its end."""
+    return run_steps(whiten_steps(x, fs_hz, smooth_hz))
+
+
+def whiten_steps(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_HZ):
+    """A generator that yields between its two block FFTs (a live cell search
+    spreads it over time) and returns (``StopIteration.value``) ``x`` with a
+    flat power spectrum: every FFT bin of the whole block divided by the square
+    root of the block's power spectrum smoothed over ``smooth_hz``
     (circularly), then scaled back to the block's mean power.
 
-    A jammer that holds part of the band (partial-band noise, tones, a
-    narrowband sweep while it dwells) keeps its bins at the level of the rest,
+    A jammer that holds part of the band (partial-band noise, tones) keeps its bins at the level of the rest,
     instead of standing 10-20 dB over the cell's subcarriers there: a PSS
     correlation over the whitened block takes the cell's PSS from the
     subcarriers the jammer leaves alone. The cell's own spectrum (a
@@ -295,7 +301,8 @@ def whiten(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_HZ) -> 
 
     Returns
     -------
-    complex64 (n,); ``x`` itself (a copy) when it holds no energy
+    complex64 (n,) (the generator's value); ``x`` itself (a copy) when it
+    holds no energy
     """
     from scipy.ndimage import uniform_filter1d
 
@@ -304,6 +311,7 @@ def whiten(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_HZ) -> 
     if n == 0:
         return x.copy()
     X = _fft(x, 0, True)
+    yield
     v = X.view(np.float32).reshape(n, 2)
     p = np.einsum("ij,ij->i", v, v)  # |X|^2, float32
     k = max(1, int(round(smooth_hz * n / fs_hz)))
@@ -312,6 +320,7 @@ def whiten(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_HZ) -> 
     if not med > 0.0 or not math.isfinite(med):
         return x.copy()
     X /= np.sqrt(np.maximum(ps, np.float32(WHITEN_FLOOR * med))).astype(np.float32)
+    yield
     y = _fft(X, 0, False)
     pw_x = float(np.vdot(x, x).real)
     pw_y = float(np.vdot(y, y).real)

@@ -442,7 +442,7 @@ def acquire_steps(
             acq = alt
     if acq is None and not weak and whiten_fallback:
         yield
-        xw = dsp.whiten(x, fs_hz)
+        xw = yield from dsp.whiten_steps(x, fs_hz)
         yield
         alt = yield from acquire_steps(xw, fs_hz, center_freq_hz, cfg, scs_khz=scs_khz, offsets_hz=offsets_hz,
                                        cfo_hint_hz=cfo_hint_hz, blind_fallback=blind_fallback,
