@@ -287,8 +287,9 @@ def whiten_steps(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_H
     root of the block's power spectrum smoothed over ``smooth_hz``
     (circularly), then scaled back to the block's mean power.
 
-    A jammer that holds part of the band (partial-band noise, tones) keeps its bins at the level of the rest,
-    instead of standing 10-20 dB over the cell's subcarriers there: a PSS
+    A jammer that holds part of the band (partial-band noise, tones) keeps
+    its bins at the level of the rest, instead of standing 10-20 dB over the
+    cell's subcarriers there: a PSS
     correlation over the whitened block takes the cell's PSS from the
     subcarriers the jammer leaves alone. The cell's own spectrum (a
     stationary OFDM carrier) is flat over its band and comes out as it was,

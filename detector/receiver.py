@@ -452,13 +452,14 @@ def acquire_steps(
     return acq if acq is not None else (weak[0] if weak else None)
 
 
-# WHITENED_SEARCH: a jammer that holds part of the SSB's band -- partial-band noise, tones, a
-# sweep -- from the first sample stands 10-20 dB over the cell on the PSS subcarriers it covers,
-# and the PSS correlation, summed over all 127, drowns there: no cell found, so no record at all
-# without a baseline (simulated, SJNR -10...-3 dB, 20 ms recordings, uncalibrated: 54 of 83 SSBs
-# under partial-band noise and 46 of 83 under a sweep gave no record). Whitened, the block's
-# jammed bins stand at the level of the others, and the PSS is found on the subcarriers the jammer
-# leaves alone. Tracking then scores the raw stream, where the jammer is (records, jammed). The
+# WHITENED_SEARCH: a jammer that holds part of the SSB's band -- partial-band noise, tones -- from
+# the first sample stands 10-20 dB over the cell on the PSS subcarriers it covers, and the PSS
+# correlation, summed over all 127, drowns there: no cell found, so no record at all without a
+# baseline (`bench/receiver_eval.py strong --sites 12 --seed 1`: SJNR -10...-3 dB, 20 ms
+# recordings, uncalibrated: 54 of 83 SSBs under partial-band noise gave no record, 27 with this
+# search). Whitened, the block's jammed bins stand at the level of the others, and the PSS is
+# found on the subcarriers the jammer leaves alone (a jammer over the whole band, or a sweep that
+# crosses it within a symbol, leaves none). Tracking then scores the raw stream, where the jammer is (records, jammed). The
 # whitened search runs only after every other stage found nothing (a cell the plain search finds
 # is found as before), and keeps only a clear cell.
 
