@@ -75,6 +75,13 @@ UNPROVEN_REASON = "cell not confirmed: its PSS not found where the cell search s
 EDGE_SPAN_SUBCARRIERS = 144
 OUT_OF_BAND_REASON = "SSB partly outside the captured band: not scored (retune towards it or raise the sample rate)"
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
+# ... but not while the cell's PSS, where tracking sees it, stands this low (the median of its last
+# CONFIRM_PEAKS PSS peaks): a jammer over the cell hides most of its PSS and leaves the rest just
+# over track_threshold (partial-band noise 8 dB over the cell: peaks 0.15-0.18), where a clean
+# cell's stand at 0.37-0.53 at 0 dB SNR and 0.82-0.98 at 20 dB; its SSBs are there, jammed, and
+# dropping their slots left 212 of 800 SSBs of a 2 s recording scored (the daemon bench's loop)
+CONFIRM_CLEAR_PEAK = 0.25
+CONFIRM_PEAKS = 16
 # Tracking takes the SSB windows of one CFO epoch (10 ms of stream, from sample 0) to the
 # SSB rate around the same frequency, the tracked CFO as it stood when the epoch's first
 # window came: their PSS correlations are one batch (a burst's SSBs), and the epochs are
@@ -1082,6 +1089,7 @@ class Receiver:
         # locked observations of the cell when the first of them came)
         self._unconfirmed: dict[int, tuple[int, int]] = {}
         self._n_locked_obs = 0
+        self._locked_peaks: collections.deque = collections.deque(maxlen=CONFIRM_PEAKS)
         self.n_slots_dropped = 0
         self.n_timing_jumps = 0  # SSB timing found moved at a re-acquisition (samples lost upstream)
         self._ssb_energy: Optional[float] = None  # running mean of the cell's own peak SSB-symbol energy
@@ -1285,7 +1293,7 @@ class Receiver:
             if obs.locked:  # where the slot's SSBs were seen (its period as the sample clock runs: prefetch)
                 self._seen.setdefault(ib, collections.deque(maxlen=DRIFT_SSBS)).append(nxt)
             self.slots[ib] = nxt
-            self._confirm(ib, obs.locked)
+            self._confirm(ib, obs.locked, obs.pss_peak)
             self.lost_run = 0 if obs.locked else self.lost_run + 1
             if obs.locked:
                 self._loss_backoff = 0
@@ -1330,15 +1338,18 @@ class Receiver:
         self._unconfirmed = {}
         return True
 
-    def _confirm(self, ib: int, locked: bool) -> None:
+    def _confirm(self, ib: int, locked: bool, pss_peak: float = 1.0) -> None:
         """A slot is confirmed by its first observation with the PSS. One whose first
         UNCONFIRMED_DROP observations all miss it while the cell's other SSBs show
         theirs is dropped (``n_slots_dropped``): the cell does not send that SSB
         (a traffic peak taken for it at acquisition, an SSB the gNB no longer
         sends), and tracking it would give a "jammed" record every period. Once
-        confirmed a slot is kept, PSS or not (a jammer must give "jammed")."""
+        confirmed a slot is kept, PSS or not (a jammer must give "jammed"). None is
+        dropped while the PSS peaks tracking sees stand under CONFIRM_CLEAR_PEAK
+        (a jammer on the cell)."""
         if locked:
             self._n_locked_obs += 1
+            self._locked_peaks.append(float(pss_peak))
             self._unconfirmed.pop(ib, None)
             return
         state = self._unconfirmed.get(ib)
@@ -1346,7 +1357,8 @@ class Receiver:
             return
         misses, locked_before = state
         misses += 1
-        if misses >= UNCONFIRMED_DROP and self._n_locked_obs > locked_before and len(self.slots) > 1:
+        if (misses >= UNCONFIRMED_DROP and self._n_locked_obs > locked_before and len(self.slots) > 1
+                and float(np.median(self._locked_peaks)) >= CONFIRM_CLEAR_PEAK):
             del self.slots[ib]
             del self._unconfirmed[ib]
             self.n_slots_dropped += 1

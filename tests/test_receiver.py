@@ -977,6 +977,33 @@ def test_a_partial_band_jammer_over_the_pss_from_the_start_gives_jammed_records_
     assert receiver.run_steps(receiver.acquire_steps(clean.iq, p.sample_rate_hz, p.center_freq_hz)).pci == p.pci
 
 
+def test_a_jammer_that_hides_most_pss_from_the_start_drops_no_ssb(monkeypatch):
+    # partial-band noise 8 dB over the cell from the first sample, 200 ms: the search sees the burst,
+    # tracking sees a PSS now and then, just over its threshold; the slots it never sees with one are
+    # the cell's SSBs all the same (Receiver._confirm keeps them while the PSS peaks stand under
+    # CONFIRM_CLEAR_PEAK): every SSB scored, jammed. Without that rule 7 of 8 slots were dropped.
+    from detector.pipeline import load_detector
+
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0, period_ms=(20.0,),
+                     snr_db=(20.0, 20.0), duration_ms=200.0)
+    p = draw_params(cfg, np.random.default_rng(0), force_clean=True)
+    p.neighbour, p.multipath = None, None
+    cap = simulate_capture(dataclasses.replace(p, jammer={"type": "partial_band_noise", "sjnr_db": -8.0}),
+                           np.random.default_rng(50))
+    det = load_detector("default")
+
+    def run():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+        return pipe.push(cap.iq) + pipe.flush(), pipe.receiver
+
+    recs, rx = run()
+    assert rx.n_slots_dropped == 0 and len(recs) == len(cap.ssbs) == 80
+    assert all(r["pci"] == p.pci and r["jammed"] for r in recs)
+    monkeypatch.setattr(receiver, "CONFIRM_CLEAR_PEAK", 0.0)  # the case: the rule is what keeps them
+    recs, rx = run()
+    assert rx.n_slots_dropped >= 4 and len(recs) < 40
+
+
 def test_whiten_flattens_a_partial_band_jammer_and_keeps_the_power():
     rng = np.random.default_rng(5)
     fs, n = 7.68e6, 1 << 16
