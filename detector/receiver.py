@@ -466,9 +466,9 @@ def acquire_steps(
 # recordings, uncalibrated: 54 of 83 SSBs under partial-band noise gave no record, 27 with this
 # search). Whitened, the block's jammed bins stand at the level of the others, and the PSS is
 # found on the subcarriers the jammer leaves alone (a jammer over the whole band, or a sweep that
-# crosses it within a symbol, leaves none). Tracking then scores the raw stream, where the jammer is (records, jammed). The
-# whitened search runs only after every other stage found nothing (a cell the plain search finds
-# is found as before), and keeps only a clear cell.
+# crosses it within a symbol, leaves none). Tracking then scores the raw stream, where the jammer
+# is (records, jammed). The whitened search runs only after every other stage found nothing (a
+# cell the plain search finds is found as before), and keeps only a clear cell.
 
 
 # A doubtful cell (not _real_cell) of a band other than the best is kept (taken when no band holds
