@@ -323,8 +323,7 @@ def whiten_steps(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_H
     X /= np.sqrt(np.maximum(ps, np.float32(WHITEN_FLOOR * med))).astype(np.float32)
     yield
     y = _fft(X, 0, False)
-    pw_x = float(np.vdot(x, x).real)
-    pw_y = float(np.vdot(y, y).real)
+    pw_x, pw_y = sum_sq(x), sum_sq(y)
     if pw_y > 0.0:
         y *= np.float32(math.sqrt(pw_x / pw_y))
     return y.astype(np.complex64, copy=False)
