@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from detector.baseline import SiteBaseline
+from detector.baseline import NOISE_FLOOR_DRIFT_DB, SiteBaseline
 from detector.pipeline import ScoringPipeline, config_baseline, load_detector
 from signals.jammers import ssb_symbol_gate
 from signals.simulate import JAMMER_TYPES, NeighbourConfig, SimConfig, draw_params, simulate_capture
@@ -201,30 +201,22 @@ def eval_weak(n_sites, seed, snrs_db, model="default"):
             f"{m} FAR {a}/{n} = {100 * a / max(n, 1):.1f} %" for m, (a, n) in fa.items()))
 
 
-def jnr_db(snr_db: float, sjnr_db: float) -> float:
-    """The jammer's power over the noise (dB) of a capture at ``snr_db`` jammed to
-    ``sjnr_db`` (SJNR = S / (J + N), SNR = S / N, over the SSB's band)."""
-    r = 10 ** ((snr_db - sjnr_db) / 10) - 1
-    return 10 * np.log10(r) if r > 0 else -np.inf
-
-
 def _score_jammers(site, base, det, seed, s, per_type, above=None):
     """Site ``s`` jammed by each jammer type in turn (SJNR -5..20 dB, under its SNR),
     scored with ``base``: per_type[type] += [detected, jammed SSBs]; ``above``, when
-    given, counts the same for the jammers at least NOISE_FLOOR_DRIFT_DB over the
-    noise (the floor move a calibrated site takes as clean)."""
-    from detector.baseline import NOISE_FLOOR_DRIFT_DB
-
+    given, counts the same for the SSBs whose jammer stands at least
+    NOISE_FLOOR_DRIFT_DB over the noise (the simulator's JNR of that SSB; the floor
+    move a calibrated site takes as clean)."""
     for j, jt in enumerate(JAMMER_TYPES):
-        sjnr = float(np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))
-        p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": sjnr})
+        p = dataclasses.replace(site, jammer={"type": jt, "sjnr_db": float(
+            np.random.default_rng([seed, s, j]).uniform(-5.0, min(20.0, site.snr_db - 1.0)))})
         cap = simulate_capture(p, np.random.default_rng([seed, s, 300 + j]))
         recs, _ = run_capture(cap, baseline=base, detector=det)
-        counts = [per_type[jt]]
-        if above is not None and jnr_db(site.snr_db, sjnr) >= NOISE_FLOOR_DRIFT_DB:
-            counts.append(above[jt])
         for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
             if t.jammed:
+                counts = [per_type[jt]]
+                if above is not None and t.jnr_db >= NOISE_FLOOR_DRIFT_DB:
+                    counts.append(above[jt])
                 for c in counts:
                     c[1] += 1
                     c[0] += bool(r is not None and r["jammed"])
@@ -259,8 +251,6 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
                 fa[0] += bool(r["jammed"])
                 fa[1] += 1
         _score_jammers(site, base, det, seed, s, per_type, above)
-    from detector.baseline import NOISE_FLOOR_DRIFT_DB
-
     print(f"calibrated {det.name} detector, SNR 20-35 dB, SJNR -5..20 dB, {n_sites} sites:")
     print(f"  FAR {fa[0]}/{fa[1]} = {100 * fa[0] / max(fa[1], 1):.2f} %")
     print(f"  {'':20s} {'all':>18s}   jammer >= {NOISE_FLOOR_DRIFT_DB:g} dB over the noise")
