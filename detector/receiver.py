@@ -1857,8 +1857,11 @@ class Receiver:
             grids = dsp.ssb_grids_at(ys, starts)
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
+            # an SSB seen with its PSS names its ī_SSB by the PBCH-DMRS, but keeps its slot's
+            # SSB index unless the DMRS clearly says another (dsp.DMRS_OVERRIDE_RATIO)
             ibs, sss_m, dmrs_m = dsp.track_identities(
-                grids, [pending[i].pci for i in idx], [-1 if pending[i].locked else pending[i].ibar for i in idx])
+                grids, [pending[i].pci for i in idx], [-1 if pending[i].locked else pending[i].ibar for i in idx],
+                priors=[pending[i].ibar for i in idx], l_max=[pending[i].l_max for i in idx])
             for j, i in enumerate(idx):
                 p = pending[i]
                 i0 = int(round(p.start))

@@ -1521,6 +1521,38 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
     assert np.all(sss_m > 0.5) and np.all(dmrs_m[::4] > 0.5)
 
 
+def test_a_tracked_ssb_keeps_its_slots_index_unless_the_dmrs_clearly_names_another():
+    """Under a jammer the PBCH-DMRS matches every index about equally: a tracked SSB keeps
+    its slot's SSB index (the position says it), not the noise's argmax; a clean SSB whose
+    DMRS clearly names another index gets that one; with L_max = 4 the half-frame bit is
+    still read from the DMRS."""
+    from signals import nr
+
+    rng = np.random.default_rng(3)
+    n = 200
+
+    def noisy(ibar, l_max, sigma):
+        g = np.stack([nr.ssb_grid(17, ibar % l_max, l_max, half_frame=ibar // l_max, rng=rng)] * n)
+        return (g + sigma * (rng.standard_normal(g.shape) + 1j * rng.standard_normal(g.shape))).astype(np.complex64)
+
+    buried = noisy(3, 8, 3.0)  # the DMRS under noise 10 dB over it
+    free, _, _ = dsp.track_identities(buried, [17] * n, [-1] * n)
+    kept, _, _ = dsp.track_identities(buried, [17] * n, [-1] * n, priors=[5] * n)
+    assert np.mean(free == 5) < 0.5  # the argmax alone scatters over the indices
+    assert np.mean(kept == 5) >= 0.98  # (a chance runner-up under half the best: 0.15 % of 2000)
+    clear = noisy(3, 8, 0.3)
+    ib, _, _ = dsp.track_identities(clear, [17] * n, [-1] * n, priors=[5] * n)
+    assert np.all(ib == 3)  # a wrong slot index gives way to a clear DMRS
+    # L_max = 4: slot index 1, sent in the second half frame (ī_SSB 5)
+    ib, _, _ = dsp.track_identities(noisy(5, 4, 0.3), [17] * n, [-1] * n, priors=[1] * n, l_max=4)
+    assert np.all(ib == 5)
+    ib, _, _ = dsp.track_identities(noisy(5, 4, 3.0), [17] * n, [-1] * n, priors=[1] * n, l_max=[4] * n)
+    assert np.mean(np.isin(ib, (1, 5))) >= 0.98
+    # given indices stay given
+    ib, _, _ = dsp.track_identities(clear, [17] * n, [2] * n, priors=[5] * n)
+    assert np.all(ib == 2)
+
+
 def test_pss_only_spoofer_under_multipath_does_not_take_the_cell():
     """A multipath site (TDL) with a PSS-only spoofer of another N_ID2 at SJNR
     7 dB: the fake PSS peaks sum higher than the cell's, but it has no SSS behind
