@@ -1501,7 +1501,7 @@ def track_identity(grid: np.ndarray, pci: int, ibar: int | None = None) -> tuple
 # bench's loops (partial-band noise 8 dB over the cell from the first sample, seeds 1-2): the
 # PSS that tracking still finds under the jammer (peaks 0.15-0.27) comes with DMRS matches of
 # 0.08-0.37 for every index, the best at most 1.54x the runner-up (at most 2.9x the slot's
-# own), and before this rule the records of 17 of the 40 slots of seed 2's loop named a wrong
+# own), and before this rule the records of 16 of the 40 slots of seed 2's loop named a wrong
 # index; clean SSBs (simulated, 15.36 Msps, 8 SSBs, 6 recordings of 100 ms each): the best is
 # always the slot's own, 2.03x the runner-up or more in 95 % at 0 dB SNR (1.42x at -3 dB), 2.6x
 # at 5 dB, 4x at 20 dB.
