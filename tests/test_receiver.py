@@ -1004,6 +1004,39 @@ def test_a_jammer_that_hides_most_pss_from_the_start_drops_no_ssb(monkeypatch):
     assert rx.n_slots_dropped >= 4 and len(recs) < 40
 
 
+def test_a_reacquisition_under_a_jammer_does_not_move_the_slots_by_an_ssb(monkeypatch):
+    # partial-band noise 8 dB over the cell from the first sample, 7.68 Msps, 8 SSBs, 100 ms: tracking
+    # loses the PSS, and the re-acquisition on loss finds the cell where the flywheel has its SSBs but
+    # reads their indices off by one SSB (the PBCH-DMRS under the jammer). That is no timing jump
+    # (Receiver._on_a_slot): every record stays at an SSB, with its index
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=100.0,
+                    all_ssbs_fraction=1.0, snr_db=(20.0, 20.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(2), force_clean=True)
+    p = dataclasses.replace(p, start_sample=0, ssbs_sent=tuple(range(8)), multipath=None, neighbour=None,
+                            jammer={"type": "partial_band_noise", "sjnr_db": -8.0})
+    cap = simulate_capture(p, np.random.default_rng([2, 1]))
+    det = load_detector("default")
+    tol = p.numerology.cp_short
+
+    def run():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+        recs = pipe.push(cap.iq) + pipe.flush()
+        right = 0
+        for r in recs:
+            t = min(cap.ssbs, key=lambda s: abs(s.sample_start - r["sample"]))
+            right += abs(t.sample_start - r["sample"]) <= tol and t.ssb_index == r["ssb_index"]
+        return len(recs), right
+
+    n, right = run()
+    assert n == len(cap.ssbs) == 40 and right == 40
+    monkeypatch.setattr(receiver.Receiver, "_on_a_slot", lambda self, pos: False)  # the rule is what holds them
+    n, right = run()
+    assert right <= 36
+
+
 def test_whiten_flattens_a_partial_band_jammer_and_keeps_the_power():
     rng = np.random.default_rng(5)
     fs, n = 7.68e6, 1 << 16
