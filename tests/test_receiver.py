@@ -1037,6 +1037,40 @@ def test_a_reacquisition_under_a_jammer_does_not_move_the_slots_by_an_ssb(monkey
     assert right <= 36
 
 
+def test_slots_take_the_index_their_burst_position_says():
+    # a lock on one SSB under a jammer took index 2 from its PBCH-DMRS where the cell sends SSB 6;
+    # a later search adds SSBs 3 and 5 where they are: the slot of SSB 6 is given index 6
+    # (Case C, L_max 8, TS 38.213 §4.1: SSBs 3, 5, 6 start at symbols 22, 36, 44 of the half frame)
+    from signals import nr
+
+    fs = 23.04e6
+    rx = receiver.Receiver(fs, 3.5e9)
+    rx.scs_khz, rx.period_samples = 30, 20e-3 * fs
+    rx.acq = receiver.Acquisition(pci=92, scs_khz=30, cfo_hz=0.0, ssb_offset_hz=0.0, detections=[], period_ms=None,
+                                  l_max=8)
+    num = nr.Numerology.create(30, fs)
+    sym = num.symbol_starts(5 * num.symbols_per_subframe)
+    first = nr.ssb_first_symbols("C", 8)
+    t0 = 100_000
+    rx.slots = {2: t0 + sym[first[6]], 3: t0 + sym[first[3]], 5: t0 + sym[first[5]]}
+    rx._unconfirmed = {2: (0, 0)}
+    rx._relabel_by_burst()
+    assert rx.slots == {6: t0 + sym[first[6]], 3: t0 + sym[first[3]], 5: t0 + sym[first[5]]}
+    assert rx._unconfirmed == {6: (0, 0)} and rx.n_relabelled_slots == 1
+    # labels that agree with their positions stay
+    rx.slots = {0: t0 + sym[first[0]], 1: t0 + sym[first[1]], 7: t0 + sym[first[7]]}
+    rx._relabel_by_burst()
+    assert sorted(rx.slots) == [0, 1, 7] and rx.n_relabelled_slots == 1
+    # one against one: nothing to decide
+    rx.slots = {0: t0 + sym[first[0]], 4: t0 + sym[first[1]]}
+    rx._relabel_by_burst()
+    assert sorted(rx.slots) == [0, 4] and rx.n_relabelled_slots == 1
+    # two against two: no majority
+    rx.slots = {0: t0 + sym[first[0]], 1: t0 + sym[first[1]], 5: t0 + sym[first[2]], 6: t0 + sym[first[3]]}
+    rx._relabel_by_burst()
+    assert sorted(rx.slots) == [0, 1, 5, 6] and rx.n_relabelled_slots == 1
+
+
 def test_whiten_flattens_a_partial_band_jammer_and_keeps_the_power():
     rng = np.random.default_rng(5)
     fs, n = 7.68e6, 1 << 16
