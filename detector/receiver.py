@@ -702,26 +702,40 @@ def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: fl
     false one (noise or another signal that passed the PSS, SSS and DMRS tests),
     and is dropped instead of becoming a tracked SSB where the cell sends none.
     """
-    rate = dsp.ssb_rate_hz(scs)
-    num = nr.Numerology.create(scs, rate)
-    starts = num.symbol_starts(5 * num.symbols_per_subframe)
+    rate, starts, cases = _burst_layout(scs)
     half_frame = 5e-3 * rate  # SSB-rate samples
     ref_y = ref.sample * rate / fs_hz
-    cases = [nr.ssb_first_symbols(c, l_max) for c in (("A",) if scs == 15 else ("B", "C"))]
+    firsts = [nr.ssb_first_symbols(c, l_max) for c in cases]
     i_ref = ref.cell.ibar % l_max
     keep = []
     for d in dets:
-        if d is ref:
-            keep.append(d)
-            continue
         i = d.cell.ibar % l_max
         dy = d.sample * rate / fs_hz - ref_y
-        for first in cases:
-            r = (dy - (starts[first[i]] - starts[first[i_ref]])) % half_frame
-            if min(r, half_frame - r) < dsp.SSB_SYMBOL_LEN:
-                keep.append(d)
-                break
+        if d is ref or any(_index_at(dy, i_ref, first, starts, half_frame, dsp.SSB_SYMBOL_LEN) == i
+                           for first in firsts):
+            keep.append(d)
     return keep
+
+
+def _burst_layout(scs: int) -> tuple[float, np.ndarray, tuple[str, ...]]:
+    """(the SSB rate (Hz), the start of each OFDM symbol of one half frame in
+    SSB-rate samples, the SSB patterns of ``scs``: TS 38.213 §4.1, Case A at
+    15 kHz, B or C at 30 kHz)."""
+    rate = dsp.ssb_rate_hz(scs)
+    num = nr.Numerology.create(scs, rate)
+    return rate, num.symbol_starts(5 * num.symbols_per_subframe), (("A",) if scs == 15 else ("B", "C"))
+
+
+def _index_at(dy: float, i_ref: int, first: np.ndarray, starts: np.ndarray, half_frame: float,
+              tol: float) -> Optional[int]:
+    """The SSB index whose first symbol (``first``: one pattern's, nr.ssb_first_symbols)
+    lies ``dy`` SSB-rate samples after index ``i_ref``'s, to within ``tol``, in any
+    half frame (bursts repeat at multiples of 5 ms); None where no candidate does."""
+    for i in range(len(first)):
+        r = (dy - (starts[first[i]] - starts[first[i_ref]])) % half_frame
+        if min(r, half_frame - r) < tol:
+            return i
+    return None
 
 
 def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
@@ -739,17 +753,15 @@ def _probe_burst_steps(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: fl
     gives the predicted ī_SSB. Weak SSBs that missed the acquisition threshold
     are found this way, and the period when it is shorter than the block.
     """
-    rate = dsp.ssb_rate_hz(scs)
+    rate, starts, cases = _burst_layout(scs)  # (starts: one half frame, SSB-rate samples)
     ref = max(dets, key=lambda d: d.rho2)
     ref_y = ref.sample * rate / fs_hz
-    num = nr.Numerology.create(scs, rate)
-    starts = num.symbol_starts(5 * num.symbols_per_subframe)  # one half frame, SSB-rate samples
     i_ref, hf = ref.cell.ibar % l_max, ref.cell.ibar // l_max if l_max == 4 else 0
     dets = _burst_consistent(dets, ref, scs, fs_hz, l_max)
     found = {round(d.sample * rate / fs_hz): d for d in dets}
     n_probes = 0
     best_extra: list[Detection] = []
-    for case in (("A",) if scs == 15 else ("B", "C")):
+    for case in cases:
         first = nr.ssb_first_symbols(case, l_max)
         extra = []
         for i in range(l_max):
@@ -1585,8 +1597,7 @@ class Receiver:
             # one SSB of the burst as often as not, and moving every slot by that spacing put the
             # records between the SSBs, under the wrong indices (a 7.68 Msps recording under
             # partial-band noise 8 dB over the cell: 20 of 40 records, from 80 ms on)
-            on_track = sum(self._on_a_slot(p) for p in seen.values())
-            if shifts and 2 * on_track < len(seen):
+            if shifts and 2 * sum(self._on_a_slot(p) for p in seen.values()) < len(seen):
                 dt = float(np.median(shifts))
                 self.slots = {ib: pos + dt for ib, pos in self.slots.items()}
                 self._seen = {}
@@ -1619,24 +1630,19 @@ class Receiver:
         if len(self.slots) < 3 or self.acq is None:
             return
         l_max = self.acq.l_max
-        rate = dsp.ssb_rate_hz(self.scs_khz)
-        num = nr.Numerology.create(self.scs_khz, rate)
-        starts = num.symbol_starts(5 * num.symbols_per_subframe) * (self.fs / rate)  # input samples
-        half = 5e-3 * self.fs
-        tol = 0.5 * dsp.SSB_SYMBOL_LEN * self.fs / rate
+        rate, starts, cases = _burst_layout(self.scs_khz)
+        to_y = rate / self.fs  # input samples -> SSB-rate samples
         items = list(self.slots.items())
         best: tuple[int, dict] = (0, {})
-        for case in (("A",) if self.scs_khz == 15 else ("B", "C")):
+        for case in cases:
             first = nr.ssb_first_symbols(case, l_max)
             for ib_a, p_a in items:
-                i_a = ib_a % l_max
                 implied = {}
                 for ib, p in items:
-                    for i in range(l_max):
-                        r = (p - p_a - (starts[first[i]] - starts[first[i_a]])) % half
-                        if min(r, half - r) <= tol:
-                            implied[ib] = i
-                            break
+                    i = _index_at((p - p_a) * to_y, ib_a % l_max, first, starts, 5e-3 * rate,
+                                  0.5 * dsp.SSB_SYMBOL_LEN)
+                    if i is not None:
+                        implied[ib] = i
                 agree = sum(implied.get(ib) == ib % l_max for ib, _ in items)
                 if agree > best[0]:
                     best = (agree, implied)
