@@ -1287,10 +1287,27 @@ def gscn_candidates_hz(center_freq_hz: float, sample_rate_hz: float, scs_khz: in
     return off[np.argsort(np.abs(off), kind="stable")]
 
 
-def ssb_in_band(ssb_offset_hz: float, sample_rate_hz: float, scs_khz: int) -> bool:
+# The part of a recording's band where its SSBs are scored: +-USABLE_BAND_FRACTION x fs / 2.
+# A receiver's anti-alias filter is flat over the middle of the band and rolls off towards
+# +-fs / 2, where it also folds the band beyond the other edge onto it: an SSB reaching into
+# that edge has its outer subcarriers attenuated and overlaid by what lies past the other
+# edge (traffic, the noise beyond the filter), which its residual reads as interference. Clean
+# cells resampled from 30.72 Msps to 19.5 and 25 Msps (scipy's polyphase filter), 38 SSBs
+# per point: none called jammed with the SSB's edge at 0.84, 0.90 and 0.94 of fs / 2, 6 at
+# 0.97. Not lower: at the SSB's own rate (7.68 Msps at 30 kHz SCS, 3.84 at 15 kHz) the SSB
+# fills 0.9375 of the band, centred. A front end that rolls off earlier than that filter (some
+# SDRs are rated for 80-90 % of their sample rate) is set with ReceiverConfig.usable_band.
+USABLE_BAND_FRACTION = 0.95
+
+
+def ssb_in_band(ssb_offset_hz: float, sample_rate_hz: float, scs_khz: int,
+                usable_hz: float | None = None) -> bool:
     """Whether an SSB centred ``ssb_offset_hz`` from the capture centre lies
-    wholly inside the captured band (its 240 subcarriers within +-fs / 2)."""
-    return abs(ssb_offset_hz) + nr.SSB_N_SUBCARRIERS / 2 * scs_khz * 1e3 <= sample_rate_hz / 2
+    wholly inside the captured band: its 240 subcarriers within +-fs / 2, or
+    within +-``usable_hz`` when given (the part of the band the receiver's
+    filter passes flat: USABLE_BAND_FRACTION)."""
+    half = sample_rate_hz / 2 if usable_hz is None else min(float(usable_hz), sample_rate_hz / 2)
+    return abs(ssb_offset_hz) + nr.SSB_N_SUBCARRIERS / 2 * scs_khz * 1e3 <= half
 
 
 BLIND_WINDOWS_PER_CHUNK = 128  # symbol windows per FFT batch of the blind search (bounds its memory)

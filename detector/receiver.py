@@ -73,7 +73,8 @@ UNPROVEN_REASON = "cell not confirmed: its PSS not found where the cell search s
 # simulated 30 kHz cells 7.38 MHz off the centre of a 19.5 Msps capture; the OAI recording
 # resampled so).
 EDGE_SPAN_SUBCARRIERS = 144
-OUT_OF_BAND_REASON = "SSB partly outside the captured band: not scored (retune towards it or raise the sample rate)"
+OUT_OF_BAND_REASON = ("SSB partly outside the captured band or in its edge (receiver.usable_band): not scored "
+                      "(retune towards it or raise the sample rate)")
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 # ... but not while the cell's PSS, where tracking sees it, stands this low (the median of its last
 # CONFIRM_PEAKS PSS peaks): a jammer over the cell hides most of its PSS and leaves the rest just
@@ -175,6 +176,11 @@ class ReceiverConfig:
     # then every BLIND_EVERY-th, IQ_SWAP_CHECKS at most): a clear cell there (_real_cell) turns
     # swap_iq on for the rest of the stream
     iq_swap_check: bool = True
+    # The share of +-fs / 2 that the receiver's anti-alias filter passes flat
+    # (dsp.USABLE_BAND_FRACTION): the SSBs of a cell that reaches beyond it, or beyond the
+    # band the last cell search measured (dsp.passband_half_width_hz), are reported with
+    # OUT_OF_BAND_REASON and not scored. 1.0: the whole band (a front end flat to the edge).
+    usable_band: float = dsp.USABLE_BAND_FRACTION
 
     def __post_init__(self):
         if self.scs_khz not in (None, 15, 30):
@@ -200,6 +206,7 @@ class ReceiverConfig:
         check_range("other_min_dmrs_margin", self.other_min_dmrs_margin, 1.0, 100.0)
         check_range("search_duty", self.search_duty, 0.0, 1.0)
         check_range("blind_candidates", self.blind_candidates, 1, 64)
+        check_range("usable_band", self.usable_band, 0.5, 1.0)
 
 
 @dataclass
@@ -1074,7 +1081,7 @@ class Receiver:
         self.acq: Optional[Acquisition] = None
         self.scs_khz: Optional[int] = None
         self.offset_hz = 0.0
-        self.ssb_in_band = True  # the locked cell's SSB lies wholly inside the captured band
+        self.ssb_in_band = True  # the locked cell's SSB lies wholly inside the usable band (cfg.usable_band)
         # the half width of the recorded band that holds the receiver's noise, from the last
         # cell search's block (dsp.passband_half_width_hz; None: not measured yet)
         self.passband_hz: Optional[float] = None
@@ -1675,7 +1682,10 @@ class Receiver:
         self.ever_locked = True
         self.scs_khz = acq.scs_khz
         self.offset_hz = acq.ssb_offset_hz
-        self.ssb_in_band = dsp.ssb_in_band(acq.ssb_offset_hz, self.fs, acq.scs_khz)
+        usable = self.cfg.usable_band * self.fs / 2
+        if self.passband_hz is not None:
+            usable = min(usable, self.passband_hz)
+        self.ssb_in_band = dsp.ssb_in_band(acq.ssb_offset_hz, self.fs, acq.scs_khz, usable)
         self.cfo_hz = acq.cfo_hz
         self._epoch = None
         self.pci = acq.pci

@@ -56,7 +56,7 @@ class FileSummary:
     # predicted SSB positions without PSS or energy beyond the cell's own (receiver.n_quiet_losses):
     # not sent (a period over 20 ms, SSBs the gNB leaves out) or timing lost upstream
     empty_positions: int = 0
-    ssb_outside_band: bool = False  # the cell's SSB reaches past the captured band (receiver.OUT_OF_BAND_REASON)
+    ssb_outside_band: bool = False  # the cell's SSB reaches past the usable band (receiver.OUT_OF_BAND_REASON)
     unproven_locks: int = 0  # cells a search found whose PSS tracking did not find (receiver.UNPROVEN_REASON)
     iq_swapped: bool = False  # the cell found only in the samples' complex conjugate (receiver.swap_iq)
     timing_jumps: int = 0
@@ -113,8 +113,8 @@ class FileSummary:
         if self.slots_dropped:
             notes += f"; {self.slots_dropped} SSB position(s) dropped (never showed a PSS while the others did)"
         if self.ssb_outside_band:
-            notes += ("; the SSB reaches past the captured band's edge: its SSBs not scored (retune towards it "
-                      "or raise the sample rate)")
+            notes += ("; the SSB reaches into the captured band's edge (receiver.usable_band) or past it: its SSBs "
+                      "not scored (retune towards it or raise the sample rate)")
         if self.unproven_locks:
             notes += (f"; {self.unproven_locks} cell(s) the search found not confirmed by tracking (their PSS "
                       f"not found where the search saw it), their SSBs not scored")
@@ -330,7 +330,8 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
             print(f"{path}: ERROR {s.error}", file=err)
             continue
         print(f"{path}: {len(obs)} clean SSBs" + (f" of PCI {s.pcis[0]}" if s.pcis else ", no cell found")
-              + ("; the SSB reaches past the captured band's edge (retune towards it or raise the sample rate)"
+              + ("; the SSB reaches into the captured band's edge (receiver.usable_band) or past it (retune towards "
+                 "it or raise the sample rate)"
                  if s.ssb_outside_band else ""), file=err)
         sources.append(path)
         for o in obs:

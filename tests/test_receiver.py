@@ -13,6 +13,7 @@ from detector.cli import main
 from detector.pipeline import ScoringPipeline
 from detector.receiver import ReceiverConfig, acquire
 from signals import iq as iqio
+from signals.config import ConfigError
 from signals.simulate import NeighbourConfig, SimConfig, draw_params, simulate_capture, write_capture
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-captures"
@@ -149,6 +150,34 @@ def test_real_capture_narrower_than_its_ssb_gives_no_false_cell(rate_hz):
         assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ["oai-n78-pci1"] * 1e6, abs=1.0)
 
 
+def test_an_ssb_in_the_anti_alias_roll_off_is_found_and_not_scored_unless_the_band_is_declared_flat():
+    # a 15 kHz cell whose SSB's outer edge lies at 0.97 of +-fs / 2 once resampled from 30.72 to
+    # 19.5 Msps: the resampler's filter attenuates its outer subcarriers and folds the far edge
+    # onto them. Before, 6 of its 15 clean SSBs were called jammed (uncalibrated, shipped model)
+    cfg = _clean_cfg(sample_rates_hz=(30.72e6,), scs_khz=(15,), duration_ms=20.0, snr_db=(25.0, 25.0),
+                     neighbour=NeighbourConfig(probability=0.0))
+    rng = np.random.default_rng(6)
+    p = draw_params(cfg, rng, force_clean=True)
+    fs = 19.5e6
+    bins = int(round((0.97 * fs / 2 - 120 * 15e3) / 15e3))
+    p = dataclasses.replace(p, ssb_offset_bins=bins)
+    assert dsp.ssb_in_band(p.ssb_offset_hz, fs, 15) and not dsp.ssb_in_band(p.ssb_offset_hz, fs, 15, 0.95 * fs / 2)
+    cap = simulate_capture(p, rng)
+    y = resample_poly(cap.iq, 325, 512).astype(np.complex64)  # 30.72 -> 19.5 Msps
+    recs = []
+    for usable in (None, 1.0):
+        rc = ReceiverConfig() if usable is None else ReceiverConfig(usable_band=usable)
+        pipe = ScoringPipeline(fs, p.center_freq_hz, p.datatype, receiver_config=rc)
+        recs.append(pipe.push(y) + pipe.flush())
+    assert len(recs[0]) == len(cap.ssbs) and all(r["pci"] == p.pci for r in recs[0])
+    assert all(not r["valid"] and r["jammed"] is None and r["reason"] == receiver.OUT_OF_BAND_REASON
+               for r in recs[0])
+    # declared flat to the edge (usable_band 1.0), the same SSBs are scored
+    assert len(recs[1]) == len(cap.ssbs) and all(r["pci"] == p.pci and r["valid"] for r in recs[1])
+    with pytest.raises(ConfigError, match="usable_band"):
+        ReceiverConfig(usable_band=1.2)
+
+
 def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored(tmp_path, capsys):
     # a 30 kHz cell 7.38 MHz off the centre of a 19.5 Msps capture: its SSB reaches 1.2 MHz
     # past the band edge, its PSS and SSS do not. Before, its raster point was not searched,
@@ -169,7 +198,7 @@ def test_an_ssb_cut_by_the_band_edge_is_found_and_not_scored(tmp_path, capsys):
     iqio.write_sigmf(tmp_path / "cut", y, 19.5e6, datatype="cf32_le", center_freq_hz=p.center_freq_hz)
     assert main(["replay", str(tmp_path / "cut.sigmf-meta"), "--jsonl", str(tmp_path / "r.jsonl")]) == 0
     line = capsys.readouterr().err
-    assert f"PCI {p.pci}," in line and "reaches past the captured band's edge" in line
+    assert f"PCI {p.pci}," in line and "reaches into the captured band's edge" in line
     # the same cell with the capture wide enough: scored
     pipe = ScoringPipeline(46.08e6, p.center_freq_hz, p.datatype)
     recs = pipe.push(cap.iq) + pipe.flush()
