@@ -1112,6 +1112,82 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | 
     return Y.astype(np.complex64, copy=False)
 
 
+def input_rate_fft_size(fs_hz: float, scs_khz: int) -> int | None:
+    """The OFDM symbol's FFT size at the input rate, fs / SCS, when it is a
+    whole number (30.72, 23.04, 19.5 Msps...; TS 38.211 §5.3.1): None otherwise
+    (25 Msps at 30 kHz), where :func:`ssb_grids_input_rate` does not apply."""
+    n = fs_hz / (scs_khz * 1e3)
+    k = int(round(n))
+    return k if k >= SSB_FFT_SIZE and abs(n - k) < 1e-6 else None
+
+
+def ssb_grids_input_rate(xs: np.ndarray, starts: np.ndarray, fs_hz: float, scs_khz: int,
+                         center_hz: np.ndarray) -> np.ndarray:
+    """:func:`ssb_grids_at`'s grids taken at the input rate: each SSB symbol's
+    FFT window of fs / SCS samples (:func:`input_rate_fft_size`) straight from
+    the recording, its 240 subcarriers picked from the full band.
+
+    The SSB-rate signal is one filtering of a window several symbols long, whose
+    brick-wall band edge smears the symbol boundaries of whatever is just outside
+    the SSB's band -- the cell's traffic on the RBs beside it -- into the SSB's
+    REs (a cell at 60 dB SNR with 90 % of its other RBs loaded at the SSB's level:
+    null REs -36 dB under the SSB, its outer 8 subcarriers -30 dB; traffic
+    20 dB over the SSB, as a beam-swept cell's weak SSB beams see it: -18 and
+    -11 dB, which the detector took for a jammer). A symbol's own FFT at the
+    input rate keeps every other subcarrier of the carrier orthogonal to the
+    SSB's (TS 38.211 §5.3.1): the same cell, -55 dB with the traffic 20 dB over
+    the SSB (23.04 Msps, 30 kHz; what is left comes from the CFO, read on the
+    PSS at the SSB rate, 20-50 Hz off under such traffic).
+
+    Parameters
+    ----------
+    xs : complex64 (N, L) -- input-rate windows; row i's sample 0 is sample 0 of
+        the SSB-rate signal ``starts[i]`` refers to
+    starts : float (N,) -- CP start of each SSB's first symbol in SSB-rate samples
+    center_hz : float (N,) -- each window's SSB centre (offset + CFO) taken to DC
+
+    Returns
+    -------
+    complex64 (N, 4, 240): the grids of :func:`ssb_grids_at` (the same phase
+    reference, per symbol, and the same units: a unitary 256-point FFT of the
+    SSB-rate signal)
+    """
+    n = input_rate_fft_size(fs_hz, scs_khz)
+    if n is None:
+        raise ValueError(f"fs / SCS = {fs_hz / (scs_khz * 1e3):g} is not a whole FFT size")
+    m, length = xs.shape
+    r = n / SSB_FFT_SIZE  # input samples per SSB-rate sample
+    starts = np.asarray(starts, dtype=np.float64)
+    i0 = np.floor(starts)
+    # ssb_grids_at's reference: its window at i0 + _GRID_FIRST, turned by (FFT_BACKOFF - frac)
+    ref = (i0 + SSB_CP - (starts - i0))[:, None] + (np.arange(nr.SSB_N_SYMBOLS) * SSB_SYMBOL_LEN)[None, :]
+    ref_in = ref * r  # (N, 4), input samples
+    a = np.floor(ref_in - FFT_BACKOFF * r).astype(np.intp)  # each window inside its CP, as at the SSB rate
+    if m and (a.min() < 0 or int(a.max()) + n > length):
+        raise ValueError("SSB window outside the signal")
+    rows = np.arange(m)[:, None]
+    win = np.lib.stride_tricks.sliding_window_view(xs, n, axis=1)[rows, a]  # (N, 4, n), a copy
+    # the SSB centre c to DC, in phase with the window's sample 0 (the SSB-rate rotation's origin):
+    # x[a + j] exp(-2 pi i c (a + j) / fs) = exp(-2 pi i c a / fs) x[a + j] exp(-2 pi i k_c j / n)
+    # exp(-2 pi i c_rest j / fs), c = k_c fs / n + c_rest: the whole bins k_c move the bins read,
+    # the rest turns the samples, the first factor each symbol
+    c = np.asarray(center_hz, dtype=np.float64).reshape(m)
+    k_c = np.round(c * n / fs_hz)
+    win *= _expj_lin_rows(-2 * np.pi * (c - k_c * fs_hz / n) / fs_hz, n).astype(np.complex64)[:, None, :]
+    bins = (_SSB_K[None, :] + k_c.astype(np.intp)[:, None]) % n  # (N, 240)
+    Y = _fft(win, 2, True)[rows[:, :, None], np.arange(nr.SSB_N_SYMBOLS)[None, :, None], bins[:, None, :]]
+    # referenced to ref_in (d samples after the window's start), each symbol's phase, and the
+    # SSB rate's units
+    d = ref_in - a
+    theta = (2 * np.pi / n) * d  # (N, 4): exp(1j theta k), k = -120..119, as 15 x 16 products
+    hi = _expj(theta[:, :, None] * (float(_SSB_K[0]) + 16.0 * np.arange(15))[None, None, :])
+    lo = _expj(theta[:, :, None] * np.arange(16.0)[None, None, :])
+    hi *= (_expj(-2 * np.pi * c[:, None] * a / fs_hz) * (np.sqrt(SSB_FFT_SIZE) / n))[:, :, None]
+    ph = (hi[:, :, :, None] * lo[:, :, None, :]).reshape(m, nr.SSB_N_SYMBOLS, _SSB_K.size)
+    Y *= ph.astype(np.complex64)
+    return Y
+
+
 @functools.lru_cache(maxsize=16)
 def _smooth_plan(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     half = width // 2

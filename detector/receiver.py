@@ -75,6 +75,9 @@ UNPROVEN_REASON = "cell not confirmed: its PSS not found where the cell search s
 EDGE_SPAN_SUBCARRIERS = 144
 OUT_OF_BAND_REASON = ("SSB partly outside the captured band or in its edge (receiver.usable_band): not scored "
                       "(retune towards it or raise the sample rate)")
+# Tracked SSBs' grids from each symbol's FFT at the input rate where fs / SCS is a whole
+# number (dsp.ssb_grids_input_rate), else from the SSB-rate signal (dsp.ssb_grids_at)
+GRID_AT_INPUT_RATE = True
 UNCONFIRMED_DROP = 2  # misses that drop a tracked slot never seen with its PSS (Receiver._confirm)
 # ... but not while the cell's PSS, where tracking sees it, stands this low (the median of its last
 # CONFIRM_PEAKS PSS peaks): a jammer over the cell hides most of its PSS and leaves the rest just
@@ -905,6 +908,8 @@ class _Pending:
     clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
     band_floor: tuple = (float("nan"), 0)  # (dsp.band_floor_per_re of the window, its bins)
     lead: float = 0.0  # SSBObservation.lead
+    x_in: Optional[np.ndarray] = None  # the window at the input rate (complex64, DC removed): the grid's source
+    center_hz: float = 0.0  # the SSB centre the window was taken to DC with (offset + the epoch's CFO)
 
 
 def l_max_candidates(ssb_freq_hz: Optional[float], scs_khz: int) -> tuple[int, ...]:
@@ -1770,7 +1775,8 @@ class Receiver:
     def _band(self, w0: int, length: int, cfo_hz: float):
         """The window [w0, w0 + length) at the SSB rate, around the SSB centre
         (offset + ``cfo_hz``): (y0 complex64, w, n_bad, valid, clip, k0, floor:
-        (dsp.band_floor_per_re, its bins)) with
+        (dsp.band_floor_per_re, its bins), x: the window at the input rate,
+        complex64, DC removed, what the grid is taken from) with
         ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
         polyphase path, the first window asked for in a push is taken to the SSB
         rate together with every other SSB window that lies in the buffer (one
@@ -1785,7 +1791,7 @@ class Receiver:
             x, n_bad, valid, clip = self._checked_window(w0, length)
             fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz, self.passband_hz)
             return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
-                    (float(fl[0]), int(nc[0])))
+                    (float(fl[0]), int(nc[0])), x)
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -1812,10 +1818,11 @@ class Receiver:
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
             fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz)
             for i, s0 in enumerate(starts):
-                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])))
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])),
+                                                 xs[i])
             hit = self._bands.pop((w0, length, k0))
-        y0, n_bad, valid, clip, floor = hit
-        return y0, w, n_bad, valid, clip, k0, floor
+        y0, n_bad, valid, clip, floor, x = hit
+        return y0, w, n_bad, valid, clip, k0, floor, x
 
     def _slot_period(self, ib: int) -> tuple[float, int]:
         """(The period of slot ``ib``'s SSBs in samples as the stream's sample clock
@@ -1873,7 +1880,7 @@ class Receiver:
         margin, length = self._window_in()
         w0 = int(math.floor(pos)) - margin
         cfo_rot = self._epoch_cfo_at(pos)
-        y0, w, n_bad, valid, clip, k0, floor = self._band(w0, length, cfo_rot)
+        y0, w, n_bad, valid, clip, k0, floor, x_in = self._band(w0, length, cfo_rot)
         self.n_nonfinite += n_bad
         rate = self.rate
         e_start = (pos - w0) * rate / self.fs  # expected SSB start in y (float)
@@ -1919,7 +1926,7 @@ class Receiver:
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
                         others=tuple(self.acq.others) if self.acq is not None else (), clip=clip,
-                        band_floor=floor, lead=lead)
+                        band_floor=floor, lead=lead, x_in=x_in, center_hz=self.offset_hz + cfo_rot)
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
         """The observations of a push: the SSB grids and the cell identity checks
@@ -1937,7 +1944,14 @@ class Receiver:
         for idx in groups.values():
             ys = dsp.rotate_bands(np.stack([pending[i].y0 for i in idx]), [pending[i].w for i in idx])
             starts = np.array([pending[i].start for i in idx])
-            grids = dsp.ssb_grids_at(ys, starts)
+            if (GRID_AT_INPUT_RATE and dsp.input_rate_fft_size(self.fs, pending[idx[0]].scs_khz) is not None
+                    and all(pending[i].x_in is not None for i in idx)):
+                # each symbol's own FFT at the input rate (dsp.ssb_grids_input_rate): the
+                # traffic beside the SSB stays out of its REs
+                grids = dsp.ssb_grids_input_rate(np.stack([pending[i].x_in for i in idx]), starts, self.fs,
+                                                 pending[idx[0]].scs_khz, [pending[i].center_hz for i in idx])
+            else:
+                grids = dsp.ssb_grids_at(ys, starts)
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             # an SSB seen with its PSS names its ī_SSB by the PBCH-DMRS, but keeps its slot's

@@ -13,6 +13,7 @@ from detector.cli import main
 from detector.pipeline import ScoringPipeline
 from detector.receiver import ReceiverConfig, acquire
 from signals import iq as iqio
+from signals import nr
 from signals.config import ConfigError
 from signals.simulate import NeighbourConfig, SimConfig, draw_params, simulate_capture, write_capture
 
@@ -2222,8 +2223,10 @@ def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatc
     recs, stats = records()
     assert len(recs) == 12 and all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
     assert not any(r["jammed"] for r in recs) and stats["jammed"] == 0
-    assert all(r.get("neighbour_cancelled") == p.neighbour["pci"] for r in recs)
-    assert stats["neighbour_cancelled"] == 12
+    # the model alone calls (nearly) every SSB jammed; each such verdict withdrawn with the neighbour cancelled
+    cancelled = [r for r in recs if r.get("neighbour_cancelled") is not None]
+    assert len(cancelled) >= 10 and all(r["neighbour_cancelled"] == p.neighbour["pci"] for r in cancelled)
+    assert stats["neighbour_cancelled"] == len(cancelled)
     monkeypatch.setattr(ScoringPipeline, "_neighbour_guard", lambda self, rec, obs: None)
     recs, _ = records()
     assert sum(r["jammed"] for r in recs) >= 10  # what the guard is for
@@ -2439,3 +2442,54 @@ def test_a_fake_pss_off_the_cells_timing_stays_jammed_uncalibrated(offset_cp, mo
     monkeypatch.setattr(P, "MISTIMED_PSS_ONLY_DB", float("inf"))  # the withdrawal without this rule
     before = score()
     assert len(before) == len(recs) and all("mistimed_cell" in r and not r["jammed"] for r in before)
+
+
+@pytest.mark.parametrize("rate_hz, scs_khz", [(23.04e6, 30), (7.68e6, 15), (15.36e6, 30)])
+def test_tracked_grids_keep_the_traffic_beside_the_ssb_out_of_its_null_res(monkeypatch, rate_hz, scs_khz):
+    # a clean cell at 60 dB SNR whose other RBs carry traffic 20 dB over its SSB (a beam-swept
+    # cell's weak SSB beam sees the traffic of its strong ones so): the grids taken per symbol
+    # at the input rate (dsp.ssb_grids_input_rate) hold its null REs -37..-51 dB under the SSB
+    # (what is left: the CFO that the PSS, read at the SSB rate, gives 20-50 Hz off), where the
+    # SSB-rate signal's band edge smeared the traffic into them at -19..-22 dB, a jammer to the
+    # model (a site's 8 SSB beams 19.5 dB under its traffic: 17 of 40 called jammed, uncalibrated)
+    cfg = _clean_cfg(sample_rates_hz=(rate_hz,), scs_khz=(scs_khz,), duration_ms=30.0, snr_db=(60.0, 60.0),
+                     neighbour=NeighbourConfig(probability=0.0), datatypes=("cf32_le",),
+                     multipath=dataclasses.replace(SimConfig().multipath, probability=0.0))
+    p = draw_params(cfg, np.random.default_rng(8), force_clean=True)
+    p = dataclasses.replace(p, traffic={"load": 0.9, "power_db": 20.0}, impairments=None)
+    x = simulate_capture(p, np.random.default_rng(9)).iq
+
+    def epnre_db():
+        rx = receiver.Receiver(rate_hz, p.center_freq_hz)
+        obs = [o for o in rx.push(x) + rx.flush() if o.locked]
+        g = np.abs(np.stack([o.grid for o in obs])) ** 2
+        return len(obs), 10 * np.log10(g[:, nr.NULL_RE_MASK].mean() / g[:, ~nr.NULL_RE_MASK].mean())
+
+    n, db = epnre_db()
+    assert n >= 2 and db < -35.0, db
+    monkeypatch.setattr(receiver, "GRID_AT_INPUT_RATE", False)
+    n0, db0 = epnre_db()
+    assert n0 == n and db0 > db + 12.0, (db0, db)
+
+
+def test_input_rate_grids_are_the_ssb_rate_grids_of_a_clean_cell():
+    # the same phase reference and units as dsp.ssb_grids_at (what the features were built on):
+    # a clean cell without traffic, both ways, differ by the SSB-rate path's own leakage alone
+    for seed, rate_hz, scs_khz in ((3, 30.72e6, 30), (4, 46.08e6, 15), (5, 7.68e6, 30)):
+        cfg = _clean_cfg(sample_rates_hz=(rate_hz,), scs_khz=(scs_khz,), duration_ms=25.0, snr_db=(50.0, 50.0),
+                         neighbour=NeighbourConfig(probability=0.0))
+        p = dataclasses.replace(draw_params(cfg, np.random.default_rng(seed), force_clean=True), traffic=None,
+                                impairments=None)
+        x = simulate_capture(p, np.random.default_rng(seed + 10)).iq
+        grids = []
+        for flag in (True, False):
+            receiver.GRID_AT_INPUT_RATE = flag
+            try:
+                rx = receiver.Receiver(rate_hz, p.center_freq_hz)
+                grids.append(np.stack([o.grid for o in rx.push(x) + rx.flush()]))
+            finally:
+                receiver.GRID_AT_INPUT_RATE = True
+        g1, g0 = grids
+        occ = ~nr.NULL_RE_MASK
+        err = np.mean(np.abs(g1 - g0)[:, occ] ** 2) / np.mean(np.abs(g0[:, occ]) ** 2)
+        assert 10 * np.log10(err) < -40.0, (rate_hz, scs_khz)
