@@ -271,7 +271,7 @@ def site_neighbours(others) -> list[int]:
 # The co-channel cells a calibrated site cancels from each SSB's residual: the first
 # NB_CANCEL_MAX of its baseline's neighbours (strongest first), the first jointly with the
 # serving cell (features._cancel_batch), the others each from what that left
-# (features._cancel_extra, ~0.3 ms per SSB each)
+# (features._cancel_extra, ~0.2 ms per SSB each)
 NB_CANCEL_MAX = 2
 
 

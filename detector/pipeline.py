@@ -332,7 +332,6 @@ PSS_SSS_JUMP_MIN_DB = 1.0
 # 2.4-2.9 dB). The model's other features and the PSS shape rule (with its wider spread
 # there) still see a fake PSS.
 _PSS_SSS_DELTA_IDX = FEATURE_NAMES.index("site_pss_sss_gain_dev_db")
-
 # The same for the PSS channel's shape against the SSS's and PBCH's (features.PSS_SHAPE_NOTE,
 # features.AUX_PSS_SHAPE): a fake PSS adds a channel of its own to the PSS symbol alone. Clean
 # SSBs sit at ~0-5 dB over the noise (a co-channel cell of the same N_ID2 that the baseline
