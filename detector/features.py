@@ -792,14 +792,9 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
         fitted_n = dsp.cmul(hn, xn)
         if it == NB_ITERATIONS - 1:
             resid = t - fitted_n
-            # the two fits are not orthogonal RE by RE (their leverages may add up to
-            # ~1 on an edge RE): each symbol's occupied REs get their mean norm
             occ = nf["lev"] > 0  # (4, 240)
-            nrm = (n_s.reshape(m, 4, 240) - nf["lev"][None]).copy()
-            mean_occ = np.where(occ[None], nrm, 0.0).sum(axis=2) / occ.sum(axis=1)[None]  # (m, 4)
-            nrm = np.where(occ[None], np.maximum(mean_occ, 0.1)[:, :, None], nrm)
             hp = np.where(occ.reshape(1, 960), hn.real * hn.real + hn.imag * hn.imag, 0.0)
-            return resid, nrm.reshape(m, 960), hp.sum(axis=1) / occ.sum(), shape_s
+            return resid, _norm_less_nb_fit(n_s), hp.sum(axis=1) / occ.sum(), shape_s
         # decisions again with the better channels (both cells' PBCH, jointly)
         hs = np.zeros((m, 4, 240), np.complex128)
         hs[:, 1:] = h_s
@@ -835,11 +830,20 @@ def _cancel_extra(t: np.ndarray, nrm: np.ndarray, pcin: np.ndarray, ibar: np.nda
         xn[np.ix_(r_idx, pb)] = _decide_qpsk(tr[:, pb], h[:, pb])
     nf = _nb_fit()
     hn = _delay_fit((t * np.conj(xn)).reshape(m, 4, 240), nf["proj_t"], nf["interp_t"]).reshape(m, 960)
-    occ = nf["lev"] > 0  # (4, 240)
-    nr_ = nrm.reshape(m, 4, 240) - nf["lev"][None]
-    mean_occ = np.where(occ[None], nr_, 0.0).sum(axis=2) / occ.sum(axis=1)[None]  # (m, 4)
-    nr_ = np.where(occ[None], np.maximum(mean_occ, 0.1)[:, :, None], nr_)
-    return t - hn * xn, nr_.reshape(m, 960)
+    return t - hn * xn, _norm_less_nb_fit(nrm)
+
+
+def _norm_less_nb_fit(nrm: np.ndarray) -> np.ndarray:
+    """A residual's norm float64 (m, 960) less the leverage of a neighbour's
+    per-symbol fit (:func:`_nb_fit`). The fits are not orthogonal RE by RE
+    (their leverages may add up to ~1 on an edge RE): each symbol's occupied
+    REs get their mean norm, at least 0.1. float64 (m, 960)."""
+    m = nrm.shape[0]
+    lev = _nb_fit()["lev"]
+    occ = lev > 0  # (4, 240)
+    out = nrm.reshape(m, 4, 240) - lev[None]
+    mean_occ = np.where(occ[None], out, 0.0).sum(axis=2) / occ.sum(axis=1)[None]  # (m, 4)
+    return np.where(occ[None], np.maximum(mean_occ, 0.1)[:, :, None], out).reshape(m, 960)
 
 
 _QPSK_SCALE = np.float32(1 / np.sqrt(2))  # QPSK amplitude per component (TS 38.211 §5.1.3)
@@ -1094,7 +1098,8 @@ def ssb_features_batch(
     baselines : None, one :class:`Baseline` for all, or a sequence of N
         (Baseline or None)
     neighbour_pcis : None, or int scalar / shape (N,): a neighbour cell to
-        cancel from each SSB's residual (-1: none; see :func:`_cancel_batch`)
+        cancel from each SSB's residual (-1: none; see :func:`_cancel_batch`),
+        or shape (N, K): K of them each (:func:`residual_batch`)
     aux : None, or a dict that gets the statistics kept beside the feature
         vector (the model does not see them; the site rules of
         :mod:`detector.pipeline` do): ``AUX_PSS_SHAPE`` float64 (N,), the PSS
@@ -1122,8 +1127,7 @@ def ssb_features_batch(
         if aux is not None:
             aux[AUX_PSS_SHAPE] = np.zeros(0)
         return np.zeros((0, N_FEATURES), np.float32)
-    nbs = None if neighbour_pcis is None else _neighbour_table(neighbour_pcis, n)
-    resid, h, inv_norm, nb_pow, pss_shape = residual_batch(grids, pcis, ibars, nbs)
+    resid, h, inv_norm, nb_pow, pss_shape = residual_batch(grids, pcis, ibars, neighbour_pcis)
     # residual energy per RE in units of (noise + interference) power: unbiased,
     # less the known quantisation noise (interference + thermal noise)
     p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm
