@@ -31,7 +31,7 @@ from training.evaluate import JNR_EDGES_DB, jnr_band  # Pd at SJNR 15-30 dB per 
 
 # the record keys of the rules beside the model that turn a verdict jammed (README, "Scoring recordings")
 RULE_KEYS = ("band_excess_db", "pbch_symbol_excess_db", "null_rise_db", "interference_step_db", "unknown_cell",
-             "pss_sss_jump", "pss_shape_jump")
+             "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db")
 MATCH_SAMPLES = 20
 
 

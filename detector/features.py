@@ -77,6 +77,11 @@ SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db", "pss_ss
 QUANT_KEEP = 0.05  # floor of an energy after the known quantisation noise is removed (x that noise)
 PSS_SSS_EPRE_DB = (0.0, 10 * math.log10(2.0))  # PSS EPRE over SSS EPRE: 0 or 3 dB (TS 38.213 §4.1)
 AUX_PSS_SHAPE = "pss_shape_db"  # ssb_features_batch(aux=...): beside the feature vector
+# ... and the first cancelled neighbour's PSS channel gain over its symbols 1-3's, dB (NaN where
+# none is cancelled): a cell's PSS-to-SSS EPRE ratio is a fixed setting (PSS_SSS_EPRE_DB), and
+# its PSS, SSS and PBCH go out on one antenna port, so a fake PSS with the neighbour's N_ID2,
+# which the neighbour's own per-symbol fit takes for its PSS, raises it (pipeline.NB_PSS_JUMP_DB)
+AUX_NB_PSS = "nb_pss_gain_db"
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
 
 
@@ -794,7 +799,12 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
             resid = t - fitted_n
             occ = nf["lev"] > 0  # (4, 240)
             hp = np.where(occ.reshape(1, 960), hn.real * hn.real + hn.imag * hn.imag, 0.0)
-            return resid, _norm_less_nb_fit(n_s), hp.sum(axis=1) / occ.sum(), shape_s
+            # the neighbour's PSS gain over its other symbols' (AUX_NB_PSS)
+            hp3 = hp.reshape(m, 4, 240)
+            g0 = hp3[:, 0].sum(axis=1) / max(int(occ[0].sum()), 1)
+            g13 = hp3[:, 1:].sum(axis=(1, 2)) / max(int(occ[1:].sum()), 1)
+            nb_pss = 10 * np.log10(np.maximum(g0, 1e-300) / np.maximum(g13, 1e-300))
+            return resid, _norm_less_nb_fit(n_s), hp.sum(axis=1) / occ.sum(), shape_s, nb_pss
         # decisions again with the better channels (both cells' PBCH, jointly)
         hs = np.zeros((m, 4, 240), np.complex128)
         hs[:, 1:] = h_s
@@ -881,9 +891,11 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
     power of the neighbour cell cancelled from each SSB (``nb_pcis``, int (N,),
     -1 for none; see :func:`_cancel_batch`), 0 where none -- or (N, K): K cells
     per SSB, the first cancelled jointly with the serving cell, each further
-    one from what those left (:func:`_cancel_extra`) -- and pss_shape
-    float64 (N,) (:func:`_refit_batch`). Vectorised over the SSBs of each DMRS
-    shift v (one group while a cell is tracked).
+    one from what those left (:func:`_cancel_extra`) -- pss_shape float64 (N,)
+    (:func:`_refit_batch`), and nb_pss float64 (N,): the first cancelled
+    neighbour's PSS channel gain over that of its symbols 1-3, dB
+    (:data:`AUX_NB_PSS`; NaN where none is cancelled). Vectorised over the SSBs
+    of each DMRS shift v (one group while a cell is tracked).
 
     The fits run in single precision, the grid's own (its FFT left it at
     ~1e-7 of the SSB's power), with products that are each SSB's alone
@@ -896,6 +908,7 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
         nb_pcis = _neighbour_table(nb_pcis, n)
     v_all = pcis % 4
     nb_pow = np.zeros(n)
+    nb_pss = np.full(n, np.nan)
     pss_shape = np.zeros(n)
     resid = np.empty((n, 960), np.complex64)
     h = np.empty((n, 960), np.complex64)
@@ -931,8 +944,9 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
             r2[plain], n2[plain], _, sh[plain] = _refit_batch(gp.reshape(-1, 4, 240), xp.reshape(-1, 4, 240))
         sel = np.flatnonzero(cancel)
         if sel.size:
-            rs, ns, pw, sh[sel] = _cancel_batch(gv[sel], x[sel], hv[sel], nbv[sel], v, ibars[rows][sel])
+            rs, ns, pw, sh[sel], nbp = _cancel_batch(gv[sel], x[sel], hv[sel], nbv[sel], v, ibars[rows][sel])
             nb_pow[np.arange(n)[rows][sel]] = pw
+            nb_pss[np.arange(n)[rows][sel]] = nbp
             for k in range(1, nbk.shape[1]):  # more co-timed cells, each out of what the others left
                 pk = nbk[sel, k]
                 more = np.flatnonzero((pk >= 0) & (pk != pcis[rows][sel]) & (nbk[sel, :k] != pk[:, None]).all(axis=1))
@@ -943,7 +957,7 @@ def residual_batch(grids: np.ndarray, pcis: np.ndarray, ibars: np.ndarray, nb_pc
         resid[rows] = r2
         h[rows] = hv
         inv_norm[rows] = 1.0 / np.maximum(n2, 1e-3)
-    return resid, h, inv_norm, nb_pow, pss_shape
+    return resid, h, inv_norm, nb_pow, pss_shape, nb_pss
 
 
 def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -966,7 +980,7 @@ def residual_grid(grid: np.ndarray, pci: int, ibar: int) -> tuple[np.ndarray, np
         the refitted REs (the share of their noise the fit absorbs)
     """
     grid = np.asarray(grid, dtype=np.complex64)
-    resid, h, inv_norm, _, _ = residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
+    resid, h, inv_norm, *_ = residual_batch(grid.reshape(1, 4, 240), np.array([int(pci)]), np.array([int(ibar)]))
     v = int(pci) % 4
     return (resid.reshape(4, 240).astype(np.complex64), h.reshape(4, 240).astype(np.complex64),
             _re_codes(v)["kind"], 1.0 / inv_norm.reshape(4, 240))
@@ -1126,8 +1140,9 @@ def ssb_features_batch(
     if n == 0:
         if aux is not None:
             aux[AUX_PSS_SHAPE] = np.zeros(0)
+            aux[AUX_NB_PSS] = np.zeros(0)
         return np.zeros((0, N_FEATURES), np.float32)
-    resid, h, inv_norm, nb_pow, pss_shape = residual_batch(grids, pcis, ibars, neighbour_pcis)
+    resid, h, inv_norm, nb_pow, pss_shape, nb_pss = residual_batch(grids, pcis, ibars, neighbour_pcis)
     # residual energy per RE in units of (noise + interference) power: unbiased,
     # less the known quantisation noise (interference + thermal noise)
     p = (resid.real * resid.real + resid.imag * resid.imag) * inv_norm
@@ -1199,6 +1214,7 @@ def ssb_features_batch(
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
     if aux is not None:  # (the null REs' energy per RE with the known floor back in: all the noise)
         aux[AUX_PSS_SHAPE] = _db(np.maximum(pss_shape, EPS)) - _db(np.maximum(e1[:, 2], lo) + floor)
+        aux[AUX_NB_PSS] = nb_pss
     if baselines is not None:
         bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)
         if len(bases) != n:

@@ -20,7 +20,7 @@ from .baseline import (NB_CANCEL_MAX, ConfigBaseline, SiteBaseline, build_config
                        cancel_row, site_neighbours)
 from .classical import ClassicalDetector
 from . import dsp
-from .features import (AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
+from .features import (AUX_NB_PSS, AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
                        residual_batch, ssb_features_batch)
 from .receiver import Receiver, ReceiverConfig, SSBObservation, null_early_readings
 
@@ -262,12 +262,20 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
         observation_features_batch(c, [None] * len(c), datatype=datatype, sample_rate_hz=sample_rate_hz,
                                    cancel=[cancel] * len(c), aux=a) for c, a in zip(chunks, auxes)])
     band_isr = np.maximum(observation_band_excess(obs, feats)[0], BAND_ISR_NONE_DB)
+    shape = np.concatenate([a[AUX_PSS_SHAPE] for a in auxes])
     return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
                                  epnre_abs_db_batch(np.stack([o.grid for o in obs])), [o.pci for o in obs], nbs,
                                  cancel_neighbour, ssb_index=[o.ssb_index for o in obs], ssb_freq_hz=ssb_freq_hz,
                                  ssb_offset_hz=ssb_offset_hz,
-                                 aux={AUX_PSS_SHAPE: np.concatenate([a[AUX_PSS_SHAPE] for a in auxes]),
-                                      AUX_BAND_ISR: band_isr})
+                                 aux={AUX_PSS_SHAPE: shape, AUX_PSS_SHAPE_REL: shape + feats[:, _EPNRE_REL_IDX],
+                                      AUX_BAND_ISR: band_isr, **_nb_pss_aux(auxes)})
+
+
+def _nb_pss_aux(auxes: list[dict]) -> dict:
+    """{AUX_NB_PSS: the calibration SSBs' readings} where a neighbour was cancelled
+    from every one of them, else {} (the baseline keeps no such statistic)."""
+    v = np.concatenate([a[AUX_NB_PSS] for a in auxes]) if auxes else np.zeros(0)
+    return {AUX_NB_PSS: v} if v.size and np.isfinite(v).all() else {}
 
 
 # A cell search that finds no cell at a calibrated site whose cell it saw at this SNR or
@@ -349,6 +357,47 @@ PSS_SHAPE_MIN_SPREAD_DB = 0.5
 # recording, 28.6 +- 0.5 over the next -- z 8-12 on clean SSBs). A fake PSS must then rise
 # 10 dB over the site's level (a spoofer that weak hides under such a neighbour anyway).
 PSS_SHAPE_NB_MIN_SPREAD_DB = 1.0
+# The statistic is over the noise, so a recording less noisy than the calibration's (the
+# cell's path on a better day, another receiver gain) raises it where the PSS fit holds
+# anything of the cell's own (its impairments, a neighbour's PSS): the rule also needs it
+# against the cell's power (AUX_PSS_SHAPE_REL: the statistic plus the null REs' energy
+# against the cell, features "epnre_rel_db") PSS_SHAPE_REL_MIN_DB over the largest the
+# calibration saw -- a fake PSS adds energy against the cell, a quieter floor does not.
+# bench/receiver_eval.py drift --drifts=-12 (SNR 12 dB over the calibration's): 9 of 222
+# clean SSBs jammed by this rule, 8 of them at a site with a neighbour and impairments whose
+# statistic stood at z 10+; @@SHAPE_REL_FIGURES@@
+AUX_PSS_SHAPE_REL = "pss_shape_rel_db"
+PSS_SHAPE_REL_MIN_DB = 3.0
+_EPNRE_REL_IDX = FEATURE_NAMES.index("epnre_rel_db")
+# And for the first cancelled neighbour's PSS (features.AUX_NB_PSS: its PSS channel gain
+# over its symbols 1-3's). A fake PSS with that neighbour's N_ID2 on the cell's timing lies on
+# the PSS REs as the neighbour's own PSS does, and the neighbour's per-symbol fit takes it for
+# its PSS: the serving cell's residual stays clean, and the model called such SSBs clean
+# (bench/receiver_eval.py detect --seed 201: a fake PSS 9 dB under the cell over the SSB, ~0 dB
+# on the PSS's REs, the neighbour 3.4 dB down; 15 of 15 SSBs). A calibrated SSB is jammed
+# ("nb_pss_jump_db": the rise) where that gain stands NB_PSS_JUMP_DB or more over the largest
+# its calibration saw; there it read -2.6...+0.5 dB, the spoofed SSBs +4.2...+5.3. Only where
+# each PSS fit is one cell's alone: not where two of the serving cell and the cells the site
+# lists share an N_ID2 (in a synchronised network their PSS add on the same REs with channels
+# of their own, which the next recording redraws: bench/receiver_eval.py cells --extra 2 --seed
+# 401, a neighbour with the serving N_ID2 cancelled first, 11 clean SSBs at rises of 3.1-4.9 dB;
+# --extra 1 --seed 1, the second neighbour with the serving N_ID2, 6 at 3.1-3.5 dB).
+NB_PSS_JUMP_DB = 3.0
+
+
+def _nb_pss_rise_db(base: Optional[ConfigBaseline], pci: Optional[int], nb_pss_db: float) -> Optional[float]:
+    """How far (dB) an SSB of cell ``pci`` has its neighbour PSS gain
+    (features.AUX_NB_PSS) over the largest its site's calibration saw; None
+    without a baseline, one made before it was kept, where no neighbour was
+    cancelled (NaN), and where the PSS fits are not each cell's own alone: two
+    of the serving cell and those the site lists with one N_ID2."""
+    st = base.stats.get(AUX_NB_PSS) if base is not None else None
+    if st is None or pci is None or not nb_pss_db == nb_pss_db or not base.neighbours:
+        return None
+    nid2 = [pci % 3] + [p % 3 for p in base.neighbours]
+    if len(set(nid2)) < len(nid2):
+        return None
+    return nb_pss_db - st.max
 
 
 # Band excess (both modes, each SSB alone). The SSB's null REs are empty (TS 38.211 §7.4.3.1);
@@ -523,13 +572,18 @@ def band_threshold_db(base: Optional[ConfigBaseline]) -> float:
     return max(BAND_EXCESS_SITE_MIN_DB, st.max + BAND_EXCESS_SITE_MARGIN_DB)
 
 
-def _shape_z(base: Optional[ConfigBaseline], shape_db: float) -> Optional[float]:
+def _shape_z(base: Optional[ConfigBaseline], shape_db: float, shape_rel_db: float = float("inf")) -> Optional[float]:
     """The PSS shape statistic's z over the site's clean level (None without a
-    baseline, or one calibrated before it was kept); its spread at least
+    baseline, or one calibrated before it was kept, and where the statistic
+    against the cell, ``shape_rel_db``, stands less than PSS_SHAPE_REL_MIN_DB
+    over the largest the calibration saw); its spread at least
     PSS_SHAPE_MIN_SPREAD_DB, or PSS_SHAPE_NB_MIN_SPREAD_DB where the baseline
     lists a neighbour with the serving cell's N_ID2."""
     st = base.stats.get(AUX_PSS_SHAPE) if base is not None else None
     if st is None:
+        return None
+    rel = base.stats.get(AUX_PSS_SHAPE_REL)
+    if rel is not None and not shape_rel_db - rel.max >= PSS_SHAPE_REL_MIN_DB:
         return None
     return (shape_db - st.median) / max(st.spread, PSS_SHAPE_NB_MIN_SPREAD_DB if base.same_nid2_neighbour
                                         else PSS_SHAPE_MIN_SPREAD_DB)
@@ -755,16 +809,18 @@ class ScoringPipeline:
         aux: dict = {}
         feats = observation_features_batch(obs, bases, datatype=self.datatype, sample_rate_hz=self.receiver.fs,
                                            aux=aux)
-        shape_z = [_shape_z(b, float(v)) for b, v in zip(bases, aux[AUX_PSS_SHAPE])]
+        shape_rel = aux[AUX_PSS_SHAPE] + feats[:, _EPNRE_REL_IDX]
+        shape_z = [_shape_z(b, float(v), float(r)) for b, v, r in zip(bases, aux[AUX_PSS_SHAPE], shape_rel)]
+        nb_pss_rise = [_nb_pss_rise_db(b, o.pci, float(v)) for b, o, v in zip(bases, obs, aux[AUX_NB_PSS])]
         f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
         p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
         bx_db, bx_z, bx_over, bx_spill = observation_band_excess(obs, feats, f_db, all_readings=False)
         pbch_x, pbch_level = pbch_symbol_excess_db(feats)
         out = []
-        for o, f, b, sb, p, fl, z, bx, bz, bo, spill, nb, px, plevel in zip(
+        for o, f, b, sb, p, fl, z, bx, bz, bo, spill, nb, px, plevel, rise in zip(
                 obs, feats, bases, site, p_db, f_db, shape_z, bx_db, bx_z, bx_over, bx_spill, beside,
-                pbch_x, pbch_level):
-            rec = self._record(o, f, b, z)
+                pbch_x, pbch_level, nb_pss_rise):
+            rec = self._record(o, f, b, z, rise)
             if rec["jammed"] and b is None and not rec.get("unknown_cell"):
                 self._neighbour_guard(rec, o)
             if nb:
@@ -817,7 +873,7 @@ class ScoringPipeline:
             step = dmrs_gain_step_db(obs.grid, obs.pci, obs.ibar, GAIN_STEP_SIGMA)
             if abs(step) >= GAIN_STEP_DB:
                 excused = True
-                for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump"):
+                for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db"):
                     rec.pop(k, None)
                 rec.update({"jammed": None, "score": None, "stage": None, "valid": False,
                             "reason": GAIN_STEP_REASON, "gain_step_db": round(step, 1)})
@@ -870,7 +926,7 @@ class ScoringPipeline:
             del hist[0]
 
     def _record(self, obs: SSBObservation, feats: np.ndarray, base: Optional[ConfigBaseline],
-                shape_z: Optional[float] = None) -> dict:
+                shape_z: Optional[float] = None, nb_pss_rise: Optional[float] = None) -> dict:
         summary = raw_summary(feats)
         rec: dict = {
             "file": self.label,
@@ -901,6 +957,9 @@ class ScoringPipeline:
             elif not rec["jammed"] and shape_z is not None and shape_z > PSS_SHAPE_JUMP_Z:
                 # the PSS's channel unlike the SSS's and PBCH's, far beyond the site's own: a fake PSS
                 rec.update({"jammed": True, "score": 1.0, "pss_shape_jump": True})
+            elif not rec["jammed"] and nb_pss_rise is not None and nb_pss_rise >= NB_PSS_JUMP_DB:
+                # the neighbour's PSS far over its SSS and PBCH: a fake PSS with its N_ID2
+                rec.update({"jammed": True, "score": 1.0, "nb_pss_jump_db": round(nb_pss_rise, 2)})
         else:
             # NaN / all-zero input: neither clean nor jammed
             mode = "calibrated" if base is not None else "uncalibrated"
