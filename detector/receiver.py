@@ -567,6 +567,7 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     # the same N_ID2 is ignored, never mixed in
     by_pci: dict[int, list[Detection]] = {}
     null_db: dict[int, float] = {}
+    sss_grids: dict[int, list[np.ndarray]] = {}
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
         nid1, margin, acc = _decide_nid1(mine)
@@ -616,11 +617,14 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         if dets:
             by_pci[3 * nid1 + nid2] = dets
             null_db[3 * nid1 + nid2] = _null_to_sss_db(np.stack(grids))
+            sss_grids[3 * nid1 + nid2] = grids
     if not by_pci:
         return None
-    # the cell whose PSS energy is backed by its SSS: a PSS-only spoofer (a fake PSS
-    # with no SSS behind it) gets PSS peaks but a poor SSS match
-    strength = {p: sum(d.rho2 * d.cell.sss_metric for d in dets) for p, dets in by_pci.items()}
+    # the strongest cell by the power its SSS and PBCH-DMRS carry (_cell_power: a PSS-only
+    # spoofer, a fake PSS with no SSS behind it, gets PSS peaks but no such power), summed
+    # over its SSBs
+    strength = {p: float(np.sum(_cell_power(np.stack(sss_grids[p]), p, [d.cell.ibar for d in by_pci[p]])))
+                for p in by_pci}
     known = [p for p in by_pci if p in cfg.preferred_pcis]
     pci = max(known or by_pci, key=strength.get)
     ssb_freq = center_freq_hz + off if center_freq_hz else None
@@ -632,6 +636,34 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     others = sorted((p for p in by_pci if p != pci and _real_cell(by_pci[p], cfg)), key=lambda p: (-strength[p], p))
     return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen, null_db[pci])
+
+
+def _cell_power(grids: np.ndarray, pci: int, ibars) -> np.ndarray:
+    """The power per RE that cell ``pci`` carries in SSB grids complex64 (m, 4,
+    240) with ī_SSB ``ibars`` (m,), float64 (m,): the mean of what its SSS
+    (TS 38.211 §7.4.2.3; symbol 2, subcarriers 56..182) and its PBCH-DMRS
+    (§7.4.1.4.1; symbols 1 and 3, every 4th subcarrier over all 240) show, each
+    matched to its known values in groups spanning 8 subcarriers (about a cell's
+    coherence bandwidth: a dispersive channel loses little), |sum|^2 / n^2
+    averaged over the groups. Another cell's signal on the same REs, the noise
+    and traffic add about 1/n of their power (n = 8 SSS REs, 2 DMRS REs a
+    group). The cell search ranks cells by it: the PSS correlation's normalised
+    peak is no power (a cell whose channel spreads its PSS over several paths
+    peaks lower than a flat one 3 dB weaker), and the SSS's band alone is half
+    the SSB's (a frequency-selective channel can fade it under a weaker cell's)."""
+    grids = np.asarray(grids)
+    y = grids[:, 2, nr.ssb_re_indices(pci)["sss"][1]].astype(np.complex128)
+    z = np.zeros((y.shape[0], 128), np.complex128)
+    z[:, : nr.SSS_LENGTH] = y * nr.sss_table()[pci][None, :]
+    g = z.reshape(-1, 16, 8).sum(axis=2)
+    p_sss = np.mean(g.real * g.real + g.imag * g.imag, axis=1) / 64.0
+    sym, sc = nr.ssb_re_indices(pci)["dmrs"]
+    d = np.stack([np.conj(nr.pbch_dmrs(pci, int(ib))) for ib in ibars]).astype(np.complex128)  # (m, 144)
+    zd = grids[:, sym, sc] * d
+    # (r(m) in order: 60 on symbol 1, 12 + 12 on symbol 2's edges, 60 on symbol 3; Table 7.4.3.1-1)
+    zd = np.concatenate([zd[:, :60], zd[:, 84:]], axis=1).reshape(-1, 60, 2).sum(axis=2)  # symbols 1 and 3
+    p_dmrs = np.mean(zd.real * zd.real + zd.imag * zd.imag, axis=1) / 4.0
+    return 0.5 * (p_sss + p_dmrs)
 
 
 def _null_to_sss_db(grids: np.ndarray) -> float:

@@ -1250,6 +1250,36 @@ def test_a_fake_pss_of_the_neighbours_nid2_is_jammed_at_a_calibrated_site(monkey
     monkeypatch.setattr(pl, "NB_PSS_JUMP_DB", float("inf"))  # the rule off: the PSS rules miss many (15 of 24)
     assert sum(bool(r["jammed"]) for r in score(jam, 510)) <= 0.75 * len(spoofed)
 
+def test_cell_power_reads_the_channel_power_of_the_right_cell():
+    # an SSB through a flat channel of power 0.25: its own PCI and ī_SSB read it; another PCI
+    # (another SSS and DMRS) or ī_SSB (another DMRS) read a fraction of it
+    g = nr.ssb_grid(5, 3, 8, rng=np.random.default_rng(0))
+    ib = nr.ibar_ssb(3, 8)
+    x = (0.5 * np.exp(0.3j) * g)[None].astype(np.complex64)
+    own = float(receiver._cell_power(x, 5, [ib])[0])
+    assert abs(own - 0.25) < 0.01
+    assert float(receiver._cell_power(x, 6, [ib])[0]) < 0.4 * own
+    assert float(receiver._cell_power(x, 5, [(ib + 1) % 8])[0]) < 0.85 * own
+
+def test_the_cell_search_takes_the_cell_with_more_power_not_the_sharper_pss():
+    """A 15 kHz cell through a dispersive channel (TDL-C, 278 ns) and a co-timed neighbour 3 dB
+    weaker over the SSB, of another N_ID2 (bench/receiver_eval.py pci --n 40 --seed 502,
+    capture 24): the neighbour's PSS peaks higher (rho2 0.87-0.94 against 0.66-0.88) and its SSS
+    band happens to hold as much power as the cell's; the cell search took the neighbour. Ranked
+    by the power the cells' SSS and PBCH-DMRS carry over the whole SSB (receiver._cell_power),
+    the cell is found, the neighbour listed beside it."""
+    from signals.simulate import NeighbourConfig
+
+    cfg = SimConfig(snr_db=(0.0, 30.0), multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-3.0, -3.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng([502, 24])
+    p = draw_params(cfg, rng, force_clean=True)
+    assert p.neighbour["pci"] % 3 != p.pci % 3 and p.multipath["profile"] == "TDL-C"
+    cap = simulate_capture(p, rng)
+    a = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
+    assert a is not None and a.pci == p.pci and a.others == [p.neighbour["pci"]]
+
 def test_bad_baseline_is_a_named_error(tmp_path, capsys):
     b = tmp_path / "b.json"
     b.write_text('{"schema_version": 1, "feature_version": "old", "configs": []}')
@@ -2321,6 +2351,37 @@ def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatc
     monkeypatch.setattr(ScoringPipeline, "_neighbour_guard", lambda self, rec, obs: None)
     recs, _ = records()
     assert sum(r["jammed"] for r in recs) >= 10  # what the guard is for
+
+
+def test_a_co_timed_neighbour_with_the_cells_nid2_that_the_search_did_not_report_is_cancelled(monkeypatch):
+    """A clean 15 kHz site (TDL-C, 26 dB SNR) whose neighbour 4 dB down has the serving cell's
+    N_ID2 and arrives 1.7 us early: their PSS merge, the cell search reports no other cell, and
+    the model called 6 of 10 SSBs jammed (bench/receiver_eval.py cfo --n 4 --seed 507, at every
+    CFO). The guard finds the neighbour in the SSB's own residual SSS match
+    (pipeline.NEIGHBOUR_GUARD_SSS) and with it cancelled the SSBs are clean."""
+    from detector import pipeline as pl
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(snr_db=(10.0, 30.0), scs_khz=(15,), cfo_hz=(0.0, 0.0), duration_ms=40.0,
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng([507, 2])
+    p = draw_params(cfg, rng, force_clean=True)
+    assert p.neighbour is not None and p.neighbour["pci"] % 3 == p.pci % 3
+    x = simulate_capture(p, rng).iq
+    det = load_detector("default")
+
+    def records():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+        recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+        assert recs and all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
+        return recs
+
+    recs = records()
+    assert not any(r["jammed"] for r in recs)
+    cancelled = [r for r in recs if r.get("neighbour_cancelled") is not None]
+    assert cancelled and all(r["neighbour_cancelled"] == p.neighbour["pci"] for r in cancelled)
+    monkeypatch.setattr(pl, "NEIGHBOUR_GUARD_SSS", False)
+    assert sum(r["jammed"] for r in records()) >= 3
 
 
 def test_a_receiver_gain_step_inside_an_ssb_is_not_called_jamming():
