@@ -1117,12 +1117,24 @@ def test_whiten_flattens_a_partial_band_jammer_and_keeps_the_power():
     assert np.array_equal(dsp.whiten(np.zeros(64, np.complex64), fs), np.zeros(64, np.complex64))
 
 
+def _site_calibrated_on(site, seeds):
+    """The ConfigBaseline ``ssbwatch calibrate`` learns from clean captures of ``site``
+    (one per seed)."""
+    from detector.pipeline import config_baseline
+
+    obs = []
+    for k in seeds:
+        cap = simulate_capture(dataclasses.replace(site), np.random.default_rng(k))
+        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype)
+        obs += pipe.receiver.push(cap.iq) + pipe.receiver.flush()
+    return config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
+
 def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
     # a PSS spoofer 14 dB under the cell and 15 dB over the noise: the model calls its SSBs
     # clean; the PSS-to-SSS gain, fixed for a real gNB, stands far off the site's clean level
     # (pipeline.PSS_SSS_JUMP_Z), and so does the PSS channel's shape (PSS_SHAPE_JUMP_Z)
     from detector import pipeline as pl
-    from detector.pipeline import config_baseline, load_detector
+    from detector.pipeline import load_detector
     from detector.baseline import SiteBaseline
 
     cfg = SimConfig(snr_db=(29.0, 29.0), sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0,
@@ -1130,12 +1142,7 @@ def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
     site = draw_params(cfg, np.random.default_rng(36), force_clean=True)
     site.neighbour = None
-    obs = []
-    for k in range(3):
-        cap = simulate_capture(dataclasses.replace(site), np.random.default_rng(400 + k))
-        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype)
-        obs += pipe.receiver.push(cap.iq) + pipe.receiver.flush()
-    cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
+    cb = _site_calibrated_on(site, [400, 401, 402])
     base = SiteBaseline({cb.key: cb})
     jam = dataclasses.replace(site, jammer={"type": "spoofer", "sjnr_db": 14.0, "mode": "pss"})
     cap = simulate_capture(jam, np.random.default_rng(410))
@@ -1203,7 +1210,6 @@ def test_a_fake_pss_of_the_neighbours_nid2_is_jammed_at_a_calibrated_site(monkey
     from detector import pipeline as pl
     from detector.baseline import SiteBaseline
     from detector.features import AUX_NB_PSS
-    from detector.pipeline import config_baseline
 
     cfg = SimConfig(snr_db=(28.0, 28.0), sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0,
                     period_ms=(10.0,), duration_ms=30.0, traffic=dataclasses.replace(SimConfig().traffic, probability=0.0),
@@ -1212,12 +1218,7 @@ def test_a_fake_pss_of_the_neighbours_nid2_is_jammed_at_a_calibrated_site(monkey
     nb_pci = 3 * 77 + (site.pci % 3 + 1) % 3
     site.neighbour = {"pci": nb_pci, "power_db": -6.0, "offset_samples": 0.4, "cfo_hz": 60.0}
     site.multipath = None
-    obs = []
-    for k in range(3):
-        cap = simulate_capture(dataclasses.replace(site), np.random.default_rng(500 + k))
-        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype)
-        obs += pipe.receiver.push(cap.iq) + pipe.receiver.flush()
-    cb = config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
+    cb = _site_calibrated_on(site, [500, 501, 502])
     assert nb_pci in cb.neighbours and AUX_NB_PSS in cb.stats
     base = SiteBaseline({cb.key: cb})
     fake_pci = 3 * 200 + nb_pci % 3
