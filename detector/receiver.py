@@ -1149,7 +1149,9 @@ class Receiver:
         self.n_slots_dropped = 0
         self.n_relabelled_slots = 0  # slots given the SSB index their burst position says (_relabel_by_burst)
         self.n_timing_jumps = 0  # SSB timing found moved at a re-acquisition (samples lost upstream)
-        self._ssb_energy: Optional[float] = None  # running mean of the cell's own peak SSB-symbol energy
+        # running mean of each cell's own peak SSB-symbol energy, by PCI (an SSB of the cell
+        # locked before still pending when another cell is locked is held to its own cell's)
+        self._ssb_energy: dict[int, float] = {}
         self.n_quiet_losses = 0
         # a cell search's cell not yet seen with its PSS by tracking at the very SSBs the search
         # detected it at: the search block, and the slots observed without their PSS so far
@@ -1750,7 +1752,6 @@ class Receiver:
         self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
         self.lost_run = 0
         self._loss_backoff = 0
-        self._ssb_energy = None  # (another cell's)
         self._reacq_interval_s = self.cfg.reacquire_s
         self._next_reacq = block_start + int(self._reacq_interval_s * self.fs)
         if len(acq.detections) < 2:
@@ -2030,10 +2031,11 @@ class Receiver:
         for o, e in zip(out, peak_e.tolist()):
             if not o.valid:
                 continue
+            ref = self._ssb_energy.get(o.pci)
             if o.locked:  # the cell's own share of it: the PSS correlation ~ S / (S + I + N)
                 e *= min(max(o.pss_peak, 0.0), 1.0)
-                self._ssb_energy = e if self._ssb_energy is None else 0.8 * self._ssb_energy + 0.2 * e
-            elif self._ssb_energy is not None and e < QUIET_LOSS_RATIO * self._ssb_energy:
+                self._ssb_energy[o.pci] = e if ref is None else 0.8 * ref + 0.2 * e
+            elif ref is not None and e < QUIET_LOSS_RATIO * ref:
                 o.valid = False
                 o.reason = "no PSS and no energy beyond the cell's own: timing lost or SSB not sent"
                 self.n_quiet_losses += 1

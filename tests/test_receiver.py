@@ -2321,6 +2321,27 @@ def test_a_cell_with_a_160_ms_ssb_period_keeps_its_lock():
     assert f"{len(empty)} predicted SSB position(s) held no SSB" in line and "over 20 ms" in line
 
 
+def test_a_new_lock_leaves_the_old_cells_pending_ssbs_their_own_energy_reference():
+    """A 15 kHz cell with a 160 ms SSB period (bench/receiver_eval.py periods --sites 8 --seed
+    503, site 0): the search that ran after its PSS was lost at the empty positions locked
+    another cell in the same push, and the old cell's pending positions, 20 ms before its next
+    burst, were scored against no reference of the cell's own SSB energy: 4 of them valid and
+    jammed. Each cell now keeps its own (Receiver._ssb_energy by PCI), and they hold nothing."""
+    cfg = SimConfig(duration_ms=640.0, scs_khz=(15, 30), period_ms=(160.0,), snr_db=(0.0, 30.0),
+                    sample_rates_hz=(7.68e6, 15.36e6, 23.04e6),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng([503, 0])
+    p = draw_params(cfg, rng, force_clean=True)
+    cap = simulate_capture(p, rng)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
+    block = 1 << 16  # (as bench/receiver_eval.py pushes a capture)
+    recs = [r for i in range(0, cap.iq.size, block) for r in pipe.push(cap.iq[i : i + block])]
+    recs = [r for r in recs + pipe.flush() if r["pci"] == p.pci]
+    truth = [t.sample_start for t in cap.ssbs]
+    valid = [r for r in recs if r["valid"]]
+    assert len(valid) >= 12 and all(any(abs(r["sample"] - t) < 40 for t in truth) for r in valid)
+    assert not any(r["jammed"] for r in valid)
+
 def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatch):
     """A clean site (TDL-B, traffic) whose co-channel neighbour 7.6 dB down sits on the serving
     SSB's REs within the CP: without a baseline it reads like a fake SSB of another PCI, and the
