@@ -1291,6 +1291,27 @@ def _sss_from(d: _Deramped, nid2: int) -> np.ndarray:
     return np.hypot(c[:, 0], c[:, 1]) / norm
 
 
+SSS_GROUP_SC = 8  # subcarriers per group of the grouped SSS matches (about a cell's coherence bandwidth)
+
+
+@functools.lru_cache(maxsize=1)
+def sss_groups() -> np.ndarray:
+    """All 1008 SSS sequences (TS 38.211 §7.4.2.3), zero-padded to 128 and cut
+    in 16 groups of SSS_GROUP_SC subcarriers: float64 (1008, 16, 8), read-only."""
+    t = sss_rx_groups(nr.sss_table()).real.copy()
+    t.setflags(write=False)
+    return t
+
+
+def sss_rx_groups(y: np.ndarray) -> np.ndarray:
+    """The 127 SSS REs of each row of ``y`` (m, 127) zero-padded to 128 and cut
+    as :func:`sss_groups`: complex128 (m, 16, 8)."""
+    y = np.asarray(y)
+    out = np.zeros((y.shape[0], 128), np.complex128)
+    out[:, : nr.SSS_LENGTH] = y
+    return out.reshape(-1, 128 // SSS_GROUP_SC, SSS_GROUP_SC)
+
+
 def sss_metrics(grid: np.ndarray, nid2: int) -> np.ndarray:
     """Non-coherent SSS match of all 336 N_ID1 for one N_ID2, shape (336,).
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 from typing import Callable, Optional, Protocol
 
 import numpy as np
@@ -114,17 +113,6 @@ HEARD_SMOOTH_SC = 9  # heard_cells: subcarriers the channel read off the PSS is 
 HEARD_MAX_BELOW_DB = 6.0  # heard_cells: a cell's energy this far under the tracked one's at most
 
 
-@functools.lru_cache(maxsize=1)
-def _sss_groups() -> np.ndarray:
-    """All 1008 SSS sequences (TS 38.211 §7.4.2.3), zero-padded to 128 and cut
-    in 16 groups of 8 subcarriers: float64 (1008, 16, 8), read-only."""
-    t = np.zeros((nr.N_CELL_ID_COUNT, 128))
-    t[:, : nr.SSS_LENGTH] = nr.sss_table()
-    t = t.reshape(-1, 16, 8)
-    t.setflags(write=False)
-    return t
-
-
 def site_cells(obs: list[SSBObservation]) -> list[int]:
     """The co-channel cells of clean observations of one configuration, for a
     baseline (``ssbwatch calibrate``), strongest first.
@@ -176,11 +164,8 @@ def _residual_sss_cells(resid: np.ndarray, serving: int) -> list[tuple[float, in
     NEIGHBOUR_SSS_MARGIN over the second -- or the second is itself that far
     over the median: two cells of that N_ID2, of similar power (the next search,
     with this one cancelled, finds the other)."""
-    r = resid.reshape(-1, 4, 240)[:, 2, nr.ssb_re_indices(serving)["sss"][1]]
-    seqs = _sss_groups()  # (1008, 16, 8)
-    rg = np.zeros((len(r), 16 * 8), np.complex128)
-    rg[:, : nr.SSS_LENGTH] = r
-    rg = rg.reshape(-1, 16, 8)
+    rg = dsp.sss_rx_groups(resid.reshape(-1, 4, 240)[:, 2, nr.ssb_re_indices(serving)["sss"][1]])  # (m, 16, 8)
+    seqs = dsp.sss_groups()  # (1008, 16, 8)
     acc = np.zeros(nr.N_CELL_ID_COUNT)
     for x in rg:  # one SSB: (16, 8)
         c = np.einsum("pgk,gk->pg", seqs, x)

@@ -566,8 +566,7 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     # weak cell is identified from several SSBs, and a weaker co-channel cell with
     # the same N_ID2 is ignored, never mixed in
     by_pci: dict[int, list[Detection]] = {}
-    null_db: dict[int, float] = {}
-    sss_grids: dict[int, list[np.ndarray]] = {}
+    cell_grids: dict[int, np.ndarray] = {}  # each cell's grids at its detections (m, 4, 240)
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
         nid1, margin, acc = _decide_nid1(mine)
@@ -616,15 +615,13 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
             continue
         if dets:
             by_pci[3 * nid1 + nid2] = dets
-            null_db[3 * nid1 + nid2] = _null_to_sss_db(np.stack(grids))
-            sss_grids[3 * nid1 + nid2] = grids
+            cell_grids[3 * nid1 + nid2] = np.stack(grids)
     if not by_pci:
         return None
     # the strongest cell by the power its SSS and PBCH-DMRS carry (_cell_power: a PSS-only
     # spoofer, a fake PSS with no SSS behind it, gets PSS peaks but no such power), summed
     # over its SSBs
-    strength = {p: float(np.sum(_cell_power(np.stack(sss_grids[p]), p, [d.cell.ibar for d in by_pci[p]])))
-                for p in by_pci}
+    strength = {p: float(np.sum(_cell_power(cell_grids[p], p, [d.cell.ibar for d in by_pci[p]]))) for p in by_pci}
     known = [p for p in by_pci if p in cfg.preferred_pcis]
     pci = max(known or by_pci, key=strength.get)
     ssb_freq = center_freq_hz + off if center_freq_hz else None
@@ -635,7 +632,8 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     others = sorted((p for p in by_pci if p != pci and _real_cell(by_pci[p], cfg)), key=lambda p: (-strength[p], p))
-    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen, null_db[pci])
+    return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen,
+                       _null_to_sss_db(cell_grids[pci]))
 
 
 def _cell_power(grids: np.ndarray, pci: int, ibars) -> np.ndarray:
@@ -652,10 +650,7 @@ def _cell_power(grids: np.ndarray, pci: int, ibars) -> np.ndarray:
     peaks lower than a flat one 3 dB weaker), and the SSS's band alone is half
     the SSB's (a frequency-selective channel can fade it under a weaker cell's)."""
     grids = np.asarray(grids)
-    y = grids[:, 2, nr.ssb_re_indices(pci)["sss"][1]].astype(np.complex128)
-    z = np.zeros((y.shape[0], 128), np.complex128)
-    z[:, : nr.SSS_LENGTH] = y * nr.sss_table()[pci][None, :]
-    g = z.reshape(-1, 16, 8).sum(axis=2)
+    g = (dsp.sss_rx_groups(grids[:, 2, nr.ssb_re_indices(pci)["sss"][1]]) * dsp.sss_groups()[pci]).sum(axis=2)
     p_sss = np.mean(g.real * g.real + g.imag * g.imag, axis=1) / 64.0
     sym, sc = nr.ssb_re_indices(pci)["dmrs"]
     d = np.stack([np.conj(nr.pbch_dmrs(pci, int(ib))) for ib in ibars]).astype(np.complex128)  # (m, 144)
