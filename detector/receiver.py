@@ -119,6 +119,11 @@ class ReceiverConfig:
     # when the N_ID1 margin over all PSS peaks of an N_ID2 falls short, it is decided again on
     # the peaks whose best SSS match stands this far over its median (noise peaks reach ~3.2)
     clear_sss_ratio: float = 4.0
+    # two N_ID1s of one N_ID2 whose summed SSS match both stand this far over the next one are
+    # two co-timed cells (a neighbour with the serving cell's N_ID2): the PSS channel the match
+    # goes through is both cells' there, so the cell is the stronger by their jointly fitted
+    # power (_joint_cell_power), not the better match
+    co_timed_sss_ratio: float = 1.5
     # a cell other than the serving one is reported (Acquisition.others, a site baseline's
     # neighbour) only when its N_ID1 margin or its PBCH-DMRS margin (mean over its SSBs) shows
     # a real cell: on 300 simulated sites the 32 cells these reject were all noise (SSS margin
@@ -206,6 +211,7 @@ class ReceiverConfig:
             check_range("preferred_pcis", p, 0, nr.N_CELL_ID_COUNT - 1)
         check_range("other_min_sss_margin", self.other_min_sss_margin, 1.0, 100.0)
         check_range("clear_sss_ratio", self.clear_sss_ratio, 1.0, 100.0)
+        check_range("co_timed_sss_ratio", self.co_timed_sss_ratio, 1.0, 100.0)
         check_range("other_min_dmrs_margin", self.other_min_dmrs_margin, 1.0, 100.0)
         check_range("search_duty", self.search_duty, 0.0, 1.0)
         check_range("blind_candidates", self.blind_candidates, 1, 64)
@@ -569,7 +575,7 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     cell_grids: dict[int, np.ndarray] = {}  # each cell's grids at its detections (m, 4, 240)
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
-        nid1, margin, acc = _decide_nid1(mine)
+        nid1, margin, acc = _decide_nid1(mine, nid2, cfg)
         if margin < cfg.min_sss_margin:
             # PSS-like peaks that carry no SSS (traffic, a co-timed cell of another N_ID2
             # whose PSS partly matches) add noise to every N_ID1 and can drown a cell seen
@@ -578,7 +584,7 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
             clear = [c for c in mine if _own_sss_ratio(c[5]) >= cfg.clear_sss_ratio]
             agreed = _agreed_nid1(clear)
             if clear and len(clear) < len(mine):
-                nid1, margin, acc = _decide_nid1(clear)
+                nid1, margin, acc = _decide_nid1(clear, nid2, cfg)
             if margin >= cfg.min_sss_margin:
                 mine = clear
             elif agreed is not None:
@@ -661,6 +667,62 @@ def _cell_power(grids: np.ndarray, pci: int, ibars) -> np.ndarray:
     return 0.5 * (p_sss + p_dmrs)
 
 
+def _joint_cell_power(grids: np.ndarray, pcis, ibars) -> np.ndarray:
+    """The power per RE of each of k cells ``pcis`` of one N_ID2 in SSB grids
+    complex64 (m, 4, 240) that hold them all at once (co-timed cells), fitted
+    together: float64 (k,). ``ibars`` (k, m) is each cell's ī_SSB per grid.
+
+    Cells of one N_ID2 send their SSS on the same 127 REs (TS 38.211 §7.4.3.1),
+    and cells with the same N_ID^cell mod 4 their PBCH-DMRS on the same REs too
+    (§7.4.3.1.3, v). Matched alone (:func:`_cell_power`), each cell's group sum
+    also holds the other's signal through the two sequences' cross term, fixed
+    over SSBs on a static channel: a neighbour 3 dB down read within 0.1 dB of
+    the serving cell. Here each group (8 SSS REs; 4 DMRS REs, 16 subcarriers, on
+    symbols 1 and 3) is solved by least squares for one channel gain per cell
+    sharing those REs, and a cell's power is the mean |gain|^2 over its groups,
+    SSS and DMRS halves averaged as in :func:`_cell_power`. The grids are timed
+    on one arrival (the earliest path of the cells' common PSS); each cell's own
+    timing offset turns its channel by a phase per subcarrier, read from its SSS
+    (the lag-1 product of its matched REs) and put into its sequence: a
+    neighbour 12 samples early (7.68 Msps) took 20 % off the serving cell's
+    SSS groups and 40 % off its DMRS groups."""
+    grids = np.asarray(grids)
+    m = grids.shape[0]
+    pcis = [int(q) for q in pcis]
+    ibars = np.asarray(ibars, dtype=np.int64).reshape(len(pcis), m)
+    k_sss = nr.ssb_re_indices(pcis[0])["sss"][1]
+    y_sss = grids[:, 2, k_sss].astype(np.complex128)  # (m, 127)
+    seqs = np.stack([nr.sss(q) for q in pcis]).astype(np.float64)  # (k, 127)
+    z = y_sss[None] * seqs[:, None, :]  # (k, m, 127)
+    slope = np.angle(np.sum(z[:, :, 1:] * np.conj(z[:, :, :-1]), axis=(1, 2)))  # (k,) rad per subcarrier
+    a = dsp.sss_rx_groups(seqs * np.exp(1j * slope[:, None] * k_sss[None, :]))  # (k, 16, 8)
+    g = np.einsum("gkn,mgn->mgk", np.linalg.pinv(np.moveaxis(a, 0, -1)), dsp.sss_rx_groups(y_sss))
+    p_sss = np.mean(np.abs(g) ** 2, axis=(0, 1))
+    p_dmrs = np.zeros(len(pcis))
+    keep = np.r_[0:60, 84:144]  # symbols 1 and 3 (r(m) order, Table 7.4.3.1-1)
+    for v in {q % 4 for q in pcis}:
+        mine = [i for i, q in enumerate(pcis) if q % 4 == v]
+        sym, sc = nr.ssb_re_indices(pcis[mine[0]])["dmrs"]
+        sym, sc = sym[keep], sc[keep]
+        yd = grids[:, sym, sc].astype(np.complex128).reshape(m, 30, 4)
+        d = np.stack([np.stack([nr.pbch_dmrs(pcis[i], int(ib))[keep] for ib in ibars[i]])
+                      * np.exp(1j * slope[i] * sc)[None, :] for i in mine], axis=-1)  # (m, 120, k_v)
+        gd = np.einsum("mgkn,mgn->mgk", np.linalg.pinv(d.reshape(m, 30, 4, len(mine))), yd)
+        p_dmrs[mine] = np.mean(np.abs(gd) ** 2, axis=(0, 1))
+    return 0.5 * (p_sss + p_dmrs)
+
+
+def _strongest_nid1(cands: list, nid2: int, nid1s) -> int:
+    """Of the N_ID1s ``nid1s`` of one N_ID2, the one whose cell carries the most
+    power in the candidates' grids (acquire_steps' tuples) fitted jointly
+    (:func:`_joint_cell_power`; each cell's ī_SSB per grid from its PBCH-DMRS)."""
+    grids = np.stack([c[4] for c in cands])
+    nid1s = [int(n) for n in nid1s]
+    ibars = [[dsp.identify(c[4], nid2, nid1=n).ibar for c in cands] for n in nid1s]
+    power = _joint_cell_power(grids, [3 * n + nid2 for n in nid1s], ibars)
+    return nid1s[int(np.argmax(power))]
+
+
 def _null_to_sss_db(grids: np.ndarray) -> float:
     """The median over SSB grids complex64 (m, 4, 240) of their null REs' mean energy
     (TS 38.211 §7.4.3.1) over their SSS REs' (subcarriers 56-182 of symbol 2), dB."""
@@ -694,12 +756,18 @@ def _agreed_nid1(clear: list) -> Optional[int]:
     return best.pop() if len(clear) >= 2 and len(best) == 1 else None
 
 
-def _decide_nid1(cands: list) -> tuple[int, float, np.ndarray]:
+def _decide_nid1(cands: list, nid2: int, cfg: ReceiverConfig) -> tuple[int, float, np.ndarray]:
     """N_ID1 from the SSS metrics (each (336,), the candidates' last element) summed
-    in energy over the candidates: (N_ID1, its margin best / second best, the sum (336,))."""
+    in energy over the candidates: (N_ID1, its margin best / second best, the sum (336,)).
+    Where two N_ID1s stand clear of the rest (cfg.co_timed_sss_ratio: two co-timed
+    cells of this N_ID2), the margin of the better match over the other is no test of
+    either: the N_ID1 is the stronger cell's by their jointly fitted power
+    (:func:`_strongest_nid1`), its margin that of both over the next N_ID1."""
     acc = np.sqrt(np.sum([c[5] ** 2 for c in cands], axis=0))
-    order = np.argsort(acc)
-    return int(order[-1]), float(acc[order[-1]] / max(acc[order[-2]], 1e-30)), acc
+    order = np.argsort(acc)[::-1]
+    if acc[order[1]] >= cfg.co_timed_sss_ratio * acc[order[2]]:
+        return _strongest_nid1(cands, nid2, order[:2]), float(acc[order[1]] / max(float(acc[order[2]]), 1e-30)), acc
+    return int(order[0]), float(acc[order[0]] / max(acc[order[1]], 1e-30)), acc
 
 
 def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cfg: ReceiverConfig):
