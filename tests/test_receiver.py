@@ -1324,6 +1324,25 @@ def test_the_cell_search_tells_apart_co_timed_cells_of_one_n_id2(seed, i):
     assert a is not None and a.pci == p.pci
 
 
+def test_the_burst_is_completed_beside_a_co_timed_cell_of_the_same_n_id2():
+    """pci --n 40 --seed 509, capture 11 (15.36 Msps, TDL-D): a neighbour 3 dB down with the
+    cell's N_ID2 and DMRS shift; at SSBs 2 and 3 of the burst the PBCH-DMRS equalised with the
+    PSS's channel (both cells') read ī_SSB 3 and 4, so the burst probe left them out; matched
+    alone in groups of 8 subcarriers they read the predicted ī_SSB."""
+    from signals.simulate import NeighbourConfig
+
+    cfg = SimConfig(snr_db=(0.0, 30.0), multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-3.0, -3.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng([509, 11])
+    p = draw_params(cfg, rng, force_clean=True)
+    assert p.neighbour["pci"] % 3 == p.pci % 3 and p.l_max == 8
+    cap = simulate_capture(p, rng)
+    a = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
+    assert a is not None and a.pci == p.pci
+    assert sorted(d.cell.ibar for d in a.detections) == sorted(t.ssb_index for t in cap.ssbs)
+
+
 def test_bad_baseline_is_a_named_error(tmp_path, capsys):
     b = tmp_path / "b.json"
     b.write_text('{"schema_version": 1, "feature_version": "old", "configs": []}')
