@@ -633,6 +633,13 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     ssb_freq = center_freq_hz + off if center_freq_hz else None
     yield
     l_max, l_max_seen = _pick_l_max(by_pci[pci], scs, fs_hz, l_max_candidates(ssb_freq, scs))
+    ref, kept = _consistent_core(by_pci[pci], scs, fs_hz, l_max)
+    if len(by_pci[pci]) >= 2 and len(kept) < 2 and ref.rho2 < cfg.acq_single_threshold:
+        # two or more SSBs whose times fit no burst of one cell, none of single-SSB strength:
+        # noise or traffic that passed the PSS, SSS and DMRS tests (a search between the bursts
+        # of a 160 ms cell locked onto such a pair, 16.4 ms apart, and scored its flywheel
+        # positions: periods --sites 8 --seed 503)
+        return None
     mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max, cfg)
     mine = [dataclasses.replace(d, cfo_hz=d.cfo_hz + hyp) for d in mine]  # the receiver's whole CFO
     w = np.array([d.rho2 for d in mine])
@@ -821,6 +828,9 @@ def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: fl
     A detection that is at no such position for its ī_SSB under any case is a
     false one (noise or another signal that passed the PSS, SSS and DMRS tests),
     and is dropped instead of becoming a tracked SSB where the cell sends none.
+    "At such a position" is to within a CP: one cell's SSBs in a search block are
+    timed to a few samples, and a symbol's tolerance let a random detection pass
+    3 % of the time (2 x 274 of a half frame's 19200 SSB-rate samples at 15 kHz).
     """
     rate, starts, cases = _burst_layout(scs)
     half_frame = 5e-3 * rate  # SSB-rate samples
@@ -831,10 +841,26 @@ def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: fl
     for d in dets:
         i = d.cell.ibar % l_max
         dy = d.sample * rate / fs_hz - ref_y
-        if d is ref or any(_index_at(dy, i_ref, first, starts, half_frame, dsp.SSB_SYMBOL_LEN) == i
+        if d is ref or any(_index_at(dy, i_ref, first, starts, half_frame, dsp.SSB_CP) == i
                            for first in firsts):
             keep.append(d)
     return keep
+
+
+def _consistent_core(dets: list[Detection], scs: int, fs_hz: float, l_max: int) -> tuple[Detection, list[Detection]]:
+    """The detection to which the most of ``dets`` are burst-consistent
+    (:func:`_burst_consistent`; ties: the stronger PSS) and those detections. Not
+    simply the strongest: a PBCH-DMRS misread at the strongest PSS (an SSB
+    taken for ī_SSB 4 where the cell's ī_SSB 0 is) would make every other SSB of
+    the burst inconsistent with it."""
+    best = None
+    for d in sorted(dets, key=lambda d: -d.rho2):
+        kept = _burst_consistent(dets, d, scs, fs_hz, l_max)
+        if best is None or len(kept) > len(best[1]):
+            best = (d, kept)
+            if len(kept) == len(dets):
+                break
+    return best
 
 
 def _burst_layout(scs: int) -> tuple[float, np.ndarray, tuple[str, ...]]:
@@ -874,10 +900,9 @@ def _probe_burst_steps(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: fl
     are found this way, and the period when it is shorter than the block.
     """
     rate, starts, cases = _burst_layout(scs)  # (starts: one half frame, SSB-rate samples)
-    ref = max(dets, key=lambda d: d.rho2)
+    ref, dets = _consistent_core(dets, scs, fs_hz, l_max)
     ref_y = ref.sample * rate / fs_hz
     i_ref, hf = ref.cell.ibar % l_max, ref.cell.ibar // l_max if l_max == 4 else 0
-    dets = _burst_consistent(dets, ref, scs, fs_hz, l_max)
     found = {round(d.sample * rate / fs_hz): d for d in dets}
     n_probes = 0
     best_extra: list[Detection] = []

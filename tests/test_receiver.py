@@ -1062,7 +1062,14 @@ def test_a_reacquisition_under_a_jammer_does_not_move_the_slots_by_an_ssb(monkey
 
     n, right = run()
     assert n == len(cap.ssbs) == 40 and right == 40
-    monkeypatch.setattr(receiver.Receiver, "_on_a_slot", lambda self, pos: False)  # the rule is what holds them
+    # what holds them: the rule, and the burst read from the SSB to which the most others fit
+    # (receiver._consistent_core), not from the strongest, whose index may be the misread one
+    monkeypatch.setattr(receiver.Receiver, "_on_a_slot", lambda self, pos: False)
+    n, right = run()
+    assert right == 40
+    strongest = lambda dets, scs, fs, l_max: (  # noqa: E731
+        max(dets, key=lambda d: d.rho2), receiver._burst_consistent(dets, max(dets, key=lambda d: d.rho2), scs, fs, l_max))
+    monkeypatch.setattr(receiver, "_consistent_core", strongest)
     n, right = run()
     assert right <= 36
 
@@ -1341,6 +1348,25 @@ def test_the_burst_is_completed_beside_a_co_timed_cell_of_the_same_n_id2():
     a = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
     assert a is not None and a.pci == p.pci
     assert sorted(d.cell.ibar for d in a.detections) == sorted(t.ssb_index for t in cap.ssbs)
+
+
+def test_the_burst_core_is_not_the_strongest_ssb_when_its_dmrs_was_misread():
+    # a 30 kHz burst (Case C, L_max 8) seen at ī_SSB 0..3, and the strongest PSS (10 ms on, at
+    # ī_SSB 0's place) read as ī_SSB 4: the core is the four, and it is not in it
+    from detector.dsp import CellId
+
+    rate, starts, _ = receiver._burst_layout(30)
+    fs = 15.36e6
+    first = nr.ssb_first_symbols("C", 8)
+
+    def det(i_pos, ibar, rho2, t_ms=0.0):
+        y = 1000 + starts[first[i_pos]] + t_ms * 1e-3 * rate
+        return receiver.Detection(y * fs / rate, 1, rho2, CellId(4, 1, 1, 1.0, 2.0, ibar, 1.0, 2.0), 0.0)
+
+    dets = [det(i, i, 0.5) for i in range(4)] + [det(0, 4, 0.9, 10.0)]
+    ref, kept = receiver._consistent_core(dets, 30, fs, 8)
+    assert ref in dets[:4] and kept == dets[:4]
+    assert receiver._burst_consistent(dets, dets[4], 30, fs, 8) == [dets[4]]  # (the strongest's)
 
 
 def test_bad_baseline_is_a_named_error(tmp_path, capsys):
@@ -1857,19 +1883,30 @@ def _cotimed_capture(seed):
                                      neighbour=NeighbourConfig(probability=1.0, power_db=(-1.0, -1.0))))
 
 
-def test_a_lock_on_one_ssb_looks_again_for_the_rest_of_the_burst():
+def test_a_lock_on_one_ssb_looks_again_for_the_rest_of_the_burst(monkeypatch):
     """A co-timed cell with the same N_ID2 1 dB down merges into the serving cell's PSS
-    and skews the first search block's CFO: that search sees one SSB of an 8-SSB burst
-    (10 ms period). The receiver searches the next block at once instead of keeping to
-    that one slot, at the 20 ms period assumed, until the periodic re-acquisition 2 s
-    later (3 of 48 SSBs in this 60 ms capture before)."""
+    and skews the first search block's CFO: that search saw one SSB of an 8-SSB burst
+    (10 ms period; since stop 37, whose burst probe reads the DMRS past the merged PSS's
+    channel, it sees 16, and the first search here is cut to its strongest SSB to make
+    the case). The receiver searches the next block at once instead of keeping to that
+    one slot, at the 20 ms period assumed, until the periodic re-acquisition 2 s later
+    (3 of 48 SSBs in this 60 ms capture before)."""
     cap = _cotimed_capture([13, 4])
     p = cap.params
     assert p.neighbour["pci"] % 3 == p.pci % 3
     rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
     first = acquire(cap.iq[: rx.acq_len], p.sample_rate_hz, p.center_freq_hz)
-    assert first is not None and first.pci == p.pci and len(first.detections) == 1  # the case
+    assert first is not None and first.pci == p.pci
+    probe, calls = receiver._probe_burst_steps, []
+
+    def first_one_ssb(y, dets, *args):
+        out = yield from probe(y, dets, *args)
+        calls.append(len(out))
+        return out if len(calls) > 1 else [max(out, key=lambda d: d.rho2)]
+
+    monkeypatch.setattr(receiver, "_probe_burst_steps", first_one_ssb)
     obs = rx.push(cap.iq) + rx.flush()
+    assert len(calls) >= 2
     assert all(o.pci == p.pci for o in obs)
     assert len({o.ssb_index for o in obs}) >= 6
     assert len(obs) >= 12
@@ -2388,7 +2425,10 @@ def test_a_new_lock_leaves_the_old_cells_pending_ssbs_their_own_energy_reference
     503, site 0): the search that ran after its PSS was lost at the empty positions locked
     another cell in the same push, and the old cell's pending positions, 20 ms before its next
     burst, were scored against no reference of the cell's own SSB energy: 4 of them valid and
-    jammed. Each cell now keeps its own (Receiver._ssb_energy by PCI), and they hold nothing."""
+    jammed. Each cell now keeps its own (Receiver._ssb_energy by PCI), and they hold nothing.
+    And a search between two bursts locked onto two PSS-like peaks 16.4 ms apart (PCI 692,
+    rho2 0.33 and 0.41), whose times fit no burst of one cell to within a CP (they did to
+    within a symbol): its 6 flywheel positions were valid and jammed; no such cell now."""
     cfg = SimConfig(duration_ms=640.0, scs_khz=(15, 30), period_ms=(160.0,), snr_db=(0.0, 30.0),
                     sample_rates_hz=(7.68e6, 15.36e6, 23.04e6),
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
@@ -2398,7 +2438,9 @@ def test_a_new_lock_leaves_the_old_cells_pending_ssbs_their_own_energy_reference
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype)
     block = 1 << 16  # (as bench/receiver_eval.py pushes a capture)
     recs = [r for i in range(0, cap.iq.size, block) for r in pipe.push(cap.iq[i : i + block])]
-    recs = [r for r in recs + pipe.flush() if r["pci"] == p.pci]
+    out = recs + pipe.flush()
+    assert not any(r["valid"] for r in out if r["pci"] != p.pci)
+    recs = [r for r in out if r["pci"] == p.pci]
     truth = [t.sample_start for t in cap.ssbs]
     valid = [r for r in recs if r["valid"]]
     assert len(valid) >= 12 and all(any(abs(r["sample"] - t) < 40 for t in truth) for r in valid)
