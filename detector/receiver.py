@@ -807,16 +807,39 @@ def _probe_at(y: np.ndarray, start: float, pci: int, cfo_hz: float, scs: int, cf
     # position the cell does not use, with the PBCH-DMRS guess right by chance (1 in L_max),
     # would become a tracked SSB where there is none, and every one of its records "jammed"
     m = dsp.sss_metrics(clean, pci % 3)
-    if m[pci // 3] < cfg.sss_peak_ratio * np.median(m):
+    own = m[pci // 3] >= cfg.sss_peak_ratio * np.median(m)
+    if not own and want is None:
         return None
-    ibar = dsp.best_ibar(clean, pci)
-    if want is not None and ibar != want and \
-            int(np.argmax(_dmrs_power(np.broadcast_to(clean, (8, *clean.shape)), pci, range(8)))) == want:
-        # the DMRS equalised with the PSS's channel, which a co-timed cell with this N_ID2 shares,
-        # read another ī_SSB; matched alone in groups of 8 subcarriers it reads the predicted one
-        # (pci --n 40 --seed 509, capture 11: SSBs 2 and 3 of the burst were not tracked)
-        ibar = want
+    ibar = dsp.best_ibar(clean, pci) if own else None
+    if want is not None and ibar != want:
+        # the SSS and DMRS matched through the PSS's channel, which a co-timed cell with this
+        # N_ID2 shares, missed the cell or read another ī_SSB; matched alone in groups of 8
+        # subcarriers, the cell's SSS stands out and its DMRS reads the predicted ī_SSB (pci
+        # --n 40 --seed 509, capture 11: SSBs 2 and 3 of the burst were not tracked; seed 505,
+        # capture 8, and 508, 22: the SSS match through the PSS's channel 1.0-1.7 x its median)
+        if (own or _grouped_sss_ratio(clean, pci) >= PROBE_GROUPED_SSS_RATIO) and \
+                int(np.argmax(_dmrs_power(np.broadcast_to(clean, (8, *clean.shape)), pci, range(8)))) == want:
+            ibar = want
+        elif not own:
+            return None
     return st, peak, ibar, grid
+
+
+# A predicted SSB whose SSS, matched through the PSS's channel, falls short is still the cell's
+# when its SSS matched alone in groups of 8 subcarriers (_grouped_sss_ratio) stands this far over
+# the median of its N_ID2's 336 sequences and its DMRS so matched reads the predicted ī_SSB: the
+# cell's SSBs beside a co-timed cell of its N_ID2 read 5.7-5.9, positions without an SSB 0.6-1.7
+PROBE_GROUPED_SSS_RATIO = 3.0
+
+
+def _grouped_sss_ratio(grid: np.ndarray, pci: int) -> float:
+    """The power that cell ``pci``'s SSS shows in an SSB grid complex64 (4, 240),
+    matched in groups of 8 subcarriers (:func:`dsp.sss_groups`), over the median
+    of the 336 SSS sequences of its N_ID2 (TS 38.211 §7.4.2.3)."""
+    y = dsp.sss_rx_groups(np.asarray(grid)[None, 2, nr.ssb_re_indices(pci)["sss"][1]])[0]  # (16, 8)
+    g = np.einsum("pgk,gk->pg", dsp.sss_groups()[pci % 3 :: 3], y)
+    e = np.sum(g.real * g.real + g.imag * g.imag, axis=1)
+    return float(e[pci // 3] / max(float(np.median(e)), 1e-30))
 
 
 def _burst_consistent(dets: list[Detection], ref: Detection, scs: int, fs_hz: float, l_max: int) -> list[Detection]:
