@@ -1312,6 +1312,15 @@ def sss_rx_groups(y: np.ndarray) -> np.ndarray:
     return out.reshape(-1, 128 // SSS_GROUP_SC, SSS_GROUP_SC)
 
 
+def sss_group_energy(rx_groups: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+    """Grouped SSS match: received SSS REs ``rx_groups`` complex (m, 16, 8)
+    (:func:`sss_rx_groups`) against sequences ``seqs`` (p, 16, 8) (rows of
+    :func:`sss_groups`), each group's sum over its subcarriers taken coherently
+    and the groups' |sum|^2 added: float64 (m, p)."""
+    c = np.einsum("mgk,pgk->mpg", rx_groups, seqs)
+    return np.sum(c.real * c.real + c.imag * c.imag, axis=2)
+
+
 def sss_metrics(grid: np.ndarray, nid2: int) -> np.ndarray:
     """Non-coherent SSS match of all 336 N_ID1 for one N_ID2, shape (336,).
 

@@ -167,9 +167,8 @@ def _residual_sss_cells(resid: np.ndarray, serving: int) -> list[tuple[float, in
     rg = dsp.sss_rx_groups(resid.reshape(-1, 4, 240)[:, 2, nr.ssb_re_indices(serving)["sss"][1]])  # (m, 16, 8)
     seqs = dsp.sss_groups()  # (1008, 16, 8)
     acc = np.zeros(nr.N_CELL_ID_COUNT)
-    for x in rg:  # one SSB: (16, 8)
-        c = np.einsum("pgk,gk->pg", seqs, x)
-        acc += np.sum(c.real * c.real + c.imag * c.imag, axis=1)
+    for x in rg:  # one SSB at a time (16, 8): (1008, 16) complex per SSB, not per recording
+        acc += dsp.sss_group_energy(x[None], seqs)[0]
     acc[serving] = 0.0
     found = []
     for nid2 in range(3):

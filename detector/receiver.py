@@ -640,7 +640,7 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         # of a 160 ms cell locked onto such a pair, 16.4 ms apart, and scored its flywheel
         # positions: periods --sites 8 --seed 503)
         return None
-    mine = yield from _probe_burst_steps(y, by_pci[pci], scs, fs_hz, l_max, cfg)
+    mine = yield from _probe_burst_steps(y, ref, kept, scs, fs_hz, l_max, cfg)
     mine = [dataclasses.replace(d, cfo_hz=d.cfo_hz + hyp) for d in mine]  # the receiver's whole CFO
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
@@ -663,8 +663,8 @@ def _cell_power(grids: np.ndarray, pci: int, ibars) -> np.ndarray:
     peaks lower than a flat one 3 dB weaker), and the SSS's band alone is half
     the SSB's (a frequency-selective channel can fade it under a weaker cell's)."""
     grids = np.asarray(grids)
-    g = (dsp.sss_rx_groups(grids[:, 2, nr.ssb_re_indices(pci)["sss"][1]]) * dsp.sss_groups()[pci]).sum(axis=2)
-    p_sss = np.mean(g.real * g.real + g.imag * g.imag, axis=1) / 64.0
+    rx = dsp.sss_rx_groups(grids[:, 2, nr.ssb_re_indices(pci)["sss"][1]])  # (m, 16, 8)
+    p_sss = dsp.sss_group_energy(rx, dsp.sss_groups()[pci : pci + 1])[:, 0] / (rx.shape[1] * 64.0)
     return 0.5 * (p_sss + _dmrs_power(grids, pci, ibars))
 
 
@@ -733,7 +733,7 @@ def _strongest_nid1(cands: list, nid2: int, nid1s) -> int:
     (:func:`_joint_cell_power`; each cell's ī_SSB per grid from its PBCH-DMRS)."""
     grids = np.stack([c[4] for c in cands])
     nid1s = [int(n) for n in nid1s]
-    ibars = [[dsp.identify(c[4], nid2, nid1=n).ibar for c in cands] for n in nid1s]
+    ibars = [[dsp.best_ibar(c[4], 3 * n + nid2) for c in cands] for n in nid1s]
     power = _joint_cell_power(grids, [3 * n + nid2 for n in nid1s], ibars)
     return nid1s[int(np.argmax(power))]
 
@@ -838,9 +838,8 @@ def _grouped_sss_ratio(grid: np.ndarray, pci: int) -> float:
     """The power that cell ``pci``'s SSS shows in an SSB grid complex64 (4, 240),
     matched in groups of 8 subcarriers (:func:`dsp.sss_groups`), over the median
     of the 336 SSS sequences of its N_ID2 (TS 38.211 §7.4.2.3)."""
-    y = dsp.sss_rx_groups(np.asarray(grid)[None, 2, nr.ssb_re_indices(pci)["sss"][1]])[0]  # (16, 8)
-    g = np.einsum("pgk,gk->pg", dsp.sss_groups()[pci % 3 :: 3], y)
-    e = np.sum(g.real * g.real + g.imag * g.imag, axis=1)
+    y = dsp.sss_rx_groups(np.asarray(grid)[None, 2, nr.ssb_re_indices(pci)["sss"][1]])  # (1, 16, 8)
+    e = dsp.sss_group_energy(y, dsp.sss_groups()[pci % 3 :: 3])[0]
     return float(e[pci // 3] / max(float(np.median(e)), 1e-30))
 
 
@@ -909,23 +908,18 @@ def _index_at(dy: float, i_ref: int, first: np.ndarray, starts: np.ndarray, half
     return None
 
 
-def _probe_burst(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
-                 cfg: ReceiverConfig) -> list[Detection]:
-    return run_steps(_probe_burst_steps(y, dets, scs, fs_hz, l_max, cfg))
-
-
-def _probe_burst_steps(y: np.ndarray, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
+def _probe_burst_steps(y: np.ndarray, ref: Detection, dets: list[Detection], scs: int, fs_hz: float, l_max: int,
                        cfg: ReceiverConfig):
-    """Complete the serving cell's detections from the burst structure.
+    """Complete the serving cell's detections ``dets``, burst-consistent with
+    ``ref`` (:func:`_consistent_core`), from the burst structure.
 
-    From the strongest detection, predict every candidate SSB of its half frame
-    (TS 38.213 §4.1, Case A at 15 kHz, B or C at 30 kHz) and the same SSB 5 and
-    10 ms later; accept a prediction when the PSS is there and the PBCH-DMRS
-    gives the predicted ī_SSB. Weak SSBs that missed the acquisition threshold
-    are found this way, and the period when it is shorter than the block.
+    From ``ref``, predict every candidate SSB of its half frame (TS 38.213 §4.1,
+    Case A at 15 kHz, B or C at 30 kHz) and the same SSB 5 and 10 ms later;
+    accept a prediction when the PSS is there and the PBCH-DMRS gives the
+    predicted ī_SSB. Weak SSBs that missed the acquisition threshold are found
+    this way, and the period when it is shorter than the block.
     """
     rate, starts, cases = _burst_layout(scs)  # (starts: one half frame, SSB-rate samples)
-    ref, dets = _consistent_core(dets, scs, fs_hz, l_max)
     ref_y = ref.sample * rate / fs_hz
     i_ref, hf = ref.cell.ibar % l_max, ref.cell.ibar // l_max if l_max == 4 else 0
     found = {round(d.sample * rate / fs_hz): d for d in dets}
