@@ -1088,12 +1088,13 @@ def _pick_l_max(dets: list[Detection], scs: int, fs_hz: float, candidates: tuple
     their ī_SSB says (:func:`_burst_consistent`): an L_max 4 cell's ī_SSB 4-7
     are its SSBs of the other half frame (ī_SSB carries the half-frame bit,
     TS 38.211 §7.4.1.4.1), 5 ms on, an L_max 8 cell's within the same half
-    frame; the first on a tie (no ī_SSB over 3 seen). Returns (L_max, whether
-    the burst decided it)."""
+    frame; the first on a tie (no ī_SSB over 3 seen). Each candidate is judged
+    from its own :func:`_consistent_core` (not from the strongest detection: a
+    DMRS misread there makes the rest inconsistent under every L_max, a tie).
+    Returns (L_max, whether the burst decided it)."""
     if len(candidates) == 1:
         return candidates[0], False
-    ref = max(dets, key=lambda d: d.rho2)
-    kept = [len(_burst_consistent(dets, ref, scs, fs_hz, lm)) for lm in candidates]
+    kept = [len(_consistent_core(dets, scs, fs_hz, lm)[1]) for lm in candidates]
     return candidates[int(np.argmax(kept))], len(set(kept)) > 1
 
 

@@ -1373,6 +1373,28 @@ def test_the_burst_core_is_not_the_strongest_ssb_when_its_dmrs_was_misread():
     assert receiver._burst_consistent(dets, dets[4], 30, fs, 8) == [dets[4]]  # (the strongest's)
 
 
+def test_l_max_is_read_from_the_burst_core_not_the_strongest_ssb():
+    # a 30 kHz L_max 8 burst (Case C) seen at ī_SSB 0..7 and the strongest PSS (10 ms on, at
+    # ī_SSB 0's place) read as ī_SSB 4: judged from the strongest, L_max 4 fitted more of them
+    # (it and ī_SSB 0..3) than 8 did (it alone); from each L_max's own core, 8 keeps all eight
+    from detector.dsp import CellId
+
+    rate, starts, _ = receiver._burst_layout(30)
+    fs = 15.36e6
+    first = nr.ssb_first_symbols("C", 8)
+
+    def det(i_pos, ibar, rho2, t_ms=0.0):
+        y = 1000 + starts[first[i_pos]] + t_ms * 1e-3 * rate
+        return receiver.Detection(y * fs / rate, 1, rho2, CellId(4, 1, 1, 1.0, 2.0, ibar, 1.0, 2.0), 0.0)
+
+    dets = [det(i, i, 0.5) for i in range(8)] + [det(0, 4, 0.9, 10.0)]
+    strongest = dets[-1]
+    assert len(receiver._burst_consistent(dets, strongest, 30, fs, 4)) == 5
+    assert len(receiver._burst_consistent(dets, strongest, 30, fs, 8)) == 1
+    assert receiver._pick_l_max(dets, 30, fs, (4, 8)) == (8, True)
+    assert receiver._pick_l_max(dets[:4], 30, fs, (4, 8)) == (4, False)  # ī_SSB 0..3 alone: a tie, the first
+
+
 def test_bad_baseline_is_a_named_error(tmp_path, capsys):
     b = tmp_path / "b.json"
     b.write_text('{"schema_version": 1, "feature_version": "old", "configs": []}')
