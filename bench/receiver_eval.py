@@ -86,14 +86,16 @@ def match(recs, truth, tol, scale=1.0):
     return out
 
 
-def site_baseline(obs, scs_khz, sample_rate_hz, datatype, ssb_freq_hz, center_freq_hz):
+def site_baseline(obs, scs_khz, sample_rate_hz, datatype, ssb_freq_hz, center_freq_hz, detector=None):
     """The SiteBaseline ``ssbwatch calibrate`` learns from a site's clean
     observations, with the SSB's frequency (and offset from the recording's centre)
     that its calibration saw: at such a site a cell search that finds no cell is a
-    jammed verdict (pipeline.ScoringPipeline._no_cell_records)."""
+    jammed verdict (pipeline.ScoringPipeline._no_cell_records); with the DT-DDNN
+    ``detector`` it will be scored with, that model's scores of these clean SSBs
+    (pipeline.site_clean_scores), as calibrate keeps them."""
     cb = config_baseline(obs, scs_khz, sample_rate_hz, datatype, ssb_freq_hz=ssb_freq_hz,
                          ssb_offset_hz=None if ssb_freq_hz is None or center_freq_hz is None
-                         else ssb_freq_hz - center_freq_hz)
+                         else ssb_freq_hz - center_freq_hz, detector=detector)
     return SiteBaseline({cb.key: cb})
 
 
@@ -195,7 +197,8 @@ def eval_weak(n_sites, seed, snrs_db, model="default"):
             obs = _observations(simulate_capture(p, np.random.default_rng([seed, i, 1])))
             base = None
             if len(obs) >= 5:
-                base = site_baseline(obs, p.scs_khz, p.sample_rate_hz, p.datatype, p.ssb_freq_hz, p.center_freq_hz)
+                base = site_baseline(obs, p.scs_khz, p.sample_rate_hz, p.datatype, p.ssb_freq_hz, p.center_freq_hz,
+                                     detector=det)
             _count_far(simulate_capture(p, rng), base, det, fa)
         print(f"SNR {snr:+5.1f} dB, {n_sites} sites, clean: " + ", ".join(
             f"{m} FAR {a}/{n} = {100 * a / max(n, 1):.1f} %" for m, (a, n) in fa.items()))
@@ -242,7 +245,7 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
         if len(obs) < 5:
             continue
         base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
-                             site.center_freq_hz)  # as ssbwatch calibrate
+                             site.center_freq_hz, detector=det)  # as ssbwatch calibrate
         # clean test capture
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
         recs, _ = run_capture(cap, baseline=base, detector=det)
@@ -266,7 +269,7 @@ def eval_detect(n_sites, seed, n_cal=3, model="classical"):
           f"{100 * tot_a[0] / max(tot_a[1], 1):.2f} %")
 
 
-def _calibrated_sites(n_sites, seed, **cfg_changes):
+def _calibrated_sites(n_sites, seed, detector=None, **cfg_changes):
     """(site params, its SiteBaseline) per site of the training mix
     (configs/sim-train.yaml, 20 ms, SNR clipped to 12-39 dB, ``cfg_changes`` on the
     config), calibrated on one clean recording as ``ssbwatch calibrate`` does; sites
@@ -282,7 +285,7 @@ def _calibrated_sites(n_sites, seed, **cfg_changes):
         if len(obs) < 5:
             continue
         yield s, site, site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
-                                     site.center_freq_hz)
+                                     site.center_freq_hz, detector=detector)
 
 
 DRIFTS_DB = (-3.0, 0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0)
@@ -297,7 +300,7 @@ def eval_drift(n_sites, seed, model="default", drifts_db=DRIFTS_DB):
     (noise floor d dB higher relative to the cell) for each d of ``drifts_db``."""
     det = load_detector(model)
     fa = {d: [0, 0] for d in drifts_db}
-    for s, site, base in _calibrated_sites(n_sites, seed):
+    for s, site, base in _calibrated_sites(n_sites, seed, detector=det):
         for d in drifts_db:
             cap = simulate_capture(dataclasses.replace(site, snr_db=site.snr_db - d),
                                    np.random.default_rng([seed, s, 200]))
@@ -325,7 +328,7 @@ def eval_weaker(n_sites, seed, model="default", weaker_db=WEAKER_DB, jnr_db=0.0)
     det = load_detector(model)
     fa = {d: [0, 0] for d in weaker_db}
     pd = {d: [0, 0] for d in weaker_db}
-    for s, site, base in _calibrated_sites(n_sites, seed, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0)):
+    for s, site, base in _calibrated_sites(n_sites, seed, det, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0)):
         for d in weaker_db:
             snr = site.snr_db - d
             sjnr = snr - 10 * np.log10(1 + 10 ** (jnr_db / 10))
@@ -375,7 +378,7 @@ def eval_beams(n_sites, seed, model="default", spread_db=20.0, n_cal=6):
         for k in range(n_cal):
             obs += _observations(simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 100 + k])))
         base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
-                             site.center_freq_hz)  # as ssbwatch calibrate
+                             site.center_freq_hz, detector=det)  # as ssbwatch calibrate
         cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
         _count_far(cap, base, det, fa)
         _score_jammers(site, base, det, seed, s, pd)
@@ -409,7 +412,7 @@ def eval_fading(n_sites, seed, dopplers, duration_ms=300.0, jammers=False, model
             if len(obs) < 5:
                 continue
             base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
-                                 site.center_freq_hz)  # as ssbwatch calibrate
+                                 site.center_freq_hz, detector=det)  # as ssbwatch calibrate
             cap = simulate_capture(dataclasses.replace(site), np.random.default_rng([seed, s, 200]))
             _count_far(cap, base, det, fa)
             if jammers:
@@ -552,7 +555,7 @@ def eval_novel(n_sites, seed, sirs_db, model="default", kinds=NOVEL_JAMMERS):
         if len(obs) < 4:
             continue
         bases = {"calibrated": site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
-                                             site.center_freq_hz), "uncalibrated": None}
+                                             site.center_freq_hz, detector=det), "uncalibrated": None}
         cap = simulate_capture(site, np.random.default_rng([seed, s, 200]))
         fs, off, width = site.sample_rate_hz, site.ssb_offset_hz, 240 * site.scs_khz * 1e3
         n_win = int(round(4 * fs / (site.scs_khz * 1e3) * 1.07))  # the SSB's 4 symbols with their CPs
@@ -709,7 +712,7 @@ def eval_cells(n_sites, seed, extra=1, power_db=(-9.0, -3.0), model="default"):
         base = None
         if len(obs) >= 5:
             base = site_baseline(obs, obs[0].scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
-                                 site.center_freq_hz)
+                                 site.center_freq_hz, detector=det)
         t["calibrated_sites"] += base is not None
         jam = dataclasses.replace(site, jammer={"type": jammers[s % len(jammers)], "sjnr_db": site.snr_db - 8.0})
         for p, k, clean in ((site, 200, True), (jam, 300, False)):
@@ -861,7 +864,7 @@ def eval_realjam(n_draws, sjnrs_db, model="default", folder=REAL_CAPTURES):
         r0 = recs[0]
         fs, scs = m.sample_rate_hz, int(r0["scs_khz"])
         base = site_baseline(_observations_of(x, fs, m.center_freq_hz), scs, fs, m.datatype, r0["ssb_freq_hz"],
-                             m.center_freq_hz)  # as ssbwatch calibrate
+                             m.center_freq_hz, detector=det)  # as ssbwatch calibrate
         fft = int(round(fs / (scs * 1e3)))
         cp = fft * 144 // 2048  # normal CP (TS 38.211 §5.3.1): the SSB's symbols have no long CP
         off = round(r0["ssb_offset_hz"] / (scs * 1e3)) * scs * 1e3

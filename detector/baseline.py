@@ -88,6 +88,10 @@ class ConfigBaseline:
     # finds no cell looked for (pipeline.ScoringPipeline._watch)
     ssb_freq_hz: Optional[float] = None
     ssb_offset_hz: Optional[float] = None
+    # model weights sha256 -> [p1 logit, p2 logit, SSBs]: how that DT-DDNN scores this site's own
+    # clean SSBs (their CLEAN_SCORE_QUANTILE; pipeline.site_clean_scores): the site's floor under
+    # its thresholds (model.DTDDNNDetector.thresholds_at). Empty: the model's thresholds alone
+    clean_scores: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self):
         # (JSON object keys are strings)
@@ -113,7 +117,8 @@ class ConfigBaseline:
                                             m + k * (st.max - st.median))
             view = self._views[ssb_index] = ConfigBaseline(
                 self.scs_khz, self.sample_rate_hz, self.datatype, self.n_ssb, self.noise_floor_db, self.pcis, stats,
-                self.neighbours, self.cancel_neighbour, ssb_freq_hz=self.ssb_freq_hz, ssb_offset_hz=self.ssb_offset_hz)
+                self.neighbours, self.cancel_neighbour, ssb_freq_hz=self.ssb_freq_hz, ssb_offset_hz=self.ssb_offset_hz,
+                clean_scores=self.clean_scores)
         return view
 
     def to_dict(self) -> dict:

@@ -165,7 +165,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     base = calibrate(args.captures, datatype=args.format, sample_rate_hz=args.sample_rate,
                      center_freq_hz=args.center_freq, channel=args.channel, receiver_config=_receiver_config(args),
                      progress=args.progress, min_ssbs=args.min_ssbs,
-                     cancel_neighbour=not args.no_neighbour_cancel)
+                     cancel_neighbour=not args.no_neighbour_cancel,
+                     detector=None if args.model in ("classical", "none") else _load_detector(args))
     if not base.configs:
         _err("no configuration had enough clean SSBs; baseline not written")
         return 1
@@ -332,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-neighbour-cancel", action="store_true",
                     help="never cancel the site's co-channel neighbour cell (for a node too slow for it: ~1.5 ms "
                          "per SSB; weak jammers then hide under the neighbour)")
+    sp.add_argument("--model", default="default",
+                    help="the DT-DDNN model the site will be scored with ('default': the shipped one; or a model "
+                         "file / directory): its scores of the clean SSBs are kept in the baseline, and where they "
+                         "reach its thresholds the site's thresholds are raised over them; 'none': not kept")
     sp.set_defaults(func=cmd_calibrate)
 
     sp = sub.add_parser("bench", help="speed (real-time factor), per-SSB latency and memory")

@@ -1073,7 +1073,8 @@ class Daemon:
         s = self.cfg.source
         center = getattr(st.pipeline, "center_freq_hz", None) or s.center_freq_hz or None  # (a SigMF file's own)
         learner = BaselineLearner(sec.learn_baseline_s, sec.baseline, st.fs, center,
-                                  st.source.datatype, label=s.uri, background=self._learn_background)
+                                  st.source.datatype, label=s.uri, background=self._learn_background,
+                                  detector=self.detector)
         st.pipeline.observation_tap = lambda obs: learner.take(obs, getattr(rx, "offset_hz", None))
         self.learner = learner
 

@@ -69,7 +69,7 @@ class BaselineLearner:
 
     def __init__(self, seconds: float, path: str | Path, sample_rate_hz: float, center_freq_hz: Optional[float],
                  datatype: str, label: str = "", *, max_ssbs: int = LEARN_MAX_SSBS, min_ssbs: int = LEARN_MIN_SSBS,
-                 seed: int = 0, background: bool = True) -> None:
+                 seed: int = 0, background: bool = True, detector=None) -> None:
         if not seconds > 0:
             raise ValueError(f"seconds={seconds}: the quiet period must be > 0 s")
         self.seconds = float(seconds)
@@ -82,6 +82,7 @@ class BaselineLearner:
         self.min_ssbs = max(2, int(min_ssbs))
         self._rng = np.random.default_rng(seed)
         self.background = background
+        self.detector = detector  # the DT-DDNN the site is scored with: its scores of the clean SSBs kept
         self.state = "learning"  # learning -> building -> done | failed
         self.error = ""
         self.restarts = 0
@@ -184,7 +185,8 @@ class BaselineLearner:
             configs = {}
             for scs, g in groups.items():
                 if len(g) >= self.min_ssbs:
-                    cb = config_baseline(g, scs, self.fs, self.datatype, ssb_freq_hz=f_hz, ssb_offset_hz=off)
+                    cb = config_baseline(g, scs, self.fs, self.datatype, ssb_freq_hz=f_hz, ssb_offset_hz=off,
+                                         detector=self.detector)
                     configs[cb.key] = cb
             if not configs:
                 raise ValueError(f"fewer than {self.min_ssbs} SSBs of one subcarrier spacing")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Optional
@@ -208,6 +209,35 @@ def make_session(data: bytes, path: str | Path = "<bytes>"):
         raise ModelError(f"{path}: onnxruntime cannot load the model: {exc}") from None
 
 
+# A calibrated site's floor under the model's thresholds. Calibration scores the site's
+# own clean SSBs against the baseline it learnt from them (pipeline.site_clean_scores); where
+# that quantile of their p1 or p2 stands over the model's threshold -- a site unlike the
+# training mix to the model, whose clean SSBs it already calls jammed -- the site's threshold
+# is set over it, by CLEAN_SCORE_MARGIN in logit units (the calibration's SSBs read their own
+# baseline: later clean SSBs scatter wider), at most CLEAN_SCORE_MAX_RAISE over the model's.
+# Elsewhere the model's thresholds stand. (bench/receiver_eval.py cells --sites 16 --seed 1
+# --extra 1: two sites of three co-timed cells, 7 and 2 clean SSBs jammed by DNN-2 at p2
+# 0.991-0.996 over its 0.988, their calibrations' own SSBs up to 0.998; figures in README.)
+CLEAN_SCORE_QUANTILE = 0.99  # (of 100 clean SSBs or fewer: their highest)
+CLEAN_SCORE_MARGIN = 0.5
+CLEAN_SCORE_MAX_RAISE = 4.0
+
+
+def logit(p: float) -> float:
+    p = min(max(float(p), 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def site_threshold(t: float, clean_logit: float) -> float:
+    """The model's threshold ``t`` at a site whose clean SSBs reach ``clean_logit``."""
+    z = min(clean_logit + CLEAN_SCORE_MARGIN, logit(t) + CLEAN_SCORE_MAX_RAISE)
+    return max(t, sigmoid(z))
+
+
 class DTDDNNDetector:
     """The Detector protocol (detector.pipeline) on the DT-DDNN ONNX model."""
 
@@ -220,6 +250,7 @@ class DTDDNNDetector:
         self.t_low = float(meta["threshold_low"])
         self.t_high = float(meta["threshold_high"])
         self.t2 = float(meta["threshold_stage2"])
+        self.weights_sha256 = str(meta["weights_sha256"])
         # optional per-mode thresholds for SSBs scored without a site baseline
         self.t_uncal = (float(meta.get("threshold_low_uncal", self.t_low)),
                         float(meta.get("threshold_high_uncal", self.t_high)),
@@ -247,15 +278,39 @@ class DTDDNNDetector:
         p1, p2 = self.session.run(["p1", "p2"], {self._in: self._buf})
         return float(p1.reshape(-1)[0]), float(p2.reshape(-1)[0])
 
+    def probs_many(self, feats: np.ndarray) -> np.ndarray:
+        """(p1, p2) of each row of ``feats`` (n, N_FEATURES): float64 (n, 2). Its
+        own input buffer: safe beside :meth:`probs` in another thread (a baseline
+        learnt in the background while the daemon scores)."""
+        x = np.asarray(feats, np.float32).reshape(-1, N_FEATURES)
+        out = np.zeros((len(x), 2))
+        buf = np.zeros((1, N_FEATURES), np.float32)
+        for i, row in enumerate(x):
+            buf[0, :] = row
+            p1, p2 = self.session.run(["p1", "p2"], {self._in: buf})
+            out[i] = float(p1.reshape(-1)[0]), float(p2.reshape(-1)[0])
+        return out
+
     def thresholds(self, calibrated: bool) -> tuple[float, float, float]:
         """(low, high, stage 2) for SSBs with (True) or without a site baseline."""
         return (self.t_low, self.t_high, self.t2) if calibrated else self.t_uncal
+
+    def thresholds_at(self, base) -> tuple[float, float, float]:
+        """The calibrated thresholds at the site of baseline ``base`` (a
+        ConfigBaseline): over the model's where the site's clean SSBs score
+        high under this model (CLEAN_SCORE_MARGIN), else the model's."""
+        lo, hi, t2 = self.thresholds(True)
+        clean = getattr(base, "clean_scores", {}).get(self.weights_sha256)
+        if clean:
+            hi, t2 = site_threshold(hi, clean[0]), site_threshold(t2, clean[1])
+        return lo, hi, t2
 
     def score(self, feats: np.ndarray, base) -> tuple[bool, float, str]:
         p1, p2 = self.probs(feats)
         f = np.asarray(feats).reshape(-1)
         calibrated = float(f[_CAL_IDX]) > 0.5
-        jammed, score, stage = cascade(p1, p2, *self.thresholds(calibrated))
+        jammed, score, stage = cascade(p1, p2, *(self.thresholds_at(base) if calibrated and base is not None
+                                                 else self.thresholds(calibrated)))
         self.last_stage, self.last_p1, self.last_p2 = stage, p1, p2
         return jammed, float(score), ("calibrated" if base is not None else "uncalibrated")
 

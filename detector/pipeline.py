@@ -231,13 +231,45 @@ def calibration_observations(obs: list[SSBObservation]) -> list[SSBObservation]:
 
 def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: float, datatype: str,
                     cancel_neighbour: bool = True, ssb_freq_hz: Optional[float] = None,
-                    ssb_offset_hz: Optional[float] = None) -> ConfigBaseline:
+                    ssb_offset_hz: Optional[float] = None, detector=None) -> ConfigBaseline:
     """What ``ssbwatch calibrate`` learns from the clean observations of one
     configuration: the site's co-channel cells (:func:`site_cells`, over the
     first CAL_CELL_SEARCH_SSBS), the first of them cancelled from every SSB's
     features (in batches of CAL_BATCH; not with ``cancel_neighbour`` False,
     which the baseline then keeps so that scoring does not cancel either), and
-    those features' statistics (:func:`detector.baseline.build_config_baseline`)."""
+    those features' statistics (:func:`detector.baseline.build_config_baseline`);
+    with a DT-DDNN ``detector``, how it scores these SSBs against that baseline
+    (:func:`site_clean_scores`)."""
+    cb = _config_baseline(obs, scs_khz, sample_rate_hz, datatype, cancel_neighbour, ssb_freq_hz, ssb_offset_hz)
+    if detector is not None and hasattr(detector, "weights_sha256"):
+        site_clean_scores(cb, obs, detector, datatype, sample_rate_hz)
+    return cb
+
+
+def site_clean_scores(cb: ConfigBaseline, obs: list[SSBObservation], detector, datatype: str,
+                      sample_rate_hz: float) -> list[float]:
+    """Score a site's clean observations ``obs`` against their own baseline ``cb``
+    with a DT-DDNN ``detector`` (each SSB as scoring sees it: its SSB index's
+    levels, the baseline's neighbours cancelled) and keep, under the model's
+    weights hash, the model.CLEAN_SCORE_QUANTILE of their p1 and p2 logits and
+    their number in ``cb.clean_scores`` (model.DTDDNNDetector.thresholds_at).
+    Returns that entry."""
+    from .model import CLEAN_SCORE_QUANTILE, logit
+
+    p = [np.zeros((0, 2))]
+    for i in range(0, len(obs), CAL_BATCH):
+        c = obs[i : i + CAL_BATCH]
+        p.append(detector.probs_many(observation_features_batch(
+            c, [cb.for_index(o.ssb_index) for o in c], datatype=datatype, sample_rate_hz=sample_rate_hz)))
+    z = np.array([[logit(a), logit(b)] for a, b in np.concatenate(p)]).reshape(-1, 2)
+    q = np.quantile(z, CLEAN_SCORE_QUANTILE, axis=0, method="higher") if len(z) else np.full(2, -np.inf)
+    entry = [round(float(q[0]), 4), round(float(q[1]), 4), len(z)]
+    if len(z):
+        cb.clean_scores[detector.weights_sha256] = entry
+    return entry
+
+
+def _config_baseline(obs, scs_khz, sample_rate_hz, datatype, cancel_neighbour, ssb_freq_hz, ssb_offset_hz):
     nbs = site_cells(obs[:CAL_CELL_SEARCH_SSBS])
     cancel = cancel_row(nbs if cancel_neighbour else ())
     chunks = [obs[i : i + CAL_BATCH] for i in range(0, len(obs), CAL_BATCH)]

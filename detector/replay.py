@@ -313,13 +313,16 @@ RECOMMENDED_CAL_SSBS = 10  # below this a baseline is kept but reported as thin
 
 
 def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2,
-              cancel_neighbour: bool = True, **kw) -> SiteBaseline:
+              cancel_neighbour: bool = True, detector=None, **kw) -> SiteBaseline:
     """Learn the site baseline from captures declared clean. A configuration
     needs ``min_ssbs`` clean SSBs (2, as the shipped model's training baselines
     from one 10 ms companion capture); fewer than RECOMMENDED_CAL_SSBS is kept
     with a warning: record longer for a steadier baseline. ``cancel_neighbour``
     False: the site's co-channel neighbour is listed but never cancelled
-    (:func:`detector.pipeline.config_baseline`)."""
+    (:func:`detector.pipeline.config_baseline`). ``detector``: the DT-DDNN the
+    site will be scored with; its scores of the clean SSBs are kept
+    (:func:`detector.pipeline.site_clean_scores`), and where they reach its
+    thresholds the site's are raised, with a warning."""
     err = err or sys.stderr
     groups: dict[tuple, list] = {}
     where: dict[tuple, tuple] = {}  # config -> (SSB frequency, offset from the capture centre) first seen
@@ -348,6 +351,14 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
                   f"{RECOMMENDED_CAL_SSBS} or more (a few seconds of clean recording) give a steadier one", file=err)
         f_hz, off_hz = where[(scs, rate, dt)]
         cb = config_baseline(obs, scs, rate, dt, cancel_neighbour=cancel_neighbour, ssb_freq_hz=f_hz,
-                             ssb_offset_hz=off_hz)
+                             ssb_offset_hz=off_hz, detector=detector)
         configs[cb.key] = cb
+        if detector is not None and hasattr(detector, "thresholds_at"):
+            lo, hi, t2 = detector.thresholds(True)
+            _, hi_s, t2_s = detector.thresholds_at(cb)
+            if (hi_s, t2_s) != (hi, t2):
+                print(f"calibrate: {cb.key}: the model ({detector.name}) scores this site's clean SSBs as high as "
+                      f"its thresholds (p1 {hi:.4f}, stage 2 {t2:.4f}): the site's are raised to {hi_s:.4f} and "
+                      f"{t2_s:.4f}. A site unlike the model's training mix (co-timed cells, traffic, channel) -- "
+                      f"or a recording that was not clean: check it, then calibrate again", file=err)
     return SiteBaseline(configs, sources=sources)

@@ -29,6 +29,33 @@ def test_a_short_clean_recording_calibrates_with_a_warning(tmp_path, capsys):
     assert len(d["configs"]) == 1 and 2 <= d["configs"][0]["n_ssb"] < 10
 
 
+def test_calibrate_keeps_the_models_scores_of_the_clean_ssbs(tmp_path):
+    """The baseline holds, under the shipped model's weights hash, the logits of
+    its p1 and p2 over the site's clean SSBs (their 99th percentile: of these
+    few, the highest) as scoring computes them; --model none keeps none."""
+    from detector.baseline import SiteBaseline
+    from detector.model import DTDDNNDetector, logit
+    from detector.pipeline import calibration_observations, observation_features_batch
+    from detector.replay import replay_file
+
+    meta = _clean_capture(tmp_path, n_ssb_period_ms=5.0)
+    out = tmp_path / "b.json"
+    assert main(["calibrate", str(meta), "-o", str(out)]) == 0
+    det = DTDDNNDetector()
+    cb = SiteBaseline.load(out).lookup(30, 7.68e6, "ci16_le")
+    assert set(cb.clean_scores) == {det.weights_sha256}
+    z1, z2, n = cb.clean_scores[det.weights_sha256]
+    assert n == cb.n_ssb >= 10
+    _, obs = replay_file(str(meta), collect_features=True)
+    f = observation_features_batch(obs, [cb.for_index(o.ssb_index) for o in obs], datatype="ci16_le",
+                                   sample_rate_hz=7.68e6)
+    p = det.probs_many(f)
+    assert z1 == pytest.approx(max(logit(v) for v in p[:, 0]), abs=1e-3)
+    assert z2 == pytest.approx(max(logit(v) for v in p[:, 1]), abs=1e-3)
+    assert main(["calibrate", str(meta), "-o", str(out), "--model", "none"]) == 0
+    assert json.loads(out.read_text())["configs"][0]["clean_scores"] == {}
+
+
 def test_too_few_ssbs_is_refused_by_name(tmp_path, capsys):
     meta = _clean_capture(tmp_path)
     assert main(["calibrate", str(meta), "-o", str(tmp_path / "b.json"), "--min-ssbs", "10"]) != 0

@@ -645,6 +645,7 @@ def test_the_daemon_learns_its_baseline_over_a_quiet_period_and_keeps_it(tmp_pat
     base = SiteBaseline.load(path)
     (cb,) = base.configs.values()
     assert cb.pcis == [c["pci"]] and cb.sample_rate_hz == c["fs"] and cb.datatype == "cf32_le"
+    assert cb.clean_scores == {}  # (the classical detector: no model scores kept)
     # the same as `ssbwatch calibrate` makes of a recording of the quiet period
     n = int(round(learned[0]["learned_s"] * c["fs"]))
     iqio.write_sigmf(tmp_path / "quiet", x[:n], c["fs"], datatype="cf32_le", center_freq_hz=c["fc"])
@@ -701,13 +702,15 @@ def test_the_learner_builds_in_a_thread_from_a_uniform_sample_of_the_period(tmp_
     writes the file; nothing is kept before the period is over."""
     from detector.baseline import SiteBaseline
     from detector.learn import BaselineLearner
+    from detector.model import DTDDNNDetector
     from detector.receiver import Receiver
 
     c = jammed_capture
     x = c["iq"][: c["jam_from"]]
     rx = Receiver(c["fs"], c["fc"])
+    det = DTDDNNDetector()
     lr = BaselineLearner(0.07, tmp_path / "sub" / "b.json", c["fs"], c["fc"], "cf32_le", label="test",
-                         max_ssbs=12, min_ssbs=10)
+                         max_ssbs=12, min_ssbs=10, detector=det)
     step = 40_000
     for a in range(0, len(x), step):
         b = min(a + step, len(x))
@@ -720,6 +723,8 @@ def test_the_learner_builds_in_a_thread_from_a_uniform_sample_of_the_period(tmp_
     (cb,) = SiteBaseline.load(tmp_path / "sub" / "b.json").configs.values()
     assert cb.n_ssb == 12 and cb.pcis == [c["pci"]]
     assert base.sources and "learned" in base.sources[0]
+    # the daemon's model's scores of the 12 clean SSBs, as calibrate keeps them
+    assert list(cb.clean_scores) == [det.weights_sha256] and cb.clean_scores[det.weights_sha256][2] == 12
 
 
 def test_run_learn_baseline_option(tmp_path):

@@ -79,6 +79,68 @@ def test_cascade_rule_on_a_hand_made_model(tmp_path):
     assert j.tolist() == [True, False, True, False] and st.tolist() == [1, 1, 2, 2]
 
 
+def test_a_site_whose_clean_ssbs_the_model_scores_high_gets_its_own_thresholds(tmp_path):
+    """Calibration keeps how the model scores the site's clean SSBs (logits, under
+    the model's weights hash); where they reach its thresholds, that site's are set
+    CLEAN_SCORE_MARGIN over them (at most CLEAN_SCORE_MAX_RAISE over the model's);
+    elsewhere, uncalibrated and under another model nothing changes."""
+    from detector.baseline import SiteBaseline, build_config_baseline
+
+    det = DTDDNNDetector(_passthrough_model(tmp_path / "m.onnx"))  # low 0.2, high 0.8, stage 2 0.5
+    feats = np.random.default_rng(0).standard_normal((5, N_FEATURES)).astype(np.float32)
+    cb = build_config_baseline(30, 15.36e6, "ci16_le", feats, np.zeros(5), [7])
+    assert det.score(_feats(0.5, 0.7), cb)[0] and det.thresholds_at(cb) == (0.2, 0.8, 0.5)
+    cb.clean_scores[det.weights_sha256] = [edge.logit(0.3), edge.logit(0.8), 40]
+    lo, hi, t2 = det.thresholds_at(cb)
+    assert (lo, hi) == (0.2, 0.8)  # the site's clean p1 stays under 0.8: the model's
+    assert t2 == pytest.approx(edge.sigmoid(edge.logit(0.8) + edge.CLEAN_SCORE_MARGIN))
+    assert not det.score(_feats(0.5, 0.7), cb)[0] and det.score(_feats(0.5, 0.95), cb)[0]
+    assert det.score(_feats(0.85, 0.0), cb)[0] and det.last_stage == 1
+    assert det.score(_feats(0.5, 0.7), None)[0]  # uncalibrated: the model's own
+    assert det.score(_feats(0.5, 0.7), cb.for_index(3))[0] is False  # (an SSB index's view: the same site)
+    # a site whose clean SSBs score as high as can be: raised by CLEAN_SCORE_MAX_RAISE at most
+    cb.clean_scores[det.weights_sha256] = [30.0, 30.0, 40]
+    lo, hi, t2 = det.thresholds_at(cb)
+    assert hi == pytest.approx(edge.sigmoid(edge.logit(0.8) + edge.CLEAN_SCORE_MAX_RAISE))
+    assert t2 == pytest.approx(edge.sigmoid(edge.CLEAN_SCORE_MAX_RAISE)) and det.score(_feats(0.5, 0.99), cb)[0]
+    # the scores of another model are not this one's; kept through the baseline file
+    other = dataclasses.replace(cb, clean_scores={"0" * 64: [30.0, 30.0, 40]})
+    assert det.thresholds_at(other) == (0.2, 0.8, 0.5) and det.score(_feats(0.5, 0.7), other)[0]
+    path = tmp_path / "b.json"
+    SiteBaseline({cb.key: cb}).save(path)
+    assert SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le").clean_scores == cb.clean_scores
+    d = json.loads(path.read_text())
+    del d["configs"][0]["clean_scores"]  # a baseline from before: the model's thresholds
+    path.write_text(json.dumps(d))
+    old = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
+    assert old.clean_scores == {} and det.thresholds_at(old) == (0.2, 0.8, 0.5)
+
+
+def test_calibrate_warns_when_the_model_calls_the_clean_site_jammed(tmp_path):
+    """A model that scores the site's clean SSBs over its thresholds (here the
+    pass-through graph: p1 and p2 read snr_est_db and isr_db, out of 0..1) raises
+    that site's thresholds as far as CLEAN_SCORE_MAX_RAISE lets it, with a warning
+    that names them and what to check."""
+    import io
+
+    from detector.replay import calibrate
+    from signals.simulate import SimConfig, draw_params, simulate_capture, write_capture
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(7.68e6,), l_max=(4,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(3), force_clean=True)
+    write_capture(simulate_capture(p, np.random.default_rng(4)), tmp_path / "clean")
+    det = DTDDNNDetector(_passthrough_model(tmp_path / "m.onnx"))
+    err = io.StringIO()
+    base = calibrate([str(tmp_path / "clean.sigmf-meta")], detector=det, err=err)
+    (cb,) = base.configs.values()
+    lo, hi, t2 = det.thresholds_at(cb)
+    assert hi == pytest.approx(edge.sigmoid(edge.logit(0.8) + edge.CLEAN_SCORE_MAX_RAISE))
+    assert "raised to" in err.getvalue() and "not clean" in err.getvalue()
+    assert cb.clean_scores[det.weights_sha256][2] == cb.n_ssb
+
+
 def test_corrupted_model_is_refused_by_name(tmp_path):
     p = _passthrough_model(tmp_path / "good.onnx")
     m = onnx.load(str(p))
