@@ -1354,20 +1354,24 @@ def test_the_burst_is_completed_beside_a_co_timed_cell(seed, i):
     assert sorted(d.cell.ibar for d in a.detections) == sorted(t.ssb_index for t in cap.ssbs)
 
 
-def test_the_burst_core_is_not_the_strongest_ssb_when_its_dmrs_was_misread():
-    # a 30 kHz burst (Case C, L_max 8) seen at ī_SSB 0..3, and the strongest PSS (10 ms on, at
-    # ī_SSB 0's place) read as ī_SSB 4: the core is the four, and it is not in it
+_BURST_FS = 15.36e6
+
+
+def _burst_det(i_pos, ibar, rho2, t_ms=0.0):
+    """A detection of a 30 kHz Case C cell (L_max 8) at SSB position ``i_pos`` of a
+    half frame (``t_ms`` later), read as ī_SSB ``ibar``, PSS strength ``rho2``."""
     from detector.dsp import CellId
 
     rate, starts, _ = receiver._burst_layout(30)
-    fs = 15.36e6
-    first = nr.ssb_first_symbols("C", 8)
+    y = 1000 + starts[nr.ssb_first_symbols("C", 8)[i_pos]] + t_ms * 1e-3 * rate
+    return receiver.Detection(y * _BURST_FS / rate, 1, rho2, CellId(4, 1, 1, 1.0, 2.0, ibar, 1.0, 2.0), 0.0)
 
-    def det(i_pos, ibar, rho2, t_ms=0.0):
-        y = 1000 + starts[first[i_pos]] + t_ms * 1e-3 * rate
-        return receiver.Detection(y * fs / rate, 1, rho2, CellId(4, 1, 1, 1.0, 2.0, ibar, 1.0, 2.0), 0.0)
 
-    dets = [det(i, i, 0.5) for i in range(4)] + [det(0, 4, 0.9, 10.0)]
+def test_the_burst_core_is_not_the_strongest_ssb_when_its_dmrs_was_misread():
+    # a 30 kHz burst (Case C, L_max 8) seen at ī_SSB 0..3, and the strongest PSS (10 ms on, at
+    # ī_SSB 0's place) read as ī_SSB 4: the core is the four, and it is not in it
+    fs = _BURST_FS
+    dets = [_burst_det(i, i, 0.5) for i in range(4)] + [_burst_det(0, 4, 0.9, 10.0)]
     ref, kept = receiver._consistent_core(dets, 30, fs, 8)
     assert ref in dets[:4] and kept == dets[:4]
     assert receiver._burst_consistent(dets, dets[4], 30, fs, 8) == [dets[4]]  # (the strongest's)
@@ -1377,17 +1381,8 @@ def test_l_max_is_read_from_the_burst_core_not_the_strongest_ssb():
     # a 30 kHz L_max 8 burst (Case C) seen at ī_SSB 0..7 and the strongest PSS (10 ms on, at
     # ī_SSB 0's place) read as ī_SSB 4: judged from the strongest, L_max 4 fitted more of them
     # (it and ī_SSB 0..3) than 8 did (it alone); from each L_max's own core, 8 keeps all eight
-    from detector.dsp import CellId
-
-    rate, starts, _ = receiver._burst_layout(30)
-    fs = 15.36e6
-    first = nr.ssb_first_symbols("C", 8)
-
-    def det(i_pos, ibar, rho2, t_ms=0.0):
-        y = 1000 + starts[first[i_pos]] + t_ms * 1e-3 * rate
-        return receiver.Detection(y * fs / rate, 1, rho2, CellId(4, 1, 1, 1.0, 2.0, ibar, 1.0, 2.0), 0.0)
-
-    dets = [det(i, i, 0.5) for i in range(8)] + [det(0, 4, 0.9, 10.0)]
+    fs = _BURST_FS
+    dets = [_burst_det(i, i, 0.5) for i in range(8)] + [_burst_det(0, 4, 0.9, 10.0)]
     strongest = dets[-1]
     assert len(receiver._burst_consistent(dets, strongest, 30, fs, 4)) == 5
     assert len(receiver._burst_consistent(dets, strongest, 30, fs, 8)) == 1
