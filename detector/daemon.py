@@ -1118,6 +1118,7 @@ class Daemon:
             self.baseline = base
             if st is not None:
                 st.pipeline.baseline = base
+                st.pipeline.baseline_from_sample = int(end)
             rec["configs"] = [{"key": c.key, "ssbs": c.n_ssb, "pcis": list(c.pcis),
                                "noise_floor_db": round(c.noise_floor_db, 2),
                                "snr_db": round(c.stats["snr_est_db"].median, 2) if "snr_est_db" in c.stats else None}

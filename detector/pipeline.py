@@ -737,6 +737,10 @@ class ScoringPipeline:
         self.label = label
         self.center_freq_hz = center_freq_hz
         self.baseline = baseline  # (after the datatype and centre: it sets the no-cell watch, _watch)
+        # SSBs before this stream sample are scored without the baseline (a baseline learnt over the
+        # stream's quiet period applies from the period's end: its own SSBs that the receiver hands
+        # over a push later, for the look-ahead of their windows, stay uncalibrated)
+        self.baseline_from_sample = 0
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
                       "neighbour_cancelled": 0, "gain_step": 0}
@@ -830,7 +834,7 @@ class ScoringPipeline:
         then each SSB's verdict and record."""
         if not obs:
             return []
-        site = [self._base(o.scs_khz) for o in obs]
+        site = [self._base(o.scs_khz) if o.sample >= self.baseline_from_sample else None for o in obs]
         # an SSB of a co-channel cell the site was calibrated beside, not of its own (the search
         # did not find the site's cell, or the calibration took the neighbour for it): the site's
         # clean levels are another cell's, and cancelling "the neighbour" would remove the SSB

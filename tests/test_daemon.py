@@ -689,6 +689,34 @@ def test_a_jamming_alert_restarts_the_quiet_period(tmp_path, jammed_capture):
     assert all(r["mode"] == "uncalibrated" for r in lines if r["type"] == "ssb")
 
 
+def test_a_learnt_baseline_scores_only_the_ssbs_after_its_quiet_period(jammed_capture):
+    """The SSBs of the quiet period that the receiver hands over a push after the
+    baseline is set (their windows look ahead of the push that ended the period)
+    are scored uncalibrated, those after it calibrated: the same records however
+    the stream was cut into pushes."""
+    from detector.pipeline import ScoringPipeline, calibration_observations, config_baseline
+    from detector.baseline import SiteBaseline
+    from detector.receiver import Receiver
+
+    c = jammed_capture
+    x = c["iq"][: c["jam_from"]]
+    rx = Receiver(c["fs"], c["fc"])
+    obs = calibration_observations(rx.push(x) + rx.flush())
+    cb = config_baseline(obs, obs[0].scs_khz, c["fs"], "cf32_le")
+    end = int(0.04 * c["fs"])
+    sample_of = {}
+    for cut in (end - 500, end, end + 3000):  # pushes ending just before, at and after the period's end
+        pipe = ScoringPipeline(c["fs"], c["fc"], "cf32_le")
+        recs = pipe.push(x[:cut])
+        pipe.baseline, pipe.baseline_from_sample = SiteBaseline({cb.key: cb}), end
+        recs += pipe.push(x[cut:]) + pipe.flush()
+        modes = {r["sample"]: r["mode"] for r in recs}
+        assert any(s < end for s in modes) and any(s >= end for s in modes)
+        assert all((m == "calibrated") == (s >= end) for s, m in modes.items()), cut
+        sample_of[cut] = modes
+    assert sample_of[end - 500] == sample_of[end] == sample_of[end + 3000]
+
+
 def test_learning_a_baseline_needs_a_file_to_write_it_to():
     with pytest.raises(ConfigError, match="learn_baseline_s needs detector.baseline"):
         _cfg("x.cf32", detector={"learn_baseline_s": 5.0}).check_runnable()
