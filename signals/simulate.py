@@ -88,6 +88,9 @@ class TrafficConfig:
         check_interval("traffic.power_db", self.power_db, -40, 20)
 
 
+MAX_NEIGHBOURS = 4  # co-timed neighbour cells a capture may hold (NeighbourConfig.count)
+
+
 @dataclass(frozen=True)
 class NeighbourConfig:
     probability: float = 0.25
@@ -96,9 +99,16 @@ class NeighbourConfig:
     # (|offset| < 0.5 keeps a synchronised TDD network's neighbour inside the CP)
     offset_cp: tuple[float, float] = (-0.4, 0.4)
     cfo_hz: tuple[float, float] = (-300.0, 300.0)  # extra CFO of the neighbour
+    # co-timed neighbour cells when there are any: each its own PCI, power, timing, CFO and
+    # channel drawn from the ranges above (a synchronised network: the serving cell's SSB
+    # under two or three others; (1, 1): one, the draws of the simulator before this option)
+    count: tuple[int, int] = (1, 1)
 
     def __post_init__(self):
         check_range("neighbour.probability", self.probability, 0, 1)
+        check_interval("neighbour.count", self.count, 1, MAX_NEIGHBOURS)
+        if any(int(c) != c for c in self.count):
+            raise ConfigError(f"neighbour.count={list(self.count)!r}: whole numbers of cells")
         check_interval("neighbour.power_db", self.power_db, -40, 10)
         check_interval("neighbour.offset_cp", self.offset_cp, -200, 200)
         check_interval("neighbour.cfo_hz", self.cfo_hz, -20000, 20000)
@@ -298,6 +308,7 @@ class CaptureParams:
     multipath: Optional[dict] = None  # {"profile", "delay_spread_s", "doppler_hz"}
     traffic: Optional[dict] = None  # {"load", "power_db"}
     neighbour: Optional[dict] = None  # {"pci", "power_db", "offset_samples", "cfo_hz"}
+    more_neighbours: tuple[dict, ...] = ()  # further co-timed cells, each as ``neighbour`` (NeighbourConfig.count)
     jammer: Optional[dict] = None  # {"type", "sjnr_db", ...generator params}
     # {"evm_db", "phase_noise_linewidth_hz", "iq_image_db" (or None), "edge_collision" (or None:
     # {"side": "low"|"high", "n_sc", "power_db"})}; None: ideal equipment
@@ -419,6 +430,18 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
             "offset_samples": _uniform(rng, cfg.neighbour.offset_cp) * num.cp_short,
             "cfo_hz": _uniform(rng, cfg.neighbour.cfo_hz),
         }
+        lo, hi = (int(c) for c in cfg.neighbour.count)
+        if hi > 1:  # (no draw for one neighbour: the captures of a seed stay those of before)
+            used = {p.pci, npci}
+            more = []
+            for _ in range(int(rng.integers(lo, hi + 1)) - 1):
+                c = int(rng.integers(nr.N_CELL_ID_COUNT - len(used)))
+                c = [x for x in range(nr.N_CELL_ID_COUNT) if x not in used][c]
+                used.add(c)
+                more.append({"pci": c, "power_db": _uniform(rng, cfg.neighbour.power_db),
+                             "offset_samples": _uniform(rng, cfg.neighbour.offset_cp) * num.cp_short,
+                             "cfo_hz": _uniform(rng, cfg.neighbour.cfo_hz)})
+            p.more_neighbours = tuple(more)
     clean = (rng.random() < cfg.jamming.clean_fraction) if force_clean is None else force_clean
     if not clean and cfg.jamming.types:
         jt = jammer_type or str(rng.choice(cfg.jamming.types))
@@ -660,9 +683,8 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     rx = channel.apply_cfo(rx_sig, p.cfo_hz, fs)
     del rx_sig
 
-    # ---- neighbour cell ----------------------------------------------------
-    if p.neighbour:
-        nb = p.neighbour
+    # ---- neighbour cells ---------------------------------------------------
+    for nb in ([p.neighbour] if p.neighbour else []) + list(p.more_neighbours):
         ngrid = _cell_grid(lay, nb["pci"], p.l_max, bins, rng)
         ntx = nr.ofdm_modulate(ngrid, cps_all)
         del ngrid
@@ -827,6 +849,7 @@ def capture_global(cap: Capture) -> dict:
         "ssbwatch:multipath": _jsonable(p.multipath),
         "ssbwatch:traffic": _jsonable(p.traffic),
         "ssbwatch:neighbour": _jsonable(p.neighbour),
+        **({"ssbwatch:more_neighbours": _jsonable(list(p.more_neighbours))} if p.more_neighbours else {}),
         "ssbwatch:jammer": _jsonable(cap.jammer_params),
         "ssbwatch:impairments": _jsonable(p.impairments),
         "ssbwatch:beam_gains_db": _jsonable(p.beam_gains_db),

@@ -304,3 +304,41 @@ def test_beam_sweep_gives_each_ssb_index_its_gain():
         assert v - snr[ref] == pytest.approx(g[i] - g[ref], abs=0.3)
     q = draw_params(dataclasses.replace(cfg, beam_probability=0.0), np.random.default_rng(9), force_clean=True)
     assert q.beam_gains_db is None and dataclasses.replace(p, beam_gains_db=None) == q  # drawn last
+
+
+def test_a_network_of_co_timed_neighbours_puts_each_cells_sss_under_the_ssb(tmp_path):
+    """neighbour.count: two more co-timed cells beside the neighbour, each with its
+    own PCI; on the serving cell's SSB grids the SSS matched in groups of 8
+    subcarriers (TS 38.211 §7.4.2.3; each cell's timing turns its phase across the
+    band) stands highest for exactly the four cells on the air. Written to the
+    metadata; (1, 1) draws the captures of before; counts out of 1..MAX_NEIGHBOURS
+    or fractional are named errors."""
+    from detector import dsp
+    from detector.pipeline import calibration_observations
+    from detector.receiver import Receiver
+    from signals.simulate import MAX_NEIGHBOURS, NeighbourConfig, write_capture
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(15.36e6,), l_max=(8,), period_ms=(10.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",),
+                    multipath=dataclasses.replace(SimConfig().multipath, probability=0.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-4.0, -4.0), count=(3, 3)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(0), force_clean=True)
+    cells = [p.pci, p.neighbour["pci"]] + [m["pci"] for m in p.more_neighbours]
+    assert len(p.more_neighbours) == 2 and len(set(cells)) == 4
+    cap = simulate_capture(p, np.random.default_rng(10))
+    rx = Receiver(p.sample_rate_hz, p.center_freq_hz)
+    obs = calibration_observations(rx.push(cap.iq) + rx.flush())
+    assert len(obs) >= 8 and {o.pci for o in obs} == {p.pci}
+    rg = dsp.sss_rx_groups(np.stack([o.grid for o in obs])[:, 2, nr.ssb_re_indices(p.pci)["sss"][1]])
+    e = sum(dsp.sss_group_energy(x[None], dsp.sss_groups())[0] for x in rg)
+    assert set(np.argsort(e)[-4:].tolist()) == set(cells)
+    write_capture(cap, tmp_path / "c")
+    meta = json.loads((tmp_path / "c.sigmf-meta").read_text())["global"]
+    assert [m["pci"] for m in meta["ssbwatch:more_neighbours"]] == cells[2:]
+    one = dataclasses.replace(cfg, neighbour=dataclasses.replace(cfg.neighbour, count=(1, 1)))
+    q = draw_params(one, np.random.default_rng(0), force_clean=True)
+    assert q.more_neighbours == () and q.neighbour == p.neighbour
+    for bad in ([0, 1], [1, MAX_NEIGHBOURS + 1], [1.5, 2]):
+        with pytest.raises(ConfigError, match=r"neighbour\.count"):
+            from_dict(SimConfig, {"neighbour": {"count": bad}})
