@@ -180,6 +180,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             isr = [o["isr_db"][0] for o in c.per_index.values() if "isr_db" in o]
             nb += (f", per-SSB-index levels for indices {sorted(c.per_index)} (beam sweep: clean ISR "
                    f"{max(isr) - min(isr):.1f} dB apart)" if isr else "")
+        if c.clean_scores:
+            from .model import sigmoid
+
+            z1, z2, _ = next(iter(c.clean_scores.values()))
+            nb += f", the model's scores of these clean SSBs up to p1 {sigmoid(z1):.4f}, p2 {sigmoid(z2):.4f}"
         print(f"{c.key}: {c.n_ssb} SSBs, PCI {c.pcis}, noise floor {c.noise_floor_db:.1f} dB/RE, "
               f"SNR {st['snr_est_db'].median:.1f} dB, ISR {st['isr_db'].median:.1f} dB{nb}")
     print(f"wrote {args.output}")

@@ -29,7 +29,7 @@ def test_a_short_clean_recording_calibrates_with_a_warning(tmp_path, capsys):
     assert len(d["configs"]) == 1 and 2 <= d["configs"][0]["n_ssb"] < 10
 
 
-def test_calibrate_keeps_the_models_scores_of_the_clean_ssbs(tmp_path):
+def test_calibrate_keeps_the_models_scores_of_the_clean_ssbs(tmp_path, capsys):
     """The baseline holds, under the shipped model's weights hash, the logits of
     its p1 and p2 over the site's clean SSBs (their 99th percentile: of these
     few, the highest) as scoring computes them; --model none keeps none."""
@@ -41,6 +41,7 @@ def test_calibrate_keeps_the_models_scores_of_the_clean_ssbs(tmp_path):
     meta = _clean_capture(tmp_path, n_ssb_period_ms=5.0)
     out = tmp_path / "b.json"
     assert main(["calibrate", str(meta), "-o", str(out)]) == 0
+    assert "the model's scores of these clean SSBs up to p1" in capsys.readouterr().out
     det = DTDDNNDetector()
     cb = SiteBaseline.load(out).lookup(30, 7.68e6, "ci16_le")
     assert set(cb.clean_scores) == {det.weights_sha256}
