@@ -41,6 +41,11 @@
         # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
         # cell): right PCI, FAR and Pd (a jammer 8 dB under the SNR) uncalibrated and calibrated
 
+    python bench/receiver_eval.py network [--sites 12] [--seed 7] [--count 2,3]
+        # sites of the simulator's co-timed neighbour cells (neighbour.count of them, -9..-3 dB,
+        # each on its own TDL channel), calibrated on one 40 ms recording: the neighbours the
+        # baseline lists, calibrated FAR on another recording, Pd (a jammer 8 dB under the SNR)
+
 Reports figures; asserts nothing (tests/ holds the assertions).
 """
 from __future__ import annotations
@@ -740,6 +745,56 @@ def eval_cells(n_sites, seed, extra=1, power_db=(-9.0, -3.0), model="default"):
               f"(SJNR = SNR - 8 dB)")
 
 
+def eval_network(n_sites, seed, count=(2, 3), model="default"):
+    """Per site: a cell (SNR 15-30 dB, TDL) with ``count`` co-timed neighbour cells
+    of the simulator (neighbour.count; -9..-3 dB, each its own PCI, timing, CFO and
+    channel), calibrated on one clean 40 ms recording as ``ssbwatch calibrate``
+    does; another clean recording (every channel drawn anew) and one with a jammer
+    whose SJNR is 8 dB under the SNR (barrage, CW, partial-band and SSB-band noise in
+    turn) scored calibrated and uncalibrated: the neighbours the baseline lists,
+    FAR and Pd."""
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(15.0, 30.0), duration_ms=40.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-9.0, -3.0), count=count),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    jammers = ("barrage", "cw", "partial_band_noise", "ssb_band_noise")
+    t = defaultdict(int)
+    for s in range(n_sites):
+        site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
+        if len(obs) < 5:
+            continue
+        base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                             site.center_freq_hz, detector=det)
+        on_air = {site.neighbour["pci"]} | {m["pci"] for m in site.more_neighbours}
+        listed = set(next(iter(base.configs.values())).neighbours)
+        t["sites"] += 1
+        t["cells"] += len(on_air)
+        t["listed"] += len(on_air & listed)
+        t["listed_off_air"] += len(listed - on_air)
+        jam = dataclasses.replace(site, jammer={"type": jammers[s % len(jammers)], "sjnr_db": site.snr_db - 8.0})
+        for p, k, clean in ((site, 200, True), (jam, 300, False)):
+            cap = simulate_capture(p, np.random.default_rng([seed, s, k]))
+            for b, mode in ((base, "c"), (None, "u")):
+                recs, _ = run_capture(cap, baseline=b, detector=det)
+                for tr, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+                    if clean:
+                        if r is not None and r["valid"] and (r["pci"] == site.pci or r.get("no_cell")):
+                            t["fa_" + mode] += bool(r["jammed"])
+                            t["n_" + mode] += 1
+                    else:
+                        t["pd_" + mode] += r is not None and bool(r["jammed"])
+                        t["nj_" + mode] += 1
+    print(f"{t['sites']} sites, {count[0]}-{count[1]} co-timed neighbours each (-9..-3 dB, own channels), "
+          f"SNR 15-30 dB, {det.name}:")
+    print(f"  neighbours listed by the baseline: {t['listed']} of {t['cells']} on the air, {t['listed_off_air']} "
+          f"not on the air")
+    for mode, name in (("c", "calibrated"), ("u", "uncalibrated")):
+        print(f"  {name}: FAR {t['fa_' + mode]}/{t['n_' + mode]}, Pd {t['pd_' + mode]}/{t['nj_' + mode]} "
+              f"(SJNR = SNR - 8 dB)")
+
+
 def dense_network(seed, s):
     """A synchronised network: a cell (SNR 15-30 dB, TDL), the simulator's co-timed
     neighbour 3-6 dB down and three more co-timed cells of random PCIs 1-4 dB down,
@@ -947,7 +1002,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
-                                         "cells", "realjam", "strong"])
+                                         "cells", "realjam", "strong", "network"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -969,13 +1024,14 @@ def main(argv=None):
                                      + ",".join(f"{d:g}" for d in DRIFTS_DB) + ")")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     ap.add_argument("--jnr", type=float, default=0.0, help="weaker: the barrage's JNR (dB)")
+    ap.add_argument("--count", default=None, help="network: co-timed neighbour cells per site, min,max (default 2,3)")
     ap.add_argument("--extra", type=int, default=1, help="cells: co-timed cells besides the serving one and its "
                                                          "simulated neighbour")
     a = ap.parse_args(argv)
     if a.n is None:
         a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
-        a.seed = {"dense": 77, "alone": 55}.get(a.what, 1)
+        a.seed = {"dense": 77, "alone": 55, "network": 7}.get(a.what, 1)
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.no_fade_guard:
@@ -1011,6 +1067,10 @@ def main(argv=None):
     elif a.what == "weaker":
         eval_weaker(a.sites, a.seed, model="default" if a.model == "classical" else a.model,
                     jnr_db=a.jnr)
+    elif a.what == "network":
+        lo, hi = (int(v) for v in (a.count or "2,3").split(","))
+        eval_network(a.sites, a.seed, count=(lo, hi),
+                     model="default" if a.model == "classical" else a.model)
     elif a.what == "cells":
         lo, hi = (float(v) for v in (a.power or "-9,-3").split(","))
         eval_cells(a.sites, a.seed, extra=a.extra, power_db=(lo, hi),
