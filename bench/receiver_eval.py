@@ -726,21 +726,33 @@ def eval_cells(n_sites, seed, extra=1, power_db=(-9.0, -3.0), model="default"):
                 if mode == "c" and b is None:
                     continue
                 recs, _ = run_capture(cap, iq=x, baseline=b, detector=det)
-                for tr, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-                    if clean and mode == "u":
-                        t["ssbs"] += 1
-                        t["right"] += r is not None and r["pci"] == site.pci
-                    if clean:
-                        if r is not None and r["valid"] and (r["pci"] == site.pci or r.get("no_cell")):
-                            t["fa_" + mode] += bool(r["jammed"])
-                            t["n_" + mode] += 1
-                    else:
-                        t["pd_" + mode] += r is not None and bool(r["jammed"])
-                        t["nj_" + mode] += 1
+                _tally(t, recs, cap, site, clean, mode, right=mode == "u")
     print(f"{n_sites} sites of a synchronised network, {2 + extra} co-timed cells (the extra ones "
           f"{power_db[0]:g}..{power_db[1]:g} dB under the serving cell), SNR 15-30 dB, TDL, {det.name}:")
     print(f"  right PCI {t['right']}/{t['ssbs']}; calibrated sites {t['calibrated_sites']}/{n_sites}")
-    for mode, name in (("u", "uncalibrated"), ("c", "calibrated")):
+    _print_far_pd(t, ("u", "c"))
+
+
+def _tally(t, recs, cap, site, clean, mode, right=False):
+    """Count a scored recording's SSBs into ``t``: clean ones (the cell's own or a
+    no-cell record) as false alarms of ``mode`` ("c"/"u"), jammed ones as
+    detections; with ``right``, the clean SSBs given the right PCI too."""
+    for tr, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+        if clean and right:
+            t["ssbs"] += 1
+            t["right"] += r is not None and r["pci"] == site.pci
+        if clean:
+            if r is not None and r["valid"] and (r["pci"] == site.pci or r.get("no_cell")):
+                t["fa_" + mode] += bool(r["jammed"])
+                t["n_" + mode] += 1
+        else:
+            t["pd_" + mode] += r is not None and bool(r["jammed"])
+            t["nj_" + mode] += 1
+
+
+def _print_far_pd(t, modes):
+    for mode in modes:
+        name = {"c": "calibrated", "u": "uncalibrated"}[mode]
         print(f"  {name}: FAR {t['fa_' + mode]}/{t['n_' + mode]}, Pd {t['pd_' + mode]}/{t['nj_' + mode]} "
               f"(SJNR = SNR - 8 dB)")
 
@@ -778,21 +790,12 @@ def eval_network(n_sites, seed, count=(2, 3), model="default"):
             cap = simulate_capture(p, np.random.default_rng([seed, s, k]))
             for b, mode in ((base, "c"), (None, "u")):
                 recs, _ = run_capture(cap, baseline=b, detector=det)
-                for tr, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-                    if clean:
-                        if r is not None and r["valid"] and (r["pci"] == site.pci or r.get("no_cell")):
-                            t["fa_" + mode] += bool(r["jammed"])
-                            t["n_" + mode] += 1
-                    else:
-                        t["pd_" + mode] += r is not None and bool(r["jammed"])
-                        t["nj_" + mode] += 1
+                _tally(t, recs, cap, site, clean, mode)
     print(f"{t['sites']} sites, {count[0]}-{count[1]} co-timed neighbours each (-9..-3 dB, own channels), "
           f"SNR 15-30 dB, {det.name}:")
     print(f"  neighbours listed by the baseline: {t['listed']} of {t['cells']} on the air, {t['listed_off_air']} "
           f"not on the air")
-    for mode, name in (("c", "calibrated"), ("u", "uncalibrated")):
-        print(f"  {name}: FAR {t['fa_' + mode]}/{t['n_' + mode]}, Pd {t['pd_' + mode]}/{t['nj_' + mode]} "
-              f"(SJNR = SNR - 8 dB)")
+    _print_far_pd(t, ("c", "u"))
 
 
 def dense_network(seed, s):
