@@ -35,7 +35,7 @@ def test_calibrate_keeps_the_models_scores_of_the_clean_ssbs(tmp_path, capsys):
     few, the highest) as scoring computes them; --model none keeps none."""
     from detector.baseline import SiteBaseline
     from detector.model import DTDDNNDetector, logit
-    from detector.pipeline import calibration_observations, observation_features_batch
+    from detector.pipeline import observation_features_batch
     from detector.replay import replay_file
 
     meta = _clean_capture(tmp_path, n_ssb_period_ms=5.0)
