@@ -275,7 +275,11 @@ class DTDDNNDetector:
     def probs(self, feats: np.ndarray) -> tuple[float, float]:
         """(p1, p2) of one feature vector."""
         self._buf[0, :] = np.asarray(feats, np.float32).reshape(N_FEATURES)
-        p1, p2 = self.session.run(["p1", "p2"], {self._in: self._buf})
+        return self._run(self._buf)
+
+    def _run(self, buf: np.ndarray) -> tuple[float, float]:
+        """(p1, p2) of the one feature vector in ``buf`` float32 (1, N_FEATURES)."""
+        p1, p2 = self.session.run(["p1", "p2"], {self._in: buf})
         return float(p1.reshape(-1)[0]), float(p2.reshape(-1)[0])
 
     def probs_many(self, feats: np.ndarray) -> np.ndarray:
@@ -287,8 +291,7 @@ class DTDDNNDetector:
         buf = np.zeros((1, N_FEATURES), np.float32)
         for i, row in enumerate(x):
             buf[0, :] = row
-            p1, p2 = self.session.run(["p1", "p2"], {self._in: buf})
-            out[i] = float(p1.reshape(-1)[0]), float(p2.reshape(-1)[0])
+            out[i] = self._run(buf)
         return out
 
     def thresholds(self, calibrated: bool) -> tuple[float, float, float]:

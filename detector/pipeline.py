@@ -247,13 +247,13 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
 
 
 def site_clean_scores(cb: ConfigBaseline, obs: list[SSBObservation], detector, datatype: str,
-                      sample_rate_hz: float) -> list[float]:
+                      sample_rate_hz: float) -> None:
     """Score a site's clean observations ``obs`` against their own baseline ``cb``
     with a DT-DDNN ``detector`` (each SSB as scoring sees it: its SSB index's
     levels, the baseline's neighbours cancelled) and keep, under the model's
     weights hash, the model.CLEAN_SCORE_QUANTILE of their p1 and p2 logits and
-    their number in ``cb.clean_scores`` (model.DTDDNNDetector.thresholds_at).
-    Returns that entry."""
+    their number in ``cb.clean_scores`` (model.DTDDNNDetector.thresholds_at;
+    nothing without observations)."""
     from .model import CLEAN_SCORE_QUANTILE, logit
 
     p = [np.zeros((0, 2))]
@@ -262,11 +262,9 @@ def site_clean_scores(cb: ConfigBaseline, obs: list[SSBObservation], detector, d
         p.append(detector.probs_many(observation_features_batch(
             c, [cb.for_index(o.ssb_index) for o in c], datatype=datatype, sample_rate_hz=sample_rate_hz)))
     z = np.array([[logit(a), logit(b)] for a, b in np.concatenate(p)]).reshape(-1, 2)
-    q = np.quantile(z, CLEAN_SCORE_QUANTILE, axis=0, method="higher") if len(z) else np.full(2, -np.inf)
-    entry = [round(float(q[0]), 4), round(float(q[1]), 4), len(z)]
     if len(z):
-        cb.clean_scores[detector.weights_sha256] = entry
-    return entry
+        q = np.quantile(z, CLEAN_SCORE_QUANTILE, axis=0, method="higher")
+        cb.clean_scores[detector.weights_sha256] = [round(float(q[0]), 4), round(float(q[1]), 4), len(z)]
 
 
 def _config_baseline(obs, scs_khz, sample_rate_hz, datatype, cancel_neighbour, ssb_freq_hz, ssb_offset_hz):
@@ -737,9 +735,10 @@ class ScoringPipeline:
         self.label = label
         self.center_freq_hz = center_freq_hz
         self.baseline = baseline  # (after the datatype and centre: it sets the no-cell watch, _watch)
-        # SSBs before this stream sample are scored without the baseline (a baseline learnt over the
-        # stream's quiet period applies from the period's end: its own SSBs that the receiver hands
-        # over a push later, for the look-ahead of their windows, stay uncalibrated)
+        # SSBs (and failed cell searches' blocks) before this stream sample are scored without the
+        # baseline (a baseline learnt over the stream's quiet period applies from the period's end:
+        # its own SSBs that the receiver hands over a push later, for the look-ahead of their
+        # windows, stay uncalibrated)
         self.baseline_from_sample = 0
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
@@ -801,6 +800,8 @@ class ScoringPipeline:
         null (no cell), ``sample`` is the search block's start: one record per
         block (~22 ms)."""
         blocks, self.receiver.unlocked_blocks = self.receiver.unlocked_blocks, []
+        # (not the blocks before baseline_from_sample: scored without the baseline, as the SSBs are)
+        blocks = [(a, b) for a, b in blocks if a >= self.baseline_from_sample]
         cb = self._watch_base
         if cb is None or not blocks:
             return []
