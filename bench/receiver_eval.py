@@ -10,8 +10,10 @@
     python bench/receiver_eval.py fading [--sites 8] [--seed 11] [--doppler 100,300] [--ms 300] [--jammers]
         # a moving receiver: FAR (and Pd) under TDL fading with Doppler; --no-fade-guard for the guard off
     python bench/receiver_eval.py mistimed [--sites 6] [--seed 13] [--offsets=-6,-4,-3,-2,-1,1,2,4,6] [--power=-20,-3]
+            [--calibrated]
         # clean sites with a co-channel cell that many CPs early (-) / late (+): uncalibrated
-        # SSBs jammed by the band-excess rule alone and by the whole pipeline (shipped model)
+        # SSBs jammed by the band-excess rule alone and by the whole pipeline (shipped model);
+        # --calibrated: each site calibrated with its neighbour, FAR and Pd over the jammer library
     python bench/receiver_eval.py novel [--sites 8] [--seed 31] [--sir 5,15,25]
         # jammers outside the simulator's library (narrowband QPSK, unsynchronised OFDM, frequency
         # hopping, a slow chirp, impulses, an AM tone): Pd per signal-to-jammer ratio, both modes
@@ -440,29 +442,55 @@ class _NeverJammed:
         return False, 0.0, "calibrated" if base is not None else "uncalibrated"
 
 
-def eval_mistimed(n_sites, seed, offsets_cp, power_db, model="default"):
+def eval_mistimed(n_sites, seed, offsets_cp, power_db, model="default", calibrated=False):
     """Clean sites (SNR 25-40 dB, TDL multipath and equipment impairments as the
     simulator draws them) with a co-channel neighbour cell ``power_db`` (range)
     under the serving one, arriving ``offsets_cp`` CPs early (-) or late (+):
     uncalibrated, the valid SSBs jammed by the band-excess rule (the model left
-    out) and by the whole pipeline."""
+    out) and by the whole pipeline. ``calibrated``: each site calibrated on a clean
+    recording of its own (as ``ssbwatch calibrate``, the neighbour in it), then
+    its clean SSBs jammed (FAR), the jammer library's SSBs detected (Pd, SJNR
+    -5..20 dB under the SNR), and the sites the model cannot be calibrated to
+    (scored by the classical detector: model.DTDDNNDetector.site_falls_back)."""
     det = load_detector(model)
-    print(f"clean sites with a co-channel neighbour {power_db[0]:g}...{power_db[1]:g} dB, uncalibrated")
+    mode = "calibrated" if calibrated else "uncalibrated"
+    print(f"clean sites with a co-channel neighbour {power_db[0]:g}...{power_db[1]:g} dB, {mode}")
     for off in offsets_cp:
-        n = rule = whole = 0
+        n = rule = whole = n_fb = 0
+        per_type = defaultdict(lambda: [0, 0])
         for s in range(n_sites):
             cfg = SimConfig(snr_db=(25.0, 40.0), duration_ms=20.0, sample_rates_hz=(23.04e6, 30.72e6, 46.08e6),
                             neighbour=NeighbourConfig(probability=1.0, power_db=tuple(power_db), offset_cp=(off, off)),
                             jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-            cap = simulate_capture(draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True),
-                                   np.random.default_rng([seed, s, 1]))
+            site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+            cap = simulate_capture(site, np.random.default_rng([seed, s, 1]))
+            if calibrated:
+                obs = _observations(simulate_capture(site, np.random.default_rng([seed, s, 100])))
+                if len(obs) < 2:
+                    continue
+                base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                                     site.center_freq_hz, detector=det)
+                n_fb += any(getattr(det, "site_falls_back", lambda b: False)(b) for b in base.configs.values())
+                recs, _ = run_capture(cap, baseline=base, detector=det)
+                v = [r for r in recs if r["valid"] and not r.get("no_cell")]
+                n += len(v)
+                whole += sum(bool(r["jammed"]) for r in v)
+                _score_jammers(site, base, det, seed, s, per_type)
+                continue
             r1, _ = run_capture(cap, detector=_NeverJammed())
             r2, _ = run_capture(cap, detector=det)
             v1 = [r for r in r1 if r["valid"]]
             n += len(v1)
             rule += sum("band_excess_db" in r for r in v1)
             whole += sum(bool(r["jammed"]) for r in r2 if r["valid"])
-        print(f"  {off:+5.1f} CP: band-excess rule {rule}/{n} jammed, whole pipeline {whole}/{n}", flush=True)
+        if calibrated:
+            d, m = sum(v[0] for v in per_type.values()), sum(v[1] for v in per_type.values())
+            worst = ", ".join(f"{jt} {100 * a / max(b, 1):.0f} %" for jt, (a, b) in
+                              sorted(per_type.items(), key=lambda kv: kv[1][0] / max(kv[1][1], 1))[:3])
+            print(f"  {off:+5.1f} CP: FAR {whole}/{n}, Pd {d}/{m} = {100 * d / max(m, 1):.1f} % (lowest: {worst}); "
+                  f"sites scored by the classical detector {n_fb}/{n_sites}", flush=True)
+        else:
+            print(f"  {off:+5.1f} CP: band-excess rule {rule}/{n} jammed, whole pipeline {whole}/{n}", flush=True)
 
 
 def _band_limited(x, fs, centre_hz, width_hz):
@@ -1025,6 +1053,8 @@ def main(argv=None):
     ap.add_argument("--periods", default="20,40,80,160", help="periods: SSB periods (ms)")
     ap.add_argument("--drifts", help="drift: the noise floor's rises to score (dB; default "
                                      + ",".join(f"{d:g}" for d in DRIFTS_DB) + ")")
+    ap.add_argument("--calibrated", action="store_true", help="mistimed: each site calibrated on a clean recording "
+                                                              "of its own (FAR and Pd)")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     ap.add_argument("--jnr", type=float, default=0.0, help="weaker: the barrage's JNR (dB)")
     ap.add_argument("--count", default=None, help="network: co-timed neighbour cells per site, min,max (default 2,3)")
@@ -1048,7 +1078,7 @@ def main(argv=None):
     elif a.what == "mistimed":
         eval_mistimed(a.sites, a.seed, [float(v) for v in a.offsets.split(",")],
                       [float(v) for v in (a.power or "-20,-3").split(",")],
-                      model="default" if a.model == "classical" else a.model)
+                      model="default" if a.model == "classical" else a.model, calibrated=a.calibrated)
     elif a.what in ("weak", "cfo"):  # the shipped model unless another is named (no classical run)
         model = "default" if a.model == "classical" else a.model
         if a.what == "weak":

@@ -13,6 +13,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_faded_total``             counter  jammed verdicts withdrawn: the cell faded, its floor did not move
 ``ssbs_mistimed_cell_total``     counter  the model's jammed verdicts withdrawn: a co-channel cell off the CP
 ``ssbs_neighbour_cancelled_total`` counter  uncalibrated jammed verdicts withdrawn: clean with the searched neighbour cancelled
+``ssbs_site_classical_total``    counter  SSBs scored by the classical detector (a site the model cannot be calibrated to)
 ``ssbs_clipped_total``           counter  SSBs with samples at the ADC's rails (lower the receiver gain)
 ``ssbs_gain_step_total``         counter  jammed verdicts made invalid: the receiver's gain stepped inside the SSB
 ``no_cell_blocks_total``          counter  cell searches that missed a calibrated site's cell (jammed records)
@@ -56,10 +57,14 @@ COUNTERS = {
     "ssbs_jammed": ("ssbs_jammed", "SSBs declared jammed"),
     "ssbs_invalid": ("ssbs_invalid", "SSBs marked invalid (NaN/Inf/all-zero input, a receiver gain step)"),
     "ssbs_faded": ("ssbs_faded", "jammed verdicts withdrawn because the cell faded with its noise floor unchanged"),
-    "ssbs_mistimed_cell": ("ssbs_mistimed_cell", "the model's jammed verdicts withdrawn (uncalibrated) for a "
-                           "co-channel cell more than 2/3 of a CP off the serving cell's timing"),
+    "ssbs_mistimed_cell": ("ssbs_mistimed_cell", "the model's jammed verdicts withdrawn for a co-channel cell more "
+                           "than 2/3 of a CP off the serving cell's timing (calibrated: the site's own, by the "
+                           "classical detector)"),
     "ssbs_neighbour_cancelled": ("ssbs_neighbour_cancelled", "uncalibrated jammed verdicts withdrawn: the SSB is "
                                  "clean with the co-channel cell the cell search saw cancelled"),
+    "ssbs_site_classical": ("ssbs_site_classical", "SSBs scored by the classical detector at a calibrated site: "
+                            "the model scores its clean SSBs as jammed beyond its thresholds' reach, or the SSB "
+                            "shows the site's own co-channel cell off its timing"),
     "ssbs_clipped": ("ssbs_clipped", "SSBs with samples at the ADC's rails (the receiver gain is too high)"),
     "ssbs_gain_step": ("ssbs_gain_step", "jammed verdicts made invalid: the receiver's gain stepped inside the SSB "
                        "(an AGC), proven by the cell's PBCH-DMRS"),

@@ -221,6 +221,14 @@ def make_session(data: bytes, path: str | Path = "<bytes>"):
 CLEAN_SCORE_QUANTILE = 0.99  # (of 100 clean SSBs or fewer: their highest)
 CLEAN_SCORE_MARGIN = 0.5
 CLEAN_SCORE_MAX_RAISE = 4.0
+# Where even that raise leaves the site's clean SSBs over a threshold, the model cannot be
+# calibrated to the site: the model's verdicts there would be false alarms on every SSB.
+# Such a site's SSBs are scored by the classical detector against the same baseline, which
+# learns whatever the site's clean SSBs hold (DTDDNNDetector.site_falls_back; record
+# "detector": "classical"). The case met: a co-channel cell more than a few CPs off the
+# serving cell's timing (an unsynchronised FDD neighbour), whose SSB overlaps the serving
+# one -- the model was trained with neighbours within +-0.4 CP and saturates (p = 1) on
+# the calibration's own SSBs. bench/receiver_eval.py mistimed --calibrated: figures in README.
 
 
 def logit(p: float) -> float:
@@ -236,6 +244,12 @@ def site_threshold(t: float, clean_logit: float) -> float:
     """The model's threshold ``t`` at a site whose clean SSBs reach ``clean_logit``."""
     z = min(clean_logit + CLEAN_SCORE_MARGIN, logit(t) + CLEAN_SCORE_MAX_RAISE)
     return max(t, sigmoid(z))
+
+
+def site_out_of_reach(t: float, clean_logit: float) -> bool:
+    """Whether a site whose clean SSBs reach ``clean_logit`` stands over the
+    highest that the model's threshold ``t`` may be raised to (CLEAN_SCORE_MAX_RAISE)."""
+    return clean_logit + CLEAN_SCORE_MARGIN > logit(t) + CLEAN_SCORE_MAX_RAISE
 
 
 class DTDDNNDetector:
@@ -271,6 +285,8 @@ class DTDDNNDetector:
         self._buf = np.zeros((1, N_FEATURES), np.float32)  # fixed shape: no allocator growth
         self.last_stage = 1
         self.last_p1 = self.last_p2 = 0.0
+        self.last_name = self.name  # the detector that gave the last verdict (see site_falls_back)
+        self._classical = None
 
     def probs(self, feats: np.ndarray) -> tuple[float, float]:
         """(p1, p2) of one feature vector."""
@@ -308,13 +324,34 @@ class DTDDNNDetector:
             hi, t2 = site_threshold(hi, clean[0]), site_threshold(t2, clean[1])
         return lo, hi, t2
 
+    def site_falls_back(self, base) -> bool:
+        """Whether the site of baseline ``base`` (a ConfigBaseline) is one this
+        model cannot be calibrated to: its clean SSBs score over the highest
+        that a threshold may be raised to (see CLEAN_SCORE_MAX_RAISE), and the
+        classical detector scores its SSBs instead."""
+        clean = getattr(base, "clean_scores", {}).get(self.weights_sha256)
+        if not clean:
+            return False
+        _, hi, t2 = self.thresholds(True)
+        return site_out_of_reach(hi, clean[0]) or site_out_of_reach(t2, clean[1])
+
     def score(self, feats: np.ndarray, base) -> tuple[bool, float, str]:
-        p1, p2 = self.probs(feats)
         f = np.asarray(feats).reshape(-1)
         calibrated = float(f[_CAL_IDX]) > 0.5
+        if calibrated and base is not None and self.site_falls_back(base):
+            if self._classical is None:
+                from .classical import ClassicalDetector
+
+                self._classical = ClassicalDetector()
+            jammed, score, mode = self._classical.score(feats, base)
+            self.last_stage = 1  # (one test, as the classical detector's records say)
+            self.last_name = self._classical.name
+            return jammed, score, mode
+        p1, p2 = self.probs(feats)
         jammed, score, stage = cascade(p1, p2, *(self.thresholds_at(base) if calibrated and base is not None
                                                  else self.thresholds(calibrated)))
         self.last_stage, self.last_p1, self.last_p2 = stage, p1, p2
+        self.last_name = self.name
         return jammed, float(score), ("calibrated" if base is not None else "uncalibrated")
 
     def timing_us(self, n: int = 2000) -> float:

@@ -64,6 +64,9 @@ class FileSummary:
     mistimed_cell: int = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
     neighbour_cancelled: int = 0  # uncalibrated jammed verdicts withdrawn (pipeline.ScoringPipeline._neighbour_guard)
     site_neighbour: int = 0  # SSBs of the baseline's neighbour cell (not the site's own): scored uncalibrated
+    # SSBs scored by the classical detector at a site the model cannot be calibrated to
+    # (model.DTDDNNDetector.site_falls_back) or showing its own mistimed cell (pipeline.SITE_MISTIMED_RHO2)
+    site_classical: int = 0
     clipped: int = 0  # SSBs with samples at the ADC's rails
     gain_step: int = 0  # jammed verdicts made invalid: the receiver's gain stepped inside the SSB (pipeline.GAIN_STEP_DB)
     no_cell_jammed: int = 0  # cell searches that did not find a calibrated site's cell (records, jammed)
@@ -94,13 +97,18 @@ class FileSummary:
             notes += f"; {self.faded} SSB(s) faded, not jammed (the cell weaker, the floor unchanged)"
         if self.mistimed_cell:
             notes += (f"; {self.mistimed_cell} SSB(s) with a co-channel cell more than 2/3 of a CP off its timing, "
-                      f"not jammed (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
+                      f"not jammed (uncalibrated: calibrate the site to tell a fake SSB from a neighbour; calibrated: "
+                      f"the site's own such cell, by the classical detector)")
         if self.neighbour_cancelled:
             notes += (f"; {self.neighbour_cancelled} SSB(s) clean once the co-channel cell the search saw was "
                       f"cancelled (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
         if self.site_neighbour:
             notes += (f"; {self.site_neighbour} SSB(s) of a cell the baseline lists as the site's neighbour, not its own: "
                       f"scored uncalibrated (recalibrate if this is the site's cell)")
+        if self.site_classical:
+            notes += (f"; {self.site_classical} SSB(s) scored by the classical detector against the baseline: a "
+                      f"site the model cannot be calibrated to (see calibrate's warning), or SSBs showing the site's "
+                      f"own co-channel cell off its timing")
         if self.gain_step:
             notes += (f"; {self.gain_step} SSB(s) not scored: the receiver's gain changed inside them (an AGC step, "
                       f"proven by the cell's PBCH-DMRS)")
@@ -222,7 +230,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     rx = pipe.receiver
     st = pipe.stats
     for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "neighbour_cancelled",
-                "site_neighbour", "clipped", "gain_step",
+                "site_neighbour", "clipped", "gain_step", "site_classical",
                 "no_cell_jammed"):
         setattr(summary, key, getattr(summary, key) + st[key])
     summary.nonfinite_samples += rx.n_nonfinite
@@ -312,6 +320,13 @@ def annotate_file(path: str, records: list[dict]) -> int:
 RECOMMENDED_CAL_SSBS = 10  # below this a baseline is kept but reported as thin
 
 
+def _prob(cb, detector, k: int) -> str:
+    """The model's clean score ``k`` (0: p1, 1: p2) kept in ``cb``, as text."""
+    from .model import sigmoid
+
+    return f"{sigmoid(cb.clean_scores[detector.weights_sha256][k]):.6f}"
+
+
 def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2,
               cancel_neighbour: bool = True, detector=None, **kw) -> SiteBaseline:
     """Learn the site baseline from captures declared clean. A configuration
@@ -356,7 +371,15 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
         if detector is not None and hasattr(detector, "thresholds_at"):
             lo, hi, t2 = detector.thresholds(True)
             _, hi_s, t2_s = detector.thresholds_at(cb)
-            if (hi_s, t2_s) != (hi, t2):
+            if detector.site_falls_back(cb):
+                print(f"calibrate: {cb.key}: the model ({detector.name}) scores this site's clean SSBs as jammed "
+                      f"(p1 up to {_prob(cb, detector, 0)}, stage 2 {_prob(cb, detector, 1)}) beyond the most its "
+                      f"thresholds may be raised: this configuration's SSBs will be scored by the classical "
+                      f"detector against this baseline (records say \"detector\": \"classical\"). A site "
+                      f"unlike the model's training mix (a co-channel cell off the serving cell's timing: an "
+                      f"unsynchronised neighbour) -- or a recording that was not clean: check it, then calibrate "
+                      f"again", file=err)
+            elif (hi_s, t2_s) != (hi, t2):
                 print(f"calibrate: {cb.key}: the model ({detector.name}) scores this site's clean SSBs as high as "
                       f"its thresholds (p1 {hi:.4f}, stage 2 {t2:.4f}): the site's are raised to {hi_s:.4f} and "
                       f"{t2_s:.4f}. A site unlike the model's training mix (co-timed cells, traffic, channel) -- "

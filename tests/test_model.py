@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from detector import model as edge
+from detector.classical import ClassicalDetector
 from detector.cli import main
 from detector.features import FEATURE_NAMES, N_FEATURES
 from detector.model import DTDDNNDetector, ModelError, cascade
@@ -98,11 +99,25 @@ def test_a_site_whose_clean_ssbs_the_model_scores_high_gets_its_own_thresholds(t
     assert det.score(_feats(0.85, 0.0), cb)[0] and det.last_stage == 1
     assert det.score(_feats(0.5, 0.7), None)[0]  # uncalibrated: the model's own
     assert det.score(_feats(0.5, 0.7), cb.for_index(3))[0] is False  # (an SSB index's view: the same site)
-    # a site whose clean SSBs score as high as can be: raised by CLEAN_SCORE_MAX_RAISE at most
+    # raised as far as CLEAN_SCORE_MAX_RAISE reaches: still the model, at the raised thresholds
+    z2 = edge.CLEAN_SCORE_MAX_RAISE - edge.CLEAN_SCORE_MARGIN - 0.01  # (the model's stage 2 is at logit 0)
+    cb.clean_scores[det.weights_sha256] = [edge.logit(0.3), z2, 40]
+    assert not det.site_falls_back(cb) and det.thresholds_at(cb)[2] == pytest.approx(edge.sigmoid(z2 + 0.5))
+    assert det.score(_feats(0.5, 0.99), cb)[0] and det.last_name == "dt-ddnn" and det.last_stage == 2
+    # a site whose clean SSBs score as high as can be: out of the thresholds' reach, scored by the
+    # classical detector against the same baseline (the thresholds a raise would give still reported)
     cb.clean_scores[det.weights_sha256] = [30.0, 30.0, 40]
     lo, hi, t2 = det.thresholds_at(cb)
     assert hi == pytest.approx(edge.sigmoid(edge.logit(0.8) + edge.CLEAN_SCORE_MAX_RAISE))
-    assert t2 == pytest.approx(edge.sigmoid(edge.CLEAN_SCORE_MAX_RAISE)) and det.score(_feats(0.5, 0.99), cb)[0]
+    assert t2 == pytest.approx(edge.sigmoid(edge.CLEAN_SCORE_MAX_RAISE)) and det.site_falls_back(cb)
+    classical = ClassicalDetector()
+    rise = FEATURE_NAMES.index("epnre_rel_db")
+    for f in (_feats(0.99, 0.99), _feats(0.0, 0.0)):
+        for level in (cb.stats["epnre_rel_db"].median, cb.stats["epnre_rel_db"].median + 20.0):
+            f[rise] = level
+            assert det.score(f, cb) == classical.score(f, cb) and det.last_name == "classical"
+    assert det.score(_feats(0.99, 0.99), None)[0] and det.last_name == "dt-ddnn"  # uncalibrated: the model
+    assert det.score(_feats(0.99, 0.99), cb.for_index(3)) == classical.score(_feats(0.99, 0.99), cb)
     # the scores of another model are not this one's; kept through the baseline file
     other = dataclasses.replace(cb, clean_scores={"0" * 64: [30.0, 30.0, 40]})
     assert det.thresholds_at(other) == (0.2, 0.8, 0.5) and det.score(_feats(0.5, 0.7), other)[0]
@@ -117,10 +132,10 @@ def test_a_site_whose_clean_ssbs_the_model_scores_high_gets_its_own_thresholds(t
 
 
 def test_calibrate_warns_when_the_model_calls_the_clean_site_jammed(tmp_path):
-    """A model that scores the site's clean SSBs over its thresholds (here the
-    pass-through graph: p1 and p2 read snr_est_db and isr_db, out of 0..1) raises
-    that site's thresholds as far as CLEAN_SCORE_MAX_RAISE lets it, with a warning
-    that names them and what to check."""
+    """A model that scores the site's clean SSBs over its thresholds beyond what
+    CLEAN_SCORE_MAX_RAISE lets them be raised (here the pass-through graph: p1 and
+    p2 read snr_est_db and isr_db, out of 0..1) leaves the site to the classical
+    detector, with a warning that says so and what to check; its records name it."""
     import io
 
     from detector.replay import calibrate
@@ -135,10 +150,21 @@ def test_calibrate_warns_when_the_model_calls_the_clean_site_jammed(tmp_path):
     err = io.StringIO()
     base = calibrate([str(tmp_path / "clean.sigmf-meta")], detector=det, err=err)
     (cb,) = base.configs.values()
-    lo, hi, t2 = det.thresholds_at(cb)
-    assert hi == pytest.approx(edge.sigmoid(edge.logit(0.8) + edge.CLEAN_SCORE_MAX_RAISE))
-    assert "raised to" in err.getvalue() and "not clean" in err.getvalue()
-    assert cb.clean_scores[det.weights_sha256][2] == cb.n_ssb
+    assert det.site_falls_back(cb) and cb.clean_scores[det.weights_sha256][2] == cb.n_ssb
+    assert "classical detector" in err.getvalue() and "not clean" in err.getvalue()
+    # the site scored: the classical detector's verdicts against the baseline (the model's: all jammed)
+    from detector.pipeline import ScoringPipeline
+    from signals import iq as iqio
+
+    with iqio.open_iq(tmp_path / "clean.sigmf-meta") as r:
+        x = r.read_all()
+    for base_or_none, name, jammed in ((base, "classical", 0), (None, "dt-ddnn", None)):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "cf32_le", baseline=base_or_none, detector=det)
+        recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+        assert len(recs) >= 10 and {r["detector"] for r in recs} == {name}
+        assert pipe.stats["site_classical"] == (len(recs) if base_or_none else 0)
+        if jammed is not None:
+            assert sum(r["jammed"] for r in recs) == jammed
 
 
 def test_corrupted_model_is_refused_by_name(tmp_path):

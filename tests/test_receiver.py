@@ -2288,6 +2288,42 @@ def test_a_calibrated_site_takes_the_band_excess_to_its_own_leakage():
     assert not any(r["jammed"] for r in got["uncalibrated"])
 
 
+def test_a_calibrated_site_takes_the_pbch_symbol_rule_to_its_own_level():
+    """pipeline.pbch_threshold_db: a site whose clean SSBs hold interference on their
+    PBCH symbols alone (here SSB-band noise gated to them, 10 dB under the SSB, in the
+    calibration recording as in the later ones: what an unsynchronised neighbour's SSB
+    3 symbols late puts there) keeps the excess in its baseline; the rule's level there
+    is PBCH_EXCESS_SITE_MARGIN_DB over it: the same interference is not jammed at the
+    calibrated site (it is without the baseline, by this rule), the same 10 dB louder is.
+    A site with nothing there keeps PBCH_SYMBOL_EXCESS_DB."""
+    from detector import pipeline as P
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import config_baseline
+
+    p, cb0 = _calibrated_static_site(23.04e6, 35.0, 61, 1)
+    assert P.pbch_threshold_db(cb0) == P.PBCH_SYMBOL_EXCESS_DB == P.pbch_threshold_db(None)
+
+    def recording(k, sir_db):
+        cap = simulate_capture(p, np.random.default_rng([62, k]))
+        x, starts = cap.iq, [t.sample_start for t in cap.ssbs]
+        return x + _gated_ssb_band_noise(x, p.sample_rate_hz, p.ssb_offset_hz, p.scs_khz, starts, (1, 3), sir_db,
+                                         70 + k)
+
+    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
+    cal = [o for k in range(2) for o in rx.push(recording(k, 10.0)) + rx.flush() if o.valid]
+    cb = config_baseline(cal, p.scs_khz, p.sample_rate_hz, p.datatype)
+    level = P.pbch_threshold_db(cb)
+    assert level == cb.stats[P.AUX_PBCH_EXCESS].max + P.PBCH_EXCESS_SITE_MARGIN_DB > P.PBCH_SYMBOL_EXCESS_DB
+    for sir_db, base, jammed in ((10.0, SiteBaseline({cb.key: cb}), False), (10.0, None, True),
+                                 (0.0, SiteBaseline({cb.key: cb}), True)):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=base, detector=_NeverJammed())
+        recs = [r for r in pipe.push(recording(5, sir_db)) + pipe.flush() if r["valid"]]
+        assert len(recs) >= 8
+        assert [r["jammed"] for r in recs] == [jammed] * len(recs), (sir_db, base is None)
+        if base is None:  # (at the calibrated site the loud one trips the PSS-shape rule first)
+            assert all("pbch_symbol_excess_db" in r for r in recs)
+
+
 def test_null_res_over_the_sites_level_are_jammed_where_the_model_says_clean():
     """pipeline.NULL_RISE_DB: at a calibrated site, an SSB whose null REs stand 6 dB or more
     (and NULL_RISE_Z spreads) over the site's clean level is jammed whatever the model says
@@ -2409,6 +2445,54 @@ def test_the_model_gives_way_to_a_late_neighbour_uncalibrated():
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
     recs = [r for r in pipe.push(xj) + pipe.flush() if r["valid"]]
     assert len(recs) >= 8 and all(r["jammed"] for r in recs) and not any("mistimed_cell" in r for r in recs)
+
+
+def test_a_calibrated_site_asks_the_classical_detector_about_its_own_mistimed_cell(monkeypatch):
+    """pipeline.SITE_MISTIMED_RHO2: a site whose co-channel neighbour arrives 6 CPs late,
+    10 dB down, calibrated on a clean recording of its own. The calibration keeps the
+    neighbour's PSS readings (AUX_MISTIMED); on a later clean recording the shipped
+    model, whose thresholds the calibration raised over its clean scores, still calls 3
+    of 32 SSBs jammed (with the rule off, as before it); with it, the classical
+    detector, against the baseline that learnt the neighbour, calls them clean, and the
+    records say so. SSB-band noise 10 dB under the cell, as loud as the neighbour, lowers
+    the neighbour's reading under SITE_MISTIMED_FRACTION of the site's: the model's
+    verdicts (22 of 32 jammed) stand."""
+    from detector import pipeline as P
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import config_baseline, load_detector
+
+    det = load_detector("default")
+    cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-10.0, -10.0), offset_cp=(6.0, 6.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = dataclasses.replace(draw_params(cfg, np.random.default_rng(62), force_clean=True), impairments=None)
+    rx = receiver.Receiver(p.sample_rate_hz, p.center_freq_hz)
+    cal = [o for o in rx.push(simulate_capture(p, np.random.default_rng([62, 1])).iq) + rx.flush() if o.valid]
+    cb = config_baseline(cal, p.scs_khz, p.sample_rate_hz, p.datatype, detector=det)
+    assert P.site_mistimed_rho2(cb) > P.SITE_MISTIMED_RHO2 and not det.site_falls_back(cb)
+    base = SiteBaseline({cb.key: cb})
+    x = simulate_capture(p, np.random.default_rng([62, 2])).iq
+
+    def scored(iq):
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=base, detector=det)
+        return [r for r in pipe.push(iq) + pipe.flush() if r["valid"]], pipe
+
+    recs, pipe = scored(x)
+    assert len(recs) >= 30 and all(r["pci"] == p.pci and r["mode"] == "calibrated" for r in recs)
+    asked = [r for r in recs if r["detector"] == "classical"]
+    assert not any(r["jammed"] for r in recs) and len(asked) == 3
+    assert all(r["mistimed_cell"] >= P.SITE_MISTIMED_FRACTION * P.site_mistimed_rho2(cb) for r in asked)
+    assert pipe.stats["site_classical"] == pipe.stats["mistimed_cell"] == 3
+    xj = simulate_capture(dataclasses.replace(p, jammer={"type": "ssb_band_noise", "sjnr_db": 10.0}),
+                          np.random.default_rng([62, 3])).iq
+    jammed, _ = scored(xj)
+    assert len(jammed) >= 30 and sum(r["jammed"] for r in jammed) >= 20
+    monkeypatch.setattr(P, "SITE_MISTIMED_RHO2", float("inf"))  # the rule off: the model's verdicts
+    recs, _ = scored(x)
+    assert sum(r["jammed"] for r in recs) == 3 and not any(r["detector"] == "classical" for r in recs)
+    # the jammer as loud as the neighbour lowers its reading: the model's jammed verdicts stand
+    assert [r["jammed"] for r in scored(xj)[0]] == [r["jammed"] for r in jammed]
 
 
 def test_a_cell_with_a_160_ms_ssb_period_keeps_its_lock():
@@ -2737,6 +2821,60 @@ def test_real_cells_under_library_jammers_are_jammed():
             y = (x + w * np.float32(np.sqrt(p_ssb / 10 / in_band_power(w)))).astype(np.complex64)
             recs, _ = _score(y, m, detector=det, baseline=base if kind == "barrage" else None)
             assert len(recs) == 1 and recs[0]["pci"] == REAL_PCI[name] and recs[0]["jammed"], (name, kind)
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+def test_a_real_site_with_an_unsynchronised_neighbour_is_calibrated():
+    """Two real cells on one SSB frequency: cyberx-n78-pci1 and, 3 symbols after its SSB
+    and 10 dB under it, amarisoft-n78-pci500's SSB and the SIB1 traffic beside it (an
+    unsynchronised neighbour, which no search for a cell a few CPs off looks for). The
+    model scores the site's clean SSB as jammed beyond its thresholds' reach, so the site
+    calibrated on it is scored by the classical detector (model.DTDDNNDetector.site_falls_back)
+    and the PBCH-symbol rule at the site's own level (pipeline.AUX_PBCH_EXCESS): the clean
+    SSB is clean, and the library's jammers 10 dB under the SSB jam it."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import config_baseline, load_detector
+    from detector.receiver import Receiver
+    from signals import jammers
+
+    det = load_detector("default")
+    m, c = _real("cyberx-n78-pci1")
+    ma, a = _real("amarisoft-n78-pci500")
+    fs, scs = m.sample_rate_hz, 30
+    f = Fraction(fs / ma.sample_rate_hz).limit_denominator(100)
+    a = resample_poly(a, f.numerator, f.denominator)
+    a = a * np.exp(2j * np.pi * (ma.center_freq_hz - m.center_freq_hz) * np.arange(a.size) / fs)
+    r0 = _score(c, m, detector=det)[0][0]
+    centre = r0["ssb_offset_hz"] + r0["cfo_hz"]
+    band = np.abs(np.fft.fftfreq(c.size, 1.0 / fs) - centre) <= 120 * scs * 1e3
+    n_ssb = int(round(4 * fs / (scs * 1e3) * (1 + 144 / 2048)))
+
+    def in_band_power(w, at):
+        spec = np.fft.fft(w.astype(np.complex128))
+        spec[~band] = 0
+        return float(np.mean(np.abs(np.fft.ifft(spec)[at : at + n_ssb]) ** 2))
+
+    shift = int(round(3 * fs / (scs * 1e3) * (1 + 144 / 2048)))  # both captures hold their SSB at one sample
+    nb = np.zeros(c.size, complex)
+    nb[shift:] = a[: c.size - shift]
+    p_ssb = in_band_power(c, r0["sample"])
+    x = (c + nb * np.sqrt(p_ssb / 10 / in_band_power(nb, r0["sample"] + shift))).astype(np.complex64)
+    rx = Receiver(fs, m.center_freq_hz)
+    cb = config_baseline([o for o in rx.push(x) + rx.flush() if o.valid], scs, fs, m.datatype, detector=det)
+    assert det.site_falls_back(cb)
+    recs, pipe = _score(x, m, detector=det, baseline=SiteBaseline({cb.key: cb}))
+    assert len(recs) == 1 and recs[0]["pci"] == 1 and recs[0]["jammed"] is False
+    assert recs[0]["detector"] == "classical" and pipe.stats["site_classical"] == 1
+    for i, kind in enumerate(("ssb_band_noise", "cw", "barrage")):
+        w, _ = jammers.make_jammer(kind, x.size, fs, np.random.default_rng([i, 3]), ssb_center_hz=centre,
+                                   ssb_bandwidth_hz=240 * scs * 1e3)
+        y = (x + w * np.float32(np.sqrt(p_ssb / 10 / in_band_power(w, r0["sample"])))).astype(np.complex64)
+        recs, _ = _score(y, m, detector=det, baseline=SiteBaseline({cb.key: cb}))
+        assert len(recs) == 1 and recs[0]["pci"] == 1 and recs[0]["jammed"], kind
 
 
 @pytest.mark.parametrize("offset_cp", [-1.0, 1.5])
