@@ -510,8 +510,8 @@ MISTIMED_PSS_ONLY_DB = 4.0
 # SITE_MISTIMED_LOGIT_MARGIN over the site's clean scores (a site the model holds keeps its
 # verdicts: neighbours 1 CP late, CW Pd 78 % with it, 53 % without) is asked again of the
 # classical detector against the site's baseline, which learnt what the cell puts in the SSB
-# (record "detector": "classical", "mistimed_cell"), unless the interference stands on the
-# PSS symbol alone.
+# (record "detector": "classical", and "mistimed_cell" where it says clean), unless the
+# interference stands on the PSS symbol alone.
 AUX_MISTIMED = "mistimed_rho2"
 SITE_MISTIMED_RHO2 = 0.3
 SITE_MISTIMED_FRACTION = 0.75
@@ -1071,10 +1071,11 @@ class ScoringPipeline:
                     # the site's own mistimed cell (see SITE_MISTIMED_RHO2): the classical detector's verdict
                     jammed, score, _ = self._classical.score(feats, base)
                     name = self._classical.name
-                    rec.update({"jammed": bool(jammed), "score": round(float(score), 6), "stage": 1,
-                                "mistimed_cell": round(mistimed, 3)})
+                    rec.update({"jammed": bool(jammed), "score": round(float(score), 6), "stage": 1})
                     self.stats["site_classical"] += 1
-                    self.stats["mistimed_cell"] += not jammed
+                    if not jammed:  # (the record of a verdict withdrawn, as uncalibrated)
+                        rec["mistimed_cell"] = round(mistimed, 3)
+                        self.stats["mistimed_cell"] += 1
             if base is not None and obs.pci is not None and obs.pci not in base.pcis and obs.pci not in base.neighbours:
                 # a cell the site did not have while clean, loud enough to be the one
                 # tracked: a fake SSB (spoofer) -- or a new cell: recalibrate then
