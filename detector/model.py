@@ -340,9 +340,9 @@ class DTDDNNDetector:
         calibrated = float(f[_CAL_IDX]) > 0.5
         if calibrated and base is not None and self.site_falls_back(base):
             if self._classical is None:
-                from .classical import ClassicalDetector
+                from .classical import SITE_FALLBACK_CONFIG, ClassicalDetector
 
-                self._classical = ClassicalDetector()
+                self._classical = ClassicalDetector(SITE_FALLBACK_CONFIG)
             jammed, score, mode = self._classical.score(feats, base)
             self.last_stage = 1  # (one test, as the classical detector's records say)
             self.last_name = self._classical.name

@@ -17,7 +17,7 @@ from signals import nr
 
 from .baseline import (NB_CANCEL_MAX, ConfigBaseline, SiteBaseline, build_config_baseline, cancel_pcis,
                        cancel_row, site_neighbours)
-from .classical import ClassicalDetector
+from .classical import SITE_FALLBACK_CONFIG, ClassicalDetector
 from . import dsp
 from .features import (AUX_NB_PSS, AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
                        residual_batch, ssb_features_batch)
@@ -780,7 +780,7 @@ class ScoringPipeline:
         self.receiver = Receiver(sample_rate_hz, center_freq_hz, receiver_config, converter=converter)
         self.receiver.min_clip_rail = 64 * iqio.lsb(datatype)  # a rail of a few LSB is a weak signal's peak
         self.detector = detector or ClassicalDetector()
-        self._classical = ClassicalDetector()  # (a site's own mistimed cell: SITE_MISTIMED_RHO2)
+        self._classical = ClassicalDetector(SITE_FALLBACK_CONFIG)  # (a site's own mistimed cell: SITE_MISTIMED_RHO2)
         self._user_pcis = receiver_config.preferred_pcis
         self.datatype = datatype
         self.label = label

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detector import model as edge
-from detector.classical import ClassicalDetector
+from detector.classical import SITE_FALLBACK_CONFIG, ClassicalDetector
 from detector.cli import main
 from detector.features import FEATURE_NAMES, N_FEATURES
 from detector.model import DTDDNNDetector, ModelError, cascade
@@ -110,7 +110,7 @@ def test_a_site_whose_clean_ssbs_the_model_scores_high_gets_its_own_thresholds(t
     lo, hi, t2 = det.thresholds_at(cb)
     assert hi == pytest.approx(edge.sigmoid(edge.logit(0.8) + edge.CLEAN_SCORE_MAX_RAISE))
     assert t2 == pytest.approx(edge.sigmoid(edge.CLEAN_SCORE_MAX_RAISE)) and det.site_falls_back(cb)
-    classical = ClassicalDetector()
+    classical = ClassicalDetector(SITE_FALLBACK_CONFIG)  # (the profile peak tested too)
     rise = FEATURE_NAMES.index("epnre_rel_db")
     for f in (_feats(0.99, 0.99), _feats(0.0, 0.0)):
         for level in (cb.stats["epnre_rel_db"].median, cb.stats["epnre_rel_db"].median + 20.0):
@@ -129,6 +129,29 @@ def test_a_site_whose_clean_ssbs_the_model_scores_high_gets_its_own_thresholds(t
     path.write_text(json.dumps(d))
     old = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
     assert old.clean_scores == {} and det.thresholds_at(old) == (0.2, 0.8, 0.5)
+
+
+def test_the_fallback_classical_detector_also_tests_the_interference_profile_peak():
+    """classical.SITE_FALLBACK_CONFIG: at a site scored by the classical detector in the
+    model's place, a peak of the interference profile (a tone under a loud neighbour) far
+    over the site's clean level is jammed, though its EPNRE and residual stand at the
+    site's; the plain classical detector (the baseline of the evaluation report) does not
+    test it, and a baseline without that statistic is tested as before."""
+    import dataclasses as dc
+
+    from detector.baseline import build_config_baseline
+
+    feats = np.random.default_rng(1).standard_normal((40, N_FEATURES)).astype(np.float32)
+    cb = build_config_baseline(30, 30.72e6, "ci16_le", feats, np.zeros(40), [7])
+    f = np.zeros(N_FEATURES, np.float32)
+    for n in ("epnre_rel_db", "res_all_rel_db", "profile_peak_db"):
+        f[FEATURE_NAMES.index(n)] = cb.stats[n].median
+    fallback, plain = ClassicalDetector(SITE_FALLBACK_CONFIG), ClassicalDetector()
+    assert not fallback.score(f, cb)[0] and not plain.score(f, cb)[0]
+    f[FEATURE_NAMES.index("profile_peak_db")] += 20.0
+    assert fallback.score(f, cb)[0] and not plain.score(f, cb)[0]
+    old = dc.replace(cb, stats={k: v for k, v in cb.stats.items() if k != "profile_peak_db"})
+    assert not fallback.score(f, old)[0]
 
 
 def test_calibrate_warns_when_the_model_calls_the_clean_site_jammed(tmp_path):
