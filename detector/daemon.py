@@ -1124,10 +1124,20 @@ class Daemon:
             if st is not None:
                 st.pipeline.baseline = base
                 st.pipeline.baseline_from_sample = int(end)
+            falls_back = getattr(self.detector, "site_falls_back", lambda c: False)
             rec["configs"] = [{"key": c.key, "ssbs": c.n_ssb, "pcis": list(c.pcis),
                                "noise_floor_db": round(c.noise_floor_db, 2),
-                               "snr_db": round(c.stats["snr_est_db"].median, 2) if "snr_est_db" in c.stats else None}
+                               "snr_db": round(c.stats["snr_est_db"].median, 2) if "snr_est_db" in c.stats else None,
+                               # what scores the site: the classical detector where the model cannot be
+                               # calibrated to it (model.DTDDNNDetector.site_falls_back)
+                               "detector": "classical" if falls_back(c) else self.detector.name}
                               for c in base.configs.values()]
+            for c in rec["configs"]:
+                if c["detector"] != self.detector.name:
+                    log.warning("baseline %s: the model scores this site's clean SSBs as jammed beyond the most its "
+                                "thresholds may be raised; its SSBs are scored by the classical detector against the "
+                                "baseline (a co-channel cell off the serving cell's timing -- or a quiet period that "
+                                "was not clean)", c["key"])
             log.info("baseline learned and written to %s: %s; scoring calibrated from sample %d", lr.path,
                      "; ".join(f"{c['key']}: {c['ssbs']} SSBs, PCI {c['pcis']}, SNR {c['snr_db']} dB"
                                for c in rec["configs"]), end)

@@ -641,6 +641,7 @@ def test_the_daemon_learns_its_baseline_over_a_quiet_period_and_keeps_it(tmp_pat
     assert len(learned) == 1 and learned[0]["ok"] and learned[0]["learned_s"] >= 0.03
     cfgs = learned[0]["configs"]
     assert len(cfgs) == 1 and cfgs[0]["pcis"] == [c["pci"]] and cfgs[0]["ssbs"] >= 10
+    assert cfgs[0]["detector"] == "classical" == d.detector.name  # (what scores the site)
     path = tmp_path / "baseline.json"
     base = SiteBaseline.load(path)
     (cb,) = base.configs.values()
