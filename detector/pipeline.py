@@ -518,6 +518,12 @@ SITE_MISTIMED_FRACTION = 0.75
 SITE_MISTIMED_LOGIT_MARGIN = 3.0
 
 
+def _pss_only_db(feats: np.ndarray) -> float:
+    """How far the interference on an SSB's PSS symbol stands over the loudest of
+    symbols 1-3 (dB, sym<l>_int_rel_db; see MISTIMED_PSS_ONLY_DB)."""
+    return float(feats[_SYM_IDX[0]]) - max(float(feats[i]) for i in _SYM_IDX[1:])
+
+
 def site_mistimed_rho2(base: Optional[ConfigBaseline]) -> Optional[float]:
     """The median reading of the mistimed cell a calibrated site's clean SSBs hold
     (SITE_MISTIMED_RHO2 or more), else None."""
@@ -1055,18 +1061,17 @@ class ScoringPipeline:
             if name != self.detector.name:
                 # a site the model cannot be calibrated to (model.DTDDNNDetector.site_falls_back)
                 self.stats["site_classical"] += 1
+            site_rho2 = site_mistimed_rho2(base)
             if jammed and base is None and obs.pci is not None:
                 mistimed = max(mistimed_readings(obs))
-                pss_only = float(feats[_SYM_IDX[0]]) - max(float(feats[i]) for i in _SYM_IDX[1:])
-                if mistimed >= MISTIMED_MODEL_RHO2 and pss_only < MISTIMED_PSS_ONLY_DB:
+                if mistimed >= MISTIMED_MODEL_RHO2 and _pss_only_db(feats) < MISTIMED_PSS_ONLY_DB:
                     # a co-channel cell well off the serving one's CP (see MISTIMED_MODEL_RHO2)
                     rec.update({"jammed": False, "mistimed_cell": round(mistimed, 3)})
                     self.stats["mistimed_cell"] += 1
             elif jammed and name == self.detector.name != self._classical.name and obs.pci is not None \
-                    and site_mistimed_rho2(base) is not None:
+                    and site_rho2 is not None:
                 mistimed = max(mistimed_readings(obs))
-                pss_only = float(feats[_SYM_IDX[0]]) - max(float(feats[i]) for i in _SYM_IDX[1:])
-                if mistimed >= SITE_MISTIMED_FRACTION * site_mistimed_rho2(base) and pss_only < MISTIMED_PSS_ONLY_DB \
+                if mistimed >= SITE_MISTIMED_FRACTION * site_rho2 and _pss_only_db(feats) < MISTIMED_PSS_ONLY_DB \
                         and self._within_site_clean(base):
                     # the site's own mistimed cell (see SITE_MISTIMED_RHO2): the classical detector's verdict
                     jammed, score, _ = self._classical.score(feats, base)
