@@ -1331,6 +1331,51 @@ def sss_metrics(grid: np.ndarray, nid2: int) -> np.ndarray:
     return _sss_from(_Deramped(grid, nid2), nid2)
 
 
+def cancel_cell_sync(grid: np.ndarray, own_nid2: int, other_nid2: int, other_pci: int | None = None) -> np.ndarray:
+    """An SSB grid with the PSS and SSS of another co-timed cell taken out: a
+    new complex64 (4, 240).
+
+    Two cells of different N_ID2 whose SSBs overlap (a synchronised TDD
+    network; co-sited sectors) put both PSS on symbol 0 and both SSS on symbol
+    2, subcarriers 56..182 (TS 38.211 Table 7.4.3.1-1). Within each group of
+    SSS_GROUP_SC subcarriers (about a coherence bandwidth) the channels are
+    taken flat: on symbol 0 both cells' PSS are known (N_ID2 ``own_nid2`` and
+    ``other_nid2``, §7.4.2.2.1) and fitted jointly (least squares, two
+    unknowns per group), the other's part subtracted; with ``other_pci`` (its
+    N_ID2 ``other_nid2``), on symbol 2 the other cell's SSS (§7.4.2.3.1) is
+    fitted alone (it takes with it about 1/SSS_GROUP_SC of the own SSS's
+    energy per group) and subtracted too. The
+    other cell's phase between its PSS and SSS (arbitrary on real gNBs) and
+    its own CFO and timing are in the fits."""
+    out = np.array(grid, dtype=np.complex64, copy=True)
+    g = SSS_GROUP_SC
+    n_grp = -(-nr.PSS_LENGTH // g)
+    pad = n_grp * g - nr.PSS_LENGTH
+
+    def grouped(v):
+        return np.concatenate([v, np.zeros(pad, v.dtype)]).reshape(n_grp, g)
+
+    y0 = grouped(out[0, _PSS_SL].astype(np.complex128))
+    a = grouped(nr.pss(own_nid2).astype(np.float64))
+    b = grouped(nr.pss(other_nid2).astype(np.float64))
+    # per group: [a b] [h_a h_b]^T = y0 (real +-1 columns: the normal equations are real)
+    aa, bb, ab = np.sum(a * a, axis=1), np.sum(b * b, axis=1), np.sum(a * b, axis=1)
+    ay, by = np.sum(a * y0, axis=1), np.sum(b * y0, axis=1)
+    det = aa * bb - ab * ab
+    ok = det > 1e-9
+    h_b = np.where(ok, (aa * by - ab * ay) / np.where(ok, det, 1.0), by / np.maximum(bb, 1.0))
+    out[0, _PSS_SL] -= (h_b[:, None] * b).ravel()[: nr.PSS_LENGTH].astype(np.complex64)
+    if other_pci is None:
+        return out
+    if other_pci % 3 != other_nid2:
+        raise ValueError(f"other_pci={other_pci} does not have N_ID2 {other_nid2}")
+    s = grouped(nr.sss(other_pci).astype(np.float64))
+    y2 = grouped(out[2, _PSS_SL].astype(np.complex128))
+    h_s = np.sum(s * y2, axis=1) / np.maximum(np.sum(s * s, axis=1), 1.0)
+    out[2, _PSS_SL] -= (h_s[:, None] * s).ravel()[: nr.PSS_LENGTH].astype(np.complex64)
+    return out
+
+
 def identify(grid: np.ndarray, nid2: int, nid1: int | None = None, sss: np.ndarray | None = None) -> CellId:
     """Cell identity at one SSB: N_ID1 from the SSS (or the given one, decided
     over several SSBs) and ī_SSB from the PBCH-DMRS.
