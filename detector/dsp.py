@@ -1331,48 +1331,47 @@ def sss_metrics(grid: np.ndarray, nid2: int) -> np.ndarray:
     return _sss_from(_Deramped(grid, nid2), nid2)
 
 
-def cancel_cell_sync(grid: np.ndarray, own_nid2: int, other_nid2: int, other_pci: int | None = None) -> np.ndarray:
-    """An SSB grid with the PSS and SSS of another co-timed cell taken out: a
-    new complex64 (4, 240).
-
-    Two cells of different N_ID2 whose SSBs overlap (a synchronised TDD
-    network; co-sited sectors) put both PSS on symbol 0 and both SSS on symbol
-    2, subcarriers 56..182 (TS 38.211 Table 7.4.3.1-1). Within each group of
-    SSS_GROUP_SC subcarriers (about a coherence bandwidth) the channels are
-    taken flat: on symbol 0 both cells' PSS are known (N_ID2 ``own_nid2`` and
-    ``other_nid2``, §7.4.2.2.1) and fitted jointly (least squares, two
-    unknowns per group), the other's part subtracted; with ``other_pci`` (its
-    N_ID2 ``other_nid2``), on symbol 2 the other cell's SSS (§7.4.2.3.1) is
-    fitted alone (it takes with it about 1/SSS_GROUP_SC of the own SSS's
-    energy per group) and subtracted too. The
-    other cell's phase between its PSS and SSS (arbitrary on real gNBs) and
-    its own CFO and timing are in the fits."""
-    out = np.array(grid, dtype=np.complex64, copy=True)
+def _fit_out(y: np.ndarray, own: np.ndarray | None, others: list[np.ndarray]) -> np.ndarray:
+    """``y`` (127,) less the part of it that the sequences ``others`` (each (127,),
+    +-1) carry, their gains fitted by least squares in each group of SSS_GROUP_SC
+    subcarriers together with that of ``own`` (None: not fitted): complex128 (127,)."""
     g = SSS_GROUP_SC
     n_grp = -(-nr.PSS_LENGTH // g)
     pad = n_grp * g - nr.PSS_LENGTH
+    cols = ([own] if own is not None else []) + others
+    A = np.stack([np.concatenate([np.asarray(c, np.float64), np.zeros(pad)]) for c in cols], axis=1)
+    A = A.reshape(n_grp, g, len(cols))  # (groups, subcarriers, sequences)
+    yg = np.concatenate([y.astype(np.complex128), np.zeros(pad)]).reshape(n_grp, g)
+    h = np.einsum("gcs,gs->gc", np.linalg.pinv(A), yg)  # (groups, sequences): each one's gain
+    k = 1 if own is not None else 0
+    fit = np.einsum("gsc,gc->gs", A[:, :, k:], h[:, k:])
+    return (yg - fit).ravel()[: nr.PSS_LENGTH]
 
-    def grouped(v):
-        return np.concatenate([v, np.zeros(pad, v.dtype)]).reshape(n_grp, g)
 
-    y0 = grouped(out[0, _PSS_SL].astype(np.complex128))
-    a = grouped(nr.pss(own_nid2).astype(np.float64))
-    b = grouped(nr.pss(other_nid2).astype(np.float64))
-    # per group: [a b] [h_a h_b]^T = y0 (real +-1 columns: the normal equations are real)
-    aa, bb, ab = np.sum(a * a, axis=1), np.sum(b * b, axis=1), np.sum(a * b, axis=1)
-    ay, by = np.sum(a * y0, axis=1), np.sum(b * y0, axis=1)
-    det = aa * bb - ab * ab
-    ok = det > 1e-9
-    h_b = np.where(ok, (aa * by - ab * ay) / np.where(ok, det, 1.0), by / np.maximum(bb, 1.0))
-    out[0, _PSS_SL] -= (h_b[:, None] * b).ravel()[: nr.PSS_LENGTH].astype(np.complex64)
-    if other_pci is None:
-        return out
-    if other_pci % 3 != other_nid2:
-        raise ValueError(f"other_pci={other_pci} does not have N_ID2 {other_nid2}")
-    s = grouped(nr.sss(other_pci).astype(np.float64))
-    y2 = grouped(out[2, _PSS_SL].astype(np.complex128))
-    h_s = np.sum(s * y2, axis=1) / np.maximum(np.sum(s * s, axis=1), 1.0)
-    out[2, _PSS_SL] -= (h_s[:, None] * s).ravel()[: nr.PSS_LENGTH].astype(np.complex64)
+def cancel_cell_sync(grid: np.ndarray, own_nid2: int, other_nid2s, other_pcis=()) -> np.ndarray:
+    """An SSB grid with the PSS (and SSS) of other co-timed cells taken out: a
+    new complex64 (4, 240).
+
+    Cells whose SSBs overlap (a synchronised TDD network; co-sited sectors) put
+    their PSS on symbol 0 and their SSS on symbol 2, subcarriers 56..182 (TS
+    38.211 Table 7.4.3.1-1). Within each group of SSS_GROUP_SC subcarriers
+    (about a coherence bandwidth) the channels are taken flat. On symbol 0 the
+    PSS of every N_ID2 in ``other_nid2s`` (§7.4.2.2.1) is fitted jointly with
+    the own one (``own_nid2``; least squares, one gain per sequence and group:
+    co-timed cells of one N_ID2 share a gain) and subtracted; on symbol 2 the
+    SSS (§7.4.2.3.1) of each cell in ``other_pcis`` is fitted (jointly, the
+    own SSS being unknown: each takes with it about 1/SSS_GROUP_SC of the own
+    SSS's energy per group) and subtracted. Each other cell's phase between its
+    PSS and SSS (arbitrary on real gNBs), its own CFO and timing are in the fits."""
+    others = sorted({int(n) for n in other_nid2s} - {int(own_nid2)})
+    out = np.array(grid, dtype=np.complex64, copy=True)
+    if others:
+        out[0, _PSS_SL] = _fit_out(out[0, _PSS_SL], nr.pss(own_nid2), [nr.pss(n) for n in others])
+    pcis = sorted({int(p) for p in other_pcis})
+    if any(p % 3 == own_nid2 % 3 for p in pcis):
+        raise ValueError(f"other_pcis={pcis}: a cell of the own N_ID2 {own_nid2}")
+    if pcis:
+        out[2, _PSS_SL] = _fit_out(out[2, _PSS_SL], None, [nr.sss(p) for p in pcis])
     return out
 
 

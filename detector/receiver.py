@@ -673,8 +673,7 @@ def _cancel_cotimed(cands: list, cfg: ReceiverConfig) -> list:
     base = {}
     for i in sorted({i for i, _ in pairs}):
         st, nid2, energy, cfo, grid, _ = cands[i]
-        for nid2_j in sorted({cands[j][1] for a, j in pairs if a == i}):
-            grid = dsp.cancel_cell_sync(grid, nid2, nid2_j)
+        grid = dsp.cancel_cell_sync(grid, nid2, [cands[j][1] for a, j in pairs if a == i])
         base[i] = grid
         out[i] = (st, nid2, energy, cfo, grid, dsp.sss_metrics(grid, nid2))
     first = list(out)
@@ -685,9 +684,8 @@ def _cancel_cotimed(cands: list, cfg: ReceiverConfig) -> list:
             if not partners:
                 continue
             st, nid2, energy, cfo, _, m_first = first[i]
-            grid = base[i]  # from the PSS-cleaned grid each round: the partners' latest N_ID1
-            for j in partners:
-                grid = dsp.cancel_cell_sync(grid, nid2, out[j][1], 3 * int(np.argmax(out[j][5])) + out[j][1])
+            # from the PSS-cleaned grid each round: the partners' latest N_ID1
+            grid = dsp.cancel_cell_sync(base[i], nid2, (), [3 * int(np.argmax(out[j][5])) + out[j][1] for j in partners])
             m = dsp.sss_metrics(grid, nid2)
             if int(np.argmax(m)) == int(np.argmax(m_first)) and _own_sss_ratio(m) > _own_sss_ratio(m_first):
                 nxt[i] = (st, nid2, energy, cfo, grid, m)

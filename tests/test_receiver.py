@@ -1633,16 +1633,16 @@ def test_cancel_cell_sync_takes_out_the_other_cells_pss_and_sss():
         m = dsp.sss_metrics(g, 1)
         return m[40] / np.max(np.delete(m, 40))
 
-    clean = dsp.cancel_cell_sync(grid, 1, 2, other)
+    clean = dsp.cancel_cell_sync(grid, 1, [2], [other])
     # (sss_metrics: 1 for a perfect match; the other cell's PSS in the channel estimate and its
     # SSS in the match hold the own cell's at 0.44)
     assert dsp.sss_metrics(clean, 1)[40] > 0.85 > 0.6 > dsp.sss_metrics(grid, 1)[40]
     assert own_ratio(clean) > 1.25 * own_ratio(grid)
     left = clean[0, dsp.PSS_K] - h_own * nr.pss(1)
     assert np.mean(np.abs(left) ** 2) < 0.05 * np.mean(np.abs(h_other) ** 2)
-    assert np.array_equal(dsp.cancel_cell_sync(grid, 1, 2)[2], grid[2])  # PSS only: the SSS symbol untouched
-    with pytest.raises(ValueError, match="N_ID2"):
-        dsp.cancel_cell_sync(grid, 1, 0, other)
+    assert np.array_equal(dsp.cancel_cell_sync(grid, 1, [2])[2], grid[2])  # PSS only: the SSS symbol untouched
+    with pytest.raises(ValueError, match="own N_ID2"):
+        dsp.cancel_cell_sync(grid, 1, [2], [3 * 7 + 1])
 
 
 def test_unlocked_receiver_takes_more_than_one_search_block_at_once():
