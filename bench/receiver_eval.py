@@ -43,6 +43,10 @@
         # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
         # cell): right PCI, FAR and Pd (a jammer 8 dB under the SNR) uncalibrated and calibrated
 
+    python bench/receiver_eval.py cotimed [--n 300] [--seed 900] [--power=-1,1]
+        # 1 ms recordings (one SSB) of a cell and a co-timed neighbour about as loud,
+        # uncalibrated: records of a cell on the air and clean, none, another PCI, jammed
+
     python bench/receiver_eval.py network [--sites 12] [--seed 7] [--count 2,3]
         # sites of the simulator's co-timed neighbour cells (neighbour.count of them, -9..-3 dB,
         # each on its own TDL channel), calibrated on one 40 ms recording: the neighbours the
@@ -862,6 +866,42 @@ def eval_dense(n, seed):
           f"the air {t['on air']}, not on the air {t['not on air']}, none {t['none']}")
 
 
+def eval_cotimed(n, seed, power_db=(-1.0, 1.0), model="default"):
+    """1 ms recordings of one SSB (from 0.3 ms before it) of a clean cell and a co-timed
+    neighbour ``power_db`` from it (the default mix otherwise: SNR 15-35 dB, TDL,
+    traffic, the simulator's neighbour timing and CFO), uncalibrated: how often the
+    records name a cell on the air and none is jammed, give no record, name another
+    PCI, or call a cell on the air jammed."""
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(15.0, 35.0), duration_ms=25.0,
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=power_db))
+    t = defaultdict(int)
+    same = defaultdict(int)
+    for s in range(n):
+        rng = np.random.default_rng([seed, s])
+        p = draw_params(cfg, rng, force_clean=True)
+        cap = simulate_capture(p, rng)
+        if not cap.ssbs:
+            continue
+        fs = p.sample_rate_hz
+        a = max(0, cap.ssbs[0].sample_start - int(0.3e-3 * fs))
+        pipe = ScoringPipeline(fs, p.center_freq_hz, p.datatype, detector=det)
+        x = cap.iq[a : a + int(1e-3 * fs)]
+        recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+        on_air = {p.pci, p.neighbour["pci"]}
+        k = ("none" if not recs else "another PCI" if any(r["pci"] not in on_air for r in recs)
+             else "jammed" if any(r["jammed"] for r in recs) else "right")
+        t[k] += 1
+        same[k] += p.pci % 3 == p.neighbour["pci"] % 3
+        if k != "right":
+            print(f"  recording {s}: cells {p.pci} and {p.neighbour['pci']} "
+                  f"({p.neighbour['power_db']:+.1f} dB), {fs / 1e6:g} Msps: {k} {[r['pci'] for r in recs]}")
+    print(f"{sum(t.values())} recordings of 1 ms, a cell and a co-timed neighbour {power_db[0]:g}..{power_db[1]:g} dB "
+          f"from it ({det.name}, uncalibrated): " + ", ".join(f"{k} {t[k]} ({same[k]} of one N_ID2)"
+                                                             for k in ("right", "none", "another PCI", "jammed")))
+
+
 def eval_strong(n_sites, seed, sjnr_db=(-10.0, -3.0), model="default"):
     """Strong jammers on from the first sample, no baseline: per site of the default
     mix (20 ms, SNR 15-35 dB) each jammer type in turn at an SJNR drawn in ``sjnr_db``;
@@ -1033,7 +1073,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
-                                         "cells", "realjam", "strong", "network"])
+                                         "cells", "realjam", "strong", "network", "cotimed"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -1046,7 +1086,8 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, help="cfo: one sample rate (Hz), SSB off-centre (default: the mix)")
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
     ap.add_argument("--power", default=None, help="mistimed: the neighbour's power range (dB; default -20,-3); "
-                                                  "cells: the extra cells' (default -9,-3)")
+                                                  "cells: the extra cells' (default -9,-3); cotimed: the "
+                                                  "neighbour's (default -1,1)")
     ap.add_argument("--sir", default=None, help="novel, protocol: signal-to-jammer ratios over the SSB's band "
                                                 "(dB; default 5,15,25); realjam: SJNRs (default 5,10,15,20,25)")
     ap.add_argument("--rates", default="19.5,20,25,50", help="rates: sample rates (Msps) to resample to")
@@ -1064,7 +1105,7 @@ def main(argv=None):
     if a.n is None:
         a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
-        a.seed = {"dense": 77, "alone": 55, "network": 7}.get(a.what, 1)
+        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900}.get(a.what, 1)
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.no_fade_guard:
@@ -1104,6 +1145,9 @@ def main(argv=None):
         lo, hi = (int(v) for v in (a.count or "2,3").split(","))
         eval_network(a.sites, a.seed, count=(lo, hi),
                      model="default" if a.model == "classical" else a.model)
+    elif a.what == "cotimed":
+        lo, hi = (float(v) for v in (a.power or "-1,1").split(","))
+        eval_cotimed(a.n, a.seed, power_db=(lo, hi), model="default" if a.model == "classical" else a.model)
     elif a.what == "cells":
         lo, hi = (float(v) for v in (a.power or "-9,-3").split(","))
         eval_cells(a.sites, a.seed, extra=a.extra, power_db=(lo, hi),
