@@ -577,6 +577,12 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
         nid1, margin, acc = _decide_nid1(mine, nid2, cfg)
+        pair = _merged_pss_pair(mine, nid2)
+        if pair is not None and nid1 not in pair[4]:
+            # two co-timed cells of this N_ID2 whose PSS merged: decided on the SSS alone
+            nid1, margin, acc = pair[:3]
+        else:
+            pair = None
         if margin < cfg.min_sss_margin:
             # PSS-like peaks that carry no SSS (traffic, a co-timed cell of another N_ID2
             # whose PSS partly matches) add noise to every N_ID1 and can drown a cell seen
@@ -604,8 +610,8 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         dets = []
         owns = []
         grids = []
-        for st, _, r2, cfo, grid, m in mine:
-            own = _own_sss_ratio(m, nid1)
+        for k, (st, _, r2, cfo, grid, m) in enumerate(mine):
+            own = _own_sss_ratio(m, nid1) if pair is None else pair[3][k]
             if own < cfg.sss_peak_ratio:
                 continue  # a PSS-like peak that does not carry this cell's SSS
             cell = dsp.identify(grid, nid2, nid1=nid1, sss=acc)
@@ -769,6 +775,37 @@ def _joint_cell_power(grids: np.ndarray, pcis, ibars) -> np.ndarray:
         gd = np.einsum("mgkn,mgn->mgk", np.linalg.pinv(d.reshape(m, 30, 4, len(mine))), yd)
         p_dmrs[mine] = np.mean(np.abs(gd) ** 2, axis=(0, 1))
     return 0.5 * (p_sss + p_dmrs)
+
+
+COTIMED_GROUPED_RATIO = 1.6  # _merged_pss_pair: the 2nd-best grouped SSS match over the 3rd (energy)
+
+
+def _merged_pss_pair(cands: list, nid2: int):
+    """Two co-timed cells of one N_ID2 (acquire_steps' candidates of ``nid2``): one
+    PSS, whose channel holds both cells' with their timing difference, so that the SSS
+    matched through it (:func:`dsp.sss_metrics`) loses either cell's coherence over
+    the band (the two cells of a 1 ms recording within ±1 dB: their N_ID1s ranked
+    2nd-272nd, another PCI found in 8 of 300). The grouped match
+    (:func:`dsp.sss_group_energy`: coherent over SSS_GROUP_SC subcarriers, no channel
+    estimate) ranks them first and second, the 2nd 1.35-2.7x the 3rd (over 150 such
+    recordings; one cell or cells of other N_ID2: at most 1.35). Where the 2nd stands
+    COTIMED_GROUPED_RATIO over the 3rd: (the stronger of the two by their jointly
+    fitted power, the margin (2nd / 3rd) ** 0.5, the grouped match's amplitude
+    (336,) with the other cell's taken out (the margin :func:`dsp.identify` gives
+    is then this cell's over the 3rd), each candidate's own grouped match of that
+    N_ID1 over its median, the two N_ID1s); else None."""
+    rx = dsp.sss_rx_groups(np.stack([c[4][2, dsp.PSS_K] for c in cands]))
+    g = dsp.sss_group_energy(rx, dsp.sss_groups()[nid2::3])  # (m, 336)
+    total = g.sum(axis=0)
+    order = np.argsort(total)[::-1]
+    if total[order[1]] < COTIMED_GROUPED_RATIO * total[order[2]]:
+        return None
+    two = (int(order[0]), int(order[1]))
+    nid1 = _strongest_nid1(cands, nid2, two)
+    owns = (g[:, nid1] / np.maximum(np.median(g, axis=1), 1e-30)).tolist()
+    acc = np.sqrt(total)
+    acc[two[1] if nid1 == two[0] else two[0]] = 0.0  # the other cell is no rival of this one's N_ID1
+    return nid1, float(np.sqrt(total[order[1]] / total[order[2]])), acc, owns, two
 
 
 def _strongest_nid1(cands: list, nid2: int, nid1s) -> int:
