@@ -1608,6 +1608,57 @@ def test_sss_metrics_equal_the_table_product():
         np.testing.assert_allclose(dsp.sss_metrics(grid, nid2), ref, rtol=1e-4, atol=1e-6)
 
 
+def _one_ms_of_two_cells(s: int):
+    """The default mix's clean cell and a co-timed neighbour within ±1 dB, 1 ms from
+    0.3 ms before its first SSB (``bench/receiver_eval.py cotimed``'s recording ``s``):
+    (params, x)."""
+    cfg = _clean_cfg(snr_db=(15.0, 35.0), duration_ms=25.0,
+                     neighbour=NeighbourConfig(probability=1.0, power_db=(-1.0, 1.0)))
+    rng = np.random.default_rng([900, s])
+    p = draw_params(cfg, rng, force_clean=True)
+    cap = simulate_capture(p, rng)
+    a = max(0, cap.ssbs[0].sample_start - int(0.3e-3 * p.sample_rate_hz))
+    return p, cap.iq[a : a + int(1e-3 * p.sample_rate_hz)]
+
+
+@pytest.mark.parametrize("s", [66, 91, 155])
+def test_two_cotimed_cells_of_one_nid2_give_one_of_them(s):
+    """Two co-timed cells of one N_ID2 within 1 dB, 1 ms: one PSS whose channel holds
+    both, through which the SSS matches of both cells ranked 2nd-121st; the search
+    named PCIs 323, 1006, 115 (not on the air). The grouped SSS match
+    (receiver._merged_pss_pair) ranks the two cells first: one of them, clean."""
+    from detector.pipeline import load_detector
+
+    p, x = _one_ms_of_two_cells(s)
+    on_air = {p.pci, p.neighbour["pci"]}
+    assert p.pci % 3 == p.neighbour["pci"] % 3 and abs(p.neighbour["power_db"]) <= 1.0
+    recs, _ = _score(x, p, detector=load_detector("default"))
+    recs = [r for r in recs if r["valid"]]
+    assert recs and {r["pci"] for r in recs} <= on_air and not any(r["jammed"] for r in recs), recs
+
+
+def test_merged_pss_pair_is_no_rule_for_one_cell(monkeypatch):
+    """A single cell (no neighbour, SNR 15-35 dB): the grouped SSS match's 2nd N_ID1
+    never stands COTIMED_GROUPED_RATIO over the 3rd (at most 1.25 over 150 recordings)."""
+    cfg = _clean_cfg(snr_db=(15.0, 35.0), duration_ms=25.0, neighbour=NeighbourConfig(probability=0.0))
+    seen = []
+    orig = receiver._merged_pss_pair
+
+    def spy(cands, nid2):
+        out = orig(cands, nid2)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(receiver, "_merged_pss_pair", spy)
+    for s in range(6):
+        rng = np.random.default_rng([901, s])
+        p = draw_params(cfg, rng, force_clean=True)
+        cap = simulate_capture(p, rng)
+        acq = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
+        assert acq is not None and acq.pci == p.pci
+    assert seen and all(v is None for v in seen)
+
+
 def test_cancel_cell_sync_takes_out_the_other_cells_pss_and_sss():
     """Two co-timed cells of N_ID2 1 and 2 at one power on one SSB grid, each with its own
     channel (smooth over a few subcarriers) and its own phase between PSS and SSS: the
