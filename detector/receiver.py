@@ -577,9 +577,10 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
         nid1, margin, acc = _decide_nid1(mine, nid2, cfg)
-        pair = _merged_pss_pair(mine, nid2)
-        if pair is not None and nid1 not in pair[4]:
-            # two co-timed cells of this N_ID2 whose PSS merged: decided on the SSS alone
+        pair = _grouped_sss_decision(mine, nid2)
+        if pair is not None and (nid1 not in pair[4] if len(pair[4]) == 2 else margin < cfg.single_sss_margin):
+            # two co-timed cells of this N_ID2 whose PSS merged, or a cell whose SSS matched
+            # through the PSS's channel is unclear: decided on the grouped SSS match
             nid1, margin, acc = pair[:3]
         else:
             pair = None
@@ -777,35 +778,52 @@ def _joint_cell_power(grids: np.ndarray, pcis, ibars) -> np.ndarray:
     return 0.5 * (p_sss + p_dmrs)
 
 
-COTIMED_GROUPED_RATIO = 1.6  # _merged_pss_pair: the 2nd-best grouped SSS match over the 3rd (energy)
+COTIMED_GROUPED_RATIO = 1.6  # _grouped_sss_decision: two cells, the 2nd grouped SSS match over the 3rd (energy)
+CLEAR_GROUPED_RATIO = 1.8  # _grouped_sss_decision: one cell, the best grouped SSS match over the 2nd (energy)
 
 
-def _merged_pss_pair(cands: list, nid2: int):
-    """Two co-timed cells of one N_ID2 (acquire_steps' candidates of ``nid2``): one
-    PSS, whose channel holds both cells' with their timing difference, so that the SSS
-    matched through it (:func:`dsp.sss_metrics`) loses either cell's coherence over
-    the band (the two cells of a 1 ms recording within ±1 dB: their N_ID1s ranked
-    2nd-272nd, another PCI found in 8 of 300). The grouped match
+def _grouped_sss_decision(cands: list, nid2: int):
+    """The N_ID1 of acquire_steps' candidates of ``nid2`` by the grouped SSS match
     (:func:`dsp.sss_group_energy`: coherent over SSS_GROUP_SC subcarriers, no channel
-    estimate) ranks them first and second, the 2nd 1.35-2.7x the 3rd (over 150 such
-    recordings; one cell or cells of other N_ID2: at most 1.35). Where the 2nd stands
-    COTIMED_GROUPED_RATIO over the 3rd: (the stronger of the two by their jointly
-    fitted power, the margin (2nd / 3rd) ** 0.5, the grouped match's amplitude
-    (336,) with the other cell's taken out (the margin :func:`dsp.identify` gives
-    is then this cell's over the 3rd), each candidate's own grouped match of that
-    N_ID1 over its median, the two N_ID1s); else None."""
+    estimate), where it is clear and the usual one (:func:`dsp.sss_metrics`, the SSS
+    equalised with the PSS's channel) may not be:
+
+    - two co-timed cells of one N_ID2: one PSS, whose channel holds both cells' with
+      their timing difference, so that the equalised match loses either cell's
+      coherence over the band (the two cells of a 1 ms recording within ±1 dB: their
+      N_ID1s ranked 2nd-272nd, another PCI found in 8 of 300); the grouped match
+      ranks them first and second, the 2nd 1.35-2.7x the 3rd (150 such recordings;
+      one cell, or cells of other N_ID2: at most 1.35). Where the 2nd stands
+      COTIMED_GROUPED_RATIO over the 3rd: the stronger of the two by their jointly
+      fitted power;
+    - else a cell whose best grouped match stands CLEAR_GROUPED_RATIO over the 2nd
+      (a co-timed cell of another N_ID2 about as loud spoils the PSS's channel:
+      the equalised margin under 1.3 in 39 of 220 such decisions, the grouped ratio
+      over 1.8 in 37 of them; candidates that hold no cell: at most 1.47 over 420
+      decisions, SNR -3..35 dB).
+
+    Returns (N_ID1, its margin (ratio ** 0.5), the grouped match's amplitude (336,)
+    with the other cell's taken out for a pair (the margin :func:`dsp.identify` gives
+    is then this cell's over the 3rd), each candidate's own grouped match of the
+    N_ID1 over its median, the N_ID1s: the pair, or the one), or None."""
     rx = dsp.sss_rx_groups(np.stack([c[4][2, dsp.PSS_K] for c in cands]))
     g = dsp.sss_group_energy(rx, dsp.sss_groups()[nid2::3])  # (m, 336)
     total = g.sum(axis=0)
     order = np.argsort(total)[::-1]
-    if total[order[1]] < COTIMED_GROUPED_RATIO * total[order[2]]:
-        return None
-    two = (int(order[0]), int(order[1]))
-    nid1 = _strongest_nid1(cands, nid2, two)
-    owns = (g[:, nid1] / np.maximum(np.median(g, axis=1), 1e-30)).tolist()
     acc = np.sqrt(total)
-    acc[two[1] if nid1 == two[0] else two[0]] = 0.0  # the other cell is no rival of this one's N_ID1
-    return nid1, float(np.sqrt(total[order[1]] / total[order[2]])), acc, owns, two
+    if total[order[1]] >= COTIMED_GROUPED_RATIO * total[order[2]]:
+        nid1s = (int(order[0]), int(order[1]))
+        nid1 = _strongest_nid1(cands, nid2, nid1s)
+        acc[nid1s[1] if nid1 == nid1s[0] else nid1s[0]] = 0.0  # the other cell is no rival of this one's N_ID1
+        ratio = total[order[1]] / total[order[2]]
+    elif total[order[0]] >= CLEAR_GROUPED_RATIO * total[order[1]]:
+        nid1 = int(order[0])
+        nid1s = (nid1,)
+        ratio = total[order[0]] / total[order[1]]
+    else:
+        return None
+    owns = (g[:, nid1] / np.maximum(np.median(g, axis=1), 1e-30)).tolist()
+    return nid1, float(np.sqrt(ratio)), acc, owns, nid1s
 
 
 def _strongest_nid1(cands: list, nid2: int, nid1s) -> int:

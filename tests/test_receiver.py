@@ -1626,7 +1626,7 @@ def test_two_cotimed_cells_of_one_nid2_give_one_of_them(s):
     """Two co-timed cells of one N_ID2 within 1 dB, 1 ms: one PSS whose channel holds
     both, through which the SSS matches of both cells ranked 2nd-121st; the search
     named PCIs 323, 1006, 115 (not on the air). The grouped SSS match
-    (receiver._merged_pss_pair) ranks the two cells first: one of them, clean."""
+    (receiver._grouped_sss_decision) ranks the two cells first: one of them, clean."""
     from detector.pipeline import load_detector
 
     p, x = _one_ms_of_two_cells(s)
@@ -1637,26 +1637,45 @@ def test_two_cotimed_cells_of_one_nid2_give_one_of_them(s):
     assert recs and {r["pci"] for r in recs} <= on_air and not any(r["jammed"] for r in recs), recs
 
 
-def test_merged_pss_pair_is_no_rule_for_one_cell(monkeypatch):
+def test_grouped_sss_decision_sees_no_pair_in_one_cell(monkeypatch):
     """A single cell (no neighbour, SNR 15-35 dB): the grouped SSS match's 2nd N_ID1
-    never stands COTIMED_GROUPED_RATIO over the 3rd (at most 1.25 over 150 recordings)."""
+    never stands COTIMED_GROUPED_RATIO over the 3rd (at most 1.25 over 150 recordings),
+    and where its best stands clear that is the cell's."""
     cfg = _clean_cfg(snr_db=(15.0, 35.0), duration_ms=25.0, neighbour=NeighbourConfig(probability=0.0))
     seen = []
-    orig = receiver._merged_pss_pair
+    orig = receiver._grouped_sss_decision
 
     def spy(cands, nid2):
         out = orig(cands, nid2)
-        seen.append(out)
+        seen.append((nid2, out))
         return out
 
-    monkeypatch.setattr(receiver, "_merged_pss_pair", spy)
+    monkeypatch.setattr(receiver, "_grouped_sss_decision", spy)
     for s in range(6):
+        seen.clear()
         rng = np.random.default_rng([901, s])
         p = draw_params(cfg, rng, force_clean=True)
         cap = simulate_capture(p, rng)
         acq = acquire(cap.iq, p.sample_rate_hz, p.center_freq_hz)
         assert acq is not None and acq.pci == p.pci
-    assert seen and all(v is None for v in seen)
+        assert seen and all(v is None or len(v[4]) == 1 for _, v in seen)
+        assert any(v is not None and 3 * v[0] + n == p.pci for n, v in seen)
+
+
+@pytest.mark.parametrize("s", [26, 61, 62])
+def test_two_cotimed_cells_of_other_nid2_give_one_of_them(s):
+    """Two co-timed cells of different N_ID2 within 1 dB, 1 ms: even with the other's
+    PSS and SSS fitted out (receiver._cancel_cotimed) neither SSS matched through the
+    PSS's channel stood clear (no record); the grouped match, which needs no channel,
+    does (receiver._grouped_sss_decision): one of them, clean."""
+    from detector.pipeline import load_detector
+
+    p, x = _one_ms_of_two_cells(s)
+    assert p.pci % 3 != p.neighbour["pci"] % 3 and abs(p.neighbour["power_db"]) <= 1.0
+    recs, _ = _score(x, p, detector=load_detector("default"))
+    recs = [r for r in recs if r["valid"]]
+    assert recs and {r["pci"] for r in recs} <= {p.pci, p.neighbour["pci"]}, recs
+    assert not any(r["jammed"] for r in recs)
 
 
 def test_cancel_cell_sync_takes_out_the_other_cells_pss_and_sss():
