@@ -43,6 +43,10 @@
         # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
         # cell): right PCI, FAR and Pd (a jammer 8 dB under the SNR) uncalibrated and calibrated
 
+    python bench/receiver_eval.py iqimage [--sites 24] [--seed 77] [--images=-20,-25,-30]
+        # clean cells through a receiver's IQ imbalance image: SSBs called jammed with the
+        # receiver's image removal and without it
+
     python bench/receiver_eval.py cotimed [--n 300] [--seed 900] [--power=-1,1]
         # 1 ms recordings (one SSB) of a cell and a co-timed neighbour about as loud,
         # uncalibrated: records of a cell on the air and clean, none, another PCI, jammed
@@ -866,6 +870,38 @@ def eval_dense(n, seed):
           f"the air {t['on air']}, not on the air {t['not on air']}, none {t['none']}")
 
 
+def eval_iqimage(n_sites, seed, images_db, model="default"):
+    """Clean cells (SNR 30-35 dB, no neighbour, the default mix otherwise: traffic, TDL)
+    recorded through a receiver whose IQ imbalance leaves a mirror image ``images_db``
+    under the signal (signals.channel.iq_imbalance), uncalibrated: SSBs called jammed with
+    the receiver's image removal (ReceiverConfig.iq_balance) and without it."""
+    from detector.receiver import ReceiverConfig
+    from signals import channel
+
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(30.0, 35.0), duration_ms=25.0, neighbour=NeighbourConfig(probability=0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    sites = []
+    for s in range(n_sites):
+        rng = np.random.default_rng([seed, s])
+        p = draw_params(cfg, rng, force_clean=True)
+        sites.append((p, simulate_capture(p, rng).iq))
+    for image_db in images_db:
+        out = {}
+        for on in (True, False):
+            n = jam = 0
+            for p, x in sites:
+                y = np.asarray(channel.iq_imbalance(x, image_db, np.random.default_rng(1)), np.complex64)
+                pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det,
+                                       receiver_config=ReceiverConfig(iq_balance=on))
+                recs = [r for r in pipe.push(y) + pipe.flush() if r["valid"]]
+                n += len(recs)
+                jam += sum(bool(r["jammed"]) for r in recs)
+            out[on] = (jam, n)
+        print(f"image {image_db:+5.1f} dB, {n_sites} clean sites ({det.name}, uncalibrated): jammed "
+              f"{out[True][0]}/{out[True][1]} with the image removed, {out[False][0]}/{out[False][1]} without")
+
+
 def eval_cotimed(n, seed, power_db=(-1.0, 1.0), model="default"):
     """1 ms recordings of one SSB (from 0.3 ms before it) of a clean cell and a co-timed
     neighbour ``power_db`` from it (the default mix otherwise: SNR 15-35 dB, TDL,
@@ -1073,7 +1109,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
-                                         "cells", "realjam", "strong", "network", "cotimed"])
+                                         "cells", "realjam", "strong", "network", "cotimed", "iqimage"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -1098,6 +1134,7 @@ def main(argv=None):
                                                               "of its own (FAR and Pd)")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     ap.add_argument("--jnr", type=float, default=0.0, help="weaker: the barrage's JNR (dB)")
+    ap.add_argument("--images", default=None, help="iqimage: the IQ image levels (dB; default -20,-25,-30)")
     ap.add_argument("--count", default=None, help="network: co-timed neighbour cells per site, min,max (default 2,3)")
     ap.add_argument("--extra", type=int, default=1, help="cells: co-timed cells besides the serving one and its "
                                                          "simulated neighbour")
@@ -1105,7 +1142,7 @@ def main(argv=None):
     if a.n is None:
         a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
-        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900}.get(a.what, 1)
+        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77}.get(a.what, 1)
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.no_fade_guard:
@@ -1144,6 +1181,9 @@ def main(argv=None):
     elif a.what == "network":
         lo, hi = (int(v) for v in (a.count or "2,3").split(","))
         eval_network(a.sites, a.seed, count=(lo, hi),
+                     model="default" if a.model == "classical" else a.model)
+    elif a.what == "iqimage":
+        eval_iqimage(a.sites, a.seed, [float(v) for v in (a.images or "-20,-25,-30").split(",")],
                      model="default" if a.model == "classical" else a.model)
     elif a.what == "cotimed":
         lo, hi = (float(v) for v in (a.power or "-1,1").split(","))

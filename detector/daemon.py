@@ -786,6 +786,7 @@ class Daemon:
             "samples_unsearched": t.samples_unsearched + (getattr(rx, "n_unsearched", 0) if rx is not None else 0),
             "timing_jumps": t.timing_jumps + (getattr(rx, "n_timing_jumps", 0) if rx is not None else 0),
             "dc_offset_power_ratio": getattr(rx, "dc_offset_power_ratio", 0.0),
+            "iq_image_power_ratio": getattr(rx, "iq_image_power_ratio", 0.0),
             "malformed_messages": t.malformed_messages + (src.malformed_messages if src else 0),
             "dropped_bytes": t.dropped_bytes + (src.dropped_bytes if src else 0),
             "source_reconnects": t.reconnects + (src.reconnects if src else 0),

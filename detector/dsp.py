@@ -223,6 +223,40 @@ def dc_offset(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[complex, 
     return (dc, power) if abs(dc) ** 2 > min_ratio * var else (0j, 0.0)
 
 
+IQ_IMAGE_SIGMAS = 5.0  # iq_image: the improperness must stand this many standard errors out of its noise
+IQ_IMAGE_MAX = 0.3  # iq_image: |w| over this (image -10 dB) is no receiver's imbalance: an improper signal
+
+
+def iq_image(x: np.ndarray) -> complex:
+    """The receiver's IQ imbalance in a block of samples (DC removed): the
+    coefficient w of its mirror image, y = x + w conj(x), as the block's
+    improperness E[y^2] / (2 E|y|^2) (for a proper x -- noise, OFDM, an SSB off
+    0 Hz: E[x^2] = 0 -- to first order in w), so that ``y - w conj(y)`` takes the
+    image out (to a factor 1 - |w|^2). 0 where it does not stand IQ_IMAGE_SIGMAS
+    standard errors (~1 / (2 sqrt(n)) in |w|: -53 dB for a 1 ms block at 46.08
+    Msps) out of its estimation noise, where |w| > IQ_IMAGE_MAX (a tone or a real
+    signal at 0 Hz, not an imbalance: left alone), or where the block holds
+    NaN/Inf. A 20 dB image (w = 0.1) of an SSB 0.36 MHz off the capture centre
+    lands on its null REs 24 subcarriers away: the model took two real cells for
+    jammed.
+
+    ``x``: complex64 (n,). Returns complex (0j when none)."""
+    n = x.size
+    if n < 64:
+        return 0j
+    v = np.ascontiguousarray(x, dtype=np.complex64).ravel()
+    p = sum_sq(v) / n
+    if not (math.isfinite(p) and p > 0.0):
+        return 0j
+    # sum y^2 (np.dot of complex arrays does not conjugate), in dot products of at most 8192
+    # values as in sum_sq
+    m2 = complex(sum(complex(np.dot(v[i : i + 8192], v[i : i + 8192])) for i in range(0, n, 8192))) / n
+    w = m2 / (2.0 * p)
+    if not (math.isfinite(w.real) and math.isfinite(w.imag)) or abs(w) > IQ_IMAGE_MAX:
+        return 0j
+    return w if abs(w) > IQ_IMAGE_SIGMAS / (2.0 * math.sqrt(n)) else 0j
+
+
 # ---------------------------------------------------------------------------
 # The spectrum around the SSB: the floor an SSB-band jammer does not raise
 # ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``real_time_factor``             gauge    seconds of IQ processed per second spent
 ``queue_fill_samples``           gauge    samples waiting in the block queue
 ``dc_offset_power_ratio``        gauge    receiver DC offset removed: its power / the signal's (0: none)
+``iq_image_power_ratio``         gauge    receiver IQ imbalance image removed: its power / the signal's (0: none)
 ``iq_swapped``                   gauge    1 when the samples are conjugated (I and Q swapped at the source)
 ``calibrated``                   gauge    1 when a site baseline is in use (loaded or learned)
 ``baseline_learning``            gauge    1 during the quiet period of ``detector.learn_baseline_s``
@@ -87,6 +88,8 @@ GAUGES = {
     "queue_fill_samples": ("queue_fill_samples", "samples waiting in the block queue"),
     "dc_offset_power_ratio": ("dc_offset_power_ratio",
                               "receiver DC offset being removed: its power over the signal's (0: none)"),
+    "iq_image_power_ratio": ("iq_image_power_ratio",
+                             "receiver IQ imbalance image being removed: its power over the signal's (0: none)"),
     "iq_swapped": ("iq_swapped", "1 when the samples are conjugated: I and Q swapped at the source "
                                  "(configured, or the cell found only so), else 0"),
     "calibrated": ("calibrated", "1 when a site baseline is in use (loaded, or learned over the quiet period), "

@@ -52,6 +52,7 @@ class FileSummary:
     mode: str = ""
     nonfinite_samples: int = 0
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
+    iq_image_dbc: Optional[float] = None  # the receiver's IQ imbalance image removed (receiver.iq_image_power_ratio)
     slots_dropped: int = 0
     # predicted SSB positions without PSS or energy beyond the cell's own (receiver.n_quiet_losses):
     # not sent (a period over 20 ms, SSBs the gNB leaves out) or timing lost upstream
@@ -91,6 +92,8 @@ class FileSummary:
             notes += f"; {self.nonfinite_samples} NaN/Inf samples read as 0"
         if self.dc_offset_dbc is not None:
             notes += f"; DC offset {self.dc_offset_dbc:.1f} dBc removed"
+        if self.iq_image_dbc is not None:
+            notes += f"; IQ imbalance image {self.iq_image_dbc:.1f} dBc removed"
         if self.timing_jumps:
             notes += f"; SSB timing moved {self.timing_jumps}x (samples lost upstream?)"
         if self.faded:
@@ -241,6 +244,9 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     if rx.dc_offset_power_ratio:
         dc = 10 * math.log10(rx.dc_offset_power_ratio)
         summary.dc_offset_dbc = dc if summary.dc_offset_dbc is None else max(summary.dc_offset_dbc, dc)
+    if rx.iq_image_power_ratio:
+        img = 10 * math.log10(rx.iq_image_power_ratio)
+        summary.iq_image_dbc = img if summary.iq_image_dbc is None else max(summary.iq_image_dbc, img)
     summary.iq_swapped = summary.iq_swapped or rx.iq_swap_detected
     if rx.pci is not None:
         summary.ssb_outside_band = summary.ssb_outside_band or not rx.ssb_in_band
