@@ -1501,7 +1501,8 @@ class Receiver:
         return self._correct(self._seg(a, b), copy=True)
 
     def _window(self, w0: int, length: int) -> np.ndarray:
-        """Samples [w0, w0 + length) less the DC offset, zero-padded where they lie outside the buffer."""
+        """Samples [w0, w0 + length) less the DC offset and the IQ image, zero-padded where they
+        lie outside the buffer."""
         a = max(w0, self._buf.start)
         b = min(w0 + length, self._buf.end)
         if a == w0 and b == w0 + length:
@@ -2035,6 +2036,8 @@ class Receiver:
             frac, rail = dsp.clip_stats(xs[:, self._ssb_span(length)], self.min_clip_rail)
             xs = self._correct(xs, copy=False)
         else:
+            # (the clipping is read with the DC added back; an IQ image taken out stays out: the
+            # rail reads up to |w| off on these windows alone, those a recording cuts)
             xs = np.stack([self._window(s0, length) for s0 in starts])
             core = xs[:, self._ssb_span(length)]
             frac, rail = dsp.clip_stats(core + np.complex64(self.dc) if self.dc else core, self.min_clip_rail)
