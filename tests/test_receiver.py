@@ -437,19 +437,20 @@ def test_dc_offset_on_a_centred_ssb_is_removed():
 
 def test_iq_image_estimates_the_imbalance_and_leaves_proper_signals_alone():
     """dsp.iq_image: the image coefficient of y = x + w conj(x) to within 1 dB over 10 ms
-    at 46.08 Msps (its estimation noise: |w| ~ 1 / (2 sqrt(n)), -59 dB), none in noise
-    alone, none for a tone at 0 Hz (an improper signal, not an imbalance), and
-    y - w conj(y) has none left."""
+    at 46.08 Msps, none in noise alone, none under -34 dB, none for a tone at 0 Hz (an
+    improper signal, not an imbalance), and y - w conj(y) has none left."""
     from signals import channel as ch
 
     rng = np.random.default_rng(4)
     x = (rng.standard_normal(460800) + 1j * rng.standard_normal(460800)).astype(np.complex64)
     assert dsp.iq_image(x) == 0j
-    for image_db in (-20.0, -30.0, -40.0):
+    for image_db in (-20.0, -25.0, -30.0):
         y = np.asarray(ch.iq_imbalance(x, image_db, np.random.default_rng(5)), np.complex64)
         w = dsp.iq_image(y)
         assert 20 * np.log10(abs(w)) == pytest.approx(image_db, abs=1.0)
         assert dsp.iq_image((y - np.complex64(w) * np.conj(y)).astype(np.complex64)) == 0j
+    # an image under IQ_IMAGE_MIN (-34 dB) is left alone
+    assert dsp.iq_image(np.asarray(ch.iq_imbalance(x, -40.0, np.random.default_rng(5)), np.complex64)) == 0j
     tone = np.full(x.size, np.complex64(3 + 4j)) + 0.1 * x
     assert dsp.iq_image(tone) == 0j
 
@@ -482,9 +483,11 @@ def test_real_capture_through_an_iq_imbalance(name):
     called jammed before the receiver took it out)."""
     from signals import channel as ch
 
+    from detector.pipeline import load_detector
+
     m, x = _real(name)
     y = np.asarray(ch.iq_imbalance(x, -20.0, np.random.default_rng(1)), np.complex64)
-    recs, _ = _score(y, m)
+    recs, _ = _score(y, m, detector=load_detector("default"))
     assert recs and all(r["pci"] == REAL_PCI[name] and not r["jammed"] for r in recs)
 
 
