@@ -1,6 +1,7 @@
 """Receiver: acquisition, tracking, streaming invariance, real captures."""
 import dataclasses
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -455,11 +456,12 @@ def test_iq_image_estimates_the_imbalance_and_leaves_proper_signals_alone():
     assert dsp.iq_image(tone) == 0j
 
 
-def test_an_iq_imbalance_image_is_no_jammer():
+def test_an_iq_imbalance_image_is_no_jammer(tmp_path, capsys):
     """A clean cell (SNR 30-35 dB, its carrier's traffic) recorded through a receiver
     whose IQ imbalance leaves a mirror image 20 dB down: the image of the traffic lands
     on the SSB's null REs, and the model called 8 of its 8 SSBs jammed. The receiver
-    measures the image with the DC offset (dsp.iq_image) and takes it out: none jammed."""
+    measures the image with the DC offset (dsp.iq_image) and takes it out: none jammed;
+    the replay summary says so."""
     from signals import channel as ch
 
     from detector.pipeline import load_detector
@@ -474,6 +476,11 @@ def test_an_iq_imbalance_image_is_no_jammer():
     assert 10 * np.log10(pipe.receiver.iq_image_power_ratio) == pytest.approx(-20.0, abs=1.0)
     off, _ = _score(y, p, detector=det, receiver_config=ReceiverConfig(iq_balance=False))
     assert len(off) == 8 and all(r["jammed"] for r in off)
+    iqio.write_sigmf(tmp_path / "img", y, p.sample_rate_hz, datatype="cf32_le", center_freq_hz=p.center_freq_hz)
+    assert main(["replay", str(tmp_path / "img.sigmf-meta"), "--jsonl", str(tmp_path / "r.jsonl")]) == 0
+    err = capsys.readouterr().err
+    found = re.search(r"IQ imbalance image (-?[0-9.]+) dBc removed", err)
+    assert found and float(found.group(1)) == pytest.approx(-20.0, abs=1.0), err
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
