@@ -83,3 +83,9 @@ class ClassicalDetector:
         for n, thr in self.thresholds(base).items():
             best = max(best, (float(feats[_IDX[n]]) - thr) / c.slope_db)
         return bool(best > 0), _sigmoid(best), "calibrated"
+
+
+# The one classical detector of SITE_FALLBACK_CONFIG (it holds no state): what scores a site the
+# model cannot be calibrated to (model.DTDDNNDetector.score) and a site's own mistimed cell
+# (pipeline.SITE_MISTIMED_RHO2).
+SITE_FALLBACK = ClassicalDetector(SITE_FALLBACK_CONFIG)

@@ -286,7 +286,6 @@ class DTDDNNDetector:
         self.last_stage = 1
         self.last_p1 = self.last_p2 = 0.0
         self.last_name = self.name  # the detector that gave the last verdict (see site_falls_back)
-        self._classical = None
 
     def probs(self, feats: np.ndarray) -> tuple[float, float]:
         """(p1, p2) of one feature vector."""
@@ -339,13 +338,11 @@ class DTDDNNDetector:
         f = np.asarray(feats).reshape(-1)
         calibrated = float(f[_CAL_IDX]) > 0.5
         if calibrated and base is not None and self.site_falls_back(base):
-            if self._classical is None:
-                from .classical import SITE_FALLBACK_CONFIG, ClassicalDetector
+            from .classical import SITE_FALLBACK
 
-                self._classical = ClassicalDetector(SITE_FALLBACK_CONFIG)
-            jammed, score, mode = self._classical.score(feats, base)
+            jammed, score, mode = SITE_FALLBACK.score(feats, base)
             self.last_stage = 1  # (one test, as the classical detector's records say)
-            self.last_name = self._classical.name
+            self.last_name = SITE_FALLBACK.name
             return jammed, score, mode
         p1, p2 = self.probs(feats)
         jammed, score, stage = cascade(p1, p2, *(self.thresholds_at(base) if calibrated and base is not None

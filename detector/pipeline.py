@@ -17,7 +17,7 @@ from signals import nr
 
 from .baseline import (NB_CANCEL_MAX, ConfigBaseline, SiteBaseline, build_config_baseline, cancel_pcis,
                        cancel_row, site_neighbours)
-from .classical import SITE_FALLBACK_CONFIG, ClassicalDetector
+from .classical import SITE_FALLBACK, ClassicalDetector
 from . import dsp
 from .features import (AUX_NB_PSS, AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
                        residual_batch, ssb_features_batch)
@@ -786,7 +786,6 @@ class ScoringPipeline:
         self.receiver = Receiver(sample_rate_hz, center_freq_hz, receiver_config, converter=converter)
         self.receiver.min_clip_rail = 64 * iqio.lsb(datatype)  # a rail of a few LSB is a weak signal's peak
         self.detector = detector or ClassicalDetector()
-        self._classical = ClassicalDetector(SITE_FALLBACK_CONFIG)  # (a site's own mistimed cell: SITE_MISTIMED_RHO2)
         self._user_pcis = receiver_config.preferred_pcis
         self.datatype = datatype
         self.label = label
@@ -1068,14 +1067,14 @@ class ScoringPipeline:
                     # a co-channel cell well off the serving one's CP (see MISTIMED_MODEL_RHO2)
                     rec.update({"jammed": False, "mistimed_cell": round(mistimed, 3)})
                     self.stats["mistimed_cell"] += 1
-            elif jammed and name == self.detector.name != self._classical.name and obs.pci is not None \
+            elif jammed and name == self.detector.name != SITE_FALLBACK.name and obs.pci is not None \
                     and site_rho2 is not None:
                 mistimed = max(mistimed_readings(obs))
                 if mistimed >= SITE_MISTIMED_FRACTION * site_rho2 and _pss_only_db(feats) < MISTIMED_PSS_ONLY_DB \
                         and self._within_site_clean(base):
                     # the site's own mistimed cell (see SITE_MISTIMED_RHO2): the classical detector's verdict
-                    jammed, score, _ = self._classical.score(feats, base)
-                    name = self._classical.name
+                    jammed, score, _ = SITE_FALLBACK.score(feats, base)
+                    name = SITE_FALLBACK.name
                     rec.update({"jammed": bool(jammed), "score": round(float(score), 6), "stage": 1})
                     self.stats["site_classical"] += 1
                     if not jammed:  # (the record of a verdict withdrawn, as uncalibrated)
