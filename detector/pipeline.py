@@ -279,8 +279,7 @@ def _config_baseline(obs, scs_khz, sample_rate_hz, datatype, cancel_neighbour, s
                                    cancel=[cancel] * len(c), aux=a) for c, a in zip(chunks, auxes)])
     band_isr = np.maximum(observation_band_excess(obs, feats)[0], BAND_ISR_NONE_DB)
     shape = np.concatenate([a[AUX_PSS_SHAPE] for a in auxes])
-    mistimed = [max(mistimed_readings(o)) if o.ssb_iq.size or o.early_cell_rho2 == o.early_cell_rho2 else 0.0
-                for o in obs]
+    mistimed = [max(mistimed_readings(o, missing=0.0)) for o in obs]
     return build_config_baseline(scs_khz, sample_rate_hz, datatype, feats,
                                  epnre_abs_db_batch(np.stack([o.grid for o in obs])), [o.pci for o in obs], nbs,
                                  cancel_neighbour, ssb_index=[o.ssb_index for o in obs], ssb_freq_hz=ssb_freq_hz,
@@ -557,10 +556,14 @@ BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th p
 _N_NULL = int(nr.NULL_RE_MASK.sum())
 
 
-def mistimed_readings(obs: SSBObservation) -> tuple[float, float]:
+def mistimed_readings(obs: SSBObservation, missing: Optional[float] = None) -> tuple[float, float]:
     """(early, late) dsp.mistimed_cell_rho2 of an observed SSB, computed once
-    (~0.2 ms) when first asked for and kept on the observation."""
+    (~0.2 ms) when first asked for and kept on the observation. With ``missing``,
+    an observation whose raw IQ was dropped before they were computed
+    (:func:`calibration_observations` of another run) gives (missing, missing)."""
     if not (obs.early_cell_rho2 == obs.early_cell_rho2):  # NaN: not computed yet
+        if missing is not None and not obs.ssb_iq.size:
+            return missing, missing
         obs.early_cell_rho2, obs.late_cell_rho2 = dsp.mistimed_cell_rho2(obs.ssb_iq, obs.ssb_iq_start, obs.pci % 3)
     return obs.early_cell_rho2, obs.late_cell_rho2
 

@@ -1416,6 +1416,11 @@ class Receiver:
         if self.dc:
             x = x - np.complex64(self.dc) if copy else np.subtract(x, np.complex64(self.dc), out=x)
             copy = False
+        return self._correct_image(x, copy)
+
+    def _correct_image(self, x: np.ndarray, copy: bool = False) -> np.ndarray:
+        """complex64 ``x`` (the DC offset already out) less the IQ image (in place unless
+        ``copy``; ``x`` itself when there is none)."""
         if self.iq_w:
             img = np.conj(x)
             img *= np.complex64(self.iq_w)
@@ -1703,8 +1708,12 @@ class Receiver:
         self.n_acquisitions += 1
         x = self._seg(a, b)
         if self.cfg.dc_removal:
-            self._measure_dc(x, b)  # the block's own DC offset, for it and for what follows
-        x = self._correct(x, copy=True)
+            # the block's own DC offset and IQ image, for it and for what follows (x less the DC: a
+            # new array when there is one, the image then taken out of it in place)
+            xd = self._measure_dc(x, b)
+            x = self._correct(x, copy=True) if xd is x else self._correct_image(xd)
+        else:
+            x = self._correct(x, copy=True)
         self.passband_hz = dsp.passband_half_width_hz(x, self.fs)
         if kind == "acquire":
             # the blind search off the raster when a search finds no cell: at the first search (live
@@ -1738,12 +1747,16 @@ class Receiver:
         return (self.cfg.iq_swap_check and not self.cfg.swap_iq and not self.ever_locked
                 and self.n_iq_checks < IQ_SWAP_CHECKS and k >= 0 and k % BLIND_EVERY == 0)
 
-    def _measure_dc(self, x: np.ndarray, b: int) -> None:
-        """The DC offset from block ``x`` (complex64, ending at stream sample ``b``),
-        used until the next block, which ends dc_refresh_s later."""
+    def _measure_dc(self, x: np.ndarray, b: int) -> np.ndarray:
+        """The DC offset and the IQ image from block ``x`` (complex64, ending at stream
+        sample ``b``), used until the next block, which ends dc_refresh_s later.
+        Returns ``x`` less the DC offset (a new array; ``x`` itself when there is none)."""
         self.dc, self.dc_power = dsp.dc_offset(x, self.cfg.dc_min_ratio)
-        self.iq_w = (dsp.iq_image(x - np.complex64(self.dc) if self.dc else x) if self.cfg.iq_balance else 0j)
+        if self.dc:
+            x = x - np.complex64(self.dc)
+        self.iq_w = dsp.iq_image(x) if self.cfg.iq_balance else 0j
         self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
+        return x
 
     def _step_search(self, final: bool) -> bool:
         """Work on the running search while the time budget allows (to its end when

@@ -103,9 +103,19 @@ class NeighbourConfig:
     # channel drawn from the ranges above (a synchronised network: the serving cell's SSB
     # under two or three others; (1, 1): one, the draws of the simulator before this option)
     count: tuple[int, int] = (1, 1)
+    # a neighbour that carries traffic of its own (PDSCH on its other REs, drawn per cell):
+    # an unsynchronised network's neighbour (FDD; offset_cp beyond the CP) lands it on the
+    # serving SSB's null REs. 0 (the default): SSBs only, and no draw (the captures of a seed
+    # stay those of before this option)
+    traffic_probability: float = 0.0
+    traffic_load: tuple[float, float] = (0.1, 0.9)  # fraction of (slot, RB) pairs scheduled
+    traffic_power_db: tuple[float, float] = (-6.0, 0.0)  # per RE, relative to the neighbour's SSB REs
 
     def __post_init__(self):
         check_range("neighbour.probability", self.probability, 0, 1)
+        check_range("neighbour.traffic_probability", self.traffic_probability, 0, 1)
+        check_interval("neighbour.traffic_load", self.traffic_load, 0, 1)
+        check_interval("neighbour.traffic_power_db", self.traffic_power_db, -40, 20)
         check_interval("neighbour.count", self.count, 1, MAX_NEIGHBOURS)
         if any(int(c) != c for c in self.count):
             raise ConfigError(f"neighbour.count={list(self.count)!r}: whole numbers of cells")
@@ -369,6 +379,13 @@ def _uniform(rng, pair) -> float:
     return float(rng.uniform(pair[0], pair[1])) if pair[1] > pair[0] else float(pair[0])
 
 
+def _draw_neighbour_traffic(nb: dict, cfg: NeighbourConfig, rng: np.random.Generator) -> None:
+    """A neighbour's own traffic, drawn only when the configuration allows any
+    (``nb["traffic"]``: {"load", "power_db"}, in place)."""
+    if cfg.traffic_probability > 0 and rng.random() < cfg.traffic_probability:
+        nb["traffic"] = {"load": _uniform(rng, cfg.traffic_load), "power_db": _uniform(rng, cfg.traffic_power_db)}
+
+
 def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool | None = None, jammer_type: str | None = None) -> CaptureParams:
     """Draw one capture's parameters from the configured distribution."""
     combos = [(s, r) for s in cfg.scs_khz for r in cfg.sample_rates_hz if _rate_ok(s, r)]
@@ -430,6 +447,7 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
             "offset_samples": _uniform(rng, cfg.neighbour.offset_cp) * num.cp_short,
             "cfo_hz": _uniform(rng, cfg.neighbour.cfo_hz),
         }
+        _draw_neighbour_traffic(p.neighbour, cfg.neighbour, rng)
         lo, hi = (int(c) for c in cfg.neighbour.count)
         if hi > 1:  # (no draw for one neighbour: the captures of a seed stay those of before)
             used = {p.pci, npci}
@@ -441,6 +459,7 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
                 more.append({"pci": c, "power_db": _uniform(rng, cfg.neighbour.power_db),
                              "offset_samples": _uniform(rng, cfg.neighbour.offset_cp) * num.cp_short,
                              "cfo_hz": _uniform(rng, cfg.neighbour.cfo_hz)})
+                _draw_neighbour_traffic(more[-1], cfg.neighbour, rng)
             p.more_neighbours = tuple(more)
     clean = (rng.random() < cfg.jamming.clean_fraction) if force_clean is None else force_clean
     if not clean and cfg.jamming.types:
@@ -686,6 +705,8 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     # ---- neighbour cells ---------------------------------------------------
     for nb in ([p.neighbour] if p.neighbour else []) + list(p.more_neighbours):
         ngrid = _cell_grid(lay, nb["pci"], p.l_max, bins, rng)
+        if nb.get("traffic"):  # (its own SSBs' REs left to them, wherever they fall on the serving cell's)
+            _add_traffic(ngrid, lay, bins, carrier_n_rb(num), nb["traffic"]["load"], nb["traffic"]["power_db"], rng)
         ntx = nr.ofdm_modulate(ngrid, cps_all)
         del ngrid
         if p.multipath:
@@ -697,7 +718,14 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
             shift += k
         ntx = channel.fractional_delay(ntx, shift)
         # scale the neighbour's SSB power relative to the serving cell's
-        p_nb = _re_power(ntx, sym_starts, sym_cps, fft, bins)
+        if nb.get("traffic"):
+            # where its own SSBs are (its traffic fills the serving cell's SSB windows when it is
+            # not co-timed), those of them inside the capture
+            own = sym_starts + int(round(nb["offset_samples"]))
+            inside = (own.min(axis=1) >= 0) & (own.max(axis=1) + 2 * fft < ntx.size)
+            p_nb = _re_power(ntx, own[inside], sym_cps[inside], fft, bins) if inside.any() else np.zeros((1, 4, 240))
+        else:
+            p_nb = _re_power(ntx, sym_starts, sym_cps, fft, bins)
         nb_mask = p_nb.mean(axis=(1, 2)) > 0
         s_nb = float(p_nb[nb_mask][:, occupied].mean()) if nb_mask.any() else 1.0
         # the neighbour's REs are offset in time: measure its power where its own SSBs are

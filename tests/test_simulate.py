@@ -342,3 +342,36 @@ def test_a_network_of_co_timed_neighbours_puts_each_cells_sss_under_the_ssb(tmp_
     for bad in ([0, 1], [1, MAX_NEIGHBOURS + 1], [1.5, 2]):
         with pytest.raises(ConfigError, match=r"neighbour\.count"):
             from_dict(SimConfig, {"neighbour": {"count": bad}})
+
+
+def test_an_unsynchronised_neighbour_carries_its_traffic_onto_the_serving_ssbs_null_res():
+    """neighbour.traffic_probability: a neighbour cell with PDSCH of its own, 200 CPs off
+    the serving cell's timing (an unsynchronised FDD network), fills the serving SSB's null
+    REs with its traffic (at its SSBs' level less the traffic's per-RE power); without the
+    option nothing is drawn for it (the captures of a seed stay those of before) and the
+    null REs hold the noise. Out-of-range values are named errors."""
+    from signals.simulate import NeighbourConfig
+
+    nb = NeighbourConfig(probability=1.0, power_db=(-6.0, -6.0), offset_cp=(200.0, 200.0), cfo_hz=(0.0, 0.0))
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(15.36e6,), l_max=(4,), period_ms=(10.0,), duration_ms=20.0,
+                    snr_db=(40.0, 40.0), datatypes=("cf32_le",), cfo_hz=(0.0, 0.0),
+                    multipath=dataclasses.replace(SimConfig().multipath, probability=0.0),
+                    traffic=dataclasses.replace(SimConfig().traffic, probability=0.0), neighbour=nb,
+                    impairments=dataclasses.replace(SimConfig().impairments, probability=0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    loaded = dataclasses.replace(cfg, neighbour=dataclasses.replace(nb, traffic_probability=1.0, traffic_load=(1.0, 1.0),
+                                                                   traffic_power_db=(0.0, 0.0)))
+    p0 = draw_params(cfg, np.random.default_rng(3), force_clean=True)
+    p1 = draw_params(loaded, np.random.default_rng(3), force_clean=True)
+    assert "traffic" not in p0.neighbour and p1.neighbour["traffic"] == {"load": 1.0, "power_db": 0.0}
+    assert dataclasses.replace(p1, neighbour=p0.neighbour) == p0
+    null_db = []
+    for p in (p0, p1):  # one SSB per period: the neighbour's, 13 symbols later, clear of it
+        p = dataclasses.replace(p, ssbs_sent=(0,))
+        m = _measure(simulate_capture(p, np.random.default_rng(4)))
+        null_db.append(10 * np.log10(np.mean([jn / sig for _, sig, jn in m])))
+    assert null_db[0] < -30.0  # the noise (40 dB SNR; the neighbour's SSBs elsewhere)
+    assert -9.0 < null_db[1] < -3.0  # its traffic: 6 dB under the serving SSB's REs
+    for key, bad in (("traffic_probability", 1.5), ("traffic_load", [0.5, 1.2]), ("traffic_power_db", [-50, 0])):
+        with pytest.raises(ConfigError, match=rf"neighbour\.{key}"):
+            from_dict(SimConfig, {"neighbour": {key: bad}})
