@@ -847,8 +847,9 @@ def eval_loaded(n_sites, seed, power_db=(-15.0, -3.0), offset_cp=(-100.0, 100.0)
     ``cal_ms`` of clean 40 ms recordings (other realisations of the traffic, noise
     and channels: the neighbour's interference differs from SSB to SSB); another clean
     recording and one with a jammer 8 dB under the SNR (barrage, CW, partial-band
-    and SSB-band noise in turn), calibrated and uncalibrated. FAR per band of the
-    neighbour's traffic over the serving SSB's REs (dB), Pd."""
+    and SSB-band noise in turn), calibrated and uncalibrated. FAR and Pd per band of
+    the neighbour's traffic over the noise (its mean power per RE, the load
+    included, over the noise's; dB)."""
     det = load_detector(model)
     cfg = SimConfig(snr_db=(15.0, 35.0), duration_ms=40.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
                     multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
@@ -856,13 +857,13 @@ def eval_loaded(n_sites, seed, power_db=(-15.0, -3.0), offset_cp=(-100.0, 100.0)
                                               traffic_probability=1.0, traffic_load=(0.3, 0.9)),
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
     jammers = ("barrage", "cw", "partial_band_noise", "ssb_band_noise")
-    bands = ((-99.0, -15.0), (-15.0, -10.0), (-10.0, -6.0), (-6.0, 99.0))
+    bands = ((-99.0, -5.0), (-5.0, 0.0), (0.0, 5.0), (5.0, 10.0), (10.0, 99.0))
     per_band = {b: defaultdict(int) for b in bands}
     t = defaultdict(int)
     for s in range(n_sites):
         site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
         nb = site.neighbour
-        level = nb["power_db"] + nb["traffic"]["power_db"] + 10 * np.log10(nb["traffic"]["load"])
+        level = nb["power_db"] + nb["traffic"]["power_db"] + 10 * np.log10(nb["traffic"]["load"]) + site.snr_db
         band = next(b for b in bands if b[0] <= level < b[1])
         obs = []
         for k in range(max(1, int(round(cal_ms / 40.0)))):
@@ -889,7 +890,7 @@ def eval_loaded(n_sites, seed, power_db=(-15.0, -3.0), offset_cp=(-100.0, 100.0)
     _print_far_pd(t, ("c", "u"))
     for b, tb in per_band.items():
         if tb["sites"]:
-            print(f"  neighbour traffic {b[0]:g}..{b[1]:g} dB over the serving SSB's REs ({tb['sites']} sites): "
+            print(f"  neighbour traffic {b[0]:g}..{b[1]:g} dB over the noise ({tb['sites']} sites): "
                   f"FAR calibrated {tb['fa_c']}/{tb['n_c']}, uncalibrated {tb['fa_u']}/{tb['n_u']}; "
                   f"Pd calibrated {tb['pd_c']}/{tb['nj_c']}, uncalibrated {tb['pd_u']}/{tb['nj_u']}; "
                   f"classical {tb['fallback']}")
