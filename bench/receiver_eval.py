@@ -798,6 +798,31 @@ def _print_far_pd(t, modes):
               f"(SJNR = SNR - 8 dB)")
 
 
+NETWORK_JAMMERS = ("barrage", "cw", "partial_band_noise", "ssb_band_noise")
+
+
+def _network_cfg(snr_db, neighbour):
+    """The sites of `network` and `loaded`: 40 ms cf32 recordings (unit gain), every site on
+    a TDL channel, clean, with ``neighbour`` (a NeighbourConfig)."""
+    return SimConfig(snr_db=snr_db, duration_ms=40.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                     multipath=dataclasses.replace(SimConfig().multipath, probability=1.0), neighbour=neighbour,
+                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+
+
+def _score_clean_and_jammed(tallies, site, base, det, seed, s):
+    """Another clean recording of ``site`` and one with a jammer 8 dB under its SNR
+    (NETWORK_JAMMERS in turn by site ``s``), each scored with ``base`` ("c") and without
+    ("u"), counted into every dict of ``tallies`` (_tally)."""
+    jam = dataclasses.replace(site, jammer={"type": NETWORK_JAMMERS[s % len(NETWORK_JAMMERS)],
+                                            "sjnr_db": site.snr_db - 8.0})
+    for p, k, clean in ((site, 200, True), (jam, 300, False)):
+        cap = simulate_capture(p, np.random.default_rng([seed, s, k]))
+        for b, mode in ((base, "c"), (None, "u")):
+            recs, _ = run_capture(cap, baseline=b, detector=det)
+            for t in tallies:
+                _tally(t, recs, cap, site, clean, mode)
+
+
 def eval_network(n_sites, seed, count=(2, 3), model="default"):
     """Per site: a cell (SNR 15-30 dB, TDL) with ``count`` co-timed neighbour cells
     of the simulator (neighbour.count; -9..-3 dB, each its own PCI, timing, CFO and
@@ -807,11 +832,7 @@ def eval_network(n_sites, seed, count=(2, 3), model="default"):
     turn) scored calibrated and uncalibrated: the neighbours the baseline lists,
     FAR and Pd."""
     det = load_detector(model)
-    cfg = SimConfig(snr_db=(15.0, 30.0), duration_ms=40.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
-                    neighbour=NeighbourConfig(probability=1.0, power_db=(-9.0, -3.0), count=count),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    jammers = ("barrage", "cw", "partial_band_noise", "ssb_band_noise")
+    cfg = _network_cfg((15.0, 30.0), NeighbourConfig(probability=1.0, power_db=(-9.0, -3.0), count=count))
     t = defaultdict(int)
     for s in range(n_sites):
         site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
@@ -826,12 +847,7 @@ def eval_network(n_sites, seed, count=(2, 3), model="default"):
         t["cells"] += len(on_air)
         t["listed"] += len(on_air & listed)
         t["listed_off_air"] += len(listed - on_air)
-        jam = dataclasses.replace(site, jammer={"type": jammers[s % len(jammers)], "sjnr_db": site.snr_db - 8.0})
-        for p, k, clean in ((site, 200, True), (jam, 300, False)):
-            cap = simulate_capture(p, np.random.default_rng([seed, s, k]))
-            for b, mode in ((base, "c"), (None, "u")):
-                recs, _ = run_capture(cap, baseline=b, detector=det)
-                _tally(t, recs, cap, site, clean, mode)
+        _score_clean_and_jammed([t], site, base, det, seed, s)
     print(f"{t['sites']} sites, {count[0]}-{count[1]} co-timed neighbours each (-9..-3 dB, own channels), "
           f"SNR 15-30 dB, {det.name}:")
     print(f"  neighbours listed by the baseline: {t['listed']} of {t['cells']} on the air, {t['listed_off_air']} "
@@ -851,12 +867,9 @@ def eval_loaded(n_sites, seed, power_db=(-15.0, -3.0), offset_cp=(-100.0, 100.0)
     the neighbour's traffic over the noise (its mean power per RE, the load
     included, over the noise's; dB)."""
     det = load_detector(model)
-    cfg = SimConfig(snr_db=(15.0, 35.0), duration_ms=40.0, datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    multipath=dataclasses.replace(SimConfig().multipath, probability=1.0),
-                    neighbour=NeighbourConfig(probability=1.0, power_db=tuple(power_db), offset_cp=tuple(offset_cp),
-                                              traffic_probability=1.0, traffic_load=(0.3, 0.9)),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    jammers = ("barrage", "cw", "partial_band_noise", "ssb_band_noise")
+    cfg = _network_cfg((15.0, 35.0), NeighbourConfig(probability=1.0, power_db=tuple(power_db),
+                                                     offset_cp=tuple(offset_cp), traffic_probability=1.0,
+                                                     traffic_load=(0.3, 0.9)))
     bands = ((-99.0, -5.0), (-5.0, 0.0), (0.0, 5.0), (5.0, 10.0), (10.0, 99.0))
     per_band = {b: defaultdict(int) for b in bands}
     t = defaultdict(int)
@@ -877,13 +890,7 @@ def eval_loaded(n_sites, seed, power_db=(-15.0, -3.0), offset_cp=(-100.0, 100.0)
         fb = any(getattr(det, "site_falls_back", lambda b: False)(b) for b in base.configs.values())
         t["fallback"] += fb
         per_band[band]["fallback"] += fb
-        jam = dataclasses.replace(site, jammer={"type": jammers[s % len(jammers)], "sjnr_db": site.snr_db - 8.0})
-        for p, k, clean in ((site, 200, True), (jam, 300, False)):
-            cap = simulate_capture(p, np.random.default_rng([seed, s, k]))
-            for b, mode in ((base, "c"), (None, "u")):
-                recs, _ = run_capture(cap, baseline=b, detector=det)
-                _tally(t, recs, cap, site, clean, mode)
-                _tally(per_band[band], recs, cap, site, clean, mode)
+        _score_clean_and_jammed([t, per_band[band]], site, base, det, seed, s)
     print(f"{t['sites']} sites, an unsynchronised neighbour ({offset_cp[0]:g}..{offset_cp[1]:g} CP, SSBs "
           f"{power_db[0]:g}..{power_db[1]:g} dB) carrying traffic, SNR 15-35 dB, {det.name}, calibrated on "
           f"{cal_ms:g} ms; sites scored by the classical detector (the model out of reach): {t['fallback']}")

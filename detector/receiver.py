@@ -1736,7 +1736,7 @@ class Receiver:
             # the block's own DC offset and IQ image, for it and for what follows (x less the DC: a
             # new array when there is one, the image then taken out of it in place)
             xd = self._measure_dc(x, b)
-            x = self._correct(x, copy=True) if xd is x else self._correct_image(xd)
+            x = self._correct_image(xd, copy=xd is x)
         else:
             x = self._correct(x, copy=True)
         self.passband_hz = dsp.passband_half_width_hz(x, self.fs)
