@@ -1406,6 +1406,9 @@ class Receiver:
         self._ssb_energy: dict[int, float] = {}
         self.n_quiet_losses = 0
         self.n_ssb_rate_grids = 0  # SSB grids taken at the SSB rate: the input rate's leaked (LEAK_GRID_RATIO)
+        # input-rate grids whose null REs had the leakage of signals off the SSB's grid taken out
+        # (dsp.OFFGRID_BINS: traffic half a subcarrier off, k_SSB odd at 30 kHz)
+        self.n_offgrid_grids = 0
         # a cell search's cell not yet seen with its PSS by tracking at the very SSBs the search
         # detected it at: the search block, and the slots observed without their PSS so far
         # (UNPROVEN_REASON); n_unproven_locks: such locks given up
@@ -2267,17 +2270,29 @@ class Receiver:
                     and all(pending[i].x_in is not None for i in idx)):
                 # each symbol's own FFT at the input rate (dsp.ssb_grids_input_rate): the
                 # traffic beside the SSB stays out of its REs
+                offgrid = np.zeros((len(idx), dsp.N_NULL_RES), dtype=np.complex64)
                 grids = dsp.ssb_grids_input_rate(np.stack([pending[i].x_in for i in idx]), starts, self.fs,
-                                                 pending[idx[0]].scs_khz, [pending[i].center_hz for i in idx])
+                                                 pending[idx[0]].scs_khz, [pending[i].center_hz for i in idx],
+                                                 offgrid_leak=offgrid)
                 # ... unless the SSB-rate grid's null REs stand LEAK_GRID_RATIO lower: a strong
                 # signal outside the SSB's band that is not the cell's own OFDM (another
                 # operator's carrier in the recorded band) leaks through the symbol's FFT
-                # into every RE, and the SSB-rate band leaves it out
+                # into every RE, and the SSB-rate band leaves it out. The input rate's grid keeps
+                # the cell's traffic where that is half a subcarrier off the SSB's grid (k_SSB odd
+                # at 30 kHz, dsp.OFFGRID_BINS), as long as its null REs, that traffic's leakage
+                # fitted out, read no more than the SSB-rate grid's: the traffic nearest the SSB
+                # is inside the SSB rate's band and leaks into both
                 alt = dsp.null_re_power(dsp.ssb_grids_at(ys, starts, dsp.NULL_RE_SYMBOLS))
-                leak = np.flatnonzero(dsp.null_re_power(grids) > LEAK_GRID_RATIO * alt)
+                fixed = grids.copy()
+                dsp.subtract_null_leakage(fixed, offgrid)
+                leak = np.flatnonzero((dsp.null_re_power(grids) > LEAK_GRID_RATIO * alt)
+                                      & (dsp.null_re_power(fixed) > alt))
+                grids = fixed
                 if leak.size:
                     grids[leak] = dsp.ssb_grids_at(ys[leak], starts[leak])
                     self.n_ssb_rate_grids += int(leak.size)
+                    offgrid[leak] = 0
+                self.n_offgrid_grids += int(np.count_nonzero(offgrid.any(axis=1)))
             else:
                 grids = dsp.ssb_grids_at(ys, starts)
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)

@@ -81,11 +81,16 @@ class TrafficConfig:
     probability: float = 0.7
     load: tuple[float, float] = (0.1, 0.9)  # fraction of (slot, RB) pairs scheduled
     power_db: tuple[float, float] = (-6.0, 0.0)  # per-RE power relative to the SSB's REs
+    # 30 kHz SCS: the chance that the cell's traffic lies half a subcarrier off the SSB's grid --
+    # an odd k_SSB, which TS 38.211 §7.4.3.1 counts in 15 kHz units for SS/PBCH block type A --
+    # with the common RBs that overlap the SSB left empty in its symbols (drawn 1..23, odd)
+    kssb_odd_probability: float = 0.0
 
     def __post_init__(self):
         check_range("traffic.probability", self.probability, 0, 1)
         check_interval("traffic.load", self.load, 0, 1)
         check_interval("traffic.power_db", self.power_db, -40, 20)
+        check_range("traffic.kssb_odd_probability", self.kssb_odd_probability, 0, 1)
 
 
 MAX_NEIGHBOURS = 4  # co-timed neighbour cells a capture may hold (NeighbourConfig.count)
@@ -438,6 +443,9 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
         }
     if rng.random() < cfg.traffic.probability:
         p.traffic = {"load": _uniform(rng, cfg.traffic.load), "power_db": _uniform(rng, cfg.traffic.power_db)}
+        # (nothing drawn where it cannot be: the captures of a configuration without it stay as they were)
+        if cfg.traffic.kssb_odd_probability > 0 and p.scs_khz == 30 and rng.random() < cfg.traffic.kssb_odd_probability:
+            p.traffic["k_ssb"] = 2 * int(rng.integers(12)) + 1
     if rng.random() < cfg.neighbour.probability:
         npci = int(rng.integers(nr.N_CELL_ID_COUNT - 1))
         npci += npci >= p.pci  # any PCI but the serving one
@@ -568,6 +576,28 @@ def _add_traffic(grid: np.ndarray, lay: _Layout, bins: np.ndarray, n_rb: int, lo
     grid[full] = (sym * 10 ** (power_db / 20)).astype(np.complex64)
 
 
+def _offgrid_traffic(lay: _Layout, bins: np.ndarray, n_rb: int, traffic: dict, rng) -> np.ndarray:
+    """The serving cell's traffic for a k_SSB that is odd in 15 kHz units at 30 kHz SCS
+    (TS 38.211 §7.4.3.1): a grid (n_symbols, fft) of :func:`_add_traffic`'s REs, to be
+    sent half a subcarrier up from the SSB's grid. In the SSB's symbols the common RBs
+    that overlap it carry nothing (§7.4.3.1: the UE may assume them zero): with the SSB's
+    subcarrier k at k + k_SSB / 2 from the start of its first common RB, those are the
+    subcarriers -(k_SSB + 1) / 2 .. 251 - (k_SSB + 1) / 2 of the SSB's grid before the shift."""
+    grid = np.zeros((lay.n_symbols, lay.num.fft_size), dtype=np.complex64)
+    _add_traffic(grid, lay, bins, n_rb, traffic["load"], traffic["power_db"], rng)
+    m = (int(traffic["k_ssb"]) - 1) // 2
+    span = (int(bins[0]) + np.arange(-m - 1, 251 - m)) % lay.num.fft_size
+    for s in lay.ssb_symbol:
+        grid[s : s + nr.SSB_N_SYMBOLS][:, span] = 0
+    return grid
+
+
+def _expj_half_bin(n: int, fft: int) -> np.ndarray:
+    """exp(1j pi t / fft), t = 0..n-1: complex64 (n,), half a subcarrier up."""
+    ph = np.pi * (np.arange(n, dtype=np.float64) % (2 * fft)) / fft
+    return (np.cos(ph) + 1j * np.sin(ph)).astype(np.complex64)
+
+
 def _add_edge_collision(grid: np.ndarray, lay: _Layout, bins: np.ndarray, ec: dict, rng) -> None:
     """Traffic REs (QPSK) on top of the SSB's ``ec["n_sc"]`` lowest or highest
     subcarriers in its three PBCH symbols (1..3), at ``ec["power_db"]``
@@ -669,7 +699,10 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     if p.beam_gains_db is not None:  # each SSB index on its own beam
         for s, i in zip(lay.ssb_symbol, lay.ssb_index):
             grid[s : s + nr.SSB_N_SYMBOLS, bins] *= np.float32(10 ** (p.beam_gains_db[int(i)] / 20))
-    if p.traffic:
+    tgrid = None  # traffic off the SSB's grid (k_SSB odd), modulated on its own
+    if p.traffic and p.traffic.get("k_ssb") is not None:
+        tgrid = _offgrid_traffic(lay, bins, carrier_n_rb(num), p.traffic, rng)
+    elif p.traffic:
         _add_traffic(grid, lay, bins, carrier_n_rb(num), p.traffic["load"], p.traffic["power_db"], rng)
     imp = p.impairments
     if imp:
@@ -680,6 +713,10 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
             _add_tx_floor(grid, carrier_n_rb(num), imp["tx_floor_db"], rng)
     tx = nr.ofdm_modulate(grid, cps_all)  # (total,)
     del grid
+    if tgrid is not None:  # half a subcarrier up: pi / fft per sample
+        t = nr.ofdm_modulate(tgrid, cps_all)
+        tx += t * _expj_half_bin(t.size, fft)
+        del tgrid, t
     if imp and imp["phase_noise_linewidth_hz"] > 0:
         tx = channel.phase_noise(tx, imp["phase_noise_linewidth_hz"], fs, rng)
 

@@ -585,6 +585,47 @@ def test_another_carrier_beside_the_ssb_does_not_leak_into_its_grid():
         assert recs and all(r["pci"] == 500 and not r["jammed"] for r in recs)
 
 
+
+def _kssb_odd_capture(seed, jammer=None):
+    """A 30 kHz cell at 38 dB SNR whose traffic (90 % of its RBs, 3 dB over the SSB's REs)
+    lies half a subcarrier off the SSB's grid, k_SSB = 1: 1.5 subcarriers below its edge."""
+    from signals.simulate import JammingConfig, TrafficConfig
+
+    cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=20.0,
+                    snr_db=(38.0, 38.0), datatypes=("cf32_le",), all_ssbs_fraction=1.0,
+                    jamming=JammingConfig(clean_fraction=0.0 if jammer else 1.0, sjnr_db=(12.0, 12.0),
+                                          low_sjnr_below_db=12.0),
+                    traffic=TrafficConfig(probability=1.0, load=(0.9, 0.9), power_db=(3.0, 3.0),
+                                          kssb_odd_probability=1.0),
+                    neighbour=NeighbourConfig(probability=0.0))
+    rng = np.random.default_rng(seed)
+    p = draw_params(cfg, rng, force_clean=jammer is None, jammer_type=jammer)
+    p.traffic["k_ssb"] = 1
+    return simulate_capture(p, rng)
+
+
+def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch):
+    """k_SSB odd at 30 kHz (TS 38.211 §7.4.3.1): the cell's traffic is not orthogonal to
+    its SSB and leaks into the null REs (here -23 dB under the SSB, the noise -38 dB).
+    dsp.OFFGRID_BINS fits it out of every SSB; the shipped model then calls none of them
+    jammed (without the fit: 2 of 8), and a jammer on the SSB's REs stays jammed, nothing
+    of it fitted out."""
+    from detector.pipeline import load_detector
+
+    det = load_detector("default")
+    cap = _kssb_odd_capture(0)
+    p = cap.params
+    recs, pipe = _score(cap.iq, p, detector=det)
+    assert len(recs) == 8 and all(r["pci"] == p.pci and not r["jammed"] for r in recs)
+    assert pipe.receiver.n_offgrid_grids == len(recs)
+    jam = _kssb_odd_capture(1, jammer="multi_tone")  # (tones on the null REs, SJNR 12 dB)
+    recs_j, pipe_j = _score(jam.iq, jam.params, detector=det)
+    assert len(recs_j) >= 6 and all(r["jammed"] for r in recs_j)
+    assert pipe_j.receiver.n_offgrid_grids == 0  # the jammer's own energy: nothing fitted out
+    monkeypatch.setattr(dsp, "OFFGRID_ACCEPT", -1.0)  # the fit never taken
+    before, _ = _score(cap.iq, p, detector=det)
+    assert sum(r["jammed"] for r in before) >= 2  # (2 of 8)
+
 def test_a_recording_cut_at_the_ssb_is_scored():
     """A 1 ms recording that begins at an SSB's first sample, or ends right after it:
     the cell is found and the SSB scored, not jammed (before: none found -- the cell

@@ -375,3 +375,37 @@ def test_an_unsynchronised_neighbour_carries_its_traffic_onto_the_serving_ssbs_n
     for key, bad in (("traffic_probability", 1.5), ("traffic_load", [0.5, 1.2]), ("traffic_power_db", [-50, 0])):
         with pytest.raises(ConfigError, match=rf"neighbour\.{key}"):
             from_dict(SimConfig, {"neighbour": {key: bad}})
+
+
+def test_traffic_half_a_subcarrier_off_the_ssb_leaks_into_its_null_res():
+    """traffic.kssb_odd_probability: at 30 kHz SCS an odd k_SSB (TS 38.211 §7.4.3.1, in
+    15 kHz units) puts the cell's traffic half a subcarrier off the SSB's grid, the
+    common RBs that overlap the SSB empty in its symbols: that traffic is not orthogonal
+    to the SSB and leaks into its null REs, where traffic on the SSB's grid leaves the
+    noise. Drawn only at 30 kHz and only when asked for; out of range is a named error."""
+    base = SimConfig(scs_khz=(30,), sample_rates_hz=(30.72e6,), l_max=(4,), period_ms=(10.0,), duration_ms=20.0,
+                     snr_db=(40.0, 40.0), datatypes=("cf32_le",), cfo_hz=(0.0, 0.0),
+                     multipath=dataclasses.replace(SimConfig().multipath, probability=0.0),
+                     traffic=dataclasses.replace(SimConfig().traffic, probability=1.0, load=(1.0, 1.0),
+                                                 power_db=(0.0, 0.0)),
+                     neighbour=dataclasses.replace(SimConfig().neighbour, probability=0.0),
+                     impairments=dataclasses.replace(SimConfig().impairments, probability=0.0),
+                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    odd = dataclasses.replace(base, traffic=dataclasses.replace(base.traffic, kssb_odd_probability=1.0))
+    p0 = draw_params(base, np.random.default_rng(5), force_clean=True)
+    p1 = draw_params(odd, np.random.default_rng(5), force_clean=True)
+    assert "k_ssb" not in p0.traffic and p1.traffic["k_ssb"] % 2 == 1 and 1 <= p1.traffic["k_ssb"] <= 23
+    ks = {draw_params(odd, np.random.default_rng(s), force_clean=True).traffic["k_ssb"] for s in range(40)}
+    assert ks <= set(range(1, 24, 2)) and len(ks) >= 8
+    fifteen = dataclasses.replace(odd, scs_khz=(15,), sample_rates_hz=(15.36e6,))
+    assert "k_ssb" not in draw_params(fifteen, np.random.default_rng(5), force_clean=True).traffic
+    null_db = []
+    for k in (None, 1, 23):
+        p = dataclasses.replace(p1, traffic={**p1.traffic, "k_ssb": k} if k else p0.traffic)
+        m = _measure(simulate_capture(p, np.random.default_rng(4)))
+        null_db.append(10 * np.log10(np.mean([jn / sig for _, sig, jn in m])))
+    assert null_db[0] < -35.0  # the noise (40 dB SNR): the traffic on the SSB's grid stays out
+    # the traffic 1.5 subcarriers below (k_SSB = 1) or above (23) the SSB's edge leaks in
+    assert null_db[1] > -28.0 and null_db[2] > -28.0  # (-23.0, -24.0; on the grid -40.0)
+    with pytest.raises(ConfigError, match=r"traffic\.kssb_odd_probability"):
+        from_dict(SimConfig, {"traffic": {"kssb_odd_probability": 2.0}})
