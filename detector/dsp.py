@@ -1143,7 +1143,8 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     return ssb_grids_at(np.asarray(y).reshape(1, -1), np.array([float(start)]))[0]
 
 
-def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | None = None) -> np.ndarray:
+def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | None = None,
+                 offgrid_leak: np.ndarray | None = None) -> np.ndarray:
     """:func:`ssb_grid_at` of N SSBs at once (one batched FFT; each row's grid
     is the one ``ssb_grid_at`` gives alone, bit for bit).
 
@@ -1152,6 +1153,9 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | 
     ys : complex64, shape (N, n) -- SSB-rate signals
     starts : float, shape (N,) -- CP start of each SSB's first symbol in its row
     symbols : the SSB symbols (0..3) to compute, in this order (default: all four)
+    offgrid_leak : complex64 (N, 130), optional -- with all four symbols: filled as
+        :func:`ssb_grids_input_rate`'s (from the 256-point FFT, 7 bins on each side
+        of the SSB); the grids returned keep it
 
     Returns
     -------
@@ -1167,12 +1171,21 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | 
     ys = np.ascontiguousarray(ys)
     offs = _GRID_OFFS if symbols is None else _GRID_OFFS[list(symbols)]
     win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + offs)
-    Y = _fft(win, 2, True)[:, :, _SSB_BINS]
+    F = _fft(win, 2, True)
+    Y = F[:, :, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
     # (and the unitary FFT scale); exp(1j w (k0 + k)) as in _expj_lin
     w = 2 * np.pi * (FFT_BACKOFF - frac) / SSB_FFT_SIZE
-    ramp = _expj(w[:, None] * (int(_SSB_K[0]) + np.arange(_SSB_K.size))[None, :])
-    Y *= (ramp * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)[:, None, :]
+    ramp = (_expj(w[:, None] * (int(_SSB_K[0]) + np.arange(_SSB_K.size))[None, :])
+            * (1 / np.sqrt(SSB_FFT_SIZE))).astype(np.complex64)
+    Y *= ramp[:, None, :]
+    if offgrid_leak is not None:
+        if symbols is not None:
+            raise ValueError("offgrid_leak needs all four symbols")
+        leak = offgrid_leakage(F, np.full(len(F), _SSB_BINS[0]))
+        n0 = _N_NULL[0]
+        offgrid_leak[:, :n0] = leak[:, :n0] * ramp[:, _NULL_K[0]]
+        offgrid_leak[:, n0:] = leak[:, n0:] * ramp[:, _NULL_K[1]]
     return Y.astype(np.complex64, copy=False)
 
 

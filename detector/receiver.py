@@ -111,6 +111,16 @@ DRIFT_SSBS = 8
 FINE_CANDIDATES = 3  # bands the fine stage of a cell search tries, best coarse metric first
 
 
+def _ssb_rate_grids(ys: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dsp.ssb_grids_at's grids of SSB-rate signals ys (N, n) with the leakage of traffic half
+    a subcarrier off the SSB's grid taken out of their null REs (dsp.OFFGRID_BINS), and that
+    leakage: complex64 (N, 4, 240), (N, 130)."""
+    leak = np.zeros((len(ys), dsp.N_NULL_RES), dtype=np.complex64)
+    grids = dsp.ssb_grids_at(ys, starts, offgrid_leak=leak)
+    dsp.subtract_null_leakage(grids, leak)
+    return grids, leak
+
+
 @dataclass(frozen=True)
 class ReceiverConfig:
     scs_khz: Optional[int] = None  # None: try 15 and 30 kHz
@@ -2289,12 +2299,11 @@ class Receiver:
                                       & (dsp.null_re_power(fixed) > alt))
                 grids = fixed
                 if leak.size:
-                    grids[leak] = dsp.ssb_grids_at(ys[leak], starts[leak])
+                    grids[leak], offgrid[leak] = _ssb_rate_grids(ys[leak], starts[leak])
                     self.n_ssb_rate_grids += int(leak.size)
-                    offgrid[leak] = 0
-                self.n_offgrid_grids += int(np.count_nonzero(offgrid.any(axis=1)))
             else:
-                grids = dsp.ssb_grids_at(ys, starts)
+                grids, offgrid = _ssb_rate_grids(ys, starts)
+            self.n_offgrid_grids += int(np.count_nonzero(offgrid.any(axis=1)))
             peak_e[idx] = (np.einsum("nij,nij->ni", grids.real, grids.real)
                            + np.einsum("nij,nij->ni", grids.imag, grids.imag)).max(axis=1)
             # an SSB seen with its PSS names its ī_SSB by the PBCH-DMRS, but keeps its slot's

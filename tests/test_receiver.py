@@ -608,7 +608,7 @@ def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch):
     """k_SSB odd at 30 kHz (TS 38.211 §7.4.3.1): the cell's traffic is not orthogonal to
     its SSB and leaks into the null REs (here -23 dB under the SSB, the noise -38 dB).
     dsp.OFFGRID_BINS fits it out of every SSB; the shipped model then calls none of them
-    jammed (without the fit: 2 of 8), and a jammer on the SSB's REs stays jammed, nothing
+    jammed (without the fit: 2 of 8; from the SSB-rate signal's grids too), and a jammer on the SSB's REs stays jammed, nothing
     of it fitted out."""
     from detector.pipeline import load_detector
 
@@ -622,7 +622,13 @@ def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch):
     recs_j, pipe_j = _score(jam.iq, jam.params, detector=det)
     assert len(recs_j) >= 6 and all(r["jammed"] for r in recs_j)
     assert pipe_j.receiver.n_offgrid_grids == 0  # the jammer's own energy: nothing fitted out
+    # the same from the SSB-rate signal's grids (fs / SCS not whole: 20, 25 Msps at 30 kHz)
+    monkeypatch.setattr(receiver, "GRID_AT_INPUT_RATE", False)
+    recs_s, pipe_s = _score(cap.iq, p, detector=det)
+    assert len(recs_s) == 8 and not any(r["jammed"] for r in recs_s) and pipe_s.receiver.n_offgrid_grids >= 1
     monkeypatch.setattr(dsp, "OFFGRID_ACCEPT", -1.0)  # the fit never taken
+    assert sum(r["jammed"] for r in _score(cap.iq, p, detector=det)[0]) >= 2
+    monkeypatch.setattr(receiver, "GRID_AT_INPUT_RATE", True)
     before, _ = _score(cap.iq, p, detector=det)
     assert sum(r["jammed"] for r in before) >= 2  # (2 of 8)
 
