@@ -35,6 +35,10 @@
         # the over-the-air captures of ../shared/real-captures with each jammer of the library
         # added at an SJNR on their SSB (the simulator's definition): SSBs jammed, uncalibrated
         # and calibrated on the clean capture (shipped model unless --model)
+    python bench/receiver_eval.py kssb [--sites 12] [--seed 42] [--snr 35,40]
+        # clean 30 kHz cells whose traffic lies half a subcarrier off the SSB's grid (k_SSB odd,
+        # TS 38.211 7.4.3.1), uncalibrated: SSBs jammed with and without the receiver's fit of its
+        # leakage (dsp.OFFGRID_BINS), grids at the input rate and at the SSB rate
     python bench/receiver_eval.py strong [--sites 12] [--seed 1]
         # jammers from the first sample at SJNR -10..-3 dB, no baseline: SSBs without a record
         # (no cell found) and jammed, per type
@@ -971,6 +975,50 @@ def eval_iqimage(n_sites, seed, images_db, model="default"):
               f"{out[True][0]}/{out[True][1]} with the image removed, {out[False][0]}/{out[False][1]} without")
 
 
+def eval_kssb(n_sites, seed, snr_db=(35.0, 40.0), model="default"):
+    """Clean 30 kHz cells whose traffic (90 % of their RBs, 0..3 dB over the SSB's REs) lies
+    half a subcarrier off the SSB's grid -- k_SSB odd, drawn 1..23, the common RBs over the
+    SSB empty in its symbols (traffic.kssb_odd_probability) -- at ``snr_db``, no neighbour,
+    the default rates, channels and impairments otherwise, uncalibrated: SSBs called jammed
+    with the receiver's fit of that traffic's leakage (dsp.OFFGRID_BINS) and without it, with
+    the grids at the input rate and from the SSB-rate signal."""
+    from signals.simulate import TrafficConfig
+
+    from detector import dsp, receiver
+
+    det = load_detector(model)
+    cfg = SimConfig(scs_khz=(30,), snr_db=snr_db, duration_ms=25.0, neighbour=NeighbourConfig(probability=0.0),
+                    traffic=TrafficConfig(probability=1.0, load=(0.9, 0.9), power_db=(0.0, 3.0),
+                                          kssb_odd_probability=1.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    sites = []
+    for s in range(n_sites):
+        rng = np.random.default_rng([seed, s])
+        p = draw_params(cfg, rng, force_clean=True)
+        sites.append((p, simulate_capture(p, rng).iq))
+    accept, at_input = dsp.OFFGRID_ACCEPT, receiver.GRID_AT_INPUT_RATE
+    try:
+        for grid_at_input in (True, False):
+            receiver.GRID_AT_INPUT_RATE = grid_at_input
+            out = {}
+            for fit in (True, False):
+                dsp.OFFGRID_ACCEPT = accept if fit else -1.0
+                n = jam = fitted = 0
+                for p, x in sites:
+                    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
+                    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+                    n += len(recs)
+                    jam += sum(bool(r["jammed"]) for r in recs)
+                    fitted += pipe.receiver.n_offgrid_grids
+                out[fit] = (jam, n, fitted)
+            where = "input-rate grids" if grid_at_input else "SSB-rate grids"
+            print(f"{n_sites} clean k_SSB-odd cells, SNR {snr_db[0]:g}-{snr_db[1]:g} dB, {where} ({det.name}, "
+                  f"uncalibrated): jammed {out[True][0]}/{out[True][1]} with the fit ({out[True][2]} SSBs "
+                  f"fitted), {out[False][0]}/{out[False][1]} without")
+    finally:
+        dsp.OFFGRID_ACCEPT, receiver.GRID_AT_INPUT_RATE = accept, at_input
+
+
 def eval_cotimed(n, seed, power_db=(-1.0, 1.0), model="default"):
     """1 ms recordings of one SSB (from 0.3 ms before it) of a clean cell and a co-timed
     neighbour ``power_db`` from it (the default mix otherwise: SNR 15-35 dB, TDL,
@@ -1178,7 +1226,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
-                                         "cells", "realjam", "strong", "network", "cotimed", "iqimage", "loaded"])
+                                         "cells", "realjam", "strong", "network", "cotimed", "iqimage", "loaded",
+                                         "kssb"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -1187,7 +1236,7 @@ def main(argv=None):
     ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings")
     ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
     ap.add_argument("--cfo", default="0,5000,10000,-12000", help="cfo: receiver frequency errors (Hz)")
-    ap.add_argument("--snr", default="-3,0,3,6", help="weak: SNRs (dB)")
+    ap.add_argument("--snr", default="-3,0,3,6", help="weak: SNRs (dB); kssb: the SNR range (default 35,40)")
     ap.add_argument("--rate", type=float, help="cfo: one sample rate (Hz), SSB off-centre (default: the mix)")
     ap.add_argument("--offsets", default="-6,-4,-3,-2,-1,1,2,4,6", help="mistimed: the neighbour's offsets (CPs)")
     ap.add_argument("--power", default=None, help="mistimed: the neighbour's power range (dB; default -20,-3); "
@@ -1213,7 +1262,7 @@ def main(argv=None):
     if a.n is None:
         a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
-        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77}.get(a.what, 1)
+        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77, "kssb": 42}.get(a.what, 1)
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.no_fade_guard:
@@ -1260,6 +1309,9 @@ def main(argv=None):
     elif a.what == "iqimage":
         eval_iqimage(a.sites, a.seed, [float(v) for v in (a.images or "-20,-25,-30").split(",")],
                      model="default" if a.model == "classical" else a.model)
+    elif a.what == "kssb":
+        lo, hi = (float(v) for v in (a.snr if a.snr != "-3,0,3,6" else "35,40").split(","))
+        eval_kssb(a.sites, a.seed, snr_db=(lo, hi), model="default" if a.model == "classical" else a.model)
     elif a.what == "cotimed":
         lo, hi = (float(v) for v in (a.power or "-1,1").split(","))
         eval_cotimed(a.n, a.seed, power_db=(lo, hi), model="default" if a.model == "classical" else a.model)
