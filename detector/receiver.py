@@ -1416,8 +1416,8 @@ class Receiver:
         self._ssb_energy: dict[int, float] = {}
         self.n_quiet_losses = 0
         self.n_ssb_rate_grids = 0  # SSB grids taken at the SSB rate: the input rate's leaked (LEAK_GRID_RATIO)
-        # input-rate grids whose null REs had the leakage of signals off the SSB's grid taken out
-        # (dsp.OFFGRID_BINS: traffic half a subcarrier off, k_SSB odd at 30 kHz)
+        # SSB grids (either rate) whose null REs had the leakage of signals off the SSB's grid
+        # taken out (dsp.OFFGRID_BINS: traffic half a subcarrier off, k_SSB odd at 30 kHz)
         self.n_offgrid_grids = 0
         # a cell search's cell not yet seen with its PSS by tracking at the very SSBs the search
         # detected it at: the search block, and the slots observed without their PSS so far

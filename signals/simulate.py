@@ -711,6 +711,8 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
         _apply_evm(grid, imp["evm_db"], rng)
         if imp.get("tx_floor_db") is not None:
             _add_tx_floor(grid, carrier_n_rb(num), imp["tx_floor_db"], rng)
+        if tgrid is not None:  # (the transmitter's floor is drawn on the SSB's grid alone)
+            _apply_evm(tgrid, imp["evm_db"], rng)
     tx = nr.ofdm_modulate(grid, cps_all)  # (total,)
     del grid
     if tgrid is not None:  # half a subcarrier up: pi / fft per sample
