@@ -943,6 +943,25 @@ def eval_dense(n, seed):
           f"the air {t['on air']}, not on the air {t['not on air']}, none {t['none']}")
 
 
+def _clean_sites(cfg, n_sites, seed):
+    """[(params, IQ)] of ``n_sites`` clean captures drawn from ``cfg``, site s from the
+    generator [seed, s]."""
+    sites = []
+    for s in range(n_sites):
+        rng = np.random.default_rng([seed, s])
+        p = draw_params(cfg, rng, force_clean=True)
+        sites.append((p, simulate_capture(p, rng).iq))
+    return sites
+
+
+def _jammed_of(p, x, det, **pipe_kw):
+    """Samples ``x`` of capture ``p`` scored whole, uncalibrated: (SSBs called jammed,
+    valid SSBs, the pipeline)."""
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det, **pipe_kw)
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    return sum(bool(r["jammed"]) for r in recs), len(recs), pipe
+
+
 def eval_iqimage(n_sites, seed, images_db, model="default"):
     """Clean cells (SNR 30-35 dB, no neighbour, the default mix otherwise: traffic, TDL)
     recorded through a receiver whose IQ imbalance leaves a mirror image ``images_db``
@@ -954,22 +973,15 @@ def eval_iqimage(n_sites, seed, images_db, model="default"):
     det = load_detector(model)
     cfg = SimConfig(snr_db=(30.0, 35.0), duration_ms=25.0, neighbour=NeighbourConfig(probability=0.0),
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    sites = []
-    for s in range(n_sites):
-        rng = np.random.default_rng([seed, s])
-        p = draw_params(cfg, rng, force_clean=True)
-        sites.append((p, simulate_capture(p, rng).iq))
+    sites = _clean_sites(cfg, n_sites, seed)
     for image_db in images_db:
         out = {}
         for on in (True, False):
             n = jam = 0
             for p, x in sites:
                 y = np.asarray(channel.iq_imbalance(x, image_db, np.random.default_rng(1)), np.complex64)
-                pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det,
-                                       receiver_config=ReceiverConfig(iq_balance=on))
-                recs = [r for r in pipe.push(y) + pipe.flush() if r["valid"]]
-                n += len(recs)
-                jam += sum(bool(r["jammed"]) for r in recs)
+                j, k, _ = _jammed_of(p, y, det, receiver_config=ReceiverConfig(iq_balance=on))
+                jam, n = jam + j, n + k
             out[on] = (jam, n)
         print(f"image {image_db:+5.1f} dB, {n_sites} clean sites ({det.name}, uncalibrated): jammed "
               f"{out[True][0]}/{out[True][1]} with the image removed, {out[False][0]}/{out[False][1]} without")
@@ -991,11 +1003,7 @@ def eval_kssb(n_sites, seed, snr_db=(35.0, 40.0), model="default"):
                     traffic=TrafficConfig(probability=1.0, load=(0.9, 0.9), power_db=(0.0, 3.0),
                                           kssb_odd_probability=1.0),
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    sites = []
-    for s in range(n_sites):
-        rng = np.random.default_rng([seed, s])
-        p = draw_params(cfg, rng, force_clean=True)
-        sites.append((p, simulate_capture(p, rng).iq))
+    sites = _clean_sites(cfg, n_sites, seed)
     accept, at_input = dsp.OFFGRID_ACCEPT, receiver.GRID_AT_INPUT_RATE
     try:
         for grid_at_input in (True, False):
@@ -1005,11 +1013,8 @@ def eval_kssb(n_sites, seed, snr_db=(35.0, 40.0), model="default"):
                 dsp.OFFGRID_ACCEPT = accept if fit else -1.0
                 n = jam = fitted = 0
                 for p, x in sites:
-                    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
-                    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
-                    n += len(recs)
-                    jam += sum(bool(r["jammed"]) for r in recs)
-                    fitted += pipe.receiver.n_offgrid_grids
+                    j, k, pipe = _jammed_of(p, x, det)
+                    jam, n, fitted = jam + j, n + k, fitted + pipe.receiver.n_offgrid_grids
                 out[fit] = (jam, n, fitted)
             where = "input-rate grids" if grid_at_input else "SSB-rate grids"
             print(f"{n_sites} clean k_SSB-odd cells, SNR {snr_db[0]:g}-{snr_db[1]:g} dB, {where} ({det.name}, "

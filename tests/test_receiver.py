@@ -585,7 +585,6 @@ def test_another_carrier_beside_the_ssb_does_not_leak_into_its_grid():
         assert recs and all(r["pci"] == 500 and not r["jammed"] for r in recs)
 
 
-
 def _kssb_odd_capture(seed, jammer=None):
     """A 30 kHz cell at 38 dB SNR whose traffic (90 % of its RBs, 3 dB over the SSB's REs)
     lies half a subcarrier off the SSB's grid, k_SSB = 1: 1.5 subcarriers below its edge."""
@@ -608,8 +607,8 @@ def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch):
     """k_SSB odd at 30 kHz (TS 38.211 §7.4.3.1): the cell's traffic is not orthogonal to
     its SSB and leaks into the null REs (here -23 dB under the SSB, the noise -38 dB).
     dsp.OFFGRID_BINS fits it out of every SSB; the shipped model then calls none of them
-    jammed (without the fit: 2 of 8; from the SSB-rate signal's grids too), and a jammer on the SSB's REs stays jammed, nothing
-    of it fitted out."""
+    jammed (without the fit: 2 of 8; from the SSB-rate signal's grids too), and a jammer on
+    the SSB's REs stays jammed, nothing of it fitted out."""
     from detector.pipeline import load_detector
 
     det = load_detector("default")
@@ -631,6 +630,7 @@ def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch):
     monkeypatch.setattr(receiver, "GRID_AT_INPUT_RATE", True)
     before, _ = _score(cap.iq, p, detector=det)
     assert sum(r["jammed"] for r in before) >= 2  # (2 of 8)
+
 
 def test_a_recording_cut_at_the_ssb_is_scored():
     """A 1 ms recording that begins at an SSB's first sample, or ends right after it:
