@@ -53,6 +53,9 @@ class FileSummary:
     nonfinite_samples: int = 0
     dc_offset_dbc: Optional[float] = None  # the receiver's DC offset removed, relative to the signal power
     iq_image_dbc: Optional[float] = None  # the receiver's IQ imbalance image removed (receiver.iq_image_power_ratio)
+    # SSBs whose null REs had the leakage of traffic half a subcarrier off the SSB's grid taken out
+    # (k_SSB odd at 30 kHz: dsp.OFFGRID_BINS, receiver.n_offgrid_grids)
+    offgrid_fitted: int = 0
     slots_dropped: int = 0
     # predicted SSB positions without PSS or energy beyond the cell's own (receiver.n_quiet_losses):
     # not sent (a period over 20 ms, SSBs the gNB leaves out) or timing lost upstream
@@ -94,6 +97,9 @@ class FileSummary:
             notes += f"; DC offset {self.dc_offset_dbc:.1f} dBc removed"
         if self.iq_image_dbc is not None:
             notes += f"; IQ imbalance image {self.iq_image_dbc:.1f} dBc removed"
+        if self.offgrid_fitted:
+            notes += (f"; {self.offgrid_fitted} SSB(s) with the cell's traffic half a subcarrier off the SSB's grid "
+                      f"(k_SSB odd): its leakage into the null REs taken out")
         if self.timing_jumps:
             notes += f"; SSB timing moved {self.timing_jumps}x (samples lost upstream?)"
         if self.faded:
@@ -241,6 +247,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     summary.empty_positions += rx.n_quiet_losses
     summary.unproven_locks += rx.n_unproven_locks
     summary.timing_jumps += rx.n_timing_jumps
+    summary.offgrid_fitted += rx.n_offgrid_grids
     if rx.dc_offset_power_ratio:
         dc = 10 * math.log10(rx.dc_offset_power_ratio)
         summary.dc_offset_dbc = dc if summary.dc_offset_dbc is None else max(summary.dc_offset_dbc, dc)

@@ -603,7 +603,7 @@ def _kssb_odd_capture(seed, jammer=None):
     return simulate_capture(p, rng)
 
 
-def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch):
+def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch, tmp_path, capsys):
     """k_SSB odd at 30 kHz (TS 38.211 §7.4.3.1): the cell's traffic is not orthogonal to
     its SSB and leaks into the null REs (here -23 dB under the SSB, the noise -38 dB).
     dsp.OFFGRID_BINS fits it out of every SSB; the shipped model then calls none of them
@@ -617,6 +617,10 @@ def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch):
     recs, pipe = _score(cap.iq, p, detector=det)
     assert len(recs) == 8 and all(r["pci"] == p.pci and not r["jammed"] for r in recs)
     assert pipe.receiver.n_offgrid_grids == len(recs)
+    # ssbwatch replay says so in its summary
+    iqio.write_sigmf(tmp_path / "k1", cap.iq, p.sample_rate_hz, datatype="cf32_le", center_freq_hz=p.center_freq_hz)
+    assert main(["replay", str(tmp_path / "k1.sigmf-meta"), "--jsonl", str(tmp_path / "r.jsonl")]) == 0
+    assert "8 SSB(s) with the cell's traffic half a subcarrier off" in capsys.readouterr().err
     jam = _kssb_odd_capture(1, jammer="multi_tone")  # (tones on the null REs, SJNR 12 dB)
     recs_j, pipe_j = _score(jam.iq, jam.params, detector=det)
     assert len(recs_j) >= 6 and all(r["jammed"] for r in recs_j)
