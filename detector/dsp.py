@@ -496,8 +496,8 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
 
 NULL_RE_SYMBOLS = (0, 2)  # the SSB symbols that hold null REs (TS 38.211 §7.4.3.1, Table 7.4.3.1-1)
 _NULL_MASK_02 = nr.NULL_RE_MASK[list(NULL_RE_SYMBOLS)]
-N_NULL_RES = int(nr.NULL_RE_MASK.sum())  # 130, all in symbols NULL_RE_SYMBOLS
 _NULL_MASK_02.setflags(write=False)
+N_NULL_RES = int(nr.NULL_RE_MASK.sum())  # 130, all in symbols NULL_RE_SYMBOLS
 
 
 def null_re_power(grids: np.ndarray) -> np.ndarray:
@@ -1182,10 +1182,7 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | 
     if offgrid_leak is not None:
         if symbols is not None:
             raise ValueError("offgrid_leak needs all four symbols")
-        leak = offgrid_leakage(F, np.full(len(F), _SSB_BINS[0]))
-        n0 = _N_NULL[0]
-        offgrid_leak[:, :n0] = leak[:, :n0] * ramp[:, _NULL_K[0]]
-        offgrid_leak[:, n0:] = leak[:, n0:] * ramp[:, _NULL_K[1]]
+        _offgrid_into(offgrid_leak, F, np.full(len(F), _SSB_BINS[0]), ramp, ramp)
     return Y.astype(np.complex64, copy=False)
 
 
@@ -1301,6 +1298,16 @@ def offgrid_leakage(F: np.ndarray, k0: np.ndarray) -> np.ndarray:
     return out
 
 
+def _offgrid_into(out: np.ndarray, F: np.ndarray, k0: np.ndarray, ph0: np.ndarray, ph2: np.ndarray) -> None:
+    """``out`` complex64 (N, 130) := :func:`offgrid_leakage` of F, k0 in a grid's units:
+    each null RE's leakage times that grid's per-subcarrier factor of symbol 0 (``ph0``)
+    or 2 (``ph2``), complex64 (N, 240) each."""
+    leak = offgrid_leakage(F, k0)
+    n0 = _N_NULL[0]
+    out[:, :n0] = leak[:, :n0] * ph0[:, _NULL_K[0]]
+    out[:, n0:] = leak[:, n0:] * ph2[:, _NULL_K[1]]
+
+
 def _energy(y: np.ndarray) -> np.ndarray:
     """Row sums of |y|^2 of complex64 (m, k): float64 (m,)."""
     return (np.einsum("ij,ij->i", y.real, y.real, dtype=np.float64)
@@ -1378,10 +1385,7 @@ def ssb_grids_input_rate(xs: np.ndarray, starts: np.ndarray, fs_hz: float, scs_k
     ph = (hi[:, :, :, None] * lo[:, :, None, :]).reshape(m, nr.SSB_N_SYMBOLS, _SSB_K.size).astype(np.complex64)
     Y *= ph
     if offgrid_leak is not None:  # traffic half a subcarrier off the SSB's grid (OFFGRID_BINS)
-        leak = offgrid_leakage(F, bins[:, 0])
-        n0 = _N_NULL[0]
-        offgrid_leak[:, :n0] = leak[:, :n0] * ph[:, NULL_RE_SYMBOLS[0], _NULL_K[0]]
-        offgrid_leak[:, n0:] = leak[:, n0:] * ph[:, NULL_RE_SYMBOLS[1], _NULL_K[1]]
+        _offgrid_into(offgrid_leak, F, bins[:, 0], ph[:, NULL_RE_SYMBOLS[0]], ph[:, NULL_RE_SYMBOLS[1]])
     return Y
 
 

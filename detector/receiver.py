@@ -2293,11 +2293,9 @@ class Receiver:
                 # fitted out, read no more than the SSB-rate grid's: the traffic nearest the SSB
                 # is inside the SSB rate's band and leaks into both
                 alt = dsp.null_re_power(dsp.ssb_grids_at(ys, starts, dsp.NULL_RE_SYMBOLS))
-                fixed = grids.copy()
-                dsp.subtract_null_leakage(fixed, offgrid)
-                leak = np.flatnonzero((dsp.null_re_power(grids) > LEAK_GRID_RATIO * alt)
-                                      & (dsp.null_re_power(fixed) > alt))
-                grids = fixed
+                unfitted = dsp.null_re_power(grids)
+                dsp.subtract_null_leakage(grids, offgrid)
+                leak = np.flatnonzero((unfitted > LEAK_GRID_RATIO * alt) & (dsp.null_re_power(grids) > alt))
                 if leak.size:
                     grids[leak], offgrid[leak] = _ssb_rate_grids(ys[leak], starts[leak])
                     self.n_ssb_rate_grids += int(leak.size)
