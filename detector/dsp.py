@@ -328,6 +328,17 @@ PASSBAND_REF_PERCENTILE = 5.0
 PASSBAND_STOP_DB = 45.0
 PASSBAND_EDGE_DB = 6.0
 PASSBAND_MARGIN = 0.02
+# Noise over less than half of the band (a recording resampled to 3x its rate or more: the
+# central half's PASSBAND_REF_PERCENTILE-th percentile lies in its empty edges, and no stopband
+# stood under that): the reference is then taken over the central eighth, quarter and half
+# (fs / 16, fs / 8, fs / 4 either side; widest last) as far as each stays within
+# PASSBAND_NEST_DB of the narrower part's. White noise resampled from 30.72 Msps to 92.16 /
+# 122.88 / 245.76 Msps: the first part whose reference falls is 64 / 72 / 71 dB under (cf32 and
+# ci16 alike); a loud jammer at the band's centre, off the SSB, would have to stand this far
+# over the receiver's noise to narrow the passband (its recording at 30.72 Msps unchanged up
+# to there). Nothing changes where the central half's reference stands within it.
+PASSBAND_NEST = (16, 8, 4)  # fs / these: the half widths tried, narrowest first
+PASSBAND_NEST_DB = 55.0
 
 
 # Whitening of a search block (the cell search's last resort, receiver.acquire_steps): the
@@ -407,8 +418,17 @@ def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
     spec = _fft(segs * win, 1, True)
     psd = np.fft.fftshift(np.mean(spec.real ** 2 + spec.imag ** 2, axis=0, dtype=np.float64))
     f = (np.arange(PASSBAND_NFFT) - PASSBAND_NFFT // 2) * (fs_hz / PASSBAND_NFFT)
-    central = np.abs(f) < fs_hz / 4
+    # the reference: the central half's, unless that already reaches PASSBAND_NEST_DB under a
+    # narrower central part's (noise over under half of the band: a recording resampled to
+    # 3x its rate or more); then the widest central part that does not
+    central = np.abs(f) < fs_hz / PASSBAND_NEST[0]
     ref = float(np.percentile(psd[central], PASSBAND_REF_PERCENTILE))
+    for div in PASSBAND_NEST[1:]:
+        wider = np.abs(f) < fs_hz / div
+        r = float(np.percentile(psd[wider], PASSBAND_REF_PERCENTILE))
+        if not r >= ref * 10 ** (-PASSBAND_NEST_DB / 10):
+            break
+        central, ref = wider, r
     if not ref > 0:
         return fs_hz / 2
     stop = (psd < ref * 10 ** (-PASSBAND_STOP_DB / 10)) & ~central

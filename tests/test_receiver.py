@@ -2362,7 +2362,9 @@ def test_passband_of_a_recording_that_holds_noise_over_part_of_its_band():
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(400000) + 1j * rng.standard_normal(400000)).astype(np.complex64)
     assert dsp.passband_half_width_hz(x, 30.72e6) == 30.72e6 / 2
-    for up, down, fs in ((3, 2, 46.08e6), (2, 1, 61.44e6), (125, 96, 40e6)):
+    # (3x and more: the noise fills under half of the band, dsp.PASSBAND_NEST)
+    for up, down, fs in ((3, 2, 46.08e6), (2, 1, 61.44e6), (125, 96, 40e6), (3, 1, 92.16e6), (4, 1, 122.88e6),
+                         (8, 1, 245.76e6)):
         y = resample_poly(x, up, down).astype(np.complex64)
         assert 15.0e6 <= dsp.passband_half_width_hz(y, fs) <= 16.0e6, fs
     # a carrier whose traffic fills the central half, 35 dB over the noise beside it (the
@@ -2387,7 +2389,7 @@ def test_a_clean_recording_resampled_to_a_higher_rate_is_not_jammed():
     rng = np.random.default_rng([1, 1])
     p = draw_params(cfg, rng, force_clean=True)
     cap = simulate_capture(p, rng)
-    for up, down, fs in ((1, 1, 30.72e6), (3, 2, 46.08e6), (2, 1, 61.44e6)):
+    for up, down, fs in ((1, 1, 30.72e6), (3, 2, 46.08e6), (2, 1, 61.44e6), (4, 1, 122.88e6)):
         y = cap.iq if up == down else resample_poly(cap.iq, up, down).astype(np.complex64)
         pipe = ScoringPipeline(fs, p.center_freq_hz, p.datatype, detector=det)
         recs = pipe.push(y) + pipe.flush()
