@@ -39,6 +39,10 @@
         # clean 30 kHz cells whose traffic lies half a subcarrier off the SSB's grid (k_SSB odd,
         # TS 38.211 7.4.3.1), uncalibrated: SSBs jammed with and without the receiver's fit of its
         # leakage (dsp.OFFGRID_BINS), grids at the input rate and at the SSB rate
+    python bench/receiver_eval.py analog [--sites 12] [--seed 7] [--cutoffs 0.85,0.7,0.65]
+        # clean 30.72 Msps cells through a receiver whose analog lowpass (5th-order Butterworth,
+        # I and Q alike) ends short of Nyquist, its ADC's noise 30 dB under the receiver's after
+        # it: SSBs jammed uncalibrated and at a site calibrated through the same receiver
     python bench/receiver_eval.py strong [--sites 12] [--seed 1]
         # jammers from the first sample at SJNR -10..-3 dB, no baseline: SSBs without a record
         # (no cell found) and jammed, per type
@@ -1215,6 +1219,62 @@ def _sss_power(x, p):
     return float(np.mean([np.mean(np.abs(o.grid[2, 56:183]) ** 2) for o in obs])) if obs else 0.0
 
 
+ANALOG_ORDER = 5  # analog: the lowpass's order
+ANALOG_ADC_DB = -30.0  # analog: the ADC's noise after the filter, against the receiver's own
+
+
+def _analog(cap, sos, rng):
+    """``cap``'s samples (its signal and noise) through the lowpass ``sos`` (I and Q
+    alike), then the ADC's white noise ANALOG_ADC_DB under the recording's own noise."""
+    from scipy.signal import sosfilt
+
+    p = cap.params
+    y = sosfilt(sos, cap.iq.real) + 1j * sosfilt(sos, cap.iq.imag)
+    noise = np.sqrt(np.mean(np.abs(cap.iq) ** 2) / (1 + 10 ** (p.snr_db / 10))) * 10 ** (ANALOG_ADC_DB / 20)
+    return (y + noise * (rng.standard_normal(y.size) + 1j * rng.standard_normal(y.size)) / np.sqrt(2)
+            ).astype(np.complex64)
+
+
+def eval_analog(n_sites, seed, cutoffs, model="default"):
+    """Clean 60 ms cells at 30.72 Msps (SNR 5-30 dB, the default mix otherwise) seen
+    through a receiver whose analog lowpass ends at ``cutoff`` x Nyquist: SSBs
+    called jammed uncalibrated, and at the site calibrated on another recording
+    through the same receiver. Sites whose SSB does not lie inside 90 % of the
+    filter's band are left out (the SSB itself filtered)."""
+    from scipy.signal import butter
+
+    det = load_detector(model)
+    fs = 30.72e6
+    cfg = SimConfig(sample_rates_hz=(fs,), duration_ms=60.0, snr_db=(5.0, 30.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    for cut in cutoffs:
+        sos = butter(ANALOG_ORDER, cut, output="sos")
+        fa = {"uncalibrated": [0, 0], "calibrated": [0, 0]}
+        sites = 0
+        for i in range(n_sites):
+            rng = np.random.default_rng([seed, i])
+            p = draw_params(cfg, rng, force_clean=True)
+            if abs(p.ssb_offset_hz) + 130 * p.scs_khz * 1e3 > 0.9 * cut * fs / 2:
+                continue
+            sites += 1
+            cal = simulate_capture(p, np.random.default_rng([seed, i, 1]))
+            obs = _observations_of(_analog(cal, sos, np.random.default_rng([seed, i, 2])), fs, p.center_freq_hz)
+            base = (site_baseline(obs, p.scs_khz, fs, p.datatype, p.ssb_freq_hz, p.center_freq_hz, detector=det)
+                    if len(obs) >= 5 else None)
+            cap = simulate_capture(p, rng)
+            y = _analog(cap, sos, np.random.default_rng([seed, i, 3]))
+            for mode, b in (("uncalibrated", None), ("calibrated", base)):
+                if mode == "calibrated" and b is None:
+                    continue
+                recs, _ = run_capture(cap, iq=y, baseline=b, detector=det)
+                for t, r in match(recs, cap.ssbs, tol=p.numerology.cp_short):
+                    if r is not None and r["valid"]:
+                        fa[mode][0] += bool(r["jammed"])
+                        fa[mode][1] += 1
+        print(f"analog lowpass to {cut:g} x Nyquist ({sites} sites, {det.name}): " + ", ".join(
+            f"{m} {a}/{n} SSBs jammed" for m, (a, n) in fa.items()))
+
+
 def _observations(cap):
     return _observations_of(cap.iq, cap.params.sample_rate_hz, cap.params.center_freq_hz)
 
@@ -1232,7 +1292,7 @@ def main(argv=None):
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
                                          "cells", "realjam", "strong", "network", "cotimed", "iqimage", "loaded",
-                                         "kssb"])
+                                         "kssb", "analog"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -1263,11 +1323,12 @@ def main(argv=None):
                                                          "simulated neighbour")
     ap.add_argument("--cal-ms", type=float, default=200.0, help="loaded: the clean recording a site is calibrated "
                                                                   "on (ms, in 40 ms recordings)")
+    ap.add_argument("--cutoffs", default="0.85,0.7,0.65", help="analog: the lowpass's band edges (x Nyquist)")
     a = ap.parse_args(argv)
     if a.n is None:
         a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
-        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77, "kssb": 42}.get(a.what, 1)
+        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77, "kssb": 42, "analog": 7}.get(a.what, 1)
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.no_fade_guard:
@@ -1314,6 +1375,9 @@ def main(argv=None):
     elif a.what == "iqimage":
         eval_iqimage(a.sites, a.seed, [float(v) for v in (a.images or "-20,-25,-30").split(",")],
                      model="default" if a.model == "classical" else a.model)
+    elif a.what == "analog":
+        eval_analog(a.sites, a.seed, [float(v) for v in a.cutoffs.split(",")],
+                    model="default" if a.model == "classical" else a.model)
     elif a.what == "kssb":
         lo, hi = (float(v) for v in (a.snr if a.snr != "-3,0,3,6" else "35,40").split(","))
         eval_kssb(a.sites, a.seed, snr_db=(lo, hi), model="default" if a.model == "classical" else a.model)
