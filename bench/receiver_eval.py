@@ -1328,7 +1328,8 @@ def main(argv=None):
     if a.n is None:
         a.n = {"dense": 80, "alone": 45, "realjam": 2}.get(a.what, 40)
     if a.seed is None:
-        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77, "kssb": 42, "analog": 7}.get(a.what, 1)
+        a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77, "kssb": 42,
+                  "analog": 7}.get(a.what, 1)
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.no_fade_guard:
