@@ -294,10 +294,6 @@ BAND_FLOOR_NYQUIST_FRACTION = 0.8  # bins within this fraction of Nyquist (an SD
 BAND_FLOOR_DC_BINS = 3  # bins around the capture centre left out (LO leakage)
 BAND_FLOOR_PERCENTILE = 10.0  # the bins' energy percentile taken for the floor (traffic sits above)
 BAND_FLOOR_MIN_BINS = 48  # four RBs
-# The floor again from the bins within this of the SSB's band and guard alone: where a
-# receiver's analog filter ends short of Nyquist, the bins far from the SSB lie on its skirt,
-# under the noise that reaches the SSB (pipeline.BAND_NEAR_DB)
-BAND_FLOOR_NEAR_HZ = 1.5e6
 
 
 # The BAND_FLOOR_PERCENTILE-th percentile of a bin's mean energy over the 4 symbols for white
@@ -447,13 +443,11 @@ def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
 
 @functools.lru_cache(maxsize=32)
 def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: int,
-                     usable_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     usable_hz: float) -> tuple[np.ndarray, np.ndarray]:
     """(phasor (n_fft,) complex64 that takes the SSB centre to DC, so that the
     carrier's subcarriers fall on the bins: no leakage of its traffic into idle
     bins; the bins (after it) that hold neither the SSB (with its guard), nor
-    the recorded band's edges (beyond ``usable_hz`` from its centre), nor its DC;
-    the positions among those of the bins within BAND_FLOOR_NEAR_HZ of the SSB's
-    band and guard)."""
+    the recorded band's edges (beyond ``usable_hz`` from its centre), nor its DC)."""
     f = np.fft.fftfreq(n_fft, 1.0 / fs_hz)  # relative to the SSB centre
     f_abs = (f + ssb_offset_hz + fs_hz / 2) % fs_hz - fs_hz / 2  # where the bin lies in the recorded band
     half = (120 + BAND_FLOOR_GUARD_SC) * scs_khz * 1e3  # the SSB's 240 subcarriers around its centre
@@ -463,22 +457,13 @@ def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: in
     idx.setflags(write=False)
     ph = np.exp(-2j * np.pi * ssb_offset_hz / fs_hz * np.arange(n_fft)).astype(np.complex64)
     ph.setflags(write=False)
-    near = np.flatnonzero(np.abs(f[idx]) <= half + BAND_FLOOR_NEAR_HZ)  # positions in idx
-    near.setflags(write=False)
-    return ph, idx, near
+    return ph, idx
 
 
 def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
                       scs_khz: int, passband_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(floor, n_bins) of :func:`band_floors_per_re`."""
-    return band_floors_per_re(xs, first, fs_hz, ssb_offset_hz, scs_khz, passband_hz)[:2]
-
-
-def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float, scs_khz: int,
-                       passband_hz: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The noise floor of the spectrum around the SSB, during the SSB, per RE
-    of the SSB grid (:func:`ssb_grids_at`'s units); and the same floor from the
-    bins near the SSB alone (BAND_FLOOR_NEAR_HZ).
+    of the SSB grid (:func:`ssb_grids_at`'s units).
 
     The four SSB symbols are taken at the input rate (FFT of round(fs / SCS)
     samples from the middle of each normal CP); of the bins outside the SSB
@@ -507,9 +492,6 @@ def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz
         fs: a unitary FFT of the SSB-rate stream); NaN where fewer than
         BAND_FLOOR_MIN_BINS bins lie in the capture or the window is short
     n_bins : int (m,) -- bins the floor was taken from
-    near : float64 (m,) -- the floor of the bins within BAND_FLOOR_NEAR_HZ of the
-        SSB's band and guard alone (NaN where fewer than BAND_FLOOR_MIN_BINS)
-    n_near : int (m,) -- those bins
     """
     m, n = xs.shape
     n_fft = int(round(fs_hz / (scs_khz * 1e3)))
@@ -517,24 +499,19 @@ def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz
     usable = BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2
     if passband_hz is not None:
         usable = min(usable, round((passband_hz - PASSBAND_MARGIN * fs_hz) / 1e3) * 1e3)
-    ph, idx, near = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz), float(usable))
-    n_b, n_n = idx.size, near.size
+    ph, idx = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz), float(usable))
+    n_b = idx.size
     # each symbol's FFT window starts mid-CP: robust to a co-channel cell arriving a little early
     # (its next symbol) and to a late multipath tap alike
     starts = np.floor(first + np.arange(4) * n_fft * (1 + 144 / 2048) + n_fft * 72 / 2048).astype(np.intp)
     if m == 0 or n_b < BAND_FLOOR_MIN_BINS or starts[-1] + n_fft > n or starts[0] < 0:
-        return np.full(m, np.nan), np.full(m, n_b, np.int64), np.full(m, np.nan), np.full(m, n_n, np.int64)
+        return np.full(m, np.nan), np.full(m, n_b, np.int64)
     win = xs[:, starts[:, None] + np.arange(n_fft)[None, :]] * ph  # (m, 4, n_fft), the SSB centre at DC
     v = np.take(_fft(win, 2, True), idx, axis=2).view(np.float32)  # (m, 4, 2 n_b): re, im
     e = np.einsum("msk,msk->mk", v, v).reshape(m, n_b, 2).sum(axis=2, dtype=np.float64)  # over the symbols
     k = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_b - 1)))
     floor = np.partition(e, k, axis=1)[:, k] / (4 * n_fft * BAND_FLOOR_BIAS)  # per symbol, unitary FFT
-    near_floor = np.full(m, np.nan)
-    if n_n >= BAND_FLOOR_MIN_BINS:
-        k = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_n - 1)))
-        near_floor = np.partition(e[:, near], k, axis=1)[:, k] / (4 * n_fft * BAND_FLOOR_BIAS)
-    to_re = ssb_rate_hz(scs_khz) / fs_hz
-    return floor * to_re, np.full(m, n_b, np.int64), near_floor * to_re, np.full(m, n_n, np.int64)
+    return floor * (ssb_rate_hz(scs_khz) / fs_hz), np.full(m, n_b, np.int64)
 
 
 NULL_RE_SYMBOLS = (0, 2)  # the SSB symbols that hold null REs (TS 38.211 §7.4.3.1, Table 7.4.3.1-1)

@@ -468,20 +468,6 @@ BAND_EXCESS_MIN_DB = 3.0
 # for a few sweeps and partial-band noise with an edge in the SSB (up to +2.3 dB, left to the
 # model).
 BAND_ISI_MAX_DB = 1.0
-# ... and the null REs not within (-3, +2) dB of the floor taken from the bins near the SSB
-# alone (dsp.BAND_FLOOR_NEAR_HZ): energy that the spectrum just beside the SSB holds as much of
-# is not confined to the SSB's band. A receiver whose analog filter ends short of Nyquist leaves
-# the bins far from the SSB on its skirt, under the noise that reaches the SSB; where the cell's
-# traffic fills the band up to there, the floor comes from that skirt and clean SSBs' null REs
-# stood over it (`bench/receiver_eval.py analog --sites 12`, filter edge 0.7 / 0.65 x Nyquist:
-# 23 / 33 of 200 clean SSBs jammed uncalibrated before this, 0 / 8 after; there the null REs
-# read -2.7...+1.4 dB off the near floor). Over it by more than 2 dB: a weak jammer (the OAI
-# capture under SSB-band noise at SJNR 15 dB reads +2.5 dB, still jammed). Where the near bins
-# hold the cell's traffic (loaded over 90 %) the near floor is the traffic's level, and an
-# SSB-band jammer that close to it is left to the model: traffic load 0.9-1, SSB-band noise and
-# reactive jammers at SJNR 10-25 dB, uncalibrated, 16 -> 15 of 83 each; the default traffic
-# mix and `realjam`, `detect --sites 16 --seed 2`: the same verdicts.
-BAND_NEAR_DB = (3.0, 2.0)  # (under, over) the near floor
 # ... and no co-channel cell 2/3 of a CP to 6.7 CPs early or 2/3 to 6 CPs late: it spills its
 # symbols into every window the CP allows (the earlier readings stop telling it once it is
 # ~2 CPs off: simulated neighbours 3-22 dB under the cell, 3-6 CPs early, all of 25 clean
@@ -583,23 +569,16 @@ def mistimed_readings(obs: SSBObservation, missing: Optional[float] = None) -> t
 
 
 def band_excess(null_db: np.ndarray, cell_db: np.ndarray, floor: np.ndarray,
-                n_bins: np.ndarray, near: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                n_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(excess of the null REs over the floor against the cell, dB, -inf where
     there is none; its z; the null REs over the floor, dB) per SSB: ``null_db``
     the null REs' mean energy,
     ``cell_db`` the cell's power per RE (dB, the grid's units), ``floor``
     dsp.band_floor_per_re (NaN: not measured -> excess -inf, z 0), ``n_bins``
-    the bins it was taken from; ``near`` the floor of the bins near the SSB
-    alone (dsp.band_floors_per_re): where the null REs read within BAND_NEAR_DB
-    of it, no excess (excess -inf, z 0; see BAND_NEAR_DB). float64 (m,)."""
+    the bins it was taken from. float64 (m,)."""
     null = 10.0 ** (np.asarray(null_db, np.float64) / 10)
     fl = np.asarray(floor, np.float64)
     ok = np.isfinite(fl) & (fl > 0)
-    if near is not None:
-        nr_ = np.asarray(near, np.float64)
-        with np.errstate(invalid="ignore"):
-            ok &= ~((nr_ > 0) & (null <= nr_ * 10 ** (BAND_NEAR_DB[1] / 10))
-                    & (null >= nr_ * 10 ** (-BAND_NEAR_DB[0] / 10)))
     fl = np.where(ok, fl, 1.0)
     sd = np.sqrt(1.0 / _N_NULL + BAND_FLOOR_REL_VAR / np.maximum(np.asarray(n_bins, np.float64), 1.0))
     z = np.where(ok, (null / fl - 1.0) / sd, 0.0)
@@ -628,11 +607,10 @@ def observation_band_excess(obs: list[SSBObservation], feats: np.ndarray, f_db: 
         f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
     p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2
     floors, bins = [o.band_floor_per_re for o in obs], [o.band_floor_bins for o in obs]
-    near = [o.band_floor_near_per_re for o in obs]
     if all_readings:
         idx = np.arange(len(obs))
     else:
-        _, z0, over0 = band_excess(f_db, p_db, floors, bins, near)
+        _, z0, over0 = band_excess(f_db, p_db, floors, bins)
         idx = np.flatnonzero((z0 >= BAND_EXCESS_Z) & (over0 >= BAND_EXCESS_MIN_DB))
     spill_db = np.full(len(obs), np.inf)
     null_db = np.array(f_db, np.float64)
@@ -640,7 +618,7 @@ def observation_band_excess(obs: list[SSBObservation], feats: np.ndarray, f_db: 
         early = null_early_readings([obs[i] for i in idx])
         spill_db[idx] = f_db[idx] - 10 * np.log10(np.maximum(early, 1e-30))
         null_db[idx] = f_db[idx] - np.maximum(spill_db[idx], 0.0)  # the lower reading
-    return (*band_excess(null_db, p_db, floors, bins, near), spill_db)
+    return (*band_excess(null_db, p_db, floors, bins), spill_db)
 
 
 # At a calibrated site the cell's own leakage into its null REs is known: the clean SSBs'

@@ -1137,9 +1137,6 @@ class SSBObservation:
     # it was taken from: what an interferer confined to the SSB's band does not raise
     band_floor_per_re: float = float("nan")
     band_floor_bins: int = 0
-    # the same floor from the bins near the SSB alone (dsp.BAND_FLOOR_NEAR_HZ) and their number
-    band_floor_near_per_re: float = float("nan")
-    band_floor_near_bins: int = 0
     # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the
     # lowest), computed where a rule needs it (:func:`null_early_readings`; NaN: not yet) from
     # the SSB's window at the SSB rate and where its first CP starts there
@@ -1201,7 +1198,7 @@ class _Pending:
     reason: str
     others: tuple = ()
     clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
-    band_floor: tuple = (float("nan"), 0, float("nan"), 0)  # dsp.band_floors_per_re of the window
+    band_floor: tuple = (float("nan"), 0)  # (dsp.band_floor_per_re of the window, its bins)
     lead: float = 0.0  # SSBObservation.lead
     x_in: Optional[np.ndarray] = None  # the window at the input rate (complex64, DC removed): the grid's source
     center_hz: float = 0.0  # the SSB centre the window was taken to DC with (offset + the epoch's CFO)
@@ -2110,7 +2107,7 @@ class Receiver:
     def _band(self, w0: int, length: int, cfo_hz: float):
         """The window [w0, w0 + length) at the SSB rate, around the SSB centre
         (offset + ``cfo_hz``): (y0 complex64, w, n_bad, valid, clip, k0, floor:
-        (dsp.band_floors_per_re: the floor, its bins, the near floor, its bins), x: the window at the input rate,
+        (dsp.band_floor_per_re, its bins), x: the window at the input rate,
         complex64, DC removed, what the grid is taken from) with
         ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
         polyphase path, the first window asked for in a push is taken to the SSB
@@ -2124,9 +2121,9 @@ class Receiver:
         first = self._window_in()[0]  # the SSB's start in each window (within a sample)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            fl, nc, fn, nn = dsp.band_floors_per_re(x[None], first, self.fs, center, self.scs_khz, self.passband_hz)
+            fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz, self.passband_hz)
             return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
-                    (float(fl[0]), int(nc[0]), float(fn[0]), int(nn[0])), x)
+                    (float(fl[0]), int(nc[0])), x)
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -2151,10 +2148,10 @@ class Receiver:
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
-            fl, nc, fn, nn = dsp.band_floors_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz)
+            fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz)
             for i, s0 in enumerate(starts):
-                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i],
-                                                 (float(fl[i]), int(nc[i]), float(fn[i]), int(nn[i])), xs[i])
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])),
+                                                 xs[i])
             hit = self._bands.pop((w0, length, k0))
         y0, n_bad, valid, clip, floor, x = hit
         return y0, w, n_bad, valid, clip, k0, floor, x
@@ -2340,8 +2337,6 @@ class Receiver:
                     clip_floor_per_re=float(clip_floor[i]),
                     band_floor_per_re=p.band_floor[0],
                     band_floor_bins=p.band_floor[1],
-                    band_floor_near_per_re=p.band_floor[2],
-                    band_floor_near_bins=p.band_floor[3],
                     band_y=ys[j],
                     band_start=float(starts[j]),
                     ssb_iq_start=float(p.start - i0),

@@ -2377,54 +2377,6 @@ def test_passband_of_a_recording_that_holds_noise_over_part_of_its_band():
     assert dsp.passband_half_width_hz(y, fs) == fs / 2
 
 
-def _analog_lowpass(x: np.ndarray, cutoff: float, adc_rel: float, rng) -> np.ndarray:
-    """x through a 5th-order Butterworth lowpass ending at ``cutoff`` x Nyquist (I and
-    Q alike), then white noise of power ``adc_rel`` x x's (an ADC after the filter)."""
-    from scipy.signal import butter, sosfilt
-
-    sos = butter(5, cutoff, output="sos")
-    y = sosfilt(sos, x.real) + 1j * sosfilt(sos, x.imag)
-    s = np.sqrt(adc_rel * np.mean(np.abs(x) ** 2) / 2)
-    return (y + s * (rng.standard_normal(x.size) + 1j * rng.standard_normal(x.size))).astype(np.complex64)
-
-
-def test_band_floor_near_the_ssb_reads_the_noise_where_the_far_bins_lie_on_a_filter_skirt():
-    """dsp.band_floors_per_re: on white noise the near floor reads what the floor reads;
-    through a lowpass ending at 0.6 x Nyquist the floor comes from its skirt, dB under
-    the noise, and the bins within BAND_FLOOR_NEAR_HZ of the SSB still read the noise."""
-    rng = np.random.default_rng(5)
-    fs, n = 30.72e6, 8000
-    x = ((rng.standard_normal(40 * n) + 1j * rng.standard_normal(40 * n)) / np.sqrt(2)).astype(np.complex64)
-    floor, n_bins, near, n_near = dsp.band_floors_per_re(x.reshape(40, n), 100.0, fs, 0.0, 30)
-    assert 48 <= n_near[0] < n_bins[0]
-    assert abs(10 * np.log10(np.median(near) / np.median(floor))) < 0.5
-    y = _analog_lowpass(x, 0.6, 1e-3, rng).reshape(40, n)
-    f2, _, near2, _ = dsp.band_floors_per_re(y, 100.0, fs, 0.0, 30)
-    assert abs(10 * np.log10(np.median(near2) / np.median(floor))) < 1.0
-    assert np.median(f2) < np.median(near2) / 2
-
-
-def test_a_clean_cell_through_a_narrow_analog_filter_is_not_band_excess():
-    # a clean 15 kHz cell 6.4 MHz off the centre of a 30.72 Msps recording whose analog lowpass
-    # ends at 0.7 x Nyquist (ADC noise 30 dB under the receiver's after it): the band floor came
-    # from the filter's skirt, 5 dB under the null REs, and every SSB was jammed by the
-    # band-excess rule (uncalibrated, shipped model) before the floor near the SSB was read too
-    from detector.pipeline import load_detector
-
-    cfg = SimConfig(sample_rates_hz=(30.72e6,), duration_ms=20.0, snr_db=(5.0, 30.0),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    rng = np.random.default_rng([7, 7])
-    p = draw_params(cfg, rng, force_clean=True)
-    assert p.scs_khz == 15 and abs(p.ssb_offset_hz) > 6e6
-    cap = simulate_capture(p, rng)
-    noise_rel = 1.0 / (1 + 10 ** (p.snr_db / 10))  # the recording's noise over its power
-    y = _analog_lowpass(cap.iq, 0.7, 1e-3 * noise_rel, np.random.default_rng(3))
-    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
-    recs = pipe.push(y) + pipe.flush()
-    assert len(recs) >= 4 and all(r["pci"] == p.pci and r["valid"] for r in recs)
-    assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
-
-
 def test_a_clean_recording_resampled_to_a_higher_rate_is_not_jammed():
     # a clean 12 dB cell recorded at 30.72 Msps and resampled to 46.08 / 61.44 Msps: its band
     # edges hold no noise, and the band-excess floor taken there read 18 dB under the null
