@@ -334,9 +334,9 @@ PASSBAND_MARGIN = 0.02
 # (fs / 16, fs / 8, fs / 4 either side; widest last) as far as each stays within
 # PASSBAND_NEST_DB of the narrower part's. White noise resampled from 30.72 Msps to 92.16 /
 # 122.88 / 245.76 Msps: the first part whose reference falls is 64 / 72 / 71 dB under (cf32 and
-# ci16 alike); a loud jammer at the band's centre, off the SSB, would have to stand this far
-# over the receiver's noise to narrow the passband (its recording at 30.72 Msps unchanged up
-# to there). Nothing changes where the central half's reference stands within it.
+# ci16 alike); a jammer at the band's centre, off the SSB, narrows the passband only where it
+# stands this far over the receiver's noise across the whole central eighth. Nothing changes
+# where the central half's reference stands within PASSBAND_NEST_DB of the narrower parts'.
 PASSBAND_NEST = (16, 8, 4)  # fs / these: the half widths tried, narrowest first
 PASSBAND_NEST_DB = 55.0
 
