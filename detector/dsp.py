@@ -1291,7 +1291,7 @@ def offgrid_leakage(F: np.ndarray, k0: np.ndarray) -> np.ndarray:
     OFFGRID_ACCEPT of their energy are zero.
     """
     m, _, n = F.shape
-    out = np.zeros((m, sum(_N_NULL)), dtype=np.complex64)
+    out = np.zeros((m, N_NULL_RES), dtype=np.complex64)
     plan = _offgrid_plan(n)
     if plan is None or m == 0:
         return out

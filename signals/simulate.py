@@ -592,12 +592,6 @@ def _offgrid_traffic(lay: _Layout, bins: np.ndarray, n_rb: int, traffic: dict, r
     return grid
 
 
-def _expj_half_bin(n: int, fft: int) -> np.ndarray:
-    """exp(1j pi t / fft), t = 0..n-1: complex64 (n,), half a subcarrier up."""
-    ph = np.pi * (np.arange(n, dtype=np.float64) % (2 * fft)) / fft
-    return (np.cos(ph) + 1j * np.sin(ph)).astype(np.complex64)
-
-
 def _add_edge_collision(grid: np.ndarray, lay: _Layout, bins: np.ndarray, ec: dict, rng) -> None:
     """Traffic REs (QPSK) on top of the SSB's ``ec["n_sc"]`` lowest or highest
     subcarriers in its three PBCH symbols (1..3), at ``ec["power_db"]``
@@ -715,10 +709,9 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
             _apply_evm(tgrid, imp["evm_db"], rng)
     tx = nr.ofdm_modulate(grid, cps_all)  # (total,)
     del grid
-    if tgrid is not None:  # half a subcarrier up: pi / fft per sample
-        t = nr.ofdm_modulate(tgrid, cps_all)
-        tx += t * _expj_half_bin(t.size, fft)
-        del tgrid, t
+    if tgrid is not None:  # half a subcarrier up: fs / (2 fft)
+        tx += channel.apply_cfo(nr.ofdm_modulate(tgrid, cps_all), fs / (2 * fft), fs)
+        del tgrid
     if imp and imp["phase_noise_linewidth_hz"] > 0:
         tx = channel.phase_noise(tx, imp["phase_noise_linewidth_hz"], fs, rng)
 
