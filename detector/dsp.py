@@ -339,6 +339,36 @@ PASSBAND_MARGIN = 0.02
 # where the central half's reference stands within PASSBAND_NEST_DB of the narrower parts'.
 PASSBAND_NEST = (16, 8, 4)  # fs / these: the half widths tried, narrowest first
 PASSBAND_NEST_DB = 55.0
+# A receiver's filter skirt inside the band floor's bins (skirt_half_width_hz): an SDR whose
+# analog filter is set narrower than its sample rate (its bandwidth set to a 20 MHz channel at
+# 30.72 Msps) rolls the noise off from inside BAND_FLOOR_NYQUIST_FRACTION of Nyquist, and the
+# ADC's noise beyond stands ~30 dB under: no stopband by PASSBAND_STOP_DB, but the floor's
+# 10th percentile then comes from the skirt, dB under the noise in the SSB's null REs (clean
+# 5-30 dB cells, a 5th-order lowpass to 0.7 / 0.65 x Nyquist: 23 / 33 of 200 SSBs jammed
+# uncalibrated, bench/receiver_eval.py analog). Each side's profile (the search block's Welch
+# spectrum over SKIRT_SMOOTH_BINS bins, dB) is followed inward from where its decline ends --
+# its lowest bin where that is at the band floor's outer limit, else the first bin of the flat
+# bottom within SKIRT_PLATEAU_DB of its minimum -- while it rises SKIRT_SLOPE_DB per bin or
+# more over SKIRT_SLOPE_BINS bins; a decline of SKIRT_SPAN_DB or more is a skirt, and the
+# floor's bins stop at its top. Not a skirt: flat noise at the edge; a floor that slopes gently
+# across the band (two real 46.08 Msps recordings: ~0.1 dB per bin); a decline with a step of
+# more than SKIRT_CLIFF_DB in one bin (a carrier's or a jammer's edge, the receiver's noise
+# beyond: SSB-band noise on an SSB at the LO); a decline to a flat bottom less than SKIRT_DEEP_DB deep (the
+# noise beyond a jammer's edge that rolls off gradually). Both sides must show one, their tops
+# within SKIRT_ASYMMETRY of each other (an analog filter is symmetric about the LO). A noise
+# jammer centred on the LO that rolls off to the band's limit as gradually as a filter, or
+# over SKIRT_DEEP_DB, reads the same (its band then holds the floor, as a barrage's does).
+SKIRT_SMOOTH_BINS = 3
+SKIRT_PLATEAU_DB = 3.0
+SKIRT_SLOPE_DB = 0.25
+SKIRT_SLOPE_BINS = 5
+SKIRT_CLIFF_DB = 6.0
+SKIRT_SPAN_DB = 6.0
+SKIRT_END_BINS = 2
+SKIRT_DEEP_DB = 20.0
+SKIRT_ASYMMETRY = 0.4
+SKIRT_ASYMMETRY_BINS = 3
+SKIRT_MIN_BINS = 16
 
 
 # Whitening of a search block (the cell search's last resort, receiver.acquire_steps): the
@@ -403,21 +433,24 @@ def whiten_steps(x: np.ndarray, fs_hz: float, smooth_hz: float = WHITEN_SMOOTH_H
     return y.astype(np.complex64, copy=False)
 
 
-def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
-    """Half width (Hz) of the part of the recorded band that holds the
-    receiver's noise (see PASSBAND_STOP_DB): fs / 2 where the whole band does
-    (no stopband found) or the block is too short to tell.
-
-    ``x``: complex64 (n,), a block of the recording (e.g. a cell search's)."""
+def _passband_psd(x: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Welch spectrum of a block for :func:`band_widths_hz`: (f float64 (PASSBAND_NFFT,),
+    Hz from the capture centre, ascending; psd float64 (PASSBAND_NFFT,)), None where
+    the block holds fewer than 8 segments."""
     n_seg = x.size // PASSBAND_NFFT
     if n_seg < 8:
-        return fs_hz / 2
+        return None
     step = max(1, n_seg // PASSBAND_SEGMENTS)
     segs = np.ascontiguousarray(x[: n_seg * PASSBAND_NFFT]).reshape(n_seg, PASSBAND_NFFT)[::step][:PASSBAND_SEGMENTS]
     win = np.hanning(PASSBAND_NFFT).astype(np.float32)
     spec = _fft(segs * win, 1, True)
     psd = np.fft.fftshift(np.mean(spec.real ** 2 + spec.imag ** 2, axis=0, dtype=np.float64))
     f = (np.arange(PASSBAND_NFFT) - PASSBAND_NFFT // 2) * (fs_hz / PASSBAND_NFFT)
+    return f, psd
+
+
+def _passband_of_psd(f: np.ndarray, psd: np.ndarray, fs_hz: float) -> float:
+    """:func:`passband_half_width_hz` of a Welch spectrum (:func:`_passband_psd`)."""
     # the reference: the central half's, unless that already reaches PASSBAND_NEST_DB under a
     # narrower central part's (noise over under half of the band: a recording resampled to
     # 3x its rate or more); then the widest central part that does not
@@ -441,6 +474,95 @@ def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
     return min(edge_hi, edge_lo) + fs_hz / (2 * PASSBAND_NFFT)
 
 
+def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
+    """Half width (Hz) of the part of the recorded band that holds the
+    receiver's noise (see PASSBAND_STOP_DB): fs / 2 where the whole band does
+    (no stopband found) or the block is too short to tell.
+
+    ``x``: complex64 (n,), a block of the recording (e.g. a cell search's)."""
+    return band_widths_hz(x, fs_hz)[0]
+
+
+def band_widths_hz(x: np.ndarray, fs_hz: float) -> tuple[float, float | None]:
+    """(:func:`passband_half_width_hz`, :func:`skirt_half_width_hz` within the
+    band the band floor may use) of one block, from one Welch spectrum.
+
+    ``x``: complex64 (n,), a block of the recording (e.g. a cell search's)."""
+    ps = _passband_psd(x, fs_hz)
+    if ps is None:
+        return fs_hz / 2, None
+    f, psd = ps
+    passband = _passband_of_psd(f, psd, fs_hz)
+    limit = min(BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2, passband - PASSBAND_MARGIN * fs_hz)
+    return passband, skirt_half_width_hz(f, psd, fs_hz, limit)
+
+
+def _skirt_side(s: np.ndarray) -> int | None:
+    """Where one side's final decline begins: ``s`` float64 (n,), the smoothed
+    profile in dB from the centre outward; the index of the decline's top, or None
+    where the side does not end in a filter's skirt (see SKIRT_SPAN_DB)."""
+    n = s.size
+    lo = float(s.min())
+    # where the decline ends: its lowest bin where it still falls to the limit, else the first
+    # bin of the flat part at its bottom (an ADC's noise beyond the filter)
+    end = int(np.argmin(s))
+    if end < n - SKIRT_END_BINS:
+        end = int(np.flatnonzero(s <= lo + SKIRT_PLATEAU_DB)[0])
+    # up the decline, inward, while it rises SKIRT_SLOPE_DB per bin or more over SKIRT_SLOPE_BINS
+    # bins (a skirt; flat noise and a floor that slopes gently across the band do not)
+    k = SKIRT_SLOPE_BINS
+    i = np.arange(end - k, -1, -1)
+    if i.size == 0:
+        return None
+    stop = np.flatnonzero((s[i] - s[i + k]) < SKIRT_SLOPE_DB * k)
+    j = int(stop[0]) if stop.size else i.size
+    if j == 0:
+        return None
+    top = int(i[j - 1])
+    if np.any(s[top:end] - s[top + 1 : end + 1] > SKIRT_CLIFF_DB):
+        return None  # a step in it: a carrier's or a jammer's edge, the receiver's noise beyond
+    span = float(s[top] - s[end])
+    if span < SKIRT_SPAN_DB:
+        return None
+    if end < n - SKIRT_END_BINS and span < SKIRT_DEEP_DB:
+        return None  # a decline to a flat floor not deep enough: the noise beside a jammer's edge
+    return top
+
+
+def skirt_half_width_hz(f: np.ndarray, psd: np.ndarray, fs_hz: float, limit_hz: float) -> float | None:
+    """Where a receiver's filter skirt begins inside ``limit_hz`` of the capture
+    centre (Hz, the half width short of it), or None where none is seen.
+
+    An SDR whose analog filter is set narrower than its sample rate rolls its
+    noise off gradually, on both sides of its LO alike, from inside the band the
+    band floor takes its bins from (:func:`band_floor_per_re`): those bins then
+    read under the receiver's noise, and the SSB's null REs over them (see
+    SKIRT_SPAN_DB for the test).
+
+    ``f``, ``psd``: :func:`_passband_psd`'s spectrum."""
+    n = psd.size
+    c = n // 2
+    df = fs_hz / n
+    r_hi = int(np.floor(limit_hz / df))
+    r_lo = BAND_FLOOR_DC_BINS + 1
+    if r_hi - r_lo < SKIRT_MIN_BINS or r_hi >= c:
+        return None
+    if not np.isfinite(psd).all():
+        return None
+    k = SKIRT_SMOOTH_BINS
+    sm = np.convolve(psd, np.ones(k) / k, mode="same")
+    cuts = []
+    for side in (1, -1):
+        s = 10 * np.log10(np.maximum(sm[c + side * np.arange(r_lo, r_hi + 1)], 1e-300))
+        i = _skirt_side(s)
+        if i is None:
+            return None
+        cuts.append(r_lo + i)
+    if abs(cuts[0] - cuts[1]) > max(SKIRT_ASYMMETRY_BINS, SKIRT_ASYMMETRY * min(cuts)):
+        return None
+    return (min(cuts) + 0.5) * df
+
+
 @functools.lru_cache(maxsize=32)
 def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: int,
                      usable_hz: float) -> tuple[np.ndarray, np.ndarray]:
@@ -461,7 +583,8 @@ def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: in
 
 
 def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
-                      scs_khz: int, passband_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      scs_khz: int, passband_hz: float | None = None,
+                      skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The noise floor of the spectrum around the SSB, during the SSB, per RE
     of the SSB grid (:func:`ssb_grids_at`'s units).
 
@@ -485,6 +608,8 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
     passband_hz : the half width of the band that holds the receiver's noise
         (:func:`passband_half_width_hz`; None: all of it)
+    skirt_hz : where the receiver's filter skirt begins (:func:`skirt_half_width_hz`;
+        None: none seen); no bin beyond it is taken
 
     Returns
     -------
@@ -499,6 +624,8 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     usable = BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2
     if passband_hz is not None:
         usable = min(usable, round((passband_hz - PASSBAND_MARGIN * fs_hz) / 1e3) * 1e3)
+    if skirt_hz is not None:
+        usable = min(usable, round(skirt_hz / 1e3) * 1e3)
     ph, idx = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz), float(usable))
     n_b = idx.size
     # each symbol's FFT window starts mid-CP: robust to a co-channel cell arriving a little early

@@ -77,11 +77,17 @@ SITE_Z = ("isr_db", "res_all_rel_db", "epnre_rel_db", "res_pbch_rel_db", "pss_ss
 QUANT_KEEP = 0.05  # floor of an energy after the known quantisation noise is removed (x that noise)
 PSS_SSS_EPRE_DB = (0.0, 10 * math.log10(2.0))  # PSS EPRE over SSS EPRE: 0 or 3 dB (TS 38.213 §4.1)
 AUX_PSS_SHAPE = "pss_shape_db"  # ssb_features_batch(aux=...): beside the feature vector
-# ... and the first cancelled neighbour's PSS channel gain over its symbols 1-3's, dB (NaN where
-# none is cancelled): a cell's PSS-to-SSS EPRE ratio is a fixed setting (PSS_SSS_EPRE_DB), and
-# its PSS, SSS and PBCH go out on one antenna port, so a fake PSS with the neighbour's N_ID2,
-# which the neighbour's own per-symbol fit takes for its PSS, raises it (pipeline.NB_PSS_JUMP_DB)
-AUX_NB_PSS = "nb_pss_gain_db"
+# ... and the first cancelled neighbour's PSS channel gain over its symbols 1-3's on the PSS's
+# subcarriers, dB (NaN where none is cancelled): a cell's PSS-to-SSS EPRE ratio is a fixed
+# setting (PSS_SSS_EPRE_DB), and its PSS, SSS and PBCH go out on one antenna port, so a fake
+# PSS with the neighbour's N_ID2, which the neighbour's own per-symbol fit takes for its PSS,
+# raises it (pipeline.NB_PSS_JUMP_DB). On the same subcarriers, so that a frequency-selective
+# channel, which the next recording redraws, weighs on both alike (stop 44: over all of symbols
+# 1-3's, a neighbour 8 dB down through TDL multipath read 3.2-3.4 dB over its calibration on
+# every clean SSB of the next recording; bench/receiver_eval.py analog --seed 3, site 8). The
+# key was "nb_pss_gain_db" before: a baseline made then holds no reading of this one, and the
+# rule waits for a new calibration.
+AUX_NB_PSS = "nb_pss_sc_gain_db"
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
 
 
@@ -799,10 +805,12 @@ def _cancel_batch(y: np.ndarray, x: np.ndarray, h1: np.ndarray, pcin: np.ndarray
             resid = t - fitted_n
             occ = nf["lev"] > 0  # (4, 240)
             hp = np.where(occ.reshape(1, 960), hn.real * hn.real + hn.imag * hn.imag, 0.0)
-            # the neighbour's PSS gain over its other symbols' (AUX_NB_PSS)
+            # the neighbour's PSS gain over its other symbols' on the PSS's subcarriers (AUX_NB_PSS;
+            # the same subcarriers, so that a frequency-selective channel weighs on both alike)
             hp3 = hp.reshape(m, 4, 240)
             g0 = hp3[:, 0].sum(axis=1) / max(int(occ[0].sum()), 1)
-            g13 = hp3[:, 1:].sum(axis=(1, 2)) / max(int(occ[1:].sum()), 1)
+            same = occ[1:] & occ[0][None, :]  # (3, 240)
+            g13 = np.where(same[None], hp3[:, 1:], 0.0).sum(axis=(1, 2)) / max(int(same.sum()), 1)
             nb_pss = 10 * np.log10(np.maximum(g0, 1e-300) / np.maximum(g13, 1e-300))
             return resid, _norm_less_nb_fit(n_s), hp.sum(axis=1) / occ.sum(), shape_s, nb_pss
         # decisions again with the better channels (both cells' PBCH, jointly)

@@ -1384,6 +1384,8 @@ class Receiver:
         # the half width of the recorded band that holds the receiver's noise, from the last
         # cell search's block (dsp.passband_half_width_hz; None: not measured yet)
         self.passband_hz: Optional[float] = None
+        # where the receiver's filter skirt begins inside the band floor's bins (dsp.skirt_half_width_hz)
+        self.skirt_hz: Optional[float] = None
         self.cfo_hz = 0.0
         self.pci: Optional[int] = None
         self.period_samples = 0.0
@@ -1752,7 +1754,7 @@ class Receiver:
             x = self._correct_image(xd, copy=xd is x)
         else:
             x = self._correct(x, copy=True)
-        self.passband_hz = dsp.passband_half_width_hz(x, self.fs)
+        self.passband_hz, self.skirt_hz = dsp.band_widths_hz(x, self.fs)
         if kind == "acquire":
             # the blind search off the raster when a search finds no cell: at the first search (live
             # streams: the second, so that a cell on the raster is found as fast as before) and
@@ -2121,7 +2123,8 @@ class Receiver:
         first = self._window_in()[0]  # the SSB's start in each window (within a sample)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz, self.passband_hz)
+            fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz, self.passband_hz,
+                                           self.skirt_hz)
             return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
                     (float(fl[0]), int(nc[0])), x)
         k0, w = rot
@@ -2148,7 +2151,8 @@ class Receiver:
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
-            fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz)
+            fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz,
+                                           self.skirt_hz)
             for i, s0 in enumerate(starts):
                 self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])),
                                                  xs[i])
