@@ -494,7 +494,7 @@ def band_widths_hz(x: np.ndarray, fs_hz: float) -> tuple[float, float | None]:
     f, psd = ps
     passband = _passband_of_psd(f, psd, fs_hz)
     limit = min(BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2, passband - PASSBAND_MARGIN * fs_hz)
-    return passband, skirt_half_width_hz(f, psd, fs_hz, limit)
+    return passband, skirt_half_width_hz(psd, fs_hz, limit)
 
 
 def _skirt_side(s: np.ndarray) -> int | None:
@@ -529,7 +529,7 @@ def _skirt_side(s: np.ndarray) -> int | None:
     return top
 
 
-def skirt_half_width_hz(f: np.ndarray, psd: np.ndarray, fs_hz: float, limit_hz: float) -> float | None:
+def skirt_half_width_hz(psd: np.ndarray, fs_hz: float, limit_hz: float) -> float | None:
     """Where a receiver's filter skirt begins inside ``limit_hz`` of the capture
     centre (Hz, the half width short of it), or None where none is seen.
 
@@ -539,7 +539,7 @@ def skirt_half_width_hz(f: np.ndarray, psd: np.ndarray, fs_hz: float, limit_hz: 
     read under the receiver's noise, and the SSB's null REs over them (see
     SKIRT_SPAN_DB for the test).
 
-    ``f``, ``psd``: :func:`_passband_psd`'s spectrum."""
+    ``psd``: :func:`_passband_psd`'s spectrum (centre bin PASSBAND_NFFT // 2)."""
     n = psd.size
     c = n // 2
     df = fs_hz / n

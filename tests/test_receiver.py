@@ -1400,6 +1400,7 @@ def test_a_recording_quieter_than_the_calibration_is_not_a_fake_pss(monkeypatch)
     monkeypatch.setattr(pl, "PSS_SHAPE_REL_MIN_DB", -float("inf"))  # the statistic over the noise alone
     assert sum(bool(r.get("pss_shape_jump")) for r in scored()) >= 4
 
+
 def test_a_neighbour_through_a_frequency_selective_channel_is_no_fake_pss_at_its_site():
     # a co-timed neighbour 8 dB down through TDL multipath, the site calibrated on one 60 ms
     # recording and scored on the next (every channel drawn anew): the neighbour's PSS gain over
@@ -2466,9 +2467,9 @@ def test_skirt_of_a_receivers_analog_filter():
     assert dsp.band_widths_hz(y, fs)[1] is None
     # a noise jammer centred on the LO whose edges roll off as an analog filter's, 12 dB over the
     # receiver's noise: the decline ends in that flat noise, not SKIRT_DEEP_DB down
-    jam = _analog_lowpass(np.fft.ifft(np.fft.fft(rng.standard_normal(n) + 1j * rng.standard_normal(n))).astype(
-        np.complex64), 0.5, -80.0, rng)
-    y = (x + jam * np.float32(10 ** (12 / 20) / np.sqrt(np.mean(np.abs(jam[: n // 2]) ** 2) / 0.5))).astype(np.complex64)
+    noise = ((rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(2)).astype(np.complex64)
+    jam = _analog_lowpass(noise, 0.5, -80.0, rng)  # in its band at x's density
+    y = (x + jam * np.float32(10 ** (12 / 20))).astype(np.complex64)
     assert dsp.band_widths_hz(y, fs)[1] is None
 
 
