@@ -353,8 +353,9 @@ PASSBAND_NEST_DB = 55.0
 # floor's bins stop at its top. Not a skirt: flat noise at the edge; a floor that slopes gently
 # across the band (two real 46.08 Msps recordings: ~0.1 dB per bin); a decline with a step of
 # more than SKIRT_CLIFF_DB in one bin (a carrier's or a jammer's edge, the receiver's noise
-# beyond: SSB-band noise on an SSB at the LO); a decline to a flat bottom less than SKIRT_DEEP_DB deep (the
-# noise beyond a jammer's edge that rolls off gradually). Both sides must show one, their tops
+# beyond: SSB-band noise on an SSB at the LO); a decline to a flat bottom less than
+# SKIRT_DEEP_DB deep (the noise beyond a jammer's edge that rolls off gradually). A side
+# narrower than SKIRT_MIN_BINS bins is not looked at. Both sides must show one, their tops
 # within SKIRT_ASYMMETRY of each other (an analog filter is symmetric about the LO). A noise
 # jammer centred on the LO that rolls off to the band's limit as gradually as a filter, or
 # over SKIRT_DEEP_DB, reads the same (its band then holds the floor, as a barrage's does).
@@ -480,7 +481,8 @@ def passband_half_width_hz(x: np.ndarray, fs_hz: float) -> float:
     (no stopband found) or the block is too short to tell.
 
     ``x``: complex64 (n,), a block of the recording (e.g. a cell search's)."""
-    return band_widths_hz(x, fs_hz)[0]
+    ps = _passband_psd(x, fs_hz)
+    return fs_hz / 2 if ps is None else _passband_of_psd(*ps, fs_hz)
 
 
 def band_widths_hz(x: np.ndarray, fs_hz: float) -> tuple[float, float | None]:
@@ -502,12 +504,11 @@ def _skirt_side(s: np.ndarray) -> int | None:
     profile in dB from the centre outward; the index of the decline's top, or None
     where the side does not end in a filter's skirt (see SKIRT_SPAN_DB)."""
     n = s.size
-    lo = float(s.min())
     # where the decline ends: its lowest bin where it still falls to the limit, else the first
     # bin of the flat part at its bottom (an ADC's noise beyond the filter)
     end = int(np.argmin(s))
     if end < n - SKIRT_END_BINS:
-        end = int(np.flatnonzero(s <= lo + SKIRT_PLATEAU_DB)[0])
+        end = int(np.flatnonzero(s <= s[end] + SKIRT_PLATEAU_DB)[0])
     # up the decline, inward, while it rises SKIRT_SLOPE_DB per bin or more over SKIRT_SLOPE_BINS
     # bins (a skirt; flat noise and a floor that slopes gently across the band do not)
     k = SKIRT_SLOPE_BINS
