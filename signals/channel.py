@@ -233,7 +233,18 @@ def _tone(n_samples: int, freq_cycles_per_sample: float, start_sample: int = 0,
     n = np.arange(n_samples, dtype=np.float64) + float(start_sample)
     cycles = n * freq_cycles_per_sample
     cycles -= np.floor(cycles)
-    return np.exp(1j * (2.0 * np.pi * cycles + phase_rad))
+    phase = 2.0 * np.pi * cycles
+    phase += phase_rad
+    return _expj(phase)
+
+
+def _expj(phase_rad: np.ndarray) -> np.ndarray:
+    """complex128 exp(j phase) of a float64 array, as cos + j sin (the same values
+    as np.exp(1j * phase), without the complex exponential's work)."""
+    out = np.empty(phase_rad.shape, dtype=np.complex128)
+    np.cos(phase_rad, out=out.real)
+    np.sin(phase_rad, out=out.imag)
+    return out
 
 
 def phase_noise(x: Any, linewidth_hz: float, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
@@ -267,7 +278,7 @@ def phase_noise(x: Any, linewidth_hz: float, sample_rate_hz: float, rng: np.rand
     if beta == 0.0 or xx.size == 0:
         return xx.copy()
     phi = np.cumsum(rng.standard_normal(xx.size) * math.sqrt(2.0 * math.pi * beta / fs))
-    return (xx * np.exp(1j * phi)).astype(np.complex64, copy=False)
+    return (xx * _expj(phi)).astype(np.complex64, copy=False)
 
 
 def iq_imbalance(x: Any, image_db: float, rng: np.random.Generator) -> np.ndarray:

@@ -281,8 +281,10 @@ def sss_table() -> np.ndarray:
 def gold_sequence(c_init: int, length: int) -> np.ndarray:
     """Pseudo-random sequence c(n), n = 0..length-1 (TS 38.211 §5.2.1).
 
-    Vectorised over 31-bit words of the two LFSRs: each pass computes the
-    next chunk of up to 28 bits (the recurrence's shortest look-ahead) at once.
+    x2's recurrence is linear over GF(2), so x2 from c_init is the XOR of the
+    x2 sequences started from each bit of c_init alone: those 31 sequences
+    and x1 (whose start is fixed) are run once per length
+    (:func:`_gold_basis`), and each c_init costs one small product.
 
     Returns
     -------
@@ -290,20 +292,36 @@ def gold_sequence(c_init: int, length: int) -> np.ndarray:
     """
     if not 0 <= int(c_init) < 2**31:
         raise ValueError(f"c_init={c_init} out of range [0, 2^31)")
+    x1, basis = _gold_basis(int(length))
+    bits = ((int(c_init) >> np.arange(31)) & 1).astype(np.uint16)
+    x2 = (bits @ basis) & 1
+    return (x1 ^ x2).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _gold_basis(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x1(n + N_C), (31, length) x2(n + N_C) started from c_init = 2^b, b = 0..30),
+    n = 0..length-1 (TS 38.211 §5.2.1): x1 uint8, the basis uint16 (for the product).
+
+    The two LFSRs run vectorised: x(n+31) needs x(n..n+3), so each pass computes
+    the next chunk of up to 28 bits of every register at once."""
     total = N_C + length
-    x1 = np.zeros(total + 31, dtype=np.uint8)
-    x2 = np.zeros(total + 31, dtype=np.uint8)
-    x1[0] = 1
-    x2[:31] = (int(c_init) >> np.arange(31)) & 1
+    x = np.zeros((32, total + 31), dtype=np.uint8)
+    x[0, 0] = 1  # x1(0) = 1, x1(1..30) = 0
+    x[1:, :31] = np.eye(31, dtype=np.uint8)  # x2(0..30) = the bits of c_init = 2^b
     n = 0
     while n < total:
-        step = min(28, total - n)  # x(n+31) needs x(n..n+3): 28 new bits at a time are independent
+        step = min(28, total - n)
+        a, b = n, n + step
         # x1(n+31) = x1(n+3) + x1(n); x2(n+31) = x2(n+3) + x2(n+2) + x2(n+1) + x2(n)
-        idx = np.arange(n, n + step)
-        x1[idx + 31] = x1[idx + 3] ^ x1[idx]
-        x2[idx + 31] = x2[idx + 3] ^ x2[idx + 2] ^ x2[idx + 1] ^ x2[idx]
-        n += step
-    return (x1[N_C : N_C + length] ^ x2[N_C : N_C + length]).astype(np.uint8)
+        x[0, a + 31 : b + 31] = x[0, a + 3 : b + 3] ^ x[0, a:b]
+        x[1:, a + 31 : b + 31] = x[1:, a + 3 : b + 3] ^ x[1:, a + 2 : b + 2] ^ x[1:, a + 1 : b + 1] ^ x[1:, a:b]
+        n = b
+    x1 = x[0, N_C:total].copy()
+    basis = x[1:, N_C:total].astype(np.uint16)
+    x1.setflags(write=False)
+    basis.setflags(write=False)
+    return x1, basis
 
 
 @functools.lru_cache(maxsize=4096)

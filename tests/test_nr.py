@@ -71,6 +71,22 @@ def test_gold_sequence_known_prefix():
     assert np.array_equal(nr.gold_sequence(0, 100), x1[1600:1700])
 
 
+@pytest.mark.parametrize("c_init", [1, 2**30, 0x2A5A5A5, 2**31 - 1])
+def test_gold_sequence_matches_the_plain_recurrence_for_any_c_init(c_init):
+    # both registers run bit by bit as TS 38.211 §5.2.1 writes them (x2 starts from c_init's bits)
+    length = 300
+    x1 = np.zeros(1600 + length + 31, dtype=np.uint8)
+    x2 = np.zeros_like(x1)
+    x1[0] = 1
+    x2[:31] = [(c_init >> b) & 1 for b in range(31)]
+    for n in range(1600 + length):
+        x1[n + 31] = x1[n + 3] ^ x1[n]
+        x2[n + 31] = x2[n + 3] ^ x2[n + 2] ^ x2[n + 1] ^ x2[n]
+    want = x1[1600 : 1600 + length] ^ x2[1600 : 1600 + length]
+    assert np.array_equal(nr.gold_sequence(c_init, length), want)
+    assert np.array_equal(nr.gold_sequence(c_init, 17), want[:17])  # another length: its own basis
+
+
 def test_null_re_mask_counts():
     assert nr.NULL_RE_MASK.sum() == 130  # 113 in symbol 0 + 17 in symbol 2
     g = nr.ssb_grid(123, 3, 8, rng=np.random.default_rng(0))
