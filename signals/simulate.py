@@ -162,7 +162,16 @@ class ImpairmentConfig:
     - ``edge_collision_*``: traffic that overlaps the SSB's first or last 1..8
       subcarriers in its PBCH symbols (a scheduler that misses the SSB's RB
       offset k_SSB, TS 38.211 §7.4.3.1, as one real gNB capture shows), at
-      ``edge_collision_power_db`` relative to the SSB's REs.
+      ``edge_collision_power_db`` relative to the SSB's REs;
+    - ``analog_filter_*``: with ``analog_filter_probability``, a receiver whose
+      analog baseband filter ends short of Nyquist (an SDR's bandwidth set to
+      the channel's, a HackRF's filter at 0.75 x its rate): an
+      ANALOG_FILTER_ORDER Butterworth lowpass on I and Q at
+      ``analog_filter_cutoff`` x Nyquist (raised where needed so that the SSB
+      lies inside ANALOG_FILTER_SSB_SHARE of the passband), then the ADC's own
+      white noise at ``analog_filter_adc_db`` relative to the receiver's noise:
+      the band beyond the filter's skirt holds that alone. The truth's SNR and
+      JNR count the filter's gain on the SSB and the ADC's noise.
     """
 
     probability: float = 0.0
@@ -176,6 +185,9 @@ class ImpairmentConfig:
     tx_floor_db: tuple[float, float] = (-50.0, -30.0)
     dc_offset_probability: float = 0.0
     dc_offset_db: tuple[float, float] = (-50.0, -15.0)
+    analog_filter_probability: float = 0.0
+    analog_filter_cutoff: tuple[float, float] = (0.6, 0.9)  # x Nyquist (sample_rate_hz / 2)
+    analog_filter_adc_db: tuple[float, float] = (-30.0, -10.0)
 
     def __post_init__(self):
         check_range("impairments.probability", self.probability, 0, 1)
@@ -189,9 +201,14 @@ class ImpairmentConfig:
         check_interval("impairments.tx_floor_db", self.tx_floor_db, -80, -10)
         check_range("impairments.dc_offset_probability", self.dc_offset_probability, 0, 1)
         check_interval("impairments.dc_offset_db", self.dc_offset_db, -80, 0)
+        check_range("impairments.analog_filter_probability", self.analog_filter_probability, 0, 1)
+        check_interval("impairments.analog_filter_cutoff", self.analog_filter_cutoff, 0.1, 0.99)
+        check_interval("impairments.analog_filter_adc_db", self.analog_filter_adc_db, -80, 0)
 
 
 EDGE_COLLISION_MAX_SC = 8  # subcarriers at one SSB edge a colliding scheduler hits
+ANALOG_FILTER_ORDER = 5  # the receiver's analog lowpass (impairments.analog_filter_*)
+ANALOG_FILTER_SSB_SHARE = 0.9  # the SSB's outer subcarrier lies within this share of the filter's cutoff
 
 
 @dataclass(frozen=True)
@@ -499,6 +516,14 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
             p.impairments["tx_floor_db"] = _uniform(rng, imp.tx_floor_db)
         if imp.dc_offset_probability > 0 and rng.random() < imp.dc_offset_probability:
             p.impairments["dc_offset_db"] = _uniform(rng, imp.dc_offset_db)
+        if imp.analog_filter_probability > 0 and rng.random() < imp.analog_filter_probability:
+            cutoff = _uniform(rng, imp.analog_filter_cutoff)
+            adc_db = _uniform(rng, imp.analog_filter_adc_db)
+            # the SSB inside the passband: its outer subcarrier (+-120 SCS, the CFO's 2 kHz beside)
+            need = ((abs(p.ssb_offset_hz) + nr.SSB_N_SUBCARRIERS / 2 * p.scs_khz * 1e3 + 2e3)
+                    / (ANALOG_FILTER_SSB_SHARE * p.sample_rate_hz / 2))
+            if need <= 0.99:
+                p.impairments["analog_filter"] = {"cutoff": max(cutoff, need), "adc_db": adc_db}
     # drawn last (and only when enabled): the draws of a config without it are unchanged
     if cfg.beam_probability > 0 and rng.random() < cfg.beam_probability:
         g = -rng.uniform(0.0, cfg.beam_spread_db, l_max)
@@ -673,6 +698,23 @@ def _peak_symbol_rms(iq: np.ndarray, symbol_len: int) -> float:
     return math.sqrt(p) if p > 0 else 1.0
 
 
+def _analog_filter(x: np.ndarray, cutoff: float, fs_hz: float, ssb_hz: float, scs_hz: float
+                   ) -> tuple[np.ndarray, float]:
+    """``x`` (complex64, (n,)) through the receiver's analog lowpass: an
+    ANALOG_FILTER_ORDER Butterworth at ``cutoff`` x Nyquist on I and Q alike
+    (its delay, a few samples, is the receiver's). Returns (y complex64, the
+    filter's mean power gain over the SSB's 240 subcarriers around ``ssb_hz``)."""
+    from scipy.signal import butter, sosfilt, sosfreqz
+
+    sos = butter(ANALOG_FILTER_ORDER, cutoff, output="sos")
+    y = np.empty(x.shape, dtype=np.complex64)
+    y.real = sosfilt(sos, x.real)
+    y.imag = sosfilt(sos, x.imag)
+    f = np.abs(ssb_hz + (np.arange(nr.SSB_N_SUBCARRIERS) - nr.SSB_N_SUBCARRIERS / 2) * scs_hz)
+    _, h = sosfreqz(sos, worN=f, fs=fs_hz)
+    return y, float(np.mean(np.abs(h) ** 2))
+
+
 def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     """Build one capture from its parameters (pure: arrays and truth out).
 
@@ -805,6 +847,12 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
     rx = channel.awgn(rx, noise_power, rng)
     if imp and imp.get("iq_image_db") is not None:
         rx = channel.iq_imbalance(rx, imp["iq_image_db"], rng)
+    g_ssb, adc_noise = 1.0, 0.0  # the analog filter's power gain on the SSB; the ADC's noise after it
+    if imp and imp.get("analog_filter") is not None:
+        af = imp["analog_filter"]
+        rx, g_ssb = _analog_filter(rx, af["cutoff"], fs, p.ssb_offset_hz + p.cfo_hz, num.scs_hz)
+        adc_noise = noise_power * 10 ** (af["adc_db"] / 10)
+        rx = channel.awgn(rx, adc_noise, rng)
 
     # ---- receiver: cut the capture window, DC offset, gain, quantise --------
     iq = rx[p.start_sample : p.start_sample + p.n_samples]
@@ -826,12 +874,12 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
         gain = adc_gain / FILE_SCALE[p.datatype]
         iq_file = (iq_q * np.float32(gain)).astype(np.complex64)
         q_noise = channel.quantization_noise_power(p.datatype, adc_gain) * gain**2  # in file units
-    n_file = noise_power * gain**2 + q_noise
+    n_file = (noise_power * g_ssb + adc_noise) * gain**2 + q_noise
 
     # ---- truth per SSB inside the window ------------------------------------
     ssbs: list[SSBTruth] = []
-    sig_file = s_per_ssb * gain**2
-    jam_file = j_per_ssb * gain**2
+    sig_file = s_per_ssb * g_ssb * gain**2
+    jam_file = j_per_ssb * g_ssb * gain**2
     for i in range(len(lay.ssb_symbol)):
         s0 = int(sym_starts[i, 0]) - p.start_sample
         length = int(sym_starts[i, -1] + sym_cps[i, -1] + fft - sym_starts[i, 0])

@@ -409,3 +409,48 @@ def test_traffic_half_a_subcarrier_off_the_ssb_leaks_into_its_null_res():
     assert null_db[1] > -28.0 and null_db[2] > -28.0  # (-23.0, -24.0; on the grid -40.0)
     with pytest.raises(ConfigError, match=r"traffic\.kssb_odd_probability"):
         from_dict(SimConfig, {"traffic": {"kssb_odd_probability": 2.0}})
+
+
+def test_a_receivers_analog_filter_leaves_the_band_edges_to_the_adcs_noise_and_the_truth_counts_it():
+    """analog_filter at 0.6 x Nyquist, the ADC's noise 20 dB under the receiver's:
+    beyond the skirt (0.9-0.97 x Nyquist) the spectrum drops, against the same
+    capture without the filter, to the filter's response plus the ADC's noise. The
+    truth's SNR counts the ADC's noise (6 dB under) and the filter's gain on the
+    SSB, as the SSB's own REs measure it. Off, nothing is drawn."""
+    from scipy.signal import butter, sosfreqz, welch
+
+    from signals.simulate import ImpairmentConfig
+
+    base = _cfg(sample_rates_hz=(30.72e6,), datatypes=("cf32_le",), centre_ssb_fraction=1.0)
+    off = dataclasses.replace(base, impairments=ImpairmentConfig(probability=0.0, analog_filter_probability=1.0))
+    assert draw_params(base, np.random.default_rng(4)) == draw_params(off, np.random.default_rng(4))
+    imp = ImpairmentConfig(probability=1.0, evm_db=(-80.0, -80.0), phase_noise_linewidth_hz=(0.0, 0.0),
+                           iq_image_probability=0.0, analog_filter_probability=1.0,
+                           analog_filter_cutoff=(0.6, 0.6), analog_filter_adc_db=(-20.0, -6.0))
+    on = dataclasses.replace(base, snr_db=(25.0, 25.0), multipath=dataclasses.replace(base.multipath, probability=0.0),
+                             traffic=dataclasses.replace(base.traffic, probability=0.0),
+                             neighbour=dataclasses.replace(base.neighbour, probability=0.0),
+                             jamming=dataclasses.replace(base.jamming, clean_fraction=1.0), impairments=imp)
+    p = draw_params(on, np.random.default_rng(9), force_clean=True)
+    af = p.impairments["analog_filter"]
+    assert af["cutoff"] == 0.6 and -20.0 <= af["adc_db"] <= -6.0
+    p.cfo_hz, p.timing_offset_samples = 0.0, 0.0  # (the measurement below knows no CFO)
+    fs = p.sample_rate_hz
+    edge, snr_truth, snr_meas = [], [], []
+    for filt in ({"cutoff": 0.6, "adc_db": -20.0}, None, {"cutoff": 0.6, "adc_db": -6.0}):
+        q = dataclasses.replace(p, impairments=dict(p.impairments, analog_filter=filt))
+        cap = simulate_capture(q, np.random.default_rng(10))
+        f, psd = welch(cap.iq.astype(np.complex128), fs=fs, nperseg=1024, return_onesided=False)
+        band = (np.abs(f) > 0.9 * fs / 2) & (np.abs(f) < 0.97 * fs / 2)
+        edge.append(float(np.mean(psd[band])))
+        snr_truth.append(float(np.median([s.snr_db for s in cap.ssbs])))
+        snr_meas.append(float(np.median([10 * np.log10(sig / jn) for _, sig, jn in _measure(cap)])))
+    # the receiver's noise through the filter (a digital Butterworth: ~-26 dB there) and the ADC's 20 dB down
+    sos = butter(5, 0.6, output="sos")
+    _, h = sosfreqz(sos, worN=f[band], fs=fs)
+    want_db = 10 * np.log10(np.mean(np.abs(h) ** 2) + 10 ** (-20.0 / 10))
+    assert want_db < -18.0
+    assert abs(10 * np.log10(edge[0] / edge[1]) - want_db) < 1.0
+    # the ADC's noise 6 dB under the receiver's: ~1 dB off the SNR, in the truth as on the SSB's REs
+    assert snr_truth[2] < snr_truth[1] - 0.7
+    assert np.allclose(snr_meas, snr_truth, atol=0.5), (snr_meas, snr_truth)
