@@ -35,10 +35,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.n < 1:
             raise ConfigError(f"--n={args.n} must be >= 1")
         cfg = dataclasses.replace(cfg, n_captures=args.n)
+    if args.workers < 1:
+        raise ConfigError(f"--workers={args.workers} must be >= 1")
     out = Path(args.out)
     t0 = time.perf_counter()
     with Progress(cfg.n_captures, "simulate", " captures", force=args.progress) as bar:
-        manifest = simulate_dataset(cfg, out, args.seed, progress=lambda i, n: bar.set(i))
+        manifest = simulate_dataset(cfg, out, args.seed, progress=lambda i, n: bar.set(i), workers=args.workers)
     wall = time.perf_counter() - t0
     iq_s = sum(m["seconds"] for m in manifest)
     (out / "manifest.json").write_text(
@@ -317,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--config", help="simulation YAML (default: built-in mix, see configs/sim.yaml)")
     sp.add_argument("--n", type=int, help="number of captures (overrides the config)")
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sp.add_argument("--workers", type=int, default=1,
+                    help="processes (default 1); the captures are the same whatever the number")
     sp.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     sp.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
     sp.set_defaults(func=cmd_simulate)

@@ -997,50 +997,68 @@ def plan_jammers(cfg: SimConfig, n: int, rng: np.random.Generator) -> list[Optio
     return plan
 
 
-def simulate_dataset(cfg: SimConfig, out_dir: str | Path, seed: int, progress=None) -> list[dict]:
+def simulate_dataset(cfg: SimConfig, out_dir: str | Path, seed: int, progress=None, workers: int = 1) -> list[dict]:
     """Simulate ``cfg.n_captures`` captures into ``out_dir``; return a manifest.
 
     Capture ``i`` is built from ``SeedSequence([seed, i])``, so any single
-    capture can be regenerated without the others.
+    capture can be regenerated without the others -- and the captures are the
+    same, byte for byte, whatever ``workers`` (processes) built them.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = plan_jammers(cfg, cfg.n_captures, np.random.default_rng(np.random.SeedSequence([seed, 2**31 - 1])))
+    jobs = [(cfg, str(out), seed, i, jt) for i, jt in enumerate(plan)]
     manifest = []
-    for i, jt in enumerate(plan):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
-        p = draw_params(cfg, rng, force_clean=jt is None, jammer_type=jt)
-        cap = simulate_capture(p, rng)
-        name = f"cap{i:05d}"
-        meta, data = write_capture(cap, out / name)
-        cal_names = []
-        for k in range(cfg.calibration_captures):
-            crng = np.random.default_rng(np.random.SeedSequence([seed, i, 1 + k]))
-            # the same site on another day: same cell and channel statistics, new
-            # noise / channel / traffic realisation, another receiver gain and a
-            # noise floor that moved (calibration_snr_drift_db)
-            gain_range = cfg.int_backoff_db if p.datatype != "cf32_le" else cfg.cf32_gain_db
-            level_db = _uniform(crng, gain_range)
-            cal_p = dataclasses.replace(p, jammer=None, level_db=level_db,
-                                        snr_db=p.snr_db + _uniform(crng, cfg.calibration_snr_drift_db))
-            cal = simulate_capture(cal_p, crng)
-            cm, _ = write_capture(cal, out / f"{name}-cal{k}")
-            cal_names.append(cm.name)
-        manifest.append(
-            {
-                "name": name,
-                "meta": meta.name,
-                "jammer": jt,
-                "scs_khz": p.scs_khz,
-                "sample_rate_hz": p.sample_rate_hz,
-                "datatype": p.datatype,
-                "pci": p.pci,
-                "n_ssb": len(cap.ssbs),
-                "n_jammed": sum(s.jammed for s in cap.ssbs),
-                "seconds": p.n_samples / p.sample_rate_hz,
-                "calibration": cal_names,
-            }
-        )
-        if progress is not None:
-            progress(i + 1, cfg.n_captures)
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+
+        # spawn, not fork: the caller may hold threads (onnxruntime, torch) a fork would copy mid-state
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            for entry in pool.imap(_simulate_one, jobs, chunksize=2):
+                manifest.append(entry)
+                if progress is not None:
+                    progress(len(manifest), cfg.n_captures)
+    else:
+        for job in jobs:
+            manifest.append(_simulate_one(job))
+            if progress is not None:
+                progress(len(manifest), cfg.n_captures)
     return manifest
+
+
+def _simulate_one(job: tuple) -> dict:
+    """Worker of :func:`simulate_dataset`: capture ``i`` and its calibration
+    companions written to ``out``; its manifest entry."""
+    cfg, out, seed, i, jt = job
+    out = Path(out)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
+    p = draw_params(cfg, rng, force_clean=jt is None, jammer_type=jt)
+    cap = simulate_capture(p, rng)
+    name = f"cap{i:05d}"
+    meta, data = write_capture(cap, out / name)
+    cal_names = []
+    for k in range(cfg.calibration_captures):
+        crng = np.random.default_rng(np.random.SeedSequence([seed, i, 1 + k]))
+        # the same site on another day: same cell and channel statistics, new
+        # noise / channel / traffic realisation, another receiver gain and a
+        # noise floor that moved (calibration_snr_drift_db)
+        gain_range = cfg.int_backoff_db if p.datatype != "cf32_le" else cfg.cf32_gain_db
+        level_db = _uniform(crng, gain_range)
+        cal_p = dataclasses.replace(p, jammer=None, level_db=level_db,
+                                    snr_db=p.snr_db + _uniform(crng, cfg.calibration_snr_drift_db))
+        cal = simulate_capture(cal_p, crng)
+        cm, _ = write_capture(cal, out / f"{name}-cal{k}")
+        cal_names.append(cm.name)
+    return {
+        "name": name,
+        "meta": meta.name,
+        "jammer": jt,
+        "scs_khz": p.scs_khz,
+        "sample_rate_hz": p.sample_rate_hz,
+        "datatype": p.datatype,
+        "pci": p.pci,
+        "n_ssb": len(cap.ssbs),
+        "n_jammed": sum(s.jammed for s in cap.ssbs),
+        "seconds": p.n_samples / p.sample_rate_hz,
+        "calibration": cal_names,
+    }

@@ -117,6 +117,23 @@ def test_simulate_cli_writes_sigmf_with_truth(tmp_path, capsys):
     assert "SigMF captures" in capsys.readouterr().out
 
 
+def test_simulate_workers_write_the_same_captures(tmp_path, capsys):
+    from pathlib import Path
+
+    # two processes: every file (companions included) and the manifest byte for byte those of one
+    for w in ("1", "2"):
+        assert main(["simulate", "--out", str(tmp_path / w), "--n", "4", "--seed", "5", "--workers", w, "-q",
+                     "--config", str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")]) == 0
+    names = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert len(names) >= 9 and any("-cal" in n for n in names)
+    assert names == sorted(p.name for p in (tmp_path / "2").iterdir())
+    for n in names:
+        assert (tmp_path / "1" / n).read_bytes() == (tmp_path / "2" / n).read_bytes(), n
+    capsys.readouterr()
+    assert main(["simulate", "--out", str(tmp_path / "0"), "--n", "1", "--workers", "0"]) == 2
+    assert "--workers=0" in capsys.readouterr().err
+
+
 def test_calibration_companions_move_the_noise_floor_within_the_drift(tmp_path):
     """calibration_snr_drift_db: each companion's SNR is its capture's plus a
     drift drawn in the range (the training mix's sites see their noise floor
