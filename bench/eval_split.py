@@ -9,6 +9,12 @@ left out). Per mode: FAR, Pd, Pd at SJNR 15-30 dB (the paper's form), and how ma
 verdicts each rule beside the model gave.
 
     python bench/eval_split.py data/eval0 data/eval1 [--model default|classical|PATH] [--json OUT]
+                               [--by-condition] [--workers N]
+
+--by-condition also gives FAR and Pd per condition of the captures' truth (an unsynchronised
+neighbour with or without traffic, odd k_SSB traffic, each impairment; a capture counts in each
+of its conditions, "none" when it has none of them): where a mix such as
+configs/sim-train-field.yaml meets conditions the model never saw.
 
 Reports figures; asserts nothing.
 """
@@ -88,22 +94,76 @@ def score_capture(meta: str, det) -> dict:
     return out
 
 
+def conditions(meta: str) -> list[str]:
+    """The truth's conditions of a capture (see --by-condition)."""
+    with open(meta) as fh:
+        g = json.load(fh)["global"]
+    out = set()
+    for nb in ([g["ssbwatch:neighbour"]] if g.get("ssbwatch:neighbour") else []) + list(
+            g.get("ssbwatch:more_neighbours") or []):
+        # inside the CP (offset_cp |x| < 0.5 in the simulator) the neighbour's symbols line up with the cell's
+        sync = abs(float(nb.get("offset_samples", 0.0))) <= 0.5 * _cp_samples(g)
+        out.add(("neighbour_sync" if sync else "neighbour_unsync") + ("_traffic" if nb.get("traffic") else ""))
+    if (g.get("ssbwatch:traffic") or {}).get("k_ssb") is not None:
+        out.add("kssb_odd")
+    imp = g.get("ssbwatch:impairments") or {}
+    out.update(k for k in ("tx_floor_db", "dc_offset_db", "analog_filter") if imp.get(k) is not None)
+    return sorted(out) or ["none"]
+
+
+def _cp_samples(g: dict) -> float:
+    """The short CP in samples of a capture's SigMF global (TS 38.211 §5.3.1: 144 x 2^-mu at 2048 x SCS)."""
+    rate = float(g["core:sample_rate"])
+    return 144.0 / 2048.0 * rate / (float(g["ssbwatch:scs_khz"]) * 1e3)
+
+
+def _score(job):
+    meta, model = job
+    return meta, score_capture(meta, _detector(model))
+
+
+_DETS: dict = {}
+
+
+def _detector(model: str):
+    if model not in _DETS:
+        _DETS[model] = load_detector(model)
+    return _DETS[model]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", help="ssbwatch simulate output directories")
     ap.add_argument("--model", default="default", help="'default' (the shipped DT-DDNN), 'classical' or a model path")
     ap.add_argument("--json", help="also write the counts as JSON here")
+    ap.add_argument("--by-condition", action="store_true", help="FAR and Pd per condition of the captures")
+    ap.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     a = ap.parse_args(argv)
-    det = load_detector(a.model)
+    det = _detector(a.model)
     tot: Counter = Counter()
+    by_cond: dict[str, Counter] = {}
     metas = [p for d in a.dirs for p in sorted(glob.glob(f"{d}/cap?????.sigmf-meta"))]
     if not metas:
         print(f"no captures (capNNNNN.sigmf-meta) in {a.dirs}", file=sys.stderr)
         return 1
-    for i, meta in enumerate(metas):
-        tot += score_capture(meta, det)
+    jobs = [(m, a.model) for m in metas]
+    if a.workers > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(a.workers)
+        results = pool.imap(_score, jobs, chunksize=2)
+    else:
+        pool, results = None, map(_score, jobs)
+    for i, (meta, out) in enumerate(results):
+        tot += out
+        if a.by_condition:
+            for c in conditions(meta):
+                by_cond.setdefault(c, Counter()).update(out + Counter(captures=1))
         if (i + 1) % 100 == 0:
             print(f"  {i + 1}/{len(metas)} captures", file=sys.stderr, flush=True)
+    if pool is not None:
+        pool.close()
+        pool.join()
     print(f"{len(metas)} captures of {', '.join(a.dirs)}, {det.name} with the pipeline's rules:")
     for mode, name in (("cal", "calibrated"), ("uncal", "uncalibrated")):
         c, j, j15 = tot[f"{mode}_clean"], tot[f"{mode}_jam"], tot[f"{mode}_jam1530"]
@@ -123,6 +183,12 @@ def main(argv=None) -> int:
         if rules:
             print("    jammed verdicts by rule (jammed SSBs, clean SSBs): "
                   + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in rules.items()))
+    if a.by_condition:
+        print("  by condition (a capture in each of its own; FAR and Pd calibrated / uncalibrated):")
+        for c, t in sorted(by_cond.items()):
+            print(f"    {c}: {t['captures']} captures; FAR {t['cal_clean_called']}/{t['cal_clean']} / "
+                  f"{t['uncal_clean_called']}/{t['uncal_clean']}; Pd {t['cal_jam_called']}/{t['cal_jam']} / "
+                  f"{t['uncal_jam_called']}/{t['uncal_jam']}")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(dict(tot), fh, indent=1, sort_keys=True)

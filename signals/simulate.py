@@ -1035,7 +1035,7 @@ def _simulate_one(job: tuple) -> dict:
     p = draw_params(cfg, rng, force_clean=jt is None, jammer_type=jt)
     cap = simulate_capture(p, rng)
     name = f"cap{i:05d}"
-    meta, data = write_capture(cap, out / name)
+    meta, _ = write_capture(cap, out / name)
     cal_names = []
     for k in range(cfg.calibration_captures):
         crng = np.random.default_rng(np.random.SeedSequence([seed, i, 1 + k]))

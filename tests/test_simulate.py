@@ -1,6 +1,7 @@
 """Simulator: ground truth is what a receiver measures; CLI output contract."""
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,8 +119,6 @@ def test_simulate_cli_writes_sigmf_with_truth(tmp_path, capsys):
 
 
 def test_simulate_workers_write_the_same_captures(tmp_path, capsys):
-    from pathlib import Path
-
     # two processes: every file (companions included) and the manifest byte for byte those of one
     for w in ("1", "2"):
         assert main(["simulate", "--out", str(tmp_path / w), "--n", "4", "--seed", "5", "--workers", w, "-q",
@@ -181,8 +180,6 @@ def test_config_unknown_key_names_it(tmp_path):
 
 
 def test_shipped_sim_config_is_the_default():
-    from pathlib import Path
-
     cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim.yaml", SimConfig)
     assert cfg == SimConfig()
 
@@ -190,8 +187,6 @@ def test_shipped_sim_config_is_the_default():
 def test_demo_config_gives_calibratable_jammed_sites():
     """configs/demo.yaml (the README's first command): every capture jammed, each
     with a clean companion holding enough SSBs for ssbwatch calibrate (>= 10)."""
-    from pathlib import Path
-
     cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml", SimConfig)
     assert cfg.calibration_captures == 1 and cfg.jamming.clean_fraction == 0.0
     # 40 ms at a 5 ms period with every SSB of L_max >= 4 sent: >= 32 SSBs per capture
@@ -471,3 +466,20 @@ def test_a_receivers_analog_filter_leaves_the_band_edges_to_the_adcs_noise_and_t
     # the ADC's noise 6 dB under the receiver's: ~1 dB off the SNR, in the truth as on the SSB's REs
     assert snr_truth[2] < snr_truth[1] - 0.7
     assert np.allclose(snr_meas, snr_truth, atol=0.5), (snr_meas, snr_truth)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "configs").glob("sim*.yaml")))
+def test_every_shipped_sim_config_loads_and_draws(name):
+    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / name, SimConfig)
+    rng = np.random.default_rng(0)
+    ps = [draw_params(cfg, rng) for _ in range(200)]
+    assert all(p.sample_rate_hz in cfg.sample_rates_hz for p in ps)
+    if name == "sim-train-field.yaml":
+        # the conditions it exists for: unsynchronised neighbours (beyond the CP) with traffic of their own,
+        # traffic off the SSB's grid, and each impairment the shipped model's training mix lacks
+        unsync = [nb for p in ps for nb in ([p.neighbour] if p.neighbour else []) + list(p.more_neighbours or ())
+                  if abs(nb["offset_samples"]) > p.numerology.cp_short]
+        assert len(unsync) > 50 and sum(nb.get("traffic") is not None for nb in unsync) > 30
+        assert sum((p.traffic or {}).get("k_ssb") is not None for p in ps) > 10
+        for k in ("tx_floor_db", "dc_offset_db", "analog_filter"):
+            assert sum((p.impairments or {}).get(k) is not None for p in ps) > 5, k
