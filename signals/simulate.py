@@ -791,10 +791,14 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
             ntx = np.concatenate([ntx[k:], np.zeros(k, np.complex64)])
             shift += k
         ntx = channel.fractional_delay(ntx, shift)
-        # scale the neighbour's SSB power relative to the serving cell's
-        if nb.get("traffic"):
-            # where its own SSBs are (its traffic fills the serving cell's SSB windows when it is
-            # not co-timed), those of them inside the capture
+        # scale the neighbour's SSB power relative to the serving cell's, measured where its own
+        # SSBs are (those inside the capture): its traffic fills the serving cell's SSB windows
+        # when it is not co-timed, and beyond the CP the serving cell's windows catch no more than
+        # part of its SSBs (or the fractional delay's tails alone: before stop 45 a neighbour
+        # without traffic a few symbols off was measured there, and sent up to ~10 dB louder than
+        # power_db). Co-timed, without traffic, inside the CP: the serving cell's windows, as
+        # before (the same power; the captures of a seed unchanged)
+        if nb.get("traffic") or abs(nb["offset_samples"]) > 0.5 * num.cp_short:
             own = sym_starts + int(round(nb["offset_samples"]))
             inside = (own.min(axis=1) >= 0) & (own.max(axis=1) + 2 * fft < ntx.size)
             p_nb = _re_power(ntx, own[inside], sym_cps[inside], fft, bins) if inside.any() else np.zeros((1, 4, 240))
@@ -802,7 +806,6 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
             p_nb = _re_power(ntx, sym_starts, sym_cps, fft, bins)
         nb_mask = p_nb.mean(axis=(1, 2)) > 0
         s_nb = float(p_nb[nb_mask][:, occupied].mean()) if nb_mask.any() else 1.0
-        # the neighbour's REs are offset in time: measure its power where its own SSBs are
         s_nb = max(s_nb, 1e-30)
         gain = math.sqrt(s_mean * 10 ** (nb["power_db"] / 10) / s_nb)
         rx += channel.apply_cfo(ntx * np.float32(gain), p.cfo_hz + nb["cfo_hz"], fs)

@@ -483,3 +483,39 @@ def test_every_shipped_sim_config_loads_and_draws(name):
         assert sum((p.traffic or {}).get("k_ssb") is not None for p in ps) > 10
         for k in ("tx_floor_db", "dc_offset_db", "analog_filter"):
             assert sum((p.impairments or {}).get(k) is not None for p in ps) > 5, k
+
+
+@pytest.mark.parametrize("offset_cp,traffic", [(0.3, False), (30.0, False), (100.0, False), (100.0, True)])
+def test_a_neighbour_is_sent_at_its_power_wherever_its_timing(offset_cp, traffic):
+    """The neighbour's SSS, read at its own timing, stands power_db (-6 dB) under the
+    serving cell's, co-timed or symbols away, with or without traffic of its own (before
+    stop 45 one without traffic beyond the CP was measured in the serving cell's windows
+    and sent up to ~10 dB louder)."""
+    cfg = _cfg(snr_db=(40.0, 40.0), datatypes=("cf32_le",), multipath=dataclasses.replace(SimConfig().multipath, probability=0.0),
+               traffic=dataclasses.replace(SimConfig().traffic, probability=0.0),
+               neighbour=dataclasses.replace(SimConfig().neighbour, probability=1.0, power_db=(-6.0, -6.0),
+                                             offset_cp=(offset_cp, offset_cp), cfo_hz=(0.0, 0.0),
+                                             traffic_probability=1.0 if traffic else 0.0, traffic_load=(0.5, 0.5)),
+               jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng(3)
+    p = draw_params(cfg, rng, force_clean=True)
+    p.cfo_hz, p.timing_offset_samples = 0.0, 0.0
+    cap = simulate_capture(p, rng)
+    num = p.numerology
+    bins = nr.subcarrier_bins(num, p.ssb_offset_hz)
+    sym = num.cp_short + num.fft_size
+
+    def sss(start, pci):  # the SSS matched to its sequence (flat channel): that cell's power per RE
+        starts = int(round(start)) + np.arange(4) * sym
+        if starts[0] < 0 or starts[-1] + sym > cap.iq.size:
+            return None
+        y = nr.ofdm_demodulate(cap.iq, starts, np.full(4, num.cp_short), num.fft_size, cp_fraction=0.5)[:, bins]
+        return abs(np.vdot(nr.sss(pci), y[2, 56:183])) ** 2 / 127.0**2
+
+    ratios = []
+    for s in cap.ssbs:
+        a, b = sss(s.sample_start, p.pci), sss(s.sample_start + p.neighbour["offset_samples"], p.neighbour["pci"])
+        if a is not None and b is not None:
+            ratios.append(10 * np.log10(b / a))
+    assert len(ratios) >= 3
+    assert abs(np.median(ratios) - (-6.0)) < 1.0, ratios
