@@ -686,13 +686,7 @@ def cmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.multiply(a, b, out=np.empty(np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b)))
 
 
-def _expj(phase: np.ndarray) -> np.ndarray:
-    """exp(1j * phase) of a real array, complex128, from its cosine and sine
-    (the values of np.exp(1j * phase), without the complex exponential)."""
-    out = np.empty(np.shape(phase), np.complex128)
-    np.cos(phase, out=out.real)
-    np.sin(phase, out=out.imag)
-    return out
+_expj = nr.expj  # exp(1j * phase) from cos and sin (one copy, signals.nr)
 
 
 def _expj_lin(w: float, k0: float, n: int) -> np.ndarray:

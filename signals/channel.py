@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from scipy import signal as _sps
 
+from . import nr
+
 __all__ = [
     "complex_noise",
     "awgn",
@@ -235,16 +237,7 @@ def _tone(n_samples: int, freq_cycles_per_sample: float, start_sample: int = 0,
     cycles -= np.floor(cycles)
     phase = 2.0 * np.pi * cycles
     phase += phase_rad
-    return _expj(phase)
-
-
-def _expj(phase_rad: np.ndarray) -> np.ndarray:
-    """complex128 exp(j phase) of a float64 array, as cos + j sin (the same values
-    as np.exp(1j * phase), without the complex exponential's work)."""
-    out = np.empty(phase_rad.shape, dtype=np.complex128)
-    np.cos(phase_rad, out=out.real)
-    np.sin(phase_rad, out=out.imag)
-    return out
+    return nr.expj(phase)
 
 
 def phase_noise(x: Any, linewidth_hz: float, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
@@ -278,7 +271,7 @@ def phase_noise(x: Any, linewidth_hz: float, sample_rate_hz: float, rng: np.rand
     if beta == 0.0 or xx.size == 0:
         return xx.copy()
     phi = np.cumsum(rng.standard_normal(xx.size) * math.sqrt(2.0 * math.pi * beta / fs))
-    return (xx * _expj(phi)).astype(np.complex64, copy=False)
+    return (xx * nr.expj(phi)).astype(np.complex64, copy=False)
 
 
 def iq_imbalance(x: Any, image_db: float, rng: np.random.Generator) -> np.ndarray:

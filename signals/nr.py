@@ -272,6 +272,15 @@ def _sss_cached(pci: int) -> np.ndarray:
     return out
 
 
+def expj(phase_rad) -> np.ndarray:
+    """exp(1j * phase) of a real array, complex128, from its cosine and sine (the
+    values of np.exp(1j * phase), without the complex exponential's work)."""
+    out = np.empty(np.shape(phase_rad), np.complex128)
+    np.cos(phase_rad, out=out.real)
+    np.sin(phase_rad, out=out.imag)
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def sss_table() -> np.ndarray:
     """All 1008 SSS sequences, shape (1008, 127), float32 (row = PCI)."""
