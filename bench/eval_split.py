@@ -33,6 +33,7 @@ import numpy as np
 from detector.pipeline import ScoringPipeline, load_detector
 from detector.replay import calibrate
 from signals import iq as iqio
+from signals import nr
 from training.evaluate import JNR_EDGES_DB, jnr_band  # Pd at SJNR 15-30 dB per JNR band, as the report
 
 # the record keys of the rules beside the model that turn a verdict jammed (README, "Scoring recordings")
@@ -99,22 +100,17 @@ def conditions(meta: str) -> list[str]:
     with open(meta) as fh:
         g = json.load(fh)["global"]
     out = set()
+    cp = nr.Numerology.create(int(g["ssbwatch:scs_khz"]), float(g["core:sample_rate"])).cp_short
     for nb in ([g["ssbwatch:neighbour"]] if g.get("ssbwatch:neighbour") else []) + list(
             g.get("ssbwatch:more_neighbours") or []):
         # inside the CP (offset_cp |x| < 0.5 in the simulator) the neighbour's symbols line up with the cell's
-        sync = abs(float(nb.get("offset_samples", 0.0))) <= 0.5 * _cp_samples(g)
+        sync = abs(float(nb.get("offset_samples", 0.0))) <= 0.5 * cp
         out.add(("neighbour_sync" if sync else "neighbour_unsync") + ("_traffic" if nb.get("traffic") else ""))
     if (g.get("ssbwatch:traffic") or {}).get("k_ssb") is not None:
         out.add("kssb_odd")
     imp = g.get("ssbwatch:impairments") or {}
     out.update(k for k in ("tx_floor_db", "dc_offset_db", "analog_filter") if imp.get(k) is not None)
     return sorted(out) or ["none"]
-
-
-def _cp_samples(g: dict) -> float:
-    """The short CP in samples of a capture's SigMF global (TS 38.211 §5.3.1: 144 x 2^-mu at 2048 x SCS)."""
-    rate = float(g["core:sample_rate"])
-    return 144.0 / 2048.0 * rate / (float(g["ssbwatch:scs_khz"]) * 1e3)
 
 
 def _score(job):
