@@ -10,7 +10,6 @@ import dataclasses
 from typing import Callable, Optional, Protocol
 
 import numpy as np
-from scipy import signal
 
 from signals import iq as iqio
 from signals import nr
@@ -181,6 +180,17 @@ def _residual_sss_cells(resid: np.ndarray, serving: int) -> list[tuple[float, in
     return found
 
 
+def _box_smooth_rows(h: np.ndarray, n: int) -> np.ndarray:
+    """The mean of each run of ``n`` (odd) neighbouring entries along the rows of
+    h complex (m, k), zeros beyond its ends (a length-n box filter, output
+    centred, complex128 (m, k)). Written out with a cumulative sum rather than
+    scipy.signal.convolve, whose direct method warned "invalid value encountered
+    in cast" now and then on finite complex64 input."""
+    half = n // 2
+    c = np.cumsum(np.pad(h.astype(np.complex128), ((0, 0), (half + 1, half))), axis=1)
+    return (c[:, n:] - c[:, :-n]) / n
+
+
 def heard_cells(grids: np.ndarray, tracked: list[int]) -> list[int]:
     """The co-timed cells heard in the SSB grids complex64 (m, 4, 240) of the
     ``tracked`` cell(s), strongest first, the tracked ones left out. Per N_ID2,
@@ -197,13 +207,12 @@ def heard_cells(grids: np.ndarray, tracked: list[int]) -> list[int]:
     if len(grids) == 0 or not tracked:
         return []
     k = dsp.PSS_K  # the PSS's subcarriers, and the SSS's (TS 38.211 Table 7.4.3.1-1)
-    ker = np.ones(HEARD_SMOOTH_SC) / HEARD_SMOOTH_SC
     table = nr.sss_table()
     e = np.zeros(nr.N_CELL_ID_COUNT)
     ratio = np.zeros(nr.N_CELL_ID_COUNT)
     for nid2 in range(3):
         h = grids[:, 0, k] * np.conj(nr.pss(nid2))  # (m, 127): the channel of this N_ID2's cells
-        h = signal.convolve(h, ker[None, :], mode="same")
+        h = _box_smooth_rows(h, HEARD_SMOOTH_SC)
         c = (grids[:, 2, k] * np.conj(h)) @ table[nid2::3].T  # (m, 336)
         en = np.sum(c.real.astype(np.float64) ** 2 + c.imag.astype(np.float64) ** 2, axis=0)
         e[nid2::3] = en

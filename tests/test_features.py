@@ -376,6 +376,21 @@ def test_calibration_finds_the_neighbour_cell_under_the_ssb(same_nid2):
     assert cells and cells[0] == p.neighbour["pci"], (cells, p.neighbour)
 
 
+def test_heard_cells_smooths_the_channel_as_a_zero_padded_box_filter():
+    """The channel read off the PSS is smoothed by a centred length-n box with
+    zeros beyond the band's ends: scipy.signal.convolve's "same" output, written
+    out without it (a box of 1 leaves the rows as they are)."""
+    from scipy import signal
+
+    from detector.pipeline import _box_smooth_rows
+
+    rng = np.random.default_rng(4)
+    h = (rng.standard_normal((5, 127)) + 1j * rng.standard_normal((5, 127))).astype(np.complex64)
+    for n in (1, 3, 9):
+        want = signal.convolve(h.astype(np.complex128), np.ones((1, n)) / n, mode="same")
+        np.testing.assert_allclose(_box_smooth_rows(h, n), want, rtol=0, atol=1e-12)
+
+
 def test_heard_cells_lists_the_co_timed_cells_near_the_tracked_one_and_no_other():
     """heard_cells: SSB grids of a site (each cell through its own multipath
     channel, 20 dB SNR) holding a tracked cell and co-timed cells of the other two
