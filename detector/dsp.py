@@ -1551,17 +1551,22 @@ def _smooth_plan(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return lo, hi, cnt
 
 
-def smooth_freq(h: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average along the last axis (same length, edge-normalised).
-
-    Vectorised over any leading axes with a cumulative sum.
+def smooth_freq(h: np.ndarray, width: int, zero_edges: bool = False) -> np.ndarray:
+    """Centred moving average along the last axis (same length), vectorised over
+    any leading axes with a cumulative sum: edge-normalised (the mean of the
+    entries the window covers), summed in complex64, complex64 out; with
+    ``zero_edges``, zeros beyond the ends (each sum over ``width``:
+    scipy.signal.convolve's "same" output with a box of ``width``, odd), summed
+    and returned in complex128.
     """
     if width <= 1:
-        return h
+        return h.astype(np.complex128) if zero_edges else h
     n = h.shape[-1]
     lo, hi, cnt = _smooth_plan(n, width)
     c = np.zeros(h.shape[:-1] + (n + 1,), np.complex128)
-    c[..., 1:] = np.cumsum(h, axis=-1)
+    c[..., 1:] = np.cumsum(h, axis=-1, dtype=np.complex128 if zero_edges else None)
+    if zero_edges:
+        return (c[..., hi] - c[..., lo]) / width
     return ((c[..., hi] - c[..., lo]) / cnt).astype(np.complex64)
 
 

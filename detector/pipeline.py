@@ -180,17 +180,6 @@ def _residual_sss_cells(resid: np.ndarray, serving: int) -> list[tuple[float, in
     return found
 
 
-def _box_smooth_rows(h: np.ndarray, n: int) -> np.ndarray:
-    """The mean of each run of ``n`` (odd) neighbouring entries along the rows of
-    h complex (m, k), zeros beyond its ends (a length-n box filter, output
-    centred, complex128 (m, k)). Written out with a cumulative sum rather than
-    scipy.signal.convolve, whose direct method warned "invalid value encountered
-    in cast" now and then on finite complex64 input."""
-    half = n // 2
-    c = np.cumsum(np.pad(h.astype(np.complex128), ((0, 0), (half + 1, half))), axis=1)
-    return (c[:, n:] - c[:, :-n]) / n
-
-
 def heard_cells(grids: np.ndarray, tracked: list[int]) -> list[int]:
     """The co-timed cells heard in the SSB grids complex64 (m, 4, 240) of the
     ``tracked`` cell(s), strongest first, the tracked ones left out. Per N_ID2,
@@ -212,7 +201,9 @@ def heard_cells(grids: np.ndarray, tracked: list[int]) -> list[int]:
     ratio = np.zeros(nr.N_CELL_ID_COUNT)
     for nid2 in range(3):
         h = grids[:, 0, k] * np.conj(nr.pss(nid2))  # (m, 127): the channel of this N_ID2's cells
-        h = _box_smooth_rows(h, HEARD_SMOOTH_SC)
+        # smoothed as scipy.signal.convolve(mode="same") would, which warned "invalid value
+        # encountered in cast" now and then on finite complex64 input
+        h = dsp.smooth_freq(h, HEARD_SMOOTH_SC, zero_edges=True)
         c = (grids[:, 2, k] * np.conj(h)) @ table[nid2::3].T  # (m, 336)
         en = np.sum(c.real.astype(np.float64) ** 2 + c.imag.astype(np.float64) ** 2, axis=0)
         e[nid2::3] = en

@@ -382,13 +382,13 @@ def test_heard_cells_smooths_the_channel_as_a_zero_padded_box_filter():
     out without it (a box of 1 leaves the rows as they are)."""
     from scipy import signal
 
-    from detector.pipeline import _box_smooth_rows
+    from detector.dsp import smooth_freq
 
     rng = np.random.default_rng(4)
     h = (rng.standard_normal((5, 127)) + 1j * rng.standard_normal((5, 127))).astype(np.complex64)
     for n in (1, 3, 9):
         want = signal.convolve(h.astype(np.complex128), np.ones((1, n)) / n, mode="same")
-        np.testing.assert_allclose(_box_smooth_rows(h, n), want, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(smooth_freq(h, n, zero_edges=True), want, rtol=0, atol=1e-12)
 
 
 def test_heard_cells_lists_the_co_timed_cells_near_the_tracked_one_and_no_other():
