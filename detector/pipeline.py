@@ -800,7 +800,7 @@ class ScoringPipeline:
         self.baseline_from_sample = 0
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
-                      "neighbour_cancelled": 0, "gain_step": 0, "site_classical": 0}
+                      "neighbour_cancelled": 0, "gain_step": 0, "site_classical": 0, "band_excess_offtime": 0}
         self._gain_steps: collections.deque = collections.deque(maxlen=GAIN_STEP_WINDOW)  # excused or not, per SSB
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
@@ -925,8 +925,13 @@ class ScoringPipeline:
             if o.valid and not rec["jammed"] and bz >= BAND_EXCESS_Z and bo >= BAND_EXCESS_MIN_DB \
                     and bx >= band_threshold_db(b) and abs(spill) < BAND_ISI_MAX_DB \
                     and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
-                # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)
-                self._jam(rec, band_excess_db=round(float(bx), 2))
+                if b is None and o.offtime_cells:
+                    # an off-timing co-channel cell puts its SSB on the null REs (see
+                    # receiver.OFFTIME_MIN_SSB_SAMPLES); a site baseline knows its level
+                    self.stats["band_excess_offtime"] += 1
+                else:
+                    # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)
+                    self._jam(rec, band_excess_db=round(float(bx), 2))
             if o.valid and not rec["jammed"] and px >= pbch_threshold_db(b) and plevel >= PBCH_SYMBOL_MIN_ISR_DB \
                     and max(mistimed_readings(o)) < MISTIMED_CELL_RHO2:
                 # interference on the PBCH's symbols alone (see PBCH_SYMBOL_EXCESS_DB)

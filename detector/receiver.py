@@ -266,6 +266,8 @@ class Acquisition:
     l_max_seen: bool = False  # l_max from the burst (its ī_SSB over 3 fit one candidate better)
     # the null REs' energy over the SSS REs' at its detections, dB (median; _null_to_sss_db)
     null_to_sss_db: float = float("nan")
+    # cells seen whose SSBs overlap the serving cell's off its timing (_offtime_cells)
+    offtime_cells: list[int] = field(default_factory=list)
 
 
 def _period_from(dets: list[Detection], fs_hz: float) -> Optional[float]:
@@ -329,6 +331,62 @@ def _real_cell(dets: list[Detection], cfg: ReceiverConfig) -> bool:
     multipath make such peaks): a clear N_ID1 margin, or PBCH-DMRS that match."""
     return (dets[0].cell.sss_margin >= cfg.other_min_sss_margin
             or float(np.mean([d.cell.dmrs_margin for d in dets])) >= cfg.other_min_dmrs_margin)
+
+
+# An off-timing co-channel cell. A cell not synchronised with the serving one (an FDD
+# neighbour, a cell of another network) has SSBs at places of its own, which lie over the
+# serving SSBs now and then, and sends its PBCH, SSS and PSS -- and its traffic -- on their null
+# REs: interference confined to the SSB's band, which the uncalibrated band-excess rule would
+# call jamming (pipeline.BAND_EXCESS_ISR_DB; simulated neighbours 3-15 dB under the cell, up to
+# 200 CPs off its timing, configs/sim-train-field.yaml: 200 of 910 clean SSBs jammed by that
+# rule with the field-mix model). A cell is synchronised when every SSB the search saw of it
+# starts where one of the serving cell's burst could (TS 38.213 §4.1), to within a CP
+# (propagation: ~1 km; a cell a few CPs off is what pipeline.MISTIMED_CELL_RHO2 looks for).
+OFFTIME_MIN_SSB_SAMPLES = dsp.SSB_CP
+# ... and a cell with the serving cell's N_ID2, which the N_ID1 decision per N_ID2 leaves out of
+# Acquisition.others, is looked for among that N_ID2's PSS peaks that do not carry the serving
+# cell's SSS: an N_ID1 decided on them alone, with Acquisition.others' tests. Cells under the
+# search's PSS threshold (~5 dB under the serving one and weaker) are not seen: a cell search
+# around the serving SSBs finds their PSS (~0.03 per SSB 15 dB down against the sum's ~0.007 of
+# noise) but not, with the serving cell's own SSS and PBCH there, a dependable SSS.
+
+
+def _weaker_same_nid2(rest: list, nid2: int, nid1: int, in_per_ssb: float,
+                      cfg: ReceiverConfig) -> dict[int, list[Detection]]:
+    """A second cell of N_ID2 ``nid2`` among the PSS peaks (acquire_steps' tuples)
+    that do not carry N_ID1 ``nid1``: {its PCI: its detections (input-rate
+    samples: SSB-rate ones times ``in_per_ssb``)}, or {} where they show none
+    (an N_ID1 margin under cfg.min_sss_margin, no peak carrying its SSS, or
+    not a real cell by :func:`_real_cell`)."""
+    nid1b, margin, acc = _decide_nid1(rest, nid2, cfg)
+    if nid1b == nid1 or margin < cfg.min_sss_margin:
+        return {}
+    dets = [Detection(c[0] * in_per_ssb, nid2, c[2], dsp.identify(c[4], nid2, nid1=nid1b, sss=acc), c[3])
+            for c in rest if _own_sss_ratio(c[5], nid1b) >= cfg.sss_peak_ratio]
+    if not dets or not _real_cell(dets, cfg):
+        return {}
+    return {3 * nid1b + nid2: dets}
+
+
+def _offtime_cells(ref: Detection, cells: dict[int, list[Detection]], scs: int, fs_hz: float,
+                   l_max: int) -> list[int]:
+    """The PCIs of ``cells`` not synchronised with the serving cell: with a
+    detection at no SSB position of the serving detection ``ref``'s burst
+    pattern (:func:`_index_at`, any case of ``scs``, L_max 8 -- whose first four
+    are L_max 4's -- to within OFFTIME_MIN_SSB_SAMPLES, in any half frame); ``ref``'s
+    index its ī_SSB modulo the serving cell's ``l_max``. Positions in input-rate
+    samples at ``fs_hz``."""
+    rate, starts, cases = _burst_layout(scs)
+    half_frame = 5e-3 * rate
+    firsts = [nr.ssb_first_symbols(c, 8) for c in cases]
+    ref_y = ref.sample * rate / fs_hz
+    i_ref = ref.cell.ibar % l_max
+    out = []
+    for p, dets in cells.items():
+        if any(all(_index_at(d.sample * rate / fs_hz - ref_y, i_ref, first, starts, half_frame,
+                             OFFTIME_MIN_SSB_SAMPLES) is None for first in firsts) for d in dets):
+            out.append(int(p))
+    return sorted(out)
 
 
 def acquire_steps(
@@ -613,6 +671,7 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     # the same N_ID2 is ignored, never mixed in
     by_pci: dict[int, list[Detection]] = {}
     cell_grids: dict[int, np.ndarray] = {}  # each cell's grids at its detections (m, 4, 240)
+    weaker: dict[int, list[Detection]] = {}  # cells under another of their N_ID2 (_weaker_same_nid2)
     for nid2 in {c[1] for c in cands}:
         mine = [c for c in cands if c[1] == nid2]
         nid1, margin, acc = _decide_nid1(mine, nid2, cfg)
@@ -650,9 +709,11 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         dets = []
         owns = []
         grids = []
+        rest = []  # the peaks that do not carry it (another cell of this N_ID2, traffic, noise)
         for k, (st, _, r2, cfo, grid, m) in enumerate(mine):
             own = _own_sss_ratio(m, nid1) if pair is None else pair[3][k]
             if own < cfg.sss_peak_ratio:
+                rest.append(mine[k])
                 continue  # a PSS-like peak that does not carry this cell's SSS
             cell = dsp.identify(grid, nid2, nid1=nid1, sss=acc)
             dets.append(Detection(st * fs_hz / rate, nid2, r2, cell, cfo))  # (relative to hyp until the end)
@@ -669,6 +730,8 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         if dets:
             by_pci[3 * nid1 + nid2] = dets
             cell_grids[3 * nid1 + nid2] = np.stack(grids)
+            if pair is None and rest:
+                weaker.update(_weaker_same_nid2(rest, nid2, nid1, fs_hz / rate, cfg))
     if not by_pci:
         return None
     # the strongest cell by the power its SSS and PBCH-DMRS carry (_cell_power: a PSS-only
@@ -692,8 +755,10 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     w = np.array([d.rho2 for d in mine])
     cfo = float(np.sum(w * np.array([d.cfo_hz for d in mine])) / w.sum())
     others = sorted((p for p in by_pci if p != pci and _real_cell(by_pci[p], cfg)), key=lambda p: (-strength[p], p))
+    seen = {p: by_pci[p] for p in others}
+    seen.update((p, d) for p, d in weaker.items() if p != pci and p not in seen)
     return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen,
-                       _null_to_sss_db(cell_grids[pci]))
+                       _null_to_sss_db(cell_grids[pci]), _offtime_cells(ref, seen, scs, fs_hz, l_max))
 
 
 COTIMED_ROUNDS = 2  # rounds of _cancel_cotimed: each cell's SSS decided with the others' taken out
@@ -1127,6 +1192,7 @@ class SSBObservation:
     valid: bool = True
     reason: str = ""
     others: tuple = ()  # other cells the acquisition saw on this SSB's resources, strongest first
+    offtime_cells: tuple = ()  # cells it saw whose SSBs overlap the cell's off its timing (Acquisition)
     # ADC clipping in the SSB's window: the fraction of its I/Q components at the converter's
     # rail, and the power per RE of the grid that clipping adds (dsp.clip_distortion_power,
     # white over the recorded band): a known floor, like the quantisation noise
@@ -1197,6 +1263,7 @@ class _Pending:
     valid: bool
     reason: str
     others: tuple = ()
+    offtime_cells: tuple = ()
     clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
     band_floor: tuple = (float("nan"), 0)  # (dsp.band_floor_per_re of the window, its bins)
     lead: float = 0.0  # SSBObservation.lead
@@ -2261,7 +2328,8 @@ class Receiver:
         return _Pending(sample=sample, locked=bool(locked), ibar=ibar, pci=self.pci, scs_khz=self.scs_khz,
                         l_max=l_max, pss_peak=peak, nid2_margin_db=margin_db, cfo_hz=self.cfo_hz, y0=y0, w=w,
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
-                        others=tuple(self.acq.others) if self.acq is not None else (), clip=clip,
+                        others=tuple(self.acq.others) if self.acq is not None else (),
+                        offtime_cells=tuple(self.acq.offtime_cells) if self.acq is not None else (), clip=clip,
                         band_floor=floor, lead=lead, x_in=x_in, center_hz=self.offset_hz + cfo_rot)
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
@@ -2337,6 +2405,7 @@ class Receiver:
                     valid=p.valid,
                     reason=p.reason,
                     others=p.others,
+                    offtime_cells=p.offtime_cells,
                     clip_fraction=p.clip[0],
                     clip_floor_per_re=float(clip_floor[i]),
                     band_floor_per_re=p.band_floor[0],

@@ -67,6 +67,9 @@ class FileSummary:
     faded: int = 0  # jammed verdicts withdrawn by the fading guard (pipeline.FADE_WINDOW)
     mistimed_cell: int = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
     neighbour_cancelled: int = 0  # uncalibrated jammed verdicts withdrawn (pipeline.ScoringPipeline._neighbour_guard)
+    # uncalibrated SSBs the band-excess rule would have jammed beside a cell not synchronised with
+    # the serving one (receiver.OFFTIME_MIN_SSB_SAMPLES): left to the model
+    band_excess_offtime: int = 0
     site_neighbour: int = 0  # SSBs of the baseline's neighbour cell (not the site's own): scored uncalibrated
     # SSBs scored by the classical detector at a site the model cannot be calibrated to
     # (model.DTDDNNDetector.site_falls_back) or showing its own mistimed cell (pipeline.SITE_MISTIMED_RHO2)
@@ -111,6 +114,10 @@ class FileSummary:
         if self.neighbour_cancelled:
             notes += (f"; {self.neighbour_cancelled} SSB(s) clean once the co-channel cell the search saw was "
                       f"cancelled (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
+        if self.band_excess_offtime:
+            notes += (f"; {self.band_excess_offtime} SSB(s) with interference in the SSB's band beside a co-channel "
+                      f"cell not synchronised with the serving one, left to the model (uncalibrated: calibrate the "
+                      f"site to learn that cell's level)")
         if self.site_neighbour:
             notes += (f"; {self.site_neighbour} SSB(s) of a cell the baseline lists as the site's neighbour, not its own: "
                       f"scored uncalibrated (recalibrate if this is the site's cell)")
@@ -240,7 +247,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     st = pipe.stats
     for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "neighbour_cancelled",
                 "site_neighbour", "clipped", "gain_step", "site_classical",
-                "no_cell_jammed"):
+                "no_cell_jammed", "band_excess_offtime"):
         setattr(summary, key, getattr(summary, key) + st[key])
     summary.nonfinite_samples += rx.n_nonfinite
     summary.slots_dropped += rx.n_slots_dropped

@@ -3387,3 +3387,57 @@ def test_input_rate_grids_are_the_ssb_rate_grids_of_a_clean_cell():
         occ = ~nr.NULL_RE_MASK
         err = np.mean(np.abs(g1 - g0)[:, occ] ** 2) / np.mean(np.abs(g0[:, occ]) ** 2)
         assert 10 * np.log10(err) < -40.0, (rate_hz, scs_khz)
+
+
+@pytest.mark.parametrize("offset_cp,power_db,seed,stood_aside",
+                         [(40.0, -6.0, 41, True), (-90.0, -4.0, 43, False), (150.0, -4.0, 47, True)])
+def test_an_offtime_neighbour_is_not_band_excess_uncalibrated(offset_cp, power_db, seed, stood_aside):
+    """receiver._offtime_cells, receiver._weaker_same_nid2: an unsynchronised
+    co-channel cell (tens of CPs off the serving cell's timing, so its SSBs lie
+    over the serving ones and its PBCH on their null REs) is seen by the cell
+    search, with the serving cell's N_ID2 or another, and the uncalibrated
+    band-excess rule leaves the SSBs it overlaps to the model. Without that,
+    the SSBs of the first and last are jammed (the pipeline counts what the
+    rule left, "band_excess_offtime"); in the second, with the serving cell's
+    N_ID2, its SSBs lie 1.3 CPs or 2.1 symbols after the serving ones, which
+    the rule's other limits already leave clean."""
+    from signals.simulate import NeighbourConfig
+
+    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(35.0, 35.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(power_db, power_db), offset_cp=(offset_cp, offset_cp)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(seed), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, impairments=None)
+    assert p.neighbour is not None
+    x = simulate_capture(p, np.random.default_rng(seed + 1)).iq
+    acq = receiver.acquire(x, p.sample_rate_hz, p.center_freq_hz)
+    assert acq.pci == p.pci and p.neighbour["pci"] in acq.offtime_cells, (acq.pci, acq.others, acq.offtime_cells)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=_NeverJammed())
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    assert len(recs) >= 8 and all(r["pci"] == p.pci for r in recs)
+    assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
+    assert (pipe.stats["band_excess_offtime"] > 0) == stood_aside
+
+
+def test_offtime_cells_are_those_off_the_serving_cells_burst_pattern():
+    """receiver._offtime_cells on made-up detections at 30 kHz (input rate 4x the
+    SSB rate): a cell whose SSB starts at another SSB position of the serving
+    cell's burst (case B or C), a half frame later, or within a CP of one, is
+    synchronised; one 2 CPs or 40 symbols off is not."""
+    from signals import nr
+
+    rate, starts, _ = receiver._burst_layout(30)
+    first_c = nr.ssb_first_symbols("C", 8)
+
+    def det(sample, ibar=0):
+        cell = dsp.CellId(pci=5, nid1=1, nid2=2, sss_metric=0.5, sss_margin=2.0, ibar=ibar, dmrs_metric=0.5,
+                          dmrs_margin=2.0)
+        return receiver.Detection(float(sample), 2, 0.5, cell, 0.0)
+
+    ref = det(40000.0, ibar=1)
+    at = lambda i: 40000.0 + 4 * (starts[first_c[i]] - starts[first_c[1]])  # noqa: E731 (index i of case C)
+    cells = {7: [det(at(0)), det(at(5))], 8: [det(at(3) + 4 * 5e-3 * rate)], 9: [det(at(2) + 4 * 0.8 * dsp.SSB_CP)],
+             10: [det(at(2)), det(at(4) + 4 * 2 * dsp.SSB_CP)], 11: [det(at(0) + 4 * 40 * dsp.SSB_SYMBOL_LEN)]}
+    assert receiver._offtime_cells(ref, cells, 30, 4 * rate, 8) == [10, 11]
+    assert receiver._offtime_cells(ref, {}, 30, 4 * rate, 8) == []
