@@ -928,6 +928,7 @@ class ScoringPipeline:
                 if b is None and o.offtime_cells:
                     # an off-timing co-channel cell puts its SSB on the null REs (see
                     # receiver.OFFTIME_MIN_SSB_SAMPLES); a site baseline knows its level
+                    rec["offtime_cell"] = int(o.offtime_cells[0])
                     self.stats["band_excess_offtime"] += 1
                 else:
                     # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)

@@ -266,7 +266,7 @@ class Acquisition:
     l_max_seen: bool = False  # l_max from the burst (its ī_SSB over 3 fit one candidate better)
     # the null REs' energy over the SSS REs' at its detections, dB (median; _null_to_sss_db)
     null_to_sss_db: float = float("nan")
-    # cells seen whose SSBs overlap the serving cell's off its timing (_offtime_cells)
+    # cells seen that are not synchronised with the serving one (_offtime_cells)
     offtime_cells: list[int] = field(default_factory=list)
 
 
@@ -345,10 +345,11 @@ def _real_cell(dets: list[Detection], cfg: ReceiverConfig) -> bool:
 OFFTIME_MIN_SSB_SAMPLES = dsp.SSB_CP
 # ... and a cell with the serving cell's N_ID2, which the N_ID1 decision per N_ID2 leaves out of
 # Acquisition.others, is looked for among that N_ID2's PSS peaks that do not carry the serving
-# cell's SSS: an N_ID1 decided on them alone, with Acquisition.others' tests. Cells under the
-# search's PSS threshold (~5 dB under the serving one and weaker) are not seen: a cell search
-# around the serving SSBs finds their PSS (~0.03 per SSB 15 dB down against the sum's ~0.007 of
-# noise) but not, with the serving cell's own SSS and PBCH there, a dependable SSS.
+# cell's SSS: an N_ID1 decided on them alone, with Acquisition.others' tests. A cell whose PSS
+# stays under the search's threshold (where it lands on the serving cell's own symbols) is not
+# seen: a search around the serving SSBs (the PSS correlation summed over them at each lag, then
+# the SSS there) found one 10 dB down, but the serving cell's own SSS and PBCH made a cell of
+# some other N_ID1 on 8 of 24 clean field captures without any neighbour (stop 47).
 
 
 def _weaker_same_nid2(rest: list, nid2: int, nid1: int, in_per_ssb: float,
@@ -1192,7 +1193,7 @@ class SSBObservation:
     valid: bool = True
     reason: str = ""
     others: tuple = ()  # other cells the acquisition saw on this SSB's resources, strongest first
-    offtime_cells: tuple = ()  # cells it saw whose SSBs overlap the cell's off its timing (Acquisition)
+    offtime_cells: tuple = ()  # cells it saw not synchronised with this one (Acquisition.offtime_cells)
     # ADC clipping in the SSB's window: the fraction of its I/Q components at the converter's
     # rail, and the power per RE of the grid that clipping adds (dsp.clip_distortion_power,
     # white over the recorded band): a known floor, like the quantisation noise

@@ -3418,6 +3418,7 @@ def test_an_offtime_neighbour_is_not_band_excess_uncalibrated(offset_cp, power_d
     assert len(recs) >= 8 and all(r["pci"] == p.pci for r in recs)
     assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
     assert (pipe.stats["band_excess_offtime"] > 0) == stood_aside
+    assert sum(r.get("offtime_cell") == p.neighbour["pci"] for r in recs) == pipe.stats["band_excess_offtime"]
 
 
 def test_offtime_cells_are_those_off_the_serving_cells_burst_pattern():
