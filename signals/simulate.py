@@ -224,9 +224,18 @@ class JammingConfig:
     low_sjnr_below_db: float = 5.0
     low_fraction: float = 0.15
     min_margin_db: float = 1.0  # SJNR is drawn at least this far below the SNR
+    # A spoofer off the cell's timing: with this probability its fake PSS / SSBs are sent
+    # spoofer_offset_cp (uniform, in normal CPs of the SSB's numerology, either sign) away from
+    # the real SSBs instead of in time with them -- where an unsynchronised neighbour's SSBs
+    # would be, which a model trained on such neighbours alone learns to let pass (stop 47:
+    # README "Retraining"). 0: off, and nothing drawn for it (captures as before).
+    spoofer_offtime_probability: float = 0.0
+    spoofer_offset_cp: tuple[float, float] = (0.7, 3.0)
 
     def __post_init__(self):
         check_range("jamming.clean_fraction", self.clean_fraction, 0, 1)
+        check_range("jamming.spoofer_offtime_probability", self.spoofer_offtime_probability, 0, 1)
+        check_interval("jamming.spoofer_offset_cp", self.spoofer_offset_cp, 0, 20)
         for t in self.types:
             if t not in JAMMER_TYPES:
                 raise ConfigError(f"jamming.types: {t!r} unknown; allowed: {list(JAMMER_TYPES)}")
@@ -497,6 +506,9 @@ def draw_params(cfg: SimConfig, rng: np.random.Generator, *, force_clean: bool |
         hi = min(hi, snr_db - jc.min_margin_db)
         lo = min(lo, hi)
         p.jammer = {"type": jt, "sjnr_db": _uniform(rng, (lo, hi))}
+        if jt == "spoofer" and jc.spoofer_offtime_probability > 0 and rng.random() < jc.spoofer_offtime_probability:
+            sign = 1.0 if rng.random() < 0.5 else -1.0
+            p.jammer["offset_cp"] = sign * _uniform(rng, jc.spoofer_offset_cp)
     imp = cfg.impairments
     if imp.probability > 0 and rng.random() < imp.probability:  # (no draw at all when disabled)
         p.impairments = {
@@ -667,6 +679,16 @@ def _re_power(x: np.ndarray, starts: np.ndarray, cps: np.ndarray, fft: int, bins
     return (np.abs(y[:, bins]) ** 2).reshape(n_ssb, nr.SSB_N_SYMBOLS, nr.SSB_N_SUBCARRIERS).astype(np.float64)
 
 
+def _shifted(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` delayed by ``n`` samples (advanced where negative), zeros shifted in."""
+    out = np.zeros_like(x)
+    if n >= 0:
+        out[n:] = x[: x.size - n]
+    else:
+        out[:n] = x[-n:]
+    return out
+
+
 def _spoofer_template(p: CaptureParams, lay: _Layout, bins: np.ndarray, rng, mode: str) -> np.ndarray:
     fake_pci = int(rng.integers(nr.N_CELL_ID_COUNT))
     comps = ("pss",) if mode == "pss" else ("pss", "sss", "dmrs", "pbch")
@@ -834,6 +856,8 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
             mode = str(p.jammer.get("mode", ("pss", "ssb")[int(rng.integers(2))]))
             kw["template"] = _spoofer_template(p, lay, bins, rng, mode)
             kw["mode"] = mode
+            if p.jammer.get("offset_cp"):  # off the cell's timing (JammingConfig.spoofer_offtime_probability)
+                kw["template"] = _shifted(kw["template"], int(round(p.jammer["offset_cp"] * num.cp_short)))
         jw, jam_params = jammers.make_jammer(jt, total, fs, rng, **kw)
         p_j = _re_power(jw, sym_starts, sym_cps, fft, bins)  # (n_ssb, 4, 240)
         j_raw = p_j.mean(axis=(1, 2))

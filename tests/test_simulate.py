@@ -519,3 +519,38 @@ def test_a_neighbour_is_sent_at_its_power_wherever_its_timing(offset_cp, traffic
             ratios.append(10 * np.log10(b / a))
     assert len(ratios) >= 3
     assert abs(np.median(ratios) - (-6.0)) < 1.0, ratios
+
+
+def test_a_spoofer_off_the_cells_timing():
+    """JammingConfig.spoofer_offtime_probability: off by default, nothing drawn for it
+    (the same captures as before it existed); on, the spoofer's fake PSS is sent
+    offset_cp normal CPs off the real SSBs, where the receiver's search for a mistimed
+    cell's PSS (pipeline.mistimed_readings) finds it, and not in time with them."""
+    from detector.pipeline import mistimed_readings
+    from detector.receiver import Receiver
+
+    base = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                     all_ssbs_fraction=1.0, snr_db=(35.0, 35.0), datatypes=("cf32_le",),
+                     multipath=dataclasses.replace(SimConfig().multipath, probability=0.0),
+                     impairments=dataclasses.replace(SimConfig().impairments, probability=0.0),
+                     jamming=dataclasses.replace(SimConfig().jamming, sjnr_db=(5.0, 5.0), low_fraction=0.0,
+                                                 low_sjnr_below_db=5.0))
+    p0 = draw_params(base, np.random.default_rng(3), force_clean=False, jammer_type="spoofer")
+    assert "offset_cp" not in p0.jammer
+    on = dataclasses.replace(base, jamming=dataclasses.replace(base.jamming, spoofer_offtime_probability=1.0,
+                                                                spoofer_offset_cp=(1.5, 1.5)))
+    p1 = draw_params(on, np.random.default_rng(3), force_clean=False, jammer_type="spoofer")
+    assert abs(p1.jammer["offset_cp"]) == 1.5
+    assert dataclasses.replace(p1, jammer=dict(p0.jammer)) == p0  # (the draws before it unchanged)
+    with pytest.raises(ConfigError, match="spoofer_offtime_probability"):
+        from_dict(SimConfig, {"jamming": {"spoofer_offtime_probability": 1.5}})
+
+    def readings(p):
+        p = dataclasses.replace(p, jammer={**p.jammer, "mode": "pss"}, neighbour=None)
+        cap = simulate_capture(p, np.random.default_rng(4))
+        rx = Receiver(p.sample_rate_hz, p.center_freq_hz)
+        obs = [o for o in rx.push(cap.iq) + rx.flush() if o.pci == p.pci]
+        assert len(obs) >= 8
+        return [max(mistimed_readings(o)) for o in obs]
+
+    assert max(readings(p0)) < 0.2 < min(readings(p1))
