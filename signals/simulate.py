@@ -810,7 +810,7 @@ def simulate_capture(p: CaptureParams, rng: np.random.Generator) -> Capture:
         shift = nb["offset_samples"] + p.timing_offset_samples
         if shift < 0:  # advance: drop the first samples, keep the length
             k = int(math.ceil(-shift))
-            ntx = np.concatenate([ntx[k:], np.zeros(k, np.complex64)])
+            ntx = _shifted(ntx, -k)
             shift += k
         ntx = channel.fractional_delay(ntx, shift)
         # scale the neighbour's SSB power relative to the serving cell's, measured where its own
