@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from detector import dsp
-from detector.pipeline import ScoringPipeline, load_detector
+from detector.pipeline import ScoringPipeline
 from signals.simulate import SimConfig, draw_params, simulate_capture
 
 
@@ -42,7 +42,7 @@ def test_no_rail_without_clipping():
     assert dsp.clip_distortion_power(np.zeros(1), np.zeros(1))[0] == 0.0
 
 
-def test_clipped_clean_recording_is_reported_and_not_called_jammed(monkeypatch):
+def test_clipped_clean_recording_is_reported_and_not_called_jammed(monkeypatch, guard_detector):
     # an 8-bit recording whose gain puts its loudest symbols 1 dB under full scale: 2-8 %
     # of the SSB windows' I/Q at the rails. Its distortion on the null REs read as jamming
     cfg = SimConfig(snr_db=(20.0, 40.0), duration_ms=20.0, datatypes=("ci16_le", "ci8"), int_backoff_db=(1.0, 1.0),
@@ -51,7 +51,7 @@ def test_clipped_clean_recording_is_reported_and_not_called_jammed(monkeypatch):
     p = draw_params(cfg, rng, force_clean=True)
     cap = simulate_capture(p, rng)
     assert p.datatype == "ci8" and cap.n_clipped > 0
-    det = load_detector("default")
+    det = guard_detector
 
     def run():
         pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)

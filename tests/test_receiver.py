@@ -458,7 +458,7 @@ def test_iq_image_estimates_the_imbalance_and_leaves_proper_signals_alone():
     assert dsp.iq_image(tone) == 0j
 
 
-def test_an_iq_imbalance_image_is_no_jammer(tmp_path, capsys):
+def test_an_iq_imbalance_image_is_no_jammer(tmp_path, capsys, guard_detector):
     """A clean cell (SNR 30-35 dB, its carrier's traffic) recorded through a receiver
     whose IQ imbalance leaves a mirror image 20 dB down: the image of the traffic lands
     on the SSB's null REs, and the model called 8 of its 8 SSBs jammed. The receiver
@@ -466,9 +466,8 @@ def test_an_iq_imbalance_image_is_no_jammer(tmp_path, capsys):
     the replay summary says so."""
     from signals import channel as ch
 
-    from detector.pipeline import load_detector
 
-    det = load_detector("default")
+    det = guard_detector
     cfg = _clean_cfg(snr_db=(30.0, 35.0), duration_ms=25.0, neighbour=NeighbourConfig(probability=0.0))
     rng = np.random.default_rng([77, 2])
     p = draw_params(cfg, rng, force_clean=True)
@@ -603,15 +602,14 @@ def _kssb_odd_capture(seed, jammer=None):
     return simulate_capture(p, rng)
 
 
-def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch, tmp_path, capsys):
+def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch, tmp_path, capsys, guard_detector):
     """k_SSB odd at 30 kHz (TS 38.211 §7.4.3.1): the cell's traffic is not orthogonal to
     its SSB and leaks into the null REs (here -23 dB under the SSB, the noise -38 dB).
-    dsp.OFFGRID_BINS fits it out of every SSB; the shipped model then calls none of them
+    dsp.OFFGRID_BINS fits it out of every SSB; the guard model (conftest) then calls none of them
     jammed (without the fit: 2 of 8; from the SSB-rate signal's grids too), and a jammer on
     the SSB's REs stays jammed, nothing of it fitted out."""
-    from detector.pipeline import load_detector
 
-    det = load_detector("default")
+    det = guard_detector
     cap = _kssb_odd_capture(0)
     p = cap.params
     recs, pipe = _score(cap.iq, p, detector=det)
@@ -1331,12 +1329,11 @@ def _site_calibrated_on(site, seeds):
         obs += pipe.receiver.push(cap.iq) + pipe.receiver.flush()
     return config_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype)
 
-def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
+def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch, guard_detector):
     # a PSS spoofer 14 dB under the cell and 15 dB over the noise: the model calls its SSBs
     # clean; the PSS-to-SSS gain, fixed for a real gNB, stands far off the site's clean level
     # (pipeline.PSS_SSS_JUMP_Z), and so does the PSS channel's shape (PSS_SHAPE_JUMP_Z)
     from detector import pipeline as pl
-    from detector.pipeline import load_detector
     from detector.baseline import SiteBaseline
 
     cfg = SimConfig(snr_db=(29.0, 29.0), sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), all_ssbs_fraction=1.0,
@@ -1348,7 +1345,7 @@ def test_a_fake_pss_on_the_cells_is_jammed_at_a_calibrated_site(monkeypatch):
     base = SiteBaseline({cb.key: cb})
     jam = dataclasses.replace(site, jammer={"type": "spoofer", "sjnr_db": 14.0, "mode": "pss"})
     cap = simulate_capture(jam, np.random.default_rng(410))
-    det = load_detector("default")
+    det = guard_detector
 
     def jammed():
         pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype, baseline=base, detector=det)
@@ -2848,10 +2845,10 @@ def test_the_model_gives_way_to_a_late_neighbour_uncalibrated():
     assert len(recs) >= 8 and all(r["jammed"] for r in recs) and not any("mistimed_cell" in r for r in recs)
 
 
-def test_a_calibrated_site_asks_the_classical_detector_about_its_own_mistimed_cell(monkeypatch):
+def test_a_calibrated_site_asks_the_classical_detector_about_its_own_mistimed_cell(monkeypatch, guard_detector):
     """pipeline.SITE_MISTIMED_RHO2: a site whose co-channel neighbour arrives 6 CPs late,
     10 dB down, calibrated on a clean recording of its own. The calibration keeps the
-    neighbour's PSS readings (AUX_MISTIMED); on a later clean recording the shipped
+    neighbour's PSS readings (AUX_MISTIMED); on a later clean recording the guard
     model, whose thresholds the calibration raised over its clean scores, still calls 3
     of 32 SSBs jammed (with the rule off, as before it); with it, the classical
     detector, against the baseline that learnt the neighbour, calls them clean, and the
@@ -2860,9 +2857,9 @@ def test_a_calibrated_site_asks_the_classical_detector_about_its_own_mistimed_ce
     verdicts (22 of 32 jammed) stand."""
     from detector import pipeline as P
     from detector.baseline import SiteBaseline
-    from detector.pipeline import config_baseline, load_detector
+    from detector.pipeline import config_baseline
 
-    det = load_detector("default")
+    det = guard_detector
     cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
                     all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
                     neighbour=NeighbourConfig(probability=1.0, power_db=(-10.0, -10.0), offset_cp=(6.0, 6.0)),
@@ -2952,14 +2949,13 @@ def test_a_new_lock_leaves_the_old_cells_pending_ssbs_their_own_energy_reference
     assert len(valid) >= 12 and all(any(abs(r["sample"] - t) < 40 for t in truth) for r in valid)
     assert not any(r["jammed"] for r in valid)
 
-def test_the_neighbour_guard_asks_again_where_the_noise_narrows_the_gap(monkeypatch):
+def test_the_neighbour_guard_asks_again_where_the_noise_narrows_the_gap(monkeypatch, guard_detector):
     """bench/receiver_eval.py periods --sites 8 --seed 3 (40 ms), site 2: a cell 8.7 dB over the
     noise, TDL-C, a co-timed neighbour of another N_ID2 6 dB under it that the search did not
     report. Uncalibrated, the model called 7 of the 15 clean SSBs jammed; their occupied REs'
     interference stands only ~4 dB over the null REs' (the noise is on both), under the 6 dB the
     neighbour guard asked for before it cancels the cell that the SSB's residual SSS shows."""
     from detector import pipeline as pl
-    from detector.pipeline import load_detector
 
     cfg = SimConfig(duration_ms=200.0, scs_khz=(15, 30), period_ms=(40.0,), snr_db=(0.0, 30.0),
                     sample_rates_hz=(7.68e6, 15.36e6, 23.04e6),
@@ -2968,7 +2964,7 @@ def test_the_neighbour_guard_asks_again_where_the_noise_narrows_the_gap(monkeypa
     p = draw_params(cfg, rng, force_clean=True)
     assert p.neighbour is not None and p.neighbour["pci"] % 3 != p.pci % 3 and p.snr_db < 10.0
     cap = simulate_capture(p, rng)
-    det = load_detector("default")
+    det = guard_detector
 
     def jammed():
         pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
@@ -2981,13 +2977,12 @@ def test_the_neighbour_guard_asks_again_where_the_noise_narrows_the_gap(monkeypa
     assert jammed() >= 5
 
 
-def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatch):
+def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatch, guard_detector):
     """A clean site (TDL-B, traffic) whose co-channel neighbour 7.6 dB down sits on the serving
     SSB's REs within the CP: without a baseline it reads like a fake SSB of another PCI, and the
     model called all 12 SSBs jammed. The cell search saw the neighbour (its PSS and SSS), and
     with it cancelled the SSBs are clean (pipeline.ScoringPipeline._neighbour_guard)."""
     from signals.simulate import MultipathConfig, TrafficConfig
-    from detector.pipeline import load_detector
 
     cfg = SimConfig(duration_ms=40.0, snr_db=(20.0, 35.0),
                     multipath=MultipathConfig(probability=1.0, delay_spread_s=(200e-9, 600e-9)),
@@ -2996,7 +2991,7 @@ def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatc
     p = draw_params(cfg, np.random.default_rng([21, 24]), force_clean=True)
     assert p.neighbour is not None and -8.0 < p.neighbour["power_db"] < -7.0
     x = simulate_capture(p, np.random.default_rng([21, 24, 2])).iq
-    det = load_detector("default")
+    det = guard_detector
 
     def records():
         pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
@@ -3014,14 +3009,13 @@ def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatc
     assert sum(r["jammed"] for r in recs) >= 10  # what the guard is for
 
 
-def test_a_co_timed_neighbour_with_the_cells_nid2_that_the_search_did_not_report_is_cancelled(monkeypatch):
+def test_a_co_timed_neighbour_with_the_cells_nid2_that_the_search_did_not_report_is_cancelled(monkeypatch, guard_detector):
     """A clean 15 kHz site (TDL-C, 26 dB SNR) whose neighbour 4 dB down has the serving cell's
     N_ID2 and arrives 1.7 us early: their PSS merge, the cell search reports no other cell, and
     the model called 6 of 10 SSBs jammed (bench/receiver_eval.py cfo --n 4 --seed 507, at every
     CFO). The guard finds the neighbour in the SSB's own residual SSS match
     (pipeline.NEIGHBOUR_GUARD_SSS) and with it cancelled the SSBs are clean."""
     from detector import pipeline as pl
-    from detector.pipeline import load_detector
 
     cfg = SimConfig(snr_db=(10.0, 30.0), scs_khz=(15,), cfo_hz=(0.0, 0.0), duration_ms=40.0,
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
@@ -3029,7 +3023,7 @@ def test_a_co_timed_neighbour_with_the_cells_nid2_that_the_search_did_not_report
     p = draw_params(cfg, rng, force_clean=True)
     assert p.neighbour is not None and p.neighbour["pci"] % 3 == p.pci % 3
     x = simulate_capture(p, rng).iq
-    det = load_detector("default")
+    det = guard_detector
 
     def records():
         pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
@@ -3045,13 +3039,12 @@ def test_a_co_timed_neighbour_with_the_cells_nid2_that_the_search_did_not_report
     assert sum(r["jammed"] for r in records()) >= 3
 
 
-def test_a_receiver_gain_step_inside_an_ssb_is_not_called_jamming():
+def test_a_receiver_gain_step_inside_an_ssb_is_not_called_jamming(guard_detector):
     """pipeline.GAIN_STEP_DB: an AGC that steps its gain 12 dB down in the middle of an
     SSB's symbol 2 makes that SSB look jammed to the model; its PBCH-DMRS proves the
     cell's own gain changed, and the record is invalid (neither clean nor jammed), its
     step given. Every other SSB stays clean."""
     from detector import pipeline as P
-    from detector.pipeline import load_detector
 
     cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=45.0,
                     all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
@@ -3063,7 +3056,7 @@ def test_a_receiver_gain_step_inside_an_ssb_is_not_called_jamming():
     n_sym = 256 + 18  # 30 kHz SCS at 7.68 Msps: FFT and normal CP (TS 38.211 §5.3.1)
     x = cap.iq.copy()
     x[: t.sample_start + 2 * n_sym + 18 + 128] *= np.float32(4.0)  # the gain 12 dB higher until mid-symbol 2
-    det = load_detector("default")
+    det = guard_detector
 
     def run():
         pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=det)
@@ -3259,7 +3252,7 @@ def _two_real_cells(symbols_late: int, rel_db: float, detector):
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
-def test_a_real_site_with_an_unsynchronised_neighbour_is_calibrated():
+def test_a_real_site_with_an_unsynchronised_neighbour_is_calibrated(guard_detector):
     """Two real cells on one SSB frequency: cyberx-n78-pci1 and, 3 symbols after its SSB
     and 10 dB under it, amarisoft-n78-pci500's SSB and the SIB1 traffic beside it (an
     unsynchronised neighbour, which no search for a cell a few CPs off looks for). The
@@ -3268,11 +3261,11 @@ def test_a_real_site_with_an_unsynchronised_neighbour_is_calibrated():
     and the PBCH-symbol rule at the site's own level (pipeline.AUX_PBCH_EXCESS): the clean
     SSB is clean, and the library's jammers 10 dB under the SSB jam it."""
     from detector.baseline import SiteBaseline
-    from detector.pipeline import config_baseline, load_detector
+    from detector.pipeline import config_baseline
     from detector.receiver import Receiver
     from signals import jammers
 
-    det = load_detector("default")
+    det = guard_detector
     m, x, r0, centre, p_ssb, in_band_power = _two_real_cells(3, -10.0, det)
     fs, scs = m.sample_rate_hz, 30
     rx = Receiver(fs, m.center_freq_hz)
@@ -3306,16 +3299,15 @@ def test_two_real_cells_of_equal_power_give_one_of_them(rel_db):
 
 
 @pytest.mark.parametrize("offset_cp", [-1.0, 1.5])
-def test_a_fake_pss_off_the_cells_timing_stays_jammed_uncalibrated(offset_cp, monkeypatch):
+def test_a_fake_pss_off_the_cells_timing_stays_jammed_uncalibrated(offset_cp, monkeypatch, guard_detector):
     """pipeline.MISTIMED_PSS_ONLY_DB: a PSS sent alone (another N_ID2, its REs 3 dB
     under the cell's PSS) 1 CP before / 1.5 CPs after each SSB reads like a
     mistimed co-channel cell's PSS, which would withdraw the model's jammed verdicts
     (as the monkeypatched rule shows); its interference stands on the PSS symbol
     alone, which no cell's does, so the verdicts stand."""
     from detector import pipeline as P
-    from detector.pipeline import load_detector
 
-    det = load_detector("default")
+    det = guard_detector
     cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
                     all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
                     neighbour=NeighbourConfig(probability=0.0),
