@@ -72,7 +72,7 @@ class RawIQConfig:
     enabled: bool = True
     channels: tuple[int, ...] = (16, 32, 32, 64)
     kernel: int = 9
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-3
