@@ -43,6 +43,10 @@
         # clean 30.72 Msps cells through a receiver whose analog lowpass (5th-order Butterworth,
         # I and Q alike) ends short of Nyquist, its ADC's noise 30 dB under the receiver's after
         # it: SSBs jammed uncalibrated and at a site calibrated through the same receiver
+    python bench/receiver_eval.py partial [--sites 4] [--seed 14] [--ms 100]
+        # the uncalibrated band-excess rule's partial-symbol gate on streams, the rules alone:
+        # clean sites beside an unsynchronised neighbour 20-40 CPs off, and pulsed SSB-band noise:
+        # SSBs jammed with the gate, without its steadiness test, without it
     python bench/receiver_eval.py strong [--sites 12] [--seed 1]
         # jammers from the first sample at SJNR -10..-3 dB, no baseline: SSBs without a record
         # (no cell found) and jammed, per type
@@ -461,6 +465,68 @@ class _NeverJammed:
 
     def score(self, feats, base):
         return False, 0.0, "calibrated" if base is not None else "uncalibrated"
+
+
+def eval_partial(n_sites, seed, offsets_cp=(-40.0, -20.0, 20.0, 40.0), ms=100.0):
+    """The uncalibrated band-excess rule's partial-symbol gate (pipeline.BAND_EXCESS_SYM_SPREAD_DB,
+    ScoringPipeline._steady_symbols) on streams: clean sites (SNR 25-40 dB) with an unsynchronised
+    co-channel neighbour 3-20 dB down ``offsets_cp`` CPs off (false alarms), and sites under
+    pulsed SSB-band noise 15 dB under the SNR, its duty cycle and period as the library draws
+    them (Pd), each ``ms`` long and scored by the rules alone (_NeverJammed): with the gate,
+    with it but without asking for steady symbols, and without it."""
+    from types import SimpleNamespace
+
+    from detector import pipeline as P
+    from signals import jammers
+
+    steady = P.ScoringPipeline._steady_symbols
+    modes = ("gate", "gate, any symbols", "no gate")
+
+    def score(site, x):
+        out = []
+        for mode in modes:
+            old = P.BAND_EXCESS_SYM_SPREAD_DB
+            try:
+                P.ScoringPipeline._steady_symbols = steady if mode == "gate" else (lambda self, o, f: True)
+                if mode == "no gate":
+                    P.BAND_EXCESS_SYM_SPREAD_DB = float("inf")
+                recs, _ = run_capture(SimpleNamespace(params=site, iq=x), detector=_NeverJammed())
+            finally:
+                P.ScoringPipeline._steady_symbols, P.BAND_EXCESS_SYM_SPREAD_DB = steady, old
+            v = [r for r in recs if r["valid"]]
+            out.append((sum(bool(r["jammed"]) for r in v), len(v)))
+        return out
+
+    def report(label, tot):
+        print(f"  {label}: " + ", ".join(f"{m} {a}/{b}" for m, (a, b) in zip(modes, tot)), flush=True)
+
+    print(f"{n_sites} sites per case, {ms:g} ms streams, uncalibrated, the rules alone: SSBs jammed")
+    for off in offsets_cp:
+        tot = [[0, 0] for _ in modes]
+        for s in range(n_sites):
+            cfg = SimConfig(snr_db=(25.0, 40.0), duration_ms=ms, sample_rates_hz=(23.04e6, 30.72e6),
+                            neighbour=NeighbourConfig(probability=1.0, power_db=(-20.0, -3.0), offset_cp=(off, off)),
+                            jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+            site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+            for t, (a, b) in zip(tot, score(site, simulate_capture(site, np.random.default_rng([seed, s, 1])).iq)):
+                t[0] += a
+                t[1] += b
+        report(f"clean, neighbour {off:+g} CP", tot)
+    tot = [[0, 0] for _ in modes]
+    for s in range(n_sites):
+        cfg = SimConfig(snr_db=(25.0, 35.0), duration_ms=ms, sample_rates_hz=(23.04e6, 30.72e6),
+                        neighbour=NeighbourConfig(probability=0.0),
+                        jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+        site = draw_params(cfg, np.random.default_rng([seed, 100 + s]), force_clean=True)
+        x = simulate_capture(site, np.random.default_rng([seed, 100 + s, 1])).iq
+        w, _ = jammers.make_pulsed_noise(x.size, site.sample_rate_hz, np.random.default_rng([seed, 100 + s, 2]),
+                                         ssb_center_hz=site.ssb_offset_hz,
+                                         ssb_bandwidth_hz=240 * site.scs_khz * 1e3, band="ssb")
+        y = (x + w * np.float32(np.sqrt(np.mean(np.abs(x) ** 2) * 10 ** (-(site.snr_db - 15) / 10)))).astype(np.complex64)
+        for t, (a, b) in zip(tot, score(site, y)):
+            t[0] += a
+            t[1] += b
+    report("pulsed SSB-band noise", tot)
 
 
 def eval_mistimed(n_sites, seed, offsets_cp, power_db, model="default", calibrated=False):
@@ -1292,7 +1358,7 @@ def main(argv=None):
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
                                          "cells", "realjam", "strong", "network", "cotimed", "iqimage", "loaded",
-                                         "kssb", "analog"])
+                                         "kssb", "analog", "partial"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -1389,6 +1455,8 @@ def main(argv=None):
         lo, hi = (float(v) for v in (a.power or "-9,-3").split(","))
         eval_cells(a.sites, a.seed, extra=a.extra, power_db=(lo, hi),
                    model="default" if a.model == "classical" else a.model)
+    elif a.what == "partial":
+        eval_partial(a.sites, a.seed, ms=a.ms if a.ms != 300.0 else 100.0)
     elif a.what == "dense":
         eval_dense(a.n, a.seed)
     elif a.what == "realjam":

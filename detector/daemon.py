@@ -550,7 +550,8 @@ class _Totals:
         self.ssbs_faded = 0  # jammed verdicts withdrawn by the fading guard
         self.ssbs_mistimed_cell = 0  # the model's jammed verdicts withdrawn for a mistimed co-channel cell
         self.ssbs_neighbour_cancelled = 0  # uncalibrated jammed verdicts withdrawn (pipeline.ScoringPipeline._neighbour_guard)
-        # uncalibrated SSBs the band-excess rule left to the model beside an unsynchronised cell ("offtime_cell")
+        # uncalibrated SSBs the band-excess rule left to the model beside an unsynchronised cell ("offtime_cell",
+        # "band_excess_partial")
         self.ssbs_band_excess_offtime = 0
         # SSBs scored by the classical detector: a site the model cannot be calibrated to
         # (model.DTDDNNDetector.site_falls_back), or its own mistimed cell (pipeline.SITE_MISTIMED_RHO2)
@@ -885,7 +886,7 @@ class Daemon:
             t.ssbs_faded += "fade_db" in rec
             t.ssbs_mistimed_cell += "mistimed_cell" in rec
             t.ssbs_neighbour_cancelled += "neighbour_cancelled" in rec
-            t.ssbs_band_excess_offtime += "offtime_cell" in rec
+            t.ssbs_band_excess_offtime += "offtime_cell" in rec or bool(rec.get("band_excess_partial"))
             t.ssbs_site_classical += rec.get("detector") not in (None, self.detector.name)
             t.ssbs_clipped += "clipped" in rec
             t.ssbs_gain_step += "gain_step_db" in rec

@@ -13,7 +13,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_faded_total``             counter  jammed verdicts withdrawn: the cell faded, its floor did not move
 ``ssbs_mistimed_cell_total``     counter  the model's jammed verdicts withdrawn: a co-channel cell off the CP
 ``ssbs_neighbour_cancelled_total`` counter  uncalibrated jammed verdicts withdrawn: clean with the searched neighbour cancelled
-``ssbs_band_excess_offtime_total`` counter  uncalibrated SSBs the band-excess rule left to the model (an unsynchronised cell)
+``ssbs_band_excess_offtime_total`` counter  uncalibrated SSBs the band-excess rule left to the model (an unsynchronised cell, or interference on part of the SSB's symbols)
 ``ssbs_site_classical_total``    counter  SSBs scored by the classical detector (a site the model cannot be calibrated to)
 ``ssbs_clipped_total``           counter  SSBs with samples at the ADC's rails (lower the receiver gain)
 ``ssbs_gain_step_total``         counter  jammed verdicts made invalid: the receiver's gain stepped inside the SSB
@@ -66,7 +66,8 @@ COUNTERS = {
                                  "clean with the co-channel cell the cell search saw cancelled"),
     "ssbs_band_excess_offtime": ("ssbs_band_excess_offtime", "uncalibrated SSBs with interference in the SSB's "
                                  "band that the band-excess rule left to the model: a co-channel cell the cell "
-                                 "search saw is not synchronised with the serving one"),
+                                 "search saw is not synchronised with the serving one, or the interference "
+                                 "stands on part of the SSB's symbols only"),
     "ssbs_site_classical": ("ssbs_site_classical", "SSBs scored by the classical detector at a calibrated site: "
                             "the model scores its clean SSBs as jammed beyond its thresholds' reach, or the SSB "
                             "shows the site's own co-channel cell off its timing"),

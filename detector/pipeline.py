@@ -478,6 +478,16 @@ BAND_ISI_MAX_DB = 1.0
 # SSBs of the evaluation split the rule jammed without this test (reactive, SSB-band noise,
 # tones, sweeps, pulsed), 823 read 0.035-0.2 and 4 sweeps 0.24-0.35 (the cost).
 MISTIMED_CELL_RHO2 = 0.2
+# ... and, uncalibrated, not where the interference stands on part of the SSB's symbols only,
+# BAND_EXCESS_SYM_SPREAD_DB or more between its loudest and quietest symbol (sym_spread_db): an
+# unsynchronised co-channel cell's SSB a few symbols off the serving one overlaps some of its
+# symbols, and one that the cell search did not see (its PSS on the serving SSB's own symbols;
+# receiver._offtime_cells) reads like SSB-band noise on the null REs alone.
+BAND_EXCESS_SYM_SPREAD_DB = 6.0
+# ... as long as the same symbols stand loud at that SSB index (those within half the spread of
+# the loudest): a neighbour's timing holds from one burst to the next, a pulsed jammer's gate
+# (its period unrelated to the SSB period) falls elsewhere, and from the second time a pattern
+# moves the rule stands again. The first SSB of an index is left to the model.
 # Uncalibrated, the model's own verdict gives way to such a cell where its PSS stands this clear:
 # the model was trained with neighbours within +-0.4 CP and takes a cell 3-6 dB down, 1.5 CPs
 # late, for jamming (36 of 60 clean SSBs; they read 0.83-0.89; 1 CP early, 3-20 dB down: 7 of
@@ -728,6 +738,8 @@ _SYM_IDX = [FEATURE_NAMES.index(f"sym{l}_int_rel_db") for l in range(4)]
 NULL_RISE_DB = 6.0
 NULL_RISE_Z = 5.0
 _NULL_RISE_IDX = FEATURE_NAMES.index("site_epnre_rel_db")
+_SYM_SPREAD_IDX = FEATURE_NAMES.index("sym_spread_db")
+_SYM0_IDX = FEATURE_NAMES.index("sym0_int_rel_db")  # the four symbols' in a row (features.FEATURE_NAMES)
 _NULL_RISE_Z_IDX = FEATURE_NAMES.index("site_z_epnre_rel_db")
 
 
@@ -802,6 +814,7 @@ class ScoringPipeline:
                       "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
                       "neighbour_cancelled": 0, "gain_step": 0, "site_classical": 0, "band_excess_offtime": 0}
         self._gain_steps: collections.deque = collections.deque(maxlen=GAIN_STEP_WINDOW)  # excused or not, per SSB
+        self._loud_symbols: dict[tuple, tuple] = {}  # (pci, scs, ssb index) -> its last loud symbols (band excess)
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
         # clean (STEP_DB)
@@ -930,6 +943,10 @@ class ScoringPipeline:
                     # receiver.OFFTIME_MIN_SSB_SAMPLES); a site baseline knows its level
                     rec["offtime_cell"] = int(o.offtime_cells[0])
                     self.stats["band_excess_offtime"] += 1
+                elif b is None and f[_SYM_SPREAD_IDX] >= BAND_EXCESS_SYM_SPREAD_DB and self._steady_symbols(o, f):
+                    # on part of the SSB's symbols: such a cell the search did not see
+                    rec["band_excess_partial"] = True
+                    self.stats["band_excess_offtime"] += 1
                 else:
                     # interference confined to the SSB's band (see BAND_EXCESS_ISR_DB)
                     self._jam(rec, band_excess_db=round(float(bx), 2))
@@ -951,6 +968,18 @@ class ScoringPipeline:
                                         (float(fl), float(p) + float(f[_RES_SSS_IDX])))
             out.append(rec)
         return out
+
+    def _steady_symbols(self, obs: SSBObservation, f: np.ndarray) -> bool:
+        """Whether the symbols of SSB ``obs`` whose interference stands within half
+        its spread of the loudest (features ``f``: sym<l>_int_rel_db) are those of
+        the last such SSB at its index, or it is the first (see
+        BAND_EXCESS_SYM_SPREAD_DB); remembers them."""
+        sym = np.asarray(f[_SYM0_IDX : _SYM0_IDX + 4], np.float64)
+        loud = tuple(np.flatnonzero(sym >= 0.5 * (sym.max() + sym.min())).tolist())
+        key = (obs.pci, obs.scs_khz, obs.ssb_index)
+        last = self._loud_symbols.get(key)
+        self._loud_symbols[key] = loud
+        return last is None or last == loud
 
     def _within_site_clean(self, base: ConfigBaseline) -> bool:
         """Whether the model's last verdict (its stage's logit) stands no more than

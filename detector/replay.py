@@ -116,8 +116,8 @@ class FileSummary:
                       f"cancelled (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
         if self.band_excess_offtime:
             notes += (f"; {self.band_excess_offtime} SSB(s) with interference in the SSB's band beside a co-channel "
-                      f"cell not synchronised with the serving one, left to the model (uncalibrated: calibrate the "
-                      f"site to learn that cell's level)")
+                      f"cell not synchronised with the serving one (seen by the search, or on part of the SSB's "
+                      f"symbols only), left to the model (uncalibrated: calibrate the site to learn that cell's level)")
         if self.site_neighbour:
             notes += (f"; {self.site_neighbour} SSB(s) of a cell the baseline lists as the site's neighbour, not its own: "
                       f"scored uncalibrated (recalibrate if this is the site's cell)")

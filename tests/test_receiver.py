@@ -3434,3 +3434,65 @@ def test_offtime_cells_are_those_off_the_serving_cells_burst_pattern():
              10: [det(at(2)), det(at(4) + 4 * 2 * dsp.SSB_CP)], 11: [det(at(0) + 4 * 40 * dsp.SSB_SYMBOL_LEN)]}
     assert receiver._offtime_cells(ref, cells, 30, 4 * rate, 8) == [10, 11]
     assert receiver._offtime_cells(ref, {}, 30, 4 * rate, 8) == []
+
+
+def test_band_excess_on_part_of_the_ssbs_symbols_is_left_to_the_model_uncalibrated(monkeypatch):
+    """pipeline.BAND_EXCESS_SYM_SPREAD_DB: a clean site (46.08 Msps, 30 kHz, SNR 27 dB) whose
+    co-channel neighbour 5.3 dB down has the serving cell's N_ID2 and arrives 40 CPs early
+    (bench/receiver_eval.py mistimed --sites 6 --seed 13, site 5): its PSS lies on the serving
+    SSBs' own symbols and the cell search does not report it, while its SSBs put interference
+    on symbols 0-1 of the serving ones (17-19 dB between the loudest and quietest symbol) and
+    on their null REs: the band-excess rule jammed all 8 SSBs uncalibrated. It now leaves them
+    to the model (counted with the off-timing cells); SSB-band noise and a reactive jammer
+    there, on every symbol (spread under 1.2 dB), stay jammed by the rule."""
+    from detector import pipeline as P
+
+    cfg = SimConfig(snr_db=(25.0, 40.0), duration_ms=20.0, sample_rates_hz=(23.04e6, 30.72e6, 46.08e6),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-20.0, -3.0), offset_cp=(-40.0, -40.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng([13, 5]), force_clean=True)
+    assert site.neighbour["pci"] % 3 == site.pci % 3 and -6.0 < site.neighbour["power_db"] < -5.0
+    x = simulate_capture(site, np.random.default_rng([13, 5, 1])).iq
+
+    def scored(iq):
+        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype, detector=_NeverJammed())
+        recs = [r for r in pipe.push(iq) + pipe.flush() if r["valid"]]
+        assert len(recs) == 8 and all(r["pci"] == site.pci for r in recs)
+        return recs, pipe
+
+    recs, pipe = scored(x)
+    assert pipe.receiver.acq.offtime_cells == [] and site.neighbour["pci"] not in pipe.receiver.acq.others
+    assert not any(r["jammed"] for r in recs)
+    assert all(r.get("band_excess_partial") and r["sym_spread_db"] >= P.BAND_EXCESS_SYM_SPREAD_DB for r in recs)
+    assert pipe.stats["band_excess_offtime"] == 8
+    for kind in ("ssb_band_noise", "reactive"):
+        jam = dataclasses.replace(site, neighbour=None, jammer={"type": kind, "sjnr_db": site.snr_db - 8.0})
+        recs_j, _ = scored(simulate_capture(jam, np.random.default_rng([13, 5, 2])).iq)
+        assert all(r["jammed"] and "band_excess_db" in r and not r.get("band_excess_partial") for r in recs_j), kind
+    monkeypatch.setattr(P, "BAND_EXCESS_SYM_SPREAD_DB", float("inf"))
+    assert all(r["jammed"] and "band_excess_db" in r for r in scored(x)[0])
+
+
+def test_band_excess_on_part_of_the_symbols_stands_aside_while_its_symbols_hold():
+    """ScoringPipeline._steady_symbols: the loud symbols (within half the spread of the
+    loudest) of each (PCI, SCS, SSB index) against the last at that index: the first stands
+    aside, the same again stands aside (a neighbour's timing holds), others do not (a pulsed
+    jammer's gate falls elsewhere), each index on its own."""
+    from types import SimpleNamespace
+
+    from detector.features import FEATURE_NAMES, N_FEATURES
+
+    pipe = ScoringPipeline(30.72e6, 3.5e9, "cf32_le", detector=_NeverJammed())
+    i0 = FEATURE_NAMES.index("sym0_int_rel_db")
+
+    def feats(sym):
+        f = np.zeros(N_FEATURES, np.float32)
+        f[i0 : i0 + 4] = sym
+        return f
+
+    ssb0, ssb1 = SimpleNamespace(pci=7, scs_khz=30, ssb_index=0), SimpleNamespace(pci=7, scs_khz=30, ssb_index=1)
+    early = feats([-20.0, -24.0, -38.0, -39.0])  # symbols 0 and 1 loud
+    assert pipe._steady_symbols(ssb0, early) and pipe._steady_symbols(ssb0, early + np.float32(3.0))
+    assert pipe._steady_symbols(ssb1, feats([-39.0, -38.0, -20.0, -21.0]))  # another index: its own
+    assert not pipe._steady_symbols(ssb0, feats([-38.0, -39.0, -20.0, -38.0]))  # symbol 2 now
+    assert not pipe._steady_symbols(ssb0, early) and pipe._steady_symbols(ssb0, early)
