@@ -1364,7 +1364,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
     ap.add_argument("--model", default="classical", help="detect, drift, rates: 'classical', 'default' or a model path")
     ap.add_argument("--doppler", default="100,300", help="fading: maximum Doppler shifts (Hz), comma-separated")
-    ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings")
+    ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings; "
+                                                            "partial: of the streams (default there 100)")
     ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
     ap.add_argument("--cfo", default="0,5000,10000,-12000", help="cfo: receiver frequency errors (Hz)")
     ap.add_argument("--snr", default="-3,0,3,6", help="weak: SNRs (dB); kssb: the SNR range (default 35,40)")

@@ -488,15 +488,15 @@ BAND_EXCESS_SYM_SPREAD_DB = 6.0
 # the loudest): a neighbour's timing holds from one burst to the next, a pulsed jammer's gate
 # (its period unrelated to the SSB period) falls elsewhere, and from the second time a pattern
 # moves the rule stands again. The first SSB of an index is left to the model.
-# Uncalibrated, the model's own verdict gives way to such a cell where its PSS stands this clear:
-# the model was trained with neighbours within +-0.4 CP and takes a cell 3-6 dB down, 1.5 CPs
-# late, for jamming (36 of 60 clean SSBs; they read 0.83-0.89; 1 CP early, 3-20 dB down: 7 of
-# 60); with this, none (bench/receiver_eval.py mistimed). On the evaluation split it withdrew
-# 2 of the model's 1955 jammed verdicts (pulsed noise; uncalibrated Pd at SJNR 15-30 dB
-# 53.4 -> 53.3 %). A fake SSB sent more than 2/3 of a CP off the cell's timing looks the same
-# without a site's baseline (calibrated, the site's own such cell is the classical detector's
-# to judge: SITE_MISTIMED_RHO2). Record "mistimed_cell" (the reading); counted (stats, replay
-# summary, daemon).
+# Uncalibrated, the model's own verdict gives way to a mistimed cell (MISTIMED_CELL_RHO2's)
+# where its PSS stands this clear: the model was trained with neighbours within +-0.4 CP and
+# takes a cell 3-6 dB down, 1.5 CPs late, for jamming (36 of 60 clean SSBs; they read 0.83-0.89;
+# 1 CP early, 3-20 dB down: 7 of 60); with this, none (bench/receiver_eval.py mistimed). On the
+# evaluation split it withdrew 2 of the model's 1955 jammed verdicts (pulsed noise; uncalibrated
+# Pd at SJNR 15-30 dB 53.4 -> 53.3 %). A fake SSB sent more than 2/3 of a CP off the cell's
+# timing looks the same without a site's baseline (calibrated, the site's own such cell is the
+# classical detector's to judge: SITE_MISTIMED_RHO2). Record "mistimed_cell" (the reading);
+# counted (stats, replay summary, daemon).
 MISTIMED_MODEL_RHO2 = 0.5
 # ... but not where the interference stands on the PSS symbol alone: a cell sends all four SSB
 # symbols, so a mistimed neighbour spills into each (symbols 1-3 over symbol 0 by -0.3...+18 dB:
@@ -739,7 +739,6 @@ NULL_RISE_DB = 6.0
 NULL_RISE_Z = 5.0
 _NULL_RISE_IDX = FEATURE_NAMES.index("site_epnre_rel_db")
 _SYM_SPREAD_IDX = FEATURE_NAMES.index("sym_spread_db")
-_SYM0_IDX = FEATURE_NAMES.index("sym0_int_rel_db")  # the four symbols' in a row (features.FEATURE_NAMES)
 _NULL_RISE_Z_IDX = FEATURE_NAMES.index("site_z_epnre_rel_db")
 
 
@@ -974,7 +973,7 @@ class ScoringPipeline:
         its spread of the loudest (features ``f``: sym<l>_int_rel_db) are those of
         the last such SSB at its index, or it is the first (see
         BAND_EXCESS_SYM_SPREAD_DB); remembers them."""
-        sym = np.asarray(f[_SYM0_IDX : _SYM0_IDX + 4], np.float64)
+        sym = np.asarray(f[_SYM_IDX], np.float64)
         loud = tuple(np.flatnonzero(sym >= 0.5 * (sym.max() + sym.min())).tolist())
         key = (obs.pci, obs.scs_khz, obs.ssb_index)
         last = self._loud_symbols.get(key)

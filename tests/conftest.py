@@ -9,7 +9,8 @@ import pytest
 # classical detector, the fake-PSS rules) were written against jammed verdicts this model
 # gave on clean SSBs or missed on jammed ones. Their tests keep this model, so that each
 # still shows the guard at work (with the guard off, the verdicts it exists for come
-# back); the shipped model is tested on the same captures where it matters.
+# back); what the shipped model does on such captures is measured by the benches
+# (bench/receiver_eval.py) and, where a test asks, by that test too.
 GUARD_MODEL_DIR = Path(__file__).resolve().parent / "models" / "guard"
 
 
