@@ -497,6 +497,11 @@ def eval_partial(n_sites, seed, offsets_cp=(-40.0, -20.0, 20.0, 40.0), ms=100.0)
             out.append((sum(bool(r["jammed"]) for r in v), len(v)))
         return out
 
+    def add(tot, counts):
+        for t, (a, b) in zip(tot, counts):
+            t[0] += a
+            t[1] += b
+
     def report(label, tot):
         print(f"  {label}: " + ", ".join(f"{m} {a}/{b}" for m, (a, b) in zip(modes, tot)), flush=True)
 
@@ -508,9 +513,7 @@ def eval_partial(n_sites, seed, offsets_cp=(-40.0, -20.0, 20.0, 40.0), ms=100.0)
                             neighbour=NeighbourConfig(probability=1.0, power_db=(-20.0, -3.0), offset_cp=(off, off)),
                             jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
             site = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
-            for t, (a, b) in zip(tot, score(site, simulate_capture(site, np.random.default_rng([seed, s, 1])).iq)):
-                t[0] += a
-                t[1] += b
+            add(tot, score(site, simulate_capture(site, np.random.default_rng([seed, s, 1])).iq))
         report(f"clean, neighbour {off:+g} CP", tot)
     tot = [[0, 0] for _ in modes]
     for s in range(n_sites):
@@ -523,9 +526,7 @@ def eval_partial(n_sites, seed, offsets_cp=(-40.0, -20.0, 20.0, 40.0), ms=100.0)
                                          ssb_center_hz=site.ssb_offset_hz,
                                          ssb_bandwidth_hz=240 * site.scs_khz * 1e3, band="ssb")
         y = (x + w * np.float32(np.sqrt(np.mean(np.abs(x) ** 2) * 10 ** (-(site.snr_db - 15) / 10)))).astype(np.complex64)
-        for t, (a, b) in zip(tot, score(site, y)):
-            t[0] += a
-            t[1] += b
+        add(tot, score(site, y))
     report("pulsed SSB-band noise", tot)
 
 
@@ -1364,8 +1365,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
     ap.add_argument("--model", default="classical", help="detect, drift, rates: 'classical', 'default' or a model path")
     ap.add_argument("--doppler", default="100,300", help="fading: maximum Doppler shifts (Hz), comma-separated")
-    ap.add_argument("--ms", type=float, default=300.0, help="fading: duration of the scored recordings; "
-                                                            "partial: of the streams (default there 100)")
+    ap.add_argument("--ms", type=float, default=None, help="fading: duration of the scored recordings "
+                                                           "(default 300); partial: of the streams (100)")
     ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
     ap.add_argument("--cfo", default="0,5000,10000,-12000", help="cfo: receiver frequency errors (Hz)")
     ap.add_argument("--snr", default="-3,0,3,6", help="weak: SNRs (dB); kssb: the SNR range (default 35,40)")
@@ -1399,6 +1400,8 @@ def main(argv=None):
                   "analog": 7}.get(a.what, 1)
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
+    if a.ms is None:
+        a.ms = 100.0 if a.what == "partial" else 300.0
     if a.no_fade_guard:
         import detector.pipeline
 
@@ -1457,7 +1460,7 @@ def main(argv=None):
         eval_cells(a.sites, a.seed, extra=a.extra, power_db=(lo, hi),
                    model="default" if a.model == "classical" else a.model)
     elif a.what == "partial":
-        eval_partial(a.sites, a.seed, ms=a.ms if a.ms != 300.0 else 100.0)
+        eval_partial(a.sites, a.seed, ms=a.ms)
     elif a.what == "dense":
         eval_dense(a.n, a.seed)
     elif a.what == "realjam":
