@@ -3455,8 +3455,8 @@ def test_band_excess_on_part_of_the_ssbs_symbols_is_left_to_the_model_uncalibrat
     x = simulate_capture(site, np.random.default_rng([13, 5, 1])).iq
 
     def scored(iq):
-        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, site.datatype, detector=_NeverJammed())
-        recs = [r for r in pipe.push(iq) + pipe.flush() if r["valid"]]
+        recs, pipe = _score(iq, site, detector=_NeverJammed())
+        recs = [r for r in recs if r["valid"]]
         assert len(recs) == 8 and all(r["pci"] == site.pci for r in recs)
         return recs, pipe
 
