@@ -182,6 +182,12 @@ DC_MIN_PART = 16  # shorter blocks (under 1024 samples): the plain mean against 
 
 
 def dc_offset(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[complex, float]:
+    """:func:`dc_offset_parts` less the parts' energies."""
+    dc, power, _ = dc_offset_parts(x, min_ratio)
+    return dc, power
+
+
+def dc_offset_parts(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[complex, float, np.ndarray | None]:
     """The receiver's DC offset in a block of samples (LO leakage, ADC offset).
 
     ``x``: complex64, shape (n,). Returns (dc, power): the mean of the block's
@@ -190,8 +196,11 @@ def dc_offset(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[complex, 
     when that stands out of its own estimation
     noise, |dc|^2 > min_ratio * var(dc) (var from the spread of those parts' means),
     else 0 -- 0 too when the block holds NaN/Inf or under 2 samples; a block under
-    DC_PARTS * DC_MIN_PART samples: its plain mean against var / n -- and the
-    block's mean power (0.0 when dc is 0). The mean of a ~22 ms block of a
+    DC_PARTS * DC_MIN_PART samples: its plain mean against var / n -- the
+    block's mean power (0.0 when dc is 0), and the energy of each of its DC_PARTS
+    parts (float64 (DC_PARTS,), the samples of ``x[: DC_PARTS * (n // DC_PARTS)]``
+    in order; None for a short or non-finite block): :func:`iq_image` reads
+    the same parts (IQ_IMAGE_PARTS) and takes them where dc is 0. The mean of a ~22 ms block of a
     noise-like signal estimates DC to 1 / n of the block's power (-49 dB at
     3.84 Msps, -58 dB at 30.72 Msps; the quieter half: 3 dB less precise); a
     strong SSB's own content at 0 Hz is where the SSB is, outside the quieter half
@@ -200,14 +209,14 @@ def dc_offset(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[complex, 
     """
     n = x.size
     if n < 2:
-        return 0j, 0.0
+        return 0j, 0.0, None
     if n < DC_PARTS * DC_MIN_PART:
         m = complex(x.sum(dtype=np.complex128)) / n
         power = sum_sq(x) / n
         if not (math.isfinite(m.real) and math.isfinite(m.imag) and math.isfinite(power)):
-            return 0j, 0.0
+            return 0j, 0.0, None
         m2 = m.real * m.real + m.imag * m.imag
-        return (m, power) if m2 * n > min_ratio * max(power - m2, 0.0) else (0j, 0.0)
+        return (m, power, None) if m2 * n > min_ratio * max(power - m2, 0.0) else (0j, 0.0, None)
     per = n // DC_PARTS
     parts = x[: DC_PARTS * per].reshape(DC_PARTS, per)
     means = parts.sum(axis=1).astype(np.complex128) / per  # (pairwise sums: float32 is exact enough)
@@ -216,7 +225,7 @@ def dc_offset(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[complex, 
     energy = np.einsum("ij,ij->i", v, v).astype(np.float64)
     power = (float(energy.sum()) + sum_sq(x[DC_PARTS * per :])) / n
     if not (np.isfinite(means).all() and math.isfinite(power)):
-        return 0j, 0.0
+        return 0j, 0.0, None
     dc = complex(means[energy <= np.median(energy)].mean())
     # the quieter half again, of the parts' energies about that DC: a DC many times the signal
     # makes the parts whose own mean leans against it the quieter ones, and their mean falls
@@ -227,7 +236,7 @@ def dc_offset(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[complex, 
     dc = complex(quiet.mean())
     d = quiet - dc
     var = float(np.sum(d.real * d.real + d.imag * d.imag)) / (quiet.size - 1) / quiet.size
-    return (dc, power) if abs(dc) ** 2 > min_ratio * var else (0j, 0.0)
+    return (dc, power, energy) if abs(dc) ** 2 > min_ratio * var else (0j, 0.0, energy)
 
 
 IQ_IMAGE_SIGMAS = 5.0  # iq_image: the improperness must stand this many standard errors out of its noise
@@ -237,7 +246,7 @@ IQ_IMAGE_PARTS = 64  # iq_image: equal parts of the block; its quieter half is r
 IQ_IMAGE_AGREE = 0.5  # iq_image: the louder half's w within this fraction of |w| of the quieter half's
 
 
-def iq_image(x: np.ndarray) -> complex:
+def iq_image(x: np.ndarray, part_energy: np.ndarray | None = None) -> complex:
     """The receiver's IQ imbalance in a block of samples (DC removed): the
     coefficient w of its mirror image, y = x + w conj(x), as the improperness
     E[y^2] / (2 E|y|^2) of the block's quieter half -- of its IQ_IMAGE_PARTS equal
@@ -261,18 +270,27 @@ def iq_image(x: np.ndarray) -> complex:
     the carrier's traffic on them wherever the SSB is: the model took two real cells
     for jammed.
 
-    ``x``: complex64 (n,). Returns complex (0j when none)."""
+    ``x``: complex64 (n,); ``part_energy``: float64 (IQ_IMAGE_PARTS,), the energy of
+    each part when already known (:func:`dc_offset_parts` of the same block, which
+    found no DC: the same values). Returns complex (0j when none)."""
     per = x.size // IQ_IMAGE_PARTS
     if per < 64:
         return 0j
     v = np.ascontiguousarray(x[: per * IQ_IMAGE_PARTS], dtype=np.complex64).reshape(IQ_IMAGE_PARTS, per)
-    f = v.view(np.float32)
-    p = np.einsum("ij,ij->i", f, f).astype(np.float64)  # each part's energy
+    if part_energy is None:
+        f = v.view(np.float32)
+        p = np.einsum("ij,ij->i", f, f).astype(np.float64)  # each part's energy
+    else:
+        p = np.asarray(part_energy, dtype=np.float64)
     if not np.isfinite(p).all():
         return 0j
-    # sum y^2 of each part (np.dot of complex arrays does not conjugate), in dot products of at
-    # most 8192 values as in sum_sq
-    m2 = np.array([sum(complex(np.dot(r[i : i + 8192], r[i : i + 8192])) for i in range(0, per, 8192)) for r in v])
+    # sum y^2 of each part (a dot product of complex arrays does not conjugate), in dot products
+    # of at most 8192 values as in sum_sq: one batched matmul of the parts where they are that short
+    if per <= 8192:
+        m2 = np.matmul(v[:, None, :], v[:, :, None])[:, 0, 0].astype(np.complex128)
+    else:
+        m2 = np.array([sum(complex(np.dot(r[i : i + 8192], r[i : i + 8192])) for i in range(0, per, 8192))
+                       for r in v])
     quiet = p <= np.median(p)
     total, loud = float(p[quiet].sum()), float(p[~quiet].sum())
     if not (total > 0.0 and loud > 0.0 and np.isfinite(m2).all()):

@@ -42,9 +42,12 @@ from . import dsp
 from .features import PSS_TRACE_HALF
 
 PERIODS_MS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)  # TS 38.331 ssb-periodicityServingCell
-# DC refresh blocks while tracking: 10 ms, the mean to 1 / n of the power (-55 dB at 30.72 Msps,
-# -46 dB at 3.84 Msps, in the SSB's DC RE ~-22 dB under an average RE's power)
+# DC refresh blocks while tracking: 10 ms, the mean to 1 / n of the power (-46 dB at 3.84 Msps,
+# in the SSB's DC RE ~-22 dB under an average RE's power), and no more than DC_BLOCK_MAX_SAMPLES:
+# the precision is the samples' count, not their duration (-51 dB, 4.3 ms at 30.72 Msps; the
+# full 10 ms there cost 0.34 ms of every 20 ms of stream, a fifth of tracking one SSB per period)
 DC_BLOCK_S = 10e-3
+DC_BLOCK_MAX_SAMPLES = 131072
 # A jammer that hides the PSS (SINR under ~-8 dB there) brings several times the SSB's
 # energy into its band; a lost SSB with its loudest symbol under twice what the cell
 # brings (its locked SSBs' times their PSS correlation, S / (S + I + N): a jammer already
@@ -1417,7 +1420,7 @@ class Receiver:
         self.copy_input = True
         self.search_slack = None
         self.acq_len = int(math.ceil((20e-3 + 2 * 1.2e-3) * self.fs))  # a 20 ms period + SSB + margins
-        self.dc_len = int(math.ceil(DC_BLOCK_S * self.fs))  # the DC blocks while tracking
+        self.dc_len = min(int(math.ceil(DC_BLOCK_S * self.fs)), DC_BLOCK_MAX_SAMPLES)  # DC blocks while tracking
         self._win_cache: dict[int, tuple[int, int]] = {}
         # SSB windows of this push already taken to the SSB rate (all the windows that lie
         # in the buffer, in one batch): (w0, length, k0) -> (unrotated band, n_bad, valid)
@@ -1859,10 +1862,11 @@ class Receiver:
         """The DC offset and the IQ image from block ``x`` (complex64, ending at stream
         sample ``b``), used until the next block, which ends dc_refresh_s later.
         Returns ``x`` less the DC offset (a new array; ``x`` itself when there is none)."""
-        self.dc, self.dc_power = dsp.dc_offset(x, self.cfg.dc_min_ratio)
+        self.dc, self.dc_power, part_energy = dsp.dc_offset_parts(x, self.cfg.dc_min_ratio)
         if self.dc:
             x = x - np.complex64(self.dc)
-        self.iq_w = dsp.iq_image(x) if self.cfg.iq_balance else 0j
+            part_energy = None  # (those were of the block with its DC)
+        self.iq_w = dsp.iq_image(x, part_energy) if self.cfg.iq_balance else 0j
         self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
         return x
 
