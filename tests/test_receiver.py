@@ -458,6 +458,26 @@ def test_iq_image_estimates_the_imbalance_and_leaves_proper_signals_alone():
     assert dsp.iq_image(tone) == 0j
 
 
+def test_iq_image_takes_the_dc_search_part_energies_and_short_or_long_parts_alike():
+    """The receiver hands iq_image the part energies dsp.dc_offset_parts found (no DC):
+    the same w as iq_image reading them itself, on parts short enough for one batched
+    product (128k samples, the receiver's DC blocks) and on longer ones (dot products of
+    8192 values: 1M samples), within 1 dB of the image; with a DC offset the energies are
+    the block's with it (the receiver reads them again after taking it out)."""
+    from signals import channel as ch
+
+    rng = np.random.default_rng(7)
+    for n in (131072, 1048576):
+        x = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(np.complex64)
+        y = np.asarray(ch.iq_imbalance(x, -22.0, np.random.default_rng(2)), np.complex64)
+        dc, _, energy = dsp.dc_offset_parts(y)
+        assert dc == 0j and energy.shape == (dsp.DC_PARTS,)
+        w = dsp.iq_image(y, energy)
+        assert w == dsp.iq_image(y) and 20 * np.log10(abs(w)) == pytest.approx(-22.0, abs=1.0)
+        dc, _, energy = dsp.dc_offset_parts(y + np.complex64(0.5 - 0.2j))
+        assert abs(dc - (0.5 - 0.2j)) < 0.01 and energy is not None
+
+
 def test_an_iq_imbalance_image_is_no_jammer(tmp_path, capsys, guard_detector):
     """A clean cell (SNR 30-35 dB, its carrier's traffic) recorded through a receiver
     whose IQ imbalance leaves a mirror image 20 dB down: the image of the traffic lands
