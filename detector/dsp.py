@@ -1183,8 +1183,10 @@ def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
 # farther site) spills its symbols into every FFT window of the serving cell's symbols, null
 # REs included (detector.pipeline's band-excess rule). Its PSS is searched for this many
 # SSB-rate samples early or late (from 2/3 of a CP -- the FFT window sits 3 samples before the
-# CP's end -- up to 6.7 / 6 CPs, where 154 / 146 of its PSS's 256 samples still fall in the
-# serving PSS symbol) in what is
+# CP's end -- up to 11.1 / 9.4 CPs, where 74 / 86 of its PSS's 256 samples still fall in the
+# serving PSS symbol: rho2 up to ~0.3 of a cell alone there; up to 6.7 / 6 CPs, as before stop
+# 49, a neighbour 7-10 CPs early was not found and its SSBs, which overlap all four of the
+# serving ones, were jammed uncalibrated: 54-60 of 60, 8 CPs late 21 of 60) in what is
 # left once the serving cell's own PSS symbol is taken out (MISTIMED_CELL_TAPS: its channel as
 # taps at these delays around its strongest path, least squares, so that its own paths are
 # not taken for a cell), so that the serving PSS's energy neither hides it (the PSS correlation is
@@ -1193,8 +1195,8 @@ def parabolic_offset(v_m1: float, v0: float, v_p1: float) -> float:
 # serving cell sends before its SSB. That last is blanked too (its traffic, at the cell's
 # level, would drown a weak early cell), and late, the serving cell's PBCH symbol (its data is
 # not known). So only the serving SSB's first symbol (and 4 samples before it) is read.
-EARLY_CELL_LAGS = (12, 120)
-LATE_CELL_LAGS = (12, 110)
+EARLY_CELL_LAGS = (12, 200)
+LATE_CELL_LAGS = (12, 170)
 MISTIMED_CELL_TAPS = tuple(range(-4, 7))
 
 

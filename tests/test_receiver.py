@@ -2783,18 +2783,19 @@ def _ssb_waveform(pci, rng, taps=((0, 1.0),)):
 @pytest.mark.parametrize("seed", range(3))
 def test_a_mistimed_cell_pss_is_found_once_the_serving_pss_is_cancelled(seed):
     """dsp.mistimed_cell_rho2: a co-channel cell 12 dB under the serving one,
-    3-6 CPs early or 2-4 CPs late, stands out (rho2 >= 0.3); without it -- the
+    3-10 CPs early or 2-9 CPs late, stands out (rho2 >= 0.3); without it -- the
     serving cell alone through a 3-path channel, or with noise confined to the
     SSB's band at -15 dB -- it stays low (<= 0.1). (The early cell reads
-    0.59-0.80, the late one 0.66-0.78, the lone cell 0.04-0.06; the plain
-    correlation over the early lags, the serving PSS symbol left in, 0.05-0.07.)"""
+    0.59-0.80 up to 6 CPs, 0.42-0.46 at 8, 0.32-0.33 at 10, the late one 0.66-0.78
+    up to 4 CPs, 0.36-0.41 at 8-9, the lone cell 0.04-0.06; the plain correlation
+    over the early lags, the serving PSS symbol left in, 0.05-0.07.)"""
     rng = np.random.default_rng(seed)
     start = 300
     y = np.zeros(2000, complex)
     y[start : start + 1104] += _ssb_waveform(101, rng, taps=((0, 1.0), (2, 0.5j), (5, 0.3)))
     y += (rng.standard_normal(y.size) + 1j * rng.standard_normal(y.size)) * np.sqrt(10 ** -3.5 / 2)
     assert max(dsp.mistimed_cell_rho2(y.astype(np.complex64), start + 0.0, 101 % 3)) <= 0.1
-    for tau in (-108, -80, -54, 40, 72):  # (SSB-rate samples; CP: 18)
+    for tau in (-180, -144, -108, -80, -54, 40, 72, 144, 160):  # (SSB-rate samples; CP: 18)
         nb = y.copy()
         nb[start + tau : start + tau + 1104] += 10 ** (-12 / 20) * _ssb_waveform(202, rng)
         early, late = dsp.mistimed_cell_rho2(nb.astype(np.complex64), start + 0.0, 101 % 3)
@@ -2807,17 +2808,21 @@ def test_a_mistimed_cell_pss_is_found_once_the_serving_pss_is_cancelled(seed):
 
 
 @pytest.mark.parametrize("offset_cp,power_db", [(-0.8, -3.0), (-1.2, -3.0), (-3.0, -10.0), (-4.0, -15.0),
-                                               (1.0, -3.0), (3.0, -6.0), (4.0, -10.0)])
+                                               (-7.0, -15.0), (-8.0, -12.0), (-10.0, -12.0), (1.0, -3.0), (3.0, -6.0),
+                                               (4.0, -10.0), (8.0, -12.0)])
 def test_a_mistimed_neighbour_is_not_band_excess(offset_cp, power_db):
     """receiver.NULL_EARLY_SAMPLES, pipeline.BAND_ISI_MAX_DB, pipeline.MISTIMED_CELL_RHO2:
     a co-channel cell under the serving one arriving early spills its next
     symbol into the null REs' FFT window (up to -15 dB against the cell, over
     every other limit of the rule), one arriving late its previous symbol. 0.8
     or 1.2 CP early: read earlier in the CP, or seen as a spill by how much the
-    standard reading stands over the earlier ones; 3 or 4 CPs early, 10 or 15 dB
-    down, and 1, 3 or 4 CPs late (every window takes its spill): its own PSS
-    found beside the serving cell's. Not jammed (the last five fail without
-    dsp.mistimed_cell_rho2)."""
+    standard reading stands over the earlier ones; 3-10 CPs early, 10-15 dB
+    down, and 1-8 CPs late (every window takes its spill): its own PSS
+    found beside the serving cell's. Not jammed (the last nine fail without
+    dsp.mistimed_cell_rho2; those 7-10 CPs early and 8 late, whose PSS lands on
+    the serving SSB's first symbol where the cell search does not see it, with
+    its search range before stop 49, EARLY_CELL_LAGS / LATE_CELL_LAGS: 10-32 of
+    32 SSBs jammed)."""
     from signals.simulate import NeighbourConfig
 
     cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
