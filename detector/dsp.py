@@ -277,7 +277,7 @@ def iq_image(x: np.ndarray, part_energy: np.ndarray | None = None) -> complex:
     if per < 64:
         return 0j
     v = np.ascontiguousarray(x[: per * IQ_IMAGE_PARTS], dtype=np.complex64).reshape(IQ_IMAGE_PARTS, per)
-    if part_energy is None:
+    if part_energy is None or np.shape(part_energy) != (IQ_IMAGE_PARTS,):  # (DC_PARTS' parts: the same split)
         f = v.view(np.float32)
         p = np.einsum("ij,ij->i", f, f).astype(np.float64)  # each part's energy
     else:
