@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 
 from signals import nr
 from signals.config import ConfigError, check_range
@@ -372,6 +373,53 @@ def _weaker_same_nid2(rest: list, nid2: int, nid1: int, in_per_ssb: float,
     return {3 * nid1b + nid2: dets}
 
 
+# A second cell of the serving cell's N_ID2 off its timing (an unsynchronised neighbour: another
+# site, another operator's network) has its PSS peaks within the peak spacing of the stronger
+# cell's own -- the serving SSBs of a burst lie 2-4 symbols apart (TS 38.213 §4.1) -- and the
+# search's peak picking (dsp.find_peaks, strongest first, 3 symbols apart) never looks at them:
+# such a cell was not found, the pipeline did not know it (Acquisition.offtime_cells), and its
+# SSB on the serving SSB's null REs read as SSB-band noise uncalibrated (a Case B cell, whose SSBs
+# come in back-to-back pairs, with a neighbour of its N_ID2 10 dB down 12-40 CPs off: 4 of 60
+# SSBs jammed, `bench/receiver_eval.py mistimed --seed 13`; found now 12-20 CPs early and 20
+# late). Beside each loud peak (single-SSB strength), on either side, the strongest local
+# maximum (over PATH_WINDOW lags both ways) of its N_ID2's metric over the search's threshold,
+# NEAR_PEAK_MIN_LAGS or more from it and from every other candidate of that N_ID2 (the cell's
+# own multipath lies within PATH_WINDOW lags; a neighbour closer than 3 CPs is the mistimed-cell
+# test's, dsp.mistimed_cell_rho2), is a candidate; these candidates never enter the serving
+# cell's N_ID1 decision, only the search for a weaker cell of that N_ID2 beside it
+# (_weaker_same_nid2, with its SSS and real-cell tests: a neighbour whose SSS the serving
+# PBCH leaves unclear stays unseen -- a Case B site of the field captures, N_ID1 margin 1.08).
+NEAR_PEAK_MIN_LAGS = 3 * dsp.SSB_CP
+
+
+def _near_same_nid2_peaks(pe_ic: np.ndarray, peak_cands: list[tuple[int, int]], loud: list[tuple[int, int]],
+                          threshold: float, spacing: int) -> list[tuple[int, int]]:
+    """(lag, N_ID2) candidates of a weaker cell of a loud peak's N_ID2 within
+    ``spacing`` lags of that peak (see NEAR_PEAK_MIN_LAGS): on each side the
+    strongest local maximum over the threshold. ``pe_ic`` float (3, lags)."""
+    out: list[tuple[int, int]] = []
+    n = pe_ic.shape[1]
+    w = dsp.PATH_WINDOW
+    for c0, c2 in loud:
+        row = pe_ic[c2]
+        for lo, hi in ((c0 - spacing + 1, c0 - NEAR_PEAK_MIN_LAGS + 1), (c0 + NEAR_PEAK_MIN_LAGS, c0 + spacing)):
+            lo, hi = max(lo, 0), min(hi, n)
+            if hi <= lo:
+                continue
+            a0 = max(lo - w, 0)
+            seg = row[a0 : min(hi + w, n)]
+            top = maximum_filter1d(seg, 2 * w + 1, mode="constant", cval=-np.inf)
+            ks = a0 + np.flatnonzero((seg >= threshold) & (seg >= top))  # local maxima over the threshold
+            ks = ks[(ks >= lo) & (ks < hi)]
+            if ks.size == 0:
+                continue
+            k = int(ks[np.argmax(row[ks])])
+            if any(b == c2 and abs(a - k) < NEAR_PEAK_MIN_LAGS for a, b in peak_cands + out):
+                continue
+            out.append((k, int(c2)))
+    return out
+
+
 def _offtime_cells(ref: Detection, cells: dict[int, list[Detection]], scs: int, fs_hz: float,
                    l_max: int) -> list[int]:
     """The PCIs of ``cells`` not synchronised with the serving cell: with a
@@ -652,7 +700,9 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
             if any(c2 != nid2 and abs(c0 - n1) < spacing for c0, c2 in loud) and \
                     not any(c2 == nid2 and abs(c0 - n1) < spacing for c0, c2 in peak_cands):
                 peak_cands.append((n1, nid2))
-    for ci, (n0, nid2) in enumerate(peak_cands):
+    near = _near_same_nid2_peaks(pe_ic, peak_cands, loud, cfg.acq_threshold, spacing)
+    near_cands: dict[int, list] = {}  # N_ID2 -> candidates of a weaker cell off a loud peak's timing
+    for ci, (n0, nid2) in enumerate(peak_cands + near):
         if ci and ci % 8 == 0:
             yield
         nid2 = int(nid2)
@@ -666,7 +716,11 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         seg0 = max(0, start - dsp.SSB_CP)
         seg = dsp.derotate(y[seg0 : start + dsp.SSB_LEN + dsp.SSB_CP], cfo, rate, seg0)
         grid = dsp.suppress_tones_grid(dsp.ssb_grid_at(seg, start - seg0 + frac))
-        cands.append((start + frac, nid2, energy, cfo, grid, dsp.sss_metrics(grid, nid2)))
+        c = (start + frac, nid2, energy, cfo, grid, dsp.sss_metrics(grid, nid2))
+        if ci < len(peak_cands):
+            cands.append(c)
+        else:
+            near_cands.setdefault(nid2, []).append(c)
     del rho2, pe, pe_ic
     yield
     cands = _cancel_cotimed(cands, cfg)
@@ -734,8 +788,11 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
         if dets:
             by_pci[3 * nid1 + nid2] = dets
             cell_grids[3 * nid1 + nid2] = np.stack(grids)
-            if pair is None and rest:
-                weaker.update(_weaker_same_nid2(rest, nid2, nid1, fs_hz / rate, cfg))
+            # (with the near candidates that do not carry this cell's own SSS: the cell's own SSBs
+            # among them, those a louder peak of the other cell took the place of, stay out)
+            beside = [c for c in near_cands.get(nid2, []) if _own_sss_ratio(c[5], nid1) < cfg.sss_peak_ratio]
+            if pair is None and (rest or beside):
+                weaker.update(_weaker_same_nid2(rest + beside, nid2, nid1, fs_hz / rate, cfg))
     if not by_pci:
         return None
     # the strongest cell by the power its SSS and PBCH-DMRS carry (_cell_power: a PSS-only

@@ -3465,6 +3465,64 @@ def test_an_offtime_neighbour_is_not_band_excess_uncalibrated(offset_cp, power_d
     assert sum(r.get("offtime_cell") == p.neighbour["pci"] for r in recs) == pipe.stats["band_excess_offtime"]
 
 
+@pytest.mark.parametrize("offset_cp", [-20.0, 20.0])
+def test_a_neighbour_of_the_cells_nid2_beside_its_peaks_is_an_offtime_cell(offset_cp):
+    """receiver._near_same_nid2_peaks: a Case B cell (back-to-back SSB pairs)
+    with an unsynchronised neighbour of its own N_ID2 10 dB down, 20 CPs (1.3
+    symbols) early or late: each neighbour PSS lies within the search's peak
+    spacing of a louder serving one, which the peak picking took alone, so the
+    neighbour was not found and the uncalibrated band-excess rule jammed the
+    serving SSBs its SSBs cover whole (4 of the 8 of the Case B site of
+    `bench/receiver_eval.py mistimed --seed 13`). Now it is an off-timing cell, the rule
+    leaves those SSBs, and the serving cell is the one found. (20 CPs early
+    the neighbour's peak took the serving one's place in the search before:
+    found then too, and the serving SSBs among the new candidates must not
+    hide it.)"""
+    from signals.simulate import NeighbourConfig
+
+    cfg = SimConfig(sample_rates_hz=(46.08e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(35.0, 35.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-10.0, -10.0), offset_cp=(offset_cp, offset_cp)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(1), force_clean=True)
+    nb_pci = (p.pci + 3 * 17) % 1008  # the serving cell's N_ID2, another N_ID1
+    p = dataclasses.replace(p, case="B", multipath=None, impairments=None, traffic=None,
+                            neighbour={**p.neighbour, "pci": nb_pci})
+    x = simulate_capture(p, np.random.default_rng(2)).iq
+    acq = receiver.acquire(x, p.sample_rate_hz, p.center_freq_hz)
+    assert acq.pci == p.pci and nb_pci in acq.offtime_cells, (acq.pci, acq.others, acq.offtime_cells)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=_NeverJammed())
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    assert len(recs) >= 16 and all(r["pci"] == p.pci for r in recs)
+    assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
+    assert pipe.stats["band_excess_offtime"] > 0
+
+
+def test_near_same_nid2_peaks_are_local_maxima_beside_loud_peaks():
+    """receiver._near_same_nid2_peaks on a made-up metric: beside a loud peak,
+    the strongest lag of its N_ID2 on each side within the spacing that stands
+    over the threshold, NEAR_PEAK_MIN_LAGS or more from it and from the other
+    candidates, and a local maximum over PATH_WINDOW lags; nothing for another
+    N_ID2's row or the peak's own skirt, even where that skirt reaches past
+    NEAR_PEAK_MIN_LAGS louder than the weaker cell."""
+    near = receiver.NEAR_PEAK_MIN_LAGS
+    pe = np.zeros((3, 4000), np.float32)
+    pe[1, 1000] = 1.8  # the loud peak
+    pe[1, 1000 - near + 5] = 0.9  # its own skirt: too close
+    pe[1, 1000 + near - 3 : 1000 + near + 4] = np.linspace(0.85, 0.6, 7)  # and on the other side, past
+    pe[1, 1400] = 0.5  # a weaker cell 400 lags late
+    pe[1, 700] = 0.2  # under the threshold
+    pe[2, 800] = 0.6  # another N_ID2: not this search's
+    pe[1, 3000] = 1.7  # a second loud peak ...
+    pe[1, 3200 : 3200 + 6] = np.linspace(0.4, 0.9, 6)  # ... with a slope that rises into ...
+    pe[1, 3206] = 0.95  # ... its top
+    cands = [(1000, 1), (3000, 1)]
+    out = receiver._near_same_nid2_peaks(pe, cands, cands, 0.3, 3 * dsp.SSB_SYMBOL_LEN)
+    assert out == [(1400, 1), (3206, 1)]
+    # a candidate already there (another peak of that N_ID2) is not taken twice
+    assert receiver._near_same_nid2_peaks(pe, cands + [(1402, 1)], cands, 0.3, 3 * dsp.SSB_SYMBOL_LEN) == [(3206, 1)]
+
+
 def test_offtime_cells_are_those_off_the_serving_cells_burst_pattern():
     """receiver._offtime_cells on made-up detections at 30 kHz (input rate 4x the
     SSB rate): a cell whose SSB starts at another SSB position of the serving
@@ -3496,7 +3554,10 @@ def test_band_excess_on_part_of_the_ssbs_symbols_is_left_to_the_model_uncalibrat
     on symbols 0-1 of the serving ones (17-19 dB between the loudest and quietest symbol) and
     on their null REs: the band-excess rule jammed all 8 SSBs uncalibrated. It now leaves them
     to the model (counted with the off-timing cells); SSB-band noise and a reactive jammer
-    there, on every symbol (spread under 1.2 dB), stay jammed by the rule."""
+    there, on every symbol (spread under 1.2 dB), stay jammed by the rule. (Since stop 50 the
+    cell search finds this neighbour beside the serving PSS peaks, receiver.NEAR_PEAK_MIN_LAGS,
+    and the rule leaves its SSBs as an off-timing cell's; the gate is tested with that search
+    off, for the neighbours it does not find.)"""
     from detector import pipeline as P
 
     cfg = SimConfig(snr_db=(25.0, 40.0), duration_ms=20.0, sample_rates_hz=(23.04e6, 30.72e6, 46.08e6),
@@ -3512,6 +3573,11 @@ def test_band_excess_on_part_of_the_ssbs_symbols_is_left_to_the_model_uncalibrat
         assert len(recs) == 8 and all(r["pci"] == site.pci for r in recs)
         return recs, pipe
 
+    recs, pipe = scored(x)
+    assert pipe.receiver.acq.offtime_cells == [site.neighbour["pci"]]
+    assert not any(r["jammed"] or r.get("band_excess_partial") for r in recs)
+    assert pipe.stats["band_excess_offtime"] == 8 and all(r.get("offtime_cell") == site.neighbour["pci"] for r in recs)
+    monkeypatch.setattr(receiver, "NEAR_PEAK_MIN_LAGS", 10 ** 6)  # the search of stop 49: the neighbour unseen
     recs, pipe = scored(x)
     assert pipe.receiver.acq.offtime_cells == [] and site.neighbour["pci"] not in pipe.receiver.acq.others
     assert not any(r["jammed"] for r in recs)
