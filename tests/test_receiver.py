@@ -3595,7 +3595,8 @@ def test_band_excess_on_part_of_the_symbols_stands_aside_while_its_symbols_hold(
     """ScoringPipeline._steady_symbols: the loud symbols (within half the spread of the
     loudest) of each (PCI, SCS, SSB index) against the last at that index: the first stands
     aside, the same again stands aside (a neighbour's timing holds), others do not (a pulsed
-    jammer's gate falls elsewhere), each index on its own."""
+    jammer's gate falls elsewhere), each index on its own; since stop 50 the first of an
+    index is held to the last of the index 2 away, where there is one."""
     from types import SimpleNamespace
 
     from detector.features import FEATURE_NAMES, N_FEATURES
@@ -3614,3 +3615,12 @@ def test_band_excess_on_part_of_the_symbols_stands_aside_while_its_symbols_hold(
     assert pipe._steady_symbols(ssb1, feats([-39.0, -38.0, -20.0, -21.0]))  # another index: its own
     assert not pipe._steady_symbols(ssb0, feats([-38.0, -39.0, -20.0, -38.0]))  # symbol 2 now
     assert not pipe._steady_symbols(ssb0, early) and pipe._steady_symbols(ssb0, early)
+    # the first SSB of an index against its index 2 away, same place in the burst's pattern
+    # (pipeline.SAME_PLACE_INDEX_STEP): a neighbour's overlap repeats there, a pulsed gate moves
+    ssb2, ssb3 = SimpleNamespace(pci=7, scs_khz=30, ssb_index=2), SimpleNamespace(pci=7, scs_khz=30, ssb_index=3)
+    assert pipe._steady_symbols(ssb2, early)
+    assert not pipe._steady_symbols(ssb3, early)  # index 1's were symbols 2 and 3
+    ssb9 = SimpleNamespace(pci=7, scs_khz=30, ssb_index=9)
+    assert pipe._steady_symbols(ssb9, early)  # none 2 away: the first stands aside
+    # another cell's SSBs are its own: its first at index 2 stands aside whatever cell 7 showed
+    assert pipe._steady_symbols(SimpleNamespace(pci=8, scs_khz=30, ssb_index=2), feats([-38.0, -20.0, -39.0, -21.0]))
