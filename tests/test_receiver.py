@@ -3500,9 +3500,9 @@ def test_a_neighbour_of_the_cells_nid2_beside_its_peaks_is_an_offtime_cell(offse
 
 def test_near_same_nid2_peaks_are_local_maxima_beside_loud_peaks():
     """receiver._near_same_nid2_peaks on a made-up metric: beside a loud peak,
-    the strongest lag of its N_ID2 on each side within the spacing that stands
-    over the threshold, NEAR_PEAK_MIN_LAGS or more from it and from the other
-    candidates, and a local maximum over PATH_WINDOW lags; nothing for another
+    on each side within the spacing, the strongest local maximum (over
+    PATH_WINDOW lags) of its N_ID2's row over the threshold, NEAR_PEAK_MIN_LAGS
+    or more from it and from the other candidates; nothing for another
     N_ID2's row or the peak's own skirt, even where that skirt reaches past
     NEAR_PEAK_MIN_LAGS louder than the weaker cell."""
     near = receiver.NEAR_PEAK_MIN_LAGS
