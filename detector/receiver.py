@@ -1506,6 +1506,9 @@ class Receiver:
         self._acq_start = 0  # where the next acquisition block starts
         self.locked = False
         self.acq: Optional[Acquisition] = None
+        # PCI -> whether off the serving cell's timing, of every cell other than the tracked one
+        # that a search of this stream reported (Acquisition.others and offtime_cells)
+        self.cells_seen: dict[int, bool] = {}
         self.scs_khz: Optional[int] = None
         self.offset_hz = 0.0
         self.ssb_in_band = True  # the locked cell's SSB lies wholly inside the usable band (cfg.usable_band)
@@ -2028,6 +2031,7 @@ class Receiver:
         pending, self._switch_pending = self._switch_pending, None
         if acq is None:
             return  # keep the flywheel
+        self._note_cells(acq)
         if acq.pci != self.pci or acq.scs_khz != self.scs_khz:
             if len(acq.detections) < 2 and acq.pci not in self.cfg.preferred_pcis \
                     and pending != (acq.pci, acq.scs_khz):
@@ -2144,7 +2148,14 @@ class Receiver:
                 return True
         return False
 
+    def _note_cells(self, acq: Acquisition) -> None:
+        """Add the cells a search reported beside its own to ``cells_seen``."""
+        for p in list(acq.others) + list(acq.offtime_cells):
+            if p != acq.pci:
+                self.cells_seen[int(p)] = self.cells_seen.get(int(p), False) or p in acq.offtime_cells
+
     def _lock(self, acq: Acquisition, block_start: int) -> None:
+        self._note_cells(acq)
         self.acq = acq
         self.locked = True
         self.ever_locked = True

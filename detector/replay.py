@@ -46,6 +46,8 @@ class FileSummary:
     invalid: int = 0
     flywheel: int = 0
     pcis: list = field(default_factory=list)
+    # PCI -> off the serving cell's timing: the other cells the searches reported (receiver.cells_seen)
+    other_cells: dict = field(default_factory=dict)
     scs_khz: Optional[int] = None
     ssb_freq_hz: Optional[float] = None
     ssb_offset_hz: Optional[float] = None  # SSB centre minus capture centre
@@ -114,6 +116,10 @@ class FileSummary:
         if self.neighbour_cancelled:
             notes += (f"; {self.neighbour_cancelled} SSB(s) clean once the co-channel cell the search saw was "
                       f"cancelled (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
+        others = {p: off for p, off in self.other_cells.items() if p not in self.pcis}
+        if others:
+            notes += "; other cells seen: PCI " + ", ".join(
+                f"{p}" + (" (off the serving cell's timing)" if off else "") for p, off in sorted(others.items()))
         if self.band_excess_offtime:
             notes += (f"; {self.band_excess_offtime} SSB(s) with interference in the SSB's band beside a co-channel "
                       f"cell not synchronised with the serving one (seen by the search, or on part of the SSB's "
@@ -262,6 +268,8 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
         img = 10 * math.log10(rx.iq_image_power_ratio)
         summary.iq_image_dbc = img if summary.iq_image_dbc is None else max(summary.iq_image_dbc, img)
     summary.iq_swapped = summary.iq_swapped or rx.iq_swap_detected
+    for p, off in rx.cells_seen.items():
+        summary.other_cells[p] = summary.other_cells.get(p, False) or off
     if rx.pci is not None:
         summary.ssb_outside_band = summary.ssb_outside_band or not rx.ssb_in_band
         if rx.pci not in summary.pcis:

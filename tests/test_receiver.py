@@ -3496,6 +3496,35 @@ def test_a_neighbour_of_the_cells_nid2_beside_its_peaks_is_an_offtime_cell(offse
     assert len(recs) >= 16 and all(r["pci"] == p.pci for r in recs)
     assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
     assert pipe.stats["band_excess_offtime"] > 0
+    assert pipe.receiver.cells_seen.get(nb_pci) is True  # replay's summary names it
+
+
+def test_the_replay_summary_names_the_other_cells_the_searches_saw(tmp_path):
+    """receiver.Receiver.cells_seen -> FileSummary.other_cells: a recording with a
+    co-timed neighbour 6 dB down and one with none; the summary line names the
+    neighbour (not the serving cell), and says nothing of other cells without one."""
+    from detector.replay import FileSummary, replay
+
+    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-6.0, -6.0), offset_cp=(0.0, 0.0)),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(3), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, impairments=None, traffic=None,
+                            neighbour={**p.neighbour, "pci": (p.pci + 1) % 1008})  # another N_ID2
+    for name, q in (("nb", p), ("alone", dataclasses.replace(p, neighbour=None))):
+        iqio.write_sigmf(tmp_path / name, simulate_capture(q, np.random.default_rng(4)).iq, q.sample_rate_hz,
+                         datatype="cf32_le", center_freq_hz=q.center_freq_hz)
+    import io
+
+    with_nb, alone = replay([str(tmp_path / "nb.sigmf-meta"), str(tmp_path / "alone.sigmf-meta")], None,
+                            err=io.StringIO())
+    assert with_nb.pcis == [p.pci] and with_nb.other_cells == {p.neighbour["pci"]: False}
+    assert f"other cells seen: PCI {p.neighbour['pci']}" in with_nb.line()
+    assert alone.pcis == [p.pci] and alone.other_cells == {} and "other cells" not in alone.line()
+    line = FileSummary(file="x", ok=True, seconds=0.02, pcis=[5], scs_khz=30, ssbs=4, mode="uncalibrated",
+                       other_cells={5: False, 9: True, 7: False}).line()
+    assert "other cells seen: PCI 7, 9 (off the serving cell's timing)" in line
 
 
 def test_near_same_nid2_peaks_are_local_maxima_beside_loud_peaks():
