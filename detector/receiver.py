@@ -790,9 +790,10 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
             cell_grids[3 * nid1 + nid2] = np.stack(grids)
             # (with the near candidates that do not carry this cell's own SSS: the cell's own SSBs
             # among them, those a louder peak of the other cell took the place of, stay out)
-            beside = [c for c in near_cands.get(nid2, []) if _own_sss_ratio(c[5], nid1) < cfg.sss_peak_ratio]
-            if pair is None and (rest or beside):
-                weaker.update(_weaker_same_nid2(rest + beside, nid2, nid1, fs_hz / rate, cfg))
+            if pair is None:
+                beside = [c for c in near_cands.get(nid2, []) if _own_sss_ratio(c[5], nid1) < cfg.sss_peak_ratio]
+                if rest or beside:
+                    weaker.update(_weaker_same_nid2(rest + beside, nid2, nid1, fs_hz / rate, cfg))
     if not by_pci:
         return None
     # the strongest cell by the power its SSS and PBCH-DMRS carry (_cell_power: a PSS-only
@@ -1972,6 +1973,8 @@ class Receiver:
                 if self.report_failed_searches:
                     self.unlocked_blocks.append((s.a, s.b))
                 return
+        if s.result is not None:
+            self._note_cells(s.result)
         if s.kind == "acquire":
             self.n_failed_searches = 0 if s.result is not None else self.n_failed_searches + 1
             if s.result is None and self._iq_check_due():
@@ -2031,7 +2034,6 @@ class Receiver:
         pending, self._switch_pending = self._switch_pending, None
         if acq is None:
             return  # keep the flywheel
-        self._note_cells(acq)
         if acq.pci != self.pci or acq.scs_khz != self.scs_khz:
             if len(acq.detections) < 2 and acq.pci not in self.cfg.preferred_pcis \
                     and pending != (acq.pci, acq.scs_khz):
@@ -2149,13 +2151,13 @@ class Receiver:
         return False
 
     def _note_cells(self, acq: Acquisition) -> None:
-        """Add the cells a search reported beside its own to ``cells_seen``."""
+        """Add the cells a search reported beside its own to ``cells_seen`` (once per search
+        result, from _search_done)."""
         for p in list(acq.others) + list(acq.offtime_cells):
             if p != acq.pci:
                 self.cells_seen[int(p)] = self.cells_seen.get(int(p), False) or p in acq.offtime_cells
 
     def _lock(self, acq: Acquisition, block_start: int) -> None:
-        self._note_cells(acq)
         self.acq = acq
         self.locked = True
         self.ever_locked = True
