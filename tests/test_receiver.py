@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 
 from detector import dsp, receiver
 from detector.cli import main
-from detector.pipeline import ScoringPipeline
+from detector.pipeline import ScoringPipeline, load_detector
 from detector.receiver import ReceiverConfig, acquire
 from signals import iq as iqio
 from signals import nr
@@ -115,6 +115,29 @@ def test_real_capture_without_or_with_a_wrong_centre_frequency(name):
     recs, _ = _score(x, m, m.center_freq_hz + 0.73e6, receiver_config=ReceiverConfig(search_duty=0.1))
     assert all(rec["pci"] == REAL_PCI[name] and not rec["jammed"] for rec in recs)
 
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+@pytest.mark.parametrize("name", sorted(REAL_PCI))
+def test_real_capture_under_a_higher_noise_floor(name):
+    # the same cells through a noisier receiver: white noise 5 and 10 dB over each recording's
+    # whole power (its SSB then ~-2 to +8 dB over the noise: a weak cell, not a jammed one).
+    # The receiver's noise is white across the band, so the null REs and the band beside the
+    # SSB rise together and nothing stands out as interference (measured at stop 51: 24 of 24
+    # such recordings, 3 noise draws each, the right PCI, none jammed by `replay`). The shipped
+    # model, as replay scores; the classical detector's uncalibrated test (SNR under 10 dB) would
+    # call them jammed by design
+    m, x = _real(name)
+    det = load_detector("default")
+    rng = np.random.default_rng(51)
+    p = float(np.mean(np.abs(x) ** 2))
+    for over_db in (5.0, 10.0):
+        sd = np.sqrt(p * 10 ** (over_db / 10) / 2)
+        y = (x + sd * (rng.standard_normal(x.size) + 1j * rng.standard_normal(x.size))).astype(np.complex64)
+        recs, _ = _score(y, m, detector=det)
+        assert recs and all(rec["pci"] == REAL_PCI[name] for rec in recs), over_db
+        assert all(rec["valid"] and not rec["jammed"] for rec in recs), over_db
+        assert recs[0]["ssb_freq_hz"] == pytest.approx(REAL_SSB_MHZ[name] * 1e6, abs=1.0)
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
@@ -511,8 +534,6 @@ def test_real_capture_through_an_iq_imbalance(name):
     called jammed before the receiver took it out)."""
     from signals import channel as ch
 
-    from detector.pipeline import load_detector
-
     m, x = _real(name)
     y = np.asarray(ch.iq_imbalance(x, -20.0, np.random.default_rng(1)), np.complex64)
     recs, _ = _score(y, m, detector=load_detector("default"))
@@ -595,8 +616,6 @@ def test_another_carrier_beside_the_ssb_does_not_leak_into_its_grid():
     assert np.mean([b["isr_db"] - a["isr_db"] for a, b in zip(clean, loud)]) < 1.0
     if REAL.is_dir():  # (the shipped model called it jammed; at 20 dB over, in 5 of 6 draws of
         # the noise before LEAK_GRID_RATIO, 2 of 6 after: those whose null REs took under 3 dB)
-        from detector.pipeline import load_detector
-
         m, x = _real("amarisoft-n78-pci500")
         adj = _band_noise(x.size, m.sample_rate_hz, 0.45 * m.sample_rate_hz / 2, 0.85 * m.sample_rate_hz / 2,
                           100 * float(np.mean(np.abs(x) ** 2)), seed=0)
