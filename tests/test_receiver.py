@@ -700,6 +700,23 @@ def test_traffic_half_a_subcarrier_off_the_ssb_is_no_jammer(monkeypatch, tmp_pat
     assert sum(r["jammed"] for r in before) >= 2  # (2 of 8)
 
 
+def test_finish_batches_change_no_record(monkeypatch):
+    """A push's SSBs are gridded in batches of receiver.FINISH_BATCH (a speed measure): 8
+    SSBs per 20 ms over 120 ms pushed at once (48 SSBs, more than one batch) give the same
+    records, bit for bit, in batches of 32, of 5 and all in one."""
+    from detector.bench import make_signal
+
+    fs = 15.36e6
+    x, fc = make_signal(fs, 0.12, ssbs=8)
+    out = []
+    for batch in (32, 5, 10_000):
+        monkeypatch.setattr(receiver, "FINISH_BATCH", batch)
+        pipe = ScoringPipeline(fs, fc, "cf32_le")
+        recs = pipe.push(x) + pipe.flush()
+        out.append([json.dumps(r, sort_keys=True) for r in recs])
+    assert len(out[0]) >= 40 and all(r == out[0] for r in out[1:])
+
+
 def test_a_recording_cut_at_the_ssb_is_scored():
     """A 1 ms recording that begins at an SSB's first sample, or ends right after it:
     the cell is found and the SSB scored, not jammed (before: none found -- the cell
