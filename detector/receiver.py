@@ -354,6 +354,16 @@ def _real_cell(dets: list[Detection], cfg: ReceiverConfig) -> bool:
 # starts where one of the serving cell's burst could (TS 38.213 §4.1), to within a CP
 # (propagation: ~1 km; a cell a few CPs off is what pipeline.MISTIMED_CELL_RHO2 looks for).
 OFFTIME_MIN_SSB_SAMPLES = dsp.SSB_CP
+# An off-timing cell seen at one SSB only is held to the serving cell's test for a cell seen
+# once: its PSS at acq_single_threshold (its SSS or PBCH-DMRS margin is _real_cell's). A jammer
+# under the cell makes PSS-like peaks off its timing whose SSS and DMRS pass _real_cell by
+# chance now and then; such a cell, reported as an unsynchronised neighbour, turned the
+# uncalibrated band-excess verdicts on the jammer to "offtime_cell" (stop 51: 8 of 1108
+# evaluation captures without a spoofer -- cw, reactive, pulsed, SSB-band and partial-band
+# noise, multi-tone -- and 4 of 400 field captures reported such a cell not on the air, every one
+# seen at one SSB but one (seen at two), its PSS at rho2 0.29-0.37 but one (0.50); the 13
+# unsynchronised neighbours of the field captures seen at one SSB had 0.46-1.51)
+OFFTIME_SINGLE_SSB = True
 # ... and a cell with the serving cell's N_ID2, which the N_ID1 decision per N_ID2 leaves out of
 # Acquisition.others, is looked for among that N_ID2's PSS peaks that do not carry the serving
 # cell's SSS: an N_ID1 decided on them alone, with Acquisition.others' tests. A cell whose PSS
@@ -428,13 +438,14 @@ def _near_same_nid2_peaks(pe_ic: np.ndarray, peak_cands: list[tuple[int, int]], 
 
 
 def _offtime_cells(ref: Detection, cells: dict[int, list[Detection]], scs: int, fs_hz: float,
-                   l_max: int) -> list[int]:
+                   l_max: int, min_single_rho2: float = 0.0) -> list[int]:
     """The PCIs of ``cells`` not synchronised with the serving cell: with a
     detection at no SSB position of the serving detection ``ref``'s burst
     pattern (:func:`_index_at`, any case of ``scs``, L_max 8 -- whose first four
     are L_max 4's -- to within OFFTIME_MIN_SSB_SAMPLES, in any half frame); ``ref``'s
     index its ī_SSB modulo the serving cell's ``l_max``. Positions in input-rate
-    samples at ``fs_hz``."""
+    samples at ``fs_hz``. A cell seen at one SSB only is one of them where its PSS
+    reached ``min_single_rho2`` (see OFFTIME_SINGLE_SSB)."""
     rate, starts, cases = _burst_layout(scs)
     half_frame = 5e-3 * rate
     firsts = [nr.ssb_first_symbols(c, 8) for c in cases]
@@ -442,6 +453,8 @@ def _offtime_cells(ref: Detection, cells: dict[int, list[Detection]], scs: int, 
     i_ref = ref.cell.ibar % l_max
     out = []
     for p, dets in cells.items():
+        if len(dets) == 1 and dets[0].rho2 < min_single_rho2:
+            continue
         if any(all(_index_at(d.sample * rate / fs_hz - ref_y, i_ref, first, starts, half_frame,
                              OFFTIME_MIN_SSB_SAMPLES) is None for first in firsts) for d in dets):
             out.append(int(p))
@@ -827,7 +840,9 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
     seen = {p: by_pci[p] for p in others}
     seen.update((p, d) for p, d in weaker.items() if p != pci and p not in seen)
     return Acquisition(scs, off, cfo, pci, mine, _period_from(mine, fs_hz), others, l_max, l_max_seen,
-                       _null_to_sss_db(cell_grids[pci]), _offtime_cells(ref, seen, scs, fs_hz, l_max))
+                       _null_to_sss_db(cell_grids[pci]),
+                       _offtime_cells(ref, seen, scs, fs_hz, l_max,
+                                      cfg.acq_single_threshold if OFFTIME_SINGLE_SSB else 0.0))
 
 
 COTIMED_ROUNDS = 2  # rounds of _cancel_cotimed: each cell's SSS decided with the others' taken out

@@ -3609,6 +3609,32 @@ def test_offtime_cells_are_those_off_the_serving_cells_burst_pattern():
              10: [det(at(2)), det(at(4) + 4 * 2 * dsp.SSB_CP)], 11: [det(at(0) + 4 * 40 * dsp.SSB_SYMBOL_LEN)]}
     assert receiver._offtime_cells(ref, cells, 30, 4 * rate, 8) == [10, 11]
     assert receiver._offtime_cells(ref, {}, 30, 4 * rate, 8) == []
+    # receiver.OFFTIME_SINGLE_SSB: a cell seen at one SSB is off-timing only where its PSS reached
+    # the one-SSB threshold (cell 11's at rho2 0.5, 0.3 here); seen at two, it is as before
+    weak = lambda d: dataclasses.replace(d, rho2=0.3)  # noqa: E731
+    cells[11] = [weak(cells[11][0])]
+    cells[10] = [weak(d) for d in cells[10]]
+    assert receiver._offtime_cells(ref, cells, 30, 4 * rate, 8, min_single_rho2=0.45) == [10]
+    assert receiver._offtime_cells(ref, cells, 30, 4 * rate, 8) == [10, 11]
+
+
+def test_a_clean_cell_makes_no_offtime_cell_of_its_own(tmp_path, capsys):
+    """receiver.OFFTIME_SINGLE_SSB: configs/demo.yaml's first clean companion (40 ms at
+    46.08 Msps, 15 kHz, no neighbour) made a cell of the serving N_ID2 at one PSS peak beside
+    the cell's own (rho2 0.30, its SSS margin 1.32): reported as an unsynchronised neighbour
+    ("other cells seen: PCI 914"), it would have turned the uncalibrated band-excess verdicts
+    on a jammer there into "offtime_cell". With the one-SSB test it is not reported."""
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    assert main(["simulate", "--config", str(cfg), "--out", str(tmp_path / "d"), "--seed", "1", "--n", "1"]) == 0
+    meta = tmp_path / "d" / "cap00000-cal0.sigmf-meta"
+    capsys.readouterr()
+    assert main(["replay", str(meta), "--jsonl", str(tmp_path / "r.jsonl")]) == 0
+    err = capsys.readouterr().err
+    recs = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    truth = json.loads(meta.read_text())["global"]
+    assert truth["ssbwatch:neighbour"] is None
+    assert len(recs) >= 60 and all(r["pci"] == truth["ssbwatch:pci"] and not r["jammed"] for r in recs)
+    assert "other cells seen" not in err
 
 
 def test_band_excess_on_part_of_the_ssbs_symbols_is_left_to_the_model_uncalibrated(monkeypatch):
