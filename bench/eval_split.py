@@ -6,7 +6,8 @@ model unless --model), calibrated on the capture's clean companions (`capNNNNN-c
 `ssbwatch calibrate` does) and uncalibrated, and matches the records to the truth
 annotations (an SSB's record: the nearest within 20 samples of its start; invalid records
 left out). Per mode: FAR, Pd, Pd at SJNR 15-30 dB (the paper's form), and how many jammed
-verdicts each rule beside the model gave.
+verdicts each rule beside the model gave; and the other cells the cell searches reported
+(the truth's neighbours, or a PCI not on the air).
 
     python bench/eval_split.py data/eval0 data/eval1 [--model default|classical|PATH] [--json OUT]
                                [--by-condition] [--workers N]
@@ -53,7 +54,8 @@ def score_capture(meta: str, det) -> dict:
         if not base.configs:
             base = None
     with open(meta) as fh:
-        truth = [a for a in json.load(fh)["annotations"] if a.get("core:label") == "SSB"]
+        doc = json.load(fh)
+    truth = [a for a in doc["annotations"] if a.get("core:label") == "SSB"]
     with iqio.open_iq(meta, allow_partial=True) as r:
         m = r.meta
         x = r.read(0, m.n_samples)
@@ -62,6 +64,8 @@ def score_capture(meta: str, det) -> dict:
             continue
         pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, baseline=b, detector=det)
         recs = [r for r in pipe.push(x) + pipe.flush() if r.get("pci") is not None]
+        if mode == "uncal":
+            out.update(_cells_reported(doc["global"], pipe.receiver.cells_seen))
         starts = np.array([r["sample"] for r in recs], np.int64)
         for a in truth:
             if starts.size == 0:
@@ -92,6 +96,27 @@ def score_capture(meta: str, det) -> dict:
             for k in RULE_KEYS:
                 if r["jammed"] and k in r:
                     out[f"{mode}_{kind}_rule_{k}"] += 1
+    return out
+
+
+def _cells_reported(g: dict, seen: dict[int, bool]) -> Counter:
+    """Captures counted by the other cells the searches reported (``Receiver.cells_seen``)
+    against the truth's neighbours: one of them reported, a PCI not on the air reported
+    (off the serving cell's timing or not). A spoofer's fake SSBs carry a PCI the truth does
+    not name: such captures are counted apart."""
+    on_air = {int(nb["pci"]) for nb in ([g["ssbwatch:neighbour"]] if g.get("ssbwatch:neighbour") else [])
+              + list(g.get("ssbwatch:more_neighbours") or []) if nb.get("pci") is not None}
+    out: Counter = Counter()
+    others = {p: off for p, off in seen.items() if p != g.get("ssbwatch:pci")}
+    if (g.get("ssbwatch:jammer") or {}).get("type") == "spoofer":
+        out["cells_spoofer_captures"] += 1
+        out["cells_spoofer_reported"] += bool(others)
+        return out
+    out["cells_captures"] += 1
+    out["cells_with_neighbour"] += bool(on_air)
+    out["cells_neighbour_reported"] += any(p in on_air for p in others)
+    out["cells_not_on_air"] += any(p not in on_air for p in others)
+    out["cells_not_on_air_offtime"] += any(p not in on_air and off for p, off in others.items())
     return out
 
 
@@ -179,6 +204,11 @@ def main(argv=None) -> int:
         if rules:
             print("    jammed verdicts by rule (jammed SSBs, clean SSBs): "
                   + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in rules.items()))
+    print(f"  other cells the searches reported (uncalibrated runs): of {tot['cells_captures']} captures without "
+          f"a spoofer, {tot['cells_neighbour_reported']} of the {tot['cells_with_neighbour']} with a neighbour "
+          f"reported one; {tot['cells_not_on_air']} reported a PCI not on the air "
+          f"({tot['cells_not_on_air_offtime']} of them off the serving cell's timing); "
+          f"{tot['cells_spoofer_reported']} of {tot['cells_spoofer_captures']} spoofer captures reported another cell")
     if a.by_condition:
         print("  by condition (a capture in each of its own; FAR and Pd calibrated / uncalibrated):")
         for c, t in sorted(by_cond.items()):

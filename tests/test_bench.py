@@ -65,3 +65,25 @@ def test_the_neighbour_site_is_calibrated_with_its_neighbour_and_reported():
            "acquisition_rtf": 0.1, "tracking_ci16_le": t, "tracking_cf32_le": t, "naive_fullrate_pss_rtf": 0.5,
            "tracking_vs_naive": 4.0, "tracking_neighbour": r}
     assert f"co-channel neighbour {r['neighbour_db']:g} dB down" in format_report(rep)
+
+
+def test_eval_split_counts_the_cells_the_searches_reported():
+    """bench/eval_split.py's count of the other cells the searches reported against the
+    truth's neighbours (a PCI not on the air, off-timing or not; spoofer captures apart)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "eval_split.py"
+    spec = importlib.util.spec_from_file_location("eval_split", path)
+    es = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(es)
+    g = {"ssbwatch:pci": 5, "ssbwatch:neighbour": {"pci": 7}, "ssbwatch:more_neighbours": [{"pci": 9}],
+         "ssbwatch:jammer": {"type": "cw"}}
+    c = es._cells_reported(g, {5: False, 7: True, 11: True})
+    assert (c["cells_captures"], c["cells_with_neighbour"], c["cells_neighbour_reported"]) == (1, 1, 1)
+    assert (c["cells_not_on_air"], c["cells_not_on_air_offtime"]) == (1, 1)
+    c = es._cells_reported({"ssbwatch:pci": 5, "ssbwatch:neighbour": None, "ssbwatch:jammer": None}, {12: False})
+    assert (c["cells_with_neighbour"], c["cells_neighbour_reported"], c["cells_not_on_air"]) == (0, 0, 1)
+    assert c["cells_not_on_air_offtime"] == 0
+    c = es._cells_reported({"ssbwatch:pci": 5, "ssbwatch:jammer": {"type": "spoofer"}}, {12: False})
+    assert (c["cells_captures"], c["cells_spoofer_captures"], c["cells_spoofer_reported"]) == (0, 1, 1)
