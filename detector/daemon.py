@@ -560,6 +560,9 @@ class _Totals:
         self.ssbs_gain_step = 0  # jammed verdicts made invalid: the receiver's gain stepped inside the SSB
         self.no_cell_blocks = 0  # cell searches that did not find a calibrated site's cell (jammed records)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
+        # the cells other than the serving one that the cell searches reported on the channel (a
+        # neighbour, or a fake SSB's PCI): PCI -> seen off the serving cell's timing (receiver.cells_seen)
+        self.other_cells: dict[int, bool] = {}
         self.event_write_errors = 0
         self.processing_errors = 0
         self.queue_max_fill = 0
@@ -805,6 +808,9 @@ class Daemon:
             "ssbs_gain_step": t.ssbs_gain_step,
             "no_cell_blocks": t.no_cell_blocks,
             "events": dict(t.events),
+            "other_cells": sorted(t.other_cells),
+            "offtime_cells": sorted(p for p, off in t.other_cells.items() if off),
+            "other_cells_seen": len(t.other_cells),
             "event_write_errors": t.event_write_errors,
             "processing_errors": t.processing_errors,
             "lock_state": 1 if (rx is not None and getattr(rx, "locked", False)) else 0,
@@ -963,6 +969,8 @@ class Daemon:
                         "conjugate): conjugating every sample from now on; set receiver.swap_iq: true, or fix "
                         "the source's I/Q order", self.cfg.source.uri, getattr(rx, "pci", None))
         self._emit_records(recs)
+        if rx is not None:
+            self._note_cells(rx)
         if self.learner is not None:
             self._learn_step(index, index + n)
         if (self.baseline is not None and not st.baseline_checked and rx is not None
@@ -996,7 +1004,22 @@ class Daemon:
             n += len(nxt)
         return (parts if len(parts) > 1 else block), index
 
+    def _note_cells(self, rx) -> None:
+        """Keep the other cells the receiver's searches reported (``cells_seen``, which a
+        receiver reset clears); log each cell the first time, and once more if it is later
+        seen off the serving cell's timing."""
+        seen = getattr(rx, "cells_seen", None)
+        if not seen:
+            return
+        known = self.totals.other_cells
+        for p, off in seen.items():
+            if p not in known or (off and not known[p]):
+                log.info("another cell on the channel: PCI %d%s (serving PCI %s)", p,
+                         " (off the serving cell's timing)" if off else "", getattr(rx, "pci", None))
+                known[p] = known.get(p, False) or bool(off)
+
     def _reset_receiver(self, rx) -> None:
+        self._note_cells(rx)
         self.totals.samples_unsearched += getattr(rx, "n_unsearched", 0)
         self.totals.timing_jumps += getattr(rx, "n_timing_jumps", 0)
         rx.reset_states()

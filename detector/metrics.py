@@ -89,6 +89,9 @@ COUNTERS = {
 #: snapshot key -> (metric name, help)
 GAUGES = {
     "lock_state": ("lock_state", "1 when the receiver is locked on a cell, else 0"),
+    "other_cells_seen": ("other_cells_seen", "cells other than the serving one that the cell searches reported on "
+                                             "the channel (neighbours, or a fake SSB's PCI); their PCIs are in the "
+                                             "JSONL stats lines"),
     "real_time_factor": ("real_time_factor", "seconds of IQ processed per second of processing"),
     "queue_fill_samples": ("queue_fill_samples", "samples waiting in the block queue"),
     "dc_offset_power_ratio": ("dc_offset_power_ratio",

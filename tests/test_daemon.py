@@ -811,3 +811,37 @@ def test_a_baseline_that_cannot_be_written_leaves_the_daemon_uncalibrated_and_sa
     ssbs = [l for l in lines if l["type"] == "ssb"]
     assert ssbs and all(r["mode"] == "uncalibrated" for r in ssbs)
     assert d.snapshot()["samples_processed"] == len(x) and d.baseline is None
+
+
+def test_the_daemon_reports_the_other_cells_on_the_channel(tmp_path, caplog):
+    """A clean cell (7.68 Msps, 30 kHz, 8 SSBs per 20 ms) beside an unsynchronised
+    neighbour 6 dB down, 30 CPs late: the daemon logs that cell once and names it in its
+    stats lines (other_cells, offtime_cells, other_cells_seen: receiver.cells_seen kept
+    across receiver resets), and scores only the serving cell."""
+    import dataclasses
+    import logging
+
+    from signals.simulate import JammingConfig, NeighbourConfig, SimConfig, draw_params, simulate_capture
+
+    cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=60.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), jamming=JammingConfig(clean_fraction=1.0),
+                    neighbour=NeighbourConfig(probability=1.0, power_db=(-6.0, -6.0), offset_cp=(30.0, 30.0)))
+    rng = np.random.default_rng(2)
+    p = draw_params(cfg, rng, force_clean=True)
+    cap = simulate_capture(dataclasses.replace(p, datatype="cf32_le"), rng)
+    raw = tmp_path / "x.cf32"
+    cap.iq.astype(np.complex64).tofile(raw)
+    out = tmp_path / "out.jsonl"
+    d = Daemon(_cfg(str(raw), fs=p.sample_rate_hz, fc=p.center_freq_hz, jsonl=str(out),
+                    receiver={"search_duty": 0.0}))
+    with caplog.at_level(logging.INFO, logger="ssbwatch"):
+        _Run(d)
+        _wait(lambda: d.exit_reason, "end of input")
+    nb = p.neighbour["pci"]
+    said = [r.getMessage() for r in caplog.records if "another cell on the channel" in r.getMessage()]
+    assert said == [f"another cell on the channel: PCI {nb} (off the serving cell's timing) (serving PCI {p.pci})"]
+    stats = [l for l in _lines(out) if l["type"] == "stats"]
+    assert stats and stats[-1]["other_cells"] == [nb] and stats[-1]["offtime_cells"] == [nb]
+    assert stats[-1]["other_cells_seen"] == 1
+    ssbs = [l for l in _lines(out) if l["type"] == "ssb"]
+    assert len(ssbs) >= 16 and all(r["pci"] == p.pci for r in ssbs)
