@@ -517,3 +517,20 @@ def test_the_site_search_finds_the_second_co_timed_neighbour_once_the_first_is_c
     assert set(cells[:2]) == {nb1, nb2}, cells
     monkeypatch.setattr(pipeline, "NB_CANCEL_MAX", 1)  # the search made once
     assert len(set(pipeline.site_cells(obs)) & {nb1, nb2}) == 1
+
+
+def test_calibrate_warns_of_a_recording_that_looks_jammed(tmp_path, capsys):
+    """replay.CAL_JAMMED_*: calibrate on configs/demo.yaml's first capture (a reactive
+    jammer, 63 of 63 SSBs jammed without a baseline) says so and still writes the baseline;
+    on its clean companion it says nothing of the kind."""
+    from pathlib import Path
+
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    assert main(["simulate", "--config", str(cfg), "--out", str(tmp_path / "d"), "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", str(tmp_path / "d" / "cap00000.sigmf-meta"), "-o", str(tmp_path / "bad.json")]) == 0
+    err = capsys.readouterr().err
+    assert "63 of its 63 SSBs look jammed scored without a baseline" in err
+    assert (tmp_path / "bad.json").exists()
+    assert main(["calibrate", str(tmp_path / "d" / "cap00000-cal0.sigmf-meta"), "-o", str(tmp_path / "ok.json")]) == 0
+    assert "look jammed" not in capsys.readouterr().err
