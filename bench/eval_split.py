@@ -10,12 +10,16 @@ verdicts each rule beside the model gave; and the other cells the cell searches 
 (the truth's neighbours, or a PCI not on the air).
 
     python bench/eval_split.py data/eval0 data/eval1 [--model default|classical|PATH] [--json OUT]
-                               [--by-condition] [--workers N]
+                               [--by-condition] [--workers N] [--resample HZ]
 
 --by-condition also gives FAR and Pd per condition of the captures' truth (an unsynchronised
 neighbour with or without traffic, odd k_SSB traffic, each impairment; a capture counts in each
 of its conditions, "none" when it has none of them): where a mix such as
 configs/sim-train-field.yaml meets conditions the model never saw.
+
+--resample HZ scores the captures recorded at HZ or faster resampled to HZ (their clean
+companions too, calibrated at that rate): a receiver at a sample rate the simulator never
+drew, such as 19.5 Msps.
 
 Reports figures; asserts nothing.
 """
@@ -27,9 +31,13 @@ import glob
 import io
 import json
 import sys
+import tempfile
 from collections import Counter
+from fractions import Fraction
+from typing import Optional
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from detector.pipeline import ScoringPipeline, load_detector
 from detector.replay import calibrate
@@ -43,26 +51,51 @@ RULE_KEYS = ("band_excess_db", "pbch_symbol_excess_db", "null_rise_db", "interfe
 MATCH_SAMPLES = 20
 
 
-def score_capture(meta: str, det) -> dict:
-    """Counts of one capture in both modes (calibrated only when its companions give a baseline)."""
-    out: Counter = Counter()
-    cals = sorted(glob.glob(meta.replace(".sigmf-meta", "-cal*.sigmf-meta")))
-    base = None
-    if cals:
-        with contextlib.redirect_stderr(io.StringIO()):
-            base = calibrate(cals)
-        if not base.configs:
-            base = None
-    with open(meta) as fh:
-        doc = json.load(fh)
-    truth = [a for a in doc["annotations"] if a.get("core:label") == "SSB"]
+def _read(meta: str, rate_hz: Optional[float]) -> tuple[np.ndarray, float, Optional[float], str]:
+    """A recording's samples (complex64), sample rate, centre frequency and datatype; with
+    ``rate_hz``, resampled to it (polyphase, scipy's Kaiser window) and stored as cf32."""
     with iqio.open_iq(meta, allow_partial=True) as r:
         m = r.meta
         x = r.read(0, m.n_samples)
+    if rate_hz is None:
+        return x, m.sample_rate_hz, m.center_freq_hz, m.datatype
+    fr = Fraction(rate_hz / m.sample_rate_hz).limit_denominator(100000)
+    return (resample_poly(x, fr.numerator, fr.denominator).astype(np.complex64), rate_hz, m.center_freq_hz,
+            "cf32_le")
+
+
+def score_capture(meta: str, det, rate_hz: Optional[float] = None) -> dict:
+    """Counts of one capture in both modes (calibrated only when its companions give a baseline);
+    with ``rate_hz``, the capture and its companions resampled to that rate first (a capture
+    recorded slower is skipped: upsampled, its band would hold no noise beyond the old one)."""
+    out: Counter = Counter()
+    with open(meta) as fh:
+        doc = json.load(fh)
+    fs0 = float(doc["global"]["core:sample_rate"])
+    if rate_hz is not None and fs0 < rate_hz - 1.0:
+        return Counter(skipped_slower=1)
+    cals = sorted(glob.glob(meta.replace(".sigmf-meta", "-cal*.sigmf-meta")))
+    base = None
+    if cals:
+        with contextlib.redirect_stderr(io.StringIO()), tempfile.TemporaryDirectory() as tmp:
+            if rate_hz is not None:  # the companions at the new rate, as a receiver at that rate records them
+                paths = []
+                for i, c in enumerate(cals):
+                    y, fs, fc, _ = _read(c, rate_hz)
+                    iqio.write_sigmf(f"{tmp}/cal{i}", y, fs, datatype="cf32_le", center_freq_hz=fc)
+                    paths.append(f"{tmp}/cal{i}.sigmf-meta")
+                cals = paths
+            base = calibrate(cals)
+        if not base.configs:
+            base = None
+    scale = 1.0 if rate_hz is None else rate_hz / fs0
+    truth = [dict(a, **{"core:sample_start": int(round(a["core:sample_start"] * scale))})
+             for a in doc["annotations"] if a.get("core:label") == "SSB"]
+    x, fs, fc, datatype = _read(meta, rate_hz)
     for mode, b in (("cal", base), ("uncal", None)):
         if mode == "cal" and b is None:
             continue
-        pipe = ScoringPipeline(m.sample_rate_hz, m.center_freq_hz, m.datatype, baseline=b, detector=det)
+        pipe = ScoringPipeline(fs, fc, datatype, baseline=b, detector=det)
         recs = [r for r in pipe.push(x) + pipe.flush() if r.get("pci") is not None]
         if mode == "uncal":
             out.update(_cells_reported(doc["global"], pipe.receiver.cells_seen))
@@ -139,8 +172,8 @@ def conditions(meta: str) -> list[str]:
 
 
 def _score(job):
-    meta, model = job
-    return meta, score_capture(meta, _detector(model))
+    meta, model, rate_hz = job
+    return meta, score_capture(meta, _detector(model), rate_hz)
 
 
 _DETS: dict = {}
@@ -159,6 +192,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the counts as JSON here")
     ap.add_argument("--by-condition", action="store_true", help="FAR and Pd per condition of the captures")
     ap.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    ap.add_argument("--resample", type=float, metavar="HZ",
+                    help="score every capture (and its clean companions) resampled to this sample rate, as a "
+                         "receiver at that rate would record them -- an odd one such as 19.5e6; captures recorded "
+                         "slower are skipped")
     a = ap.parse_args(argv)
     det = _detector(a.model)
     tot: Counter = Counter()
@@ -167,7 +204,7 @@ def main(argv=None) -> int:
     if not metas:
         print(f"no captures (capNNNNN.sigmf-meta) in {a.dirs}", file=sys.stderr)
         return 1
-    jobs = [(m, a.model) for m in metas]
+    jobs = [(m, a.model, a.resample) for m in metas]
     if a.workers > 1:
         import multiprocessing as mp
 
@@ -185,7 +222,10 @@ def main(argv=None) -> int:
     if pool is not None:
         pool.close()
         pool.join()
-    print(f"{len(metas)} captures of {', '.join(a.dirs)}, {det.name} with the pipeline's rules:")
+    rs = ""
+    if a.resample:
+        rs = (f", resampled to {a.resample / 1e6:g} Msps ({tot['skipped_slower']} recorded slower skipped)")
+    print(f"{len(metas)} captures of {', '.join(a.dirs)}{rs}, {det.name} with the pipeline's rules:")
     for mode, name in (("cal", "calibrated"), ("uncal", "uncalibrated")):
         c, j, j15 = tot[f"{mode}_clean"], tot[f"{mode}_jam"], tot[f"{mode}_jam1530"]
         fa, pd, pd15 = tot[f"{mode}_clean_called"], tot[f"{mode}_jam_called"], tot[f"{mode}_jam1530_called"]

@@ -87,3 +87,30 @@ def test_eval_split_counts_the_cells_the_searches_reported():
     assert c["cells_not_on_air_offtime"] == 0
     c = es._cells_reported({"ssbwatch:pci": 5, "ssbwatch:jammer": {"type": "spoofer"}}, {12: False})
     assert (c["cells_captures"], c["cells_spoofer_captures"], c["cells_spoofer_reported"]) == (0, 1, 1)
+
+
+def test_eval_split_scores_a_capture_resampled_to_an_odd_rate(tmp_path):
+    """bench/eval_split.py --resample: configs/demo.yaml's first capture (46.08 Msps, its SSB
+    13.5 MHz off the centre, a reactive jammer) and its clean companion at 40 Msps (fs / SCS not
+    a whole FFT size): every SSB observed at its scaled truth position, calibrated and not, and
+    all jammed in calibrated mode; a capture recorded slower than the rate asked for is skipped."""
+    import importlib.util
+    from pathlib import Path
+
+    from detector.cli import main
+    from detector.pipeline import load_detector
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "eval_split.py"
+    spec = importlib.util.spec_from_file_location("eval_split", path)
+    es = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(es)
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    assert main(["simulate", "--config", str(cfg), "--out", str(tmp_path / "d"), "--seed", "1"]) == 0
+    det = load_detector("default")
+    c = es.score_capture(str(tmp_path / "d" / "cap00000.sigmf-meta"), det, 40e6)
+    assert c["cal_jam"] >= 60 and c["cal_jam_called"] == c["cal_jam"] and c["cal_missed"] == 0
+    assert c["uncal_jam"] == c["cal_jam"] and c["uncal_missed"] == 0
+    x, fs, _, dt = es._read(str(tmp_path / "d" / "cap00000.sigmf-meta"), 40e6)
+    assert fs == 40e6 and dt == "cf32_le" and abs(x.size - 40e-3 * 40e6) <= 2
+    # cap00001 is recorded at 7.68 Msps: not upsampled
+    assert es.score_capture(str(tmp_path / "d" / "cap00001.sigmf-meta"), det, 40e6) == {"skipped_slower": 1}
