@@ -121,7 +121,7 @@ def test_real_capture_without_or_with_a_wrong_centre_frequency(name):
 @pytest.mark.parametrize("name", sorted(REAL_PCI))
 def test_real_capture_under_a_higher_noise_floor(name):
     # the same cells through a noisier receiver: white noise 5 and 10 dB over each recording's
-    # whole power (its SSB then ~-2 to +8 dB over the noise: a weak cell, not a jammed one).
+    # whole power (its SSB then ~-2 to +12 dB over the noise: a weak cell, not a jammed one).
     # The receiver's noise is white across the band, so the null REs and the band beside the
     # SSB rise together and nothing stands out as interference (measured at stop 51: 24 of 24
     # such recordings, 3 noise draws each, the right PCI, none jammed by `replay`). The shipped
@@ -3623,7 +3623,8 @@ def test_a_clean_cell_makes_no_offtime_cell_of_its_own(tmp_path, capsys):
     46.08 Msps, 15 kHz, no neighbour) made a cell of the serving N_ID2 at one PSS peak beside
     the cell's own (rho2 0.30, its SSS margin 1.32): reported as an unsynchronised neighbour
     ("other cells seen: PCI 914"), it would have turned the uncalibrated band-excess verdicts
-    on a jammer there into "offtime_cell". With the one-SSB test it is not reported."""
+    on a jammer there into "offtime_cell". With the one-SSB test it is not reported. (`--n 1`
+    draws the same companion: only the jammers of the captures follow n.)"""
     cfg = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
     assert main(["simulate", "--config", str(cfg), "--out", str(tmp_path / "d"), "--seed", "1", "--n", "1"]) == 0
     meta = tmp_path / "d" / "cap00000-cal0.sigmf-meta"
