@@ -48,6 +48,9 @@ class FileSummary:
     pcis: list = field(default_factory=list)
     # PCI -> off the serving cell's timing: the other cells the searches reported (receiver.cells_seen)
     other_cells: dict = field(default_factory=dict)
+    # the cells the site baseline knows (its cells and neighbours) where the recording was scored
+    # calibrated: an other cell not among them is new since the calibration
+    site_cells: set = field(default_factory=set)
     scs_khz: Optional[int] = None
     ssb_freq_hz: Optional[float] = None
     ssb_offset_hz: Optional[float] = None  # SSB centre minus capture centre
@@ -118,8 +121,12 @@ class FileSummary:
                       f"cancelled (uncalibrated: calibrate the site to tell a fake SSB from a neighbour)")
         others = {p: off for p, off in self.other_cells.items() if p not in self.pcis}
         if others:
-            notes += "; other cells seen: PCI " + ", ".join(
-                f"{p}" + (" (off the serving cell's timing)" if off else "") for p, off in sorted(others.items()))
+            def what(p: int, off: bool) -> str:
+                tags = (["off the serving cell's timing"] if off else []) + (
+                    ["not in the site baseline"] if self.site_cells and p not in self.site_cells else [])
+                return f"{p}" + (f" ({'; '.join(tags)})" if tags else "")
+
+            notes += "; other cells seen: PCI " + ", ".join(what(p, off) for p, off in sorted(others.items()))
         if self.band_excess_offtime:
             notes += (f"; {self.band_excess_offtime} SSB(s) with interference in the SSB's band beside a co-channel "
                       f"cell not synchronised with the serving one (seen by the search, or on part of the SSB's "
@@ -282,6 +289,8 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
         summary.ssb_freq_hz = (center + rx.offset_hz) if center else None
         summary.ssb_offset_hz = rx.offset_hz
     base = baseline.lookup(rx.scs_khz, m.sample_rate_hz, m.datatype) if (baseline and rx.scs_khz) else None
+    if base is not None:
+        summary.site_cells.update(int(p) for p in list(base.pcis) + list(base.neighbours))
     if base is not None or not summary.mode:
         summary.mode = "calibrated" if base is not None else "uncalibrated"
     if baseline is not None and rx.scs_khz and base is None:

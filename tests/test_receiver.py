@@ -3538,7 +3538,9 @@ def test_a_neighbour_of_the_cells_nid2_beside_its_peaks_is_an_offtime_cell(offse
 def test_the_replay_summary_names_the_other_cells_the_searches_saw(tmp_path):
     """receiver.Receiver.cells_seen -> FileSummary.other_cells: a recording with a
     co-timed neighbour 6 dB down and one with none; the summary line names the
-    neighbour (not the serving cell), and says nothing of other cells without one."""
+    neighbour (not the serving cell), and says nothing of other cells without one.
+    Scored calibrated, a cell the site baseline does not list is "not in the site
+    baseline" (FileSummary.site_cells): new since the calibration."""
     from detector.replay import FileSummary, replay
 
     cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(4,), period_ms=(5.0,), duration_ms=20.0,
@@ -3561,6 +3563,18 @@ def test_the_replay_summary_names_the_other_cells_the_searches_saw(tmp_path):
     line = FileSummary(file="x", ok=True, seconds=0.02, pcis=[5], scs_khz=30, ssbs=4, mode="uncalibrated",
                        other_cells={5: False, 9: True, 7: False}).line()
     assert "other cells seen: PCI 7, 9 (off the serving cell's timing)" in line
+    # scored calibrated: a cell the site baseline does not know is new since the calibration
+    line = FileSummary(file="x", ok=True, seconds=0.02, pcis=[5], scs_khz=30, ssbs=4, mode="calibrated",
+                       other_cells={5: False, 9: True, 7: False}, site_cells={5, 7}).line()
+    assert "other cells seen: PCI 7, 9 (off the serving cell's timing; not in the site baseline)" in line
+    # the recording with the neighbour, calibrated on the one without it, and on itself
+    from detector.replay import calibrate
+
+    for cal, new in (("alone", True), ("nb", False)):
+        base = calibrate([str(tmp_path / f"{cal}.sigmf-meta")], err=io.StringIO())
+        s, = replay([str(tmp_path / "nb.sigmf-meta")], None, err=io.StringIO(), baseline=base)
+        assert s.mode == "calibrated" and s.other_cells == {p.neighbour["pci"]: False}
+        assert ("not in the site baseline" in s.line()) == new, cal
 
 
 def test_near_same_nid2_peaks_are_local_maxima_beside_loud_peaks():
