@@ -1011,12 +1011,12 @@ class Daemon:
         seen = getattr(rx, "cells_seen", None)
         if not seen:
             return
-        known = self.totals.other_cells
-        for p, off in seen.items():
-            if p not in known or (off and not known[p]):
-                log.info("another cell on the channel: PCI %d%s (serving PCI %s)", p,
-                         " (off the serving cell's timing)" if off else "", getattr(rx, "pci", None))
-                known[p] = known.get(p, False) or bool(off)
+        from .receiver import merge_cells
+
+        for p in merge_cells(self.totals.other_cells, seen):
+            log.info("another cell on the channel: PCI %d%s (serving PCI %s)", p,
+                     " (off the serving cell's timing)" if self.totals.other_cells[p] else "",
+                     getattr(rx, "pci", None))
 
     def _reset_receiver(self, rx) -> None:
         self._note_cells(rx)

@@ -845,6 +845,18 @@ def _fine_steps(x, X, fs_hz, n_out, center_freq_hz, cfg, scs, off, hyp):
                                       cfg.acq_single_threshold if OFFTIME_SINGLE_SSB else 0.0))
 
 
+def merge_cells(into: dict[int, bool], cells: dict[int, bool]) -> list[int]:
+    """Merge ``cells`` (PCI -> seen off the serving cell's timing, as
+    ``Receiver.cells_seen``) into ``into``, a cell off-timing once staying so;
+    returns the PCIs it added or first marked off-timing, in ``cells``' order."""
+    changed = []
+    for p, off in cells.items():
+        if p not in into or (off and not into[p]):
+            changed.append(p)
+        into[p] = into.get(p, False) or bool(off)
+    return changed
+
+
 COTIMED_ROUNDS = 2  # rounds of _cancel_cotimed: each cell's SSS decided with the others' taken out
 
 
@@ -2175,9 +2187,8 @@ class Receiver:
     def _note_cells(self, acq: Acquisition) -> None:
         """Add the cells a search reported beside its own to ``cells_seen`` (once per search
         result, from _search_done)."""
-        for p in list(acq.others) + list(acq.offtime_cells):
-            if p != acq.pci:
-                self.cells_seen[int(p)] = self.cells_seen.get(int(p), False) or p in acq.offtime_cells
+        merge_cells(self.cells_seen, {int(p): p in acq.offtime_cells
+                                      for p in list(acq.others) + list(acq.offtime_cells) if p != acq.pci})
 
     def _lock(self, acq: Acquisition, block_start: int) -> None:
         self.acq = acq

@@ -18,7 +18,7 @@ from signals import iq as iqio
 from .baseline import SiteBaseline
 from .pipeline import ScoringPipeline, calibration_observations, config_baseline
 from .progress import Progress
-from .receiver import ReceiverConfig
+from .receiver import ReceiverConfig, merge_cells
 
 # The blocks a recording is read in: a quarter second of stream (at 30.72 Msps 7.68 M samples,
 # views of the memory map, converted only where the receiver looks), at most 2^23 samples. The
@@ -279,8 +279,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
         img = 10 * math.log10(rx.iq_image_power_ratio)
         summary.iq_image_dbc = img if summary.iq_image_dbc is None else max(summary.iq_image_dbc, img)
     summary.iq_swapped = summary.iq_swapped or rx.iq_swap_detected
-    for p, off in rx.cells_seen.items():
-        summary.other_cells[p] = summary.other_cells.get(p, False) or off
+    merge_cells(summary.other_cells, rx.cells_seen)
     if rx.pci is not None:
         summary.ssb_outside_band = summary.ssb_outside_band or not rx.ssb_in_band
         if rx.pci not in summary.pcis:
