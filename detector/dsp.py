@@ -601,6 +601,18 @@ def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: in
     return ph, idx
 
 
+def _usable_hz(fs_hz: float, passband_hz: float | None, skirt_hz: float | None) -> float:
+    """The half width of the recorded band that holds the receiver's noise (Hz):
+    BAND_FLOOR_NYQUIST_FRACTION of Nyquist, within the passband and before the skirt
+    where those were found."""
+    usable = BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2
+    if passband_hz is not None:
+        usable = min(usable, round((passband_hz - PASSBAND_MARGIN * fs_hz) / 1e3) * 1e3)
+    if skirt_hz is not None:
+        usable = min(usable, round(skirt_hz / 1e3) * 1e3)
+    return usable
+
+
 def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
                       scs_khz: int, passband_hz: float | None = None,
                       skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -625,6 +637,8 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     xs : complex64, shape (m, n) -- windows at ``fs_hz``, each with an SSB
         whose first CP starts at sample ``first`` (may be fractional)
     ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
+    passband_hz, skirt_hz : as for :func:`band_floor_per_re` (no bin outside the
+        band that holds the receiver's noise)
     passband_hz : the half width of the band that holds the receiver's noise
         (:func:`passband_half_width_hz`; None: all of it)
     skirt_hz : where the receiver's filter skirt begins (:func:`skirt_half_width_hz`;
@@ -640,11 +654,7 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     m, n = xs.shape
     n_fft = int(round(fs_hz / (scs_khz * 1e3)))
     off = round(float(ssb_offset_hz) / BAND_FLOOR_OFFSET_STEP_HZ) * BAND_FLOOR_OFFSET_STEP_HZ
-    usable = BAND_FLOOR_NYQUIST_FRACTION * fs_hz / 2
-    if passband_hz is not None:
-        usable = min(usable, round((passband_hz - PASSBAND_MARGIN * fs_hz) / 1e3) * 1e3)
-    if skirt_hz is not None:
-        usable = min(usable, round(skirt_hz / 1e3) * 1e3)
+    usable = _usable_hz(fs_hz, passband_hz, skirt_hz)
     ph, idx = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz), float(usable))
     n_b = idx.size
     # each symbol's FFT window starts mid-CP: robust to a co-channel cell arriving a little early
@@ -658,6 +668,66 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     k = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_b - 1)))
     floor = np.partition(e, k, axis=1)[:, k] / (4 * n_fft * BAND_FLOOR_BIAS)  # per symbol, unitary FFT
     return floor * (ssb_rate_hz(scs_khz) / fs_hz), np.full(m, n_b, np.int64)
+
+
+# Where the recording holds no band beside the SSB (30 kHz SCS at 7.68 Msps: the SSB's 7.2 MHz
+# fill 94 % of it), the floor is taken in the SSB's own band just before it: the samples
+# between the window's start and PRE_FLOOR_GUARD SSB-rate samples before the SSB's first CP (the
+# tracker's search range and a channel's early paths; a reactive jammer comes on after the
+# SSB's start, so not there), one FFT at the input rate, the bins within the SSB's 240
+# subcarriers less PRE_FLOOR_EDGE_SC each side; the PRE_FLOOR_PERCENTILE-th percentile of their
+# energy, unbiased for white noise (an exponential's: -ln(1 - p)). The serving cell's traffic in
+# the symbol before, or another SSB there (Case B's back-to-back pairs), raises the bins: the
+# floor then reads high, the safe side. Its spread, as the bins of the band floor's estimator
+# that would give it (BAND_FLOOR_REL_VAR), is returned beside it for band_excess's z.
+PRE_FLOOR_GUARD = 24  # SSB-rate samples: the tracker's +-8, a TDL channel's early paths (~1 us at 7.68 Msps)
+PRE_FLOOR_EDGE_SC = 6
+PRE_FLOOR_PERCENTILE = 25.0
+PRE_FLOOR_MIN_BINS = 32
+PRE_FLOOR_REL_VAR_BAND = 1.3  # pipeline.BAND_FLOOR_REL_VAR: what the spread is expressed in
+
+
+def pre_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
+                     scs_khz: int, passband_hz: float | None = None,
+                     skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The noise floor in the SSB's band just before it, per RE of the SSB grid
+    (:func:`ssb_grids_at`'s units; see PRE_FLOOR_GUARD).
+
+    Parameters
+    ----------
+    xs : complex64, shape (m, n) -- windows at ``fs_hz`` (DC offset removed), each
+        with an SSB whose first CP starts at sample ``first`` (may be fractional)
+    ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
+
+    Returns
+    -------
+    floor : float64 (m,) -- NaN where fewer than PRE_FLOOR_MIN_BINS bins are there
+    n_bins : int64 (m,) -- the band floor's bin count of the same spread
+        (PRE_FLOOR_REL_VAR_BAND / the relative variance of this estimate)
+    """
+    m = xs.shape[0]
+    ratio = fs_hz / ssb_rate_hz(scs_khz)
+    n_pre = int(math.floor(first - PRE_FLOOR_GUARD * ratio))
+    half = (120 - PRE_FLOOR_EDGE_SC) * scs_khz * 1e3
+    if m == 0 or n_pre <= 0:
+        return np.full(m, np.nan), np.zeros(m, np.int64)
+    f_abs = np.fft.fftfreq(n_pre, 1.0 / fs_hz)  # in the recorded band
+    f = (f_abs - ssb_offset_hz + fs_hz / 2) % fs_hz - fs_hz / 2  # from the SSB centre
+    idx = np.flatnonzero((np.abs(f) < half) & (np.abs(f_abs) < _usable_hz(fs_hz, passband_hz, skirt_hz))
+                         & (np.abs(f_abs) > BAND_FLOOR_DC_BINS * fs_hz / n_pre))
+    n_b = idx.size
+    if n_b < PRE_FLOOR_MIN_BINS:
+        return np.full(m, np.nan), np.zeros(m, np.int64)
+    v = np.take(_fft(np.ascontiguousarray(xs[:, :n_pre]), 1, True), idx, axis=1)
+    e = v.real.astype(np.float64) ** 2 + v.imag.astype(np.float64) ** 2
+    p = PRE_FLOOR_PERCENTILE / 100.0
+    k = int(round(p * (n_b - 1)))
+    q = -math.log(1.0 - p)  # the exponential's p-quantile per unit mean
+    floor = np.partition(e, k, axis=1)[:, k] / (n_pre * q)  # unitary FFT
+    # the relative variance of a sample quantile: p (1 - p) / (n f(q)^2 q^2), f(q) = 1 - p
+    rel_var = p / ((1.0 - p) * n_b * q * q)
+    n_eq = max(1, int(round(PRE_FLOOR_REL_VAR_BAND / rel_var)))
+    return floor / ratio, np.full(m, n_eq, np.int64)
 
 
 NULL_RE_SYMBOLS = (0, 2)  # the SSB symbols that hold null REs (TS 38.211 §7.4.3.1, Table 7.4.3.1-1)

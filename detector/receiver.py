@@ -1295,8 +1295,10 @@ class SSBObservation:
     clip_fraction: float = 0.0
     clip_floor_per_re: float = 0.0
     # the noise floor of the spectrum around the SSB during its symbols, per RE of the grid
-    # (dsp.band_floor_per_re; NaN where the capture holds too little of it) and the bins
-    # it was taken from: what an interferer confined to the SSB's band does not raise
+    # (dsp.band_floor_per_re; where the capture holds too little of it, the floor in the SSB's
+    # band just before it, dsp.pre_floor_per_re; NaN where neither is there) and the bins it
+    # was taken from (the pre-SSB floor: the band floor's bin count of the same spread): what
+    # an interferer confined to the SSB's band (or to its time) does not raise
     band_floor_per_re: float = float("nan")
     band_floor_bins: int = 0
     # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the
@@ -2298,8 +2300,7 @@ class Receiver:
         first = self._window_in()[0]  # the SSB's start in each window (within a sample)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            fl, nc = dsp.band_floor_per_re(x[None], first, self.fs, center, self.scs_khz, self.passband_hz,
-                                           self.skirt_hz)
+            fl, nc = self._floors(x[None], first, center)
             return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
                     (float(fl[0]), int(nc[0])), x)
         k0, w = rot
@@ -2326,14 +2327,26 @@ class Receiver:
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
-            fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz,
-                                           self.skirt_hz)
+            fl, nc = self._floors(xs, first, center)
             for i, s0 in enumerate(starts):
                 self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])),
                                                  xs[i])
             hit = self._bands.pop((w0, length, k0))
         y0, n_bad, valid, clip, floor, x = hit
         return y0, w, n_bad, valid, clip, k0, floor, x
+
+    def _floors(self, xs: np.ndarray, first: float, center: float) -> tuple[np.ndarray, np.ndarray]:
+        """The floor the null REs are held against, per window (m,) and its bins:
+        dsp.band_floor_per_re, or where the recording holds too little band beside
+        the SSB, dsp.pre_floor_per_re (the SSB's band just before it)."""
+        fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz, self.skirt_hz)
+        bad = np.isnan(fl)
+        if bad.any():
+            pf, pn = dsp.pre_floor_per_re(xs[bad], first, self.fs, center, self.scs_khz, self.passband_hz,
+                                          self.skirt_hz)
+            fl, nc = fl.copy(), nc.copy()
+            fl[bad], nc[bad] = pf, pn
+        return fl, nc
 
     def _slot_period(self, ib: int) -> tuple[float, int]:
         """(The period of slot ``ib``'s SSBs in samples as the stream's sample clock

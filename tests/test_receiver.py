@@ -2467,6 +2467,34 @@ def test_band_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
     assert np.all(np.isnan(f2)) and np.all(c2 < dsp.BAND_FLOOR_MIN_BINS)
 
 
+@pytest.mark.parametrize("fs_hz, scs_khz, off_hz", [(7.68e6, 30, 0.0), (7.68e6, 30, 60e3), (3.84e6, 15, -30e3)])
+def test_pre_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
+    """dsp.pre_floor_per_re (a recording that holds nothing beside the SSB): in the
+    grid's units, unbiased on white noise; taken before the SSB alone (noise 10 dB
+    louder from the SSB's start on leaves it); a window too short for it: NaN."""
+    rng = np.random.default_rng(5)
+    n_win = 64
+    rate = dsp.ssb_rate_hz(scs_khz)
+    first = 106.0 * fs_hz / rate
+    n = int(np.ceil(dsp.SSB_LEN * fs_hz / rate + 2 * first))
+    x = ((rng.standard_normal(n * n_win) + 1j * rng.standard_normal(n * n_win)) * 0.3).astype(np.complex64)
+    xs = x.reshape(n_win, n)
+    floor, n_eq = dsp.pre_floor_per_re(xs, first, fs_hz, off_hz, scs_khz)
+    assert np.all(np.isfinite(floor)) and np.all(n_eq >= 1)
+    grid_e = np.mean([np.mean(np.abs(dsp.ssb_grid_at(dsp.extract_band(r, fs_hz, off_hz, rate), first * rate / fs_hz)) ** 2)
+                      for r in xs])
+    assert abs(10 * np.log10(floor.mean() / grid_e)) < 0.5
+    # its spread is what n_eq says (the band floor's relative variance over its bins)
+    rel_sd = np.std(floor / grid_e)
+    assert 0.6 < rel_sd / np.sqrt(dsp.PRE_FLOOR_REL_VAR_BAND / n_eq[0]) < 1.5
+    loud = xs.copy()
+    loud[:, int(first) - 2 :] *= np.float32(10 ** 0.5)
+    f_loud, _ = dsp.pre_floor_per_re(loud, first, fs_hz, off_hz, scs_khz)
+    np.testing.assert_array_equal(f_loud, floor)
+    short, _ = dsp.pre_floor_per_re(xs, 20.0 * fs_hz / rate, fs_hz, off_hz, scs_khz)
+    assert np.all(np.isnan(short))
+
+
 def test_passband_of_a_recording_that_holds_noise_over_part_of_its_band():
     """dsp.passband_half_width_hz: white noise over the whole band -> fs / 2; the same
     noise resampled from 30.72 Msps to a higher rate holds nothing beyond +-15.36 MHz;
@@ -2572,6 +2600,42 @@ def test_a_clean_cell_through_an_analog_filter_short_of_nyquist_is_not_jammed():
     recs = [r for r in pipe.push(y) + pipe.flush() if r["valid"]]
     assert len(recs) >= 20 and all(r["pci"] == p.pci for r in recs)
     assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
+
+
+@pytest.mark.parametrize("jammer, case", [("reactive", "C"), ("reactive", "B"), ("ssb_band_noise", "C"), (None, "C"),
+                                          (None, "B")])
+def test_interference_confined_to_the_ssbs_time_is_jammed_where_the_ssb_fills_the_band(jammer, case):
+    """receiver._floors: at 7.68 Msps a 30 kHz SSB leaves no band beside it, and
+    the floor the null REs are held against is the SSB's band just before it
+    (dsp.pre_floor_per_re). A reactive jammer at SJNR 18 dB under a 30 dB cell
+    comes on with the SSB: every SSB jammed by the band-excess rule
+    (uncalibrated, where the model alone found none of them before) -- but for
+    the second SSB of each Case B pair, which follows the first with no gap (its
+    floor reads the first one's PBCH: high, no verdict from it); SSB-band noise
+    that is on all the time raises that floor too (at this rate it is the noise
+    floor: the rule does not fire), and a clean recording has none."""
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None, traffic=None, case=case)
+    if jammer is not None:
+        p = dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": 18.0})
+    x = simulate_capture(p, np.random.default_rng(22)).iq
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    assert len(recs) >= 16 and all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
+    fired = [r for r in recs if "band_excess_db" in r]
+    if jammer == "reactive":
+        after_gap = [r for r in recs if case == "C" or r["ssb_index"] % 2 == 0]
+        assert all(r["jammed"] and "band_excess_db" in r for r in after_gap)
+        assert all(-20.5 < r["band_excess_db"] < -16.0 for r in fired)  # ~ -SJNR
+    else:
+        assert not fired
+        if jammer is None:
+            assert not any(r["jammed"] for r in recs)
 
 
 @pytest.mark.parametrize("jammer", ["ssb_band_noise", "reactive", "barrage", None])
