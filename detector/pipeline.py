@@ -648,11 +648,15 @@ def observation_band_excess(obs: list[SSBObservation], feats: np.ndarray, f_db: 
 # 2-3 CP late or early: 20-23 and 2-12 of 25 clean SSBs over -24 dB, uncalibrated, before the
 # search for such a cell, MISTIMED_CELL_RHO2, which holds in both modes). The
 # excess is relative to the cell and to the floor both, so a gain or noise floor that moves
-# between recordings leaves it; the leakage is a fixed fraction of the cell (EVM).
+# between recordings leaves it; the leakage is a fixed fraction of the cell (EVM). The margin
+# 6 -> 4 dB in stop 52: calibrated Pd at SJNR 15-30 dB 1577 -> 1590 of 1809 on the evaluation
+# split (reactive 144 -> 154), 331 -> 332 of 718 on the field captures, clean SSBs jammed
+# 7/2692 and 16/903 unchanged (bench/eval_split.py); receiver_eval.py loaded --sites 8 and
+# cells --sites 16 --extra 1 the same.
 AUX_BAND_ISR = "band_isr_db"
 BAND_ISR_NONE_DB = -60.0
 BAND_EXCESS_SITE_MIN_DB = -34.0
-BAND_EXCESS_SITE_MARGIN_DB = 6.0
+BAND_EXCESS_SITE_MARGIN_DB = 4.0
 
 
 def band_threshold_db(base: Optional[ConfigBaseline]) -> float:
