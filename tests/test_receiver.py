@@ -2602,6 +2602,26 @@ def test_a_clean_cell_through_an_analog_filter_short_of_nyquist_is_not_jammed():
     assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
 
 
+def _static_cell_uncalibrated(fs_hz, jammer, **changes):
+    """Records (valid, uncalibrated, shipped model) of a 30 dB cell (30 kHz SCS, 8 SSBs
+    per 5 ms, 20 ms, no multipath, neighbour or impairments; ``changes`` on its
+    params) under ``jammer`` at SJNR 18 dB (None: clean), and the cell's params."""
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(sample_rates_hz=(fs_hz,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None, **changes)
+    if jammer is not None:
+        p = dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": 18.0})
+    x = simulate_capture(p, np.random.default_rng(22)).iq
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+    assert all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
+    return recs, p
+
+
 @pytest.mark.parametrize("jammer, case", [("reactive", "C"), ("reactive", "B"), ("ssb_band_noise", "C"), (None, "C"),
                                           (None, "B")])
 def test_interference_confined_to_the_ssbs_time_is_jammed_where_the_ssb_fills_the_band(jammer, case):
@@ -2614,19 +2634,8 @@ def test_interference_confined_to_the_ssbs_time_is_jammed_where_the_ssb_fills_th
     floor reads the first one's PBCH: high, no verdict from it); SSB-band noise
     that is on all the time raises that floor too (at this rate it is the noise
     floor: the rule does not fire), and a clean recording has none."""
-    from detector.pipeline import load_detector
-
-    cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
-                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
-    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None, traffic=None, case=case)
-    if jammer is not None:
-        p = dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": 18.0})
-    x = simulate_capture(p, np.random.default_rng(22)).iq
-    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
-    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
-    assert len(recs) >= 16 and all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
+    recs, _ = _static_cell_uncalibrated(7.68e6, jammer, traffic=None, case=case)
+    assert len(recs) >= 16
     fired = [r for r in recs if "band_excess_db" in r]
     if jammer == "reactive":
         after_gap = [r for r in recs if case == "C" or r["ssb_index"] % 2 == 0]
@@ -2645,19 +2654,8 @@ def test_interference_confined_to_the_ssb_band_is_jammed_uncalibrated(jammer):
     stand over the idle spectrum around the SSB, so every SSB is jammed. A
     barrage raises that spectrum too (no band excess: a weaker cell's SSB is
     what it looks like), and a clean recording has none."""
-    from detector.pipeline import load_detector
-
-    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
-                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
-    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None)
-    if jammer is not None:
-        p = dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": 18.0})
-    x = simulate_capture(p, np.random.default_rng(22)).iq
-    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
-    recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
-    assert len(recs) >= 8 and all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
+    recs, _ = _static_cell_uncalibrated(23.04e6, jammer)
+    assert len(recs) >= 8
     fired = [r for r in recs if "band_excess_db" in r]
     if jammer in ("ssb_band_noise", "reactive"):
         assert all(r["jammed"] for r in recs) and fired
