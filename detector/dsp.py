@@ -312,6 +312,7 @@ BAND_FLOOR_NYQUIST_FRACTION = 0.8  # bins within this fraction of Nyquist (an SD
 BAND_FLOOR_DC_BINS = 3  # bins around the capture centre left out (LO leakage)
 BAND_FLOOR_PERCENTILE = 10.0  # the bins' energy percentile taken for the floor (traffic sits above)
 BAND_FLOOR_MIN_BINS = 48  # four RBs
+BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
 
 
 # The BAND_FLOOR_PERCENTILE-th percentile of a bin's mean energy over the 4 symbols for white
@@ -637,8 +638,6 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
     xs : complex64, shape (m, n) -- windows at ``fs_hz``, each with an SSB
         whose first CP starts at sample ``first`` (may be fractional)
     ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
-    passband_hz, skirt_hz : as for :func:`band_floor_per_re` (no bin outside the
-        band that holds the receiver's noise)
     passband_hz : the half width of the band that holds the receiver's noise
         (:func:`passband_half_width_hz`; None: all of it)
     skirt_hz : where the receiver's filter skirt begins (:func:`skirt_half_width_hz`;
@@ -679,12 +678,11 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
 # energy, unbiased for white noise (an exponential's: -ln(1 - p)). The serving cell's traffic in
 # the symbol before, or another SSB there (Case B's back-to-back pairs), raises the bins: the
 # floor then reads high, the safe side. Its spread, as the bins of the band floor's estimator
-# that would give it (BAND_FLOOR_REL_VAR), is returned beside it for band_excess's z.
+# that would give it (BAND_FLOOR_REL_VAR), is returned beside it for pipeline.band_excess's z.
 PRE_FLOOR_GUARD = 24  # SSB-rate samples: the tracker's +-8, a TDL channel's early paths (~1 us at 7.68 Msps)
 PRE_FLOOR_EDGE_SC = 6
 PRE_FLOOR_PERCENTILE = 25.0
 PRE_FLOOR_MIN_BINS = 32
-PRE_FLOOR_REL_VAR_BAND = 1.3  # pipeline.BAND_FLOOR_REL_VAR: what the spread is expressed in
 
 
 def pre_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
@@ -698,12 +696,14 @@ def pre_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: 
     xs : complex64, shape (m, n) -- windows at ``fs_hz`` (DC offset removed), each
         with an SSB whose first CP starts at sample ``first`` (may be fractional)
     ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
+    passband_hz, skirt_hz : as for :func:`band_floor_per_re` (no bin outside the
+        band that holds the receiver's noise)
 
     Returns
     -------
     floor : float64 (m,) -- NaN where fewer than PRE_FLOOR_MIN_BINS bins are there
     n_bins : int64 (m,) -- the band floor's bin count of the same spread
-        (PRE_FLOOR_REL_VAR_BAND / the relative variance of this estimate)
+        (BAND_FLOOR_REL_VAR / the relative variance of this estimate)
     """
     m = xs.shape[0]
     ratio = fs_hz / ssb_rate_hz(scs_khz)
@@ -726,7 +726,7 @@ def pre_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: 
     floor = np.partition(e, k, axis=1)[:, k] / (n_pre * q)  # unitary FFT
     # the relative variance of a sample quantile: p (1 - p) / (n f(q)^2 q^2), f(q) = 1 - p
     rel_var = p / ((1.0 - p) * n_b * q * q)
-    n_eq = max(1, int(round(PRE_FLOOR_REL_VAR_BAND / rel_var)))
+    n_eq = max(1, int(round(BAND_FLOOR_REL_VAR / rel_var)))
     return floor / ratio, np.full(m, n_eq, np.int64)
 
 

@@ -571,7 +571,7 @@ GAIN_STEP_MAX = 2
 GAIN_STEP_WINDOW = 32
 GAIN_STEP_REASON = "the receiver's gain changed inside the SSB (an AGC step): not scored"
 
-BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
+BAND_FLOOR_REL_VAR = dsp.BAND_FLOOR_REL_VAR  # the floor's relative variance x its bins
 
 
 def mistimed_readings(obs: SSBObservation, missing: Optional[float] = None) -> tuple[float, float]:

@@ -2486,7 +2486,7 @@ def test_pre_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
     assert abs(10 * np.log10(floor.mean() / grid_e)) < 0.5
     # its spread is what n_eq says (the band floor's relative variance over its bins)
     rel_sd = np.std(floor / grid_e)
-    assert 0.6 < rel_sd / np.sqrt(dsp.PRE_FLOOR_REL_VAR_BAND / n_eq[0]) < 1.5
+    assert 0.6 < rel_sd / np.sqrt(dsp.BAND_FLOOR_REL_VAR / n_eq[0]) < 1.5
     loud = xs.copy()
     loud[:, int(first) - 2 :] *= np.float32(10 ** 0.5)
     f_loud, _ = dsp.pre_floor_per_re(loud, first, fs_hz, off_hz, scs_khz)
