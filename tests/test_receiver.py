@@ -160,6 +160,35 @@ def test_real_capture_cut_at_its_ssb(name):
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
+@pytest.mark.parametrize("name", sorted(REAL_PCI))
+def test_real_capture_at_its_ssbs_own_rate(name):
+    # each recording tuned to its SSB and resampled to the SSB's own band (7.68 Msps at 30 kHz,
+    # 3.84 at 15 kHz: nothing beside the SSB, its null REs held against the floor just before
+    # it, dsp.pre_floor_per_re): the right PCI, not jammed; with noise gated on over the SSB's
+    # span (a reactive jammer) 12 dB under its power, jammed by the band-excess rule
+    m, x = _real(name)
+    base, _ = _score(x, m)
+    r0 = base[0]
+    rate = 7.68e6 if r0["scs_khz"] == 30 else 3.84e6
+    y = x * np.exp(-2j * np.pi * r0["ssb_offset_hz"] / m.sample_rate_hz * np.arange(x.size))
+    fr = Fraction(rate / m.sample_rate_hz).limit_denominator(2000)
+    z = resample_poly(y, fr.numerator, fr.denominator).astype(np.complex64)
+    m2 = dataclasses.replace(m, sample_rate_hz=rate, center_freq_hz=r0["ssb_freq_hz"])
+    recs, _ = _score(z, m2)
+    assert len(recs) == 1 and recs[0]["pci"] == REAL_PCI[name] and recs[0]["valid"]
+    assert not recs[0]["jammed"] and recs[0]["ssb_offset_hz"] == 0.0
+    s = recs[0]["sample"]
+    n_ssb = int(np.ceil(dsp.SSB_LEN * rate / dsp.ssb_rate_hz(r0["scs_khz"])))
+    p_ssb = float(np.mean(np.abs(z[s : s + n_ssb]) ** 2))
+    rng = np.random.default_rng(7)
+    w = np.zeros(z.size, np.complex64)
+    w[s : s + n_ssb] = (rng.standard_normal(n_ssb) + 1j * rng.standard_normal(n_ssb)) * np.sqrt(p_ssb / 2 * 10 ** -1.2)
+    jam, _ = _score(z + w, m2)
+    assert len(jam) == 1 and jam[0]["pci"] == REAL_PCI[name]
+    assert jam[0]["jammed"] and -15.0 < jam[0]["band_excess_db"] < -9.0
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-captures not present")
 @pytest.mark.parametrize("rate_hz", [19.5e6, 15.36e6])
 def test_real_capture_narrower_than_its_ssb_gives_no_false_cell(rate_hz):
     # the OAI recording (SSB 7.38 MHz off its centre) resampled so that the capture's band
