@@ -670,26 +670,56 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
 
 
 # Where the recording holds no band beside the SSB (30 kHz SCS at 7.68 Msps: the SSB's 7.2 MHz
-# fill 94 % of it), the floor is taken in the SSB's own band just before it: the samples
-# between the window's start and PRE_FLOOR_GUARD SSB-rate samples before the SSB's first CP (the
+# fill 94 % of it), the floor is taken in the SSB's own band just before it and just after it:
+# the window's samples up to PRE_FLOOR_GUARD SSB-rate samples before the SSB's first CP (the
 # tracker's search range and a channel's early paths; a reactive jammer comes on after the
-# SSB's start, so not there), one FFT at the input rate, the bins within the SSB's 240
-# subcarriers less PRE_FLOOR_EDGE_SC each side; the PRE_FLOOR_PERCENTILE-th percentile of their
-# energy, unbiased for white noise (an exponential's: -ln(1 - p)). The serving cell's traffic in
-# the symbol before, or another SSB there (Case B's back-to-back pairs), raises the bins: the
-# floor then reads high, the safe side. Its spread, as the bins of the band floor's estimator
-# that would give it (BAND_FLOOR_REL_VAR), is returned beside it for pipeline.band_excess's z.
+# SSB's start, so not there) and from POST_FLOOR_GUARD after its end (the channel's tail, a
+# reactive jammer's hold time), one FFT of each at the input rate, the bins within the SSB's
+# 240 subcarriers less PRE_FLOOR_EDGE_SC each side; the PRE_FLOOR_PERCENTILE-th percentile of
+# their energy, unbiased for white noise (an exponential's: -ln(1 - p)); the lower of the two.
+# The serving cell's traffic there, or another SSB (Case B's back-to-back pairs: the symbol
+# before the second of a pair is the first one's PBCH, the symbol after the first is the
+# second's PSS), raises a segment's bins: the other one then gives the floor, or both read
+# high, the safe side. Its spread, as the bins of the band floor's estimator that would give it
+# (BAND_FLOOR_REL_VAR), is returned beside it for pipeline.band_excess's z.
 PRE_FLOOR_GUARD = 24  # SSB-rate samples: the tracker's +-8, a TDL channel's early paths (~1 us at 7.68 Msps)
+POST_FLOOR_GUARD = 40  # SSB-rate samples: the channel's tail, a reactive jammer's hold (~5 us at 7.68 Msps)
 PRE_FLOOR_EDGE_SC = 6
 PRE_FLOOR_PERCENTILE = 25.0
 PRE_FLOOR_MIN_BINS = 32
 
 
-def pre_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
-                     scs_khz: int, passband_hz: float | None = None,
-                     skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The noise floor in the SSB's band just before it, per RE of the SSB grid
-    (:func:`ssb_grids_at`'s units; see PRE_FLOOR_GUARD).
+def _segment_floor(seg: np.ndarray, fs_hz: float, ssb_offset_hz: float, scs_khz: int, usable_hz: float):
+    """(floor per RE of the grid float64 (m,), its relative variance) of segments
+    ``seg`` complex64 (m, L) in the SSB's band (see PRE_FLOOR_GUARD); (None, 0) where
+    too few bins lie there."""
+    n_seg = seg.shape[1]
+    if n_seg <= 0:
+        return None, 0
+    f_abs = np.fft.fftfreq(n_seg, 1.0 / fs_hz)  # in the recorded band
+    f = (f_abs - ssb_offset_hz + fs_hz / 2) % fs_hz - fs_hz / 2  # from the SSB centre
+    half = (120 - PRE_FLOOR_EDGE_SC) * scs_khz * 1e3
+    idx = np.flatnonzero((np.abs(f) < half) & (np.abs(f_abs) < usable_hz)
+                         & (np.abs(f_abs) > BAND_FLOOR_DC_BINS * fs_hz / n_seg))
+    n_b = idx.size
+    if n_b < PRE_FLOOR_MIN_BINS:
+        return None, 0
+    v = np.take(_fft(np.ascontiguousarray(seg), 1, True), idx, axis=1)
+    e = v.real.astype(np.float64) ** 2 + v.imag.astype(np.float64) ** 2
+    p = PRE_FLOOR_PERCENTILE / 100.0
+    k = int(round(p * (n_b - 1)))
+    q = -math.log(1.0 - p)  # the exponential's p-quantile per unit mean
+    floor = np.partition(e, k, axis=1)[:, k] / (n_seg * q)  # unitary FFT
+    # the relative variance of a sample quantile: p (1 - p) / (n f(q)^2 q^2), f(q) = 1 - p
+    rel_var = p / ((1.0 - p) * n_b * q * q)
+    return floor * (ssb_rate_hz(scs_khz) / fs_hz), rel_var
+
+
+def adjacent_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
+                          scs_khz: int, passband_hz: float | None = None,
+                          skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The noise floor in the SSB's band just before and just after it (the lower),
+    per RE of the SSB grid (:func:`ssb_grids_at`'s units; see PRE_FLOOR_GUARD).
 
     Parameters
     ----------
@@ -701,33 +731,28 @@ def pre_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: 
 
     Returns
     -------
-    floor : float64 (m,) -- NaN where fewer than PRE_FLOOR_MIN_BINS bins are there
+    floor : float64 (m,) -- NaN where neither segment holds PRE_FLOOR_MIN_BINS bins
     n_bins : int64 (m,) -- the band floor's bin count of the same spread
         (BAND_FLOOR_REL_VAR / the relative variance of this estimate)
     """
-    m = xs.shape[0]
+    m, n = xs.shape
     ratio = fs_hz / ssb_rate_hz(scs_khz)
+    usable = _usable_hz(fs_hz, passband_hz, skirt_hz)
+    if m == 0:
+        return np.full(m, np.nan), np.zeros(m, np.int64)
     n_pre = int(math.floor(first - PRE_FLOOR_GUARD * ratio))
-    half = (120 - PRE_FLOOR_EDGE_SC) * scs_khz * 1e3
-    if m == 0 or n_pre <= 0:
+    post0 = int(math.ceil(first + (SSB_LEN + POST_FLOOR_GUARD) * ratio))
+    got = [_segment_floor(seg, fs_hz, ssb_offset_hz, scs_khz, usable)
+           for seg in (xs[:, : max(n_pre, 0)], xs[:, min(post0, n) :])]
+    got = [g for g in got if g[0] is not None]
+    if not got:
         return np.full(m, np.nan), np.zeros(m, np.int64)
-    f_abs = np.fft.fftfreq(n_pre, 1.0 / fs_hz)  # in the recorded band
-    f = (f_abs - ssb_offset_hz + fs_hz / 2) % fs_hz - fs_hz / 2  # from the SSB centre
-    idx = np.flatnonzero((np.abs(f) < half) & (np.abs(f_abs) < _usable_hz(fs_hz, passband_hz, skirt_hz))
-                         & (np.abs(f_abs) > BAND_FLOOR_DC_BINS * fs_hz / n_pre))
-    n_b = idx.size
-    if n_b < PRE_FLOOR_MIN_BINS:
-        return np.full(m, np.nan), np.zeros(m, np.int64)
-    v = np.take(_fft(np.ascontiguousarray(xs[:, :n_pre]), 1, True), idx, axis=1)
-    e = v.real.astype(np.float64) ** 2 + v.imag.astype(np.float64) ** 2
-    p = PRE_FLOOR_PERCENTILE / 100.0
-    k = int(round(p * (n_b - 1)))
-    q = -math.log(1.0 - p)  # the exponential's p-quantile per unit mean
-    floor = np.partition(e, k, axis=1)[:, k] / (n_pre * q)  # unitary FFT
-    # the relative variance of a sample quantile: p (1 - p) / (n f(q)^2 q^2), f(q) = 1 - p
-    rel_var = p / ((1.0 - p) * n_b * q * q)
-    n_eq = max(1, int(round(BAND_FLOOR_REL_VAR / rel_var)))
-    return floor / ratio, np.full(m, n_eq, np.int64)
+    rel_var = max(v for _, v in got)
+    floor = np.min([f for f, _ in got], axis=0)
+    if len(got) == 2:
+        # the lower of two estimates reads low by ~sd / sqrt(pi) on white noise
+        floor = floor / (1.0 - math.sqrt(rel_var / math.pi))
+    return floor, np.full(m, max(1, int(round(BAND_FLOOR_REL_VAR / rel_var))), np.int64)
 
 
 NULL_RE_SYMBOLS = (0, 2)  # the SSB symbols that hold null REs (TS 38.211 §7.4.3.1, Table 7.4.3.1-1)

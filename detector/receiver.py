@@ -1296,9 +1296,9 @@ class SSBObservation:
     clip_floor_per_re: float = 0.0
     # the noise floor of the spectrum around the SSB during its symbols, per RE of the grid
     # (dsp.band_floor_per_re; where the capture holds too little of it, the floor in the SSB's
-    # band just before it, dsp.pre_floor_per_re; NaN where neither is there) and the bins it
-    # was taken from (the pre-SSB floor: the band floor's bin count of the same spread): what
-    # an interferer confined to the SSB's band (or to its time) does not raise
+    # band just before and after it, dsp.adjacent_floor_per_re; NaN where neither is there) and
+    # the bins it was taken from (that floor: the band floor's bin count of the same spread):
+    # what an interferer confined to the SSB's band (or to its time) does not raise
     band_floor_per_re: float = float("nan")
     band_floor_bins: int = 0
     # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the
@@ -2338,12 +2338,12 @@ class Receiver:
     def _floors(self, xs: np.ndarray, first: float, center: float) -> tuple[np.ndarray, np.ndarray]:
         """The floor the null REs are held against, per window (m,) and its bins:
         dsp.band_floor_per_re, or where the recording holds too little band beside
-        the SSB, dsp.pre_floor_per_re (the SSB's band just before it)."""
+        the SSB, dsp.adjacent_floor_per_re (the SSB's band just before and after it)."""
         fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz, self.skirt_hz)
         bad = np.isnan(fl)
         if bad.any():
-            pf, pn = dsp.pre_floor_per_re(xs[bad], first, self.fs, center, self.scs_khz, self.passband_hz,
-                                          self.skirt_hz)
+            pf, pn = dsp.adjacent_floor_per_re(xs[bad], first, self.fs, center, self.scs_khz, self.passband_hz,
+                                               self.skirt_hz)
             fl, nc = fl.copy(), nc.copy()
             fl[bad], nc[bad] = pf, pn
         return fl, nc
