@@ -164,8 +164,8 @@ def test_real_capture_cut_at_its_ssb(name):
 def test_real_capture_at_its_ssbs_own_rate(name):
     # each recording tuned to its SSB and resampled to the SSB's own band (7.68 Msps at 30 kHz,
     # 3.84 at 15 kHz: nothing beside the SSB, its null REs held against the floor just before
-    # it, dsp.adjacent_floor_per_re): the right PCI, not jammed; with noise gated on over the SSB's
-    # span (a reactive jammer) 12 dB under its power, jammed by the band-excess rule
+    # and after it, dsp.adjacent_floor_per_re): the right PCI, not jammed; with noise gated on
+    # over the SSB's span (a reactive jammer) 12 dB under its power, jammed by the band-excess rule
     m, x = _real(name)
     base, _ = _score(x, m)
     r0 = base[0]
@@ -2638,7 +2638,7 @@ def test_a_clean_cell_through_an_analog_filter_short_of_nyquist_is_not_jammed():
 def _static_cell_uncalibrated(fs_hz, jammer, **changes):
     """Records (valid, uncalibrated, shipped model) of a 30 dB cell (30 kHz SCS, 8 SSBs
     per 5 ms, 20 ms, no multipath, neighbour or impairments; ``changes`` on its
-    params) under ``jammer`` at SJNR 18 dB (None: clean), and the cell's params."""
+    params) under ``jammer`` at SJNR 18 dB (None: clean)."""
     from detector.pipeline import load_detector
 
     cfg = SimConfig(sample_rates_hz=(fs_hz,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
@@ -2652,7 +2652,7 @@ def _static_cell_uncalibrated(fs_hz, jammer, **changes):
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
     recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
     assert all(r["pci"] == p.pci and r["mode"] == "uncalibrated" for r in recs)
-    return recs, p
+    return recs
 
 
 @pytest.mark.parametrize("jammer, case", [("reactive", "C"), ("reactive", "B"), ("ssb_band_noise", "C"), (None, "C"),
@@ -2668,7 +2668,7 @@ def test_interference_confined_to_the_ssbs_time_is_jammed_where_the_ssb_fills_th
     floor); SSB-band noise that is on all the time raises that floor too (at this
     rate it is the noise floor: the rule does not fire), and a clean recording has
     none."""
-    recs, _ = _static_cell_uncalibrated(7.68e6, jammer, traffic=None, case=case)
+    recs = _static_cell_uncalibrated(7.68e6, jammer, traffic=None, case=case)
     assert len(recs) >= 16
     fired = [r for r in recs if "band_excess_db" in r]
     if jammer == "reactive":
@@ -2687,7 +2687,7 @@ def test_interference_confined_to_the_ssb_band_is_jammed_uncalibrated(jammer):
     stand over the idle spectrum around the SSB, so every SSB is jammed. A
     barrage raises that spectrum too (no band excess: a weaker cell's SSB is
     what it looks like), and a clean recording has none."""
-    recs, _ = _static_cell_uncalibrated(23.04e6, jammer)
+    recs = _static_cell_uncalibrated(23.04e6, jammer)
     assert len(recs) >= 8
     fired = [r for r in recs if "band_excess_db" in r]
     if jammer in ("ssb_band_noise", "reactive"):
