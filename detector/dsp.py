@@ -687,6 +687,7 @@ POST_FLOOR_GUARD = 40  # SSB-rate samples: the channel's tail, a reactive jammer
 PRE_FLOOR_EDGE_SC = 6
 PRE_FLOOR_PERCENTILE = 25.0
 PRE_FLOOR_MIN_BINS = 32
+ADJACENT_AGREE = 2.0  # the two segments' floors within this ratio: both the noise
 
 
 def _segment_floor(seg: np.ndarray, fs_hz: float, ssb_offset_hz: float, scs_khz: int, usable_hz: float):
@@ -748,10 +749,14 @@ def adjacent_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset
     if not got:
         return np.full(m, np.nan), np.zeros(m, np.int64)
     rel_var = max(v for _, v in got)
-    floor = np.min([f for f, _ in got], axis=0)
+    fl = np.array([f for f, _ in got])
+    floor = fl.min(axis=0)
     if len(got) == 2:
-        # the lower of two estimates reads low by ~sd / sqrt(pi) on white noise
-        floor = floor / (1.0 - math.sqrt(rel_var / math.pi))
+        # the lower of two estimates of one noise reads low by ~sd / sqrt(pi); where the
+        # two differ by more than ADJACENT_AGREE the higher holds something else and the
+        # lower is the noise's own estimate
+        same = fl.max(axis=0) <= ADJACENT_AGREE * floor
+        floor = np.where(same, floor / (1.0 - math.sqrt(rel_var / math.pi)), floor)
     return floor, np.full(m, max(1, int(round(BAND_FLOOR_REL_VAR / rel_var))), np.int64)
 
 
