@@ -690,7 +690,8 @@ PRE_FLOOR_MIN_BINS = 32
 ADJACENT_AGREE = 2.0  # the two segments' floors within this ratio: both the noise
 
 
-def _segment_floor(seg: np.ndarray, fs_hz: float, ssb_offset_hz: float, scs_khz: int, usable_hz: float):
+def _segment_floor(seg: np.ndarray, fs_hz: float, ssb_offset_hz: float, scs_khz: int,
+                   usable_hz: float) -> tuple[np.ndarray | None, float]:
     """(floor per RE of the grid float64 (m,), its relative variance) of segments
     ``seg`` complex64 (m, L) in the SSB's band (see PRE_FLOOR_GUARD); (None, 0) where
     too few bins lie there."""

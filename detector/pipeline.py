@@ -571,8 +571,6 @@ GAIN_STEP_MAX = 2
 GAIN_STEP_WINDOW = 32
 GAIN_STEP_REASON = "the receiver's gain changed inside the SSB (an AGC step): not scored"
 
-BAND_FLOOR_REL_VAR = dsp.BAND_FLOOR_REL_VAR  # the floor's relative variance x its bins
-
 
 def mistimed_readings(obs: SSBObservation, missing: Optional[float] = None) -> tuple[float, float]:
     """(early, late) dsp.mistimed_cell_rho2 of an observed SSB, computed once
@@ -598,7 +596,7 @@ def band_excess(null_db: np.ndarray, cell_db: np.ndarray, floor: np.ndarray,
     fl = np.asarray(floor, np.float64)
     ok = np.isfinite(fl) & (fl > 0)
     fl = np.where(ok, fl, 1.0)
-    sd = np.sqrt(1.0 / dsp.N_NULL_RES + BAND_FLOOR_REL_VAR / np.maximum(np.asarray(n_bins, np.float64), 1.0))
+    sd = np.sqrt(1.0 / dsp.N_NULL_RES + dsp.BAND_FLOOR_REL_VAR / np.maximum(np.asarray(n_bins, np.float64), 1.0))
     z = np.where(ok, (null / fl - 1.0) / sd, 0.0)
     ex = null - fl
     isr = np.where(ok & (ex > 0), 10 * np.log10(np.maximum(ex, 1e-300)) - np.asarray(cell_db, np.float64), -np.inf)
