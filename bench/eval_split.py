@@ -85,7 +85,10 @@ def score_capture(meta: str, det, rate_hz: Optional[float] = None) -> dict:
                     iqio.write_sigmf(f"{tmp}/cal{i}", y, fs, datatype="cf32_le", center_freq_hz=fc)
                     paths.append(f"{tmp}/cal{i}.sigmf-meta")
                 cals = paths
-            base = calibrate(cals)
+            # with the model the site is scored with, as `ssbwatch calibrate` does: its scores of
+            # the site's clean SSBs raise the site's thresholds, or hand the site to the classical
+            # detector where they reach past the raise (pipeline.site_clean_scores)
+            base = calibrate(cals, detector=det if hasattr(det, "weights_sha256") else None)
         if not base.configs:
             base = None
     scale = 1.0 if rate_hz is None else rate_hz / fs0
