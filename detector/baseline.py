@@ -92,6 +92,12 @@ class ConfigBaseline:
     # clean SSBs (their CLEAN_SCORE_QUANTILE; pipeline.site_clean_scores): the site's floor under
     # its thresholds (model.DTDDNNDetector.thresholds_at). Empty: the model's thresholds alone
     clean_scores: dict[str, list[float]] = field(default_factory=dict)
+    # cells the calibration's cell searches saw off the serving cell's timing (an unsynchronised
+    # neighbour: receiver.Acquisition.offtime_cells), neither the site's cells nor ``neighbours``:
+    # never cancelled (its SSB does not sit on the serving SSB's grid). A later search that locks
+    # onto one of them (two cells of similar power: which one a search finds first varies) is
+    # the site's neighbour, scored uncalibrated, not a cell new since the calibration
+    offtime_cells: list[int] = field(default_factory=list)
 
     def __post_init__(self):
         # (JSON object keys are strings)
@@ -118,7 +124,7 @@ class ConfigBaseline:
             view = self._views[ssb_index] = ConfigBaseline(
                 self.scs_khz, self.sample_rate_hz, self.datatype, self.n_ssb, self.noise_floor_db, self.pcis, stats,
                 self.neighbours, self.cancel_neighbour, ssb_freq_hz=self.ssb_freq_hz, ssb_offset_hz=self.ssb_offset_hz,
-                clean_scores=self.clean_scores)
+                clean_scores=self.clean_scores, offtime_cells=self.offtime_cells)
         return view
 
     def to_dict(self) -> dict:
@@ -151,6 +157,11 @@ class ConfigBaseline:
         return Baseline(median_db={n: self.stats[n].median for n in SITE_STATS},
                         spread_db={n: self.stats[n].spread for n in SITE_STATS},
                         not_site=frozenset({"pss_sss_gain_dev_db"}) if self.same_nid2_neighbour else frozenset())
+
+    def knows_cell(self, pci: int) -> bool:
+        """Whether the site had cell ``pci`` on the air while clean: one of its own,
+        a co-channel neighbour, or a cell seen off its timing."""
+        return pci in self.pcis or pci in self.neighbours or pci in self.offtime_cells
 
     @property
     def same_nid2_neighbour(self) -> bool:

@@ -178,6 +178,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         nb = ""
         if c.neighbours:
             nb = f", neighbours {c.neighbours} ({'not ' if not c.cancel_neighbour else ''}cancelled)"
+        if c.offtime_cells:
+            nb += f", cells off its timing {c.offtime_cells}"
         if c.per_index:
             isr = [o["isr_db"][0] for o in c.per_index.values() if "isr_db" in o]
             nb += (f", per-SSB-index levels for indices {sorted(c.per_index)} (beam sweep: clean ISR "

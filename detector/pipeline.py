@@ -243,9 +243,18 @@ def config_baseline(obs: list[SSBObservation], scs_khz: int, sample_rate_hz: flo
     with a DT-DDNN ``detector``, how it scores these SSBs against that baseline
     (:func:`site_clean_scores`)."""
     cb = _config_baseline(obs, scs_khz, sample_rate_hz, datatype, cancel_neighbour, ssb_freq_hz, ssb_offset_hz)
+    cb.offtime_cells = site_offtime_cells(obs, set(cb.pcis) | set(cb.neighbours))
     if detector is not None and hasattr(detector, "weights_sha256"):
         site_clean_scores(cb, obs, detector, datatype, sample_rate_hz)
     return cb
+
+
+def site_offtime_cells(obs: list[SSBObservation], known: set[int]) -> list[int]:
+    """The cells that the cell searches behind clean observations ``obs`` saw off the
+    serving cell's timing (``SSBObservation.offtime_cells``), the most often reported
+    first, less the ``known`` ones (the baseline's ``offtime_cells``)."""
+    counts = collections.Counter(int(p) for o in obs for p in o.offtime_cells)
+    return [p for p, _ in sorted(counts.items(), key=lambda pc: (-pc[1], pc[0])) if p not in known]
 
 
 def site_clean_scores(cb: ConfigBaseline, obs: list[SSBObservation], detector, datatype: str,
@@ -922,10 +931,11 @@ class ScoringPipeline:
             return []
         site = [self._base(o.scs_khz) if o.sample >= self.baseline_from_sample else None for o in obs]
         # an SSB of a co-channel cell the site was calibrated beside, not of its own (the search
-        # did not find the site's cell, or the calibration took the neighbour for it): the site's
-        # clean levels are another cell's, and cancelling "the neighbour" would remove the SSB
-        # itself -- scored uncalibrated, its record marked
-        beside = [b is not None and o.pci is not None and o.pci not in b.pcis and o.pci in b.neighbours
+        # did not find the site's cell, or the calibration took the neighbour for it; or a cell
+        # the calibration saw off the site's timing, of similar power, that this search found
+        # first): the site's clean levels are another cell's, and cancelling "the neighbour"
+        # would remove the SSB itself -- scored uncalibrated, its record marked
+        beside = [b is not None and o.pci is not None and o.pci not in b.pcis and b.knows_cell(o.pci)
                   for b, o in zip(site, obs)]
         site = [None if nb else b for b, nb in zip(site, beside)]
         bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(site, obs)]  # (beam sweeps)
@@ -1137,7 +1147,7 @@ class ScoringPipeline:
                     if not jammed:  # (the record of a verdict withdrawn, as uncalibrated)
                         rec["mistimed_cell"] = round(mistimed, 3)
                         self.stats["mistimed_cell"] += 1
-            if base is not None and obs.pci is not None and obs.pci not in base.pcis and obs.pci not in base.neighbours:
+            if base is not None and obs.pci is not None and not base.knows_cell(obs.pci):
                 # a cell the site did not have while clean, loud enough to be the one
                 # tracked: a fake SSB (spoofer) -- or a new cell: recalibrate then
                 rec.update({"jammed": True, "score": 1.0, "unknown_cell": True})

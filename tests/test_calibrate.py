@@ -344,6 +344,56 @@ def test_ssbs_of_the_sites_neighbour_cell_are_scored_uncalibrated(tmp_path):
     assert own and all(r["mode"] == "calibrated" and "site_neighbour" not in r and not r["jammed"] for r in own)
 
 
+def test_a_cell_the_calibration_saw_off_the_sites_timing_is_no_new_cell_when_a_search_finds_it_first(tmp_path):
+    """Two unsynchronised cells of similar power on the SSB's raster point (an FDD
+    network's): the calibration's searches locked onto A and saw B off A's timing
+    (Acquisition.offtime_cells; one whose PSS stayed under the thresholds of the
+    cells a search lists as A's neighbours, as in a simulated field site with B 3.4 dB
+    under A, is in no other list of the baseline); a later recording whose search finds
+    B alone (A off the air here; at that field site, another recording in which the
+    search found B first) locks onto B. Its SSBs are the site's neighbour's, scored
+    uncalibrated and clean -- not a cell new since the calibration (a fake SSB:
+    jammed "unknown_cell" on every SSB, 40 of 40 at that field site, before the
+    baseline kept the cells seen off the site's timing)."""
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import ScoringPipeline, config_baseline, load_detector, site_offtime_cells
+    from detector.receiver import Receiver
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(15.36e6,), l_max=(4,), duration_ms=40.0, all_ssbs_fraction=1.0,
+                    snr_db=(22.0, 22.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng(8), force_clean=True)
+    site = dataclasses.replace(site, multipath=None, more_neighbours=())
+    b_pci = (site.pci + 7) % 1008
+    off = 70.5 * site.numerology.cp_short  # far off A's timing: at none of its SSB positions
+    cal = dataclasses.replace(site, neighbour={"pci": b_pci, "power_db": -3.0, "offset_samples": off, "cfo_hz": 150.0})
+    rx = Receiver(site.sample_rate_hz, site.center_freq_hz)
+    obs = [o for o in rx.push(simulate_capture(cal, np.random.default_rng(9)).iq) + rx.flush() if o.valid]
+    assert obs and all(o.pci == site.pci for o in obs)
+    assert site_offtime_cells(obs, {site.pci}) == [b_pci] and site_offtime_cells(obs, {site.pci, b_pci}) == []
+    # (here the search also listed B as A's neighbour; the baseline as one that did not)
+    cb = dataclasses.replace(config_baseline(obs, 30, site.sample_rate_hz, "cf32_le"), neighbours=[],
+                             offtime_cells=[b_pci])
+    later = dataclasses.replace(site, pci=b_pci, neighbour=None)  # B alone
+    x = simulate_capture(later, np.random.default_rng(10)).iq
+    det = load_detector("default")
+
+    def score(cb):
+        pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, "cf32_le",
+                               baseline=SiteBaseline({cb.key: cb}), detector=det)
+        return [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+
+    recs = score(cb)
+    assert len(recs) >= 8 and all(r["pci"] == b_pci for r in recs)
+    assert all(r["site_neighbour"] and r["mode"] == "uncalibrated" and "unknown_cell" not in r for r in recs)
+    assert not any(r["jammed"] for r in recs)
+    # a baseline that had not kept B: a new cell, every SSB jammed
+    assert all(r["jammed"] and r["unknown_cell"] for r in score(dataclasses.replace(cb, offtime_cells=[])))
+    # and the baseline file keeps them
+    SiteBaseline({cb.key: cb}).save(tmp_path / "site.json")
+    assert next(iter(SiteBaseline.load(tmp_path / "site.json").configs.values())).offtime_cells == [b_pci]
+
+
 def _neighbour_site(seed, snr_db):
     """A clean simulated site with a co-timed co-channel neighbour 3-10 dB down
     (the default mix otherwise), calibrated on one 60 ms recording; the records of
