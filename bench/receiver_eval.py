@@ -68,6 +68,11 @@
         # SSB's null REs: FAR per its level and Pd (a jammer 8 dB under the SNR), calibrated on a
         # recording with the neighbour in it, and uncalibrated
 
+    python bench/receiver_eval.py field [--sites 24] [--seed 1] [--cal-ms 400] [--ms 100]
+        # the field mix (configs/sim-train-field.yaml) calibrated on --cal-ms of clean recording
+        # (another gain, the floor moved +-3 dB): FAR on a clean --ms recording (apart at the
+        # sites with an unsynchronised neighbour), Pd at SJNR 15-30 dB (jammer types in turn)
+
     python bench/receiver_eval.py network [--sites 12] [--seed 7] [--count 2,3]
         # sites of the simulator's co-timed neighbour cells (neighbour.count of them, -9..-3 dB,
         # each on its own TDL channel), calibrated on one 40 ms recording: the neighbours the
@@ -978,6 +983,74 @@ def eval_loaded(n_sites, seed, power_db=(-15.0, -3.0), offset_cp=(-100.0, 100.0)
                   f"classical {tb['fallback']}")
 
 
+def eval_field(n_sites, seed, model="default", cal_ms=400.0, test_ms=100.0):
+    """The field mix (configs/sim-train-field.yaml: an unsynchronised neighbour, one or
+    two, on 60 % of the sites, 70 % of them with traffic; odd-k_SSB traffic; the gNB's
+    and the receiver's impairments; every datatype and sample rate) as an operator
+    calibrates it: per site, ``cal_ms`` of clean recording (another receiver gain and a
+    noise floor moved by the mix's calibration_snr_drift_db, as the simulator's
+    companions; bench/eval_split.py scores those 10 ms companions, one burst, so that no
+    SSB index gets levels of its own there), then a clean ``test_ms`` recording (FAR)
+    and a 40 ms one jammed by the library's jammers in turn at SJNR 15-30 dB (Pd over
+    its SSBs whose own SJNR lies there, and where the jammer stands NOISE_FLOOR_DRIFT_DB
+    or more over the noise), scored calibrated; FAR apart for the sites with an
+    unsynchronised neighbour."""
+    from signals.config import load_yaml
+
+    det = load_detector(model)
+    cfg = load_yaml(Path(__file__).resolve().parents[1] / "configs" / "sim-train-field.yaml", SimConfig)
+    t = defaultdict(int)
+    for s in range(n_sites):
+        rng = np.random.default_rng([seed, s])
+        site = draw_params(cfg, rng, force_clean=True)
+        unsync = bool(site.neighbour and abs(site.neighbour["offset_samples"]) > site.numerology.cp_short)
+        gain = cfg.int_backoff_db if site.datatype != "cf32_le" else cfg.cf32_gain_db
+        cal = dataclasses.replace(site, level_db=float(rng.uniform(*gain)),
+                                  snr_db=site.snr_db + float(rng.uniform(*cfg.calibration_snr_drift_db)),
+                                  n_samples=int(round(cal_ms * 1e-3 * site.sample_rate_hz)))
+        obs = _observations(simulate_capture(cal, np.random.default_rng([seed, s, 100])))
+        if len(obs) < 5:
+            continue
+        base = site_baseline(obs, site.scs_khz, site.sample_rate_hz, site.datatype, site.ssb_freq_hz,
+                             site.center_freq_hz, detector=det)
+        t["sites"] += 1
+        t["unsync_sites"] += unsync
+        t["fallback"] += any(getattr(det, "site_falls_back", lambda b: False)(b) for b in base.configs.values())
+        clean = dataclasses.replace(site, n_samples=int(round(test_ms * 1e-3 * site.sample_rate_hz)))
+        cap = simulate_capture(clean, np.random.default_rng([seed, s, 200]))
+        recs, _ = run_capture(cap, baseline=base, detector=det)
+        for _, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+            if r is not None and r["valid"]:
+                for k in ("", "unsync_") if unsync else ("",):
+                    t[k + "n"] += 1
+                    t[k + "fa"] += bool(r["jammed"])
+        jt = JAMMER_TYPES[s % len(JAMMER_TYPES)]
+        jam = dataclasses.replace(site, n_samples=int(round(40e-3 * site.sample_rate_hz)),
+                                  jammer={"type": jt, "sjnr_db": float(rng.uniform(15.0, 30.0))})
+        cap = simulate_capture(jam, np.random.default_rng([seed, s, 300]))
+        recs, _ = run_capture(cap, baseline=base, detector=det)
+        for tr, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
+            # (an SSB's own SJNR, as eval_split counts it: a multi-tone's tones may all miss it)
+            if tr.jammed and tr.sjnr_db is not None and 15.0 <= tr.sjnr_db < 30.0 and r is not None and r["valid"]:
+                hit = bool(r["jammed"])
+                t["nj"] += 1
+                t["pd"] += hit
+                t[f"nj_{jt}"] += 1
+                t[f"pd_{jt}"] += hit
+                if tr.jnr_db >= NOISE_FLOOR_DRIFT_DB:
+                    t["nj_above"] += 1
+                    t["pd_above"] += hit
+    pct = lambda a, n: f"{a}/{n} = {100 * a / max(n, 1):.2f} %"  # noqa: E731
+    print(f"{t['sites']} sites of the field mix ({t['unsync_sites']} with an unsynchronised neighbour), {det.name}, "
+          f"calibrated on {cal_ms:g} ms; sites scored by the classical detector (the model out of reach): "
+          f"{t['fallback']}")
+    print(f"  FAR ({test_ms:g} ms clean): {pct(t['fa'], t['n'])}; at the sites with an unsynchronised neighbour "
+          f"{pct(t['unsync_fa'], t['unsync_n'])}")
+    print(f"  Pd at SJNR 15-30 dB: {pct(t['pd'], t['nj'])}; with the jammer >= {NOISE_FLOOR_DRIFT_DB:g} dB over the "
+          f"noise {pct(t['pd_above'], t['nj_above'])}")
+    print("  by jammer: " + ", ".join(f"{jt} {t['pd_' + jt]}/{t['nj_' + jt]}" for jt in JAMMER_TYPES if t["nj_" + jt]))
+
+
 def dense_network(seed, s):
     """A synchronised network: a cell (SNR 15-30 dB, TDL), the simulator's co-timed
     neighbour 3-6 dB down and three more co-timed cells of random PCIs 1-4 dB down,
@@ -1359,14 +1432,15 @@ def main(argv=None):
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
                                          "cells", "realjam", "strong", "network", "cotimed", "iqimage", "loaded",
-                                         "kssb", "analog", "partial"])
+                                         "kssb", "analog", "partial", "field"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
     ap.add_argument("--model", default="classical", help="detect, drift, rates: 'classical', 'default' or a model path")
     ap.add_argument("--doppler", default="100,300", help="fading: maximum Doppler shifts (Hz), comma-separated")
     ap.add_argument("--ms", type=float, default=None, help="fading: duration of the scored recordings "
-                                                           "(default 300); partial: of the streams (100)")
+                                                           "(default 300); partial: of the streams (100); "
+                                                           "field: of the clean recording (100)")
     ap.add_argument("--jammers", action="store_true", help="fading: also Pd, one recording per jammer type")
     ap.add_argument("--cfo", default="0,5000,10000,-12000", help="cfo: receiver frequency errors (Hz)")
     ap.add_argument("--snr", default="-3,0,3,6", help="weak: SNRs (dB); kssb: the SNR range (default 35,40)")
@@ -1389,8 +1463,9 @@ def main(argv=None):
     ap.add_argument("--count", default=None, help="network: co-timed neighbour cells per site, min,max (default 2,3)")
     ap.add_argument("--extra", type=int, default=1, help="cells: co-timed cells besides the serving one and its "
                                                          "simulated neighbour")
-    ap.add_argument("--cal-ms", type=float, default=200.0, help="loaded: the clean recording a site is calibrated "
-                                                                  "on (ms, in 40 ms recordings)")
+    ap.add_argument("--cal-ms", type=float, default=None, help="loaded: the clean recording a site is calibrated "
+                                                               "on (ms, in 40 ms recordings; default 200); field: "
+                                                               "(ms, one recording; default 400)")
     ap.add_argument("--cutoffs", default="0.85,0.7,0.65", help="analog: the lowpass's band edges (x Nyquist)")
     a = ap.parse_args(argv)
     if a.n is None:
@@ -1401,7 +1476,9 @@ def main(argv=None):
     if a.sir is None:
         a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
     if a.ms is None:
-        a.ms = 100.0 if a.what == "partial" else 300.0
+        a.ms = 100.0 if a.what in ("partial", "field") else 300.0
+    if a.cal_ms is None:
+        a.cal_ms = 400.0 if a.what == "field" else 200.0
     if a.no_fade_guard:
         import detector.pipeline
 
@@ -1443,6 +1520,9 @@ def main(argv=None):
         lo, hi = (float(v) for v in (a.power or "-15,-3").split(","))
         eval_loaded(a.sites, a.seed, power_db=(lo, hi), model="default" if a.model == "classical" else a.model,
                     cal_ms=a.cal_ms)
+    elif a.what == "field":
+        eval_field(a.sites, a.seed, model="default" if a.model == "classical" else a.model, cal_ms=a.cal_ms,
+                   test_ms=a.ms)
     elif a.what == "iqimage":
         eval_iqimage(a.sites, a.seed, [float(v) for v in (a.images or "-20,-25,-30").split(",")],
                      model="default" if a.model == "classical" else a.model)

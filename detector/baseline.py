@@ -233,6 +233,51 @@ class SiteBaseline:
         return cls(configs, d["feature_version"], list(d.get("sources", [])))
 
 
+# A calibration too short for per-index levels (PER_INDEX_MIN_SSBS; one burst of a 10 ms
+# recording holds one SSB per index) may still show an index whose clean SSBs stand far off
+# the others on some statistic: an unsynchronised neighbour whose SSB lands on the same
+# indices of every burst (its timing holds from one burst to the next; a simulated field
+# site, a neighbour 6 dB under the cell: indices 1, 3 and 5 of 8 with their null REs 33 dB
+# over the rest's, called jammed again in the next recording), or a beam much weaker than the
+# rest. Where a statistic of an index's SSBs (their median) reads more interference than the
+# others' median by PER_INDEX_SPARSE_SPREADS of their robust spreads, and
+# PER_INDEX_SPARSE_MIN_DB at least, that index keeps that statistic's level as its own (its
+# spread the others'); every other statistic, and every other index, keeps the pooled one.
+# Only that way: an index quieter than the rest at calibration (traffic of a loaded
+# neighbour that missed it in that burst) is not held to a lower level than the others.
+PER_INDEX_SPARSE_SPREADS = 6.0
+PER_INDEX_SPARSE_MIN_DB = 3.0
+
+
+def _sparse_per_index(x: np.ndarray, idx: np.ndarray, names) -> tuple[np.ndarray, dict]:
+    """(x with each far-off index statistic moved onto the pooled median, the per-index
+    levels {index: {name: [its median minus the pooled one, the pooled spread]}}) of
+    statistics x float64 (n, len(names)) of SSBs of indices idx (n,); see
+    PER_INDEX_SPARSE_SPREADS."""
+    groups = {int(i): np.flatnonzero(idx == i) for i in np.unique(idx)}
+    meds = {i: np.median(x[g], axis=0) for i, g in groups.items()}
+    med_all = np.median(np.stack(list(meds.values())), axis=0)  # the indices' typical level (each index once)
+    far = {i: np.abs(m - med_all) >= PER_INDEX_SPARSE_MIN_DB for i, m in meds.items()}
+    rest = np.ones(x.shape, bool)
+    for i, g in groups.items():
+        rest[np.ix_(g, np.flatnonzero(far[i]))] = False
+    out = x.copy()
+    per_index: dict[int, dict[str, list[float]]] = {}
+    for k, n in enumerate(names):
+        v = x[rest[:, k], k]
+        if v.size < 2:
+            continue
+        centre = float(np.median(v))
+        spread = 1.4826 * float(np.median(np.abs(v - centre)))
+        for i, g in groups.items():
+            off = float(meds[i][k]) - centre
+            worse = -off if n == "snr_est_db" else off  # (the SNR falls where the rest rise)
+            if far[i][k] and worse >= max(PER_INDEX_SPARSE_SPREADS * spread, PER_INDEX_SPARSE_MIN_DB):
+                out[g, k] += centre - meds[i][k]
+                per_index.setdefault(i, {})[n] = [off, spread]
+    return out, per_index
+
+
 def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, feats: np.ndarray,
                           epnre_abs_db: np.ndarray, pcis: list[int], neighbours=(),
                           cancel_neighbour: bool = True, ssb_index=None, ssb_freq_hz: Optional[float] = None,
@@ -266,6 +311,8 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
             centre = np.median(x, axis=0)
             per_index = {i: {n: [float(meds[i][k] - centre[k]), float(spreads[i][k])]
                              for k, n in enumerate(names)} for i in meds}
+        elif len(np.unique(idx)) >= 2:
+            x, per_index = _sparse_per_index(x, idx, names)
     stats = {n: FeatureStats.of(x[:, k]) for k, n in enumerate(names)}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,

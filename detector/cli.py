@@ -182,8 +182,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             nb += f", cells off its timing {c.offtime_cells}"
         if c.per_index:
             isr = [o["isr_db"][0] for o in c.per_index.values() if "isr_db" in o]
-            nb += (f", per-SSB-index levels for indices {sorted(c.per_index)} (beam sweep: clean ISR "
-                   f"{max(isr) - min(isr):.1f} dB apart)" if isr else "")
+            nb += f", per-SSB-index levels for indices {sorted(c.per_index)}" + (
+                f" (clean ISR {max(isr) - min(isr):.1f} dB apart)" if len(isr) >= 2 else "")
         if c.clean_scores:
             from .model import sigmoid
 

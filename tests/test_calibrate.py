@@ -394,6 +394,71 @@ def test_a_cell_the_calibration_saw_off_the_sites_timing_is_no_new_cell_when_a_s
     assert next(iter(SiteBaseline.load(tmp_path / "site.json").configs.values())).offtime_cells == [b_pci]
 
 
+def test_a_short_calibration_keeps_an_index_far_over_the_rest_as_its_own_and_only_that_way():
+    """One burst per index (a 10 ms recording): an index whose statistic reads 30 dB
+    more interference than the rest keeps that level as its own, the rest pooled; an
+    index quieter than the rest, or a statistic within the others' scatter, does not."""
+    from detector.baseline import PER_INDEX_SPARSE_MIN_DB, STAT_FEATURES, build_config_baseline
+    from detector.features import FEATURE_NAMES, N_FEATURES
+
+    rng = np.random.default_rng(0)
+    feats = np.zeros((8, N_FEATURES), np.float32)
+    ix = {n: FEATURE_NAMES.index(n) for n in STAT_FEATURES}
+    feats[:, ix["epnre_rel_db"]] = -35.0 + rng.normal(0, 0.5, 8)
+    feats[:, ix["snr_est_db"]] = 35.0 + rng.normal(0, 0.5, 8)
+    feats[3, ix["epnre_rel_db"]], feats[3, ix["snr_est_db"]] = -5.0, 5.0  # a neighbour's SSB on index 3
+    feats[5, ix["epnre_rel_db"]] = -45.0  # index 5 quieter than the rest
+    feats[6, ix["epnre_rel_db"]] += 0.5 * PER_INDEX_SPARSE_MIN_DB  # within reach of the rest
+    cb = build_config_baseline(15, 15.36e6, "cf32_le", feats, np.zeros(8), [1], ssb_index=np.arange(8))
+    assert sorted(cb.per_index) == [3]
+    assert set(cb.per_index[3]) == {"epnre_rel_db", "snr_est_db"}
+    assert cb.per_index[3]["epnre_rel_db"][0] > 25.0 and cb.per_index[3]["snr_est_db"][0] < -25.0
+    st = cb.stats["epnre_rel_db"]
+    assert abs(st.median + 35.0) < 1.0 and st.max < -30.0  # the pooled level without index 3
+    assert abs(cb.for_index(3).stats["epnre_rel_db"].median + 5.0) < 1.0
+    assert cb.for_index(5).stats["epnre_rel_db"].median == st.median
+
+
+def test_a_neighbours_ssb_on_the_same_indices_of_every_burst_is_no_jamming_after_a_one_burst_calibration(
+        monkeypatch):
+    """An unsynchronised neighbour 6 dB under the cell whose SSBs land on three of the
+    serving cell's eight every 10 ms burst (15 kHz, 40 dB SNR), calibrated on one burst:
+    those three indices keep their calibration's level, and the next recordings are clean
+    (3 of 8 SSBs of each jammed when the baseline pools every index)."""
+    from detector import baseline as B
+    from detector.baseline import SiteBaseline
+    from detector.pipeline import ScoringPipeline, config_baseline, load_detector
+    from detector.receiver import Receiver
+
+    cfg = SimConfig(scs_khz=(15,), sample_rates_hz=(15.36e6,), l_max=(8,), period_ms=(10.0,), duration_ms=10.0,
+                    all_ssbs_fraction=1.0, snr_db=(40.0, 40.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng(1), force_clean=True)
+    site = dataclasses.replace(site, multipath=None, more_neighbours=(), start_sample=0,
+                               neighbour={"pci": (site.pci + 5) % 1008, "power_db": -6.0,
+                                          "offset_samples": -11634.4, "cfo_hz": -40.0})
+    det = load_detector("default")
+    rx = Receiver(site.sample_rate_hz, site.center_freq_hz)
+    obs = [o for o in rx.push(simulate_capture(site, np.random.default_rng(2)).iq) + rx.flush() if o.valid]
+    assert len(obs) == 8 and len({o.ssb_index for o in obs}) == 8
+
+    def jammed(sparse):
+        monkeypatch.setattr(B, "PER_INDEX_SPARSE_SPREADS", 6.0 if sparse else np.inf)
+        cb = config_baseline(obs, 15, site.sample_rate_hz, "cf32_le", detector=det)
+        out = []
+        for k in range(2):
+            pipe = ScoringPipeline(site.sample_rate_hz, site.center_freq_hz, "cf32_le",
+                                   baseline=SiteBaseline({cb.key: cb}), detector=det)
+            recs = [r for r in pipe.push(simulate_capture(site, np.random.default_rng(11 + k)).iq) + pipe.flush()
+                    if r["valid"]]
+            assert len(recs) == 8
+            out.append(sum(bool(r["jammed"]) for r in recs))
+        return out
+
+    assert jammed(True) == [0, 0]
+    assert min(jammed(False)) >= 2
+
+
 def _neighbour_site(seed, snr_db):
     """A clean simulated site with a co-timed co-channel neighbour 3-10 dB down
     (the default mix otherwise), calibrated on one 60 ms recording; the records of
@@ -430,6 +495,9 @@ def test_a_co_timed_neighbour_3_db_down_on_the_same_dmrs_shift_is_cancelled(monk
 
     if prior is not None:
         monkeypatch.setattr(features, "NB_IBAR_PRIOR", prior)
+        # (the levels that a calibration of three bursts keeps for an index far over the rest,
+        # which take in part of what the wrong prior does, off: the prior alone)
+        monkeypatch.setattr("detector.baseline.PER_INDEX_SPARSE_SPREADS", np.inf)
     p, recs = _neighbour_site([11, 5], (0.0, 20.0))
     assert p.neighbour["pci"] % 4 == p.pci % 4 and p.neighbour["power_db"] > -3.5 and p.snr_db > 19.0
     assert len(recs) == 24
