@@ -98,6 +98,9 @@ class ConfigBaseline:
     # onto one of them (two cells of similar power: which one a search finds first varies) is
     # the site's neighbour, scored uncalibrated, not a cell new since the calibration
     offtime_cells: list[int] = field(default_factory=list)
+    # True: ``per_index`` holds only the far-off statistics of a calibration too short for a
+    # level per index (_sparse_per_index), not a beam sweep's levels of every index
+    per_index_sparse: bool = False
 
     def __post_init__(self):
         # (JSON object keys are strings)
@@ -124,7 +127,8 @@ class ConfigBaseline:
             view = self._views[ssb_index] = ConfigBaseline(
                 self.scs_khz, self.sample_rate_hz, self.datatype, self.n_ssb, self.noise_floor_db, self.pcis, stats,
                 self.neighbours, self.cancel_neighbour, ssb_freq_hz=self.ssb_freq_hz, ssb_offset_hz=self.ssb_offset_hz,
-                clean_scores=self.clean_scores, offtime_cells=self.offtime_cells)
+                clean_scores=self.clean_scores, offtime_cells=self.offtime_cells,
+                per_index_sparse=self.per_index_sparse)
         return view
 
     def to_dict(self) -> dict:
@@ -296,6 +300,7 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
         names = STAT_FEATURES + tuple(aux)
         x = np.column_stack([x] + [np.asarray(v, np.float64) for v in aux.values()])
     per_index: dict[int, dict[str, list[float]]] = {}
+    sparse = False
     if ssb_index is not None:
         idx = np.asarray(ssb_index)
         groups = {int(i): np.flatnonzero(idx == i) for i in np.unique(idx)}
@@ -313,12 +318,13 @@ def build_config_baseline(scs_khz: int, sample_rate_hz: float, datatype: str, fe
                              for k, n in enumerate(names)} for i in meds}
         elif len(np.unique(idx)) >= 2:
             x, per_index = _sparse_per_index(x, idx, names)
+            sparse = bool(per_index)
     stats = {n: FeatureStats.of(x[:, k]) for k, n in enumerate(names)}
     return ConfigBaseline(scs_khz, float(sample_rate_hz), datatype, int(feats.shape[0]),
                           float(np.median(epnre_abs_db)), sorted(set(int(p) for p in pcis)), stats,
                           [int(p) for p in neighbours], bool(cancel_neighbour), per_index,
                           None if ssb_freq_hz is None else float(ssb_freq_hz),
-                          None if ssb_offset_hz is None else float(ssb_offset_hz))
+                          None if ssb_offset_hz is None else float(ssb_offset_hz), per_index_sparse=sparse)
 
 
 def site_neighbours(others) -> list[int]:

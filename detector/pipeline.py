@@ -986,7 +986,7 @@ class ScoringPipeline:
                 self._gain_step(rec, o)
             if rec["valid"]:
                 # one history per SSB index where the site's beams differ in level, else one
-                key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index else None)
+                key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index and not sb.per_index_sparse else None)
                 self._fade_guard(rec, key, f, b, float(p), float(fl))
                 self._interference_step(rec, (o.pci, o.scs_khz, o.ssb_index), float(p),
                                         (float(fl), float(p) + float(f[_RES_SSS_IDX])))

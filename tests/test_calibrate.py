@@ -410,7 +410,7 @@ def test_a_short_calibration_keeps_an_index_far_over_the_rest_as_its_own_and_onl
     feats[5, ix["epnre_rel_db"]] = -45.0  # index 5 quieter than the rest
     feats[6, ix["epnre_rel_db"]] += 0.5 * PER_INDEX_SPARSE_MIN_DB  # within reach of the rest
     cb = build_config_baseline(15, 15.36e6, "cf32_le", feats, np.zeros(8), [1], ssb_index=np.arange(8))
-    assert sorted(cb.per_index) == [3]
+    assert sorted(cb.per_index) == [3] and cb.per_index_sparse
     assert set(cb.per_index[3]) == {"epnre_rel_db", "snr_est_db"}
     assert cb.per_index[3]["epnre_rel_db"][0] > 25.0 and cb.per_index[3]["snr_est_db"][0] < -25.0
     st = cb.stats["epnre_rel_db"]
