@@ -459,6 +459,42 @@ def test_a_neighbours_ssb_on_the_same_indices_of_every_burst_is_no_jamming_after
     assert min(jammed(False)) >= 2
 
 
+def test_the_training_datasets_calibrated_features_are_those_the_pipeline_scores(tmp_path):
+    """A capture with its one-burst companion at the site of the test above (its
+    baseline keeps levels of the indices the neighbour's SSBs land on): the dataset's
+    calibrated features of every SSB are the ones replay scores -- each SSB against its
+    index's view of the baseline -- so that a model is trained on what it will see."""
+    from detector.baseline import ConfigBaseline
+    from detector.pipeline import observation_features_batch
+    from detector.receiver import Receiver
+    from signals.simulate import write_capture
+    from training.dataset import process_capture
+
+    cfg = SimConfig(scs_khz=(15,), sample_rates_hz=(15.36e6,), l_max=(8,), period_ms=(10.0,), duration_ms=10.0,
+                    all_ssbs_fraction=1.0, snr_db=(40.0, 40.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng(1), force_clean=True)
+    site = dataclasses.replace(site, multipath=None, more_neighbours=(), start_sample=0,
+                               neighbour={"pci": (site.pci + 5) % 1008, "power_db": -6.0,
+                                          "offset_samples": -11634.4, "cfo_hz": -40.0})
+    cap = simulate_capture(site, np.random.default_rng(11))
+    cm, _ = write_capture(simulate_capture(site, np.random.default_rng(2)), tmp_path / "cap00000-cal0")
+    mm, _ = write_capture(cap, tmp_path / "cap00000")
+    out = process_capture((str(tmp_path), {"name": "cap00000", "meta": mm.name, "calibration": [cm.name],
+                                           "scs_khz": 15}))
+    cb = ConfigBaseline.from_dict(out["baseline"])
+    assert cb.per_index and cb.per_index_sparse
+    rx = Receiver(site.sample_rate_hz, site.center_freq_hz)
+    obs = [o for o in rx.push(cap.iq) + rx.flush() if o.valid]
+    fk = {"datatype": "cf32_le", "sample_rate_hz": site.sample_rate_hz}
+    want = observation_features_batch(obs, [cb.for_index(o.ssb_index) for o in obs], **fk)
+    got = np.stack([r["x_cal"] for r in out["rows"]])
+    assert got.shape == want.shape and all(r["has_cal"] for r in out["rows"])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    pooled = observation_features_batch(obs, [cb] * len(obs), **fk)
+    assert np.abs(got - pooled).max() > 1.0  # (the index views differ from the pooled baseline there)
+
+
 def _neighbour_site(seed, snr_db):
     """A clean simulated site with a co-timed co-channel neighbour 3-10 dB down
     (the default mix otherwise), calibrated on one 60 ms recording; the records of

@@ -147,7 +147,10 @@ def process_capture(args: tuple[str, dict]) -> dict:
     mo = [o for o, _ in matched]
     x_u = observation_features_batch(mo, [None] * len(mo), **fk)
     cal_ok = [base is not None and o.scs_khz == base.scs_khz for o in mo]
-    x_c = observation_features_batch(mo, [base if ok else None for ok in cal_ok], **fk) if any(cal_ok) else x_u
+    # each SSB against its index's view of the baseline, as the pipeline scores it (per-index
+    # levels: a beam sweep's, or the far-off statistics of a one-burst calibration)
+    x_c = observation_features_batch(mo, [base.for_index(o.ssb_index) if ok else None for o, ok in zip(mo, cal_ok)],
+                                     **fk) if any(cal_ok) else x_u
     for (o, a), xu, xc, ok in zip(matched, x_u, x_c, cal_ok):
         if not ok:
             xc = xu
