@@ -71,7 +71,8 @@
     python bench/receiver_eval.py field [--sites 24] [--seed 1] [--cal-ms 400] [--ms 100]
         # the field mix (configs/sim-train-field.yaml) calibrated on --cal-ms of clean recording
         # (another gain, the floor moved +-3 dB): FAR on a clean --ms recording (apart at the
-        # sites with an unsynchronised neighbour), Pd at SJNR 15-30 dB (jammer types in turn)
+        # sites with an unsynchronised neighbour), Pd at SJNR 15-30 dB (jammer types in turn),
+        # calibrated and uncalibrated
 
     python bench/receiver_eval.py network [--sites 12] [--seed 7] [--count 2,3]
         # sites of the simulator's co-timed neighbour cells (neighbour.count of them, -9..-3 dB,
@@ -993,8 +994,8 @@ def eval_field(n_sites, seed, model="default", cal_ms=400.0, test_ms=100.0):
     SSB index gets levels of its own there), then a clean ``test_ms`` recording (FAR)
     and a 40 ms one jammed by the library's jammers in turn at SJNR 15-30 dB (Pd over
     its SSBs whose own SJNR lies there, and where the jammer stands NOISE_FLOOR_DRIFT_DB
-    or more over the noise), scored calibrated; FAR apart for the sites with an
-    unsynchronised neighbour."""
+    or more over the noise), scored calibrated and uncalibrated; FAR apart for the sites
+    with an unsynchronised neighbour."""
     from signals.config import load_yaml
 
     det = load_detector(model)
@@ -1017,38 +1018,38 @@ def eval_field(n_sites, seed, model="default", cal_ms=400.0, test_ms=100.0):
         t["unsync_sites"] += unsync
         t["fallback"] += any(getattr(det, "site_falls_back", lambda b: False)(b) for b in base.configs.values())
         clean = dataclasses.replace(site, n_samples=int(round(test_ms * 1e-3 * site.sample_rate_hz)))
-        cap = simulate_capture(clean, np.random.default_rng([seed, s, 200]))
-        recs, _ = run_capture(cap, baseline=base, detector=det)
-        for _, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-            if r is not None and r["valid"]:
-                for k in ("", "unsync_") if unsync else ("",):
-                    t[k + "n"] += 1
-                    t[k + "fa"] += bool(r["jammed"])
         jt = JAMMER_TYPES[s % len(JAMMER_TYPES)]
         jam = dataclasses.replace(site, n_samples=int(round(40e-3 * site.sample_rate_hz)),
                                   jammer={"type": jt, "sjnr_db": float(rng.uniform(15.0, 30.0))})
-        cap = simulate_capture(jam, np.random.default_rng([seed, s, 300]))
-        recs, _ = run_capture(cap, baseline=base, detector=det)
-        for tr, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
-            # (an SSB's own SJNR, as eval_split counts it: a multi-tone's tones may all miss it)
-            if tr.jammed and tr.sjnr_db is not None and 15.0 <= tr.sjnr_db < 30.0 and r is not None and r["valid"]:
-                hit = bool(r["jammed"])
-                t["nj"] += 1
-                t["pd"] += hit
-                t[f"nj_{jt}"] += 1
-                t[f"pd_{jt}"] += hit
-                if tr.jnr_db >= NOISE_FLOOR_DRIFT_DB:
-                    t["nj_above"] += 1
-                    t["pd_above"] += hit
+        cap_clean = simulate_capture(clean, np.random.default_rng([seed, s, 200]))
+        cap_jam = simulate_capture(jam, np.random.default_rng([seed, s, 300]))
+        for mode, b in (("c", base), ("u", None)):
+            recs, _ = run_capture(cap_clean, baseline=b, detector=det)
+            for _, r in match(recs, cap_clean.ssbs, tol=site.numerology.cp_short):
+                if r is not None and r["valid"]:
+                    for k in ("", "unsync_") if unsync else ("",):
+                        t[f"{k}n_{mode}"] += 1
+                        t[f"{k}fa_{mode}"] += bool(r["jammed"])
+            recs, _ = run_capture(cap_jam, baseline=b, detector=det)
+            for tr, r in match(recs, cap_jam.ssbs, tol=site.numerology.cp_short):
+                # (an SSB's own SJNR, as eval_split counts it: a multi-tone's tones may all miss it)
+                if tr.jammed and tr.sjnr_db is not None and 15.0 <= tr.sjnr_db < 30.0 and r is not None \
+                        and r["valid"]:
+                    hit = bool(r["jammed"])
+                    for k in ("", f"{jt}_") + (("above_",) if tr.jnr_db >= NOISE_FLOOR_DRIFT_DB else ()):
+                        t[f"{k}nj_{mode}"] += 1
+                        t[f"{k}pd_{mode}"] += hit
     pct = lambda a, n: f"{a}/{n} = {100 * a / max(n, 1):.2f} %"  # noqa: E731
     print(f"{t['sites']} sites of the field mix ({t['unsync_sites']} with an unsynchronised neighbour), {det.name}, "
           f"calibrated on {cal_ms:g} ms; sites scored by the classical detector (the model out of reach): "
           f"{t['fallback']}")
-    print(f"  FAR ({test_ms:g} ms clean): {pct(t['fa'], t['n'])}; at the sites with an unsynchronised neighbour "
-          f"{pct(t['unsync_fa'], t['unsync_n'])}")
-    print(f"  Pd at SJNR 15-30 dB: {pct(t['pd'], t['nj'])}; with the jammer >= {NOISE_FLOOR_DRIFT_DB:g} dB over the "
-          f"noise {pct(t['pd_above'], t['nj_above'])}")
-    print("  by jammer: " + ", ".join(f"{jt} {t['pd_' + jt]}/{t['nj_' + jt]}" for jt in JAMMER_TYPES if t["nj_" + jt]))
+    for mode, name in (("c", "calibrated"), ("u", "uncalibrated")):
+        print(f"  {name}: FAR ({test_ms:g} ms clean) {pct(t['fa_' + mode], t['n_' + mode])}, at the sites with an "
+              f"unsynchronised neighbour {pct(t['unsync_fa_' + mode], t['unsync_n_' + mode])}; Pd at SJNR 15-30 dB "
+              f"{pct(t['pd_' + mode], t['nj_' + mode])}, with the jammer >= {NOISE_FLOOR_DRIFT_DB:g} dB over the "
+              f"noise {pct(t['above_pd_' + mode], t['above_nj_' + mode])}")
+        print("    by jammer: " + ", ".join(f"{jt} {t[f'{jt}_pd_{mode}']}/{t[f'{jt}_nj_{mode}']}" for jt in JAMMER_TYPES
+                                         if t[f"{jt}_nj_{mode}"]))
 
 
 def dense_network(seed, s):
