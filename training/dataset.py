@@ -48,7 +48,10 @@ from signals import nr
 
 CACHE_NPZ = "ssbwatch-dataset.npz"
 CACHE_JSON = "ssbwatch-dataset.json"
-DATASET_VERSION = 7  # 7: the cell search detects a PSS with the other N_ID2s taken out (more cells found); 6: features v7
+# 8: calibrated features against each SSB's index view of the baseline, which keeps a one-burst
+# calibration's far-off indices (baseline._sparse_per_index); 7: the cell search detects a PSS
+# with the other N_ID2s taken out (more cells found); 6: features v7
+DATASET_VERSION = 8
 IQ_LEN = 1096
 MIN_CAL_SSBS = 2  # fewest clean SSBs in the companions to form a baseline
 BLOCK = 1 << 20
