@@ -419,6 +419,18 @@ def test_a_short_calibration_keeps_an_index_far_over_the_rest_as_its_own_and_onl
     assert cb.for_index(5).stats["epnre_rel_db"].median == st.median
 
 
+def _neighbour_on_three_indices_site():
+    """A clean 15 kHz cell at 40 dB SNR sending all 8 SSBs every 10 ms (10 ms recordings:
+    one burst) and an unsynchronised neighbour 6 dB down whose SSBs land on three of them."""
+    cfg = SimConfig(scs_khz=(15,), sample_rates_hz=(15.36e6,), l_max=(8,), period_ms=(10.0,), duration_ms=10.0,
+                    all_ssbs_fraction=1.0, snr_db=(40.0, 40.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    site = draw_params(cfg, np.random.default_rng(1), force_clean=True)
+    return dataclasses.replace(site, multipath=None, more_neighbours=(), start_sample=0,
+                               neighbour={"pci": (site.pci + 5) % 1008, "power_db": -6.0,
+                                          "offset_samples": -11634.4, "cfo_hz": -40.0})
+
+
 def test_a_neighbours_ssb_on_the_same_indices_of_every_burst_is_no_jamming_after_a_one_burst_calibration(
         monkeypatch):
     """An unsynchronised neighbour 6 dB under the cell whose SSBs land on three of the
@@ -430,13 +442,7 @@ def test_a_neighbours_ssb_on_the_same_indices_of_every_burst_is_no_jamming_after
     from detector.pipeline import ScoringPipeline, config_baseline, load_detector
     from detector.receiver import Receiver
 
-    cfg = SimConfig(scs_khz=(15,), sample_rates_hz=(15.36e6,), l_max=(8,), period_ms=(10.0,), duration_ms=10.0,
-                    all_ssbs_fraction=1.0, snr_db=(40.0, 40.0), datatypes=("cf32_le",),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    site = draw_params(cfg, np.random.default_rng(1), force_clean=True)
-    site = dataclasses.replace(site, multipath=None, more_neighbours=(), start_sample=0,
-                               neighbour={"pci": (site.pci + 5) % 1008, "power_db": -6.0,
-                                          "offset_samples": -11634.4, "cfo_hz": -40.0})
+    site = _neighbour_on_three_indices_site()
     det = load_detector("default")
     rx = Receiver(site.sample_rate_hz, site.center_freq_hz)
     obs = [o for o in rx.push(simulate_capture(site, np.random.default_rng(2)).iq) + rx.flush() if o.valid]
@@ -470,13 +476,7 @@ def test_the_training_datasets_calibrated_features_are_those_the_pipeline_scores
     from signals.simulate import write_capture
     from training.dataset import process_capture
 
-    cfg = SimConfig(scs_khz=(15,), sample_rates_hz=(15.36e6,), l_max=(8,), period_ms=(10.0,), duration_ms=10.0,
-                    all_ssbs_fraction=1.0, snr_db=(40.0, 40.0), datatypes=("cf32_le",),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    site = draw_params(cfg, np.random.default_rng(1), force_clean=True)
-    site = dataclasses.replace(site, multipath=None, more_neighbours=(), start_sample=0,
-                               neighbour={"pci": (site.pci + 5) % 1008, "power_db": -6.0,
-                                          "offset_samples": -11634.4, "cfo_hz": -40.0})
+    site = _neighbour_on_three_indices_site()
     cap = simulate_capture(site, np.random.default_rng(11))
     cm, _ = write_capture(simulate_capture(site, np.random.default_rng(2)), tmp_path / "cap00000-cal0")
     mm, _ = write_capture(cap, tmp_path / "cap00000")
