@@ -162,10 +162,11 @@ class ConfigBaseline:
                         spread_db={n: self.stats[n].spread for n in SITE_STATS},
                         not_site=frozenset({"pss_sss_gain_dev_db"}) if self.same_nid2_neighbour else frozenset())
 
-    def knows_cell(self, pci: int) -> bool:
-        """Whether the site had cell ``pci`` on the air while clean: one of its own,
-        a co-channel neighbour, or a cell seen off its timing."""
-        return pci in self.pcis or pci in self.neighbours or pci in self.offtime_cells
+    @property
+    def known_cells(self) -> set[int]:
+        """The cells the site had on the air while clean: its own, its co-channel
+        neighbours and the cells seen off its timing."""
+        return {int(p) for p in (*self.pcis, *self.neighbours, *self.offtime_cells)}
 
     @property
     def same_nid2_neighbour(self) -> bool:

@@ -935,7 +935,7 @@ class ScoringPipeline:
         # the calibration saw off the site's timing, of similar power, that this search found
         # first): the site's clean levels are another cell's, and cancelling "the neighbour"
         # would remove the SSB itself -- scored uncalibrated, its record marked
-        beside = [b is not None and o.pci is not None and o.pci not in b.pcis and b.knows_cell(o.pci)
+        beside = [b is not None and o.pci is not None and o.pci not in b.pcis and o.pci in b.known_cells
                   for b, o in zip(site, obs)]
         site = [None if nb else b for b, nb in zip(site, beside)]
         bases = [b.for_index(o.ssb_index) if b is not None else None for b, o in zip(site, obs)]  # (beam sweeps)
@@ -1147,7 +1147,7 @@ class ScoringPipeline:
                     if not jammed:  # (the record of a verdict withdrawn, as uncalibrated)
                         rec["mistimed_cell"] = round(mistimed, 3)
                         self.stats["mistimed_cell"] += 1
-            if base is not None and obs.pci is not None and not base.knows_cell(obs.pci):
+            if base is not None and obs.pci is not None and obs.pci not in base.known_cells:
                 # a cell the site did not have while clean, loud enough to be the one
                 # tracked: a fake SSB (spoofer) -- or a new cell: recalibrate then
                 rec.update({"jammed": True, "score": 1.0, "unknown_cell": True})

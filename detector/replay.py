@@ -289,7 +289,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
         summary.ssb_offset_hz = rx.offset_hz
     base = baseline.lookup(rx.scs_khz, m.sample_rate_hz, m.datatype) if (baseline and rx.scs_khz) else None
     if base is not None:
-        summary.site_cells.update(int(p) for p in list(base.pcis) + list(base.neighbours) + list(base.offtime_cells))
+        summary.site_cells.update(base.known_cells)
     if base is not None or not summary.mode:
         summary.mode = "calibrated" if base is not None else "uncalibrated"
     if baseline is not None and rx.scs_khz and base is None:
