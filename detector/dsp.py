@@ -313,6 +313,15 @@ BAND_FLOOR_DC_BINS = 3  # bins around the capture centre left out (LO leakage)
 BAND_FLOOR_PERCENTILE = 10.0  # the bins' energy percentile taken for the floor (traffic sits above)
 BAND_FLOOR_MIN_BINS = 48  # four RBs
 BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
+# The floor near the SSB: the same percentile over the bins within BAND_FLOOR_NEAR_SC
+# subcarriers beyond the SSB's guard on either side (one SSB's width). The band floor's bins
+# lie anywhere in the recorded band, and where that is wider than the carriers on the air,
+# those outside them hold the receiver's noise alone while the SSB's null REs hold what every
+# transmitter on the carrier spreads over it too -- its noise (EVM), a co-channel cell's, a
+# louder recording's noise (two real captures co-timed: the SSB's null REs 27-28 dB under the
+# cell over the band floor, at the floor near it). Interference confined to the SSB's band
+# stands over both (pipeline.BAND_EXCESS_WIDE_ISR_DB).
+BAND_FLOOR_NEAR_SC = 36
 
 
 # The BAND_FLOOR_PERCENTILE-th percentile of a bin's mean energy over the 4 symbols for white
@@ -585,11 +594,12 @@ def skirt_half_width_hz(psd: np.ndarray, fs_hz: float, limit_hz: float) -> float
 
 @functools.lru_cache(maxsize=32)
 def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: int,
-                     usable_hz: float) -> tuple[np.ndarray, np.ndarray]:
+                     usable_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(phasor (n_fft,) complex64 that takes the SSB centre to DC, so that the
     carrier's subcarriers fall on the bins: no leakage of its traffic into idle
     bins; the bins (after it) that hold neither the SSB (with its guard), nor
-    the recorded band's edges (beyond ``usable_hz`` from its centre), nor its DC)."""
+    the recorded band's edges (beyond ``usable_hz`` from its centre), nor its DC;
+    the positions among those of the ones near the SSB, BAND_FLOOR_NEAR_SC)."""
     f = np.fft.fftfreq(n_fft, 1.0 / fs_hz)  # relative to the SSB centre
     f_abs = (f + ssb_offset_hz + fs_hz / 2) % fs_hz - fs_hz / 2  # where the bin lies in the recorded band
     half = (120 + BAND_FLOOR_GUARD_SC) * scs_khz * 1e3  # the SSB's 240 subcarriers around its centre
@@ -597,9 +607,11 @@ def _band_floor_plan(n_fft: int, fs_hz: float, ssb_offset_hz: float, scs_khz: in
           & (np.abs(f_abs) > BAND_FLOOR_DC_BINS * fs_hz / n_fft))
     idx = np.flatnonzero(ok)
     idx.setflags(write=False)
+    near = np.flatnonzero(np.abs(f[idx]) <= half + BAND_FLOOR_NEAR_SC * scs_khz * 1e3)  # positions in idx
+    near.setflags(write=False)
     ph = np.exp(-2j * np.pi * ssb_offset_hz / fs_hz * np.arange(n_fft)).astype(np.complex64)
     ph.setflags(write=False)
-    return ph, idx
+    return ph, idx, near
 
 
 def _usable_hz(fs_hz: float, passband_hz: float | None, skirt_hz: float | None) -> float:
@@ -617,6 +629,14 @@ def _usable_hz(fs_hz: float, passband_hz: float | None, skirt_hz: float | None) 
 def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
                       scs_khz: int, passband_hz: float | None = None,
                       skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(floor, n_bins) of :func:`band_floors_per_re`: the floor over the whole
+    recorded band beside the SSB."""
+    return band_floors_per_re(xs, first, fs_hz, ssb_offset_hz, scs_khz, passband_hz, skirt_hz)[:2]
+
+
+def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
+                       scs_khz: int, passband_hz: float | None = None,
+                       skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The noise floor of the spectrum around the SSB, during the SSB, per RE
     of the SSB grid (:func:`ssb_grids_at`'s units).
 
@@ -649,24 +669,33 @@ def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz:
         fs: a unitary FFT of the SSB-rate stream); NaN where fewer than
         BAND_FLOOR_MIN_BINS bins lie in the capture or the window is short
     n_bins : int (m,) -- bins the floor was taken from
+    near_floor : float64 (m,) -- the same over the bins near the SSB (BAND_FLOOR_NEAR_SC);
+        NaN where fewer than BAND_FLOOR_MIN_BINS of them lie in the capture
+    near_bins : int (m,) -- the bins that one was taken from
     """
     m, n = xs.shape
     n_fft = int(round(fs_hz / (scs_khz * 1e3)))
     off = round(float(ssb_offset_hz) / BAND_FLOOR_OFFSET_STEP_HZ) * BAND_FLOOR_OFFSET_STEP_HZ
     usable = _usable_hz(fs_hz, passband_hz, skirt_hz)
-    ph, idx = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz), float(usable))
-    n_b = idx.size
+    ph, idx, near = _band_floor_plan(n_fft, float(fs_hz), off, int(scs_khz), float(usable))
+    n_b, n_near = idx.size, near.size
     # each symbol's FFT window starts mid-CP: robust to a co-channel cell arriving a little early
     # (its next symbol) and to a late multipath tap alike
     starts = np.floor(first + np.arange(4) * n_fft * (1 + 144 / 2048) + n_fft * 72 / 2048).astype(np.intp)
     if m == 0 or n_b < BAND_FLOOR_MIN_BINS or starts[-1] + n_fft > n or starts[0] < 0:
-        return np.full(m, np.nan), np.full(m, n_b, np.int64)
+        return np.full(m, np.nan), np.full(m, n_b, np.int64), np.full(m, np.nan), np.full(m, n_near, np.int64)
     win = xs[:, starts[:, None] + np.arange(n_fft)[None, :]] * ph  # (m, 4, n_fft), the SSB centre at DC
     v = np.take(_fft(win, 2, True), idx, axis=2).view(np.float32)  # (m, 4, 2 n_b): re, im
     e = np.einsum("msk,msk->mk", v, v).reshape(m, n_b, 2).sum(axis=2, dtype=np.float64)  # over the symbols
     k = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_b - 1)))
     floor = np.partition(e, k, axis=1)[:, k] / (4 * n_fft * BAND_FLOOR_BIAS)  # per symbol, unitary FFT
-    return floor * (ssb_rate_hz(scs_khz) / fs_hz), np.full(m, n_b, np.int64)
+    if n_near < BAND_FLOOR_MIN_BINS:
+        near_floor = np.full(m, np.nan)
+    else:
+        kn = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_near - 1)))
+        near_floor = np.partition(e[:, near], kn, axis=1)[:, kn] / (4 * n_fft * BAND_FLOOR_BIAS)
+    per_re = ssb_rate_hz(scs_khz) / fs_hz
+    return floor * per_re, np.full(m, n_b, np.int64), near_floor * per_re, np.full(m, n_near, np.int64)
 
 
 # Where the recording holds no band beside the SSB (30 kHz SCS at 7.68 Msps: the SSB's 7.2 MHz

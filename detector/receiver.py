@@ -1301,6 +1301,9 @@ class SSBObservation:
     # what an interferer confined to the SSB's band (or to its time) does not raise
     band_floor_per_re: float = float("nan")
     band_floor_bins: int = 0
+    # the same near the SSB alone (dsp.BAND_FLOOR_NEAR_SC; the adjacent floor where that was taken)
+    band_floor_near_per_re: float = float("nan")
+    band_floor_near_bins: int = 0
     # the null REs' mean energy with the FFT windows NULL_EARLY_SAMPLES earlier in the CP (the
     # lowest), computed where a rule needs it (:func:`null_early_readings`; NaN: not yet) from
     # the SSB's window at the SSB rate and where its first CP starts there
@@ -1363,7 +1366,8 @@ class _Pending:
     others: tuple = ()
     offtime_cells: tuple = ()
     clip: tuple = (0.0, 0.0)  # (fraction of the window's I/Q components at the ADC rail, the rail)
-    band_floor: tuple = (float("nan"), 0)  # (dsp.band_floor_per_re of the window, its bins)
+    band_floor: tuple = (float("nan"), 0, float("nan"), 0)  # (dsp.band_floors_per_re of the window: floor,
+    #                                                            its bins, near floor, its bins)
     lead: float = 0.0  # SSBObservation.lead
     x_in: Optional[np.ndarray] = None  # the window at the input rate (complex64, DC removed): the grid's source
     center_hz: float = 0.0  # the SSB centre the window was taken to DC with (offset + the epoch's CFO)
@@ -2286,7 +2290,7 @@ class Receiver:
     def _band(self, w0: int, length: int, cfo_hz: float):
         """The window [w0, w0 + length) at the SSB rate, around the SSB centre
         (offset + ``cfo_hz``): (y0 complex64, w, n_bad, valid, clip, k0, floor:
-        (dsp.band_floor_per_re, its bins), x: the window at the input rate,
+        (dsp.band_floors_per_re: floor, bins, near floor, bins), x: the window at the input rate,
         complex64, DC removed, what the grid is taken from) with
         ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
         polyphase path, the first window asked for in a push is taken to the SSB
@@ -2300,9 +2304,9 @@ class Receiver:
         first = self._window_in()[0]  # the SSB's start in each window (within a sample)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            fl, nc = self._floors(x[None], first, center)
+            fl, nc, fn, nn = self._floors(x[None], first, center)
             return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
-                    (float(fl[0]), int(nc[0])), x)
+                    (float(fl[0]), int(nc[0]), float(fn[0]), int(nn[0])), x)
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -2327,26 +2331,28 @@ class Receiver:
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
-            fl, nc = self._floors(xs, first, center)
+            fl, nc, fn, nn = self._floors(xs, first, center)
             for i, s0 in enumerate(starts):
-                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], (float(fl[i]), int(nc[i])),
-                                                 xs[i])
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i],
+                                                 (float(fl[i]), int(nc[i]), float(fn[i]), int(nn[i])), xs[i])
             hit = self._bands.pop((w0, length, k0))
         y0, n_bad, valid, clip, floor, x = hit
         return y0, w, n_bad, valid, clip, k0, floor, x
 
-    def _floors(self, xs: np.ndarray, first: float, center: float) -> tuple[np.ndarray, np.ndarray]:
-        """The floor the null REs are held against, per window (m,) and its bins:
-        dsp.band_floor_per_re, or where the recording holds too little band beside
-        the SSB, dsp.adjacent_floor_per_re (the SSB's band just before and after it)."""
-        fl, nc = dsp.band_floor_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz, self.skirt_hz)
+    def _floors(self, xs: np.ndarray, first: float, center: float) -> tuple[np.ndarray, ...]:
+        """The floors the null REs are held against, per window (m,), and their bins:
+        dsp.band_floors_per_re (over the band beside the SSB, and near it), or where
+        the recording holds too little band beside the SSB, dsp.adjacent_floor_per_re
+        (the SSB's band just before and after it) for both."""
+        fl, nc, fn, nn = dsp.band_floors_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz,
+                                                self.skirt_hz)
         bad = np.isnan(fl)
         if bad.any():
             pf, pn = dsp.adjacent_floor_per_re(xs[bad], first, self.fs, center, self.scs_khz, self.passband_hz,
                                                self.skirt_hz)
-            fl, nc = fl.copy(), nc.copy()
-            fl[bad], nc[bad] = pf, pn
-        return fl, nc
+            fl, nc, fn, nn = fl.copy(), nc.copy(), fn.copy(), nn.copy()
+            fl[bad], nc[bad], fn[bad], nn[bad] = pf, pn, pf, pn
+        return fl, nc, fn, nn
 
     def _slot_period(self, ib: int) -> tuple[float, int]:
         """(The period of slot ``ib``'s SSBs in samples as the stream's sample clock
@@ -2532,6 +2538,8 @@ class Receiver:
                     clip_floor_per_re=float(clip_floor[i]),
                     band_floor_per_re=p.band_floor[0],
                     band_floor_bins=p.band_floor[1],
+                    band_floor_near_per_re=p.band_floor[2],
+                    band_floor_near_bins=p.band_floor[3],
                     band_y=ys[j],
                     band_start=float(starts[j]),
                     ssb_iq_start=float(p.start - i0),
