@@ -314,14 +314,17 @@ BAND_FLOOR_PERCENTILE = 10.0  # the bins' energy percentile taken for the floor 
 BAND_FLOOR_MIN_BINS = 48  # four RBs
 BAND_FLOOR_REL_VAR = 1.3  # the floor's relative variance x its bins (the 10th percentile of Gamma(4): 1.24)
 # The floor near the SSB: the same percentile over the bins within BAND_FLOOR_NEAR_SC
-# subcarriers beyond the SSB's guard on either side (one SSB's width). The band floor's bins
-# lie anywhere in the recorded band, and where that is wider than the carriers on the air,
-# those outside them hold the receiver's noise alone while the SSB's null REs hold what every
+# subcarriers (three RBs) beyond the SSB's guard on either side. The band floor's bins lie
+# anywhere in the recorded band, and where that is wider than the carriers on the air, those
+# outside them hold the receiver's noise alone while the SSB's null REs hold what every
 # transmitter on the carrier spreads over it too -- its noise (EVM), a co-channel cell's, a
 # louder recording's noise (two real captures co-timed: the SSB's null REs 27-28 dB under the
 # cell over the band floor, at the floor near it). Interference confined to the SSB's band
-# stands over both (pipeline.BAND_EXCESS_WIDE_ISR_DB).
+# stands over both (pipeline.BAND_EXCESS_WIDE_ISR_DB). Near: inside a carrier of a few RBs
+# more than the SSB; one SSB's width on either side reached past the 23 MHz of that test's
+# louder recording, whose edge then gave the floor (3.5 dB under its noise).
 BAND_FLOOR_NEAR_SC = 36
+BAND_FLOOR_NEAR_MIN_BINS = 32  # one side's 36 where the recorded band ends at the other (an SSB near its edge)
 
 
 # The BAND_FLOOR_PERCENTILE-th percentile of a bin's mean energy over the 4 symbols for white
@@ -670,7 +673,7 @@ def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz
         BAND_FLOOR_MIN_BINS bins lie in the capture or the window is short
     n_bins : int (m,) -- bins the floor was taken from
     near_floor : float64 (m,) -- the same over the bins near the SSB (BAND_FLOOR_NEAR_SC);
-        NaN where fewer than BAND_FLOOR_MIN_BINS of them lie in the capture
+        NaN where fewer than BAND_FLOOR_NEAR_MIN_BINS of them lie in the capture
     near_bins : int (m,) -- the bins that one was taken from
     """
     m, n = xs.shape
@@ -689,7 +692,7 @@ def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz
     e = np.einsum("msk,msk->mk", v, v).reshape(m, n_b, 2).sum(axis=2, dtype=np.float64)  # over the symbols
     k = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_b - 1)))
     floor = np.partition(e, k, axis=1)[:, k] / (4 * n_fft * BAND_FLOOR_BIAS)  # per symbol, unitary FFT
-    if n_near < BAND_FLOOR_MIN_BINS:
+    if n_near < BAND_FLOOR_NEAR_MIN_BINS:
         near_floor = np.full(m, np.nan)
     else:
         kn = int(round(BAND_FLOOR_PERCENTILE / 100.0 * (n_near - 1)))

@@ -467,14 +467,14 @@ def _nb_pss_rise_db(base: Optional[ConfigBaseline], pci: Optional[int], nb_pss_d
 # (unsynchronised neighbours the search did not see, all over -24 dB). The real captures:
 # three with no excess at all, cyberx-n78-pci1 (42.5 dB SNR) -49.6 dB -- its null REs next to
 # the PSS 3 dB over the floor, the far ones at it. bench/eval_split.py, uncalibrated, with the
-# near-floor test below: Pd at SJNR 15-30 dB 863 -> 959 of 1827 (sweep 153 -> 194, reactive 74
-# -> 120; 982 without that test), FAR 0/2724 before and after; field captures 180 -> 181 of
+# near-floor test below: Pd at SJNR 15-30 dB 863 -> 970 of 1827 (sweep 153 -> 195, reactive 74
+# -> 120; 982 without that test), FAR 0/2724 before and after; field captures 180 -> 190 of
 # 722 (194 without it: their traffic beside the SSB raises the near floor), FAR 8/910 before
 # and after. Record "band_excess_db" (the excess against the cell, dB).
 BAND_EXCESS_ISR_DB = -30.0
 # ... and under BAND_EXCESS_WIDE_ISR_DB against the cell (the level before stop 54), without a
 # site's own level, the excess stands BAND_EXCESS_Z spreads and BAND_EXCESS_MIN_DB over the
-# floor near the SSB too (dsp.BAND_FLOOR_NEAR_SC: one SSB's width on either side): where the
+# floor near the SSB too (dsp.BAND_FLOOR_NEAR_SC: three RBs on either side): where the
 # recorded band is wider than the carriers on the air, the band floor comes from outside them,
 # and what a transmitter spreads over its whole carrier lands on the null REs -- its noise, a
 # louder co-channel cell's (cyberx-n78-pci1 with amarisoft-n78-pci500, co-timed at one power:

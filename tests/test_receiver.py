@@ -2502,7 +2502,7 @@ def test_the_floor_near_the_ssb_holds_noise_that_the_band_floor_does_not():
     around the SSB alone (a louder transmitter's over its carrier, the rest of the
     46.08 Msps recording the receiver's) raises the near floor by those 10 dB and
     leaves the band floor, taken where the band is quietest; noise confined to the
-    SSB's 240 subcarriers raises neither."""
+    SSB's 240 subcarriers raises neither. By the band's edge, one side suffices."""
     rng = np.random.default_rng(8)
     fs_hz, scs_khz, off_hz, n_win = 46.08e6, 30, 2e6, 16
     n = int(np.ceil(dsp.SSB_LEN * fs_hz / dsp.ssb_rate_hz(scs_khz))) + 200
@@ -2522,6 +2522,15 @@ def test_the_floor_near_the_ssb_holds_noise_that_the_band_floor_does_not():
         white_floor = dsp.band_floor_per_re(white.astype(np.complex64), 100.0, fs_hz, off_hz, scs_khz)[0]
         assert abs(10 * np.log10(floor.mean() / white_floor.mean())) < 0.5
         assert abs(10 * np.log10(near.mean() / white_floor.mean()) - near_db) < 1.0, near_db
+    # an SSB by the recorded band's edge (srsran-n3-pci1's place: 15 kHz, 7.35 MHz under the
+    # centre of 23.04 Msps) has one side's near bins, enough; one that fills the band, none: NaN
+    for rate_hz, scs, off, ok in ((23.04e6, 15, -7.35e6, True), (7.68e6, 30, 0.0, False)):
+        m = int(np.ceil(dsp.SSB_LEN * rate_hz / dsp.ssb_rate_hz(scs))) + 200
+        x = ((rng.standard_normal((4, m)) + 1j * rng.standard_normal((4, m))) / np.sqrt(2)).astype(np.complex64)
+        floor, _, near, n_near = dsp.band_floors_per_re(x, 100.0, rate_hz, off, scs)
+        assert np.all(np.isfinite(near)) == ok and np.all((n_near >= dsp.BAND_FLOOR_NEAR_MIN_BINS) == ok), (off, n_near)
+        if ok:
+            assert n_near[0] < 2 * dsp.BAND_FLOOR_NEAR_SC and abs(10 * np.log10(near.mean() / floor.mean())) < 1.5
 
 
 @pytest.mark.parametrize("fs_hz, scs_khz, off_hz", [(7.68e6, 30, 0.0), (7.68e6, 30, 60e3), (3.84e6, 15, -30e3)])
