@@ -2736,6 +2736,39 @@ def test_the_band_excess_rule_reaches_a_jammer_27_db_under_a_strong_cell(jammer)
         assert all(P.BAND_EXCESS_ISR_DB < v < -24.0 for v in fired), fired
 
 
+def test_a_transmitters_noise_over_its_carrier_is_not_band_excess(monkeypatch):
+    """pipeline.BAND_EXCESS_WIDE_ISR_DB, dsp.band_floors_per_re: a 45 dB cell whose
+    transmitter spreads noise 28 dB under it over a 14 MHz carrier, in a 46.08 Msps
+    recording (the band floor from outside the carrier, where the receiver's noise is
+    alone): its null REs read ~-28 dB against the cell over that floor, as SSB-band
+    noise at SJNR 28 dB would, but nothing over the floor near the SSB -- not jammed
+    uncalibrated. Without the near-floor test (the rule at -30 dB alone) every SSB was."""
+    from detector import pipeline as P
+
+    cfg = SimConfig(sample_rates_hz=(46.08e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(45.0, 45.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
+    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None, traffic=None)
+    x = simulate_capture(p, np.random.default_rng(22)).iq
+    rng = np.random.default_rng(23)
+    # the receiver's noise per sample (white; the SSBs fill a quarter of the time): an exponential's 25th percentile
+    noise_var = float(np.percentile(np.abs(x) ** 2, 25) / -np.log(0.75))
+    w = (rng.standard_normal(x.size) + 1j * rng.standard_normal(x.size)) * np.sqrt(noise_var * 10 ** 1.7 / 2)
+    f = np.fft.fftfreq(x.size, 1 / p.sample_rate_hz)
+    x = (x + np.fft.ifft(np.fft.fft(w) * (np.abs(f - p.ssb_offset_hz) <= 7e6))).astype(np.complex64)
+
+    def score():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=_NeverJammed())
+        return [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
+
+    recs = score()
+    assert len(recs) >= 8 and not any(r["jammed"] for r in recs)
+    monkeypatch.setattr(P, "BAND_EXCESS_WIDE_ISR_DB", P.BAND_EXCESS_ISR_DB)
+    fired = [r.get("band_excess_db") for r in score()]
+    assert len(fired) >= 8 and all(v is not None and P.BAND_EXCESS_ISR_DB < v < -24.0 for v in fired), fired
+
+
 @pytest.mark.parametrize("jammer", ["ssb_band_noise", "reactive", "barrage", None])
 def test_interference_confined_to_the_ssb_band_is_jammed_uncalibrated(jammer):
     """pipeline.BAND_EXCESS_ISR_DB: without a baseline the model takes SSB-band
