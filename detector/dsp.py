@@ -567,7 +567,7 @@ def skirt_half_width_hz(psd: np.ndarray, fs_hz: float, limit_hz: float) -> float
 
     An SDR whose analog filter is set narrower than its sample rate rolls its
     noise off gradually, on both sides of its LO alike, from inside the band the
-    band floor takes its bins from (:func:`band_floor_per_re`): those bins then
+    band floor takes its bins from (:func:`band_floors_per_re`): those bins then
     read under the receiver's noise, and the SSB's null REs over them (see
     SKIRT_SPAN_DB for the test).
 
@@ -627,14 +627,6 @@ def _usable_hz(fs_hz: float, passband_hz: float | None, skirt_hz: float | None) 
     if skirt_hz is not None:
         usable = min(usable, round(skirt_hz / 1e3) * 1e3)
     return usable
-
-
-def band_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
-                      scs_khz: int, passband_hz: float | None = None,
-                      skirt_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(floor, n_bins) of :func:`band_floors_per_re`: the floor over the whole
-    recorded band beside the SSB."""
-    return band_floors_per_re(xs, first, fs_hz, ssb_offset_hz, scs_khz, passband_hz, skirt_hz)[:2]
 
 
 def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz: float,
@@ -760,7 +752,7 @@ def adjacent_floor_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset
     xs : complex64, shape (m, n) -- windows at ``fs_hz`` (DC offset removed), each
         with an SSB whose first CP starts at sample ``first`` (may be fractional)
     ssb_offset_hz : the SSB centre relative to the capture centre (CFO included)
-    passband_hz, skirt_hz : as for :func:`band_floor_per_re` (no bin outside the
+    passband_hz, skirt_hz : as for :func:`band_floors_per_re` (no bin outside the
         band that holds the receiver's noise)
 
     Returns

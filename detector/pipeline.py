@@ -447,7 +447,7 @@ def _nb_pss_rise_db(base: Optional[ConfigBaseline], pci: Optional[int], nb_pss_d
 # Band excess (both modes, each SSB alone). The SSB's null REs are empty (TS 38.211 §7.4.3.1);
 # their energy is the receiver's noise, the cell's own leakage (its EVM, phase noise, a
 # neighbour's ISI) and any interference. The noise is also where the carrier around the SSB
-# is idle (dsp.band_floor_per_re, the same units): an interferer confined to the SSB's band
+# is idle (dsp.band_floors_per_re, the same units): an interferer confined to the SSB's band
 # (SSB-band noise, a reactive jammer, tones inside it) raises the null REs over that floor, a
 # barrage raises both alike, and so does a noise floor that moves between recordings -- this
 # needs no site baseline and no absolute level. Jammed when the null REs' excess over the
@@ -619,7 +619,7 @@ def band_excess(null_db: np.ndarray, cell_db: np.ndarray, floor: np.ndarray,
     there is none; its z; the null REs over the floor, dB) per SSB: ``null_db``
     the null REs' mean energy,
     ``cell_db`` the cell's power per RE (dB, the grid's units), ``floor``
-    dsp.band_floor_per_re (NaN: not measured -> excess -inf, z 0), ``n_bins``
+    dsp.band_floors_per_re (NaN: not measured -> excess -inf, z 0), ``n_bins``
     the bins it was taken from. float64 (m,)."""
     null = 10.0 ** (np.asarray(null_db, np.float64) / 10)
     fl = np.asarray(floor, np.float64)

@@ -1295,7 +1295,7 @@ class SSBObservation:
     clip_fraction: float = 0.0
     clip_floor_per_re: float = 0.0
     # the noise floor of the spectrum around the SSB during its symbols, per RE of the grid
-    # (dsp.band_floor_per_re; where the capture holds too little of it, the floor in the SSB's
+    # (dsp.band_floors_per_re; where the capture holds too little of it, the floor in the SSB's
     # band just before and after it, dsp.adjacent_floor_per_re; NaN where neither is there) and
     # the bins it was taken from (that floor: the band floor's bin count of the same spread):
     # what an interferer confined to the SSB's band (or to its time) does not raise

@@ -2474,7 +2474,7 @@ def test_the_interference_step_history_keeps_the_last_rows_and_their_medians():
 @pytest.mark.parametrize("fs_hz, scs_khz, off_hz", [(30.72e6, 30, 3e6), (19.5e6, 30, -1e6), (20e6, 30, 2e6),
                                                     (46.08e6, 15, 9e6), (7.68e6, 15, 1e6)])
 def test_band_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
-    """dsp.band_floor_per_re in the SSB grid's units: on white noise it equals the
+    """dsp.band_floors_per_re's band floor in the SSB grid's units: on white noise it equals the
     grid's mean energy per RE (any rate, 19.5 and 20 Msps too, whose FFT is not
     a power of 2 or whose symbol is not a whole number of samples)."""
     from scipy.stats import gamma
@@ -2486,13 +2486,13 @@ def test_band_floor_is_the_grids_noise_per_re(fs_hz, scs_khz, off_hz):
     n = int(np.ceil(dsp.SSB_LEN * fs_hz / rate)) + 200
     x = ((rng.standard_normal(n * n_win) + 1j * rng.standard_normal(n * n_win)) * 0.3).astype(np.complex64)
     xs = x.reshape(n_win, n)
-    floor, n_bins = dsp.band_floor_per_re(xs, 100.0, fs_hz, off_hz, scs_khz)
+    floor, n_bins = dsp.band_floors_per_re(xs, 100.0, fs_hz, off_hz, scs_khz)[:2]
     assert np.all(n_bins >= dsp.BAND_FLOOR_MIN_BINS) and np.all(np.isfinite(floor))
     grid_e = np.mean([np.mean(np.abs(dsp.ssb_grid_at(dsp.extract_band(r, fs_hz, off_hz, rate), 100 * rate / fs_hz)) ** 2)
                       for r in xs])
     assert abs(10 * np.log10(floor.mean() / grid_e)) < 0.25
     # a capture that holds nothing beside the SSB has no floor
-    f2, c2 = dsp.band_floor_per_re(xs[:, : int(n * 7.68e6 / fs_hz)], 100.0, 7.68e6, 0.0, 30)
+    f2, c2 = dsp.band_floors_per_re(xs[:, : int(n * 7.68e6 / fs_hz)], 100.0, 7.68e6, 0.0, 30)[:2]
     assert np.all(np.isnan(f2)) and np.all(c2 < dsp.BAND_FLOOR_MIN_BINS)
 
 
@@ -2519,7 +2519,7 @@ def test_the_floor_near_the_ssb_holds_noise_that_the_band_floor_does_not():
                        (white + np.sqrt(10.0) * noise(3.6e6), 0.0)):
         floor, n_bins, near, n_near = dsp.band_floors_per_re(x.astype(np.complex64), 100.0, fs_hz, off_hz, scs_khz)
         assert np.all(n_near >= dsp.BAND_FLOOR_MIN_BINS) and np.all(n_bins > n_near)
-        white_floor = dsp.band_floor_per_re(white.astype(np.complex64), 100.0, fs_hz, off_hz, scs_khz)[0]
+        white_floor = dsp.band_floors_per_re(white.astype(np.complex64), 100.0, fs_hz, off_hz, scs_khz)[0]
         assert abs(10 * np.log10(floor.mean() / white_floor.mean())) < 0.5
         assert abs(10 * np.log10(near.mean() / white_floor.mean()) - near_db) < 1.0, near_db
     # an SSB by the recorded band's edge (srsran-n3-pci1's place: 15 kHz, 7.35 MHz under the
@@ -2671,17 +2671,23 @@ def test_a_clean_cell_through_an_analog_filter_short_of_nyquist_is_not_jammed():
     assert not any(r["jammed"] for r in recs), [r.get("band_excess_db") for r in recs]
 
 
-def _static_cell_uncalibrated(fs_hz, jammer, snr_db=30.0, sjnr_db=18.0, detector=None, **changes):
-    """Records (valid, uncalibrated; the shipped model unless ``detector``) of a
-    ``snr_db`` cell (30 kHz SCS, 8 SSBs per 5 ms, 20 ms, no multipath, neighbour or
-    impairments; ``changes`` on its params) under ``jammer`` at ``sjnr_db`` (None: clean)."""
-    from detector.pipeline import load_detector
-
+def _static_cell(fs_hz, snr_db, **changes):
+    """The params of a clean ``snr_db`` cell at ``fs_hz`` (30 kHz SCS, 8 SSBs per 5 ms,
+    20 ms, cf32, no multipath, neighbour or impairments; ``changes`` on them), drawn with
+    seed 21."""
     cfg = SimConfig(sample_rates_hz=(fs_hz,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
                     all_ssbs_fraction=1.0, snr_db=(snr_db, snr_db), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
     p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
-    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None, **changes)
+    return dataclasses.replace(p, multipath=None, neighbour=None, impairments=None, **changes)
+
+
+def _static_cell_uncalibrated(fs_hz, jammer, snr_db=30.0, sjnr_db=18.0, detector=None, **changes):
+    """Records (valid, uncalibrated; the shipped model unless ``detector``) of
+    :func:`_static_cell` under ``jammer`` at ``sjnr_db`` (None: clean)."""
+    from detector.pipeline import load_detector
+
+    p = _static_cell(fs_hz, snr_db, **changes)
     if jammer is not None:
         p = dataclasses.replace(p, jammer={"type": jammer, "sjnr_db": sjnr_db})
     x = simulate_capture(p, np.random.default_rng(22)).iq
@@ -2745,11 +2751,7 @@ def test_a_transmitters_noise_over_its_carrier_is_not_band_excess(monkeypatch):
     uncalibrated. Without the near-floor test (the rule at -30 dB alone) every SSB was."""
     from detector import pipeline as P
 
-    cfg = SimConfig(sample_rates_hz=(46.08e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
-                    all_ssbs_fraction=1.0, snr_db=(45.0, 45.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
-    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None, traffic=None)
+    p = _static_cell(46.08e6, 45.0, traffic=None)
     x = simulate_capture(p, np.random.default_rng(22)).iq
     rng = np.random.default_rng(23)
     # the receiver's noise per sample (white; the SSBs fill a quarter of the time): an exponential's 25th percentile
@@ -2800,12 +2802,7 @@ def test_the_band_excess_rule_takes_the_earlier_readings_only_where_they_can_mat
     from detector.pipeline import observation_features_batch
     from detector.receiver import Receiver
 
-    cfg = SimConfig(sample_rates_hz=(23.04e6,), scs_khz=(30,), l_max=(8,), period_ms=(5.0,), duration_ms=20.0,
-                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
-                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
-    p = draw_params(cfg, np.random.default_rng(21), force_clean=True)
-    p = dataclasses.replace(p, multipath=None, neighbour=None, impairments=None,
-                            jammer=None if jammer is None else {"type": jammer, "sjnr_db": 18.0})
+    p = _static_cell(23.04e6, 30.0, jammer=None if jammer is None else {"type": jammer, "sjnr_db": 18.0})
     x = simulate_capture(p, np.random.default_rng(22)).iq
     rx = Receiver(p.sample_rate_hz, p.center_freq_hz)
     obs = [o for o in rx.push(x) + rx.flush() if o.valid]
