@@ -558,6 +558,7 @@ class _Totals:
         self.ssbs_site_classical = 0
         self.ssbs_clipped = 0  # SSBs with samples at the ADC's rails (receiver gain too high)
         self.ssbs_gain_step = 0  # jammed verdicts made invalid: the receiver's gain stepped inside the SSB
+        self.ssbs_clip_overload = 0  # jammed verdicts made invalid: the ADC's clipping distortion explains them
         self.no_cell_blocks = 0  # cell searches that did not find a calibrated site's cell (jammed records)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
         # the cells other than the serving one that the cell searches reported on the channel (a
@@ -806,6 +807,7 @@ class Daemon:
             "ssbs_site_classical": t.ssbs_site_classical,
             "ssbs_clipped": t.ssbs_clipped,
             "ssbs_gain_step": t.ssbs_gain_step,
+            "ssbs_clip_overload": t.ssbs_clip_overload,
             "no_cell_blocks": t.no_cell_blocks,
             "events": dict(t.events),
             "other_cells": sorted(t.other_cells),
@@ -896,6 +898,7 @@ class Daemon:
             t.ssbs_site_classical += rec.get("detector") not in (None, self.detector.name)
             t.ssbs_clipped += "clipped" in rec
             t.ssbs_gain_step += "gain_step_db" in rec
+            t.ssbs_clip_overload += "clip_overload_db" in rec
             t.no_cell_blocks += bool(rec.get("no_cell"))
             if write:
                 out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}

@@ -9,7 +9,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ===============================  =======  =============================================
 ``ssbs_scored_total``            counter  per-SSB records emitted (valid or not)
 ``ssbs_jammed_total``            counter  records with ``jammed: true``
-``ssbs_invalid_total``           counter  records with ``valid: false`` (NaN / zero input, a gain step)
+``ssbs_invalid_total``           counter  records with ``valid: false`` (NaN / zero input, a gain step, clipping)
 ``ssbs_faded_total``             counter  jammed verdicts withdrawn: the cell faded, its floor did not move
 ``ssbs_mistimed_cell_total``     counter  the model's jammed verdicts withdrawn: a co-channel cell off the CP
 ``ssbs_neighbour_cancelled_total`` counter  uncalibrated jammed verdicts withdrawn: clean with the searched neighbour cancelled
@@ -17,6 +17,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_site_classical_total``    counter  SSBs scored by the classical detector (a site the model cannot be calibrated to)
 ``ssbs_clipped_total``           counter  SSBs with samples at the ADC's rails (lower the receiver gain)
 ``ssbs_gain_step_total``         counter  jammed verdicts made invalid: the receiver's gain stepped inside the SSB
+``ssbs_clip_overload_total``     counter  jammed verdicts made invalid: the ADC's clipping distortion explains them
 ``no_cell_blocks_total``          counter  cell searches that missed a calibrated site's cell (jammed records)
 ``events_total{kind}``           counter  JAMMING_STARTED / JAMMING_CLEARED events
 ``samples_in_total``             counter  samples offered by the source (dropped ones too)
@@ -57,7 +58,8 @@ EVENT_KINDS = ("JAMMING_STARTED", "JAMMING_CLEARED")
 COUNTERS = {
     "ssbs_scored": ("ssbs_scored", "SSBs scored (per-SSB records emitted)"),
     "ssbs_jammed": ("ssbs_jammed", "SSBs declared jammed"),
-    "ssbs_invalid": ("ssbs_invalid", "SSBs marked invalid (NaN/Inf/all-zero input, a receiver gain step)"),
+    "ssbs_invalid": ("ssbs_invalid", "SSBs marked invalid (NaN/Inf/all-zero input, a receiver gain step, "
+                     "ADC clipping overload)"),
     "ssbs_faded": ("ssbs_faded", "jammed verdicts withdrawn because the cell faded with its noise floor unchanged"),
     "ssbs_mistimed_cell": ("ssbs_mistimed_cell", "the model's jammed verdicts withdrawn for a co-channel cell more "
                            "than 2/3 of a CP off the serving cell's timing (calibrated: the site's own, by the "
@@ -74,6 +76,8 @@ COUNTERS = {
     "ssbs_clipped": ("ssbs_clipped", "SSBs with samples at the ADC's rails (the receiver gain is too high)"),
     "ssbs_gain_step": ("ssbs_gain_step", "jammed verdicts made invalid: the receiver's gain stepped inside the SSB "
                        "(an AGC), proven by the cell's PBCH-DMRS"),
+    "ssbs_clip_overload": ("ssbs_clip_overload", "jammed verdicts made invalid: the SSB held no more interference "
+                           "than the ADC's clipping distortion (the receiver overdriven)"),
     "no_cell_blocks": ("no_cell_blocks", "cell searches that did not find a calibrated site's cell (jammed records)"),
     "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),
     "samples_processed": ("samples_processed", "samples pushed through the receiver"),

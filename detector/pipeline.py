@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 from typing import Callable, Optional, Protocol
 
 import numpy as np
@@ -19,7 +20,7 @@ from .baseline import (NB_CANCEL_MAX, ConfigBaseline, SiteBaseline, build_config
 from .classical import SITE_FALLBACK, ClassicalDetector
 from . import dsp
 from .features import (AUX_NB_PSS, AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
-                       residual_batch, ssb_features_batch)
+                       residual_batch, residual_grid, ssb_features_batch)
 from .receiver import Receiver, ReceiverConfig, SSBObservation, null_early_readings
 
 
@@ -600,6 +601,27 @@ GAIN_STEP_MAX = 2
 GAIN_STEP_WINDOW = 32
 GAIN_STEP_REASON = "the receiver's gain changed inside the SSB (an AGC step): not scored"
 
+# ADC clipping (both modes). Samples at the converter's rails add a distortion that the
+# receiver removes as a known floor (dsp.clip_distortion_power: its power over the recorded
+# band, white). It is not white: the intermodulation of what drives the ADC to its rails lies
+# around that signal, the third order over three times its width, so beside a strong carrier
+# that is not the cell's the SSB's REs take several times the mean (the four real captures
+# beside a noise-like carrier of 1.4, 5 or 10 MHz 20-30 dB over the cell, 0.2-1.5 MHz from the
+# SSB's band, I and Q clipped at 2-3 times their RMS: 33 of 202 SSBs jammed uncalibrated, by the
+# model or the band-excess rule, none without the clipping). A jammed verdict whose SSB's
+# residual (all 960 REs, null REs included: what the channel fit leaves, a tone on one
+# subcarrier too) holds less than CLIP_DOMINANT_RATIO times the white estimate per RE is the
+# receiver's own overload, not the air's: it is replaced by an invalid record
+# ("clip_overload_db", that ratio; the reason says why), and a clean verdict stays clean. Those
+# 33 read -9.0...+3.8 dB, simulated ones up to +4.7 dB; the ratio grows with the recording's
+# width over the carrier's, 10 leaves room for a narrow carrier in a wide recording. A jammer
+# in the SSB's band that drives the ADC to its rails itself stands far over its distortion and
+# stays jammed (tests/test_receiver.py -k drives_the_adc); one 1-10 dB over it, where 7-10 % of
+# the components clip, is invalid (the cost: README "ADC clipping").
+CLIP_DOMINANT_RATIO = 10.0
+CLIP_OVERLOAD_REASON = ("ADC clipping: the SSB holds no more interference than the receiver's own "
+                        "clipping distortion (lower the receiver gain): not scored")
+
 
 def mistimed_readings(obs: SSBObservation, missing: Optional[float] = None) -> tuple[float, float]:
     """(early, late) dsp.mistimed_cell_rho2 of an observed SSB, computed once
@@ -864,7 +886,8 @@ class ScoringPipeline:
         self.baseline_from_sample = 0
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
-                      "neighbour_cancelled": 0, "gain_step": 0, "site_classical": 0, "band_excess_offtime": 0}
+                      "neighbour_cancelled": 0, "gain_step": 0, "clip_overload": 0, "site_classical": 0,
+                      "band_excess_offtime": 0}
         self._gain_steps: collections.deque = collections.deque(maxlen=GAIN_STEP_WINDOW)  # excused or not, per SSB
         self._loud_symbols: dict[tuple, tuple] = {}  # (pci, scs, ssb index) -> its last loud symbols (band excess)
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
@@ -1022,6 +1045,7 @@ class ScoringPipeline:
                 self._fade_guard(rec, key, f, b, float(p), float(fl))
                 self._interference_step(rec, (o.pci, o.scs_khz, o.ssb_index), float(p),
                                         (float(fl), float(p) + float(f[_RES_SSS_IDX])))
+                self._clip_overload(rec, o)
             out.append(rec)
         return out
 
@@ -1096,6 +1120,26 @@ class ScoringPipeline:
                 self.stats["invalid"] += 1
                 self.stats["gain_step"] += 1
         self._gain_steps.append(excused)
+
+    def _clip_overload(self, rec: dict, obs: SSBObservation) -> None:
+        """Replace a jammed verdict that the ADC's clipping distortion explains (the
+        energy per RE that the SSB's residual holds over all 960 REs, null REs
+        included, under CLIP_DOMINANT_RATIO times it) by an invalid record (see
+        CLIP_DOMINANT_RATIO)."""
+        if not rec["jammed"] or obs.clip_floor_per_re <= 0 or rec.get("unknown_cell") or obs.pci is None:
+            return
+        resid, _, _, norm = residual_grid(obs.grid, obs.pci, obs.ibar)
+        per_re = float(np.mean((resid.real ** 2 + resid.imag ** 2) / norm))
+        ratio_db = 10 * math.log10(max(per_re, 1e-30) / obs.clip_floor_per_re)
+        if ratio_db < 10 * math.log10(CLIP_DOMINANT_RATIO):
+            for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db",
+                      "null_rise_db", "interference_step_db"):
+                rec.pop(k, None)
+            rec.update({"jammed": None, "score": None, "stage": None, "valid": False,
+                        "reason": CLIP_OVERLOAD_REASON, "clip_overload_db": round(ratio_db, 1)})
+            self.stats["jammed"] -= 1
+            self.stats["invalid"] += 1
+            self.stats["clip_overload"] += 1
 
     def _jam(self, rec: dict, **why) -> None:
         """Turn a clean record jammed by a rule beside the model (``why``: the

@@ -81,6 +81,7 @@ class FileSummary:
     site_classical: int = 0
     clipped: int = 0  # SSBs with samples at the ADC's rails
     gain_step: int = 0  # jammed verdicts made invalid: the receiver's gain stepped inside the SSB (pipeline.GAIN_STEP_DB)
+    clip_overload: int = 0  # jammed verdicts made invalid: the ADC's clipping distortion explains them (pipeline.CLIP_DOMINANT_RATIO)
     no_cell_jammed: int = 0  # cell searches that did not find a calibrated site's cell (records, jammed)
     dropped_bytes: int = 0
     parts: int = 1  # streams the recording was cut into (iqio.capture_parts: retuned, or samples lost)
@@ -144,6 +145,9 @@ class FileSummary:
         if self.clipped:
             notes += (f"; {self.clipped} SSB(s) with samples at the ADC's rails (clipped: lower the receiver "
                       f"gain; the clipping distortion was removed as a known floor)")
+        if self.clip_overload:
+            notes += (f"; {self.clip_overload} SSB(s) not scored: they held no more interference than the ADC's "
+                      f"clipping distortion (the receiver overdriven: lower its gain)")
         if self.empty_positions:
             notes += (f"; {self.empty_positions} predicted SSB position(s) held no SSB, not scored (an SSB period "
                       f"over 20 ms, SSBs the gNB does not send, or samples lost upstream)")
@@ -263,7 +267,7 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     rx = pipe.receiver
     st = pipe.stats
     for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "neighbour_cancelled",
-                "site_neighbour", "clipped", "gain_step", "site_classical",
+                "site_neighbour", "clipped", "gain_step", "clip_overload", "site_classical",
                 "no_cell_jammed", "band_excess_offtime"):
         setattr(summary, key, getattr(summary, key) + st[key])
     summary.nonfinite_samples += rx.n_nonfinite

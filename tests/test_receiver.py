@@ -3409,6 +3409,67 @@ def test_gain_steps_are_excused_a_few_times_per_window_at_most():
     assert out[: P.GAIN_STEP_MAX] == [False] * P.GAIN_STEP_MAX and all(out[P.GAIN_STEP_MAX : P.GAIN_STEP_WINDOW])
 
 
+def _clipped(x, rms_factor):
+    """``x`` with I and Q each clipped at ``rms_factor`` times their RMS (an ADC at its
+    rails), complex64."""
+    x = np.asarray(x, np.complex128)
+    r = rms_factor * np.sqrt(np.mean(np.abs(x) ** 2) / 2)
+    return (np.clip(x.real, -r, r) + 1j * np.clip(x.imag, -r, r)).astype(np.complex64)
+
+
+def test_adc_clipping_by_a_strong_carrier_beside_the_ssb_is_not_called_jamming(monkeypatch):
+    """pipeline.CLIP_DOMINANT_RATIO: a 5 MHz carrier 30 dB over a clean 30 dB cell,
+    1 MHz beside its SSB's band (another operator's, in a 46.08 Msps recording), drives
+    the ADC to its rails (I and Q clipped at twice their RMS, ~5 % of them). Its
+    intermodulation lies around it, over the SSB, at several times the white
+    distortion the receiver removes: without the rule the model or the band-excess
+    rule jams SSBs; with it none is jammed, those are invalid records that say why
+    (the residual's energy within 10 dB of the clipping distortion), and the clean
+    ones stay clean (the shipped model)."""
+    from detector import pipeline as P
+
+    p = _static_cell(46.08e6, 30.0, traffic=None)
+    x = simulate_capture(p, np.random.default_rng(22)).iq.astype(np.complex128)
+    n, fs = x.size, p.sample_rate_hz
+    f_car = p.ssb_offset_hz + 120 * 30e3 + 1e6 + 2.5e6
+    assert abs(f_car) + 2.5e6 < 0.45 * fs
+    spec = np.fft.fft(np.random.default_rng(3).standard_normal((n, 2)) @ np.array([1.0, 1.0j]))
+    spec[np.abs(np.fft.fftfreq(n, 1 / fs) - f_car) > 2.5e6] = 0
+    carrier = np.fft.ifft(spec)
+    carrier *= np.sqrt(1e3 * np.mean(np.abs(x) ** 2) / np.mean(np.abs(carrier) ** 2))
+    y = _clipped(x + carrier, 2.0)
+
+    def records():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+        recs = [r for r in pipe.push(y) + pipe.flush() if r.get("pci") is not None]
+        assert len(recs) >= 24 and all(r["pci"] == p.pci and r.get("clipped", 0) > 0.01 for r in recs)
+        return recs, pipe.stats
+
+    recs, stats = records()
+    over = [r for r in recs if "clip_overload_db" in r]
+    assert not any(r["jammed"] for r in recs)
+    assert len(over) >= 5 and stats["clip_overload"] == len(over)
+    assert all(r["valid"] is False and r["jammed"] is None and r["reason"] == P.CLIP_OVERLOAD_REASON
+               and r["clip_overload_db"] < 10.0 for r in over)
+    assert all(r["valid"] and r["jammed"] is False for r in recs if r not in over)
+    monkeypatch.setattr(P, "CLIP_DOMINANT_RATIO", 1e-9)  # the rule off
+    recs, stats = records()
+    assert sum(r["jammed"] is True for r in recs) == len(over) and stats["clip_overload"] == 0
+
+
+@pytest.mark.parametrize("jammer", ["partial_band_noise", "cw"])
+def test_a_jammer_that_drives_the_adc_to_its_rails_stays_jammed(jammer):
+    """pipeline.CLIP_DOMINANT_RATIO: a jammer in the SSB's band as strong as the cell,
+    its recording clipped at twice its RMS, stands far over its own clipping
+    distortion: every SSB jammed, none made invalid."""
+    p = _static_cell(46.08e6, 30.0, traffic=None, jammer={"type": jammer, "sjnr_db": 0.0})
+    y = _clipped(simulate_capture(p, np.random.default_rng(22)).iq, 2.0)
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+    recs = [r for r in pipe.push(y) + pipe.flush() if r.get("pci") is not None]
+    assert len(recs) >= 24 and all(r.get("clipped", 0) > 0.01 for r in recs)
+    assert all(r["jammed"] is True for r in recs) and pipe.stats["clip_overload"] == 0
+
+
 def _with_fake_pss(cap, offset_samples, rel_db):
     """The samples of a clean 30 kHz capture with a PSS sent alone (PCI + 1: another
     N_ID2) ``offset_samples`` after each SSB's start, its REs ``rel_db`` over the cell's
