@@ -1112,14 +1112,20 @@ class ScoringPipeline:
             step = dmrs_gain_step_db(obs.grid, obs.pci, obs.ibar, GAIN_STEP_SIGMA)
             if abs(step) >= GAIN_STEP_DB:
                 excused = True
-                for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db"):
-                    rec.pop(k, None)
-                rec.update({"jammed": None, "score": None, "stage": None, "valid": False,
-                            "reason": GAIN_STEP_REASON, "gain_step_db": round(step, 1)})
-                self.stats["jammed"] -= 1
-                self.stats["invalid"] += 1
-                self.stats["gain_step"] += 1
+                self._unscored(rec, GAIN_STEP_REASON, "gain_step", gain_step_db=round(step, 1))
         self._gain_steps.append(excused)
+
+    def _unscored(self, rec: dict, reason: str, stat: str, **why) -> None:
+        """Replace a jammed record by an invalid one (neither clean nor jammed) that says
+        why (``reason``; ``why``: its record keys), counted under ``stat``; the rules'
+        keys of the jammed verdict go."""
+        for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db",
+                  "null_rise_db", "interference_step_db"):
+            rec.pop(k, None)
+        rec.update({"jammed": None, "score": None, "stage": None, "valid": False, "reason": reason, **why})
+        self.stats["jammed"] -= 1
+        self.stats["invalid"] += 1
+        self.stats[stat] += 1
 
     def _clip_overload(self, rec: dict, obs: SSBObservation) -> None:
         """Replace a jammed verdict that the ADC's clipping distortion explains (the
@@ -1132,14 +1138,7 @@ class ScoringPipeline:
         per_re = float(np.mean((resid.real ** 2 + resid.imag ** 2) / norm))
         ratio_db = 10 * math.log10(max(per_re, 1e-30) / obs.clip_floor_per_re)
         if ratio_db < 10 * math.log10(CLIP_DOMINANT_RATIO):
-            for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db",
-                      "null_rise_db", "interference_step_db"):
-                rec.pop(k, None)
-            rec.update({"jammed": None, "score": None, "stage": None, "valid": False,
-                        "reason": CLIP_OVERLOAD_REASON, "clip_overload_db": round(ratio_db, 1)})
-            self.stats["jammed"] -= 1
-            self.stats["invalid"] += 1
-            self.stats["clip_overload"] += 1
+            self._unscored(rec, CLIP_OVERLOAD_REASON, "clip_overload", clip_overload_db=round(ratio_db, 1))
 
     def _jam(self, rec: dict, **why) -> None:
         """Turn a clean record jammed by a rule beside the model (``why``: the

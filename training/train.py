@@ -178,16 +178,8 @@ def make_rawiq(cfg: RawIQConfig):
     """The raw-IQ baseline: [B, 2, IQ_LEN] (unit-RMS I and Q) -> logit [B, 1] (RawIQConfig.arch)."""
     torch = _torch()
     nn = torch.nn
-    if cfg.arch == "mlp":
-        layers = [nn.Flatten()]
-        d = 2 * IQ_LEN
-        for h in cfg.hidden:
-            layers += [nn.Linear(d, h), nn.GELU()]
-            if cfg.dropout > 0:
-                layers.append(nn.Dropout(cfg.dropout))
-            d = h
-        layers.append(nn.Linear(d, 1))
-        return nn.Sequential(*layers)
+    if cfg.arch == "mlp":  # (make_mlp reads hidden and dropout)
+        return nn.Sequential(nn.Flatten(), *make_mlp(2 * IQ_LEN, cfg))
 
     class RawIQNet(nn.Module):
         def __init__(self):
