@@ -896,6 +896,9 @@ class Daemon:
             t.ssbs_neighbour_cancelled += "neighbour_cancelled" in rec
             t.ssbs_band_excess_offtime += "offtime_cell" in rec or bool(rec.get("band_excess_partial"))
             t.ssbs_site_classical += rec.get("detector") not in (None, self.detector.name)
+            if "clipped" in rec and t.ssbs_clipped == 0:
+                log.warning("ADC clipping: samples at the converter's rails in the SSBs' windows (the receiver gain is "
+                            "too high); SSBs whose interference the clipping distortion explains are not scored")
             t.ssbs_clipped += "clipped" in rec
             t.ssbs_gain_step += "gain_step_db" in rec
             t.ssbs_clip_overload += "clip_overload_db" in rec

@@ -603,6 +603,19 @@ def test_a_stream_with_i_and_q_swapped_is_found_conjugated(tmp_path, jammed_capt
     assert any("look swapped" in r.getMessage() for r in caplog.records)
 
 
+def test_adc_clipping_is_warned_once_and_counted(tmp_path, caplog):
+    """The first SSB with samples at the ADC's rails is named in the log (once); records made
+    invalid by the clipping rule (pipeline.CLIP_DOMINANT_RATIO) are counted apart."""
+    d = Daemon(_cfg(str(tmp_path / "none.cf32"), jsonl=str(tmp_path / "out.jsonl")))
+    clipped = {"pci": 1, "jammed": None, "valid": False, "clipped": 0.05, "clip_overload_db": 2.0}
+    with caplog.at_level("WARNING", logger="ssbwatch"):
+        d._emit_records([{"pci": 1, "jammed": False, "valid": True}, clipped, dict(clipped)])
+    said = [r.getMessage() for r in caplog.records if "ADC clipping" in r.getMessage()]
+    assert len(said) == 1
+    snap = d.snapshot()
+    assert (snap["ssbs_clipped"], snap["ssbs_clip_overload"], snap["ssbs_invalid"]) == (2, 2, 2)
+
+
 # ---------------------------------------------------------------------------
 # the baseline learned over a declared quiet period (detector/learn.py)
 # ---------------------------------------------------------------------------
