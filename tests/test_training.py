@@ -168,31 +168,6 @@ def test_onnx_parity_on_a_batch(tmp_path, stack):
             assert np.abs(m(torch.as_tensor(x))[1].numpy() - p2).max() > 1e-4
 
 
-@pytest.mark.parametrize("arch", ["cnn", "mlp"])
-def test_rawiq_baselines_export_with_parity(tmp_path, arch):
-    """Both raw-IQ architectures (RawIQConfig.arch): [B, 2, IQ_LEN] -> a logit per SSB
-    that depends on the samples, exported to ONNX with torch/onnxruntime parity."""
-    from training.dataset import IQ_LEN
-
-    torch.manual_seed(0)
-    net = tr.make_rawiq(tr.RawIQConfig(arch=arch, channels=(4, 8), kernel=5, hidden=(32,))).eval()
-    x = np.random.default_rng(1).normal(size=(16, 2, IQ_LEN)).astype(np.float32)
-    with torch.no_grad():
-        y = net(torch.as_tensor(x)).numpy()
-    assert y.shape == (16, 1) and y.std() > 1e-4
-    p = tmp_path / "rawiq.onnx"
-    tr._export(net, torch.zeros(1, 2, IQ_LEN), p, "iq", ["logit"])
-    tr.finalize_onnx(p, {"model_format": tr.RAWIQ_FORMAT, "arch": arch})
-    assert tr.parity(net, edge.make_session(p.read_bytes(), p), x, "iq") <= 1e-5
-
-
-def test_rawiq_config_is_validated():
-    with pytest.raises(ConfigError, match="rawiq.arch"):
-        tr.RawIQConfig(arch="transformer")
-    with pytest.raises(ConfigError, match="rawiq.hidden"):
-        tr.RawIQConfig(arch="mlp", hidden=())
-
-
 def test_thresholds_meet_their_targets():
     rng = np.random.default_rng(1)
     y = rng.random(4000) < 0.6

@@ -5,7 +5,7 @@ Detectors, side by side on the same SSBs:
 - **DT-DDNN**: the exported ONNX model through :class:`detector.model.DTDDNNDetector`
   (the edge code path), its cascade score and decision;
 - **single-threshold DNN**: DNN-1 alone (p1) at ``single_threshold`` (0.5);
-- **raw-IQ DNN**: a network on the unit-RMS SSB IQ (``rawiq.onnx``; ``rawiq.arch``), at 0.5;
+- **raw-IQ DNN**: the 1-D CNN on the unit-RMS SSB IQ (``rawiq.onnx``), at 0.5;
 - **classical**: :class:`detector.classical.ClassicalDetector` -- in calibrated
   mode with the same per-capture site baseline the features use.
 

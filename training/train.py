@@ -70,17 +70,8 @@ class MLPConfig:
 @dataclass(frozen=True)
 class RawIQConfig:
     enabled: bool = True
-    # "cnn": 1-D convolutions (channels, kernel), mean and max pooled over time; "mlp": the
-    # paper's plain DNN on the flattened I/Q (hidden, dropout). The jamming sits in the
-    # frequency domain (the null subcarriers) at fixed places of the SSB-aligned window: a
-    # dense first layer can learn those projections, pooled convolutions lose where they are
-    # (trained on eval0's 4207 SSBs, 8 epochs, scored on eval1's: AUC 0.61 cnn, 0.84 mlp; 30
-    # epochs 0.87; stop 55, scratch)
-    arch: str = "cnn"
     channels: tuple[int, ...] = (16, 32, 32, 64)
     kernel: int = 9
-    hidden: tuple[int, ...] = (512, 128)
-    dropout: float = 0.2
     epochs: int = 8
     batch_size: int = 128
     lr: float = 2e-3
@@ -93,13 +84,8 @@ class RawIQConfig:
     phase_augment: bool = True
 
     def __post_init__(self):
-        if self.arch not in ("cnn", "mlp"):
-            raise ConfigError(f"rawiq.arch={self.arch!r} not in ['cnn', 'mlp']")
         if not self.channels or any(c < 1 or c > 1024 for c in self.channels):
             raise ConfigError(f"rawiq.channels={list(self.channels)}: 1..1024 per layer")
-        if not self.hidden or any(h < 1 or h > 4096 for h in self.hidden):
-            raise ConfigError(f"rawiq.hidden={list(self.hidden)}: 1..4096 units per layer, at least one layer")
-        check_range("rawiq.dropout", self.dropout, 0.0, 0.9)
         check_range("rawiq.kernel", self.kernel, 1, 63)
         check_range("rawiq.epochs", self.epochs, 1, 10000)
         check_range("rawiq.batch_size", self.batch_size, 1, 1 << 16)
@@ -175,11 +161,8 @@ def make_mlp(n_in: int, cfg: MLPConfig):
 
 
 def make_rawiq(cfg: RawIQConfig):
-    """The raw-IQ baseline: [B, 2, IQ_LEN] (unit-RMS I and Q) -> logit [B, 1] (RawIQConfig.arch)."""
     torch = _torch()
     nn = torch.nn
-    if cfg.arch == "mlp":  # (make_mlp reads hidden and dropout)
-        return nn.Sequential(nn.Flatten(), *make_mlp(2 * IQ_LEN, cfg))
 
     class RawIQNet(nn.Module):
         def __init__(self):
@@ -655,7 +638,7 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         _export(sig, torch.zeros(1, 2, IQ_LEN), rp, "iq", ["p"])
         finalize_onnx(rp, {"model_format": RAWIQ_FORMAT, "training_data_sha256": ds.sha256, "opset": OPSET,
                            "input": "unit-RMS SSB IQ at the SSB rate, [1, 2, 1096] (I, Q)",
-                           "arch": cfg.rawiq.arch, "threshold": "0.5"})
+                           "threshold": "0.5"})
         sess_r = edge.make_session(rp.read_bytes(), rp)
         raw_par = parity(sig, sess_r, ds["iq"][val][:64], "iq")
         log(f"wrote {rp}; parity {raw_par:.2e}")
