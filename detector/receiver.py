@@ -2304,9 +2304,8 @@ class Receiver:
         first = self._window_in()[0]  # the SSB's start in each window (within a sample)
         if rot is None:
             x, n_bad, valid, clip = self._checked_window(w0, length)
-            fl, nc, fn, nn = self._floors(x[None], first, center)
             return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
-                    (float(fl[0]), int(nc[0]), float(fn[0]), int(nn[0])), x)
+                    self._floors(x[None], first, center)[0], x)
         k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
@@ -2331,19 +2330,19 @@ class Receiver:
             starts = sorted(starts)
             xs, n_bad, valid, clip = self._checked_windows(starts, length)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
-            fl, nc, fn, nn = self._floors(xs, first, center)
+            floors = self._floors(xs, first, center)
             for i, s0 in enumerate(starts):
-                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i],
-                                                 (float(fl[i]), int(nc[i]), float(fn[i]), int(nn[i])), xs[i])
+                self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], floors[i], xs[i])
             hit = self._bands.pop((w0, length, k0))
         y0, n_bad, valid, clip, floor, x = hit
         return y0, w, n_bad, valid, clip, k0, floor, x
 
-    def _floors(self, xs: np.ndarray, first: float, center: float) -> tuple[np.ndarray, ...]:
-        """The floors the null REs are held against, per window (m,), and their bins:
-        dsp.band_floors_per_re (over the band beside the SSB, and near it), or where
-        the recording holds too little band beside the SSB, dsp.adjacent_floor_per_re
-        (the SSB's band just before and after it) for both."""
+    def _floors(self, xs: np.ndarray, first: float, center: float) -> list[tuple[float, int, float, int]]:
+        """The floors the null REs are held against and their bins, per window
+        (_Pending.band_floor: floor, bins, near floor, near bins): dsp.band_floors_per_re
+        (over the band beside the SSB, and near it), or where the recording holds too
+        little band beside the SSB, dsp.adjacent_floor_per_re (the SSB's band just
+        before and after it) for both."""
         fl, nc, fn, nn = dsp.band_floors_per_re(xs, first, self.fs, center, self.scs_khz, self.passband_hz,
                                                 self.skirt_hz)
         bad = np.isnan(fl)
@@ -2352,7 +2351,7 @@ class Receiver:
                                                self.skirt_hz)
             fl, nc, fn, nn = fl.copy(), nc.copy(), fn.copy(), nn.copy()
             fl[bad], nc[bad], fn[bad], nn[bad] = pf, pn, pf, pn
-        return fl, nc, fn, nn
+        return [(float(a), int(b), float(c), int(d)) for a, b, c, d in zip(fl, nc, fn, nn)]
 
     def _slot_period(self, ib: int) -> tuple[float, int]:
         """(The period of slot ``ib``'s SSBs in samples as the stream's sample clock
