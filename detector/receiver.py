@@ -1526,6 +1526,9 @@ class Receiver:
         # the PSS correlations of this push's SSB windows of the current CFO epoch, computed
         # in one batch: (predicted position, rotation) -> (PSS search segment, its start, rho2)
         self._pss: dict[tuple[float, float], tuple[np.ndarray, int, np.ndarray]] = {}
+        # the DC blocks of this push that its batch of SSB windows reached past, measured ahead
+        # of the tracking loop's turn: (start, end) -> (dc, dc_power, iq_w)
+        self._dc_ahead: dict[tuple[int, int], tuple[complex, float, complex]] = {}
         self._epoch_len = CFO_EPOCH_S * self.fs
         # set when a failed cell search found the cell in its block's complex conjugate: from
         # then on every sample is conjugated (cfg.swap_iq); kept across reset_states
@@ -1740,6 +1743,7 @@ class Receiver:
                 break
         self._bands.clear()
         self._pss.clear()
+        self._dc_ahead.clear()
         self._trim()
         return self._finish(out)
 
@@ -1791,7 +1795,11 @@ class Receiver:
                     break
                 d_start = max(self._next_dc, self._buf.start)  # (= _next_dc but after a gap)
                 if d_end - d_start >= self.dc_len // 2:
-                    self._measure_dc(self._seg(d_start, d_end), d_end)
+                    ahead = self._dc_ahead.pop((d_start, d_end), None)
+                    if ahead is None:
+                        self._measure_dc(self._seg(d_start, d_end), d_end)
+                    else:
+                        self._set_dc(ahead, d_end)
                 else:
                     self._next_dc += int(self.cfg.dc_refresh_s * self.fs)
                 continue
@@ -1963,13 +1971,44 @@ class Receiver:
         """The DC offset and the IQ image from block ``x`` (complex64, ending at stream
         sample ``b``), used until the next block, which ends dc_refresh_s later.
         Returns ``x`` less the DC offset (a new array; ``x`` itself when there is none)."""
-        self.dc, self.dc_power, part_energy = dsp.dc_offset_parts(x, self.cfg.dc_min_ratio)
-        if self.dc:
-            x = x - np.complex64(self.dc)
-            part_energy = None  # (those were of the block with its DC)
-        self.iq_w = dsp.iq_image(x, part_energy) if self.cfg.iq_balance else 0j
-        self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
+        state, x = self._dc_state(x)
+        self._set_dc(state, b)
         return x
+
+    def _dc_state(self, x: np.ndarray) -> tuple[tuple[complex, float, complex], np.ndarray]:
+        """((DC offset, the block's mean power, IQ image coefficient) of block ``x``
+        (complex64), ``x`` less that DC offset (a new array; ``x`` itself when there is none))."""
+        dc, power, part_energy = dsp.dc_offset_parts(x, self.cfg.dc_min_ratio)
+        if dc:
+            x = x - np.complex64(dc)
+            part_energy = None  # (those were of the block with its DC)
+        return (dc, power, dsp.iq_image(x, part_energy) if self.cfg.iq_balance else 0j), x
+
+    def _set_dc(self, state: tuple[complex, float, complex], b: int) -> None:
+        """Use a DC block's (DC offset, mean power, IQ image) from its end ``b`` on."""
+        self.dc, self.dc_power, self.iq_w = state
+        self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
+
+    def _dc_blocks_ahead(self, horizon: int) -> list[tuple[int, tuple[complex, float, complex]]]:
+        """The tracking loop's coming DC blocks that end by ``horizon`` (inside the
+        buffer), measured now as the loop will measure them: [(end, (dc, dc_power,
+        iq_w))], in order, kept in _dc_ahead for the loop's turn. An SSB window that ends
+        at or after a block's end is corrected with that block's DC (the loop measures a
+        block before the first window reaching its end). None where the next block does
+        not lie whole in the buffer (after a gap): the caller stops at it."""
+        out = []
+        step = int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
+        a = self._next_dc
+        if a < self._buf.start:
+            return None
+        while a + self.dc_len <= horizon:
+            b = a + self.dc_len
+            state = self._dc_ahead.get((a, b))
+            if state is None:
+                state = self._dc_ahead[(a, b)] = self._dc_state(self._seg(a, b))[0]
+            out.append((b, state))
+            a = b + step
+        return out
 
     def _step_search(self, final: bool) -> bool:
         """Work on the running search while the time budget allows (to its end when
@@ -2256,11 +2295,14 @@ class Receiver:
         xs, n_bad, valid, clip = self._checked_windows([w0], length)
         return xs[0], n_bad[0], valid[0], clip[0]
 
-    def _checked_windows(self, starts: list[int], length: int):
+    def _checked_windows(self, starts: list[int], length: int,
+                         states: Optional[list[tuple[complex, complex]]] = None):
         """Windows [s0, s0 + length) as complex64 (N, length) with NaN/Inf zeroed,
         the number of non-finite samples of each, whether each is valid input
         (under 1 % non-finite, and not all zero), and each one's ADC clipping
-        ((fraction of I/Q components at the rail, the rail), dsp.clip_stats)."""
+        ((fraction of I/Q components at the rail, the rail), dsp.clip_stats).
+        ``states``: each window's (DC offset, IQ image coefficient) where they are not
+        the receiver's own (windows after a DC block measured ahead; all inside the buffer)."""
         buf = self._buf
         if all(buf.start <= s0 and s0 + length <= buf.end for s0 in starts):
             # all inside the buffer: one conversion of them all (it is per sample)
@@ -2268,8 +2310,24 @@ class Receiver:
             xs = (self._convert(np.stack(raw)) if self.converter is None
                   else self._convert(np.concatenate(raw)).reshape(len(starts), length))
             frac, rail = dsp.clip_stats(xs[:, self._ssb_span(length)], self.min_clip_rail)
-            xs = self._correct(xs, copy=False)
+            if states is None:
+                xs = self._correct(xs, copy=False)
+            else:
+                i = 0
+                while i < len(starts):  # runs of windows under one DC block's offset and image
+                    j = i + 1
+                    while j < len(starts) and states[j] == states[i]:
+                        j += 1
+                    dc, w = states[i]
+                    if dc:
+                        np.subtract(xs[i:j], np.complex64(dc), out=xs[i:j])
+                    if w:
+                        img = np.conj(xs[i:j])
+                        img *= np.complex64(w)
+                        np.subtract(xs[i:j], img, out=xs[i:j])
+                    i = j
         else:
+            assert states is None, "windows measured ahead lie inside the buffer"
             # (the clipping is read with the DC added back; an IQ image taken out stays out: the
             # rail reads up to |w| off on these windows alone, those a recording cuts)
             xs = np.stack([self._window(s0, length) for s0 in starts])
@@ -2311,10 +2369,15 @@ class Receiver:
         if hit is None:
             margin, _ = self._window_in()
             starts = {w0}
-            # not the windows that come after the next DC block or re-acquisition (a new DC offset)
+            # not the windows that come after the next re-acquisition (a new DC offset); those after
+            # the coming DC blocks with those blocks' DC offsets, measured ahead (_dc_blocks_ahead)
             horizon = min(self._buf.end, max(self._next_reacq, self._buf.start) + self.acq_len)
+            dc_ahead = None
             if self.cfg.dc_removal:
-                horizon = min(horizon, self._next_dc + self.dc_len)
+                inside = self._buf.start <= w0 and w0 + length <= self._buf.end
+                dc_ahead = self._dc_blocks_ahead(horizon) if inside else None
+                if dc_ahead is None:
+                    horizon = min(horizon, self._next_dc + self.dc_len)
             for ib, p in self.slots.items():
                 # this slot's SSBs in the coming periods too, while they lie in the buffer, where the
                 # slot's timing drift puts them (a window the tracking then puts elsewhere is not
@@ -2328,7 +2391,13 @@ class Receiver:
                         starts.add(s0)
                     p += step
             starts = sorted(starts)
-            xs, n_bad, valid, clip = self._checked_windows(starts, length)
+            states = None
+            if dc_ahead:
+                ends = np.array([b for b, _ in dc_ahead], np.int64)
+                idx = np.searchsorted(ends, np.asarray(starts, np.int64) + length, side="right")
+                states = [(self.dc, self.iq_w)] + [(st[0], st[2]) for _, st in dc_ahead]
+                states = [states[i] for i in idx]
+            xs, n_bad, valid, clip = self._checked_windows(starts, length, states)
             ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
             floors = self._floors(xs, first, center)
             for i, s0 in enumerate(starts):

@@ -432,7 +432,8 @@ def test_a_drifting_sample_clock_gives_the_same_records_in_fewer_batches(monkeyp
     batches = []
     orig = rxm.Receiver._checked_windows
     monkeypatch.setattr(rxm.Receiver, "_checked_windows",
-                        lambda self, starts, length: batches.append(len(starts)) or orig(self, starts, length))
+                        lambda self, starts, length, states=None: batches.append(len(starts))
+                        or orig(self, starts, length, states))
     whole = _records(cap, iq=iq)
     n_whole = list(batches)
     chunked = _records(cap, iq=iq, chunks=list(np.random.default_rng(3).integers(1, 50000, 30)))
@@ -797,6 +798,46 @@ def test_dc_offset_streaming_chunks_give_the_same_records():
     assert abs(dc - second) < 0.25 * abs(second) < abs(dc - first)
     assert not any(r["jammed"] for r in whole)
     assert json.dumps(whole) == json.dumps(chunked)
+
+
+def test_dc_blocks_measured_ahead_give_the_records_of_blocks_measured_in_turn(monkeypatch):
+    """A batch of SSB windows reaches past the coming DC blocks (Receiver._dc_blocks_ahead:
+    each window corrected with the DC offset and IQ image of the last block that ends
+    before it does, as the tracking loop measures them): on a stream whose DC offset and
+    IQ image step every 50 ms refresh, the records are those of the receiver that stops
+    each batch at the next DC block, byte for byte, and the receiver ends on the same
+    offset and image."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(15,), duration_ms=300.0, period_ms=(10.0,),
+                     centre_ssb_fraction=1.0, all_ssbs_fraction=1.0, l_max=(4,), snr_db=(20.0, 20.0))
+    cap = _capture(32, cfg)
+    p = cap.params
+    step = int(0.05 * p.sample_rate_hz)
+    x = np.concatenate([_with_dc(cap.iq[a : a + step], -25.0 + (a // step) % 3, seed=a // step)
+                        for a in range(0, cap.iq.size, step)])
+    w = np.complex64(0.05 * np.exp(0.7j))
+    x[step:] = x[step:] + w * np.conj(x[step:])  # an IQ image (-26 dB) from the second block on
+    rc = ReceiverConfig(dc_refresh_s=0.05, reacquire_s=0.25)
+    ahead = []
+    real = receiver.Receiver._dc_blocks_ahead
+
+    def counted(self, horizon):
+        out = real(self, horizon)
+        ahead.append(len(out or []))
+        return out
+
+    def run():
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, receiver_config=rc)
+        recs = pipe.push(x) + pipe.flush()
+        return recs, (pipe.receiver.dc, pipe.receiver.iq_w)
+
+    monkeypatch.setattr(receiver.Receiver, "_dc_blocks_ahead", counted)
+    recs, state = run()
+    assert len(recs) >= 100 and max(ahead) >= 2  # batches reached past two DC blocks and more
+    monkeypatch.setattr(receiver.Receiver, "_dc_blocks_ahead", lambda self, horizon: None)
+    in_turn, state_in_turn = run()
+    assert state == state_in_turn and state[0] != 0 and state[1] != 0
+    assert not any(r["jammed"] for r in recs)
+    assert json.dumps(recs) == json.dumps(in_turn)
 
 
 def _slot_run(cap, iq, fake_ibar, fake_pos_ms, first_ms=25.0):
