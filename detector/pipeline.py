@@ -5,6 +5,7 @@ daemon share: push IQ blocks, get JSON-able records, one per observed SSB.
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import math
@@ -837,34 +838,46 @@ def pbch_symbol_excess_db(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class _History:
     """The last ``capacity`` rows of ``width`` values (float64), kept in a ring,
-    and their per-column medians (computed once per change)."""
+    and their per-column medians: each column's finite values kept sorted (one
+    insertion and one removal per row), so that a median costs no sort."""
 
-    __slots__ = ("_rows", "_n", "_next", "_med")
+    __slots__ = ("_ring", "_next", "_cap", "_sorted", "_nans")
 
     def __init__(self, capacity: int, width: int):
-        self._rows = np.empty((capacity, width))
-        self._n = 0
-        self._next = 0
-        self._med: Optional[list[float]] = None
+        self._ring: list[tuple[float, ...]] = []
+        self._next = 0  # the oldest row once the ring is full
+        self._cap = capacity
+        self._sorted: list[list[float]] = [[] for _ in range(width)]
+        self._nans = [0] * width
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._ring)
 
     def append(self, row) -> None:
-        self._rows[self._next] = row
-        self._next = (self._next + 1) % len(self._rows)
-        self._n = min(self._n + 1, len(self._rows))
-        self._med = None
+        row = tuple(float(v) for v in row)
+        if len(self._ring) < self._cap:
+            self._ring.append(row)
+        else:
+            old = self._ring[self._next]
+            self._ring[self._next] = row
+            self._next = (self._next + 1) % self._cap
+            for k, v in enumerate(old):
+                if v != v:
+                    self._nans[k] -= 1
+                else:
+                    col = self._sorted[k]
+                    del col[bisect.bisect_left(col, v)]
+        for k, v in enumerate(row):
+            if v != v:
+                self._nans[k] += 1
+            else:
+                bisect.insort(self._sorted[k], v)
 
     def medians(self) -> list[float]:
-        """np.median(rows, axis=0) (NaN in a column: NaN), by one sort."""
-        if self._med is None:
-            n = self._n
-            s = np.sort(self._rows[:n], axis=0)  # NaN last
-            med = 0.5 * (s[(n - 1) // 2] + s[n // 2])
-            med[np.isnan(s[-1])] = np.nan
-            self._med = med.tolist()
-        return self._med
+        """np.median(rows, axis=0) (NaN in a column: NaN)."""
+        n = len(self._ring)
+        return [math.nan if nan else 0.5 * (col[(n - 1) // 2] + col[n // 2])
+                for col, nan in zip(self._sorted, self._nans)]
 
 
 class ScoringPipeline:

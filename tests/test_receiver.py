@@ -2497,13 +2497,17 @@ def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, s
 
 
 def test_the_interference_step_history_keeps_the_last_rows_and_their_medians():
-    """pipeline._History (STEP_WINDOW rows in a ring): its medians are np.median of
-    the last rows appended, NaN where a column holds one, at every fill."""
+    """pipeline._History (STEP_WINDOW rows in a ring, each column kept sorted): its
+    medians are np.median of the last rows appended, NaN where a column holds one, at
+    every fill -- with ties, infinities and NaN in two columns of a row."""
     from detector.pipeline import _History
 
     rng = np.random.default_rng(7)
     rows = rng.standard_normal((150, 3)) * 5
     rows[20, 1] = np.nan  # leaves the window 64 rows later
+    rows[90, :2] = np.nan
+    rows[::7, 0] = 1.5  # ties
+    rows[40, 2], rows[41, 2], rows[100, 1] = np.inf, -np.inf, np.inf
     h = _History(64, 3)
     for i, r in enumerate(rows):
         h.append(r)
