@@ -6,8 +6,11 @@ Figures (reported, never asserted):
   search (both SCS, raster) over one 22.4 ms block;
 - tracking real-time factor at the given rate, per datatype (``cf32_le``,
   ``ci16_le``): a SigMF file replayed through the scoring pipeline after lock,
-  read as ``ssbwatch replay`` reads it (memory-mapped, in its blocks of
-  2^20 samples);
+  read as ``ssbwatch replay`` reads it (memory-mapped, in its blocks of a
+  quarter second, :func:`detector.replay.block_samples_for`); each such
+  measurement runs ``--repeat`` times (3) in fresh processes and the best is
+  reported, with all of them (a shared machine's other load only slows a run
+  down);
 - per-SSB processing time: CPU time from complete SSB windows to their records
   (window extraction, PSS, grid, identity, features, verdict), cell searches
   left out. The SSBs that one pushed block completes are processed together
@@ -369,24 +372,37 @@ def bench_model(n: int = 3000) -> Optional[float]:
     return (_cpu() - t) / n * 1e6
 
 
-def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8) -> dict:
+def best_of(run, repeat: int) -> dict:
+    """The run (a dict with "rtf") of ``repeat`` runs of ``run()`` with the highest
+    real-time factor -- the one the machine's other load disturbed least, as timeit
+    takes the least time -- with every run's factor in "rtf_runs"."""
+    runs = [run() for _ in range(max(1, repeat))]
+    best = dict(max(runs, key=lambda r: r["rtf"]))
+    best["rtf_runs"] = [r["rtf"] for r in runs]
+    return best
+
+
+def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8, repeat: int = 3) -> dict:
     from signals import iq as iqio
 
     x, fc = make_signal(rate_hz, seconds, ssbs=ssbs)
-    out: dict = {"sample_rate_hz": rate_hz, "seconds": x.size / rate_hz, "ssbs_per_period": ssbs, "period_ms": 20.0}
+    out: dict = {"sample_rate_hz": rate_hz, "seconds": x.size / rate_hz, "ssbs_per_period": ssbs, "period_ms": 20.0,
+                 "repeat": max(1, repeat)}
     out["acquisition_rtf"] = bench_acquisition(x, rate_hz, fc)
     out["dtddnn_us_per_ssb"] = bench_model()
     with tempfile.TemporaryDirectory() as d:
         for dt in ("ci16_le", "cf32_le"):
             base = Path(d) / dt
             iqio.write_sigmf(base, x, rate_hz, datatype=dt, center_freq_hz=fc)
-            out[f"tracking_{dt}"] = bench_tracking_isolated(base.with_suffix(".sigmf-meta"), rate_hz)
+            meta = base.with_suffix(".sigmf-meta")
+            out[f"tracking_{dt}"] = best_of(lambda: bench_tracking_isolated(meta, rate_hz), repeat)
         if ssbs > 1:  # the same with one SSB per burst (a cell without beam sweeping: srsRAN, OAI)
             one, fc1 = make_signal(rate_hz, seconds, ssbs=1)
             base = Path(d) / "one"
             iqio.write_sigmf(base, one, rate_hz, datatype="ci16_le", center_freq_hz=fc1)
             del one
-            out["tracking_ci16_le_1ssb"] = bench_tracking_isolated(base.with_suffix(".sigmf-meta"), rate_hz)
+            meta = base.with_suffix(".sigmf-meta")
+            out["tracking_ci16_le_1ssb"] = best_of(lambda: bench_tracking_isolated(meta, rate_hz), repeat)
     out["naive_fullrate_pss_rtf"] = bench_naive(x, rate_hz)
     out["tracking_neighbour"] = bench_neighbour_site(rate_hz, seconds, ssbs)
     out["tracking_vs_naive"] = out["tracking_ci16_le"]["rtf"] / out["naive_fullrate_pss_rtf"]
@@ -408,20 +424,26 @@ def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8) -> 
     return out
 
 
+def _runs(t: dict) -> str:
+    runs = t.get("rtf_runs") or []
+    return " [" + ", ".join(f"{v:.2f}" for v in runs) + "]" if len(runs) > 1 else ""
+
+
 def format_report(r: dict) -> str:
     lines = [
         f"ssbwatch bench: {r['sample_rate_hz'] / 1e6:g} Msps, {r['seconds']:.2f} s of IQ, 30 kHz SCS, "
-        f"{r['ssbs_per_period']} SSBs every {r['period_ms']:g} ms; real-time factor = s of IQ per CPU s (one core)",
+        f"{r['ssbs_per_period']} SSBs every {r['period_ms']:g} ms; real-time factor = s of IQ per CPU s (one core); "
+        f"tracking: the best of {r.get('repeat', 1)} runs in fresh processes (all runs in brackets)",
         f"  acquisition (full search, both SCS + raster): {r['acquisition_rtf']:8.2f} x real time",
     ]
     for dt in ("ci16_le", "cf32_le"):
         t = r[f"tracking_{dt}"]
-        lines.append(f"  tracking {dt}: {t['rtf']:8.2f} x real time ({t['ssbs']} SSBs; whole file incl. "
+        lines.append(f"  tracking {dt}: {t['rtf']:8.2f} x real time{_runs(t)} ({t['ssbs']} SSBs; whole file incl. "
                      f"acquisition {t['total_rtf']:.2f} x); per-SSB processing mean {t['latency_us_mean']:.0f} us, "
                      f"p99 {t['latency_us_p99']:.0f} us; replay peak RSS {t['peak_rss_mb']:.0f} MB")
     t = r.get("tracking_ci16_le_1ssb")
     if t:
-        lines.append(f"  tracking ci16_le with 1 SSB every {r['period_ms']:g} ms: {t['rtf']:8.2f} x real time "
+        lines.append(f"  tracking ci16_le with 1 SSB every {r['period_ms']:g} ms: {t['rtf']:8.2f} x real time{_runs(t)} "
                      f"({t['ssbs']} SSBs); per-SSB processing mean {t['latency_us_mean']:.0f} us, "
                      f"p99 {t['latency_us_p99']:.0f} us")
     t = r.get("tracking_neighbour")
@@ -447,7 +469,7 @@ def format_report(r: dict) -> str:
 
 
 def main(args) -> int:
-    r = run_bench(args.rate, args.seconds, args.ssbs)
+    r = run_bench(args.rate, args.seconds, args.ssbs, getattr(args, "repeat", 3))
     if args.json:
         print(json.dumps(r, indent=1))
     else:

@@ -198,8 +198,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
-    if args.seconds <= 0 or args.rate <= 0 or not 1 <= args.ssbs <= 8:
-        raise ConfigError("--seconds and --rate must be > 0 and --ssbs in 1..8")
+    if args.seconds <= 0 or args.rate <= 0 or not 1 <= args.ssbs <= 8 or args.repeat < 1:
+        raise ConfigError("--seconds and --rate must be > 0, --ssbs in 1..8 and --repeat >= 1")
     return bench_main(args)
 
 
@@ -354,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rate", type=float, default=30.72e6, help="sample rate (Hz, native for 30 kHz SCS)")
     sp.add_argument("--seconds", type=float, default=2.0, help="seconds of IQ per measurement")
     sp.add_argument("--ssbs", type=int, default=8, help="SSBs per 20 ms burst (1-8)")
+    sp.add_argument("--repeat", type=int, default=3,
+                    help="runs of each tracking measurement (fresh processes); the best is reported (default 3)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_bench)
 
