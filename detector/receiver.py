@@ -1545,6 +1545,7 @@ class Receiver:
         self.iq_w = 0j  # the receiver's IQ image coefficient (dsp.iq_image), from the same block
         self._bands = {}
         self._pss = {}
+        self._dc_ahead = {}
         self._epoch: Optional[int] = None  # CFO epoch of the last SSB window taken to the SSB rate
         self._epoch_cfo = 0.0  # the CFO its windows are rotated by
         self._acq_start = 0  # where the next acquisition block starts
@@ -2047,6 +2048,10 @@ class Receiver:
                 self.cfg = dataclasses.replace(self.cfg, swap_iq=True)
                 self.dc = complex(self.dc).conjugate()
                 self.iq_w = complex(self.iq_w).conjugate()
+                # what was taken from the samples before they were conjugated is not used
+                self._bands.clear()
+                self._pss.clear()
+                self._dc_ahead.clear()
                 s.kind = "acquire"  # lock onto it as the search of that block
             else:
                 if self.report_failed_searches:
