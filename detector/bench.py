@@ -207,8 +207,9 @@ class _Backpressure:
         self._limit = queue.max_samples - block_samples
 
     def read(self, timeout_s: float):
-        while self._queue.fill_samples > self._limit and not self._queue.closed:
-            time.sleep(0.0005)
+        # woken by the consumer's gets (no polling loop in the process whose CPU is measured)
+        while not self._queue.wait_room(self._limit, 1.0) and not self._queue.closed:
+            pass
         return self._src.read(timeout_s)
 
     def __getattr__(self, name):

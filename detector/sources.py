@@ -1290,6 +1290,7 @@ class BlockQueue:
             block, index = self._q.popleft()
             self._fill -= len(block)
             self._samples_out += len(block)
+            self._cv.notify_all()  # (room for a producer waiting in wait_room)
             return block, index
 
     def wait_fill(self, n_samples: int, timeout_s: float) -> bool:
@@ -1316,7 +1317,21 @@ class BlockQueue:
             self._q.popleft()
             self._fill -= len(block)
             self._samples_out += len(block)
+            self._cv.notify_all()
             return block
+
+    def wait_room(self, max_fill: int, timeout_s: float) -> bool:
+        """Wait until at most ``max_fill`` samples are queued, the queue is closed or
+        ``timeout_s`` has passed; whether the fill is that low (a producer that must
+        not drop: a benchmark reading a file as fast as the consumer takes it)."""
+        end = time.monotonic() + max(0.0, float(timeout_s))
+        with self._cv:
+            while self._fill > max_fill and not self._closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+            return self._fill <= max_fill
 
     def close(self) -> None:
         """No more puts (they are dropped and counted); wakes waiting getters."""

@@ -704,6 +704,30 @@ def test_block_queue_wait_fill():
     assert not q.wait_fill(5000, DEADLINE_S)  # closed: no more will come
 
 
+def test_block_queue_wait_room():
+    """wait_room returns once a consumer's gets bring the fill down to the level asked
+    for (it is woken by them, not polling), False after its timeout while nothing is
+    taken, and at once on a closed queue."""
+    q = BlockQueue(max_samples=10_000)
+    for _ in range(20):
+        q.put(np.zeros(100, np.complex64))
+    assert not q.wait_room(1000, 0.02)  # nobody takes: the fill stays at 2000
+
+    def consume():
+        for _ in range(15):
+            time.sleep(0.002)
+            assert q.get(DEADLINE_S) is not None
+
+    cons = _Thread(consume)
+    cons.start()
+    assert q.wait_room(1000, DEADLINE_S)
+    assert q.stats.fill_samples <= 1000
+    cons.join_ok()
+    assert q.stats.fill_samples == 500
+    q.close()
+    assert not q.wait_room(100, DEADLINE_S)  # closed: returns at once, the fill still 500
+
+
 def test_source_pump_runs_to_eof_and_joins():
     x = _cf32(10000, seed=21)
     spec = SourceSpec("-", datatype="cf32_le", sample_rate_hz=RATE, block_samples=1000,
