@@ -1013,6 +1013,45 @@ def extract_band_unrotated(xs: np.ndarray, fs_hz: float, k0: int, out_hz: float)
     return _fft(S, 1, False)[:, : int(math.ceil(n * n_out / n_in))]
 
 
+def band_cut(n: int, fs_hz: float, center_hz: float, out_hz: float) -> tuple[int, float]:
+    """:func:`band_rotation` at any rate ratio: on the polyphase path its (k0, w);
+    elsewhere (a rate ratio that is not an integer >= 2: 7.68 Msps for 30 kHz SCS,
+    11.52, 19.5, 20 Msps...) the bin of the n_in-point spectrum that
+    :func:`extract_band_from_spectrum` rounds ``center_hz`` to and the rotation
+    (rad / output sample) that finishes the shift, so that
+    ``rotate_band(extract_bands_unrotated(x[None], fs_hz, k0, out_hz)[0], w)`` is
+    :func:`extract_band` of ``x``'s values on either path."""
+    rot = band_rotation(n, fs_hz, center_hz, out_hz)
+    if rot is not None:
+        return rot
+    n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
+    bin_hz = fs_hz / n_in
+    k0 = int(round(center_hz / bin_hz))
+    return k0, 2 * np.pi * (center_hz - k0 * bin_hz) / (fs_hz * n_out / n_in)
+
+
+def extract_bands_unrotated(xs: np.ndarray, fs_hz: float, k0: int, out_hz: float) -> np.ndarray:
+    """The band extraction of :func:`extract_band` for several equal-length
+    blocks at once, before its final rotation, at any rate ratio (``k0`` from
+    :func:`band_cut`): :func:`extract_band_unrotated` on the polyphase path,
+    else each row's n_in-point FFT (one batch), the band's bins around k0 weighted
+    as :func:`extract_band_from_spectrum` weights them, and their inverse FFT
+    (row by row the values of one block alone).
+
+    xs complex64 (N, n) at ``fs_hz``; returns complex64 (N, ceil(n * out_hz / fs_hz))."""
+    m, n = xs.shape
+    n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
+    q = n_in // n_out
+    if n_in == q * n_out and q >= 2 and n_out <= _PLAN_CACHE_MAX_BINS:
+        return extract_band_unrotated(xs, fs_hz, k0, out_hz)
+    xp = np.zeros((m, n_in), np.complex64)
+    xp[:, :n] = xs
+    off, w = band_plan(n_in, n_out, True)
+    sel = _fft(xp, 1, True)[:, (off + k0) % n_in]  # the band's bins, numpy order (wrapping round n_in)
+    sel *= w
+    return _fft(sel, 1, False)[:, : int(math.ceil(n * n_out / n_in))]
+
+
 def rotate_band(y0: np.ndarray, w: float) -> np.ndarray:
     """y0 * exp(-1j w k), k = 0..n-1 (a new complex64 array; ``y0`` itself when
     w is 0): the last step of :func:`extract_band` after

@@ -2293,13 +2293,6 @@ class Receiver:
         n_ssb = int(math.ceil(dsp.SSB_LEN * self.fs / self.rate))
         return slice(min(margin, max(length - n_ssb, 0)), min(margin + n_ssb, length))
 
-    def _checked_window(self, w0: int, length: int) -> tuple[np.ndarray, int, bool, tuple[float, float]]:
-        """Window [w0, w0 + length) as complex64 with NaN/Inf zeroed: (x, the
-        number of non-finite samples, whether it is valid input, its clipping:
-        (fraction of components at the rail, the rail))."""
-        xs, n_bad, valid, clip = self._checked_windows([w0], length)
-        return xs[0], n_bad[0], valid[0], clip[0]
-
     def _checked_windows(self, starts: list[int], length: int,
                          states: Optional[list[tuple[complex, complex]]] = None):
         """Windows [s0, s0 + length) as complex64 (N, length) with NaN/Inf zeroed,
@@ -2355,21 +2348,15 @@ class Receiver:
         (offset + ``cfo_hz``): (y0 complex64, w, n_bad, valid, clip, k0, floor:
         (dsp.band_floors_per_re: floor, bins, near floor, bins), x: the window at the input rate,
         complex64, DC removed, what the grid is taken from) with
-        ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives. On the
-        polyphase path, the first window asked for in a push is taken to the SSB
-        rate together with every other SSB window that lies in the buffer (one
-        batch; the rotation w, which holds the CFO of the moment, is the
-        observation's own), bit for bit the values of one window alone; k0
-        (:func:`dsp.band_rotation`) is None off the polyphase path."""
+        ``dsp.rotate_band(y0, w)`` what :func:`dsp.extract_band` gives (k0, w:
+        :func:`dsp.band_cut`). The first window asked for in a push is taken to the
+        SSB rate together with every other SSB window that lies in the buffer (one
+        batch, at any rate ratio since stop 56; the rotation w, which holds the CFO of
+        the moment, is the observation's own), the values of one window alone."""
         rate = self.rate
         center = self.offset_hz + cfo_hz
-        rot = dsp.band_rotation(length, self.fs, center, rate)
+        k0, w = dsp.band_cut(length, self.fs, center, rate)
         first = self._window_in()[0]  # the SSB's start in each window (within a sample)
-        if rot is None:
-            x, n_bad, valid, clip = self._checked_window(w0, length)
-            return (dsp.extract_band(x, self.fs, center, rate), 0.0, n_bad, valid, clip, None,
-                    self._floors(x[None], first, center)[0], x)
-        k0, w = rot
         hit = self._bands.pop((w0, length, k0), None)
         if hit is None:
             margin, _ = self._window_in()
@@ -2403,7 +2390,7 @@ class Receiver:
                 states = [(self.dc, self.iq_w)] + [(st[0], st[2]) for _, st in dc_ahead]
                 states = [states[i] for i in idx]
             xs, n_bad, valid, clip = self._checked_windows(starts, length, states)
-            ys = dsp.extract_band_unrotated(xs, self.fs, k0, rate)
+            ys = dsp.extract_bands_unrotated(xs, self.fs, k0, rate)
             floors = self._floors(xs, first, center)
             for i, s0 in enumerate(starts):
                 self._bands[(s0, length, k0)] = (ys[i], n_bad[i], valid[i], clip[i], floors[i], xs[i])
@@ -2451,7 +2438,7 @@ class Receiver:
         e_pss = (pos - w0) * self.rate / self.fs + dsp.SSB_CP
         return int(round(e_pss)) - self.cfg.track_search - PSS_TRACE_HALF
 
-    def _pss_search(self, pos: float, y0: np.ndarray, w: float, k0: Optional[int]):
+    def _pss_search(self, pos: float, y0: np.ndarray, w: float, k0: int):
         """(segment, its start, rho2 (3, lags)) of the PSS search around the SSB
         predicted at ``pos``: the window's segment of y = rotate_band(y0, w) and
         its correlations. Computed in one batch with the other windows of the
@@ -2461,13 +2448,12 @@ class Receiver:
             return hit
         margin, length = self._window_in()
         items = [(pos, y0)]
-        if k0 is not None:
-            epoch = self._epoch
-            for p in self.slots.values():
-                if p != pos and int(p // self._epoch_len) == epoch:
-                    band = self._bands.get((int(math.floor(p)) - margin, length, k0))
-                    if band is not None:
-                        items.append((p, band[0]))
+        epoch = self._epoch
+        for p in self.slots.values():
+            if p != pos and int(p // self._epoch_len) == epoch:
+                band = self._bands.get((int(math.floor(p)) - margin, length, k0))
+                if band is not None:
+                    items.append((p, band[0]))
         n_seg = 2 * (self.cfg.track_search + PSS_TRACE_HALF) + dsp.SSB_FFT_SIZE
         los = np.array([self._pss_lo(p, int(math.floor(p)) - margin) for p, _ in items])
         segs = dsp.rotate_band_rows(np.stack([y for _, y in items]), w, los, n_seg)

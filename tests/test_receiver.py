@@ -2275,6 +2275,33 @@ def test_detections_off_their_burst_positions_are_dropped():
     assert kept == [ref, same_burst, next_burst]
 
 
+@pytest.mark.parametrize("fs", [7.68e6, 11.52e6, 19.5e6, 20e6, 30.72e6])
+def test_band_extraction_batches_at_any_rate_ratio(fs):
+    """dsp.band_cut + dsp.extract_bands_unrotated: at rates whose ratio to the SSB rate
+    is not an integer >= 2 (7.68 Msps is the SSB rate itself at 30 kHz SCS; 11.52, 19.5,
+    20 Msps) as on the polyphase path (30.72 Msps), several windows in one batch, each
+    then rotated by its own w, are dsp.extract_band of each window (to float32
+    precision), and a window's row is the same bit for bit whatever shares its batch."""
+    rng = np.random.default_rng(9)
+    out = dsp.ssb_rate_hz(30)
+    n = int(1600 * fs / out)
+    xs = (rng.standard_normal((6, n)) + 1j * rng.standard_normal((6, n))).astype(np.complex64)
+    centers = [1234.5, 1234.5 + 40.0, -780e3 + 3.0, 0.0, 5.9e3, -1234.5]
+    k0, _ = dsp.band_cut(n, fs, centers[0], out)
+    y0 = dsp.extract_bands_unrotated(xs, fs, k0, out)
+    assert y0.dtype == np.complex64 and y0.shape == (6, int(np.ceil(n * out / fs)))
+    done = 0
+    for i, c in enumerate(centers):
+        k, w = dsp.band_cut(n, fs, c, out)
+        ref = dsp.extract_band(xs[i], fs, c, out)
+        row = dsp.extract_bands_unrotated(xs[i : i + 1], fs, k, out)[0]
+        if k == k0:
+            np.testing.assert_array_equal(row, y0[i])  # batch of one or of six: the same bits
+            done += 1
+        np.testing.assert_allclose(dsp.rotate_band(row, w), ref, rtol=0, atol=2e-6 * float(np.abs(ref).max()))
+    assert done >= 3
+
+
 def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
     """The batched steps of the tracking loop (band extraction of several windows
     then each one's rotation, grids, identity checks) give each SSB exactly what
