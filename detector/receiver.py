@@ -1990,7 +1990,7 @@ class Receiver:
         self.dc, self.dc_power, self.iq_w = state
         self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
 
-    def _dc_blocks_ahead(self, horizon: int) -> list[tuple[int, tuple[complex, float, complex]]]:
+    def _dc_blocks_ahead(self, horizon: int) -> Optional[list[tuple[int, tuple[complex, float, complex]]]]:
         """The tracking loop's coming DC blocks that end by ``horizon`` (inside the
         buffer), measured now as the loop will measure them: [(end, (dc, dc_power,
         iq_w))], in order, kept in _dc_ahead for the loop's turn. An SSB window that ends
