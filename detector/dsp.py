@@ -966,6 +966,13 @@ def _polyphase_plan(n_in: int, n_out: int, k0: int) -> np.ndarray:
     return tw
 
 
+def _polyphase(n_in: int, n_out: int) -> bool:
+    """Whether a band extraction from n_in to n_out points takes the polyphase path
+    (an integer ratio q = n_in / n_out >= 2, and a cached plan's size)."""
+    q = n_in // n_out
+    return n_in == q * n_out and q >= 2 and n_out <= _PLAN_CACHE_MAX_BINS
+
+
 def band_rotation(n: int, fs_hz: float, center_hz: float, out_hz: float) -> tuple[int, float] | None:
     """How :func:`extract_band` of ``n`` samples centres ``center_hz`` when it
     takes the polyphase path (integer rate ratio q = n_in / n_out >= 2): the
@@ -974,8 +981,7 @@ def band_rotation(n: int, fs_hz: float, center_hz: float, out_hz: float) -> tupl
     exp(-1j w k), to finish the shift (the bin rounding and the sub-bin rest).
     None when the polyphase path does not apply."""
     n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
-    q = n_in // n_out
-    if n_in != q * n_out or q < 2 or n_out > _PLAN_CACHE_MAX_BINS:
+    if not _polyphase(n_in, n_out):
         return None
     bin_hz = fs_hz / n_in
     k0 = int(round(center_hz / bin_hz))
@@ -1041,8 +1047,7 @@ def extract_bands_unrotated(xs: np.ndarray, fs_hz: float, k0: int, out_hz: float
     xs complex64 (N, n) at ``fs_hz``; returns complex64 (N, ceil(n * out_hz / fs_hz))."""
     m, n = xs.shape
     n_in, n_out = fft_len_for(n, float(fs_hz), float(out_hz))
-    q = n_in // n_out
-    if n_in == q * n_out and q >= 2 and n_out <= _PLAN_CACHE_MAX_BINS:
+    if _polyphase(n_in, n_out):
         return extract_band_unrotated(xs, fs_hz, k0, out_hz)
     xp = np.zeros((m, n_in), np.complex64)
     xp[:, :n] = xs

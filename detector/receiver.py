@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -1626,20 +1627,24 @@ class Receiver:
         """The IQ imbalance's mirror image being removed: its power over the signal's (0.0: none)."""
         return abs(self.iq_w) ** 2
 
-    def _correct(self, x: np.ndarray, copy: bool) -> np.ndarray:
+    def _correct(self, x: np.ndarray, copy: bool,
+                 state: Optional[tuple[complex, complex]] = None) -> np.ndarray:
         """complex64 ``x`` less the DC offset and the IQ image (in place unless ``copy``;
-        ``x`` itself when there is neither)."""
-        if self.dc:
-            x = x - np.complex64(self.dc) if copy else np.subtract(x, np.complex64(self.dc), out=x)
+        ``x`` itself when there is neither): the receiver's, or ``state`` (DC offset, IQ
+        image coefficient: a DC block's measured ahead, :meth:`_dc_blocks_ahead`)."""
+        dc, w = (self.dc, self.iq_w) if state is None else state
+        if dc:
+            x = x - np.complex64(dc) if copy else np.subtract(x, np.complex64(dc), out=x)
             copy = False
-        return self._correct_image(x, copy)
+        return self._correct_image(x, copy, w)
 
-    def _correct_image(self, x: np.ndarray, copy: bool = False) -> np.ndarray:
-        """complex64 ``x`` (the DC offset already out) less the IQ image (in place unless
-        ``copy``; ``x`` itself when there is none)."""
-        if self.iq_w:
+    def _correct_image(self, x: np.ndarray, copy: bool = False, w: Optional[complex] = None) -> np.ndarray:
+        """complex64 ``x`` (the DC offset already out) less the IQ image (the receiver's,
+        or coefficient ``w``; in place unless ``copy``; ``x`` itself when there is none)."""
+        w = self.iq_w if w is None else w
+        if w:
             img = np.conj(x)
-            img *= np.complex64(self.iq_w)
+            img *= np.complex64(w)
             x = x - img if copy else np.subtract(x, img, out=x)
         return x
 
@@ -1988,7 +1993,11 @@ class Receiver:
     def _set_dc(self, state: tuple[complex, float, complex], b: int) -> None:
         """Use a DC block's (DC offset, mean power, IQ image) from its end ``b`` on."""
         self.dc, self.dc_power, self.iq_w = state
-        self._next_dc = b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
+        self._next_dc = self._dc_block_after(b)
+
+    def _dc_block_after(self, b: int) -> int:
+        """Where the DC block after one ending at ``b`` starts (it ends dc_refresh_s later)."""
+        return b + int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
 
     def _dc_blocks_ahead(self, horizon: int) -> Optional[list[tuple[int, tuple[complex, float, complex]]]]:
         """The tracking loop's coming DC blocks that end by ``horizon`` (inside the
@@ -1998,7 +2007,6 @@ class Receiver:
         block before the first window reaching its end). None where the next block does
         not lie whole in the buffer (after a gap): the caller stops at it."""
         out = []
-        step = int(self.cfg.dc_refresh_s * self.fs) - self.dc_len
         a = self._next_dc
         if a < self._buf.start:
             return None
@@ -2008,7 +2016,7 @@ class Receiver:
             if state is None:
                 state = self._dc_ahead[(a, b)] = self._dc_state(self._seg(a, b))[0]
             out.append((b, state))
-            a = b + step
+            a = self._dc_block_after(b)
         return out
 
     def _step_search(self, final: bool) -> bool:
@@ -2312,17 +2320,9 @@ class Receiver:
                 xs = self._correct(xs, copy=False)
             else:
                 i = 0
-                while i < len(starts):  # runs of windows under one DC block's offset and image
-                    j = i + 1
-                    while j < len(starts) and states[j] == states[i]:
-                        j += 1
-                    dc, w = states[i]
-                    if dc:
-                        np.subtract(xs[i:j], np.complex64(dc), out=xs[i:j])
-                    if w:
-                        img = np.conj(xs[i:j])
-                        img *= np.complex64(w)
-                        np.subtract(xs[i:j], img, out=xs[i:j])
+                for state, run in itertools.groupby(states):  # runs of windows under one DC block's
+                    j = i + sum(1 for _ in run)
+                    self._correct(xs[i:j], copy=False, state=state)  # (in place, on the view)
                     i = j
         else:
             assert states is None, "windows measured ahead lie inside the buffer"

@@ -1296,14 +1296,19 @@ class BlockQueue:
     def wait_fill(self, n_samples: int, timeout_s: float) -> bool:
         """Wait until at least ``n_samples`` are queued, the queue is closed or
         ``timeout_s`` has passed; whether that many are queued."""
+        return self._wait_until(lambda: self._fill >= n_samples, timeout_s)
+
+    def _wait_until(self, ok, timeout_s: float) -> bool:
+        """Wait (on the queue's condition: puts and gets wake it) until ``ok()``, the
+        queue is closed or ``timeout_s`` has passed; ``ok()`` at the end."""
         end = time.monotonic() + max(0.0, float(timeout_s))
         with self._cv:
-            while self._fill < n_samples and not self._closed:
+            while not ok() and not self._closed:
                 left = end - time.monotonic()
                 if left <= 0:
                     break
                 self._cv.wait(left)
-            return self._fill >= n_samples
+            return ok()
 
     def get_next(self, index: int, max_samples: int) -> np.ndarray | None:
         """The oldest block if it starts at ``index`` (nothing dropped since what
@@ -1324,14 +1329,7 @@ class BlockQueue:
         """Wait until at most ``max_fill`` samples are queued, the queue is closed or
         ``timeout_s`` has passed; whether the fill is that low (a producer that must
         not drop: a benchmark reading a file as fast as the consumer takes it)."""
-        end = time.monotonic() + max(0.0, float(timeout_s))
-        with self._cv:
-            while self._fill > max_fill and not self._closed:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                self._cv.wait(left)
-            return self._fill <= max_fill
+        return self._wait_until(lambda: self._fill <= max_fill, timeout_s)
 
     def close(self) -> None:
         """No more puts (they are dropped and counted); wakes waiting getters."""
