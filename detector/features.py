@@ -46,7 +46,7 @@ from signals import nr
 
 from . import dsp
 
-FEATURE_VERSION = "ssbwatch-features-7"
+FEATURE_VERSION = "ssbwatch-features-8"
 PSS_TRACE_HALF = 32  # lags each side of the PSS peak in the trace (SSB-rate samples)
 PSS_TRACE_LEN = 2 * PSS_TRACE_HALF + 1
 DWT_WAVELET = "db4"
@@ -89,6 +89,18 @@ AUX_PSS_SHAPE = "pss_shape_db"  # ssb_features_batch(aux=...): beside the featur
 # rule waits for a new calibration.
 AUX_NB_PSS = "nb_pss_sc_gain_db"
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
+# The band beside the SSB (feature version 8). Without a site baseline the SSB's own
+# features cannot tell a jammer 20 dB under a 45 dB cell from a 25 dB cell's noise: both
+# put the null REs 25 dB under the SSB. The recording's floor beside the SSB can, for every
+# jammer that does not cover the whole recorded band (all but a barrage): the null REs
+# stand over it. These are the quantities of the pipeline's band-excess rule
+# (detector.pipeline.band_excess) given to the model, which weighs them against the rest
+# (a co-channel cell off the serving cell's timing, or its traffic, raises them too).
+# Where no floor was measured (an SSB that fills the recorded band, 7.68 Msps at 30 kHz
+# SCS) band_known is 0, the floor is taken at the null REs' level: no excess.
+BAND_FEATURES = ("band_known", "band_floor_rel_db", "band_over_db", "band_over_logz",
+                 "band_near_over_db", "band_near_over_logz")
+BAND_OVER_CLIP_DB = (-20.0, 40.0)  # band_*over_db are clipped to this range
 
 
 def _db(x) -> np.ndarray:
@@ -1029,6 +1041,12 @@ def feature_names() -> list[str]:
         # a known neighbour cell cancelled from the residual (calibrated mode, the
         # baseline's neighbours): its channel power over the SSB's, dB (NB_NONE_DB: none)
         "nb_rel_db",
+        # the captured band beside the SSB (the receiver's band floor, dsp.band_floors_per_re:
+        # the noise and whatever else the recording holds outside the SSB's 20 RBs), see
+        # _band_features: whether it was measured, its level against the SSB's power, and the
+        # null REs' energy over it (dB and a signed log of its z), against the whole band's
+        # floor and against the floor within three RBs of the SSB
+        *BAND_FEATURES,
         "locked",  # PSS found at this SSB (0: flywheel position)
         "calibrated",
         # calibrated mode (else 0): this SSB minus the site's clean median, and
@@ -1104,6 +1122,10 @@ def ssb_features_batch(
     baselines=None,
     floor_per_re=0.0,
     neighbour_pcis=None,
+    band_floor_per_re=float("nan"),
+    band_floor_bins=0,
+    band_floor_near_per_re=float("nan"),
+    band_floor_near_bins=0,
     aux: dict | None = None,
 ) -> np.ndarray:
     """Feature vectors of N SSBs at once (the one feature computation;
@@ -1122,6 +1144,11 @@ def ssb_features_batch(
     neighbour_pcis : None, or int scalar / shape (N,): a neighbour cell to
         cancel from each SSB's residual (-1: none; see :func:`_cancel_batch`),
         or shape (N, K): K of them each (:func:`residual_batch`)
+    band_floor_per_re, band_floor_near_per_re : scalars or shape (N,) -- the
+        recording's floor per RE beside the SSB, over the whole band and within
+        three RBs of it (the grid's units; dsp.band_floors_per_re); NaN: not
+        measured. band_floor_bins, band_floor_near_bins: the FFT bins each was
+        taken from (its precision). See :func:`_band_features`.
     aux : None, or a dict that gets the statistics kept beside the feature
         vector (the model does not see them; the site rules of
         :mod:`detector.pipeline` do): ``AUX_PSS_SHAPE`` float64 (N,), the PSS
@@ -1219,6 +1246,9 @@ def ssb_features_batch(
     g = _db(hmean[:, 2] + EPS) - _db(hmean[:, 3] + EPS)
     f[:, ix["pss_sss_gain_dev_db"]] = np.min(np.abs(g[:, None] - np.asarray(PSS_SSS_EPRE_DB)[None, :]), axis=1)
     f[:, ix["nb_rel_db"]] = np.where(nb_pow > 0, _db(nb_pow + EPS) - db_s, NB_NONE_DB)
+    f[:, ix[BAND_FEATURES[0]] : ix[BAND_FEATURES[-1]] + 1] = _band_features(
+        dsp.null_re_power(grids), db_s, _per_ssb(band_floor_per_re, n), _per_ssb(band_floor_bins, n),
+        _per_ssb(band_floor_near_per_re, n), _per_ssb(band_floor_near_bins, n))
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
     if aux is not None:  # (the null REs' energy per RE with the known floor back in: all the noise)
         aux[AUX_PSS_SHAPE] = _db(np.maximum(pss_shape, EPS)) - _db(np.maximum(e1[:, 2], lo) + floor)
@@ -1231,6 +1261,36 @@ def ssb_features_batch(
     out = f.astype(np.float32)
     if not np.isfinite(out).all():
         np.nan_to_num(out, nan=0.0, posinf=100.0, neginf=-100.0, copy=False)
+    return out
+
+
+def _band_features(null_per_re: np.ndarray, cell_db: np.ndarray, floor: np.ndarray, n_bins: np.ndarray,
+                   near: np.ndarray, near_bins: np.ndarray) -> np.ndarray:
+    """The BAND_FEATURES columns, float64 (N, 6): ``null_per_re`` the null REs'
+    mean energy (grid units, the known floors in), ``cell_db`` the SSB's power
+    per RE (dB), ``floor`` / ``near`` the band floor per RE over the band and
+    near the SSB (NaN: not measured) and ``n_bins`` / ``near_bins`` their bins,
+    all shape (N,). band_known: 1 where the band's floor was measured;
+    band_floor_rel_db: that floor against the SSB's power (where not measured,
+    the null REs' level); band_over_db: the null REs over the floor, dB,
+    clipped to BAND_OVER_CLIP_DB (0 where not measured); band_over_logz: its
+    z -- (null / floor - 1) over the standard deviation of that ratio for
+    dsp.N_NULL_RES exponential REs and a floor of ``n_bins`` bins
+    (dsp.BAND_FLOOR_REL_VAR), as the pipeline's band-excess rule reads it --
+    as sign(z) log(1 + |z|); the same two against the near floor."""
+    null = np.maximum(np.asarray(null_per_re, np.float64), EPS)
+    out = np.zeros((null.shape[0], len(BAND_FEATURES)))
+    for j, (fl, nb) in enumerate(((floor, n_bins), (near, near_bins))):
+        fl = np.asarray(fl, np.float64)
+        ok = np.isfinite(fl) & (fl > 0)
+        ratio = null / np.where(ok, fl, null)
+        sd = np.sqrt(1.0 / dsp.N_NULL_RES + dsp.BAND_FLOOR_REL_VAR / np.maximum(np.asarray(nb, np.float64), 1.0))
+        z = (ratio - 1.0) / sd
+        out[:, 2 + 2 * j] = np.where(ok, np.clip(_db(ratio), *BAND_OVER_CLIP_DB), 0.0)
+        out[:, 3 + 2 * j] = np.where(ok, np.sign(z) * np.log1p(np.abs(z)), 0.0)
+        if j == 0:
+            out[:, 0] = ok
+            out[:, 1] = _db(np.where(ok, fl, null)) - np.asarray(cell_db, np.float64)
     return out
 
 
@@ -1265,7 +1325,8 @@ def _site_features(f: np.ndarray, bases: list) -> None:
 # The columns that are an energy relative to the SSB's own power (the cell's
 # |H|^2): a fade of F dB raises each by F and lowers snr_est_db by F.
 _REL_TO_S = np.array([_NAME_IDX[n] for n in FEATURE_NAMES[_NAME_IDX["isr_db"] : _NAME_IDX["res_pbch_rel_db"] + 1]]
-                     + [_NAME_IDX[f"sym{l}_int_rel_db"] for l in range(4)] + [_NAME_IDX["pbch_evm_db"]])
+                     + [_NAME_IDX[f"sym{l}_int_rel_db"] for l in range(4)] + [_NAME_IDX["pbch_evm_db"]]
+                     + [_NAME_IDX["band_floor_rel_db"]])
 
 
 def fade_compensated(f: np.ndarray, fade_db: float, baseline: Baseline | None) -> np.ndarray:
@@ -1301,6 +1362,10 @@ def ssb_features(
     baseline: Baseline | None = None,
     floor_per_re: float = 0.0,
     neighbour_pci: int = -1,
+    band_floor_per_re: float = float("nan"),
+    band_floor_bins: int = 0,
+    band_floor_near_per_re: float = float("nan"),
+    band_floor_near_bins: int = 0,
 ) -> np.ndarray:
     """Feature vector of one SSB (:func:`ssb_features_batch` with N = 1).
 
@@ -1323,6 +1388,9 @@ def ssb_features(
         QUANT_KEEP x floor_per_re above zero.
     neighbour_pci : a co-channel cell the site knows (the baseline's
         neighbours), cancelled from the residual; -1 for none
+    band_floor_per_re, band_floor_bins, band_floor_near_per_re, band_floor_near_bins :
+        the recording's floor beside the SSB and its bins (NaN: not measured;
+        see :func:`ssb_features_batch`)
 
     Returns
     -------
@@ -1339,7 +1407,10 @@ def ssb_features(
     return ssb_features_batch(grid[None], [pci], [ibar], trace[None], nid2_margin_db=nid2_margin_db,
                               sss_metric=sss_metric, dmrs_metric=dmrs_metric, locked=locked,
                               baselines=None if baseline is None else [baseline], floor_per_re=floor_per_re,
-                              neighbour_pcis=None if neighbour_pci < 0 else [neighbour_pci])[0]
+                              neighbour_pcis=None if neighbour_pci < 0 else [neighbour_pci],
+                              band_floor_per_re=band_floor_per_re, band_floor_bins=band_floor_bins,
+                              band_floor_near_per_re=band_floor_near_per_re,
+                              band_floor_near_bins=band_floor_near_bins)[0]
 
 
 _SUMMARY = tuple((n, FEATURE_NAMES.index(n)) for n in
