@@ -425,3 +425,75 @@ def test_heard_cells_lists_the_co_timed_cells_near_the_tracked_one_and_no_other(
     assert {near, far} <= set(heard) <= {near, far, weak}, heard
     assert heard_cells(grids([(tracked, 0.0)]), [tracked]) == []
     assert heard_cells(grids([(tracked, 0.0)]), []) == []
+
+
+def _band_cols():
+    from detector.features import BAND_FEATURES
+    return {n: IDX[n] for n in BAND_FEATURES}
+
+
+def test_band_features_read_the_null_res_against_the_floor_beside_the_ssb():
+    """Feature version 8: the null REs over the recording's floor beside the SSB,
+    as the pipeline's band-excess rule reads them (its dB and z), and nothing where
+    no floor was measured; a gain applied to grid and floors changes none of them."""
+    from detector.pipeline import band_excess
+
+    c = _band_cols()
+    rng = np.random.default_rng(8)
+    pci, ibar = 77, 2
+    x = nr.ssb_grid(pci, ibar, 8, rng=rng).astype(np.complex64)
+    tr = np.zeros(PSS_TRACE_LEN, np.float32)
+    grids, floors, bins = [], [], []
+    for extra in (0.0, 0.001, 0.01):  # interference on the SSB's REs only, over a 0.001 floor
+        n = (rng.standard_normal((4, 240)) + 1j * rng.standard_normal((4, 240))) * np.sqrt((0.001 + extra) / 2)
+        grids.append((x + n).astype(np.complex64))
+        floors.append(0.001)
+        bins.append(400)
+    grids.append(grids[-1])
+    floors.append(np.nan)  # not measured
+    bins.append(0)
+    g = np.stack(grids)
+    f = ssb_features_batch(g, [pci] * 4, [ibar] * 4, np.stack([tr] * 4), band_floor_per_re=floors,
+                           band_floor_bins=bins, band_floor_near_per_re=floors, band_floor_near_bins=bins)
+    null_db = 10 * np.log10(np.array([np.mean(np.abs(gr[nr.NULL_RE_MASK]) ** 2) for gr in grids]))
+    cell_db = f[:, IDX["snr_est_db"]] + null_db
+    _, z, over = band_excess(null_db[:3], cell_db[:3], np.array(floors[:3]), np.array(bins[:3]))
+    np.testing.assert_allclose(f[:3, c["band_over_db"]], over, atol=1e-4)
+    np.testing.assert_allclose(f[:3, c["band_over_logz"]], np.sign(z) * np.log1p(np.abs(z)), atol=1e-4)
+    np.testing.assert_array_equal(f[:, c["band_over_db"]], f[:, c["band_near_over_db"]])
+    assert abs(f[0, c["band_over_db"]]) < 0.6  # null REs at the floor
+    assert 2.5 < f[1, c["band_over_db"]] < 3.6 and 9.5 < f[2, c["band_over_db"]] < 10.9  # 3 dB, 10.4 dB over
+    np.testing.assert_allclose(f[:3, c["band_floor_rel_db"]], 10 * np.log10(0.001) - cell_db[:3], atol=0.01)
+    np.testing.assert_array_equal(f[:, c["band_known"]], [1, 1, 1, 0])
+    assert f[3, c["band_over_db"]] == 0 and f[3, c["band_over_logz"]] == 0
+    np.testing.assert_allclose(f[3, c["band_floor_rel_db"]], f[3, IDX["epnre_rel_db"]], atol=0.05)
+    gain = 37.0  # another receiver gain: grid x sqrt(gain), floors x gain
+    f2 = ssb_features_batch(g * np.sqrt(gain), [pci] * 4, [ibar] * 4, np.stack([tr] * 4),
+                            band_floor_per_re=np.array(floors) * gain, band_floor_bins=bins,
+                            band_floor_near_per_re=np.array(floors) * gain, band_floor_near_bins=bins)
+    np.testing.assert_allclose(f2[:, list(c.values())], f[:, list(c.values())], atol=2e-3)
+
+
+def test_band_features_tell_a_jammer_in_the_ssb_band_from_a_weaker_cell():
+    """A simulated cell at 40 dB SNR with SSB-band noise 20 dB under it against a
+    clean cell at 20 dB SNR: alike to the SSB's own energies (null REs ~20 dB under
+    the SSB), but only the jammed one stands over the floor beside the SSB."""
+    from signals.simulate import JammingConfig
+
+    c = _band_cols()
+    out = {}
+    for name, snr, jam in (("clean", 20.0, None), ("jammed", 40.0, "ssb_band_noise")):
+        jcfg = dataclasses.replace(SimConfig().jamming, clean_fraction=0.0 if jam else 1.0,
+                                   types=(jam,) if jam else SimConfig().jamming.types, sjnr_db=(20.0, 20.0),
+                                   low_sjnr_below_db=20.0, low_fraction=0.0)
+        cfg = _cfg(snr_db=(snr, snr), sample_rates_hz=(30.72e6,), scs_khz=(30,), centre_ssb_fraction=0.0,
+                   cfo_hz=(0.0, 0.0), jamming=jcfg, datatypes=("cf32_le",))
+        rng = np.random.default_rng(5)
+        cap = simulate_capture(draw_params(cfg, rng), rng)
+        obs = _observe(cap)
+        f = np.stack([observation_features(o, None, datatype="cf32_le", sample_rate_hz=30.72e6) for o in obs])
+        out[name] = f
+    assert abs(np.median(out["clean"][:, IDX["epnre_rel_db"]]) - np.median(out["jammed"][:, IDX["epnre_rel_db"]])) < 3
+    assert (out["clean"][:, c["band_known"]] == 1).all() and (out["jammed"][:, c["band_known"]] == 1).all()
+    assert np.max(np.abs(out["clean"][:, c["band_over_db"]])) < 2.0
+    assert np.min(out["jammed"][:, c["band_over_db"]]) > 15.0  # ~19.5 dB: the noise 20 dB over the floor
