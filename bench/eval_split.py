@@ -211,7 +211,10 @@ def main(argv=None) -> int:
     if a.workers > 1:
         import multiprocessing as mp
 
-        pool = mp.get_context("spawn").Pool(a.workers)
+        from detector.threads import one_blas_thread_children
+
+        with one_blas_thread_children():  # the receiver's workers: one BLAS thread each, as replay runs
+            pool = mp.get_context("spawn").Pool(a.workers)
         results = pool.imap(_score, jobs, chunksize=2)
     else:
         pool, results = None, map(_score, jobs)

@@ -399,32 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-# Commands that run the receiver: one BLAS thread. The receiver's matrix products are
-# small; a threaded BLAS spins up its pool for each of them, which on a busy machine costs
-# tens of times the work itself (SSS match 7.7 ms vs 0.2 ms) and takes a core from the
-# reader thread. Set before numpy is imported (nothing above imports it); an explicit
-# setting in the environment wins.
+# Commands that run the receiver: one BLAS thread (detector.threads). Set before numpy
+# is imported (nothing above imports it); an explicit setting in the environment wins.
 _ONE_BLAS_THREAD = ("run", "replay", "calibrate", "bench")
-_BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def limit_blas_threads() -> None:
-    import os
-
-    for var in _BLAS_THREAD_VARS:
-        os.environ.setdefault(var, "1")
-    if "numpy" in sys.modules:  # too late for the environment: ask the loaded BLAS, if we can
-        try:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(1, user_api="blas")
-        except Exception:  # noqa: BLE001 - optional
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in _ONE_BLAS_THREAD:
+        from .threads import limit_blas_threads
+
         limit_blas_threads()
     try:
         return int(args.func(args) or 0)

@@ -502,12 +502,12 @@ def test_live_receiver_settings_from_the_config(tmp_path):
 
 
 def test_run_limits_blas_threads(monkeypatch):
-    from detector import cli
+    from detector import cli, threads
 
-    for var in cli._BLAS_THREAD_VARS:
+    for var in threads.BLAS_THREAD_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "3")  # an explicit setting wins
-    cli.limit_blas_threads()
+    threads.limit_blas_threads()
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
     assert os.environ["MKL_NUM_THREADS"] == "3"
     assert set(cli._ONE_BLAS_THREAD) >= {"run", "replay", "bench"}

@@ -70,6 +70,29 @@ def trained(sim_dir, tmp_path_factory):
     return out
 
 
+def _blas_env(_):
+    import os
+
+    return {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def test_dataset_workers_get_one_blas_thread(monkeypatch):
+    """The receiver processes the dataset spawns run one BLAS thread each (a user's
+    explicit setting wins) and this process's environment is left as it was."""
+    import multiprocessing as mp
+
+    from detector.threads import BLAS_THREAD_VARS, one_blas_thread_children
+
+    for v in BLAS_THREAD_VARS:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    with one_blas_thread_children(), mp.get_context("spawn").Pool(1) as pool:
+        child = pool.map(_blas_env, [0])[0]
+    assert child == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "3"}
+    assert _blas_env(0) == {"OPENBLAS_NUM_THREADS": None, "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": "3"}
+    assert dsmod.one_blas_thread_children is one_blas_thread_children  # what build_dataset's pool runs under
+
+
 def test_dataset_matches_truth_and_caches(sim_dir):
     ds = dsmod.build_dataset(sim_dir, workers=2, progress=False)
     info = ds.info

@@ -43,6 +43,7 @@ from detector.baseline import ConfigBaseline
 from detector.features import FEATURE_NAMES, FEATURE_VERSION, N_FEATURES
 from detector.pipeline import config_baseline, observation_features_batch
 from detector.receiver import Receiver
+from detector.threads import one_blas_thread_children
 from signals import iq as iqio
 from signals import nr
 
@@ -275,7 +276,7 @@ def build_dataset(data_dir: str | Path, *, workers: int = 2, progress: bool = Tr
     bar = _bar(len(jobs), f"dataset {data_dir.name}", progress)
     if workers > 1 and len(jobs) > 1:
         ctx = mp.get_context("spawn")  # torch may be loaded in this process: no fork
-        with ctx.Pool(workers) as pool:
+        with one_blas_thread_children(), ctx.Pool(workers) as pool:  # (the receiver: detector.threads)
             for r in pool.imap(process_capture, jobs, chunksize=4):
                 results.append(r)
                 bar.update(1)
