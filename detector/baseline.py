@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .features import FEATURE_NAMES, FEATURE_VERSION, SITE_STATS, Baseline
+from .features import FEATURE_NAMES, FEATURE_VERSION, FEATURE_VERSIONS, SITE_STATS, Baseline
 
 SCHEMA_VERSION = 1
 # How far (dB) a site's noise floor may move relative to its cell between the
@@ -220,7 +220,7 @@ class SiteBaseline:
             raise BaselineError(f"{p}: baseline is not valid JSON: {exc}") from None
         if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
             raise BaselineError(f"{p}: not an ssbwatch baseline (schema_version {SCHEMA_VERSION} expected)")
-        if d.get("feature_version") != FEATURE_VERSION:
+        if d.get("feature_version") not in FEATURE_VERSIONS:  # (their site statistics are the same)
             raise BaselineError(
                 f"{p}: baseline was made with features {d.get('feature_version')!r}, this ssbwatch uses "
                 f"{FEATURE_VERSION!r}: run ssbwatch calibrate again"

@@ -1061,6 +1061,22 @@ def feature_names() -> list[str]:
 FEATURE_NAMES = tuple(feature_names())
 N_FEATURES = len(FEATURE_NAMES)
 _NAME_IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
+# The feature versions a model may have been trained on, each as the columns of this
+# version's vector that such a model reads (detector.model selects them): version 8 added
+# BAND_FEATURES; a model trained on version 7 (the model shipped from stop 48 to stop 57,
+# and any model trained with ssbwatch until then) reads the vector without them -- the
+# same values, computed the same way, as version 7 gave it. A site baseline's statistics
+# (SITE_STATS) are the same in both.
+FEATURE_VERSIONS: dict[str, tuple[int, ...]] = {
+    FEATURE_VERSION: tuple(range(N_FEATURES)),
+    "ssbwatch-features-7": tuple(i for i, n in enumerate(FEATURE_NAMES) if n not in BAND_FEATURES),
+}
+
+
+def feature_names_of(version: str) -> tuple[str, ...]:
+    """The feature names a model of feature ``version`` reads, in its order
+    (KeyError: a version this ssbwatch cannot feed)."""
+    return tuple(FEATURE_NAMES[i] for i in FEATURE_VERSIONS[version])
 
 
 @functools.lru_cache(maxsize=4)

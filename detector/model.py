@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from .features import FEATURE_NAMES, FEATURE_VERSION, N_FEATURES
+from .features import FEATURE_NAMES, FEATURE_VERSION, FEATURE_VERSIONS, N_FEATURES, feature_names_of
 
 MODEL_FORMAT = "ssbwatch-dtddnn-1"
 _CAL_IDX = FEATURE_NAMES.index("calibrated")
@@ -163,8 +163,10 @@ def resolve_model_path(path: Optional[str | Path]) -> Path:
     return p
 
 
-def read_verified(path: str | Path, feature_version: str = FEATURE_VERSION) -> tuple[bytes, dict]:
-    """The model's bytes and metadata after the checks; ModelError names the file."""
+def read_verified(path: str | Path) -> tuple[bytes, dict]:
+    """The model's bytes and metadata after the checks (its feature version one
+    this ssbwatch computes, :data:`detector.features.FEATURE_VERSIONS`, with that
+    version's feature list); ModelError names the file."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -185,11 +187,13 @@ def read_verified(path: str | Path, feature_version: str = FEATURE_VERSION) -> t
     if meta["weights_sha256"] != digest:
         raise ModelError(f"{p}: checksum mismatch: the weights' sha256 is {digest[:16]}..., the metadata says "
                          f"{meta['weights_sha256'][:16]}...: the file is corrupt or was modified")
-    if meta["feature_version"] != feature_version:
+    if meta["feature_version"] not in FEATURE_VERSIONS:
         raise ModelError(f"{p}: model was trained on features {meta['feature_version']!r}, this ssbwatch computes "
-                         f"{feature_version!r}: retrain it (ssbwatch train) or use a matching model")
-    if meta["feature_names_sha256"] != feature_names_sha256():
-        raise ModelError(f"{p}: model's feature list differs from this ssbwatch's ({FEATURE_VERSION}); retrain it")
+                         f"{' or '.join(repr(v) for v in FEATURE_VERSIONS)}: retrain it (ssbwatch train) or use a "
+                         f"matching model")
+    if meta["feature_names_sha256"] != feature_names_sha256(feature_names_of(meta["feature_version"])):
+        raise ModelError(f"{p}: model's feature list differs from this ssbwatch's {meta['feature_version']}; "
+                         f"retrain it")
     return data, meta
 
 
@@ -274,26 +278,32 @@ class DTDDNNDetector:
             raise ModelError(f"{self.path}: thresholds out of order (low {self.t_low}, high {self.t_high}, "
                              f"stage 2 {self.t2})")
         self.session = make_session(data, self.path)
+        # the columns of the feature vector this model reads (a model of an earlier feature
+        # version: a subset, detector.features.FEATURE_VERSIONS), None: all of them
+        cols = FEATURE_VERSIONS[meta["feature_version"]]
+        self._cols = None if len(cols) == N_FEATURES else np.array(cols, np.intp)
+        self.n_inputs = len(cols)
         ins = self.session.get_inputs()
-        if len(ins) != 1 or list(ins[0].shape) != [1, N_FEATURES]:
-            raise ModelError(f"{self.path}: input must be [1, {N_FEATURES}] features, got "
+        if len(ins) != 1 or list(ins[0].shape) != [1, self.n_inputs]:
+            raise ModelError(f"{self.path}: input must be [1, {self.n_inputs}] features, got "
                              f"{[(i.name, i.shape) for i in ins]}")
         self._in = ins[0].name
         outs = [o.name for o in self.session.get_outputs()]
         if outs[:2] != ["p1", "p2"]:
             raise ModelError(f"{self.path}: outputs must be p1, p2; got {outs}")
-        self._buf = np.zeros((1, N_FEATURES), np.float32)  # fixed shape: no allocator growth
+        self._buf = np.zeros((1, self.n_inputs), np.float32)  # fixed shape: no allocator growth
         self.last_stage = 1
         self.last_p1 = self.last_p2 = 0.0
         self.last_name = self.name  # the detector that gave the last verdict (see site_falls_back)
 
     def probs(self, feats: np.ndarray) -> tuple[float, float]:
-        """(p1, p2) of one feature vector."""
-        self._buf[0, :] = np.asarray(feats, np.float32).reshape(N_FEATURES)
+        """(p1, p2) of one feature vector (N_FEATURES,)."""
+        f = np.asarray(feats, np.float32).reshape(N_FEATURES)
+        self._buf[0, :] = f if self._cols is None else f[self._cols]
         return self._run(self._buf)
 
     def _run(self, buf: np.ndarray) -> tuple[float, float]:
-        """(p1, p2) of the one feature vector in ``buf`` float32 (1, N_FEATURES)."""
+        """(p1, p2) of the one input row in ``buf`` float32 (1, n_inputs)."""
         p1, p2 = self.session.run(["p1", "p2"], {self._in: buf})
         return float(p1.reshape(-1)[0]), float(p2.reshape(-1)[0])
 
@@ -302,8 +312,10 @@ class DTDDNNDetector:
         own input buffer: safe beside :meth:`probs` in another thread (a baseline
         learnt in the background while the daemon scores)."""
         x = np.asarray(feats, np.float32).reshape(-1, N_FEATURES)
+        if self._cols is not None:
+            x = x[:, self._cols]
         out = np.zeros((len(x), 2))
-        buf = np.zeros((1, N_FEATURES), np.float32)
+        buf = np.zeros((1, self.n_inputs), np.float32)
         for i, row in enumerate(x):
             buf[0, :] = row
             out[i] = self._run(buf)
@@ -368,7 +380,7 @@ class DTDDNNDetector:
             "detector": self.name,
             "model_format": m.get("model_format"),
             "feature_version": m.get("feature_version"),
-            "n_features": N_FEATURES,
+            "n_features": self.n_inputs,
             "threshold_low": self.t_low,
             "threshold_high": self.t_high,
             "threshold_stage2": self.t2,

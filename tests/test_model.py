@@ -25,8 +25,9 @@ def _meta(**kw):
     return m
 
 
-def _passthrough_model(path, **meta):
-    """Hand-made graph: p1 = features[0, 0], p2 = features[0, 1] (the cascade under test, not a network)."""
+def _passthrough_model(path, n_in=N_FEATURES, cols=(0, 1), **meta):
+    """Hand-made graph: p1 = features[0, 0], p2 = features[0, 1] (the cascade under test, not a network);
+    ``n_in`` inputs, p1 and p2 read from input columns ``cols``."""
     from onnx import TensorProto, helper
 
     from training.train import finalize_onnx
@@ -35,10 +36,10 @@ def _passthrough_model(path, **meta):
     nodes = [helper.make_node("Slice", ["features", "s0", "e0", "ax"], ["p1"]),
              helper.make_node("Slice", ["features", "s1", "e1", "ax"], ["p2"])]
     g = helper.make_graph(nodes, "passthrough",
-                          [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, N_FEATURES])],
+                          [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, n_in])],
                           [helper.make_tensor_value_info("p1", TensorProto.FLOAT, [1, 1]),
                            helper.make_tensor_value_info("p2", TensorProto.FLOAT, [1, 1])],
-                          [c("s0", 0), c("e0", 1), c("s1", 1), c("e1", 2), c("ax", 1)])
+                          [c("s0", cols[0]), c("e0", cols[0] + 1), c("s1", cols[1]), c("e1", cols[1] + 1), c("ax", 1)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, str(path))
@@ -215,6 +216,29 @@ def test_wrong_feature_version_is_refused_by_name(tmp_path):
         DTDDNNDetector(p)
 
 
+def test_a_model_of_feature_version_7_reads_its_own_columns(tmp_path):
+    """A model trained before the band features (version 7: the vector without
+    BAND_FEATURES) is fed the columns it was trained on, by name; one whose input
+    width is not its version's is refused."""
+    from detector.features import BAND_FEATURES, FEATURE_VERSIONS, feature_names_of
+
+    v7 = feature_names_of("ssbwatch-features-7")
+    assert len(v7) == N_FEATURES - len(BAND_FEATURES) and not set(v7) & set(BAND_FEATURES)
+    assert FEATURE_VERSIONS[edge.FEATURE_VERSION] == tuple(range(N_FEATURES))
+    # p1 from "locked" and p2 from "calibrated", at their places in the version-7 vector
+    cols = (v7.index("locked"), v7.index("calibrated"))
+    assert cols != (FEATURE_NAMES.index("locked"), FEATURE_NAMES.index("calibrated"))  # (they moved)
+    meta = dict(feature_version="ssbwatch-features-7", feature_names_sha256=edge.feature_names_sha256(v7))
+    det = DTDDNNDetector(_passthrough_model(tmp_path / "v7.onnx", n_in=len(v7), cols=cols, **meta))
+    assert det.n_inputs == len(v7) and det.info()["n_features"] == len(v7)
+    f = np.full(N_FEATURES, 0.25, np.float32)
+    f[FEATURE_NAMES.index("locked")], f[FEATURE_NAMES.index("calibrated")] = 0.6, 1.0
+    assert det.probs(f) == (pytest.approx(0.6), pytest.approx(1.0))
+    np.testing.assert_allclose(det.probs_many(np.stack([f, f])), [[0.6, 1.0]] * 2, rtol=1e-6)
+    with pytest.raises(ModelError, match=r"wide\.onnx.*input must be"):
+        DTDDNNDetector(_passthrough_model(tmp_path / "wide.onnx", **meta))
+
+
 def test_external_data_is_refused(tmp_path):
     p = _passthrough_model(tmp_path / "m.onnx")
     m = onnx.load(str(p))
@@ -255,7 +279,7 @@ def test_shipped_model_is_valid_and_described(capsys):
     info = json.loads(capsys.readouterr().out)
     for k in ("path", "threshold_low", "threshold_high", "feature_version", "metrics"):
         assert info[k] is not None, k
-    assert info["feature_version"] == edge.FEATURE_VERSION
+    assert info["feature_version"] in edge.FEATURE_VERSIONS
 
 
 def test_replay_model_selection(tmp_path):
