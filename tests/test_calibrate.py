@@ -120,23 +120,24 @@ def test_beam_sweep_baseline_keeps_each_index_level(tmp_path):
     from detector.features import FEATURE_NAMES, N_FEATURES
 
     rng = np.random.default_rng(0)
-    n = 2 * PER_INDEX_MIN_SSBS
-    feats = rng.standard_normal((n + 3, N_FEATURES)).astype(np.float32)
+    m = 8 * PER_INDEX_MIN_SSBS  # SSBs per index (the drawn spreads' ratio within 1.8-5 for 100 of 100 seeds)
+    idx = np.array([0] * m + [3] * m + [5] * 3)
+    feats = rng.standard_normal((idx.size, N_FEATURES)).astype(np.float32)
     col = FEATURE_NAMES.index("isr_db")
-    idx = np.array([0] * PER_INDEX_MIN_SSBS + [3] * PER_INDEX_MIN_SSBS + [5] * 3)
     feats[idx == 3, col] = 12.0 + 3.0 * feats[idx == 3, col]  # the weak beam: 12 dB up, 3x the scatter
-    cb = build_config_baseline(30, 15.36e6, "ci16_le", feats, np.zeros(n + 3), [7], ssb_index=idx)
+    cb = build_config_baseline(30, 15.36e6, "ci16_le", feats, np.zeros(idx.size), [7], ssb_index=idx)
     assert sorted(cb.per_index) == [0, 3]
     lo, hi = cb.for_index(0).stats["isr_db"], cb.for_index(3).stats["isr_db"]
     assert hi.median - lo.median == pytest.approx(12.0, abs=2.0)
-    assert lo.spread < 2.0 and 2.0 < hi.spread / lo.spread < 4.5  # each index's own (pooled: ~6)
+    assert lo.spread < 2.0 and 1.8 < hi.spread / lo.spread < 5.0  # each index's own (3x; pooled: ~6)
     assert hi.q995 - hi.median > lo.q995 - lo.median
     assert cb.for_index(5) is cb and cb.for_index(None) is cb
     path = tmp_path / "b.json"
     SiteBaseline({cb.key: cb}).save(path)
     back = SiteBaseline.load(path).lookup(30, 15.36e6, "ci16_le")
     assert back.for_index(3).stats["isr_db"].median == pytest.approx(hi.median)
-    few = build_config_baseline(30, 15.36e6, "ci16_le", feats[: n - 1], np.zeros(n - 1), [7], ssb_index=idx[: n - 1])
+    rows = np.r_[0:PER_INDEX_MIN_SSBS, m:m + PER_INDEX_MIN_SSBS - 1]  # index 3 one SSB short
+    few = build_config_baseline(30, 15.36e6, "ci16_le", feats[rows], np.zeros(rows.size), [7], ssb_index=idx[rows])
     assert few.per_index == {}
 
 
