@@ -124,7 +124,9 @@ def test_site_features_are_gain_invariant_and_zero_on_the_calibration():
     assert np.all(fc[:, IDX["calibrated"]] == 1.0) and np.all(fu[:, IDX["calibrated"]] == 0.0)
     for n in SITE_STATS:
         assert abs(np.median(fc[:, IDX[f"site_{n}"]])) < 1e-3, n
-    scaled = [dataclasses.replace(o, grid=(o.grid * np.float32(31.6)).astype(np.complex64)) for o in obs]
+    scaled = [dataclasses.replace(o, grid=(o.grid * np.float32(31.6)).astype(np.complex64),  # (and the band's floor)
+                                  band_floor_per_re=o.band_floor_per_re * 31.6 ** 2,
+                                  band_floor_near_per_re=o.band_floor_near_per_re * 31.6 ** 2) for o in obs]
     fs = _feats(cap, scaled, base)
     np.testing.assert_allclose(fs, fc, atol=2e-3)
 
