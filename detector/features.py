@@ -88,6 +88,7 @@ AUX_PSS_SHAPE = "pss_shape_db"  # ssb_features_batch(aux=...): beside the featur
 # key was "nb_pss_gain_db" before: a baseline made then holds no reading of this one, and the
 # rule waits for a new calibration.
 AUX_NB_PSS = "nb_pss_sc_gain_db"
+AUX_NULL_POWER = "null_re_power"  # ... and the null REs' mean energy (dsp.null_re_power of the grids)
 SITE_MIN_SPREAD_DB = 0.1  # floor of the site spread in the z-scores (a few-SSB calibration)
 # The band beside the SSB (feature version 8). Without a site baseline the SSB's own
 # features cannot tell a jammer 20 dB under a 45 dB cell from a 25 dB cell's noise: both
@@ -1169,7 +1170,8 @@ def ssb_features_batch(
         vector (the model does not see them; the site rules of
         :mod:`detector.pipeline` do): ``AUX_PSS_SHAPE`` float64 (N,), the PSS
         channel's own shape (:data:`PSS_SHAPE_NOTE`) over the null REs' energy
-        per RE, dB
+        per RE, dB; ``AUX_NULL_POWER`` float64 (N,), the null REs' mean energy
+        (dsp.null_re_power)
 
     Returns
     -------
@@ -1192,6 +1194,7 @@ def ssb_features_batch(
         if aux is not None:
             aux[AUX_PSS_SHAPE] = np.zeros(0)
             aux[AUX_NB_PSS] = np.zeros(0)
+            aux[AUX_NULL_POWER] = np.zeros(0)
         return np.zeros((0, N_FEATURES), np.float32)
     resid, h, inv_norm, nb_pow, pss_shape, nb_pss = residual_batch(grids, pcis, ibars, neighbour_pcis)
     # residual energy per RE in units of (noise + interference) power: unbiased,
@@ -1262,13 +1265,15 @@ def ssb_features_batch(
     g = _db(hmean[:, 2] + EPS) - _db(hmean[:, 3] + EPS)
     f[:, ix["pss_sss_gain_dev_db"]] = np.min(np.abs(g[:, None] - np.asarray(PSS_SSS_EPRE_DB)[None, :]), axis=1)
     f[:, ix["nb_rel_db"]] = np.where(nb_pow > 0, _db(nb_pow + EPS) - db_s, NB_NONE_DB)
+    null_power = dsp.null_re_power(grids)
     f[:, ix[BAND_FEATURES[0]] : ix[BAND_FEATURES[-1]] + 1] = _band_features(
-        dsp.null_re_power(grids), db_s, _per_ssb(band_floor_per_re, n), _per_ssb(band_floor_bins, n),
+        null_power, db_s, _per_ssb(band_floor_per_re, n), _per_ssb(band_floor_bins, n),
         _per_ssb(band_floor_near_per_re, n), _per_ssb(band_floor_near_bins, n))
     f[:, ix["locked"]] = np.asarray(locked, dtype=bool)
     if aux is not None:  # (the null REs' energy per RE with the known floor back in: all the noise)
         aux[AUX_PSS_SHAPE] = _db(np.maximum(pss_shape, EPS)) - _db(np.maximum(e1[:, 2], lo) + floor)
         aux[AUX_NB_PSS] = nb_pss
+        aux[AUX_NULL_POWER] = null_power
     if baselines is not None:
         bases = [baselines] * n if isinstance(baselines, Baseline) else list(baselines)
         if len(bases) != n:

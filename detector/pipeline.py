@@ -20,7 +20,7 @@ from .baseline import (NB_CANCEL_MAX, ConfigBaseline, SiteBaseline, build_config
                        cancel_row, site_neighbours)
 from .classical import SITE_FALLBACK, ClassicalDetector
 from . import dsp
-from .features import (AUX_NB_PSS, AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
+from .features import (AUX_NB_PSS, AUX_NULL_POWER, AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
                        residual_batch, residual_grid, ssb_features_batch)
 from .receiver import Receiver, ReceiverConfig, SSBObservation, null_early_readings
 
@@ -45,7 +45,12 @@ def load_detector(model: str) -> Detector:
 def epnre_abs_db_batch(grids: np.ndarray) -> np.ndarray:
     """Absolute energy per null RE (dB, file units): the mean power of the 130
     null REs of SSB grids complex64 (m, 4, 240); float64 (m,)."""
-    return 10 * np.log10(np.maximum(dsp.null_re_power(grids), 1e-30))
+    return _epnre_db(dsp.null_re_power(grids))
+
+
+def _epnre_db(null_power: np.ndarray) -> np.ndarray:
+    """:func:`epnre_abs_db_batch` from the null REs' mean power (float64 (m,))."""
+    return 10 * np.log10(np.maximum(null_power, 1e-30))
 
 
 def epnre_abs_db(grid: np.ndarray) -> float:
@@ -1013,7 +1018,7 @@ class ScoringPipeline:
         shape_rel = aux[AUX_PSS_SHAPE] + feats[:, _EPNRE_REL_IDX]
         shape_z = [_shape_z(b, float(v), float(r)) for b, v, r in zip(bases, aux[AUX_PSS_SHAPE], shape_rel)]
         nb_pss_rise = [_nb_pss_rise_db(b, o.pci, float(v)) for b, o, v in zip(bases, obs, aux[AUX_NB_PSS])]
-        f_db = epnre_abs_db_batch(np.stack([o.grid for o in obs]))
+        f_db = _epnre_db(aux[AUX_NULL_POWER])  # (the feature batch measured the null REs)
         p_db = feats[:, _SNR_IDX].astype(np.float64) + f_db  # the cell's power |H|^2 (S / EPNRE x EPNRE)
         bx_db, bx_z, bx_over, bx_spill, bx_z_near, bx_over_near = observation_band_excess(obs, feats, f_db,
                                                                                          all_readings=False)
