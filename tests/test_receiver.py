@@ -2777,22 +2777,26 @@ def test_interference_confined_to_the_ssbs_time_is_jammed_where_the_ssb_fills_th
     the floor the null REs are held against is the SSB's band just before and
     just after it (dsp.adjacent_floor_per_re, the lower). A reactive jammer at SJNR
     18 dB under a 30 dB cell comes on with the SSB: every SSB jammed by the
-    band-excess rule (uncalibrated, where the model alone found none of them
-    before), Case B's back-to-back pairs too (before the second of a pair lies the
-    first one's PBCH, after the first the second's PSS: the other side gives the
-    floor); SSB-band noise that is on all the time raises that floor too (at this
-    rate it is the noise floor: the rule does not fire), and a clean recording has
-    none."""
-    recs = _static_cell_uncalibrated(7.68e6, jammer, traffic=None, case=case)
+    band-excess rule alone (uncalibrated, beside a detector that calls every SSB
+    clean; the version-7 model found none of them), Case B's back-to-back pairs too
+    (before the second of a pair lies the first one's PBCH, after the first the
+    second's PSS: the other side gives the floor), and by the shipped model, which
+    reads that floor among its features since version 8; SSB-band noise that is on
+    all the time raises that floor too (at this rate it is the noise floor: the rule
+    does not fire), and a clean recording has none."""
+    recs = _static_cell_uncalibrated(7.68e6, jammer, traffic=None, case=case, detector=_NeverJammed())
     assert len(recs) >= 16
     fired = [r for r in recs if "band_excess_db" in r]
+    shipped = _static_cell_uncalibrated(7.68e6, jammer, traffic=None, case=case)
+    assert len(shipped) == len(recs)
     if jammer == "reactive":
         assert all(r["jammed"] and "band_excess_db" in r for r in recs)
         assert all(-20.5 < r["band_excess_db"] < -16.0 for r in fired)  # ~ -SJNR
+        assert all(r["jammed"] for r in shipped)
     else:
         assert not fired
         if jammer is None:
-            assert not any(r["jammed"] for r in recs)
+            assert not any(r["jammed"] for r in recs + shipped)
 
 
 @pytest.mark.parametrize("jammer", ["ssb_band_noise", None])
