@@ -257,3 +257,53 @@ def test_built_in_defaults_are_the_shipped_recipe():
 
     shipped = tr.load_config(str(Path(__file__).resolve().parents[1] / "configs" / "train.yaml"))
     assert shipped == tr.TrainConfig()
+
+
+def _auc(score, y):
+    order = np.argsort(score)
+    ranks = np.empty(len(score))
+    ranks[order] = np.arange(1, len(score) + 1)
+    pos = y > 0.5
+    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
+
+
+def test_out_of_fold_logits_come_from_a_dnn1_that_never_saw_the_capture():
+    # each capture's label is a coin flip that only the capture's own identity (a random vector
+    # shared by its examples) tells: a DNN-1 fitted on every capture learns it (its readings of
+    # its own training examples separate them), one that never saw the capture cannot
+    rng = np.random.default_rng(5)
+    n_caps, per = 40, 16
+    emb = rng.normal(size=(n_caps, 12)).astype(np.float32)
+    lab = (rng.random(n_caps) < 0.5).astype(np.float32)
+    capture = np.repeat(np.arange(n_caps) * 7 + 3, per)  # capture ids need not be 0..n-1
+    z = (np.repeat(emb, per, axis=0) + 0.05 * rng.normal(size=(n_caps * per, 12))).astype(np.float32)
+    y = np.repeat(lab, per)
+    cfg = tr.TrainConfig(seed=2, stage2_oof_folds=4, dnn1=tr.MLPConfig(hidden=(64,), dropout=0.0, epochs=60,
+                                                                      batch_size=64, lr=0.01, weight_decay=0.0))
+    quiet = dict(progress=False, log=lambda s: None)
+    tr._seed_all(1)
+    full = tr.make_mlp(12, cfg.dnn1)
+    tr.fit_binary(full, z, y, np.ones_like(y), z, y, epochs=60, batch_size=64, lr=0.01, weight_decay=0.0, seed=1,
+                  device="cpu", desc="full", **quiet)
+    in_sample = tr.predict(full, z, "cpu", logit=True)
+    oof = tr.out_of_fold_logits(cfg, z, y, capture, z[:64], y[:64], "cpu", **quiet)
+    assert oof.shape == (len(z),) and oof.dtype == np.float32 and np.isfinite(oof).all()
+    assert _auc(in_sample, y) > 0.95
+    assert _auc(oof, y) < 0.8
+    # deterministic with the seed
+    assert np.array_equal(oof, tr.out_of_fold_logits(cfg, z, y, capture, z[:64], y[:64], "cpu", **quiet))
+
+
+@pytest.mark.parametrize("folds", [1, 11, -2])
+def test_train_config_rejects_a_fold_count_out_of_range(tmp_path, folds):
+    c = tmp_path / "t.yaml"
+    c.write_text(f"schema_version: 1\nstage2_oof_folds: {folds}\n")
+    with pytest.raises(ConfigError, match="stage2_oof_folds"):
+        tr.load_config(str(c))
+
+
+@pytest.mark.parametrize("folds", [0, 2, 10])
+def test_train_config_takes_no_folds_or_two_to_ten(tmp_path, folds):
+    c = tmp_path / "t.yaml"
+    c.write_text(f"schema_version: 1\nstage2_oof_folds: {folds}\n")
+    assert tr.load_config(str(c)).stage2_oof_folds == folds

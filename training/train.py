@@ -111,6 +111,12 @@ class TrainConfig:
     # DNN-2 sees DNN-1's logit beside the features (a stacked cascade): it refines DNN-1's
     # reading in the uncertain band instead of starting over from the features alone
     stage2_stack: bool = True
+    # >= 2: DNN-2 learns from DNN-1's readings of training captures that DNN-1 did not fit
+    # (k-fold over the training captures, DNN-1 refitted on the other folds); 0: from the final
+    # DNN-1's readings of its own training data, which are surer than those it gives unseen
+    # SSBs -- the band DNN-2 trains on is then narrower, and the logit it stacks sharper, than
+    # what it meets in use. The exported DNN-1 is the one fitted on all training captures.
+    stage2_oof_folds: int = 3
     threads: int = 2
     device: str = "auto"  # auto | cpu | cuda
     workers: int = 2  # dataset building processes
@@ -127,6 +133,8 @@ class TrainConfig:
         check_range("single_threshold", self.single_threshold, 0.01, 0.99)
         check_interval("hard_sjnr_db", self.hard_sjnr_db, -30, 60)
         check_range("stage2_band_weight", self.stage2_band_weight, 0.0, 100.0)
+        if self.stage2_oof_folds != 0:
+            check_range("stage2_oof_folds", self.stage2_oof_folds, 2, 10)
         check_range("threads", self.threads, 1, 256)
         check_range("workers", self.workers, 1, 256)
         if self.device not in ("auto", "cpu", "cuda"):
@@ -461,6 +469,31 @@ def both_modes(ds: Dataset, mask: np.ndarray):
     return x, y, s, is_cal
 
 
+def out_of_fold_logits(cfg: TrainConfig, z: np.ndarray, y: np.ndarray, capture: np.ndarray, z_val: np.ndarray,
+                       y_val: np.ndarray, device, *, progress: bool = True, log=print) -> np.ndarray:
+    """DNN-1's logit (float32, shape (n,)) for each training example ``z`` (n, N_FEATURES),
+    from a DNN-1 fitted without the example's capture: the captures (``capture``, (n,)) are
+    dealt into ``cfg.stage2_oof_folds`` folds (seeded), and a DNN-1 of ``cfg.dnn1`` is
+    fitted on the others for each fold (model selection on ``z_val`` as for DNN-1 itself)."""
+    k = cfg.stage2_oof_folds
+    caps = np.unique(capture)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 11]))
+    fold_of_cap = rng.permutation(len(caps)) % k
+    fold = fold_of_cap[np.searchsorted(caps, capture)]
+    out = np.zeros(len(z), np.float32)
+    for f in range(k):
+        held = fold == f
+        if not held.any() or held.all():
+            raise ConfigError(f"stage2_oof_folds={k}: fold {f} holds {held.sum()} of {len(z)} training examples")
+        _seed_all(cfg.seed + 20 + f)
+        net = make_mlp(z.shape[1], cfg.dnn1)
+        fit_binary(net, z[~held], y[~held], _class_weights(y[~held]), z_val, y_val, epochs=cfg.dnn1.epochs,
+                   batch_size=cfg.dnn1.batch_size, lr=cfg.dnn1.lr, weight_decay=cfg.dnn1.weight_decay,
+                   seed=cfg.seed + 20 + f, device=device, desc=f"DNN-1 fold {f + 1}/{k}", progress=progress, log=log)
+        out[held] = predict(net, z[held], device, logit=True)
+    return out
+
+
 def _class_weights(y: np.ndarray) -> np.ndarray:
     pos = max(float(y.sum()), 1.0)
     neg = max(float(len(y) - y.sum()), 1.0)
@@ -484,6 +517,7 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     val = split_by_capture(ds, cfg.val_fraction, cfg.seed)
     tr = ~val
     x_tr, y_tr, s_tr, c_tr = both_modes(ds, tr)
+    cap_tr = np.concatenate([ds["capture"][tr & ds["has_cal"]], ds["capture"][tr]])  # both_modes' order
     x_va, y_va, s_va, c_va = both_modes(ds, val)
     log(f"training on {tr.sum()} SSBs ({len(x_tr)} examples in both modes), validating on {val.sum()} SSBs "
         f"({len(x_va)} examples); {100 * ds['y'].mean():.0f} % jammed; device {device}")
@@ -513,9 +547,16 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         f"high {u_high:.4f} (NPV >= {cfg.target_npv}, precision >= {cfg.target_precision}); "
         f"{100 * ((p1_va > lo_va) & (p1_va < hi_va)).mean():.1f} % of validation examples go to DNN-2")
 
-    # DNN-2: the uncertain band + the weak-jammer region + clean examples
+    # DNN-2: the uncertain band + the weak-jammer region + clean examples, by DNN-1's readings of
+    # the training examples (out of fold where stage2_oof_folds asks)
+    a_fit = None
+    if cfg.stage2_oof_folds:
+        a_fit = out_of_fold_logits(cfg, z_tr, y_tr, cap_tr, z_va, y_va, device, progress=progress, log=log)
+        p1_fit = (1.0 / (1.0 + np.exp(-a_fit.astype(np.float64)))).astype(np.float32)
+    else:
+        p1_fit = p1_tr
     lo, hi = cfg.hard_sjnr_db
-    band = (p1_tr > lo_tr) & (p1_tr < hi_tr)
+    band = (p1_fit > lo_tr) & (p1_fit < hi_tr)
     weak = (y_tr > 0.5) & (s_tr >= lo) & (s_tr <= hi)
     sel = band | weak | (y_tr < 0.5)
     w2 = _class_weights(y_tr[sel]) * np.where(band[sel], 1.0 + cfg.stage2_band_weight, 1.0).astype(np.float32)
@@ -526,7 +567,8 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     stack = None
     z2_tr, z2_va = z_tr, z_va
     if cfg.stage2_stack:
-        a_tr, a_va = predict(dnn1, z_tr, device, logit=True), predict(dnn1, z_va, device, logit=True)
+        a_tr = a_fit if a_fit is not None else predict(dnn1, z_tr, device, logit=True)
+        a_va = predict(dnn1, z_va, device, logit=True)
         stack = (float(a_tr.mean()), max(float(a_tr.std()), 1e-3))
         z2_tr = np.concatenate([z_tr, ((a_tr - stack[0]) / stack[1])[:, None]], axis=1).astype(np.float32)
         z2_va = np.concatenate([z_va, ((a_va - stack[0]) / stack[1])[:, None]], axis=1).astype(np.float32)
