@@ -23,18 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.model import DTDDNNDetector  # noqa: E402
 from training.dataset import load_datasets  # noqa: E402
-
-
-def auc(score: np.ndarray, y: np.ndarray) -> float:
-    """Area under the ROC of ``score`` (n,) for labels ``y`` (n,) in {0, 1}; ties by rank order."""
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score))
-    ranks[order] = np.arange(1, len(score) + 1)
-    pos = y > 0.5
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+from training.evaluate import auc  # noqa: E402
 
 
 def main(argv=None) -> int:

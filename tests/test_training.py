@@ -14,6 +14,7 @@ from detector.features import FEATURE_NAMES, N_FEATURES  # noqa: E402
 from signals.config import ConfigError  # noqa: E402
 from training import dataset as dsmod  # noqa: E402
 from training import train as tr  # noqa: E402
+from training.evaluate import auc  # noqa: E402
 
 _CAL = FEATURE_NAMES.index("calibrated")
 
@@ -259,14 +260,6 @@ def test_built_in_defaults_are_the_shipped_recipe():
     assert shipped == tr.TrainConfig()
 
 
-def _auc(score, y):
-    order = np.argsort(score)
-    ranks = np.empty(len(score))
-    ranks[order] = np.arange(1, len(score) + 1)
-    pos = y > 0.5
-    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
-
-
 def test_out_of_fold_logits_come_from_a_dnn1_that_never_saw_the_capture():
     # each capture's label is a coin flip that only the capture's own identity (a random vector
     # shared by its examples) tells: a DNN-1 fitted on every capture learns it (its readings of
@@ -288,8 +281,8 @@ def test_out_of_fold_logits_come_from_a_dnn1_that_never_saw_the_capture():
     in_sample = tr.predict(full, z, "cpu", logit=True)
     oof = tr.out_of_fold_logits(cfg, z, y, capture, z[:64], y[:64], "cpu", **quiet)
     assert oof.shape == (len(z),) and oof.dtype == np.float32 and np.isfinite(oof).all()
-    assert _auc(in_sample, y) > 0.95
-    assert _auc(oof, y) < 0.8
+    assert auc(in_sample, y) > 0.95
+    assert auc(oof, y) < 0.8
     # deterministic with the seed
     assert np.array_equal(oof, tr.out_of_fold_logits(cfg, z, y, capture, z[:64], y[:64], "cpu", **quiet))
 
