@@ -460,13 +460,15 @@ def split_by_capture(ds: Dataset, val_fraction: float, seed: int) -> np.ndarray:
 
 
 def both_modes(ds: Dataset, mask: np.ndarray):
-    """(X, y, sjnr, is_cal) with every SSB twice: calibrated (where a baseline exists) and uncalibrated."""
+    """(X, y, sjnr, is_cal, capture) with every SSB twice: calibrated (where a baseline exists)
+    and uncalibrated; ``capture`` the id of each example's capture (both modes of an SSB share it)."""
     cal = mask & ds["has_cal"]
     x = np.concatenate([ds["x_cal"][cal], ds["x_uncal"][mask]]).astype(np.float32)
     y = np.concatenate([ds["y"][cal], ds["y"][mask]]).astype(np.float32)
     s = np.concatenate([ds["sjnr_db"][cal], ds["sjnr_db"][mask]]).astype(np.float32)
     is_cal = np.concatenate([np.ones(cal.sum(), bool), np.zeros(mask.sum(), bool)])
-    return x, y, s, is_cal
+    capture = np.concatenate([ds["capture"][cal], ds["capture"][mask]])
+    return x, y, s, is_cal, capture
 
 
 def out_of_fold_logits(cfg: TrainConfig, z: np.ndarray, y: np.ndarray, capture: np.ndarray, z_val: np.ndarray,
@@ -516,9 +518,8 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         raise ConfigError(f"dataset {data_dirs}: {len(ds)} SSBs; need both clean and jammed ones to train")
     val = split_by_capture(ds, cfg.val_fraction, cfg.seed)
     tr = ~val
-    x_tr, y_tr, s_tr, c_tr = both_modes(ds, tr)
-    cap_tr = np.concatenate([ds["capture"][tr & ds["has_cal"]], ds["capture"][tr]])  # both_modes' order
-    x_va, y_va, s_va, c_va = both_modes(ds, val)
+    x_tr, y_tr, s_tr, c_tr, cap_tr = both_modes(ds, tr)
+    x_va, y_va, s_va, c_va, _ = both_modes(ds, val)
     log(f"training on {tr.sum()} SSBs ({len(x_tr)} examples in both modes), validating on {val.sum()} SSBs "
         f"({len(x_va)} examples); {100 * ds['y'].mean():.0f} % jammed; device {device}")
 
