@@ -221,7 +221,7 @@ def make_session(data: bytes, path: str | Path = "<bytes>"):
 # baseline: later clean SSBs scatter wider), at most CLEAN_SCORE_MAX_RAISE over the model's.
 # Elsewhere the model's thresholds stand. (bench/receiver_eval.py cells --sites 16 --seed 1
 # --extra 1: two sites of three co-timed cells, 7 and 2 clean SSBs jammed by DNN-2 at p2
-# 0.991-0.996 over its 0.988, their calibrations' own SSBs up to 0.998; figures in README.)
+# 0.991-0.996 over its 0.988, their calibrations' own SSBs up to 0.998; figures in docs/CALIBRATION.md.)
 CLEAN_SCORE_QUANTILE = 0.99  # (of 100 clean SSBs or fewer: their highest)
 CLEAN_SCORE_MARGIN = 0.5
 CLEAN_SCORE_MAX_RAISE = 4.0
@@ -232,7 +232,7 @@ CLEAN_SCORE_MAX_RAISE = 4.0
 # "detector": "classical"). The case met: a co-channel cell more than a few CPs off the
 # serving cell's timing (an unsynchronised FDD neighbour), whose SSB overlaps the serving
 # one -- the model was trained with neighbours within +-0.4 CP and saturates (p = 1) on
-# the calibration's own SSBs. bench/receiver_eval.py mistimed --calibrated: figures in README.
+# the calibration's own SSBs. bench/receiver_eval.py mistimed --calibrated: figures in docs/CALIBRATION.md.
 
 
 def logit(p: float) -> float:

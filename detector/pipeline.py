@@ -626,7 +626,7 @@ GAIN_STEP_REASON = "the receiver's gain changed inside the SSB (an AGC step): no
 # width over the carrier's, 10 leaves room for a narrow carrier in a wide recording. A jammer
 # in the SSB's band that drives the ADC to its rails itself stands far over its distortion and
 # stays jammed (tests/test_receiver.py -k drives_the_adc); one 1-10 dB over it, where 7-10 % of
-# the components clip, is invalid (the cost: README "ADC clipping").
+# the components clip, is invalid (the cost: docs/RECEIVER.md, "ADC clipping").
 CLIP_DOMINANT_RATIO = 10.0
 CLIP_OVERLOAD_REASON = ("ADC clipping: the SSB holds no more interference than the receiver's own "
                         "clipping distortion (lower the receiver gain): not scored")
