@@ -37,6 +37,11 @@ Figures (reported, never asserted):
   threads), from the lock to the end and over the whole run (with the first
   cell search), with the process's peak RSS.
 
+With ``--stages``, one more ci16 tracking run in a fresh process says where
+tracking's CPU goes: each stage's own time (a stage called inside another is
+charged to itself, not to both), per SSB and as a share of the tracking CPU
+after lock, cell searches apart (:data:`STAGES`).
+
 The test signal is one simulated 20 ms period (30 kHz SCS, L_max 8, all 8 SSBs
 sent: the busiest FR1 case) repeated to the requested duration; with ``--ssbs``
 over 1, the ci16 tracking is also measured with one SSB per period.
@@ -108,7 +113,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench_tracking_isolated(path: Path, fs: float, baseline: Optional[Path] = None) -> dict:
+def bench_tracking_isolated(path: Path, fs: float, baseline: Optional[Path] = None, stages: bool = False) -> dict:
     """:func:`bench_tracking` in a fresh interpreter, so that its peak RSS is the
     replay's own (the test signal and the other measurements are not in it)."""
     import subprocess
@@ -117,22 +122,120 @@ def bench_tracking_isolated(path: Path, fs: float, baseline: Optional[Path] = No
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec from the parent
     code = (
         "import json, sys; from pathlib import Path; from detector.bench import bench_tracking, peak_rss_mb; "
-        "r = bench_tracking(Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3]) if sys.argv[3] else None); "
+        "r = bench_tracking(Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3]) if sys.argv[3] else None, "
+        "stages=sys.argv[4] == '1'); "
         "r['peak_rss_mb'] = peak_rss_mb(); print(json.dumps(r))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(path), repr(fs), str(baseline or "")], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, str(path), repr(fs), str(baseline or ""), "1" if stages else "0"],
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> dict:
+# Where tracking's time goes (``ssbwatch bench --stages``): (label, module, attribute) of the
+# functions timed, "Class.method" for methods. The cell searches are timed to be left out.
+STAGES = (
+    ("cell searches (left out)", "receiver", "Receiver._start_search"),
+    ("cell searches (left out)", "receiver", "Receiver._step_search"),
+    ("windows: conversion, clipping check, DC and IQ image", "receiver", "Receiver._checked_windows"),
+    ("DC blocks measured ahead", "receiver", "Receiver._dc_blocks_ahead"),
+    ("band extraction to the SSB rate", "dsp", "extract_bands_unrotated"),
+    ("band floor beside the SSB (input-rate FFTs)", "receiver", "Receiver._floors"),
+    ("PSS search (batched per CFO epoch)", "receiver", "Receiver._pss_search"),
+    ("per-SSB tracking: timing, CFO, flywheel", "receiver", "Receiver._observe"),
+    ("grids at the input rate", "dsp", "ssb_grids_input_rate"),
+    ("grids at the SSB rate (leak check)", "dsp", "ssb_grids_at"),
+    ("identity checks (SSS, PBCH-DMRS)", "dsp", "track_identities"),
+    ("observations (rest of the batch)", "receiver", "Receiver._finish"),
+    ("features (channel fits, residuals, DWT)", "pipeline", "observation_features_batch"),
+    ("verdicts, rules and records", "pipeline", "ScoringPipeline.records"),
+)
+SEARCH_STAGE = STAGES[0][0]
+OTHER_STAGE = "the rest: tracking loop, stream buffer, pushes"
+
+
+class StageTimer:
+    """Exclusive CPU time per stage: while a timed function runs, the time is its
+    own; one it calls that is timed too takes the time back while it runs. Time
+    outside every timed function is OTHER_STAGE. :meth:`install` wraps the
+    STAGES' functions (module attributes and class methods, so every call site
+    sees the wrapper), :meth:`remove` puts them back."""
+
+    def __init__(self):
+        self.cpu: dict[str, float] = {}
+        self._stack: list[str] = [OTHER_STAGE]
+        self._last = _cpu()
+        self._saved: list[tuple[object, str, object]] = []
+
+    def _switch(self, to: Optional[str]) -> None:
+        now = _cpu()
+        top = self._stack[-1]
+        self.cpu[top] = self.cpu.get(top, 0.0) + (now - self._last)
+        self._last = now
+        if to is None:
+            self._stack.pop()
+        else:
+            self._stack.append(to)
+
+    def reset(self) -> None:
+        self.cpu = {}
+        self._last = _cpu()
+
+    def _wrap(self, label: str, fn):
+        def timed(*a, **k):
+            self._switch(label)
+            try:
+                return fn(*a, **k)
+            finally:
+                self._switch(None)
+        return timed
+
+    def install(self) -> "StageTimer":
+        import importlib
+
+        for label, mod_name, attr in STAGES:
+            obj = importlib.import_module(f"{__package__}.{mod_name}")
+            *owner, name = attr.split(".")
+            for part in owner:
+                obj = getattr(obj, part)
+            fn = obj.__dict__[name]
+            self._saved.append((obj, name, fn))
+            setattr(obj, name, self._wrap(label, fn))
+        return self
+
+    def remove(self) -> None:
+        for obj, name, fn in reversed(self._saved):
+            setattr(obj, name, fn)
+        self._saved = []
+
+    def close(self) -> dict[str, float]:
+        """The CPU seconds per stage up to now."""
+        now = _cpu()
+        top = self._stack[-1]
+        self.cpu[top] = self.cpu.get(top, 0.0) + (now - self._last)
+        self._last = now
+        return dict(self.cpu)
+
+
+def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None, stages: bool = False) -> dict:
     """Replay a file (with a site baseline file when given); real-time factor
-    after lock and per-SSB latency."""
+    after lock and per-SSB latency; with ``stages``, the CPU per stage after lock
+    (StageTimer; the wrappers cost a little: the real-time factor of such a run
+    reads a few % low)."""
     from signals import iq as iqio
 
     from .baseline import SiteBaseline
     from .pipeline import ScoringPipeline
     from .replay import block_samples_for
+
+    timer = StageTimer().install() if stages else None
+    try:
+        return _bench_tracking(path, fs, baseline, timer, iqio, SiteBaseline, ScoringPipeline, block_samples_for)
+    finally:
+        if timer is not None:
+            timer.remove()
+
+
+def _bench_tracking(path, fs, baseline, timer, iqio, SiteBaseline, ScoringPipeline, block_samples_for) -> dict:
 
     base = SiteBaseline.load(baseline) if baseline is not None else None
     with iqio.open_iq(path) as r:
@@ -180,18 +283,26 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None) -> di
             pos += k
             if t_lock is None and pipe.receiver.locked:
                 t_lock, n_lock = _cpu(), pos
+                ssbs_at_lock = pipe.stats["ssbs"]
+                if timer is not None:
+                    timer.reset()
         flush()
         t1 = _cpu()
     if t_lock is None:
         raise RuntimeError("bench: the tracker never locked")
     track_s = (n - n_lock) / fs
-    return {
+    out = {
         "rtf": track_s / max(t1 - t_lock, 1e-9),
         "ssbs": pipe.stats["ssbs"],
         "latency_us_mean": 1e6 * float(np.mean(lat)) if lat else None,
         "latency_us_p99": 1e6 * float(np.quantile(lat, 0.99)) if lat else None,
         "total_rtf": (n / fs) / max(t1 - t0, 1e-9),
     }
+    if timer is not None:
+        out["stages_cpu_s"] = timer.close()
+        out["stages_ssbs"] = pipe.stats["ssbs"] - ssbs_at_lock
+        out["stages_stream_s"] = track_s
+    return out
 
 
 DAEMON_MIN_SECONDS = 4.5  # two periodic re-acquisitions (every 2 s) fall in the daemon measurement
@@ -383,7 +494,8 @@ def best_of(run, repeat: int) -> dict:
     return best
 
 
-def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8, repeat: int = 3) -> dict:
+def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8, repeat: int = 3,
+              stages: bool = False) -> dict:
     from signals import iq as iqio
 
     x, fc = make_signal(rate_hz, seconds, ssbs=ssbs)
@@ -397,6 +509,8 @@ def run_bench(rate_hz: float = 30.72e6, seconds: float = 2.0, ssbs: int = 8, rep
             iqio.write_sigmf(base, x, rate_hz, datatype=dt, center_freq_hz=fc)
             meta = base.with_suffix(".sigmf-meta")
             out[f"tracking_{dt}"] = best_of(lambda: bench_tracking_isolated(meta, rate_hz), repeat)
+            if stages and dt == "ci16_le":
+                out["tracking_stages"] = bench_tracking_isolated(meta, rate_hz, stages=True)
         if ssbs > 1:  # the same with one SSB per burst (a cell without beam sweeping: srsRAN, OAI)
             one, fc1 = make_signal(rate_hz, seconds, ssbs=1)
             base = Path(d) / "one"
@@ -452,6 +566,17 @@ def format_report(r: dict) -> str:
         lines.append(f"  tracking ci16_le at a calibrated site with a co-channel neighbour {t['neighbour_db']:g} dB down "
                      f"(cancelled from every SSB; baseline neighbours {t['neighbours']}): {t['rtf']:8.2f} x real time; "
                      f"per-SSB processing mean {t['latency_us_mean']:.0f} us, p99 {t['latency_us_p99']:.0f} us")
+    t = r.get("tracking_stages")
+    if t:
+        cpu = t["stages_cpu_s"]
+        search = cpu.get(SEARCH_STAGE, 0.0)
+        total = sum(cpu.values()) - search
+        n = max(t["stages_ssbs"], 1)
+        lines.append(f"  where tracking ci16_le's CPU goes (one more run, {t['stages_ssbs']} SSBs after lock; "
+                     f"{1e6 * total / n:.0f} us per SSB, {t['stages_stream_s'] / max(total, 1e-9):.2f} x real time "
+                     f"with the stage timers; cell searches {1e3 * search:.1f} ms, left out):")
+        for label, v in sorted(((k, v) for k, v in cpu.items() if k != SEARCH_STAGE), key=lambda kv: -kv[1]):
+            lines.append(f"    {label:55s} {1e6 * v / n:7.1f} us per SSB  {100 * v / max(total, 1e-12):5.1f} %")
     us = r.get("dtddnn_us_per_ssb")
     lines.append("  DT-DDNN verdict (shipped model, onnxruntime, 1 thread, batch 1): "
                  + (f"{us:.0f} us per SSB (CPU; the tracking figures use the classical detector)" if us is not None
@@ -470,7 +595,7 @@ def format_report(r: dict) -> str:
 
 
 def main(args) -> int:
-    r = run_bench(args.rate, args.seconds, args.ssbs, getattr(args, "repeat", 3))
+    r = run_bench(args.rate, args.seconds, args.ssbs, getattr(args, "repeat", 3), getattr(args, "stages", False))
     if args.json:
         print(json.dumps(r, indent=1))
     else:

@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ssbs", type=int, default=8, help="SSBs per 20 ms burst (1-8)")
     sp.add_argument("--repeat", type=int, default=3,
                     help="runs of each tracking measurement (fresh processes); the best is reported (default 3)")
+    sp.add_argument("--stages", action="store_true",
+                    help="one more ci16 tracking run with stage timers: where tracking's CPU goes, per SSB")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_bench)
 

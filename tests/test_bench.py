@@ -129,3 +129,60 @@ def test_eval_split_scores_a_capture_resampled_to_an_odd_rate(tmp_path):
     assert fs == 40e6 and dt == "cf32_le" and abs(x.size - 40e-3 * 40e6) <= 2
     # cap00001 is recorded at 7.68 Msps: not upsampled
     assert es.score_capture(str(tmp_path / "d" / "cap00001.sigmf-meta"), det, 40e6) == {"skipped_slower": 1}
+
+
+def test_stage_timers_account_for_tracking_and_change_no_record(tmp_path):
+    """``--stages``: the stage timers charge each moment of tracking to one stage (their
+    sum is the tracking CPU after lock), every stage is met, they are removed after the
+    run, and a replay with them installed gives the records it gives without them."""
+    from detector import receiver
+    from detector.bench import OTHER_STAGE, SEARCH_STAGE, STAGES, StageTimer, bench_tracking
+    from detector.pipeline import ScoringPipeline
+
+    fs = 7.68e6
+    x, fc = make_signal(fs, 0.3, ssbs=4)
+    base = tmp_path / "s"
+    iqio.write_sigmf(base, x, fs, datatype="ci16_le", center_freq_hz=fc)
+    observe = receiver.Receiver.__dict__["_observe"]
+    r = bench_tracking(base.with_suffix(".sigmf-meta"), fs, stages=True)
+    assert receiver.Receiver.__dict__["_observe"] is observe  # the wrappers are gone
+    cpu = r["stages_cpu_s"]
+    assert set(cpu) <= {label for label, _, _ in STAGES} | {OTHER_STAGE}
+    for label, _, attr in STAGES:
+        if label != SEARCH_STAGE:
+            assert cpu.get(label, 0.0) > 0.0, label  # each stage ran after the lock
+    after_lock = r["stages_stream_s"] / r["rtf"]  # the tracking CPU the real-time factor is taken over
+    assert abs(sum(cpu.values()) - after_lock) <= 0.05 * after_lock + 2e-3
+    assert r["stages_ssbs"] > 0 and r["stages_ssbs"] <= r["ssbs"]
+
+    def records(timed: bool):
+        timer = StageTimer().install() if timed else None
+        try:
+            pipe = ScoringPipeline(fs, fc, "cf32_le")
+            out = []
+            for i in range(0, x.size, 1 << 16):
+                out += pipe.push(x[i : i + (1 << 16)])
+            return out + pipe.flush()
+        finally:
+            if timer is not None:
+                timer.remove()
+
+    plain = records(False)
+    assert len(plain) >= 4 * 10 and records(True) == plain
+
+
+def test_report_lists_the_stages_when_asked():
+    t = {"rtf": 2.0, "ssbs": 10, "total_rtf": 1.0, "latency_us_mean": 100.0, "latency_us_p99": 200.0,
+         "peak_rss_mb": 100.0}
+    r = {"sample_rate_hz": 30.72e6, "seconds": 2.0, "ssbs_per_period": 8, "period_ms": 20.0, "acquisition_rtf": 0.1,
+         "tracking_ci16_le": t, "tracking_cf32_le": t, "naive_fullrate_pss_rtf": 0.5, "tracking_vs_naive": 4.0}
+    assert "where tracking" not in format_report(r)
+    from detector.bench import SEARCH_STAGE
+
+    r["tracking_stages"] = dict(t, stages_ssbs=100, stages_stream_s=1.0,
+                                stages_cpu_s={"features (channel fits, residuals, DWT)": 0.03,
+                                              "PSS search (batched per CFO epoch)": 0.01, SEARCH_STAGE: 0.5})
+    text = format_report(r)
+    assert "where tracking ci16_le's CPU goes" in text and "400 us per SSB" in text and "25.00 x real time" in text
+    assert "features (channel fits, residuals, DWT)" in text and " 300.0 us per SSB   75.0 %" in text
+    assert "cell searches 500.0 ms, left out" in text
