@@ -221,21 +221,20 @@ def bench_tracking(path: Path, fs: float, baseline: Optional[Path] = None, stage
     after lock and per-SSB latency; with ``stages``, the CPU per stage after lock
     (StageTimer; the wrappers cost a little: the real-time factor of such a run
     reads a few % low)."""
-    from signals import iq as iqio
-
-    from .baseline import SiteBaseline
-    from .pipeline import ScoringPipeline
-    from .replay import block_samples_for
-
     timer = StageTimer().install() if stages else None
     try:
-        return _bench_tracking(path, fs, baseline, timer, iqio, SiteBaseline, ScoringPipeline, block_samples_for)
+        return _bench_tracking(path, fs, baseline, timer)
     finally:
         if timer is not None:
             timer.remove()
 
 
-def _bench_tracking(path, fs, baseline, timer, iqio, SiteBaseline, ScoringPipeline, block_samples_for) -> dict:
+def _bench_tracking(path: Path, fs: float, baseline: Optional[Path], timer: Optional[StageTimer]) -> dict:
+    from signals import iq as iqio
+
+    from .baseline import SiteBaseline
+    from .pipeline import ScoringPipeline
+    from .replay import block_samples_for
 
     base = SiteBaseline.load(baseline) if baseline is not None else None
     with iqio.open_iq(path) as r:

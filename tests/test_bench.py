@@ -148,7 +148,7 @@ def test_stage_timers_account_for_tracking_and_change_no_record(tmp_path):
     assert receiver.Receiver.__dict__["_observe"] is observe  # the wrappers are gone
     cpu = r["stages_cpu_s"]
     assert set(cpu) <= {label for label, _, _ in STAGES} | {OTHER_STAGE}
-    for label, _, attr in STAGES:
+    for label, _, _ in STAGES:
         if label != SEARCH_STAGE:
             assert cpu.get(label, 0.0) > 0.0, label  # each stage ran after the lock
     after_lock = r["stages_stream_s"] / r["rtf"]  # the tracking CPU the real-time factor is taken over
