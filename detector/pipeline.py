@@ -100,7 +100,9 @@ def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[C
         dmrs_metric=[o.dmrs_metric for o in obs], locked=[o.locked for o in obs],
         baselines=None if not sites else [sites[id(b)] if b is not None else None for b in bases],
         floor_per_re=[floors[o.scs_khz] + o.clip_floor_per_re for o in obs],
-        neighbour_pcis=_cancel_or_none(cancel if cancel is not None else cancel_pcis(bases)),
+        neighbour_pcis=(None if cancel is None and not any(b is not None and b.cancel_neighbour and b.neighbours
+                                                            for b in bases)
+                        else _cancel_or_none(cancel if cancel is not None else cancel_pcis(bases))),
         band_floor_per_re=[o.band_floor_per_re for o in obs], band_floor_bins=[o.band_floor_bins for o in obs],
         band_floor_near_per_re=[o.band_floor_near_per_re for o in obs],
         band_floor_near_bins=[o.band_floor_near_bins for o in obs], aux=aux,
