@@ -143,7 +143,7 @@ STAGES = (
     ("PSS search (batched per CFO epoch)", "receiver", "Receiver._pss_search"),
     ("per-SSB tracking: timing, CFO, flywheel", "receiver", "Receiver._observe"),
     ("grids at the input rate", "dsp", "ssb_grids_input_rate"),
-    ("grids at the SSB rate (leak check)", "dsp", "ssb_grids_at"),
+    ("null REs at the SSB rate (leak check)", "dsp", "null_re_power_at"),
     ("identity checks (SSS, PBCH-DMRS)", "dsp", "track_identities"),
     ("observations (rest of the batch)", "receiver", "Receiver._finish"),
     ("features (channel fits, residuals, DWT)", "pipeline", "observation_features_batch"),

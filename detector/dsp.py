@@ -1661,6 +1661,24 @@ def _energy(y: np.ndarray) -> np.ndarray:
             + np.einsum("ij,ij->i", y.imag, y.imag, dtype=np.float64))
 
 
+def null_re_power_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``null_re_power(ssb_grids_at(ys, starts, NULL_RE_SYMBOLS))`` (to float32 rounding)
+    without the grids: the linear phase :func:`ssb_grids_at` turns each RE by has
+    unit modulus, so the null REs' power is that of their FFT bins over the FFT size.
+
+    ys complex64 (N, n) SSB-rate signals, starts float (N,) as for ssb_grids_at;
+    returns float64 (N,)."""
+    starts = np.asarray(starts, dtype=np.float64)
+    a = np.floor(starts).astype(np.intp) + _GRID_FIRST
+    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
+        raise ValueError("SSB window outside the signal")
+    ys = np.ascontiguousarray(ys)
+    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None]
+                  + _GRID_OFFS[list(NULL_RE_SYMBOLS)])
+    g = _fft(win, 2, True)[:, :, _SSB_BINS].reshape(len(ys), -1)[:, _NULL_MASK_02.ravel()]
+    return (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1) / SSB_FFT_SIZE
+
+
 def ssb_grids_input_rate(xs: np.ndarray, starts: np.ndarray, fs_hz: float, scs_khz: int,
                          center_hz: np.ndarray, offgrid_leak: np.ndarray | None = None) -> np.ndarray:
     """:func:`ssb_grids_at`'s grids taken at the input rate: each SSB symbol's

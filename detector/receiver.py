@@ -2551,7 +2551,7 @@ class Receiver:
                 # at 30 kHz, dsp.OFFGRID_BINS), as long as its null REs, that traffic's leakage
                 # fitted out, read no more than the SSB-rate grid's: the traffic nearest the SSB
                 # is inside the SSB rate's band and leaks into both
-                alt = dsp.null_re_power(dsp.ssb_grids_at(ys, starts, dsp.NULL_RE_SYMBOLS))
+                alt = dsp.null_re_power_at(ys, starts)
                 unfitted = dsp.null_re_power(grids)
                 dsp.subtract_null_leakage(grids, offgrid)
                 leak = np.flatnonzero((unfitted > LEAK_GRID_RATIO * alt) & (dsp.null_re_power(grids) > alt))

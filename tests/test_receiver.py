@@ -2346,6 +2346,12 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
         np.testing.assert_array_equal(grids[i], dsp.ssb_grid_at(rows[i].copy(), starts[i]))
     with pytest.raises(ValueError):
         dsp.ssb_grids_at(rows[:2], np.array([100.0, 300.0]))  # beyond the signal
+    # the null REs' power of the leak check, without the grids: each row's as its grid has it
+    np.testing.assert_allclose(dsp.null_re_power_at(rows, starts),
+                               dsp.null_re_power(dsp.ssb_grids_at(rows, starts, dsp.NULL_RE_SYMBOLS)), rtol=1e-6)
+    np.testing.assert_allclose(dsp.null_re_power_at(rows, starts), dsp.null_re_power(grids), rtol=1e-6)
+    with pytest.raises(ValueError):
+        dsp.null_re_power_at(rows[:2], np.array([100.0, 300.0]))
     from signals import nr
 
     cells = [(17, 3), (17, 5), (400, 0), (17, 7)] * 75  # 300 SSBs: arrays past 256 kB again
