@@ -680,7 +680,9 @@ def band_floors_per_re(xs: np.ndarray, first: float, fs_hz: float, ssb_offset_hz
     starts = np.floor(first + np.arange(4) * n_fft * (1 + 144 / 2048) + n_fft * 72 / 2048).astype(np.intp)
     if m == 0 or n_b < BAND_FLOOR_MIN_BINS or starts[-1] + n_fft > n or starts[0] < 0:
         return np.full(m, np.nan), np.full(m, n_b, np.int64), np.full(m, np.nan), np.full(m, n_near, np.int64)
-    win = xs[:, starts[:, None] + np.arange(n_fft)[None, :]] * ph  # (m, 4, n_fft), the SSB centre at DC
+    win = np.empty((m, len(starts), n_fft), np.complex64)  # (m, 4, n_fft), the SSB centre at DC
+    for i, s0 in enumerate(starts.tolist()):  # (a symbol's slice of every window at once)
+        np.multiply(xs[:, s0 : s0 + n_fft], ph, out=win[:, i])
     v = np.take(_fft(win, 2, True), idx, axis=2).view(np.float32)  # (m, 4, 2 n_b): re, im
     # |F|^2 over the symbols (summed in float32, in symbol order), then re^2 + im^2 in float64: the
     # values of einsum("msk,msk->mk") and a float64 sum over the pairs, without the slow small-axis sum
@@ -1630,8 +1632,9 @@ def offgrid_leakage(F: np.ndarray, k0: np.ndarray) -> np.ndarray:
     # whose fit leaves more than OFFGRID_SCREEN of their energy are left at once (the fit
     # costs ~30 us per SSB over all 130)
     rows = np.arange(m)[:, None]
-    f0 = F[rows, l0, bins_out]
-    ye = F[rows, l0, (k0 + _EDGE_K) % n]
+    flat, base0 = F.reshape(-1), (rows * F.shape[1] + l0) * n  # (flat takes: F[rows, l0, bins], faster)
+    f0 = np.take(flat, base0 + bins_out)
+    ye = np.take(flat, base0 + (k0 + _EDGE_K) % n)
     re = ye - f0 @ r[_EDGE_ROWS].T
     cand = np.flatnonzero(_energy(re) <= OFFGRID_SCREEN * _energy(ye))
     if cand.size == 0:
@@ -1739,7 +1742,9 @@ def ssb_grids_input_rate(xs: np.ndarray, starts: np.ndarray, fs_hz: float, scs_k
     win *= _expj_lin_rows(-2 * np.pi * (c - k_c * fs_hz / n) / fs_hz, n).astype(np.complex64)[:, None, :]
     bins = (_SSB_K[None, :] + k_c.astype(np.intp)[:, None]) % n  # (N, 240)
     F = _fft(win, 2, True)
-    Y = F[rows[:, :, None], np.arange(nr.SSB_N_SYMBOLS)[None, :, None], bins[:, None, :]]
+    # (one flat take: the same values as F[rows, symbols, bins], without the broadcast index)
+    Y = np.take(F.reshape(-1), bins[:, None, :] + ((np.arange(m) * nr.SSB_N_SYMBOLS)[:, None, None]
+                                                   + np.arange(nr.SSB_N_SYMBOLS)[None, :, None]) * n)
     # referenced to ref_in (d samples after the window's start), each symbol's phase, and the
     # SSB rate's units
     d = ref_in - a
