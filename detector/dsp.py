@@ -2490,7 +2490,7 @@ def least_isi_timing(rho2_row: np.ndarray, n: int, before: int = TIMING_MAX_SHIF
     Returns the lag (int)."""
     lo = max(n - before - backoff, 0)
     floor = ISI_PATH_FLOOR * float(rho2_row[n])
-    if n - backoff <= lo or float(np.max(rho2_row[lo : n - backoff])) < floor:
+    if n - backoff <= lo or max(rho2_row[lo : n - backoff].tolist()) < floor:  # (a few lags: no numpy reduction)
         return int(n)  # no path that timing on n lets leak (the usual case): later paths only lose
     hi = min(n + after + 1, len(rho2_row))
     p = np.arange(lo, hi)
