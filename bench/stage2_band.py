@@ -37,7 +37,7 @@ def main(argv=None) -> int:
         cal = mode == "calibrated"
         m = ds["has_cal"] if cal else np.ones(len(ds), bool)
         x, y, sjnr = (ds["x_cal"] if cal else ds["x_uncal"])[m], ds["y"][m], ds["sjnr_db"][m]
-        p = np.array([det.probs(v) for v in x]).reshape(-1, 2)
+        p = det.probs_many(x)
         p1, p2 = p[:, 0], p[:, 1]
         lo, hi, _ = det.thresholds(cal)
         band = (p1 > lo) & (p1 < hi)

@@ -166,11 +166,15 @@ class StageTimer:
         self._last = _cpu()
         self._saved: list[tuple[object, str, object]] = []
 
-    def _switch(self, to: Optional[str]) -> None:
+    def _charge(self) -> None:
+        """The time since the last charge to the stage now running."""
         now = _cpu()
         top = self._stack[-1]
         self.cpu[top] = self.cpu.get(top, 0.0) + (now - self._last)
         self._last = now
+
+    def _switch(self, to: Optional[str]) -> None:
+        self._charge()
         if to is None:
             self._stack.pop()
         else:
@@ -209,10 +213,7 @@ class StageTimer:
 
     def close(self) -> dict[str, float]:
         """The CPU seconds per stage up to now."""
-        now = _cpu()
-        top = self._stack[-1]
-        self.cpu[top] = self.cpu.get(top, 0.0) + (now - self._last)
-        self._last = now
+        self._charge()
         return dict(self.cpu)
 
 

@@ -1484,6 +1484,23 @@ def ssb_grid_at(y: np.ndarray, start: float) -> np.ndarray:
     return ssb_grids_at(np.asarray(y).reshape(1, -1), np.array([float(start)]))[0]
 
 
+def _ssb_rate_windows(ys: np.ndarray, starts: np.ndarray,
+                      symbols: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The FFT windows of :func:`ssb_grids_at`: complex64 (N, len(symbols), SSB_FFT_SIZE), each
+    SSB's symbols SSB_SYMBOL_LEN apart from FFT_BACKOFF before the end of its first CP (whole
+    samples), and each start's fractional part float64 (N,). ValueError where a window
+    reaches outside its row."""
+    starts = np.asarray(starts, dtype=np.float64)
+    i0 = np.floor(starts)
+    a = i0.astype(np.intp) + _GRID_FIRST
+    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
+        raise ValueError("SSB window outside the signal")
+    ys = np.ascontiguousarray(ys)
+    offs = _GRID_OFFS if symbols is None else _GRID_OFFS[list(symbols)]
+    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + offs)
+    return win, starts - i0
+
+
 def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | None = None,
                  offgrid_leak: np.ndarray | None = None) -> np.ndarray:
     """:func:`ssb_grid_at` of N SSBs at once (one batched FFT; each row's grid
@@ -1502,16 +1519,7 @@ def ssb_grids_at(ys: np.ndarray, starts: np.ndarray, symbols: tuple[int, ...] | 
     -------
     complex64, shape (N, 4, 240) (N, len(symbols), 240 with ``symbols``)
     """
-    starts = np.asarray(starts, dtype=np.float64)
-    i0 = np.floor(starts)
-    frac = starts - i0
-    a = i0.astype(np.intp) + _GRID_FIRST
-    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
-        raise ValueError("SSB window outside the signal")
-    # the 4 FFT windows of each SSB: rows SSB_SYMBOL_LEN apart, SSB_FFT_SIZE long
-    ys = np.ascontiguousarray(ys)
-    offs = _GRID_OFFS if symbols is None else _GRID_OFFS[list(symbols)]
-    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None] + offs)
+    win, frac = _ssb_rate_windows(ys, starts, symbols)
     F = _fft(win, 2, True)
     Y = F[:, :, _SSB_BINS]
     # window started (backoff + frac) samples before the useful part: undo the linear phase
@@ -1671,13 +1679,7 @@ def null_re_power_at(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
     ys complex64 (N, n) SSB-rate signals, starts float (N,) as for ssb_grids_at;
     returns float64 (N,)."""
-    starts = np.asarray(starts, dtype=np.float64)
-    a = np.floor(starts).astype(np.intp) + _GRID_FIRST
-    if ys.shape[0] and (a.min() < 0 or int(a.max()) - _GRID_FIRST + _GRID_SPAN > ys.shape[1]):
-        raise ValueError("SSB window outside the signal")
-    ys = np.ascontiguousarray(ys)
-    win = np.take(ys.reshape(-1), (a + np.arange(ys.shape[0]) * ys.shape[1])[:, None, None]
-                  + _GRID_OFFS[list(NULL_RE_SYMBOLS)])
+    win, _ = _ssb_rate_windows(ys, starts, NULL_RE_SYMBOLS)
     g = _fft(win, 2, True)[:, :, _SSB_BINS].reshape(len(ys), -1)[:, _NULL_MASK_02.ravel()]
     return (g.real.astype(np.float64) ** 2 + g.imag.astype(np.float64) ** 2).mean(axis=1) / SSB_FFT_SIZE
 

@@ -100,9 +100,7 @@ def observation_features_batch(obs: list[SSBObservation], bases: list[Optional[C
         dmrs_metric=[o.dmrs_metric for o in obs], locked=[o.locked for o in obs],
         baselines=None if not sites else [sites[id(b)] if b is not None else None for b in bases],
         floor_per_re=[floors[o.scs_khz] + o.clip_floor_per_re for o in obs],
-        neighbour_pcis=(None if cancel is None and not any(b is not None and b.cancel_neighbour and b.neighbours
-                                                            for b in bases)
-                        else _cancel_or_none(cancel if cancel is not None else cancel_pcis(bases))),
+        neighbour_pcis=_cancel_or_none(cancel) if cancel is not None else _table_or_none(cancel_pcis(bases)),
         band_floor_per_re=[o.band_floor_per_re for o in obs], band_floor_bins=[o.band_floor_bins for o in obs],
         band_floor_near_per_re=[o.band_floor_near_per_re for o in obs],
         band_floor_near_bins=[o.band_floor_near_bins for o in obs], aux=aux,
@@ -113,7 +111,11 @@ def _cancel_or_none(cancel: list) -> Optional[np.ndarray]:
     """``cancel`` (per SSB: a PCI, or a row of them, -1: none) as the
     (N, NB_CANCEL_MAX) table features.ssb_features_batch takes, None where it
     cancels nothing."""
-    rows = [cancel_row([c] if np.ndim(c) == 0 else c) for c in cancel]
+    return _table_or_none([cancel_row([c] if np.ndim(c) == 0 else c) for c in cancel])
+
+
+def _table_or_none(rows: list[list[int]]) -> Optional[np.ndarray]:
+    """Padded rows (detector.baseline.cancel_row) as the int64 table, None where all are -1."""
     return np.array(rows, np.int64) if any(p >= 0 for r in rows for p in r) else None
 
 

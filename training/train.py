@@ -535,7 +535,6 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     h1 = fit_binary(dnn1, z_tr, y_tr, _class_weights(y_tr), z_va, y_va, epochs=cfg.dnn1.epochs,
                     batch_size=cfg.dnn1.batch_size, lr=cfg.dnn1.lr, weight_decay=cfg.dnn1.weight_decay,
                     seed=cfg.seed + 1, device=device, desc="DNN-1", progress=progress, log=log)
-    p1_tr = predict(dnn1, z_tr, device)
     p1_va = predict(dnn1, z_va, device)
     # thresholds per mode: calibrated SSBs (the site baseline sharpens DNN-1) and uncalibrated ones
     t_low, t_high = choose_thresholds(p1_va[c_va], y_va[c_va], cfg.target_precision, cfg.target_npv)
@@ -555,7 +554,7 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         a_fit = out_of_fold_logits(cfg, z_tr, y_tr, cap_tr, z_va, y_va, device, progress=progress, log=log)
         p1_fit = (1.0 / (1.0 + np.exp(-a_fit.astype(np.float64)))).astype(np.float32)
     else:
-        p1_fit = p1_tr
+        p1_fit = predict(dnn1, z_tr, device)
     lo, hi = cfg.hard_sjnr_db
     band = (p1_fit > lo_tr) & (p1_fit < hi_tr)
     weak = (y_tr > 0.5) & (s_tr >= lo) & (s_tr <= hi)
