@@ -1098,8 +1098,13 @@ def _expj_lin_part(w: float, k0: float, n: int, a: int, b: int) -> np.ndarray:
 
 def _expj_lin_rows(w: np.ndarray, n: int, k0: float = 0.0) -> np.ndarray:
     """``_expj_lin(w[i], k0, n)`` for each i, (N, n) complex128, the same values
-    from the same products."""
-    w = np.asarray(w, dtype=np.float64)[:, None]
+    from the same products (each distinct w once: the rows of one CFO epoch share it)."""
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if w.size > 1:  # (distinct as bit patterns: -0.0 and 0.0 stay apart)
+        u, inv = np.unique(w.view(np.int64), return_inverse=True)
+        if u.size < w.size:
+            return _expj_lin_rows(u.view(np.float64), n, k0)[inv.reshape(-1)]
+    w = w[:, None]
     if n <= 512:
         return np.exp(1j * w * (k0 + np.arange(n))[None, :])
     blk = max(8, int(math.sqrt(n)))
@@ -1819,6 +1824,8 @@ class CellId:
 
 
 _PSS_SL = slice(int(PSS_K[0]), int(PSS_K[-1]) + 1)  # PSS_K as a slice (contiguous)
+_PSS_K_F64 = np.arange(_PSS_SL.start, _PSS_SL.stop, dtype=np.float64)  # its subcarriers, as the ramps take them
+_PSS_K_F64.setflags(write=False)
 _ARANGE_240 = np.arange(nr.SSB_N_SUBCARRIERS)
 
 
@@ -2303,9 +2310,8 @@ def track_identities(grids: np.ndarray, pcis, ibars, priors=None,
         h0 = cmul(g[:, 0, _PSS_SL], p)  # (k, 127)
         # phase step per subcarrier (timing slope): h0[:-1]^H h0[1:] per SSB
         c = _row_sums(cmul(np.conj(h0[:, :-1]), h0[:, 1:]))
-        ramp = _expj(-np.arctan2(c.imag, c.real)[:, None] * np.arange(nr.SSB_N_SUBCARRIERS)[None, :])
-        ramp = ramp.astype(np.complex64)  # (k, 240)
-        r = ramp[:, _PSS_SL]
+        # (the ramp over the PSS band alone: every RE read below lies in it)
+        r = _expj(-np.arctan2(c.imag, c.real)[:, None] * _PSS_K_F64[None, :]).astype(np.complex64)  # (k, 127)
         h0s = smooth_freq(cmul(h0, r), 5)  # smoothed PSS channel (de-ramped)
         h0c = np.conj(h0s)
         g2 = cmul(g[:, 2, _PSS_SL], r)
@@ -2315,7 +2321,7 @@ def track_identities(grids: np.ndarray, pcis, ibars, priors=None,
         norm = np.sqrt(e2[:, 0] * e2[:, 1]) + 1e-30
         sss_m = np.abs(_row_sums(cmul(z, sss))) / norm
         # PBCH-DMRS of symbols 1 and 3, equalised with the PSS channel; per symbol |sum|
-        zd = cmul(cmul(g[:, dl, dk], ramp[:, dk]), h0c[:, dkh])  # (k, n1 + n3)
+        zd = cmul(cmul(g[:, dl, dk], r[:, dkh]), h0c[:, dkh])  # (k, n1 + n3)
         e = zd.real * zd.real + zd.imag * zd.imag
         if n1 == n3:  # (the DMRS of both symbols in the PSS band: the same count)
             a = np.abs(_row_sums(cmul(zd.reshape(k, 2, 1, n1), np.stack([cr1, cr3])))).sum(axis=1)
