@@ -2340,6 +2340,13 @@ def test_batched_tracking_steps_are_the_single_ssb_ones_bit_for_bit():
     rows = dsp.rotate_bands(y0, ws)
     for i, w in enumerate(ws):
         np.testing.assert_array_equal(rows[i], dsp.rotate_band(y0[i], w))
+    # a rotation shared by several rows (a CFO epoch's) is made once: each row as made alone (-0.0
+    # and 0.0 too, which the dedup keeps apart)
+    wr = np.array([0.3, -0.0, 0.3, 0.0, 1e-3, 0.3, -0.0])
+    for n_ph in (300, 1024):
+        ph = dsp._expj_lin_rows(wr, n_ph)
+        for i, w in enumerate(wr):
+            np.testing.assert_array_equal(ph[i], dsp._expj_lin_rows(np.array([w]), n_ph)[0])
     starts = 100.0 + 30.0 * rng.random(48)
     grids = dsp.ssb_grids_at(rows, starts)
     for i in range(48):
