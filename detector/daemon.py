@@ -584,15 +584,19 @@ def _all_finite(block) -> bool:
 
 
 class _ResyncSource:
-    """Wraps a source for the pump: when the source makes a new connection,
-    remembers the queue index of its first sample (the receiver is reset
-    there, since samples between connections are lost without a trace)."""
+    """Wraps a source for the pump: when the source makes a new connection, or a
+    recording's next capture segment does not continue the stream (retuned, samples
+    lost: ``stats.discontinuities``), remembers the queue index of its first sample
+    (the receiver is reset there, since samples between connections are lost
+    without a trace) and, for a recording, the centre frequency from there on."""
 
     def __init__(self, source, queue: "BlockQueue") -> None:
         self._src = source
         self._queue = queue
         self._conns = source.stats.connections
+        self._parts = getattr(source.stats, "discontinuities", 0)
         self.resync_at: list[int] = []  # appended by the pump thread, popped by the main loop
+        self.retune_at: dict[int, float] = {}  # resync index -> the recording's centre frequency there
         self._lock = threading.Lock()
         self.nonfinite = 0  # NaN/Inf samples read (counted here, on the reader thread)
         self._float_input = getattr(source, "datatype", "cf32_le") == "cf32_le"
@@ -614,15 +618,27 @@ class _ResyncSource:
                 if not first:
                     with self._lock:
                         self.resync_at.append(self._queue.next_index)
+            parts = getattr(self._src.stats, "discontinuities", 0)
+            if parts != self._parts:
+                self._parts = parts
+                at = self._queue.next_index
+                with self._lock:
+                    if not self.resync_at or self.resync_at[-1] != at:
+                        self.resync_at.append(at)
+                    freq = getattr(self._src, "part_center_freq_hz", None)
+                    if freq is not None:
+                        self.retune_at[at] = float(freq)
         return block
 
-    def pop_resync(self, index_end: int) -> bool:
-        """True when a resync point lies before ``index_end`` (consumed)."""
+    def pop_resync(self, index_end: int) -> Optional[tuple[int, Optional[float]]]:
+        """The last resync point before ``index_end`` and the centre frequency the
+        recording was retuned to there (None: not retuned), all of them consumed;
+        None when there is none."""
         with self._lock:
-            hit = False
+            hit = None
             while self.resync_at and self.resync_at[0] < index_end:
-                self.resync_at.pop(0)
-                hit = True
+                at = self.resync_at.pop(0)
+                hit = (at, self.retune_at.pop(at, hit[1] if hit else None))
             return hit
 
     def resync_in(self, a: int, b: int) -> bool:
@@ -664,6 +680,7 @@ class _Stream:
                 cfg = dataclasses.replace(cfg, source=dataclasses.replace(s, center_freq_hz=self.source.center_freq_hz))
             if cfg.source.sample_rate_hz is None:
                 cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, sample_rate_hz=self.fs))
+            self.center_freq_hz = cfg.source.center_freq_hz  # the configured centre, else the recording's own
             self.queue = BlockQueue(cfg.queue.max_samples)
             # a backlog is pushed in blocks of up to what `ssbwatch replay` reads (Daemon._coalesce:
             # the SSBs they complete are one batch of band extractions, grids and features; at 2^18
@@ -940,14 +957,22 @@ class Daemon:
         t = self.totals
         blocks = block if isinstance(block, list) else [block]
         n = sum(len(b) for b in blocks)
-        if st.wrapped.pop_resync(index + n):
+        resync = st.wrapped.pop_resync(index + n)
+        if resync is not None:
             st.resyncs += 1
             rx = getattr(st.pipeline, "receiver", None)
             if rx is not None:
-                log.warning("source reconnected: receiver reset at sample %d (samples lost in between)", index)
                 recs = st.pipeline.flush()
                 self._emit_records(recs)
                 self._reset_receiver(rx)
+                freq = resync[1]
+                if freq is None:
+                    log.warning("source reconnected, or the recording's samples do not continue: receiver reset "
+                                "at sample %d (samples lost in between)", index)
+                else:
+                    log.warning("the recording's next capture segment (retuned to %.6g Hz, or samples lost): "
+                                "receiver reset at sample %d", freq, index)
+                    self._retune(st, freq)
         t0 = time.perf_counter()
         try:
             if len(blocks) == 1:
@@ -1023,6 +1048,18 @@ class Daemon:
             log.info("another cell on the channel: PCI %d%s (serving PCI %s)", p,
                      " (off the serving cell's timing)" if self.totals.other_cells[p] else "",
                      getattr(rx, "pci", None))
+
+    def _retune(self, st: "_Stream", freq_hz: float) -> None:
+        """The stream's centre frequency from here on (a recording's next capture
+        segment; ScoringPipeline.retune): the segment's own, moved as the configured
+        centre moves the recording's first segment where one was given in its place."""
+        parts = getattr(st.source, "parts", None)
+        first = parts[0][2] if parts else None
+        if first is not None and st.center_freq_hz is not None:
+            freq_hz = st.center_freq_hz + (freq_hz - first)
+        retune = getattr(st.pipeline, "retune", None)
+        if callable(retune):
+            retune(freq_hz)
 
     def _reset_receiver(self, rx) -> None:
         self._note_cells(rx)

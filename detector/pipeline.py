@@ -938,6 +938,15 @@ class ScoringPipeline:
             self.receiver.cfg = dataclasses.replace(self.receiver.cfg, preferred_pcis=tuple(pcis))
         self._watch()
 
+    def retune(self, center_freq_hz: Optional[float]) -> None:
+        """The capture centre from here on (a recording's next capture segment,
+        retuned): the cell search's raster, the records' SSB frequency and where the
+        site's cell is watched for (:meth:`_watch`). The receiver is reset by the
+        caller (the samples before and after are not one stream)."""
+        self.center_freq_hz = center_freq_hz
+        self.receiver.center_freq_hz = center_freq_hz
+        self._watch()
+
     def _watch(self) -> None:
         """Whether a cell search that finds no cell is a verdict (:meth:`_no_cell_records`):
         at a calibrated site whose baseline for this sample rate (this datatype first)

@@ -171,6 +171,9 @@ class SourceStats:
     connections: int = 0
     #: failed connection attempts (refused, unreachable, timed out).
     connect_failures: int = 0
+    #: capture segments of a SigMF recording that do not continue the stream before them
+    #: (retuned to another ``core:frequency``, or samples lost: ``signals.iq.capture_parts``).
+    discontinuities: int = 0
 
     def note_error(self, message: str) -> None:
         """Record ``message``, keeping only the last 20."""
@@ -402,14 +405,34 @@ class FileSource(_ByteStreamSource):
 
 
 class _SigmfFileSource(IQSource):
-    """A SigMF recording read through ``signals.iq`` (no follow)."""
+    """A SigMF recording read through ``signals.iq`` (no follow), part by part
+    (:func:`signals.iq.capture_parts`): no block spans two parts, and at the first
+    block of each part after the first, ``stats.discontinuities`` counts one more and
+    ``part_center_freq_hz`` is that part's centre frequency (the daemon resets its
+    receiver there, at the new frequency)."""
 
     def __init__(self, uri: str, reader: Any, **kw: Any) -> None:
         super().__init__(uri, **kw)
         self._reader = reader
         self._bps = _FORMATS.get(self.datatype, ("", 0))[1]
-        self._it = iter(reader.blocks(self.block_samples))
+        meta = getattr(reader, "meta", None)
+        self.parts = iqio.capture_parts(meta) if meta is not None else []
+        self.part_center_freq_hz = self.parts[0][2] if self.parts else self.center_freq_hz
+        self._it = self._blocks()
         self._eof = False
+
+    def _blocks(self):
+        if not self.parts:
+            yield from self._reader.blocks(self.block_samples)
+            return
+        for k, (a, b, freq) in enumerate(self.parts):
+            if b <= a:
+                continue
+            for i, block in enumerate(self._reader.blocks(self.block_samples, start=a, count=b - a)):
+                if k and not i:
+                    self.stats.discontinuities += 1
+                    self.part_center_freq_hz = freq
+                yield block
 
     def read(self, timeout_s: float) -> np.ndarray | None:
         self._check_open()

@@ -858,3 +858,45 @@ def test_the_daemon_reports_the_other_cells_on_the_channel(tmp_path, caplog):
     assert stats[-1]["other_cells_seen"] == 1
     ssbs = [l for l in _lines(out) if l["type"] == "ssb"]
     assert len(ssbs) >= 16 and all(r["pci"] == p.pci for r in ssbs)
+
+
+def test_a_recordings_retuned_capture_segment_resets_the_receiver_at_its_frequency(tmp_path, caplog):
+    """A SigMF recording in two capture segments, the second retuned 1.44 MHz up (its
+    samples the same cell, so 1.44 MHz lower in baseband): `ssbwatch run` resets the
+    receiver where the second segment starts and searches at its frequency -- every
+    record names the cell's own SSB frequency and PCI, none jammed (before: the tracker
+    went on at the first segment's offset, scoring where the SSB no longer was)."""
+    import logging
+
+    from signals import iq as iqio
+    from signals.simulate import JammingConfig, SimConfig, draw_params, simulate_capture
+
+    cfg = SimConfig(sample_rates_hz=(15.36e6,), scs_khz=(30,), l_max=(4,), period_ms=(10.0,), duration_ms=80.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), centre_ssb_fraction=1.0,
+                    jamming=JammingConfig(clean_fraction=1.0))
+    rng = np.random.default_rng(5)
+    p = draw_params(cfg, rng, force_clean=True)
+    p = dataclasses.replace(p, datatype="cf32_le", multipath=None, traffic=None, neighbour=None)
+    x = simulate_capture(p, rng).iq.astype(np.complex64)
+    fs, fc, step = p.sample_rate_hz, p.center_freq_hz, 1.44e6
+    half = len(x) // 2
+    n = np.arange(len(x) - half)
+    x[half:] *= np.exp(-2j * np.pi * step * n / fs).astype(np.complex64)  # the LO 1.44 MHz up
+    base = tmp_path / "retuned"
+    iqio.write_sigmf(base, x, fs, datatype="cf32_le", center_freq_hz=fc)
+    meta = json.loads(Path(f"{base}.sigmf-meta").read_text())
+    meta["captures"] = [{"core:sample_start": 0, "core:frequency": fc},
+                        {"core:sample_start": half, "core:frequency": fc + step}]
+    Path(f"{base}.sigmf-meta").write_text(json.dumps(meta))
+    out = tmp_path / "out.jsonl"
+    d = Daemon(_cfg(f"{base}.sigmf-meta", fs=fs, jsonl=str(out), fmt=None, receiver={"search_duty": 0.0}))
+    with caplog.at_level(logging.WARNING, logger="ssbwatch"):
+        _Run(d)
+        _wait(lambda: d.exit_reason, "end of input")
+    assert any("next capture segment" in r.getMessage() for r in caplog.records)
+    ssbs = [l for l in _lines(out) if l["type"] == "ssb" and l["valid"]]
+    late = [r for r in ssbs if r["sample"] >= half]
+    assert len(ssbs) - len(late) >= 6 and len(late) >= 6
+    assert all(r["pci"] == p.pci and not r["jammed"] for r in ssbs)
+    assert all(abs(r["ssb_freq_hz"] - p.ssb_freq_hz) < 1e3 for r in ssbs)
+    assert {round(r["ssb_offset_hz"]) for r in late} == {round(p.ssb_freq_hz - fc - step)}
