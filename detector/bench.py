@@ -166,9 +166,10 @@ class StageTimer:
         self._last = _cpu()
         self._saved: list[tuple[object, str, object]] = []
 
-    def _charge(self) -> None:
-        """The time since the last charge to the stage now running."""
-        now = _cpu()
+    def _charge(self, now: Optional[float] = None) -> None:
+        """The time since the last charge (up to ``now``, a :func:`_cpu` reading; by
+        default the clock's) to the stage now running."""
+        now = _cpu() if now is None else now
         top = self._stack[-1]
         self.cpu[top] = self.cpu.get(top, 0.0) + (now - self._last)
         self._last = now
@@ -180,9 +181,10 @@ class StageTimer:
         else:
             self._stack.append(to)
 
-    def reset(self) -> None:
+    def reset(self, now: Optional[float] = None) -> None:
+        """Start counting afresh from ``now`` (a :func:`_cpu` reading; by default the clock's)."""
         self.cpu = {}
-        self._last = _cpu()
+        self._last = _cpu() if now is None else now
 
     def _wrap(self, label: str, fn):
         def timed(*a, **k):
@@ -211,9 +213,10 @@ class StageTimer:
             setattr(obj, name, fn)
         self._saved = []
 
-    def close(self) -> dict[str, float]:
-        """The CPU seconds per stage up to now."""
-        self._charge()
+    def close(self, now: Optional[float] = None) -> dict[str, float]:
+        """The CPU seconds per stage up to ``now`` (a :func:`_cpu` reading; by default
+        the clock's): from a reset at t0 to a close at t1 they add up to t1 - t0."""
+        self._charge(now)
         return dict(self.cpu)
 
 
@@ -285,9 +288,10 @@ def _bench_tracking(path: Path, fs: float, baseline: Optional[Path], timer: Opti
                 t_lock, n_lock = _cpu(), pos
                 ssbs_at_lock = pipe.stats["ssbs"]
                 if timer is not None:
-                    timer.reset()
+                    timer.reset(t_lock)  # (from the lock to t1: the stages add up to the tracking CPU)
         flush()
         t1 = _cpu()
+        stage_cpu = timer.close(t1) if timer is not None else None
     if t_lock is None:
         raise RuntimeError("bench: the tracker never locked")
     track_s = (n - n_lock) / fs
@@ -299,7 +303,7 @@ def _bench_tracking(path: Path, fs: float, baseline: Optional[Path], timer: Opti
         "total_rtf": (n / fs) / max(t1 - t0, 1e-9),
     }
     if timer is not None:
-        out["stages_cpu_s"] = timer.close()
+        out["stages_cpu_s"] = stage_cpu
         out["stages_ssbs"] = pipe.stats["ssbs"] - ssbs_at_lock
         out["stages_stream_s"] = track_s
     return out
