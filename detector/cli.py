@@ -64,12 +64,8 @@ def _receiver_config(args: argparse.Namespace):
     from .receiver import ReceiverConfig
 
     scs = None if args.scs == "auto" else int(args.scs)
-    offset = None
-    if args.ssb_freq is not None:
-        if args.center_freq is None:
-            raise ConfigError("--ssb-freq needs the capture centre: --center-freq (or core:frequency in the SigMF meta)")
-        offset = args.ssb_freq - args.center_freq
-    return ReceiverConfig(scs_khz=scs, ssb_offset_hz=offset, period_ms=args.period_ms,
+    # (--ssb-freq is taken to an offset per recording, from its own centre: replay_file)
+    return ReceiverConfig(scs_khz=scs, period_ms=args.period_ms,
                           cfo_search_hz=args.max_cfo_hz, swap_iq=args.swap_iq, iq_swap_check=not args.no_iq_check)
 
 
@@ -97,7 +93,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         summaries = replay(args.captures, out, annotate=args.annotate, datatype=args.format,
                            sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq, channel=args.channel,
                            receiver_config=_receiver_config(args), detector=detector, baseline=baseline,
-                           progress=args.progress)
+                           progress=args.progress, ssb_freq_hz=args.ssb_freq)
     finally:
         if close:
             out.close()
@@ -166,7 +162,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     base = calibrate(args.captures, datatype=args.format, sample_rate_hz=args.sample_rate,
                      center_freq_hz=args.center_freq, channel=args.channel, receiver_config=_receiver_config(args),
-                     progress=args.progress, min_ssbs=args.min_ssbs,
+                     progress=args.progress, min_ssbs=args.min_ssbs, ssb_freq_hz=args.ssb_freq,
                      cancel_neighbour=not args.no_neighbour_cancel,
                      detector=None if args.model in ("classical", "none") else _load_detector(args))
     if not base.configs:

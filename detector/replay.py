@@ -6,6 +6,7 @@ uses. One unreadable file is reported and skipped; the others go on.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -186,9 +187,13 @@ def open_capture(path: str, datatype: Optional[str], sample_rate_hz: Optional[fl
 def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz=None, channel: int = 0,
                 receiver_config: ReceiverConfig = ReceiverConfig(), detector=None,
                 baseline: Optional[SiteBaseline] = None, emit: Callable[[dict], None] = lambda r: None,
-                progress: bool = False, block_samples: Optional[int] = None, collect_features: bool = False):
+                progress: bool = False, block_samples: Optional[int] = None, collect_features: bool = False,
+                ssb_freq_hz: Optional[float] = None):
     """Score one recording; ``emit`` receives each record. Returns (summary, records or features).
-    ``block_samples``: samples per read (default :func:`block_samples_for` the recording's rate)."""
+    ``block_samples``: samples per read (default :func:`block_samples_for` the recording's rate).
+    ``ssb_freq_hz``: the SSB centre frequency (Hz) the cell search is pinned to, taken to an
+    offset from each capture segment's own centre (SigMF ``core:frequency``, or
+    ``center_freq_hz``); a recording without a centre is an error of its own."""
     summary = FileSummary(file=path, ok=True)
     extra: list = []
     try:
@@ -209,7 +214,13 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         with Progress(m.n_samples, Path(path).name[:24], " samples", force=progress) as bar:
             for start, stop, center in parts:
                 try:
-                    _replay_part(reader, start, stop, center, summary, extra, bar, receiver_config=receiver_config,
+                    rcfg = receiver_config
+                    if ssb_freq_hz is not None:
+                        if not center:
+                            raise ValueError(f"the SSB frequency {ssb_freq_hz:.0f} Hz was given but the recording "
+                                             "has no centre frequency (SigMF core:frequency): give --center-freq")
+                        rcfg = dataclasses.replace(receiver_config, ssb_offset_hz=float(ssb_freq_hz) - float(center))
+                    _replay_part(reader, start, stop, center, summary, extra, bar, receiver_config=rcfg,
                                  detector=detector, baseline=baseline, label=path, emit=emit,
                                  block_samples=block_samples, collect_features=collect_features)
                 except ValueError as exc:

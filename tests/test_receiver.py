@@ -1906,6 +1906,35 @@ def test_replay_scores_each_capture_segment_at_its_own_frequency(tmp_path, capsy
     assert "2 capture segments" in capsys.readouterr().err
 
 
+def test_replay_pins_the_ssb_frequency_per_recording_from_its_own_centre(tmp_path, capsys):
+    """--ssb-freq is an absolute frequency: each recording's pin is its offset from
+    that recording's own centre (SigMF core:frequency, which needs no --center-freq);
+    a recording without a centre is an error of its own, the others are scored."""
+    cfg = _clean_cfg(sample_rates_hz=(7.68e6,), scs_khz=(15,), datatypes=("ci16_le",), centre_ssb_fraction=0.0,
+                     duration_ms=40.0, snr_db=(15.0, 25.0))
+    cap = simulate_capture(draw_params(cfg, np.random.default_rng(60), force_clean=True), np.random.default_rng(60))
+    p = cap.params
+    assert p.ssb_offset_hz != 0
+    f_ssb = p.center_freq_hz + p.ssb_offset_hz
+    iqio.write_sigmf(tmp_path / "a", cap.iq, p.sample_rate_hz, datatype="ci16_le", center_freq_hz=p.center_freq_hz)
+    # the same samples said to be tuned to the SSB: there the pin points at the band's centre, where no SSB is
+    iqio.write_sigmf(tmp_path / "b", cap.iq, p.sample_rate_hz, datatype="ci16_le", center_freq_hz=f_ssb)
+    (tmp_path / "c.ci16").write_bytes((tmp_path / "a.sigmf-data").read_bytes())  # raw: no centre
+    out = tmp_path / "r.jsonl"
+    rc = main(["replay", str(tmp_path / "a.sigmf-meta"), str(tmp_path / "b.sigmf-meta"), str(tmp_path / "c.ci16"),
+               "--format", "ci16_le", "--rate", str(p.sample_rate_hz), "--ssb-freq", str(f_ssb),
+               "--jsonl", str(out)])
+    assert rc == 1  # (c.ci16)
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    a = [r for r in recs if r["file"].endswith("a.sigmf-meta")]
+    assert len(a) >= 3 and all(r["pci"] == p.pci and r["ssb_freq_hz"] == pytest.approx(f_ssb, abs=1.0)
+                               and not r["jammed"] for r in a)
+    assert not [r for r in recs if not r["file"].endswith("a.sigmf-meta")]
+    err = capsys.readouterr().err
+    assert "b.sigmf-meta: 40.0 ms, no cell found" in err
+    assert "c.ci16: ERROR" in err and "no centre frequency" in err
+
+
 def test_capture_parts_cut_at_a_retune_or_a_sample_gap():
     from signals.iq import IQMeta, capture_parts
 
