@@ -770,12 +770,19 @@ def _shape_z(base: Optional[ConfigBaseline], shape_db: float, shape_rel_db: floa
 # a rise of STEP_DB in either, the cell within STEP_CELL_TOL_DB of its level, is jammed
 # (record "interference_step_db"). A fade lowers the cell and leaves the noise; a gain change
 # moves both; a jammer on from the first sample leaves no clean history (calibrate the site).
+# Under a jammer as loud as the cell or louder (its PSS lost: tracking scores where the flywheel
+# puts the SSB) the cell's fitted power is a difference of two noisy terms and reads anywhere
+# or above its level (a barrage 10 dB over a 22 dB cell: -24...+2 dB from it, half of the SSBs
+# outside the tolerance, which were then scored clean and entered the history); there a null-RE
+# rise of STEP_DB with the cell's SNR over those null REs fallen by STEP_SNR_FALL_DB is jammed as
+# well: a gain change moves both and leaves the SNR, a fade leaves the null REs.
 # The step is large: at high SNR under fast fading the null REs hold the cell's own leakage,
 # which moves with the channel (10 clean 600 ms streams, TDL fading 34-189 Hz, traffic,
 # neighbours, SNR 15-38 dB: rises up to 7.0 dB, at 38 dB SNR and 105 Hz), and an
 # unsynchronised neighbour's traffic there moves with its load.
 STEP_DB = 12.0
 STEP_CELL_TOL_DB = 3.0
+STEP_SNR_FALL_DB = STEP_DB + STEP_CELL_TOL_DB
 STEP_WINDOW = 64
 STEP_MIN_SSBS = 8
 _RES_SSS_IDX = FEATURE_NAMES.index("res_sss_rel_db")
@@ -1184,13 +1191,17 @@ class ScoringPipeline:
         """Call an SSB jammed whose null-RE energy or SSS residual (file units,
         dB: ``levels``) stands STEP_DB or more over that of the same cell's SSB
         index while the stream scored it clean, its own power within
-        STEP_CELL_TOL_DB of theirs (see STEP_DB); then add it to that history if
-        it is clean."""
+        STEP_CELL_TOL_DB of theirs -- or its null REs that much over theirs and
+        its SNR over them STEP_SNR_FALL_DB under theirs (see STEP_DB); then add
+        it to that history if it is clean."""
         hist = self._clean_levels.get(key)
         if not rec["jammed"] and not rec.get("unknown_cell") and hist is not None and len(hist) >= STEP_MIN_SSBS:
             med = hist.medians()
             rise = max(lv - med[1 + k] for k, lv in enumerate(levels))
-            if rise >= STEP_DB and abs(p_db - med[0]) <= STEP_CELL_TOL_DB:
+            cell = p_db - med[0]
+            null_rise = levels[0] - med[1]
+            if rise >= STEP_DB and (abs(cell) <= STEP_CELL_TOL_DB
+                                    or (null_rise >= STEP_DB and null_rise - cell >= STEP_SNR_FALL_DB)):
                 self._jam(rec, interference_step_db=round(rise, 2))
         if not rec["jammed"]:
             if hist is None:

@@ -2529,14 +2529,18 @@ def test_l_max_follows_the_band_and_the_burst(scs, l_max, period_ms, ssb_freq_hz
     assert len(recs) == len(cap.ssbs) and all(right), right
 
 
-@pytest.mark.parametrize("jammer, sjnr_db", [("barrage", 0.0), ("ssb_band_noise", 5.0), ("spoofer", 6.0), (None, None)])
+@pytest.mark.parametrize("jammer, sjnr_db", [("barrage", 0.0), ("ssb_band_noise", 5.0), ("spoofer", 6.0),
+                                             ("barrage", -10.0), ("ssb_band_noise", -10.0), (None, 6.0),
+                                             (None, 20.0)])
 def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, sjnr_db):
     """pipeline.STEP_DB: without a site baseline the model takes an SSB under a
     barrage at SJNR 0 dB for a weaker cell's, and a fake SSB of another PCI under
     the cell for a neighbour's; within one stream the interference rising under
     the same cell is a jammer. Clean 200 ms, then the same cell jammed: every SSB
-    after the switch jammed, none before. A stream whose receiver gain steps up
-    6 dB (noise and cell together) has none."""
+    after the switch jammed, none before -- a jammer 10 dB over the cell too,
+    which hides its PSS (tracking scores the flywheel's positions) and leaves its
+    fitted power to read anywhere below. A stream whose receiver gain steps up
+    6 or 20 dB (``sjnr_db`` is the step there: noise and cell together) has none."""
     from detector.pipeline import load_detector
 
     period_s = 20e-3
@@ -2547,8 +2551,8 @@ def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, s
     p = dataclasses.replace(p, start_sample=0, ssbs_sent=(0, 1, 2, 3), multipath=None, neighbour=None,
                             cfo_hz=round(p.cfo_hz * period_s) / period_s)
     clean = simulate_capture(p, np.random.default_rng([8, 1])).iq
-    if jammer is None:  # the same cell, another noise realisation, 6 dB more receiver gain
-        second = simulate_capture(p, np.random.default_rng([8, 2])).iq * np.float32(2.0)
+    if jammer is None:  # the same cell, another noise realisation, more receiver gain
+        second = simulate_capture(p, np.random.default_rng([8, 2])).iq * np.float32(10 ** (sjnr_db / 20))
     else:
         jam = {"type": jammer, "sjnr_db": sjnr_db, **({"mode": "ssb"} if jammer == "spoofer" else {})}
         second = simulate_capture(dataclasses.replace(p, jammer=jam), np.random.default_rng([8, 1])).iq
