@@ -781,6 +781,19 @@ def _shape_z(base: Optional[ConfigBaseline], shape_db: float, shape_rel_db: floa
 # neighbours, SNR 15-38 dB: rises up to 7.0 dB, at 38 dB SNR and 105 Hz), and an
 # unsynchronised neighbour's traffic there moves with its load.
 STEP_DB = 12.0
+# A tracked cell whose PSS is lost on every slot and whose search does not find it leaves
+# SSB windows that bring no more energy than its SSBs did (receiver.QUIET_LOSS_RATIO): at a
+# fixed gain the cell went off the air (its null REs at the noise they held), under an AGC a
+# jammer hides it (the AGC holds the band where the clean one was: the null REs rise by what
+# the jammer brings over the noise, less the AGC's cut) -- or, under an AGC, the cell went off
+# the air and the AGC raised the noise, which no window can tell from that. Such an SSB is
+# jammed where its null REs stand HIDDEN_NULL_RISE_DB over the same SSB index's in the
+# stream's clean history (at least STEP_MIN_SSBS of them; record "cell_hidden_db"), else not
+# scored (HIDDEN_QUIET_REASON). (The interference-step rule's STEP_DB allows for the cell's
+# own leakage under fast fading; with the cell not found there is none of that to allow for.)
+HIDDEN_NULL_RISE_DB = 3.0
+HIDDEN_QUIET_REASON = ("no PSS, no energy beyond the cell's own and its null REs at their clean level, and the "
+                       "cell not found by a search: the cell off the air")
 STEP_CELL_TOL_DB = 3.0
 STEP_SNR_FALL_DB = STEP_DB + STEP_CELL_TOL_DB
 STEP_WINDOW = 64
@@ -919,7 +932,7 @@ class ScoringPipeline:
         self.stats = {"ssbs": 0, "jammed": 0, "invalid": 0, "flywheel": 0, "faded": 0, "clipped": 0,
                       "no_cell_jammed": 0, "mistimed_cell": 0, "site_neighbour": 0,
                       "neighbour_cancelled": 0, "gain_step": 0, "clip_overload": 0, "site_classical": 0,
-                      "band_excess_offtime": 0}
+                      "band_excess_offtime": 0, "hidden_jammed": 0, "hidden_quiet": 0}
         self._gain_steps: collections.deque = collections.deque(maxlen=GAIN_STEP_WINDOW)  # excused or not, per SSB
         self._loud_symbols: dict[tuple, tuple] = {}  # (pci, scs, ssb index) -> its last loud symbols (band excess)
         self._levels: dict[tuple, list] = {}  # (scs, ssb index) -> recent (power dB, floor dB) (fading guard)
@@ -1048,6 +1061,9 @@ class ScoringPipeline:
                 obs, feats, bases, site, p_db, f_db, shape_z, bx_db, bx_z, bx_over, bx_spill, bx_z_near,
                 bx_over_near, beside, pbch_x, pbch_level, nb_pss_rise):
             rec = self._record(o, f, b, z, rise)
+            if o.valid and o.cell_hidden and not self._hidden_verdict(rec, (o.pci, o.scs_khz, o.ssb_index), float(fl)):
+                out.append(rec)  # (not scored: no rule looks at it, nor does it enter a history)
+                continue
             if rec["jammed"] and b is None and not rec.get("unknown_cell"):
                 self._neighbour_guard(rec, o)
             if nb:
@@ -1187,6 +1203,28 @@ class ScoringPipeline:
         rec.update({"jammed": True, "score": 1.0, **why})
         self.stats["jammed"] += 1
 
+    def _hidden_verdict(self, rec: dict, key: tuple, null_db: float) -> bool:
+        """An SSB of a cell hidden from its search (SSBObservation.cell_hidden): jammed where
+        its null REs (file units, dB) stand HIDDEN_NULL_RISE_DB over those of the same SSB
+        index in the stream's clean history (record "cell_hidden_db": the rise), else not
+        scored (False: an invalid record, HIDDEN_QUIET_REASON)."""
+        hist = self._clean_levels.get(key)
+        rise = null_db - hist.medians()[1] if hist is not None and len(hist) >= STEP_MIN_SSBS else None
+        if rise is not None and rise >= HIDDEN_NULL_RISE_DB:
+            if not rec["jammed"]:
+                self._jam(rec, cell_hidden_db=round(rise, 2))
+            else:
+                rec["cell_hidden_db"] = round(rise, 2)
+            self.stats["hidden_jammed"] += 1
+            return True
+        if rec["jammed"]:
+            self.stats["jammed"] -= 1
+        rec.update({"jammed": None, "score": None, "stage": None, "valid": False, "reason": HIDDEN_QUIET_REASON})
+        rec.pop("cell_hidden", None)
+        self.stats["invalid"] += 1
+        self.stats["hidden_quiet"] += 1
+        return False
+
     def _interference_step(self, rec: dict, key: tuple, p_db: float, levels: tuple[float, float]) -> None:
         """Call an SSB jammed whose null-RE energy or SSS residual (file units,
         dB: ``levels``) stands STEP_DB or more over that of the same cell's SSB
@@ -1214,7 +1252,7 @@ class ScoringPipeline:
         (see FADE_WINDOW), then add the SSB to the history ``key``."""
         hist = self._levels.setdefault(key, [])
         if rec["jammed"] and rec["mode"] == "calibrated" and not rec.get("unknown_cell") \
-                and "band_excess_db" not in rec and len(hist) >= FADE_MIN_HISTORY:
+                and "band_excess_db" not in rec and "cell_hidden_db" not in rec and len(hist) >= FADE_MIN_HISTORY:
             h = np.asarray(hist)
             fade = float(np.median(h[:, 0])) - p_db
             rise = floor_db - float(np.median(h[:, 1]))

@@ -55,6 +55,16 @@ DC_BLOCK_MAX_SAMPLES = 131072
 # brings (its locked SSBs' times their PSS correlation, S / (S + I + N): a jammer already
 # on is not counted as the cell's) is not scored as jammed (Receiver._finish)
 QUIET_LOSS_RATIO = 2.0
+# ... unless the cell was searched for after its PSS was lost on every slot (lost_reacquire
+# SSBs in a row; and, unless tracking saw the cell's PSS in consecutive periods of the flywheel,
+# none of it over CONFIRM_CLEAR_PEAK for HIDDEN_AFTER_S: a cell whose SSB period is longer than
+# the flywheel's shows its PSS every period, and the positions between its bursts hold nothing or
+# traffic) and not found: a receiver under an AGC holds a jammed band at the level the
+# clean one had (the cell's SSB ~10 dB down under a jammer 10 dB over it, and further where the
+# AGC holds the average of a cell with little traffic), while a timing lost to dropped samples
+# is found again by that search. Such an SSB is passed on marked SSBObservation.cell_hidden, and
+# the scoring pipeline tells it by its null REs (detector.pipeline.HIDDEN_NULL_RISE_DB)
+HIDDEN_AFTER_S = 0.2  # over the longest SSB period (PERIODS_MS)
 # More looks at the null REs (SSBObservation.null_early_per_re, the band-excess rule of
 # detector.pipeline) with the FFT windows this many SSB-rate samples earlier: mid-CP (9 of
 # the 18 samples before its end) and near the CP's start (16 before it), instead of 3 before
@@ -1320,6 +1330,10 @@ class SSBObservation:
     # / late; computed where a verdict needs it (pipeline.mistimed_readings; NaN: not yet)
     early_cell_rho2: float = float("nan")
     late_cell_rho2: float = float("nan")
+    # its PSS missing with no more energy than the cell brought, after the cell's search when its
+    # PSS was lost everywhere did not find it: passed on valid (see QUIET_LOSS_RATIO), and made
+    # jammed or not scored by detector.pipeline.HIDDEN_NULL_RISE_DB
+    cell_hidden: bool = False
 
 
 def null_early_readings(obs: list[SSBObservation]) -> np.ndarray:
@@ -1372,6 +1386,7 @@ class _Pending:
     lead: float = 0.0  # SSBObservation.lead
     x_in: Optional[np.ndarray] = None  # the window at the input rate (complex64, DC removed): the grid's source
     center_hz: float = 0.0  # the SSB centre the window was taken to DC with (offset + the epoch's CFO)
+    hidden: bool = False  # Receiver.cell_hidden when it was observed
 
 
 def l_max_candidates(ssb_freq_hz: Optional[float], scs_khz: int) -> tuple[int, ...]:
@@ -1570,6 +1585,8 @@ class Receiver:
         self._seen: dict[int, collections.deque] = {}  # ī_SSB -> its last locked positions (prefetch)
         self._backstep: dict[int, float] = {}  # ī_SSB -> a position before the search's first detection
         self.lost_run = 0
+        self.cell_hidden = False  # the cell searched for after its PSS was lost everywhere, not found
+        self._last_clear_pss = 0  # stream sample of the last SSB whose PSS stood over CONFIRM_CLEAR_PEAK
         self._loss_backoff = 0  # samples between searches on a sustained loss (0: none failed yet)
         self._loss_retry_at = 0
         self._next_reacq = 0
@@ -1833,6 +1850,9 @@ class Receiver:
             self.lost_run = 0 if obs.locked else self.lost_run + 1
             if obs.locked:
                 self._loss_backoff = 0
+                if obs.pss_peak >= CONFIRM_CLEAR_PEAK:  # (a PSS just over track_threshold: still under it)
+                    self.cell_hidden = False
+                    self._last_clear_pss = obs.sample
             if self.lost_run >= self.cfg.lost_reacquire:
                 due = max(obs.sample + length, self._loss_retry_at)
                 if self._next_reacq > due:
@@ -2067,6 +2087,7 @@ class Receiver:
                 return
         if s.result is not None:
             self._note_cells(s.result)
+            self.cell_hidden = False
         if s.kind == "acquire":
             self.n_failed_searches = 0 if s.result is not None else self.n_failed_searches + 1
             if s.result is None and self._iq_check_due():
@@ -2100,6 +2121,10 @@ class Receiver:
                 return
             s = full
         if s.result is None and self.lost_run >= self.cfg.lost_reacquire:
+            # (a cell seen in consecutive periods of the flywheel has no longer one to wait for)
+            consecutive = any(len(d) >= 2 and d[-1] - d[-2] < 1.5 * self.period_samples for d in self._seen.values())
+            if consecutive or s.a - self._last_clear_pss >= HIDDEN_AFTER_S * self.fs:
+                self.cell_hidden = True  # (see QUIET_LOSS_RATIO)
             # the PSS stays lost (a jammer over it, the cell gone): the next search on loss waits
             # twice as long each time, up to the periodic interval (one per SSB window otherwise,
             # each a full search: 13 in 0.5 s of strong barrage, 40x slower than real time)
@@ -2284,6 +2309,8 @@ class Receiver:
                 self._backstep[ib] = self.slots[ib] = q
         self._unconfirmed = {ib: (0, self._n_locked_obs) for ib in self.slots}
         self.lost_run = 0
+        self.cell_hidden = False
+        self._last_clear_pss = block_start
         self._loss_backoff = 0
         self._reacq_interval_s = self.cfg.reacquire_s
         self._next_reacq = block_start + int(self._reacq_interval_s * self.fs)
@@ -2516,7 +2543,8 @@ class Receiver:
                         start=start, pss_trace=trace, n_nonfinite=n_bad, valid=valid, reason=reason,
                         others=tuple(self.acq.others) if self.acq is not None else (),
                         offtime_cells=tuple(self.acq.offtime_cells) if self.acq is not None else (), clip=clip,
-                        band_floor=floor, lead=lead, x_in=x_in, center_hz=self.offset_hz + cfo_rot)
+                        band_floor=floor, lead=lead, x_in=x_in, center_hz=self.offset_hz + cfo_rot,
+                        hidden=self.cell_hidden)
 
     def _finish(self, pending: list[_Pending]) -> list[SSBObservation]:
         """The observations of a push: the SSB grids and the cell identity checks
@@ -2607,7 +2635,7 @@ class Receiver:
         # in stream order: an SSB whose PSS is missing with no more energy in its band
         # than the cell's own SSBs bring is not jammed -- the timing was lost (samples
         # dropped upstream), the gNB did not send it, a deep fade -- and is not scored
-        for o, e in zip(out, peak_e.tolist()):
+        for o, e, p in zip(out, peak_e.tolist(), pending):
             if not o.valid:
                 continue
             ref = self._ssb_energy.get(o.pci)
@@ -2615,6 +2643,9 @@ class Receiver:
                 e *= min(max(o.pss_peak, 0.0), 1.0)
                 self._ssb_energy[o.pci] = e if ref is None else 0.8 * ref + 0.2 * e
             elif ref is not None and e < QUIET_LOSS_RATIO * ref:
+                if p.hidden:
+                    o.cell_hidden = True
+                    continue
                 o.valid = False
                 o.reason = "no PSS and no energy beyond the cell's own: timing lost or SSB not sent"
                 self.n_quiet_losses += 1

@@ -76,6 +76,9 @@ class FileSummary:
     # uncalibrated SSBs the band-excess rule would have jammed beside a cell not synchronised with
     # the serving one (receiver.OFFTIME_MIN_SSB_SAMPLES): left to the model
     band_excess_offtime: int = 0
+    # SSBs jammed with the cell hidden from its search, their null REs over the stream's clean
+    # level (pipeline.HIDDEN_NULL_RISE_DB)
+    hidden_jammed: int = 0
     site_neighbour: int = 0  # SSBs of the baseline's neighbour cell (not the site's own): scored uncalibrated
     # SSBs scored by the classical detector at a site the model cannot be calibrated to
     # (model.DTDDNNDetector.site_falls_back) or showing its own mistimed cell (pipeline.SITE_MISTIMED_RHO2)
@@ -129,6 +132,10 @@ class FileSummary:
                 return f"{p}" + (f" ({'; '.join(tags)})" if tags else "")
 
             notes += "; other cells seen: PCI " + ", ".join(what(p, off) for p, off in sorted(others.items()))
+        if self.hidden_jammed:
+            notes += (f"; {self.hidden_jammed} SSB(s) jammed with the cell's PSS lost and the cell not found by a "
+                      f"search, their null REs over the stream's clean level (a jammer; under a receiver's AGC "
+                      f"also the cell going off the air)")
         if self.band_excess_offtime:
             notes += (f"; {self.band_excess_offtime} SSB(s) with interference in the SSB's band beside a co-channel "
                       f"cell not synchronised with the serving one (seen by the search, or on part of the SSB's "
@@ -279,11 +286,11 @@ def _replay_part(reader: iqio.IQReader, start: int, stop: int, center: Optional[
     st = pipe.stats
     for key in ("ssbs", "jammed", "invalid", "flywheel", "faded", "mistimed_cell", "neighbour_cancelled",
                 "site_neighbour", "clipped", "gain_step", "clip_overload", "site_classical",
-                "no_cell_jammed", "band_excess_offtime"):
+                "no_cell_jammed", "band_excess_offtime", "hidden_jammed"):
         setattr(summary, key, getattr(summary, key) + st[key])
     summary.nonfinite_samples += rx.n_nonfinite
     summary.slots_dropped += rx.n_slots_dropped
-    summary.empty_positions += rx.n_quiet_losses
+    summary.empty_positions += rx.n_quiet_losses + st["hidden_quiet"]
     summary.unproven_locks += rx.n_unproven_locks
     summary.timing_jumps += rx.n_timing_jumps
     summary.offgrid_fitted += rx.n_offgrid_grids

@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 
 from detector import dsp, receiver
 from detector.cli import main
-from detector.pipeline import ScoringPipeline, load_detector
+from detector.pipeline import HIDDEN_QUIET_REASON, ScoringPipeline, load_detector
 from detector.receiver import ReceiverConfig, acquire
 from signals import iq as iqio
 from signals import nr
@@ -937,7 +937,9 @@ def test_a_cell_that_goes_off_air_is_not_called_jammed():
     after = [r for r in recs if r["sample"] > off]
     assert len(after) >= 4 * 6
     assert not any(r["jammed"] for r in recs)
-    assert all(r["valid"] is False and "SSB not sent" in r["reason"] for r in after)
+    # (once the cell's search has not found it either: its null REs at their clean level)
+    assert all(r["valid"] is False and ("SSB not sent" in r["reason"] or r["reason"] == HIDDEN_QUIET_REASON)
+               for r in after)
 
 
 def test_single_ssb_in_one_millisecond():
@@ -2567,6 +2569,49 @@ def test_a_jammer_that_comes_on_during_a_stream_is_jammed_uncalibrated(jammer, s
         assert not any(r["jammed"] for r in after)
     else:
         assert all(r["jammed"] for r in after), [(r["ssb_index"], r.get("interference_step_db")) for r in after]
+
+
+@pytest.mark.parametrize("middle", ["agc_barrage", "off_air"])
+def test_a_jammer_under_an_agc_is_scored_once_the_cell_is_searched_for_and_not_found(middle):
+    """receiver.QUIET_LOSS_RATIO: a receiver whose AGC holds the band's power puts a barrage 10 dB
+    over the cell at the level the cell had, so the SSBs whose PSS it hides bring no more energy
+    than the cell did (the quiet-loss rule: not scored, "timing lost or SSB not sent"). Once the
+    cell's search after the loss has not found it, they are jammed by their null REs'
+    rise over the stream's clean level (pipeline.HIDDEN_NULL_RISE_DB, "cell_hidden_db").
+    At a fixed gain a cell gone off the air leaves the receiver's noise, far under the cell's
+    energy: its positions stay unscored, none jammed."""
+    from detector.pipeline import load_detector
+
+    cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=200.0,
+                    all_ssbs_fraction=1.0, snr_db=(22.0, 22.0), datatypes=("cf32_le",), cf32_gain_db=(0.0, 0.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(8), force_clean=True)
+    p = dataclasses.replace(p, start_sample=0, ssbs_sent=(0, 1, 2, 3), multipath=None, neighbour=None,
+                            cfo_hz=round(p.cfo_hz * 20e-3) / 20e-3)
+    clean = simulate_capture(p, np.random.default_rng([8, 1])).iq
+    rms = np.sqrt(np.mean(np.abs(clean) ** 2))
+    if middle == "agc_barrage":
+        jam = simulate_capture(dataclasses.replace(p, jammer={"type": "barrage", "sjnr_db": -10.0}),
+                               np.random.default_rng([8, 2])).iq
+        mid = np.concatenate([jam, jam, jam]) * np.float32(rms / np.sqrt(np.mean(np.abs(jam) ** 2)))  # the AGC
+    else:
+        rng = np.random.default_rng(3)
+        mid = (rng.standard_normal(3 * clean.size) + 1j * rng.standard_normal(3 * clean.size)).astype(np.complex64)
+        mid *= np.float32(rms * 10 ** (-30 / 20) / np.sqrt(2))
+    x = np.concatenate([clean, mid, clean])
+    pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
+    recs = [r for k in range(0, x.size, 1 << 14) for r in pipe.push(x[k : k + (1 << 14)])] + pipe.flush()
+    a, b = clean.size, clean.size + mid.size
+    inside = [r for r in recs if a <= r["sample"] < b]
+    outside = [r for r in recs if r not in inside]
+    assert len(outside) >= 72 and all(r["pci"] == p.pci and r["jammed"] is False for r in outside)
+    if middle == "agc_barrage":
+        hidden = [r for r in inside if "cell_hidden_db" in r]
+        # (receiver.HIDDEN_AFTER_S and the cell's search come before)
+        assert len(hidden) >= 0.4 * len(inside) and all(r["jammed"] for r in hidden), inside[-3:]
+        assert all(r["jammed"] or not r["valid"] for r in inside)
+    else:
+        assert inside and not any(r["jammed"] or "cell_hidden_db" in r for r in inside)
 
 
 def test_the_interference_step_history_keeps_the_last_rows_and_their_medians():
