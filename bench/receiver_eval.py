@@ -47,6 +47,11 @@
         # the uncalibrated band-excess rule's partial-symbol gate on streams, the rules alone:
         # clean sites beside an unsynchronised neighbour 20-40 CPs off, and pulsed SSB-band noise:
         # SSBs jammed with the gate, without its steadiness test, without it
+    python bench/receiver_eval.py onset [--sites 24] [--seed 1] [--sir=-10,0,10] [--agc]
+        # a jammer that comes on and goes off during a stream (200 ms clean, 400 ms jammed, 200 ms
+        # clean), no baseline, at one receiver gain or each part level-set as by an AGC: SSBs
+        # jammed per type and SJNR, in the clean parts, with 2.5 ms of samples dropped and with
+        # the cell off the air
     python bench/receiver_eval.py strong [--sites 12] [--seed 1]
         # jammers from the first sample at SJNR -10..-3 dB, no baseline: SSBs without a record
         # (no cell found) and jammed, per type
@@ -1235,6 +1240,86 @@ def eval_strong(n_sites, seed, sjnr_db=(-10.0, -3.0), model="default"):
           f"({100 * jam / max(n, 1):.1f} %)")
 
 
+def _segment(p, jammer, seed, n_samples, agc):
+    """One segment of an onset stream: site ``p`` (with ``jammer`` or clean) over
+    ``n_samples``, at one fixed receiver gain (cf32, the simulator's absolute level) or,
+    with ``agc``, level-set on its own as an AGC that holds the loudest OFDM symbol 12 dB
+    under full scale would (ci16; the simulator's integer captures)."""
+    q = dataclasses.replace(p, jammer=jammer, n_samples=n_samples, datatype="ci16_le" if agc else "cf32_le",
+                            level_db=ONSET_AGC_DB if agc else 0.0)
+    return simulate_capture(q, np.random.default_rng(seed))
+
+
+ONSET_AGC_DB = 12.0  # eval_onset's AGC: the loudest OFDM symbol this far under full scale
+
+
+def eval_onset(n_sites, seed, sjnrs_db, agc=False, model="default"):
+    """A jammer that comes on and goes off during a stream, no baseline: per site
+    (SNR 15-30 dB, 20 ms SSB period, the default mix's rates, channels and traffic) and
+    jammer type and SJNR, 200 ms clean, 400 ms jammed, 200 ms clean, at one receiver gain
+    or (``agc``) each part level-set on its own (:func:`_segment`). Per type and SJNR:
+    the jammed part's SSBs jammed of those with a record (and those not scored); the clean
+    parts' SSBs jammed. Controls, per site: 2.5 ms of samples dropped in a clean stream,
+    and the cell off the air for 400 ms (the receiver's noise alone at its level, or under
+    the AGC at the clean stream's level): their SSBs jammed."""
+    det = load_detector(model)
+    cfg = SimConfig(snr_db=(15.0, 30.0), period_ms=(20.0,), duration_ms=200.0,
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    tab = defaultdict(lambda: [0, 0, 0])  # (type, sjnr) -> jammed, scored, not scored
+    clean = [0, 0]
+    ctrl = defaultdict(lambda: [0, 0])  # control -> jammed, records
+    for s in range(n_sites):
+        p = draw_params(cfg, np.random.default_rng([seed, s]), force_clean=True)
+        fs = p.sample_rate_hz
+        n0, n1 = int(0.2 * fs), int(0.4 * fs)
+        cap_a = _segment(p, None, [seed, s, 1], n0, agc)
+        a = cap_a.iq
+        c = _segment(p, None, [seed, s, 3], n0, agc).iq
+
+        def score(x):
+            pipe = ScoringPipeline(fs, p.center_freq_hz, "ci16_le" if agc else "cf32_le", detector=det)
+            return [r for k in range(0, x.size, 1 << 18) for r in pipe.push(x[k : k + (1 << 18)])] + pipe.flush()
+
+        for j, jt in enumerate(JAMMER_TYPES):
+            for sj in sjnrs_db:
+                b = _segment(p, {"type": jt, "sjnr_db": float(sj)}, [seed, s, 2, j], n1, agc).iq
+                for r in score(np.concatenate([a, b, c])):
+                    if n0 + 2000 <= r["sample"] < n0 + n1 - 2000:
+                        t = tab[(jt, sj)]
+                        t[0] += bool(r["jammed"])
+                        t[1] += bool(r["valid"])
+                        t[2] += not r["valid"]
+                    elif r["sample"] < n0 - 2000 or r["sample"] >= n0 + n1 + 2000:
+                        clean[0] += bool(r["jammed"])
+                        clean[1] += 1
+        b = _segment(p, None, [seed, s, 2], n1, agc).iq
+        x = np.concatenate([a, b, c])
+        cut = n0 + int(0.1 * fs)
+        recs = score(np.concatenate([x[:cut], x[cut + int(2.5e-3 * fs):]]))
+        ctrl["2.5 ms dropped"][0] += sum(bool(r["jammed"]) for r in recs)
+        ctrl["2.5 ms dropped"][1] += len(recs)
+        # the cell off the air: the receiver's noise alone, at its level (one gain) or where the
+        # AGC puts the loudest stretch of it
+        level = 10 ** (-ONSET_AGC_DB / 10) if agc else cap_a.noise_power
+        rng = np.random.default_rng([seed, s, 4])
+        off = ((rng.standard_normal(n1) + 1j * rng.standard_normal(n1)) * np.sqrt(level / 2)).astype(np.complex64)
+        if agc:  # (the ci16 the AGC's segments are stored in)
+            off = (np.round(off.view(np.float32) * 32768) / 32768).astype(np.float32).view(np.complex64)
+        recs = score(np.concatenate([a, off, c]))
+        mid = [r for r in recs if n0 + 2000 <= r["sample"] < n0 + n1 - 2000]
+        ctrl["cell off the air"][0] += sum(bool(r["jammed"]) for r in mid)
+        ctrl["cell off the air"][1] += len(mid)
+    gain = "each part level-set as by an AGC (ci16)" if agc else "one receiver gain (cf32)"
+    print(f"{det.name} detector, uncalibrated, {n_sites} sites, 200 ms clean / 400 ms jammed / 200 ms clean, {gain}:")
+    print("  jammed part: SSBs jammed / scored (not scored), per SJNR (dB)")
+    for jt in JAMMER_TYPES:
+        cells = [f"{sj:g}: {tab[(jt, sj)][0]}/{tab[(jt, sj)][1]} ({tab[(jt, sj)][2]})" for sj in sjnrs_db]
+        print(f"  {jt:20s} " + "  ".join(cells))
+    print(f"  clean parts: {clean[0]} of {clean[1]} SSBs jammed")
+    for k, (j, n) in ctrl.items():
+        print(f"  {k}: {j} of {n} records jammed")
+
+
 def eval_alone(n, seed):
     """One cell search per recording of a jammer alone (15 dB over the noise, the cell
     20 dB under the noise), the jammer types in turn: the cells found."""
@@ -1433,7 +1518,7 @@ def main(argv=None):
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
                                          "cells", "realjam", "strong", "network", "cotimed", "iqimage", "loaded",
-                                         "kssb", "analog", "partial", "field"])
+                                         "kssb", "analog", "partial", "field", "onset"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -1459,6 +1544,7 @@ def main(argv=None):
     ap.add_argument("--calibrated", action="store_true", help="mistimed: each site calibrated on a clean recording "
                                                               "of its own (FAR and Pd)")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
+    ap.add_argument("--agc", action="store_true", help="onset: each part of the stream level-set as by an AGC")
     ap.add_argument("--jnr", type=float, default=0.0, help="weaker: the barrage's JNR (dB)")
     ap.add_argument("--images", default=None, help="iqimage: the IQ image levels (dB; default -20,-25,-30)")
     ap.add_argument("--count", default=None, help="network: co-timed neighbour cells per site, min,max (default 2,3)")
@@ -1475,7 +1561,7 @@ def main(argv=None):
         a.seed = {"dense": 77, "alone": 55, "network": 7, "cotimed": 900, "iqimage": 77, "kssb": 42,
                   "analog": 7}.get(a.what, 1)
     if a.sir is None:
-        a.sir = "5,10,15,20,25" if a.what == "realjam" else "5,15,25"
+        a.sir = {"realjam": "5,10,15,20,25", "onset": "-10,0,10"}.get(a.what, "5,15,25")
     if a.ms is None:
         a.ms = 100.0 if a.what in ("partial", "field") else 300.0
     if a.cal_ms is None:
@@ -1551,6 +1637,9 @@ def main(argv=None):
         eval_alone(a.n, a.seed)
     elif a.what == "strong":
         eval_strong(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
+    elif a.what == "onset":
+        eval_onset(a.sites, a.seed, [float(v) for v in a.sir.split(",")], agc=a.agc,
+                   model="default" if a.model == "classical" else a.model)
     elif a.what == "transient":
         eval_transient(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "fading":

@@ -772,8 +772,9 @@ def _shape_z(base: Optional[ConfigBaseline], shape_db: float, shape_rel_db: floa
 # moves both; a jammer on from the first sample leaves no clean history (calibrate the site).
 # Under a jammer as loud as the cell or louder (its PSS lost: tracking scores where the flywheel
 # puts the SSB) the cell's fitted power is a difference of two noisy terms and reads anywhere
-# or above its level (a barrage 10 dB over a 22 dB cell: -24...+2 dB from it, half of the SSBs
-# outside the tolerance, which were then scored clean and entered the history); there a null-RE
+# from far below its level to a little above it (a barrage 10 dB over a 22 dB cell: -24...+2 dB
+# from it, half of the SSBs outside the tolerance, which were then scored clean and entered the
+# history); there a null-RE
 # rise of STEP_DB with the cell's SNR over those null REs fallen by STEP_SNR_FALL_DB is jammed as
 # well: a gain change moves both and leaves the SNR, a fade leaves the null REs.
 # The step is large: at high SNR under fast fading the null REs hold the cell's own leakage,
@@ -781,6 +782,10 @@ def _shape_z(base: Optional[ConfigBaseline], shape_db: float, shape_rel_db: floa
 # neighbours, SNR 15-38 dB: rises up to 7.0 dB, at 38 dB SNR and 105 Hz), and an
 # unsynchronised neighbour's traffic there moves with its load.
 STEP_DB = 12.0
+STEP_CELL_TOL_DB = 3.0
+STEP_SNR_FALL_DB = STEP_DB + STEP_CELL_TOL_DB
+STEP_WINDOW = 64
+STEP_MIN_SSBS = 8
 # A tracked cell whose PSS is lost on every slot and whose search does not find it leaves
 # SSB windows that bring no more energy than its SSBs did (receiver.QUIET_LOSS_RATIO): at a
 # fixed gain the cell went off the air (its null REs at the noise they held), under an AGC a
@@ -794,10 +799,6 @@ STEP_DB = 12.0
 HIDDEN_NULL_RISE_DB = 3.0
 HIDDEN_QUIET_REASON = ("no PSS, no energy beyond the cell's own and its null REs at their clean level, and the "
                        "cell not found by a search: the cell off the air")
-STEP_CELL_TOL_DB = 3.0
-STEP_SNR_FALL_DB = STEP_DB + STEP_CELL_TOL_DB
-STEP_WINDOW = 64
-STEP_MIN_SSBS = 8
 _RES_SSS_IDX = FEATURE_NAMES.index("res_sss_rel_db")
 
 # PBCH-symbol rule (both modes). Symbols 1 and 3 of the SSB carry only the PBCH and its DMRS
@@ -1220,7 +1221,6 @@ class ScoringPipeline:
         if rec["jammed"]:
             self.stats["jammed"] -= 1
         rec.update({"jammed": None, "score": None, "stage": None, "valid": False, "reason": HIDDEN_QUIET_REASON})
-        rec.pop("cell_hidden", None)
         self.stats["invalid"] += 1
         self.stats["hidden_quiet"] += 1
         return False
