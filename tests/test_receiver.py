@@ -2578,8 +2578,8 @@ def test_a_jammer_under_an_agc_is_scored_once_the_cell_is_searched_for_and_not_f
     than the cell did (the quiet-loss rule: not scored, "timing lost or SSB not sent"). Once the
     cell's search after the loss has not found it, they are jammed by their null REs'
     rise over the stream's clean level (pipeline.HIDDEN_NULL_RISE_DB, "cell_hidden_db").
-    At a fixed gain a cell gone off the air leaves the receiver's noise, far under the cell's
-    energy: its positions stay unscored, none jammed."""
+    At a fixed gain a cell gone off the air leaves the receiver's noise where it was: its
+    positions stay unscored, none jammed."""
     from detector.pipeline import load_detector
 
     cfg = SimConfig(sample_rates_hz=(7.68e6,), scs_khz=(30,), l_max=(8,), period_ms=(20.0,), duration_ms=200.0,
@@ -2588,7 +2588,8 @@ def test_a_jammer_under_an_agc_is_scored_once_the_cell_is_searched_for_and_not_f
     p = draw_params(cfg, np.random.default_rng(8), force_clean=True)
     p = dataclasses.replace(p, start_sample=0, ssbs_sent=(0, 1, 2, 3), multipath=None, neighbour=None,
                             cfo_hz=round(p.cfo_hz * 20e-3) / 20e-3)
-    clean = simulate_capture(p, np.random.default_rng([8, 1])).iq
+    clean_cap = simulate_capture(p, np.random.default_rng([8, 1]))
+    clean = clean_cap.iq
     rms = np.sqrt(np.mean(np.abs(clean) ** 2))
     if middle == "agc_barrage":
         jam = simulate_capture(dataclasses.replace(p, jammer={"type": "barrage", "sjnr_db": -10.0}),
@@ -2597,7 +2598,7 @@ def test_a_jammer_under_an_agc_is_scored_once_the_cell_is_searched_for_and_not_f
     else:
         rng = np.random.default_rng(3)
         mid = (rng.standard_normal(3 * clean.size) + 1j * rng.standard_normal(3 * clean.size)).astype(np.complex64)
-        mid *= np.float32(rms * 10 ** (-30 / 20) / np.sqrt(2))
+        mid *= np.float32(np.sqrt(clean_cap.noise_power / 2))  # the receiver's noise, at its level
     x = np.concatenate([clean, mid, clean])
     pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, p.datatype, detector=load_detector("default"))
     recs = [r for k in range(0, x.size, 1 << 14) for r in pipe.push(x[k : k + (1 << 14)])] + pipe.flush()
