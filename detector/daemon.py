@@ -559,6 +559,9 @@ class _Totals:
         self.ssbs_clipped = 0  # SSBs with samples at the ADC's rails (receiver gain too high)
         self.ssbs_gain_step = 0  # jammed verdicts made invalid: the receiver's gain stepped inside the SSB
         self.ssbs_clip_overload = 0  # jammed verdicts made invalid: the ADC's clipping distortion explains them
+        # SSBs jammed with the cell's PSS lost and the cell not found by a search, their null REs over
+        # the stream's clean level (pipeline.HIDDEN_NULL_RISE_DB: a jammer under an AGC, or the cell off the air)
+        self.ssbs_cell_hidden = 0
         self.no_cell_blocks = 0  # cell searches that did not find a calibrated site's cell (jammed records)
         self.events: dict[str, int] = {"JAMMING_STARTED": 0, "JAMMING_CLEARED": 0}
         # the cells other than the serving one that the cell searches reported on the channel (a
@@ -825,6 +828,7 @@ class Daemon:
             "ssbs_clipped": t.ssbs_clipped,
             "ssbs_gain_step": t.ssbs_gain_step,
             "ssbs_clip_overload": t.ssbs_clip_overload,
+            "ssbs_cell_hidden": t.ssbs_cell_hidden,
             "no_cell_blocks": t.no_cell_blocks,
             "events": dict(t.events),
             "other_cells": sorted(t.other_cells),
@@ -919,6 +923,7 @@ class Daemon:
             t.ssbs_clipped += "clipped" in rec
             t.ssbs_gain_step += "gain_step_db" in rec
             t.ssbs_clip_overload += "clip_overload_db" in rec
+            t.ssbs_cell_hidden += "cell_hidden_db" in rec
             t.no_cell_blocks += bool(rec.get("no_cell"))
             if write:
                 out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}

@@ -18,6 +18,7 @@ Exposed (names as in issue 5; counters get ``_total``):
 ``ssbs_clipped_total``           counter  SSBs with samples at the ADC's rails (lower the receiver gain)
 ``ssbs_gain_step_total``         counter  jammed verdicts made invalid: the receiver's gain stepped inside the SSB
 ``ssbs_clip_overload_total``     counter  jammed verdicts made invalid: the ADC's clipping distortion explains them
+``ssbs_cell_hidden_total``       counter  SSBs jammed with the cell's PSS lost and the cell not found by a search (a jammer under an AGC, or under one the cell off the air)
 ``no_cell_blocks_total``          counter  cell searches that missed a calibrated site's cell (jammed records)
 ``events_total{kind}``           counter  JAMMING_STARTED / JAMMING_CLEARED events
 ``samples_in_total``             counter  samples offered by the source (dropped ones too)
@@ -78,6 +79,9 @@ COUNTERS = {
                        "(an AGC), proven by the cell's PBCH-DMRS"),
     "ssbs_clip_overload": ("ssbs_clip_overload", "jammed verdicts made invalid: the SSB held no more interference "
                            "than the ADC's clipping distortion (the receiver overdriven)"),
+    "ssbs_cell_hidden": ("ssbs_cell_hidden", "SSBs jammed with the cell's PSS lost on every slot and the cell not "
+                         "found by a search, their null REs over the stream's clean level (a jammer under a "
+                         "receiver's AGC, or under one the cell off the air)"),
     "no_cell_blocks": ("no_cell_blocks", "cell searches that did not find a calibrated site's cell (jammed records)"),
     "samples_in": ("samples_in", "samples offered by the source, dropped ones included"),
     "samples_processed": ("samples_processed", "samples pushed through the receiver"),

@@ -2610,6 +2610,7 @@ def test_a_jammer_under_an_agc_is_scored_once_the_cell_is_searched_for_and_not_f
         hidden = [r for r in inside if "cell_hidden_db" in r]
         # (receiver.HIDDEN_AFTER_S and the cell's search come before)
         assert len(hidden) >= 0.4 * len(inside) and all(r["jammed"] for r in hidden), inside[-3:]
+        assert pipe.stats["hidden_jammed"] == len(hidden)
         assert all(r["jammed"] or not r["valid"] for r in inside)
     else:
         assert inside and not any(r["jammed"] or "cell_hidden_db" in r for r in inside)
