@@ -52,9 +52,9 @@
         # clean), no baseline, at one receiver gain or each part level-set as by an AGC: SSBs
         # jammed per type and SJNR, in the clean parts, with 2.5 ms of samples dropped and with
         # the cell off the air
-    python bench/receiver_eval.py strong [--sites 12] [--seed 1]
+    python bench/receiver_eval.py strong [--sites 12] [--seed 1] [--pin]
         # jammers from the first sample at SJNR -10..-3 dB, no baseline: SSBs without a record
-        # (no cell found) and jammed, per type
+        # (no cell found) and jammed, per type; --pin: the search pinned to the SSB (--ssb-freq)
     python bench/receiver_eval.py cells [--sites 8] [--seed 1] [--extra 1] [--power=-9,-3]
         # a synchronised TDD network: the serving cell, the simulator's co-timed neighbour and
         # --extra more co-timed cells (other PCIs, own channels, --power dB under the serving
@@ -103,10 +103,11 @@ from signals.jammers import ssb_symbol_gate
 from signals.simulate import JAMMER_TYPES, NeighbourConfig, SimConfig, draw_params, simulate_capture
 
 
-def run_capture(cap, *, baseline=None, fs=None, iq=None, block=1 << 16, detector=None):
+def run_capture(cap, *, baseline=None, fs=None, iq=None, block=1 << 16, detector=None, receiver_config=None):
     p = cap.params
+    kw = {} if receiver_config is None else {"receiver_config": receiver_config}
     pipe = ScoringPipeline(fs or p.sample_rate_hz, p.center_freq_hz, p.datatype, baseline=baseline,
-                           detector=detector)
+                           detector=detector, **kw)
     x = cap.iq if iq is None else iq
     recs = []
     for i in range(0, x.size, block):
@@ -1210,11 +1211,14 @@ def eval_cotimed(n, seed, power_db=(-1.0, 1.0), model="default"):
                                                              for k in ("right", "none", "another PCI", "jammed")))
 
 
-def eval_strong(n_sites, seed, sjnr_db=(-10.0, -3.0), model="default"):
+def eval_strong(n_sites, seed, sjnr_db=(-10.0, -3.0), model="default", pin=False):
     """Strong jammers on from the first sample, no baseline: per site of the default
     mix (20 ms, SNR 15-35 dB) each jammer type in turn at an SJNR drawn in ``sjnr_db``;
     per type the jammed SSBs, those that got no record at all (no cell found: silence)
-    and those jammed."""
+    and those jammed. ``pin``: the cell search pinned to the SSB's frequency (as
+    ``--ssb-freq`` pins it)."""
+    from detector.receiver import ReceiverConfig
+
     det = load_detector(model)
     cfg = SimConfig(snr_db=(15.0, 35.0), duration_ms=20.0,
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
@@ -1225,14 +1229,16 @@ def eval_strong(n_sites, seed, sjnr_db=(-10.0, -3.0), model="default"):
             sj = float(np.random.default_rng([seed, s, j]).uniform(*sjnr_db))
             cap = simulate_capture(dataclasses.replace(site, jammer={"type": jt, "sjnr_db": sj}),
                                    np.random.default_rng([seed, s, 300 + j]))
-            recs, _ = run_capture(cap, detector=det)
+            rcfg = ReceiverConfig(ssb_offset_hz=site.ssb_offset_hz) if pin else None
+            recs, _ = run_capture(cap, detector=det, receiver_config=rcfg)
             for t, r in match(recs, cap.ssbs, tol=site.numerology.cp_short):
                 if t.jammed:
                     tot[jt][0] += 1
                     tot[jt][1] += r is None
                     tot[jt][2] += bool(r is not None and r["jammed"])
     print(f"{det.name} detector, uncalibrated, {n_sites} sites, SNR 15-35 dB, jammers from the first sample at "
-          f"SJNR {sjnr_db[0]:g}..{sjnr_db[1]:g} dB:")
+          f"SJNR {sjnr_db[0]:g}..{sjnr_db[1]:g} dB" + (", the search pinned to the SSB's frequency" if pin else "")
+          + ":")
     for jt, (n, none, jam) in tot.items():
         print(f"  {jt:20s} SSBs {n:4d}   without a record {none:4d}   jammed {jam:4d}")
     n, none, jam = (sum(v[i] for v in tot.values()) for i in range(3))
@@ -1545,6 +1551,7 @@ def main(argv=None):
                                                               "of its own (FAR and Pd)")
     ap.add_argument("--no-fade-guard", action="store_true", help="fading: the pipeline's fading guard off")
     ap.add_argument("--agc", action="store_true", help="onset: each part of the stream level-set as by an AGC")
+    ap.add_argument("--pin", action="store_true", help="strong: the cell search pinned to the SSB's frequency")
     ap.add_argument("--jnr", type=float, default=0.0, help="weaker: the barrage's JNR (dB)")
     ap.add_argument("--images", default=None, help="iqimage: the IQ image levels (dB; default -20,-25,-30)")
     ap.add_argument("--count", default=None, help="network: co-timed neighbour cells per site, min,max (default 2,3)")
@@ -1636,7 +1643,7 @@ def main(argv=None):
     elif a.what == "alone":
         eval_alone(a.n, a.seed)
     elif a.what == "strong":
-        eval_strong(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
+        eval_strong(a.sites, a.seed, model="default" if a.model == "classical" else a.model, pin=a.pin)
     elif a.what == "onset":
         eval_onset(a.sites, a.seed, [float(v) for v in a.sir.split(",")], agc=a.agc,
                    model="default" if a.model == "classical" else a.model)
