@@ -957,6 +957,7 @@ class ScoringPipeline:
         if not self._user_pcis:
             pcis = sorted({p for c in baseline.configs.values() for p in c.pcis}) if baseline is not None else []
             self.receiver.cfg = dataclasses.replace(self.receiver.cfg, preferred_pcis=tuple(pcis))
+        self._site_band()
         self._watch()
 
     def retune(self, center_freq_hz: Optional[float]) -> None:
@@ -966,7 +967,27 @@ class ScoringPipeline:
         caller (the samples before and after are not one stream)."""
         self.center_freq_hz = center_freq_hz
         self.receiver.center_freq_hz = center_freq_hz
+        self._site_band()
         self._watch()
+
+    def _site_band(self) -> None:
+        """The band where the baseline saw its cell's SSB, as an offset from this stream's
+        centre (its SSB frequency, or offset without a centre frequency), for the cell
+        search's last look (ReceiverConfig.site_ssb_offset_hz); None without a baseline,
+        a configuration at this sample rate that kept it, or where it lies outside the band."""
+        off = None
+        if self._baseline is not None:
+            cands = [c for c in self._baseline.configs.values() if c.sample_rate_hz == self.receiver.fs
+                     and (c.ssb_freq_hz is not None or c.ssb_offset_hz is not None)]
+            if cands:
+                cb = max(cands, key=lambda c: (c.datatype == self.datatype, c.n_ssb))  # (as SiteBaseline.lookup)
+                off = (cb.ssb_freq_hz - self.center_freq_hz if cb.ssb_freq_hz is not None and self.center_freq_hz
+                       else cb.ssb_offset_hz)
+                if off is not None and abs(off) + 120 * cb.scs_khz * 1e3 > self.receiver.fs / 2:
+                    off = None
+        if off != self.receiver.cfg.site_ssb_offset_hz:
+            self.receiver.cfg = dataclasses.replace(self.receiver.cfg,
+                                                    site_ssb_offset_hz=None if off is None else float(off))
 
     def _watch(self) -> None:
         """Whether a cell search that finds no cell is a verdict (:meth:`_no_cell_records`):

@@ -174,6 +174,12 @@ class ReceiverConfig:
     # cells to lock onto whenever the search finds them, stronger cells or not (a site
     # baseline's serving cells: a fake cell louder than the real one must not take the lock)
     preferred_pcis: tuple = ()
+    # where a site baseline saw its cell's SSB (its centre minus the capture centre): a cell
+    # search over the raster that finds no cell searches that band alone before it gives up, and
+    # keeps one of preferred_pcis found there (under a jammer over the cell, whose PSS then
+    # correlates no better than noise somewhere among the raster's bands, its own band still
+    # shows it; ScoringPipeline sets it from the baseline)
+    site_ssb_offset_hz: Optional[float] = None
     reacquire_s: float = 2.0  # periodic re-acquisition interval (stream time)
     # ... doubled after each periodic re-acquisition that finds the tracked cell as it was
     # (the same PCI, SSB indices, timing, L_max and period), up to this; back to reacquire_s
@@ -252,6 +258,8 @@ class ReceiverConfig:
         check_range("cfo_search_hz", self.cfo_search_hz, 0.0, 100e3)
         check_range("dc_min_ratio", self.dc_min_ratio, 1.0, 1e6)
         check_range("dc_refresh_s", self.dc_refresh_s, 0.01, 3600.0)
+        if self.site_ssb_offset_hz is not None and not math.isfinite(self.site_ssb_offset_hz):
+            raise ConfigError(f"site_ssb_offset_hz={self.site_ssb_offset_hz!r} is not a finite frequency")
         object.__setattr__(self, "preferred_pcis", tuple(int(p) for p in self.preferred_pcis))
         for p in self.preferred_pcis:
             check_range("preferred_pcis", p, 0, nr.N_CELL_ID_COUNT - 1)
@@ -637,6 +645,16 @@ def acquire_steps(
                                                 and _pss_strength(alt) > BLIND_OVERRIDE * _pss_strength(acq)
                                                 and not _shifted_band(alt, acq))):
             acq = alt
+    if (acq is None and not weak and cfg.site_ssb_offset_hz is not None and cfg.preferred_pcis
+            and offsets_hz is None and cfg.ssb_offset_hz is None):
+        # the site's own band alone (ReceiverConfig.site_ssb_offset_hz): its cell or nothing
+        site = yield from acquire_steps(x, fs_hz, center_freq_hz,
+                                        dataclasses.replace(cfg, ssb_offset_hz=cfg.site_ssb_offset_hz,
+                                                            site_ssb_offset_hz=None),
+                                        scs_khz=scs_khz, cfo_hint_hz=cfo_hint_hz, blind_fallback=False,
+                                        blind_if_thin=False)
+        if site is not None and site.pci in cfg.preferred_pcis:
+            return site
     if acq is None and not weak and whiten_fallback:
         yield
         xw = yield from dsp.whiten_steps(x, fs_hz)

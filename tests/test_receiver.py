@@ -1937,6 +1937,31 @@ def test_replay_pins_the_ssb_frequency_per_recording_from_its_own_centre(tmp_pat
     assert "c.ci16: ERROR" in err and "no centre frequency" in err
 
 
+def test_a_calibrated_site_looks_for_its_cell_in_its_own_band(tmp_path, capsys):
+    """ReceiverConfig.site_ssb_offset_hz: SSB-band noise 8 dB over the cell from the first
+    sample, its SSB off-centre in a 23.04 Msps recording: over the whole raster the cell's PSS
+    correlates no better than noise does somewhere, and the search finds no cell (uncalibrated:
+    no record); at the calibrated site the search looks in the band where the baseline saw its
+    cell before it gives up, finds it there, and its SSBs are scored, jammed."""
+    cfg = _clean_cfg(sample_rates_hz=(23.04e6,), scs_khz=(30,), centre_ssb_fraction=0.0, duration_ms=40.0,
+                     snr_db=(20.0, 25.0), datatypes=("cf32_le",))
+    p = draw_params(cfg, np.random.default_rng(1), force_clean=True)
+    assert p.ssb_offset_hz != 0
+    write_capture(simulate_capture(p, np.random.default_rng([1, 1])), tmp_path / "clean")
+    jam = dataclasses.replace(p, jammer={"type": "ssb_band_noise", "sjnr_db": -8.0})
+    write_capture(simulate_capture(jam, np.random.default_rng([1, 2])), tmp_path / "jam")
+    base = tmp_path / "b.json"
+    assert main(["calibrate", str(tmp_path / "clean.sigmf-meta"), "-o", str(base)]) == 0
+    for args, name in (([], "u"), (["--baseline", str(base)], "c")):
+        assert main(["replay", str(tmp_path / "jam.sigmf-meta"), *args, "--jsonl", str(tmp_path / f"{name}.jsonl")]) == 0
+    uncal = [json.loads(l) for l in (tmp_path / "u.jsonl").read_text().splitlines()]
+    cal = [json.loads(l) for l in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert not [r for r in uncal if r["pci"] == p.pci]
+    mine = [r for r in cal if r["pci"] == p.pci]
+    assert len(mine) >= 4 and all(r["jammed"] and r["mode"] == "calibrated" for r in mine)
+    assert all(r["pci"] in (p.pci, None) for r in cal)
+
+
 def test_capture_parts_cut_at_a_retune_or_a_sample_gap():
     from signals.iq import IQMeta, capture_parts
 
