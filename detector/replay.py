@@ -76,6 +76,7 @@ class FileSummary:
     # uncalibrated SSBs the band-excess rule would have jammed beside a cell not synchronised with
     # the serving one (receiver.OFFTIME_MIN_SSB_SAMPLES): left to the model
     band_excess_offtime: int = 0
+    pinned: bool = False  # the cell search pinned to one SSB frequency (--ssb-freq)
     # SSBs jammed with the cell hidden from its search, their null REs over the stream's clean
     # level (pipeline.HIDDEN_NULL_RISE_DB)
     hidden_jammed: int = 0
@@ -177,6 +178,9 @@ class FileSummary:
                       "complex conjugate, and scored so) -- check the recorder's I/Q order, or pass --swap-iq")
         if self.ssbs == 0 or not self.pcis:
             counts = f" ({self.ssbs} records, {self.jammed} jammed, {self.invalid} invalid)" if self.ssbs else ""
+            if self.ok and not self.pinned and not self.no_cell_jammed:
+                notes += ("; a jammer over a cell can hide its PSS from the search of every band: where the "
+                          "cell's SSB frequency is known, pin it (--ssb-freq)")
             return f"{self.file}: {self.seconds * 1e3:.1f} ms, no cell found{counts}{notes}"
         f = (f", SSB at {self.ssb_freq_hz / 1e6:.3f} MHz" if self.ssb_freq_hz else
              f", SSB at {self.ssb_offset_hz / 1e6:+.3f} MHz from the capture centre" if self.ssb_offset_hz else "")
@@ -222,6 +226,7 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
             for start, stop, center in parts:
                 try:
                     rcfg = receiver_config
+                    summary.pinned = ssb_freq_hz is not None or receiver_config.ssb_offset_hz is not None
                     if ssb_freq_hz is not None:
                         if not center:
                             raise ValueError(f"the SSB frequency {ssb_freq_hz:.0f} Hz was given but the recording "

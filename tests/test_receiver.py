@@ -286,7 +286,7 @@ def test_a_recording_with_i_and_q_swapped_is_found_and_scored(tmp_path, capsys):
     valid = [r for r in recs if r["valid"] and r["file"].endswith("swapped.sigmf-meta")]
     assert len(valid) >= 4 and all(r["pci"] == p.pci and not r["jammed"] for r in valid)
     assert f"PCI {p.pci}" in swapped and "I and Q are swapped" in swapped
-    assert "no cell found" in noise_line and "swapped" not in noise_line
+    assert "no cell found" in noise_line and "swapped" not in noise_line and "--ssb-freq" in noise_line
     given, (swapped_given, _) = runs["given"]
     assert [(r["sample"], r["pci"], r["jammed"]) for r in given if r["valid"]] == \
         [(r["sample"], r["pci"], r["jammed"]) for r in recs if r["valid"]]
@@ -1933,7 +1933,8 @@ def test_replay_pins_the_ssb_frequency_per_recording_from_its_own_centre(tmp_pat
                                and not r["jammed"] for r in a)
     assert not [r for r in recs if not r["file"].endswith("a.sigmf-meta")]
     err = capsys.readouterr().err
-    assert "b.sigmf-meta: 40.0 ms, no cell found" in err
+    b_line = next(l for l in err.splitlines() if "b.sigmf-meta:" in l)
+    assert "40.0 ms, no cell found" in b_line and "--ssb-freq" not in b_line  # (pinned already)
     assert "c.ci16: ERROR" in err and "no centre frequency" in err
 
 
