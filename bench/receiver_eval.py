@@ -1268,6 +1268,8 @@ def eval_onset(n_sites, seed, sjnrs_db, agc=False, model="default"):
     parts' SSBs jammed. Controls, per site: 2.5 ms of samples dropped in a clean stream,
     and the cell off the air for 400 ms (the receiver's noise alone at its level, or under
     the AGC at the clean stream's level): their SSBs jammed."""
+    from signals import iq as iqio
+
     det = load_detector(model)
     cfg = SimConfig(snr_db=(15.0, 30.0), period_ms=(20.0,), duration_ms=200.0,
                     jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
@@ -1310,7 +1312,7 @@ def eval_onset(n_sites, seed, sjnrs_db, agc=False, model="default"):
         rng = np.random.default_rng([seed, s, 4])
         off = ((rng.standard_normal(n1) + 1j * rng.standard_normal(n1)) * np.sqrt(level / 2)).astype(np.complex64)
         if agc:  # (the ci16 the AGC's segments are stored in)
-            off = (np.round(off.view(np.float32) * 32768) / 32768).astype(np.float32).view(np.complex64)
+            off = iqio.to_complex64(iqio.from_complex64(off, "ci16_le"), "ci16_le")
         recs = score(np.concatenate([a, off, c]))
         mid = [r for r in recs if n0 + 2000 <= r["sample"] < n0 + n1 - 2000]
         ctrl["cell off the air"][0] += sum(bool(r["jammed"]) for r in mid)

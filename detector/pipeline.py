@@ -774,9 +774,9 @@ def _shape_z(base: Optional[ConfigBaseline], shape_db: float, shape_rel_db: floa
 # puts the SSB) the cell's fitted power is a difference of two noisy terms and reads anywhere
 # from far below its level to a little above it (a barrage 10 dB over a 22 dB cell: -24...+2 dB
 # from it, half of the SSBs outside the tolerance, which were then scored clean and entered the
-# history); there a null-RE
-# rise of STEP_DB with the cell's SNR over those null REs fallen by STEP_SNR_FALL_DB is jammed as
-# well: a gain change moves both and leaves the SNR, a fade leaves the null REs.
+# history); there a null-RE rise of STEP_DB with the cell's SNR over those null REs fallen by
+# STEP_SNR_FALL_DB is jammed as well: a gain change moves both and leaves the SNR, a fade leaves
+# the null REs.
 # The step is large: at high SNR under fast fading the null REs hold the cell's own leakage,
 # which moves with the channel (10 clean 600 ms streams, TDL fading 34-189 Hz, traffic,
 # neighbours, SNR 15-38 dB: rises up to 7.0 dB, at 38 dB SNR and 105 Hz), and an
@@ -970,24 +970,35 @@ class ScoringPipeline:
         self._site_band()
         self._watch()
 
+    def _site_ssb(self, min_snr_db: Optional[float] = None) -> Optional[tuple[ConfigBaseline, float]]:
+        """(The baseline's configuration for this sample rate -- this datatype first, then the
+        most SSBs, as SiteBaseline.lookup -- that kept where its cell's SSB was, and that SSB's
+        offset from this stream's centre: its SSB frequency, or its offset without a centre
+        frequency); with ``min_snr_db``, among those that saw their cell at that SNR or more.
+        None without one, or where the SSB is not inside this recording's band."""
+        if self._baseline is None:
+            return None
+        cands = [c for c in self._baseline.configs.values()
+                 if c.sample_rate_hz == self.receiver.fs
+                 and (min_snr_db is None
+                      or ("snr_est_db" in c.stats and c.stats["snr_est_db"].median >= min_snr_db))
+                 and (c.ssb_freq_hz is not None or c.ssb_offset_hz is not None)]
+        if not cands:
+            return None
+        cb = max(cands, key=lambda c: (c.datatype == self.datatype, c.n_ssb))
+        off = (cb.ssb_freq_hz - self.center_freq_hz if cb.ssb_freq_hz is not None and self.center_freq_hz
+               else cb.ssb_offset_hz)
+        if off is None or abs(off) + 120 * cb.scs_khz * 1e3 > self.receiver.fs / 2:
+            return None  # the site's SSB is not in this recording's band
+        return cb, float(off)
+
     def _site_band(self) -> None:
-        """The band where the baseline saw its cell's SSB, as an offset from this stream's
-        centre (its SSB frequency, or offset without a centre frequency), for the cell
-        search's last look (ReceiverConfig.site_ssb_offset_hz); None without a baseline,
-        a configuration at this sample rate that kept it, or where it lies outside the band."""
-        off = None
-        if self._baseline is not None:
-            cands = [c for c in self._baseline.configs.values() if c.sample_rate_hz == self.receiver.fs
-                     and (c.ssb_freq_hz is not None or c.ssb_offset_hz is not None)]
-            if cands:
-                cb = max(cands, key=lambda c: (c.datatype == self.datatype, c.n_ssb))  # (as SiteBaseline.lookup)
-                off = (cb.ssb_freq_hz - self.center_freq_hz if cb.ssb_freq_hz is not None and self.center_freq_hz
-                       else cb.ssb_offset_hz)
-                if off is not None and abs(off) + 120 * cb.scs_khz * 1e3 > self.receiver.fs / 2:
-                    off = None
+        """The band where the baseline saw its cell's SSB (:meth:`_site_ssb`) for the cell
+        search's last look (ReceiverConfig.site_ssb_offset_hz), None without one."""
+        site = self._site_ssb()
+        off = site[1] if site is not None else None
         if off != self.receiver.cfg.site_ssb_offset_hz:
-            self.receiver.cfg = dataclasses.replace(self.receiver.cfg,
-                                                    site_ssb_offset_hz=None if off is None else float(off))
+            self.receiver.cfg = dataclasses.replace(self.receiver.cfg, site_ssb_offset_hz=off)
 
     def _watch(self) -> None:
         """Whether a cell search that finds no cell is a verdict (:meth:`_no_cell_records`):
@@ -996,21 +1007,10 @@ class ScoringPipeline:
         (its SSB frequency, or offset without a centre frequency)."""
         self._watch_base = None
         self.receiver.report_failed_searches = False
-        if self._baseline is None:
+        site = self._site_ssb(NOCELL_MIN_CAL_SNR_DB)
+        if site is None:
             return
-        cands = [c for c in self._baseline.configs.values()
-                 if c.sample_rate_hz == self.receiver.fs
-                 and "snr_est_db" in c.stats and c.stats["snr_est_db"].median >= NOCELL_MIN_CAL_SNR_DB
-                 and (c.ssb_freq_hz is not None or c.ssb_offset_hz is not None)]
-        if not cands:
-            return
-        cb = max(cands, key=lambda c: (c.datatype == self.datatype, c.n_ssb))  # (as SiteBaseline.lookup)
-        off = (cb.ssb_freq_hz - self.center_freq_hz if cb.ssb_freq_hz is not None and self.center_freq_hz
-               else cb.ssb_offset_hz)
-        if off is None or abs(off) + 120 * cb.scs_khz * 1e3 > self.receiver.fs / 2:
-            return  # the site's SSB is not in this recording's band
-        self._watch_base = cb
-        self._watch_offset_hz = float(off)
+        self._watch_base, self._watch_offset_hz = site
         self.receiver.report_failed_searches = True
 
     def _no_cell_records(self) -> list[dict]:
@@ -1195,14 +1195,15 @@ class ScoringPipeline:
         self._gain_steps.append(excused)
 
     def _unscored(self, rec: dict, reason: str, stat: str, **why) -> None:
-        """Replace a jammed record by an invalid one (neither clean nor jammed) that says
-        why (``reason``; ``why``: its record keys), counted under ``stat``; the rules'
-        keys of the jammed verdict go."""
+        """Replace a record (a jammed one, or a clean one) by an invalid one (neither clean
+        nor jammed) that says why (``reason``; ``why``: its record keys), counted under
+        ``stat``; the rules' keys of a jammed verdict go."""
         for k in ("band_excess_db", "pbch_symbol_excess_db", "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db",
                   "null_rise_db", "interference_step_db"):
             rec.pop(k, None)
+        if rec["jammed"]:
+            self.stats["jammed"] -= 1
         rec.update({"jammed": None, "score": None, "stage": None, "valid": False, "reason": reason, **why})
-        self.stats["jammed"] -= 1
         self.stats["invalid"] += 1
         self.stats[stat] += 1
 
@@ -1239,11 +1240,7 @@ class ScoringPipeline:
                 rec["cell_hidden_db"] = round(rise, 2)
             self.stats["hidden_jammed"] += 1
             return True
-        if rec["jammed"]:
-            self.stats["jammed"] -= 1
-        rec.update({"jammed": None, "score": None, "stage": None, "valid": False, "reason": HIDDEN_QUIET_REASON})
-        self.stats["invalid"] += 1
-        self.stats["hidden_quiet"] += 1
+        self._unscored(rec, HIDDEN_QUIET_REASON, "hidden_quiet")
         return False
 
     def _interference_step(self, rec: dict, key: tuple, p_db: float, levels: tuple[float, float]) -> None:

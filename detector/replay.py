@@ -222,11 +222,11 @@ def replay_file(path: str, *, datatype=None, sample_rate_hz=None, center_freq_hz
         parts = iqio.capture_parts(m)
         if len(parts) > 1:
             summary.parts = len(parts)
+        summary.pinned = ssb_freq_hz is not None or receiver_config.ssb_offset_hz is not None
         with Progress(m.n_samples, Path(path).name[:24], " samples", force=progress) as bar:
             for start, stop, center in parts:
                 try:
                     rcfg = receiver_config
-                    summary.pinned = ssb_freq_hz is not None or receiver_config.ssb_offset_hz is not None
                     if ssb_freq_hz is not None:
                         if not center:
                             raise ValueError(f"the SSB frequency {ssb_freq_hz:.0f} Hz was given but the recording "
