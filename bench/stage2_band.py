@@ -37,7 +37,7 @@ def main(argv=None) -> int:
         cal = mode == "calibrated"
         m = ds["has_cal"] if cal else np.ones(len(ds), bool)
         x, y, sjnr = (ds["x_cal"] if cal else ds["x_uncal"])[m], ds["y"][m], ds["sjnr_db"][m]
-        p = det.probs_many(x)
+        p = det.probs_stream(x, ds["capture_idx"][m])  # (with DNN-2's stream context, where the model reads one)
         p1, p2 = p[:, 0], p[:, 1]
         lo, hi, _ = det.thresholds(cal)
         band = (p1 > lo) & (p1 < hi)

@@ -150,6 +150,7 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"({info['n_features']}), opset {info['opset']}")
         print(f"  thresholds: low {info['threshold_low']:.4f}, high {info['threshold_high']:.4f}, "
               f"stage 2 {info['threshold_stage2']:.4f}; SCS {info['scs_khz']} kHz")
+        print(f"  DNN-2 reads: {info['stage2_input']}")
         print(f"  training data sha256 {info['training_data_sha256']}, weights sha256 {info['weights_sha256']}")
         if info.get("evaluation"):
             print(f"  evaluation: {json.dumps(info['evaluation'])}")

@@ -3,7 +3,9 @@
 The model file (``ssbwatch train`` → ``dtddnn.onnx``) holds one graph with the
 feature standardisation and both stages: input ``features`` float32 [1, N],
 outputs ``p1`` (DNN-1) and ``p2`` (DNN-2), each float32 [1, 1], probabilities
-of "jammed". Its ``metadata_props`` carry the feature version, a hash of the
+of "jammed". A model with DNN-2's stream context (metadata ``context_ssbs`` > 0,
+see :func:`context_vector`) takes [1, N + 2] (the features, then the context) and
+also gives ``a1``, DNN-1's logit, for the history of the SSBs that follow. Its ``metadata_props`` carry the feature version, a hash of the
 feature names, the thresholds of the cascade, the training data's hash, the
 headline metrics and ``weights_sha256``: the sha256 of the serialized ONNX
 graph (every weight and node). The checksum and the feature version are
@@ -235,6 +237,42 @@ CLEAN_SCORE_MAX_RAISE = 4.0
 # the calibration's own SSBs. bench/receiver_eval.py mistimed --calibrated: figures in docs/CALIBRATION.md.
 
 
+# DNN-2's stream context (a model whose metadata holds "context_ssbs" = K > 0; since stop 63).
+# A jammer stays on for many SSBs; a clean SSB's scatter does not carry over to the next. Beside
+# an SSB's own features and DNN-1's logit of them, DNN-2 reads how DNN-1 read the stream's K
+# SSBs before it (the same cell and mode -- calibrated or not): the mean of their DNN-1 logits
+# and how full that history is (n / K; at n = 0 the graph puts the SSB's own logit in the
+# mean's place). DNN-1 reads the SSB alone, as the paper's first stage and the single-threshold
+# baseline do. The pipeline keeps the history (ScoringPipeline._context), evaluation and
+# calibration run a recording's SSBs in order (DTDDNNDetector.probs_stream), training builds
+# it from a capture's SSBs in stream order (context_rows): all through context_vector.
+def context_vector(history: np.ndarray, k: int) -> np.ndarray:
+    """DNN-2's context of an SSB: float32 (d + 1,), the mean of the last min(m, k)
+    rows of ``history`` (shape (m, d): the stream's earlier SSBs' readings -- DNN-1's
+    logit, d = 1 --, oldest first; zeros where m = 0), then min(m, k) / k."""
+    history = np.asarray(history)
+    m = min(len(history), k)
+    out = np.zeros(history.shape[1] + 1, np.float32)
+    if m:
+        out[:-1] = np.asarray(history[len(history) - m :], np.float64).mean(axis=0)
+    out[-1] = m / k
+    return out
+
+
+def context_rows(values: np.ndarray, stream: np.ndarray, k: int) -> np.ndarray:
+    """:func:`context_vector` of every row of ``values`` ((n, d), in stream order) from
+    the rows before it with the same ``stream`` id ((n,): a capture's, a cell's):
+    float32 (n, d + 1)."""
+    values = np.asarray(values)
+    out = np.empty((len(values), values.shape[1] + 1), np.float32)
+    seen: dict = {}
+    for i, sid in enumerate(np.asarray(stream).tolist()):
+        rows = seen.setdefault(sid, [])
+        out[i] = context_vector(values[rows[-k:]], k)
+        rows.append(i)
+    return out
+
+
 def logit(p: float) -> float:
     p = min(max(float(p), 1e-12), 1.0 - 1e-12)
     return math.log(p / (1.0 - p))
@@ -282,43 +320,87 @@ class DTDDNNDetector:
         # version: a subset, detector.features.FEATURE_VERSIONS), None: all of them
         cols = FEATURE_VERSIONS[meta["feature_version"]]
         self._cols = None if len(cols) == N_FEATURES else np.array(cols, np.intp)
-        self.n_inputs = len(cols)
+        try:
+            self.context_ssbs = int(meta.get("context_ssbs", "0"))  # DNN-2's stream context (0: none)
+        except ValueError:
+            raise ModelError(f"{self.path}: context_ssbs {meta['context_ssbs']!r} is not an integer") from None
+        if not 0 <= self.context_ssbs <= 64:
+            raise ModelError(f"{self.path}: context_ssbs {self.context_ssbs} out of range 0..64")
+        self.n_features = len(cols)
+        # the input row: the features, then (a context model) the context: DNN-1's mean logit of the
+        # SSBs before, and the history's fill
+        self.n_inputs = len(cols) + (2 if self.context_ssbs else 0)
         ins = self.session.get_inputs()
         if len(ins) != 1 or list(ins[0].shape) != [1, self.n_inputs]:
-            raise ModelError(f"{self.path}: input must be [1, {self.n_inputs}] features, got "
+            raise ModelError(f"{self.path}: input must be [1, {self.n_inputs}] "
+                             f"{'features and context' if self.context_ssbs else 'features'}, got "
                              f"{[(i.name, i.shape) for i in ins]}")
         self._in = ins[0].name
         outs = [o.name for o in self.session.get_outputs()]
-        if outs[:2] != ["p1", "p2"]:
-            raise ModelError(f"{self.path}: outputs must be p1, p2; got {outs}")
+        want = ["p1", "p2", "a1"] if self.context_ssbs else ["p1", "p2"]
+        if outs[: len(want)] != want:
+            raise ModelError(f"{self.path}: outputs must be {', '.join(want)}; got {outs}")
+        self._outs = want
         self._buf = np.zeros((1, self.n_inputs), np.float32)  # fixed shape: no allocator growth
         self.last_stage = 1
         self.last_p1 = self.last_p2 = 0.0
+        self.last_a1 = 0.0  # DNN-1's logit of the last SSB run (a context model's output a1)
         self.last_name = self.name  # the detector that gave the last verdict (see site_falls_back)
 
-    def probs(self, feats: np.ndarray) -> tuple[float, float]:
-        """(p1, p2) of one feature vector (N_FEATURES,)."""
-        f = np.asarray(feats, np.float32).reshape(N_FEATURES)
-        self._buf[0, :] = f if self._cols is None else f[self._cols]
-        return self._run(self._buf)
+    def _fill(self, buf: np.ndarray, f: np.ndarray, context: Optional[np.ndarray]) -> None:
+        """Write the input row of features ``f`` (N_FEATURES,) and, for a context model,
+        ``context`` (:func:`context_vector` of DNN-1's logits, (2,); None: no history) into
+        ``buf`` (n_inputs,)."""
+        n = self.n_features
+        buf[:n] = f if self._cols is None else f[self._cols]
+        if self.context_ssbs:
+            buf[n : n + 2] = 0.0 if context is None else np.asarray(context, np.float32).reshape(2)
 
-    def _run(self, buf: np.ndarray) -> tuple[float, float]:
-        """(p1, p2) of the one input row in ``buf`` float32 (1, n_inputs)."""
-        p1, p2 = self.session.run(["p1", "p2"], {self._in: buf})
-        return float(p1.reshape(-1)[0]), float(p2.reshape(-1)[0])
+    def probs(self, feats: np.ndarray, context: Optional[np.ndarray] = None) -> tuple[float, float]:
+        """(p1, p2) of one feature vector (N_FEATURES,); ``context``: DNN-2's stream
+        context (:func:`context_vector` of the DNN-1 logits of the SSBs before; a model
+        without context ignores it; None: none before). Sets ``last_a1``."""
+        self._fill(self._buf[0], np.asarray(feats, np.float32).reshape(N_FEATURES), context)
+        p1, p2, self.last_a1 = self._run(self._buf)
+        return p1, p2
+
+    def _run(self, buf: np.ndarray) -> tuple[float, float, float]:
+        """(p1, p2, DNN-1's logit: a context model's output a1, else 0.0) of the one
+        input row in ``buf`` float32 (1, n_inputs)."""
+        out = self.session.run(self._outs, {self._in: buf})
+        a1 = float(out[2].reshape(-1)[0]) if self.context_ssbs else 0.0
+        return float(out[0].reshape(-1)[0]), float(out[1].reshape(-1)[0]), a1
 
     def probs_many(self, feats: np.ndarray) -> np.ndarray:
-        """(p1, p2) of each row of ``feats`` (n, N_FEATURES): float64 (n, 2). Its
-        own input buffer: safe beside :meth:`probs` in another thread (a baseline
-        learnt in the background while the daemon scores)."""
+        """(p1, p2) of each row of ``feats`` (n, N_FEATURES), each SSB alone: float64
+        (n, 2). Its own input buffer: safe beside :meth:`probs` in another thread (a
+        baseline learnt in the background while the daemon scores)."""
         x = np.asarray(feats, np.float32).reshape(-1, N_FEATURES)
-        if self._cols is not None:
-            x = x[:, self._cols]
         out = np.zeros((len(x), 2))
         buf = np.zeros((1, self.n_inputs), np.float32)
         for i, row in enumerate(x):
-            buf[0, :] = row
-            out[i] = self._run(buf)
+            self._fill(buf[0], row, None)
+            out[i] = self._run(buf)[:2]
+        return out
+
+    def probs_stream(self, feats: np.ndarray, stream: np.ndarray) -> np.ndarray:
+        """(p1, p2) of each row of ``feats`` (n, N_FEATURES), in stream order, each with
+        DNN-2's context of the rows before it of the same ``stream`` id ((n,): a
+        capture's, a cell's), as the pipeline scores a stream: float64 (n, 2); a model
+        without context: :meth:`probs_many`."""
+        if not self.context_ssbs:
+            return self.probs_many(feats)
+        x = np.asarray(feats, np.float32).reshape(-1, N_FEATURES)
+        out = np.zeros((len(x), 2))
+        buf = np.zeros((1, self.n_inputs), np.float32)
+        hist: dict = {}
+        for i, (row, sid) in enumerate(zip(x, np.asarray(stream).tolist())):
+            h = hist.setdefault(sid, [])
+            self._fill(buf[0], row, context_vector(np.array(h[-self.context_ssbs :]).reshape(-1, 1),
+                                                   self.context_ssbs))
+            p1, p2, a1 = self._run(buf)
+            out[i] = p1, p2
+            h.append(a1)
         return out
 
     def thresholds(self, calibrated: bool) -> tuple[float, float, float]:
@@ -346,17 +428,21 @@ class DTDDNNDetector:
         _, hi, t2 = self.thresholds(True)
         return site_out_of_reach(hi, clean[0]) or site_out_of_reach(t2, clean[1])
 
-    def score(self, feats: np.ndarray, base) -> tuple[bool, float, str]:
+    def score(self, feats: np.ndarray, base, context: Optional[np.ndarray] = None) -> tuple[bool, float, str]:
+        """(jammed, score, mode) of one SSB's features against site baseline ``base``
+        (None: uncalibrated); ``context``: DNN-2's stream context (see :meth:`probs`)."""
         f = np.asarray(feats).reshape(-1)
         calibrated = float(f[_CAL_IDX]) > 0.5
         if calibrated and base is not None and self.site_falls_back(base):
             from .classical import SITE_FALLBACK
 
             jammed, score, mode = SITE_FALLBACK.score(feats, base)
+            if self.context_ssbs:
+                self.probs(feats, context)  # (DNN-1's logit, for the stream's context)
             self.last_stage = 1  # (one test, as the classical detector's records say)
             self.last_name = SITE_FALLBACK.name
             return jammed, score, mode
-        p1, p2 = self.probs(feats)
+        p1, p2 = self.probs(feats, context)
         jammed, score, stage = cascade(p1, p2, *(self.thresholds_at(base) if calibrated and base is not None
                                                  else self.thresholds(calibrated)))
         self.last_stage, self.last_p1, self.last_p2 = stage, p1, p2
@@ -380,7 +466,8 @@ class DTDDNNDetector:
             "detector": self.name,
             "model_format": m.get("model_format"),
             "feature_version": m.get("feature_version"),
-            "n_features": self.n_inputs,
+            "n_features": self.n_features,
+            "context_ssbs": self.context_ssbs,
             "threshold_low": self.t_low,
             "threshold_high": self.t_high,
             "threshold_stage2": self.t2,

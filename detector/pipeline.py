@@ -22,6 +22,7 @@ from .classical import SITE_FALLBACK, ClassicalDetector
 from . import dsp
 from .features import (AUX_NB_PSS, AUX_NULL_POWER, AUX_PSS_SHAPE, FEATURE_NAMES, PSS_TRACE_LEN, dmrs_gain_step_db, fade_compensated, raw_summary,
                        residual_batch, residual_grid, ssb_features_batch)
+from .model import context_vector
 from .receiver import Receiver, ReceiverConfig, SSBObservation, null_early_readings
 
 
@@ -281,12 +282,14 @@ def site_clean_scores(cb: ConfigBaseline, obs: list[SSBObservation], detector, d
     nothing without observations)."""
     from .model import CLEAN_SCORE_QUANTILE, logit
 
-    p = [np.zeros((0, 2))]
+    feats = [np.zeros((0, len(FEATURE_NAMES)), np.float32)]
     for i in range(0, len(obs), CAL_BATCH):
         c = obs[i : i + CAL_BATCH]
-        p.append(detector.probs_many(observation_features_batch(
-            c, [cb.for_index(o.ssb_index) for o in c], datatype=datatype, sample_rate_hz=sample_rate_hz)))
-    z = np.array([[logit(a), logit(b)] for a, b in np.concatenate(p)]).reshape(-1, 2)
+        feats.append(observation_features_batch(c, [cb.for_index(o.ssb_index) for o in c], datatype=datatype,
+                                                sample_rate_hz=sample_rate_hz))
+    # in order, each SSB with the stream context of its cell's SSBs before it (a model with one)
+    p = detector.probs_stream(np.concatenate(feats), np.array([o.pci if o.pci is not None else -1 for o in obs]))
+    z = np.array([[logit(a), logit(b)] for a, b in p]).reshape(-1, 2)
     if len(z):
         q = np.quantile(z, CLEAN_SCORE_QUANTILE, axis=0, method="higher")
         cb.clean_scores[detector.weights_sha256] = [round(float(q[0]), 4), round(float(q[1]), 4), len(z)]
@@ -940,6 +943,9 @@ class ScoringPipeline:
         # (pci, scs, ssb index) -> (power, null-RE energy, SSS residual; dB) of its last SSBs scored
         # clean (STEP_DB)
         self._clean_levels: dict[tuple, _History] = {}
+        # (pci, scs, calibrated) -> DNN-1's logits of its last SSBs (a model with DNN-2's stream
+        # context reads their mean: model.context_vector)
+        self._context: dict[tuple, collections.deque] = {}
         # called with each push's observations before they are scored (the daemon's baseline
         # learning, detector/learn.py); it must not change them
         self.observation_tap: Optional[Callable[[list[SSBObservation]], None]] = None
@@ -1082,12 +1088,15 @@ class ScoringPipeline:
         for o, f, b, sb, p, fl, z, bx, bz, bo, spill, bzn, bon, nb, px, plevel, rise in zip(
                 obs, feats, bases, site, p_db, f_db, shape_z, bx_db, bx_z, bx_over, bx_spill, bx_z_near,
                 bx_over_near, beside, pbch_x, pbch_level, nb_pss_rise):
-            rec = self._record(o, f, b, z, rise)
+            ctx = self._context_of(o, b)
+            rec = self._record(o, f, b, z, rise, ctx)
+            if ctx is not None:  # (the SSB joins its history: DNN-1's logit of its features, as scored)
+                self._context[(o.pci, o.scs_khz, b is not None)].append(self.detector.last_a1)
             if o.valid and o.cell_hidden and not self._hidden_verdict(rec, (o.pci, o.scs_khz, o.ssb_index), float(fl)):
                 out.append(rec)  # (not scored: no rule looks at it, nor does it enter a history)
                 continue
             if rec["jammed"] and b is None and not rec.get("unknown_cell"):
-                self._neighbour_guard(rec, o)
+                self._neighbour_guard(rec, o, ctx)
             if nb:
                 rec["site_neighbour"] = True
                 self.stats["site_neighbour"] += 1
@@ -1121,7 +1130,7 @@ class ScoringPipeline:
             if rec["valid"]:
                 # one history per SSB index where the site's beams differ in level, else one
                 key = (o.scs_khz, o.ssb_index if sb is not None and sb.per_index and not sb.per_index_sparse else None)
-                self._fade_guard(rec, key, f, b, float(p), float(fl))
+                self._fade_guard(rec, key, f, b, float(p), float(fl), ctx)
                 self._interference_step(rec, (o.pci, o.scs_khz, o.ssb_index), float(p),
                                         (float(fl), float(p) + float(f[_RES_SSS_IDX])))
                 self._clip_overload(rec, o)
@@ -1159,7 +1168,23 @@ class ScoringPipeline:
         z = logit(self.detector.last_p2 if stage == 2 else self.detector.last_p1)
         return z <= clean[1 if stage == 2 else 0] + SITE_MISTIMED_LOGIT_MARGIN
 
-    def _neighbour_guard(self, rec: dict, obs: SSBObservation) -> None:
+    def _context_of(self, obs: SSBObservation, base: Optional[ConfigBaseline]) -> Optional[np.ndarray]:
+        """DNN-2's stream context of a valid SSB for a model that reads one
+        (model.context_vector of the DNN-1 logits of the SSBs of its cell and mode before
+        it), else None."""
+        k = getattr(self.detector, "context_ssbs", 0)
+        if not k or not obs.valid:
+            return None
+        hist = self._context.setdefault((obs.pci, obs.scs_khz, base is not None), collections.deque(maxlen=k))
+        return context_vector(np.array(hist, np.float64).reshape(-1, 1), k)
+
+    def _score(self, feats: np.ndarray, base: Optional[ConfigBaseline], context: Optional[np.ndarray]):
+        """The detector's (jammed, score, mode), with DNN-2's stream context where there is one."""
+        if context is None:
+            return self.detector.score(feats, base)
+        return self.detector.score(feats, base, context)
+
+    def _neighbour_guard(self, rec: dict, obs: SSBObservation, context: Optional[np.ndarray] = None) -> None:
         """Withdraw an uncalibrated jammed verdict that a co-channel cell the cell
         search saw explains (see the "Neighbour guard" note above FADE_WINDOW): the SSB scored again with that
         cell cancelled."""
@@ -1177,7 +1202,7 @@ class ScoringPipeline:
             return
         f = observation_features_batch([obs], [None], datatype=self.datatype, sample_rate_hz=self.receiver.fs,
                                        cancel=[int(cells[0])])[0]
-        if not self.detector.score(f, None)[0]:
+        if not self._score(f, None, context)[0]:
             rec.update({"jammed": False, "neighbour_cancelled": int(cells[0])})
             self.stats["jammed"] -= 1
             self.stats["neighbour_cancelled"] += 1
@@ -1265,7 +1290,7 @@ class ScoringPipeline:
             hist.append((p_db, *levels))
 
     def _fade_guard(self, rec: dict, key: tuple, feats: np.ndarray, base: Optional[ConfigBaseline], p_db: float,
-                    floor_db: float) -> None:
+                    floor_db: float, context: Optional[np.ndarray] = None) -> None:
         """Withdraw a calibrated jammed verdict that the SSB's own fade explains
         (see FADE_WINDOW), then add the SSB to the history ``key``."""
         hist = self._levels.setdefault(key, [])
@@ -1275,7 +1300,7 @@ class ScoringPipeline:
             fade = float(np.median(h[:, 0])) - p_db
             rise = floor_db - float(np.median(h[:, 1]))
             if fade >= FADE_MIN_DB and abs(rise) <= FADE_FLOOR_TOL_DB \
-                    and not self.detector.score(fade_compensated(feats, fade, base.site()), base)[0]:
+                    and not self._score(fade_compensated(feats, fade, base.site()), base, context)[0]:
                 rec["jammed"] = False
                 rec["fade_db"] = round(fade, 2)
                 self.stats["jammed"] -= 1
@@ -1285,7 +1310,8 @@ class ScoringPipeline:
             del hist[0]
 
     def _record(self, obs: SSBObservation, feats: np.ndarray, base: Optional[ConfigBaseline],
-                shape_z: Optional[float] = None, nb_pss_rise: Optional[float] = None) -> dict:
+                shape_z: Optional[float] = None, nb_pss_rise: Optional[float] = None,
+                context: Optional[np.ndarray] = None) -> dict:
         summary = raw_summary(feats)
         rec: dict = {
             "file": self.label,
@@ -1296,7 +1322,7 @@ class ScoringPipeline:
         }
         name = self.detector.name
         if obs.valid:
-            jammed, score, mode = self.detector.score(feats, base)
+            jammed, score, mode = self._score(feats, base, context)
             stage = getattr(self.detector, "last_stage", 1)
             rec.update({"jammed": bool(jammed), "score": round(float(score), 6), "stage": int(stage)})
             name = getattr(self.detector, "last_name", name)

@@ -32,7 +32,8 @@ def test_a_short_clean_recording_calibrates_with_a_warning(tmp_path, capsys):
 def test_calibrate_keeps_the_models_scores_of_the_clean_ssbs(tmp_path, capsys):
     """The baseline holds, under the shipped model's weights hash, the logits of
     its p1 and p2 over the site's clean SSBs (their 99th percentile: of these
-    few, the highest) as scoring computes them; --model none keeps none."""
+    few, the highest) as scoring computes them (in stream order: DNN-2 reads the
+    stream's context); --model none keeps none."""
     from detector.baseline import SiteBaseline
     from detector.model import DTDDNNDetector, logit
     from detector.pipeline import observation_features_batch
@@ -50,7 +51,7 @@ def test_calibrate_keeps_the_models_scores_of_the_clean_ssbs(tmp_path, capsys):
     _, obs = replay_file(str(meta), collect_features=True)
     f = observation_features_batch(obs, [cb.for_index(o.ssb_index) for o in obs], datatype="ci16_le",
                                    sample_rate_hz=7.68e6)
-    p = det.probs_many(f)
+    p = det.probs_stream(f, np.array([o.pci for o in obs]))  # in order: DNN-2's stream context as scored
     assert z1 == pytest.approx(max(logit(v) for v in p[:, 0]), abs=1e-3)
     assert z2 == pytest.approx(max(logit(v) for v in p[:, 1]), abs=1e-3)
     assert main(["calibrate", str(meta), "-o", str(out), "--model", "none"]) == 0

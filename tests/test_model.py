@@ -25,9 +25,10 @@ def _meta(**kw):
     return m
 
 
-def _passthrough_model(path, n_in=N_FEATURES, cols=(0, 1), **meta):
+def _passthrough_model(path, n_in=N_FEATURES, cols=(0, 1), a1_col=None, **meta):
     """Hand-made graph: p1 = features[0, 0], p2 = features[0, 1] (the cascade under test, not a network);
-    ``n_in`` inputs, p1 and p2 read from input columns ``cols``."""
+    ``n_in`` inputs, p1 and p2 read from input columns ``cols``; ``a1_col``: a third output a1
+    (a context model's DNN-1 logit) read from that column."""
     from onnx import TensorProto, helper
 
     from training.train import finalize_onnx
@@ -35,11 +36,15 @@ def _passthrough_model(path, n_in=N_FEATURES, cols=(0, 1), **meta):
     c = lambda name, v: helper.make_tensor(name, TensorProto.INT64, [1], [v])  # noqa: E731
     nodes = [helper.make_node("Slice", ["features", "s0", "e0", "ax"], ["p1"]),
              helper.make_node("Slice", ["features", "s1", "e1", "ax"], ["p2"])]
+    outs = [helper.make_tensor_value_info("p1", TensorProto.FLOAT, [1, 1]),
+            helper.make_tensor_value_info("p2", TensorProto.FLOAT, [1, 1])]
+    consts = [c("s0", cols[0]), c("e0", cols[0] + 1), c("s1", cols[1]), c("e1", cols[1] + 1), c("ax", 1)]
+    if a1_col is not None:
+        nodes.append(helper.make_node("Slice", ["features", "s2", "e2", "ax"], ["a1"]))
+        outs.append(helper.make_tensor_value_info("a1", TensorProto.FLOAT, [1, 1]))
+        consts += [c("s2", a1_col), c("e2", a1_col + 1)]
     g = helper.make_graph(nodes, "passthrough",
-                          [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, n_in])],
-                          [helper.make_tensor_value_info("p1", TensorProto.FLOAT, [1, 1]),
-                           helper.make_tensor_value_info("p2", TensorProto.FLOAT, [1, 1])],
-                          [c("s0", cols[0]), c("e0", cols[0] + 1), c("s1", cols[1]), c("e1", cols[1] + 1), c("ax", 1)])
+                          [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, n_in])], outs, consts)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, str(path))
@@ -237,6 +242,86 @@ def test_a_model_of_feature_version_7_reads_its_own_columns(tmp_path):
     np.testing.assert_allclose(det.probs_many(np.stack([f, f])), [[0.6, 1.0]] * 2, rtol=1e-6)
     with pytest.raises(ModelError, match=r"wide\.onnx.*input must be"):
         DTDDNNDetector(_passthrough_model(tmp_path / "wide.onnx", **meta))
+
+
+def test_context_is_the_mean_of_the_readings_before_of_the_same_stream():
+    """DNN-2's stream context (model.context_vector / context_rows): the mean of the last
+    k readings of the same stream before the SSB (zeros where there are none), then the
+    history's fill (n / k); streams interleaved keep their own histories."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(9, 1)).astype(np.float32)
+    stream = np.array([7, 7, 3, 7, 7, 3, 7, 3, 3])
+    c = edge.context_rows(a, stream, 2)
+    assert c.shape == (9, 2) and c.dtype == np.float32
+    np.testing.assert_array_equal(c[0], [0, 0])  # nothing before it
+    np.testing.assert_array_equal(c[2], [0, 0])  # the first of stream 3
+    np.testing.assert_allclose(c[1, 0], a[0, 0], rtol=1e-6)
+    np.testing.assert_allclose(c[4, 0], (a[1, 0] + a[3, 0]) / 2, rtol=1e-6)  # the last 2 of stream 7 (not a[0])
+    np.testing.assert_allclose(c[8, 0], (a[5, 0] + a[7, 0]) / 2, rtol=1e-6)
+    np.testing.assert_array_equal(c[:, 1], [0, 0.5, 0, 1, 1, 0.5, 1, 1, 1])
+    # one SSB at a time from its history, as the pipeline builds it: the same values
+    np.testing.assert_array_equal(edge.context_vector(a[[1, 3]].astype(np.float64), 2), c[4])
+
+
+def test_the_pipeline_gives_dnn2_the_context_training_builds(tmp_path):
+    """A model with DNN-2's stream context (metadata context_ssbs; outputs p1, p2 and DNN-1's
+    logit a1) is handed, for each SSB the pipeline scores, the context that training builds
+    from the a1 of the SSBs before it (model.context_rows) and that evaluation and calibration
+    run (DTDDNNDetector.probs_stream): the one function, whatever the push sizes."""
+    from detector.pipeline import ScoringPipeline
+    from signals.simulate import SimConfig, draw_params, simulate_capture
+
+    k, n = 3, N_FEATURES
+    a1_col = FEATURE_NAMES.index("isr_db")
+    # p1 = feature 0, p2 = the context's fill (the input's last column), a1 = the SSB's isr_db
+    det = DTDDNNDetector(_passthrough_model(tmp_path / "ctx.onnx", n_in=n + 2, cols=(0, n + 1), a1_col=a1_col,
+                                            context_ssbs=str(k)))
+    assert det.context_ssbs == k and det.n_inputs == n + 2 and det.info()["context_ssbs"] == k
+    f = _feats(0.5, 0.0)
+    assert det.probs(f) == (pytest.approx(0.5), 0.0)  # (no history: fill 0)
+    assert det.probs(f, np.float32([0.3, 2 / 3])) == (pytest.approx(0.5), pytest.approx(2 / 3))
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(7.68e6,), l_max=(4,), period_ms=(5.0,), duration_ms=30.0,
+                    all_ssbs_fraction=1.0, snr_db=(25.0, 25.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(3), force_clean=True)
+    x = simulate_capture(p, np.random.default_rng(4)).iq
+    seen = []
+    score = det.score
+
+    def spy(feats, base, context=None):
+        seen.append((np.array(feats, np.float32), context))
+        return score(feats, base, context)
+
+    det.score = spy
+    runs = []
+    for cuts in ([x.size], [7001, 30011, 52000, x.size]):
+        seen.clear()
+        pipe = ScoringPipeline(p.sample_rate_hz, p.center_freq_hz, "cf32_le", detector=det)
+        recs = [r for a, b in zip([0] + cuts[:-1], cuts) for r in pipe.push(x[a:b])] + pipe.flush()
+        valid = [r for r in recs if r["valid"]]
+        assert len(valid) >= 20 and len(seen) == len(valid)
+        feats = np.stack([f for f, _ in seen])
+        pcis = np.array([r["pci"] for r in valid])
+        want = edge.context_rows(feats[:, a1_col : a1_col + 1], pcis, k)
+        np.testing.assert_array_equal(np.stack([c for _, c in seen]), want)
+        np.testing.assert_array_equal(want[:4, 1], np.float32([0, 1 / 3, 2 / 3, 1]))
+        assert np.ptp(want[3:, 0]) > 0  # (the history moves with the SSBs' readings)
+        # evaluation's and calibration's path: the same p2 (the context's fill) for each SSB
+        np.testing.assert_allclose(det.probs_stream(feats, pcis)[:, 1], want[:, 1], rtol=1e-6)
+        runs.append([(r["sample"], r["score"]) for r in recs])
+    assert runs[0] == runs[1]
+
+
+def test_a_bad_context_model_is_refused_by_name(tmp_path):
+    for bad in ("x", "-1", "65"):
+        with pytest.raises(ModelError, match=r"c\.onnx.*context_ssbs"):
+            DTDDNNDetector(_passthrough_model(tmp_path / "c.onnx", n_in=N_FEATURES + 2, a1_col=2, context_ssbs=bad))
+    # a context model's input is the features and the context, its outputs p1, p2 and a1
+    with pytest.raises(ModelError, match="input must be"):
+        DTDDNNDetector(_passthrough_model(tmp_path / "c.onnx", a1_col=2, context_ssbs="4"))
+    with pytest.raises(ModelError, match="outputs must be p1, p2, a1"):
+        DTDDNNDetector(_passthrough_model(tmp_path / "c.onnx", n_in=N_FEATURES + 2, context_ssbs="4"))
 
 
 def test_external_data_is_refused(tmp_path):

@@ -3475,7 +3475,7 @@ def test_an_uncalibrated_site_with_a_co_timed_neighbour_is_not_jammed(monkeypatc
     cancelled = [r for r in recs if r.get("neighbour_cancelled") is not None]
     assert len(cancelled) >= 10 and all(r["neighbour_cancelled"] == p.neighbour["pci"] for r in cancelled)
     assert stats["neighbour_cancelled"] == len(cancelled)
-    monkeypatch.setattr(ScoringPipeline, "_neighbour_guard", lambda self, rec, obs: None)
+    monkeypatch.setattr(ScoringPipeline, "_neighbour_guard", lambda self, rec, obs, context=None: None)
     recs, _ = records()
     assert sum(r["jammed"] for r in recs) >= 10  # what the guard is for
 

@@ -46,6 +46,7 @@ TINY = textwrap.dedent("""
     val_fraction: 0.3
     workers: 2
     stage2_stack: true
+    stage2_context_ssbs: 2
     dnn1: {hidden: [16], epochs: 4, batch_size: 32}
     dnn2: {hidden: [16], epochs: 4, batch_size: 32}
     rawiq: {channels: [4, 8], kernel: 5, epochs: 1, batch_size: 32}
@@ -159,37 +160,59 @@ def test_train_end_to_end_exports_a_verified_model(trained):
     assert info["training_data_sha256"] == rec["data"]["data_sha256"]
     assert "calibrated" in info["metrics"] and "uncalibrated" in info["metrics"]
     assert info["stage2_input"].startswith("features + DNN-1 logit")  # TINY stacks DNN-2 on DNN-1
+    assert info["context_ssbs"] == 2 and "context" in info["stage2_input"]  # ... and gives it the stream's context
     jammed, score, mode = det.score(np.zeros(N_FEATURES, np.float32), None)
     assert 0.0 <= score <= 1.0 and mode == "uncalibrated" and det.last_stage in (1, 2)
     assert (trained / "rawiq.onnx").exists()
 
 
-@pytest.mark.parametrize("stack", [None, (1.5, 4.0)])
-def test_onnx_parity_on_a_batch(tmp_path, stack):
+@pytest.mark.parametrize("stack, context", [(None, False), ((1.5, 4.0), False), ((1.5, 4.0), True)])
+def test_onnx_parity_on_a_batch(tmp_path, stack, context):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     mean = rng.normal(size=N_FEATURES)
     std = rng.uniform(0.5, 3.0, size=N_FEATURES)
     cfg = tr.MLPConfig(hidden=(32, 16), dropout=0.1)
-    n2 = N_FEATURES + (stack is not None)  # a stacked DNN-2 also takes DNN-1's logit
-    m = tr.make_export_module(mean, std, tr.make_mlp(N_FEATURES, cfg), tr.make_mlp(n2, cfg), stack).eval()
+    # a stacked DNN-2 also takes DNN-1's logit, one with context the context's mean logit and fill
+    n2 = N_FEATURES + (stack is not None) + (2 if context else 0)
+    n_in = N_FEATURES + 2 if context else N_FEATURES
+    m = tr.make_export_module(mean, std, tr.make_mlp(N_FEATURES, cfg), tr.make_mlp(n2, cfg), stack,
+                              context=context).eval()
     p = tmp_path / "dtddnn.onnx"
-    tr._export(m, torch.zeros(1, N_FEATURES), p, "features", ["p1", "p2"])
+    tr._export(m, torch.zeros(1, n_in), p, "features", ["p1", "p2", "a1"] if context else ["p1", "p2"])
     tr.finalize_onnx(p, {"model_format": edge.MODEL_FORMAT, "feature_version": edge.FEATURE_VERSION,
                          "feature_names_sha256": edge.feature_names_sha256(), "threshold_low": "0.1",
                          "threshold_high": "0.9", "threshold_stage2": "0.5"})
     data, _ = edge.read_verified(p)
     sess = edge.make_session(data)
     x = (mean + std * rng.normal(size=(64, N_FEATURES))).astype(np.float32)
+    if context:  # (a mean logit, a fill: half of them none)
+        fill = rng.integers(0, 5, (64, 1)) / 4 * (rng.random((64, 1)) < 0.5)
+        x = np.concatenate([x, rng.normal(scale=3.0, size=(64, 1)), fill], axis=1).astype(np.float32)
     diff = tr.parity(m, sess, x, "features")
     assert diff <= 1e-5
     with torch.no_grad():
-        p1, p2 = (v.numpy() for v in m(torch.as_tensor(x)))
+        p1, p2 = (v.numpy() for v in m(torch.as_tensor(x))[:2])
         assert p1.std() > 1e-3  # the batch exercises the network, not a constant
         if stack is not None:
             # DNN-2 reads DNN-1's logit: another DNN-1 changes p2 on the same features
             m.dnn1[-1].bias += 3.0
             assert np.abs(m(torch.as_tensor(x))[1].numpy() - p2).max() > 1e-4
+            m.dnn1[-1].bias -= 3.0
+        if context:
+            # DNN-2 reads the context, DNN-1 does not: another context moves p2 alone
+            y = x.copy()
+            y[:, N_FEATURES:] = y[::-1, N_FEATURES:]
+            p1, p2, a1 = (v.numpy() for v in m(torch.as_tensor(x)))
+            q1, q2, _ = (v.numpy() for v in m(torch.as_tensor(y)))
+            assert np.array_equal(q1, p1) and np.abs(q2 - p2).max() > 1e-4
+            np.testing.assert_allclose(a1, np.log(p1 / (1 - p1)), atol=1e-4)  # a1: DNN-1's logit
+            # where the history is empty (fill 0) the SSB's own logit stands in the mean's place
+            e = x.copy()
+            e[:, N_FEATURES + 1] = 0.0
+            f = e.copy()
+            f[:, N_FEATURES] = 1e3  # (a mean no history gives)
+            np.testing.assert_array_equal(m(torch.as_tensor(e))[1].numpy(), m(torch.as_tensor(f))[1].numpy())
 
 
 def test_thresholds_meet_their_targets():

@@ -114,8 +114,10 @@ def score_all(model_dir: Path, ds: Dataset, log) -> dict:
         p2 = np.zeros(idx.size)
         cl_s = np.zeros(idx.size)
         cl_j = np.zeros(idx.size, bool)
+        # each capture's SSBs in order, with DNN-2's stream context of those before (a model that reads one)
+        p = det.probs_stream(x[idx], ds["capture_idx"][idx])
+        p1[:], p2[:] = p[:, 0], p[:, 1]
         for k, i in enumerate(idx):
-            p1[k], p2[k] = det.probs(x[i])
             base = bases[int(ds["capture_idx"][i])] if mode == "calibrated" else None
             j, s, _ = classical.score(x[i], base)
             cl_s[k], cl_j[k] = s, j

@@ -117,6 +117,11 @@ class TrainConfig:
     # SSBs -- the band DNN-2 trains on is then narrower, and the logit it stacks sharper, than
     # what it meets in use. The exported DNN-1 is the one fitted on all training captures.
     stage2_oof_folds: int = 3
+    # > 0: DNN-2 also reads the stream's context -- how DNN-1 read the SSBs of the stream before
+    # the SSB, up to this many (their mean logit and how full that history is:
+    # model.context_vector; in training, the SSBs of the example's capture before it, their
+    # logits out of fold where stage2_oof_folds asks); 0: the SSB alone
+    stage2_context_ssbs: int = 4
     threads: int = 2
     device: str = "auto"  # auto | cpu | cuda
     workers: int = 2  # dataset building processes
@@ -135,6 +140,7 @@ class TrainConfig:
         check_range("stage2_band_weight", self.stage2_band_weight, 0.0, 100.0)
         if self.stage2_oof_folds != 0:
             check_range("stage2_oof_folds", self.stage2_oof_folds, 2, 10)
+        check_range("stage2_context_ssbs", self.stage2_context_ssbs, 0, 64)
         check_range("threads", self.threads, 1, 256)
         check_range("workers", self.workers, 1, 256)
         if self.device not in ("auto", "cpu", "cuda"):
@@ -191,15 +197,21 @@ def make_rawiq(cfg: RawIQConfig):
 
 
 def make_export_module(mean: np.ndarray, std: np.ndarray, dnn1, dnn2,
-                       stack: Optional[tuple[float, float]] = None):
+                       stack: Optional[tuple[float, float]] = None, context: bool = False):
     """The exported graph. ``stack``: (mean, std) of DNN-1's logit on the training
     examples when DNN-2 takes that logit, standardised, after the features
-    (TrainConfig.stage2_stack); None: DNN-2 takes the features alone."""
+    (TrainConfig.stage2_stack); None: DNN-2 takes the features alone. ``context``
+    (with ``stack`` only): the input row is the features, then DNN-2's stream context
+    (model.context_vector of the DNN-1 logits of the SSBs before: their mean, the
+    history's fill), which DNN-2 reads after the logit -- the mean standardised as the
+    logit is, the SSB's own logit in its place where the fill is 0 --, and the graph
+    also gives DNN-1's logit (a1) for the pipeline's history."""
     torch = _torch()
     nn = torch.nn
 
     class DTDDNN(nn.Module):
-        """features [B, N] -> (p1 [B, 1], p2 [B, 1]); standardisation inside."""
+        """features [B, N] -> (p1 [B, 1], p2 [B, 1]); with context: features and context [B, N + 2] ->
+        (p1, p2, a1 [B, 1]); standardisation inside."""
 
         def __init__(self):
             super().__init__()
@@ -208,14 +220,24 @@ def make_export_module(mean: np.ndarray, std: np.ndarray, dnn1, dnn2,
             self.dnn1 = dnn1
             self.dnn2 = dnn2
             self.stack = stack is not None
+            self.context = context
+            if context and stack is None:
+                raise ValueError("DNN-2's stream context needs the stacked logit (stage2_stack)")
+            self.n = len(mean)
             if self.stack:
                 self.register_buffer("logit_mean", torch.tensor([[stack[0]]], dtype=torch.float32))
                 self.register_buffer("logit_inv_std", torch.tensor([[1.0 / stack[1]]], dtype=torch.float32))
 
         def forward(self, x):
-            z = (x - self.mean) * self.inv_std
+            n = self.n
+            z = (x[:, :n] - self.mean) * self.inv_std
             a1 = self.dnn1(z)
             z2 = torch.cat([z, (a1 - self.logit_mean) * self.logit_inv_std], dim=1) if self.stack else z
+            if self.context:
+                fill = x[:, n + 1 : n + 2]
+                c = torch.where(fill > 0, x[:, n : n + 1], a1)
+                z2 = torch.cat([z2, (c - self.logit_mean) * self.logit_inv_std, fill], dim=1)
+                return torch.sigmoid(a1), torch.sigmoid(self.dnn2(z2)), a1
             return torch.sigmoid(a1), torch.sigmoid(self.dnn2(z2))
 
     return DTDDNN()
@@ -433,7 +455,9 @@ def finalize_onnx(path: Path, meta: dict[str, str]) -> str:
 
 
 def parity(module, sess, inputs: np.ndarray, input_name: str) -> float:
-    """Max |torch - onnxruntime| over a batch, one example at a time (the graph has batch 1)."""
+    """Max |torch - onnxruntime| over a batch, one example at a time (the graph has batch 1):
+    of the probabilities p1, p2 (p); of a context model's logit a1, relative to max(1, |a1|)
+    (a logit of 20 holds float32's 2e-6 rounding)."""
     torch = _torch()
     module.eval()
     with torch.no_grad():
@@ -442,8 +466,11 @@ def parity(module, sess, inputs: np.ndarray, input_name: str) -> float:
     worst = 0.0
     for i in range(len(inputs)):
         outs = sess.run(None, {input_name: inputs[i : i + 1]})
-        for r, o in zip(ref, outs):
-            worst = max(worst, float(np.max(np.abs(r[i : i + 1] - o))))
+        for j, (r, o) in enumerate(zip(ref, outs)):
+            d = np.abs(r[i : i + 1] - o)
+            if j == 2:  # (a1)
+                d = d / np.maximum(1.0, np.abs(r[i : i + 1]))
+            worst = max(worst, float(np.max(d)))
     return worst
 
 
@@ -469,6 +496,13 @@ def both_modes(ds: Dataset, mask: np.ndarray):
     is_cal = np.concatenate([np.ones(cal.sum(), bool), np.zeros(mask.sum(), bool)])
     capture = np.concatenate([ds["capture"][cal], ds["capture"][mask]])
     return x, y, s, is_cal, capture
+
+
+def mode_streams(capture: np.ndarray, is_cal: np.ndarray) -> np.ndarray:
+    """An id per example of :func:`both_modes` naming its stream: its capture in its mode
+    (the calibrated and the uncalibrated reading of a capture are two streams)."""
+    _, ids = np.unique(np.char.add(np.where(is_cal, "c:", "u:"), capture.astype(str)), return_inverse=True)
+    return ids
 
 
 def out_of_fold_logits(cfg: TrainConfig, z: np.ndarray, y: np.ndarray, capture: np.ndarray, z_val: np.ndarray,
@@ -519,7 +553,10 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     val = split_by_capture(ds, cfg.val_fraction, cfg.seed)
     tr = ~val
     x_tr, y_tr, s_tr, c_tr, cap_tr = both_modes(ds, tr)
-    x_va, y_va, s_va, c_va, _ = both_modes(ds, val)
+    x_va, y_va, s_va, c_va, cap_va = both_modes(ds, val)
+    k_ctx = cfg.stage2_context_ssbs
+    if k_ctx and not cfg.stage2_stack:
+        raise ConfigError("stage2_context_ssbs needs stage2_stack: true (DNN-2 reads DNN-1's logits)")
     log(f"training on {tr.sum()} SSBs ({len(x_tr)} examples in both modes), validating on {val.sum()} SSBs "
         f"({len(x_va)} examples); {100 * ds['y'].mean():.0f} % jammed; device {device}")
 
@@ -572,6 +609,19 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         stack = (float(a_tr.mean()), max(float(a_tr.std()), 1e-3))
         z2_tr = np.concatenate([z_tr, ((a_tr - stack[0]) / stack[1])[:, None]], axis=1).astype(np.float32)
         z2_va = np.concatenate([z_va, ((a_va - stack[0]) / stack[1])[:, None]], axis=1).astype(np.float32)
+    ctx_va = None
+    if k_ctx:
+        # the stream's context: DNN-1's logits of the SSBs of the example's capture before it, in its
+        # mode (both_modes' order), the SSB's own logit where there is none (as the graph does)
+        ctx_tr = edge.context_rows(a_tr[:, None], mode_streams(cap_tr, c_tr), k_ctx)
+        ctx_va = edge.context_rows(a_va[:, None], mode_streams(cap_va, c_va), k_ctx)
+
+        def with_context(z2, ctx, a):
+            c = np.where(ctx[:, 1] > 0, ctx[:, 0], a)
+            return np.concatenate([z2, ((c - stack[0]) / stack[1])[:, None], ctx[:, 1:]], axis=1).astype(np.float32)
+
+        z2_tr, z2_va = with_context(z2_tr, ctx_tr, a_tr), with_context(z2_va, ctx_va, a_va)
+        log(f"DNN-2 reads the stream's context: DNN-1's mean logit of up to {k_ctx} SSBs before each")
     _seed_all(cfg.seed + 2)
     dnn2 = make_mlp(z2_tr.shape[1], cfg.dnn2)
     h2 = fit_binary(dnn2, z2_tr[sel], y_tr[sel], w2, z2_va[va_sel], y_va[va_sel], epochs=cfg.dnn2.epochs,
@@ -619,10 +669,11 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     # export
     dnn1.cpu()
     dnn2.cpu()
-    exp = make_export_module(mean, std, dnn1, dnn2, stack)
+    exp = make_export_module(mean, std, dnn1, dnn2, stack, context=k_ctx > 0)
     exp.eval()
     onnx_path = out / "dtddnn.onnx"
-    _export(exp, torch.zeros(1, N_FEATURES), onnx_path, "features", ["p1", "p2"])
+    n_in = N_FEATURES + 2 if k_ctx else N_FEATURES
+    _export(exp, torch.zeros(1, n_in), onnx_path, "features", ["p1", "p2", "a1"] if k_ctx else ["p1", "p2"])
     train_seconds = time.perf_counter() - t_start
     sim_cfg = ds.info.get("sim_config") or {}
     train_cfg_d = to_dict(cfg)
@@ -640,7 +691,10 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
         "threshold_note": "threshold_* apply to calibrated SSBs (feature 'calibrated' = 1), *_uncal to the others",
         "single_threshold": repr(cfg.single_threshold),
         "single_threshold_rule": "DNN-1 output p1 >= single_threshold (0.5, PAPER.md)",
-        "stage2_input": "features + DNN-1 logit (standardised)" if stack is not None else "features",
+        "stage2_input": ("features + DNN-1 logit (standardised)" if stack is not None else "features")
+                        + (f" + the stream's context (DNN-1's mean logit of up to {k_ctx} SSBs before it, and "
+                           f"the history's fill)" if k_ctx else ""),
+        "context_ssbs": str(k_ctx),
         "opset": OPSET,
         "scs_khz": json.dumps(sim_cfg.get("scs_khz", [15, 30])),
         "sample_rates_hz": json.dumps(sim_cfg.get("sample_rates_hz", [])),
@@ -659,7 +713,8 @@ def train(cfg: TrainConfig, data_dirs: list[str], out_dir: str | Path, *, progre
     data, _ = edge.read_verified(onnx_path)
     sess = edge.make_session(data, onnx_path)
     rng = np.random.default_rng(cfg.seed)
-    batch = x_va[rng.choice(len(x_va), min(256, len(x_va)), replace=False)]
+    pick = rng.choice(len(x_va), min(256, len(x_va)), replace=False)
+    batch = x_va[pick] if ctx_va is None else np.concatenate([x_va[pick], ctx_va[pick]], axis=1)
     par = parity(exp, sess, batch, "features")
     log(f"wrote {onnx_path} (opset {OPSET}, weights sha256 {digest[:16]}...); torch vs onnxruntime max |diff| "
         f"{par:.2e} on {len(batch)} examples")
