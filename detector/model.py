@@ -5,10 +5,10 @@ feature standardisation and both stages: input ``features`` float32 [1, N],
 outputs ``p1`` (DNN-1) and ``p2`` (DNN-2), each float32 [1, 1], probabilities
 of "jammed". A model with DNN-2's stream context (metadata ``context_ssbs`` > 0,
 see :func:`context_vector`) takes [1, N + 2] (the features, then the context) and
-also gives ``a1``, DNN-1's logit, for the history of the SSBs that follow. Its ``metadata_props`` carry the feature version, a hash of the
-feature names, the thresholds of the cascade, the training data's hash, the
-headline metrics and ``weights_sha256``: the sha256 of the serialized ONNX
-graph (every weight and node). The checksum and the feature version are
+also gives ``a1``, DNN-1's logit, for the history of the SSBs that follow. Its
+``metadata_props`` carry the feature version, a hash of the feature names, the
+thresholds of the cascade, the training data's hash, the headline metrics and
+``weights_sha256``: the sha256 of the serialized ONNX graph (every weight and node). The checksum and the feature version are
 checked before onnxruntime sees the file; a mismatch is a :class:`ModelError`
 that names the file.
 
