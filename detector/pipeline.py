@@ -1088,10 +1088,10 @@ class ScoringPipeline:
         for o, f, b, sb, p, fl, z, bx, bz, bo, spill, bzn, bon, nb, px, plevel, rise in zip(
                 obs, feats, bases, site, p_db, f_db, shape_z, bx_db, bx_z, bx_over, bx_spill, bx_z_near,
                 bx_over_near, beside, pbch_x, pbch_level, nb_pss_rise):
-            ctx = self._context_of(o, b)
+            ctx, hist = self._context_of(o, b)
             rec = self._record(o, f, b, z, rise, ctx)
-            if ctx is not None:  # (the SSB joins its history: DNN-1's logit of its features, as scored)
-                self._context[(o.pci, o.scs_khz, b is not None)].append(self.detector.last_a1)
+            if hist is not None:  # (the SSB joins its history: DNN-1's logit of its features, as scored)
+                hist.append(self.detector.last_a1)
             if o.valid and o.cell_hidden and not self._hidden_verdict(rec, (o.pci, o.scs_khz, o.ssb_index), float(fl)):
                 out.append(rec)  # (not scored: no rule looks at it, nor does it enter a history)
                 continue
@@ -1168,15 +1168,19 @@ class ScoringPipeline:
         z = logit(self.detector.last_p2 if stage == 2 else self.detector.last_p1)
         return z <= clean[1 if stage == 2 else 0] + SITE_MISTIMED_LOGIT_MARGIN
 
-    def _context_of(self, obs: SSBObservation, base: Optional[ConfigBaseline]) -> Optional[np.ndarray]:
-        """DNN-2's stream context of a valid SSB for a model that reads one
-        (model.context_vector of the DNN-1 logits of the SSBs of its cell and mode before
-        it), else None."""
+    def _context_of(self, obs: SSBObservation, base: Optional[ConfigBaseline]
+                    ) -> tuple[Optional[np.ndarray], Optional[collections.deque]]:
+        """(DNN-2's stream context of a valid SSB for a model that reads one -- model.context_vector
+        of the DNN-1 logits of the SSBs of its cell and mode before it --, that history, which
+        the SSB's own logit joins once scored); (None, None) otherwise."""
         k = getattr(self.detector, "context_ssbs", 0)
         if not k or not obs.valid:
-            return None
-        hist = self._context.setdefault((obs.pci, obs.scs_khz, base is not None), collections.deque(maxlen=k))
-        return context_vector(np.array(hist, np.float64).reshape(-1, 1), k)
+            return None, None
+        key = (obs.pci, obs.scs_khz, base is not None)
+        hist = self._context.get(key)
+        if hist is None:
+            hist = self._context[key] = collections.deque(maxlen=k)
+        return context_vector(np.array(hist, np.float64).reshape(-1, 1), k), hist
 
     def _score(self, feats: np.ndarray, base: Optional[ConfigBaseline], context: Optional[np.ndarray]):
         """The detector's (jammed, score, mode), with DNN-2's stream context where there is one."""

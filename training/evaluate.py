@@ -110,13 +110,11 @@ def score_all(model_dir: Path, ds: Dataset, log) -> dict:
             m = np.ones(n, bool)
             x = ds["x_uncal"]
         idx = np.where(m)[0]
-        p1 = np.zeros(idx.size)
-        p2 = np.zeros(idx.size)
         cl_s = np.zeros(idx.size)
         cl_j = np.zeros(idx.size, bool)
         # each capture's SSBs in order, with DNN-2's stream context of those before (a model that reads one)
         p = det.probs_stream(x[idx], ds["capture_idx"][idx])
-        p1[:], p2[:] = p[:, 0], p[:, 1]
+        p1, p2 = p[:, 0], p[:, 1]
         for k, i in enumerate(idx):
             base = bases[int(ds["capture_idx"][i])] if mode == "calibrated" else None
             j, s, _ = classical.score(x[i], base)
