@@ -4175,3 +4175,25 @@ def test_band_excess_on_part_of_the_symbols_stands_aside_while_its_symbols_hold(
     assert pipe._steady_symbols(ssb9, early)  # none 2 away: the first stands aside
     # another cell's SSBs are its own: its first at index 2 stands aside whatever cell 7 showed
     assert pipe._steady_symbols(SimpleNamespace(pci=8, scs_khz=30, ssb_index=2), feats([-38.0, -20.0, -39.0, -21.0]))
+
+
+def test_the_whitened_search_keeps_no_cell_seen_once_without_sss_energy(monkeypatch):
+    # a clean 20 ms recording at 10 Msps of a loaded 30 kHz cell whose SSB the band edge cuts
+    # (30 % of it outside): no search finds the cell; whitened, the traffic makes a PSS, SSS and
+    # PBCH-DMRS match that passes _real_cell at one SSB, its SSS REs no louder than its null REs.
+    # Kept, it was a cell not on the air, scored jammed; receiver.WHITENED_SINGLE_NULL_TO_SSS_DB
+    # drops it
+    cfg = SimConfig(sample_rates_hz=(30.72e6,), snr_db=(5.0, 30.0),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    rng = np.random.default_rng([64, 0])
+    p = draw_params(cfg, rng, force_clean=True)
+    cap = simulate_capture(p, rng)
+    fs = 10e6
+    iq = resample_poly(cap.iq, 125, 384).astype(np.complex64)
+    assert abs(p.ssb_offset_hz) + 120 * p.scs_khz * 1e3 > 0.5 * fs > abs(p.ssb_offset_hz)  # cut by the edge
+    acq = acquire(iq, fs, p.center_freq_hz)
+    assert acq is None or acq.pci == p.pci
+    monkeypatch.setattr(receiver, "_whitened_phantom", lambda acq: False)
+    phantom = acquire(iq, fs, p.center_freq_hz)
+    assert phantom is not None and phantom.pci != p.pci and len(phantom.detections) == 1
+    assert phantom.null_to_sss_db > receiver.WHITENED_SINGLE_NULL_TO_SSS_DB
