@@ -10,7 +10,7 @@ verdicts each rule beside the model gave; and the other cells the cell searches 
 (the truth's neighbours, or a PCI not on the air).
 
     python bench/eval_split.py data/eval0 data/eval1 [--model default|classical|PATH] [--json OUT]
-                               [--by-condition] [--workers N] [--resample HZ]
+                               [--by-condition] [--workers N] [--resample HZ] [--cut-ms MS]
 
 --by-condition also gives FAR and Pd per condition of the captures' truth (an unsynchronised
 neighbour with or without traffic, odd k_SSB traffic, each impairment; a capture counts in each
@@ -20,6 +20,11 @@ configs/sim-train-field.yaml meets conditions the model never saw.
 --resample HZ scores the captures recorded at HZ or faster resampled to HZ (their clean
 companions too, calibrated at that rate): a receiver at a sample rate the simulator never
 drew, such as 19.5 Msps.
+
+--cut-ms MS scores each capture cut to MS milliseconds from CUT_LEAD_S before its first SSB (the
+SSBs wholly inside the cut are scored; the clean companions are calibrated on whole): recordings as
+short as the real captures, 1 ms holding one SSB, where the cell search, the DC and IQ-image
+estimates and the stream context have that alone.
 
 Reports figures; asserts nothing.
 """
@@ -49,6 +54,7 @@ from training.evaluate import JNR_EDGES_DB, jnr_band  # Pd at SJNR 15-30 dB per 
 RULE_KEYS = ("band_excess_db", "pbch_symbol_excess_db", "null_rise_db", "interference_step_db", "unknown_cell",
              "pss_sss_jump", "pss_shape_jump", "nb_pss_jump_db")
 MATCH_SAMPLES = 20
+CUT_LEAD_S = 0.3e-3  # --cut-ms: the cut starts this long before the capture's first SSB
 
 
 def _read(meta: str, rate_hz: Optional[float]) -> tuple[np.ndarray, float, Optional[float], str]:
@@ -64,10 +70,12 @@ def _read(meta: str, rate_hz: Optional[float]) -> tuple[np.ndarray, float, Optio
             "cf32_le")
 
 
-def score_capture(meta: str, det, rate_hz: Optional[float] = None) -> dict:
+def score_capture(meta: str, det, rate_hz: Optional[float] = None, cut_ms: Optional[float] = None) -> dict:
     """Counts of one capture in both modes (calibrated only when its companions give a baseline);
     with ``rate_hz``, the capture and its companions resampled to that rate first (a capture
-    recorded slower is skipped: upsampled, its band would hold no noise beyond the old one)."""
+    recorded slower is skipped: upsampled, its band would hold no noise beyond the old one);
+    with ``cut_ms``, the capture alone cut to that long from CUT_LEAD_S before its first SSB
+    (its SSBs wholly inside scored)."""
     out: Counter = Counter()
     with open(meta) as fh:
         doc = json.load(fh)
@@ -95,6 +103,12 @@ def score_capture(meta: str, det, rate_hz: Optional[float] = None) -> dict:
     truth = [dict(a, **{"core:sample_start": int(round(a["core:sample_start"] * scale))})
              for a in doc["annotations"] if a.get("core:label") == "SSB"]
     x, fs, fc, datatype = _read(meta, rate_hz)
+    if cut_ms is not None and truth:
+        s0 = max(0, min(a["core:sample_start"] for a in truth) - int(round(CUT_LEAD_S * fs)))
+        n = int(round(cut_ms * 1e-3 * fs))
+        x = x[s0 : s0 + n]
+        truth = [dict(a, **{"core:sample_start": a["core:sample_start"] - s0}) for a in truth
+                 if s0 <= a["core:sample_start"] and a["core:sample_start"] + a["core:sample_count"] * scale <= s0 + n]
     for mode, b in (("cal", base), ("uncal", None)):
         if mode == "cal" and b is None:
             continue
@@ -175,8 +189,8 @@ def conditions(meta: str) -> list[str]:
 
 
 def _score(job):
-    meta, model, rate_hz = job
-    return meta, score_capture(meta, _detector(model), rate_hz)
+    meta, model, rate_hz, cut_ms = job
+    return meta, score_capture(meta, _detector(model), rate_hz, cut_ms)
 
 
 _DETS: dict = {}
@@ -199,7 +213,12 @@ def main(argv=None) -> int:
                     help="score every capture (and its clean companions) resampled to this sample rate, as a "
                          "receiver at that rate would record them -- an odd one such as 19.5e6; captures recorded "
                          "slower are skipped")
+    ap.add_argument("--cut-ms", type=float, metavar="MS",
+                    help="score each capture cut to MS ms from 0.3 ms before its first SSB (its companions whole): "
+                         "recordings as short as the real captures (1: one SSB)")
     a = ap.parse_args(argv)
+    if a.cut_ms is not None and not a.cut_ms > 0:
+        ap.error(f"--cut-ms must be positive, got {a.cut_ms}")
     det = _detector(a.model)
     tot: Counter = Counter()
     by_cond: dict[str, Counter] = {}
@@ -207,7 +226,7 @@ def main(argv=None) -> int:
     if not metas:
         print(f"no captures (capNNNNN.sigmf-meta) in {a.dirs}", file=sys.stderr)
         return 1
-    jobs = [(m, a.model, a.resample) for m in metas]
+    jobs = [(m, a.model, a.resample, a.cut_ms) for m in metas]
     if a.workers > 1:
         import multiprocessing as mp
 
@@ -231,6 +250,8 @@ def main(argv=None) -> int:
     rs = ""
     if a.resample:
         rs = (f", resampled to {a.resample / 1e6:g} Msps ({tot['skipped_slower']} recorded slower skipped)")
+    if a.cut_ms is not None:
+        rs += f", each cut to {a.cut_ms:g} ms from {CUT_LEAD_S * 1e3:g} ms before its first SSB"
     print(f"{len(metas)} captures of {', '.join(a.dirs)}{rs}, {det.name} with the pipeline's rules:")
     for mode, name in (("cal", "calibrated"), ("uncal", "uncalibrated")):
         c, j, j15 = tot[f"{mode}_clean"], tot[f"{mode}_jam"], tot[f"{mode}_jam1530"]

@@ -25,6 +25,9 @@
     python bench/receiver_eval.py transient [--sites 12] [--seed 77]
         # clean recordings that start while the receiver settles (decaying DC, an AGC step, a
         # gain ramp, leading zeros) over their first SSB: SSBs jammed
+    python bench/receiver_eval.py shortdc [--sites 24] [--seed 1]
+        # 1 ms recordings at 7.68 Msps of a loaded cell whose SSB is on the capture centre, with a
+        # receiver DC offset of none, -35, -30, -25 dBc: SSBs jammed, uncalibrated
     python bench/receiver_eval.py dense [--n 80] [--seed 77]
         # one cell search over 22.4 ms of five co-timed cells within ~6 dB: a cell on the air,
         # one not on the air, or none
@@ -772,6 +775,42 @@ def start_transient(x, fs, kind):
     elif kind == "agc_step":
         x[:n] *= np.float32(4.0)
     return x
+
+
+SHORTDC_DBC = (None, -35.0, -30.0, -25.0)
+
+
+def eval_shortdc(n_sites, seed, model="default", dcs_dbc=SHORTDC_DBC):
+    """1 ms recordings (from 0.3 ms before the first SSB of a 20 ms simulation) at 7.68 Msps of a
+    loaded 30 kHz cell whose SSB lies on the capture centre, SNR 20-40 dB, with transmitter
+    impairments and a receiver DC offset of each level of ``dcs_dbc`` (dBc: under the recording's
+    mean power; None: none): SSBs jammed, uncalibrated. 1 ms is where the DC estimate
+    (dsp.DC_MIN_RATIO) meets the carrier's own content near 0 Hz."""
+    det = load_detector(model)
+    fs = 7.68e6
+    for d in dcs_dbc:
+        imp = dataclasses.replace(SimConfig().impairments, probability=1.0, iq_image_probability=0.0,
+                                  dc_offset_probability=0.0 if d is None else 1.0,
+                                  dc_offset_db=(-50.0, -15.0) if d is None else (d, d))
+        cfg = SimConfig(sample_rates_hz=(fs,), scs_khz=(30,), snr_db=(20.0, 40.0), duration_ms=20.0,
+                        traffic=dataclasses.replace(SimConfig().traffic, probability=1.0, load=(0.5, 0.9)),
+                        impairments=imp)
+        jam = tot = 0
+        for i in range(n_sites):
+            rng = np.random.default_rng([seed, i])
+            p = dataclasses.replace(draw_params(cfg, rng, force_clean=True), ssb_offset_bins=0)
+            cap = simulate_capture(p, rng)
+            if not cap.ssbs:
+                continue
+            s0 = max(0, cap.ssbs[0].sample_start - int(0.3e-3 * fs))
+            recs, _ = run_capture(cap, detector=det, iq=cap.iq[s0 : s0 + int(1e-3 * fs)])
+            for r in recs:
+                if r.get("valid"):
+                    tot += 1
+                    jam += bool(r["jammed"])
+        label = "no DC offset" if d is None else f"DC offset {d:g} dBc"
+        print(f"{det.name} detector, {n_sites} sites, 1 ms at 7.68 Msps, SSB on the centre, {label}: "
+              f"{jam}/{tot} SSBs jammed (uncalibrated)")
 
 
 def eval_transient(n_sites, seed, model="default"):
@@ -1526,7 +1565,7 @@ def main(argv=None):
     ap.add_argument("what", choices=["pci", "detect", "rates", "drift", "beams", "fading", "cfo", "weak", "dense", "alone",
                                          "mistimed", "novel", "protocol", "periods", "transient", "weaker",
                                          "cells", "realjam", "strong", "network", "cotimed", "iqimage", "loaded",
-                                         "kssb", "analog", "partial", "field", "onset"])
+                                         "kssb", "analog", "partial", "field", "onset", "shortdc"])
     ap.add_argument("--n", type=int, default=None, help="captures (default 40; dense 80, alone 45)")
     ap.add_argument("--sites", type=int, default=24)
     ap.add_argument("--seed", type=int, default=None, help="default 1; dense 77, alone 55")
@@ -1649,6 +1688,8 @@ def main(argv=None):
     elif a.what == "onset":
         eval_onset(a.sites, a.seed, [float(v) for v in a.sir.split(",")], agc=a.agc,
                    model="default" if a.model == "classical" else a.model)
+    elif a.what == "shortdc":
+        eval_shortdc(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "transient":
         eval_transient(a.sites, a.seed, model="default" if a.model == "classical" else a.model)
     elif a.what == "fading":

@@ -130,6 +130,22 @@ def test_eval_split_scores_a_capture_resampled_to_an_odd_rate(tmp_path):
     assert fs == 40e6 and dt == "cf32_le" and abs(x.size - 40e-3 * 40e6) <= 2
     # cap00001 is recorded at 7.68 Msps: not upsampled
     assert es.score_capture(str(tmp_path / "d" / "cap00001.sigmf-meta"), det, 40e6) == {"skipped_slower": 1}
+    # --cut-ms 1: the capture cut to 1 ms from CUT_LEAD_S before its first SSB, the SSBs wholly inside it scored
+    import json
+
+    meta = str(tmp_path / "d" / "cap00000.sigmf-meta")
+    with open(meta) as fh:
+        doc = json.load(fh)
+    ssbs = [a for a in doc["annotations"] if a.get("core:label") == "SSB"]
+    fs0 = doc["global"]["core:sample_rate"]
+    s0 = max(0, min(a["core:sample_start"] for a in ssbs) - int(round(es.CUT_LEAD_S * fs0)))
+    inside = sum(s0 <= a["core:sample_start"] and a["core:sample_start"] + a["core:sample_count"] <= s0 + 1e-3 * fs0
+                 for a in ssbs)
+    assert 1 <= inside < len(ssbs)
+    c = es.score_capture(meta, det, cut_ms=1.0)
+    for mode in ("cal", "uncal"):
+        assert c[f"{mode}_jam"] + c[f"{mode}_invalid"] + c[f"{mode}_missed"] == inside
+    assert c["cal_jam"] == c["cal_jam_called"] >= 1
 
 
 def test_stage_timers_account_for_tracking_and_change_no_record(tmp_path):
