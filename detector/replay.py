@@ -36,6 +36,15 @@ def block_samples_for(sample_rate_hz: float) -> int:
     return int(min(max(BLOCK_S * float(sample_rate_hz), 1 << 16), BLOCK_SAMPLES_MAX))
 
 
+# A recording shorter than this holds less than one SSB burst (a half frame, TS 38.213 4.1): what
+# the receiver estimates from the recording itself -- its DC offset, its IQ image, the cell's
+# CFO -- rests on that alone. The 1200 evaluation captures cut to 1 ms (bench/eval_split.py
+# --cut-ms 1): calibrated FAR 12/698, 8 of them those estimates' errors (4 a DC offset read in the
+# carrier's own content near 0 Hz, 3 a CFO off by 3.6 % of the SCS, 1 an IQ image); cut to 5 ms:
+# 12/1662 (whole: 7/2692). The summary of such a recording with jammed SSBs says so.
+SHORT_RECORDING_S = 5e-3
+
+
 @dataclass
 class FileSummary:
     file: str
@@ -173,6 +182,10 @@ class FileSummary:
                       f"(pci null: a jammer hiding the cell, or the cell off the air)")
         if self.baseline_unmatched:
             notes += f"; {self.baseline_unmatched}"
+        if self.jammed and 0.0 < self.seconds < SHORT_RECORDING_S:
+            notes += (f"; a recording under {SHORT_RECORDING_S * 1e3:g} ms: the receiver's DC offset, IQ image and "
+                      f"the cell's CFO were estimated from it alone, and a jammed verdict can be their error -- "
+                      f"confirm on a recording of a burst or more (README, \"Recordings of 1 ms\")")
         if self.iq_swapped:
             notes += ("; I and Q are swapped (the spectrum inverted: the cell was found only in the samples' "
                       "complex conjugate, and scored so) -- check the recorder's I/Q order, or pass --swap-iq")

@@ -4197,3 +4197,16 @@ def test_the_whitened_search_keeps_no_cell_seen_once_without_sss_energy(monkeypa
     phantom = acquire(iq, fs, p.center_freq_hz)
     assert phantom is not None and phantom.pci != p.pci and len(phantom.detections) == 1
     assert phantom.null_to_sss_db > receiver.WHITENED_SINGLE_NULL_TO_SSS_DB
+
+
+def test_the_replay_summary_of_a_short_recording_with_jammed_ssbs_says_to_confirm_on_a_longer_one():
+    # replay.SHORT_RECORDING_S: under one burst, the DC offset, IQ image and CFO rest on the recording
+    # alone; a jammed verdict there is flagged (not a clean one, nor a longer recording's)
+    from detector.replay import SHORT_RECORDING_S, FileSummary
+
+    def line(seconds, jammed):
+        return FileSummary(file="x", ok=True, seconds=seconds, ssbs=2, jammed=jammed, pcis=[5], scs_khz=30).line()
+
+    assert f"a recording under {SHORT_RECORDING_S * 1e3:g} ms" in line(1e-3, 1)
+    assert "a recording under" not in line(1e-3, 0)
+    assert "a recording under" not in line(SHORT_RECORDING_S, 1) and "a recording under" not in line(20e-3, 2)
