@@ -26,8 +26,8 @@
         # clean recordings that start while the receiver settles (decaying DC, an AGC step, a
         # gain ramp, leading zeros) over their first SSB: SSBs jammed
     python bench/receiver_eval.py nbcfo [--n 40] [--seed 5]
-        # the cell search's CFO error on 1 ms recordings with a co-timed neighbour 6 dB down (another
-        # N_ID2 or the cell's) and without it
+        # the CFO error with a co-timed neighbour 6 dB down (another N_ID2 or the cell's) and without
+        # it: the cell search's on 1 ms recordings, the tracked one over 20 ms
     python bench/receiver_eval.py shortdc [--sites 24] [--seed 1]
         # 1 ms recordings at 7.68 Msps of a loaded cell whose SSB is on the capture centre, with a
         # receiver DC offset of none, -35, -30, -25 dBc: SSBs jammed, uncalibrated
@@ -784,8 +784,9 @@ def eval_nbcfo(n, seed):
     """The cell search's CFO against the truth on 1 ms recordings (from 0.3 ms before the first SSB)
     of 30 kHz cells at 30.72 Msps, SNR 30-40 dB, no multipath or impairments, with a co-timed
     neighbour 6 dB down (another N_ID2, or the cell's) and without it (the same draws), and the
-    tracked CFO of the records of the whole 20 ms recordings: |error| in Hz. The half-PSS CFO estimate (dsp.pss_cfo_hz) takes in the partial correlation of another
-    N_ID2's PSS over each half; its ICI at 30 kHz SCS is -27 dB at 600 Hz."""
+    tracked CFO of the records of the whole 20 ms recordings: |error| in Hz. The half-PSS CFO
+    estimate (dsp.pss_cfo_hz) takes in the partial correlation of another N_ID2's PSS over each
+    half; the ICI of a 600 Hz error at 30 kHz SCS is ~-29 dB (docs/RECEIVER.md)."""
     from detector.receiver import acquire
 
     cfg = SimConfig(sample_rates_hz=(30.72e6,), scs_khz=(30,), snr_db=(30.0, 40.0), duration_ms=20.0,
@@ -808,7 +809,8 @@ def eval_nbcfo(n, seed):
                     "the cell's N_ID2" if q.neighbour["pci"] % 3 == q.pci % 3 else "another N_ID2")
             errs[kind].append(abs(a.cfo_hz - q.cfo_hz))
             recs, _ = run_capture(cap)  # the whole 20 ms: the tracked CFO of each record
-            tracked[kind] += [abs(r["cfo_hz"] - q.cfo_hz) for r in recs if r["pci"] == q.pci and r.get("cfo_hz") is not None]
+            tracked[kind] += [abs(r["cfo_hz"] - q.cfo_hz) for r in recs
+                              if r["pci"] == q.pci and r.get("cfo_hz") is not None]
     print(f"CFO |error| (30 kHz SCS, SNR 30-40 dB), {n} sites, seed {seed}: the cell search on 1 ms / the records "
           f"of 20 ms (tracked)")
     for kind, v in errs.items():
