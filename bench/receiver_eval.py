@@ -780,6 +780,17 @@ def start_transient(x, fs, kind):
     return x
 
 
+FIRST_SSB_LEAD_S = 0.3e-3  # first_ssb_cut: the cut starts this long before the capture's first SSB
+
+
+def first_ssb_cut(cap, ms: float = 1.0) -> np.ndarray:
+    """``ms`` milliseconds of a simulated capture's samples from FIRST_SSB_LEAD_S before its
+    first SSB (a recording as short as the real captures; the caller checks cap.ssbs)."""
+    fs = cap.params.sample_rate_hz
+    a = max(0, cap.ssbs[0].sample_start - int(FIRST_SSB_LEAD_S * fs))
+    return cap.iq[a : a + int(ms * 1e-3 * fs)]
+
+
 def eval_nbcfo(n, seed):
     """The cell search's CFO against the truth on 1 ms recordings (from 0.3 ms before the first SSB)
     of 30 kHz cells at 30.72 Msps, SNR 30-40 dB, no multipath or impairments, with a co-timed
@@ -801,8 +812,7 @@ def eval_nbcfo(n, seed):
             cap = simulate_capture(q, np.random.default_rng([seed, i, 1]))
             if not cap.ssbs:
                 continue
-            s0 = max(0, cap.ssbs[0].sample_start - int(0.3e-3 * q.sample_rate_hz))
-            a = acquire(cap.iq[s0 : s0 + int(1e-3 * q.sample_rate_hz)], q.sample_rate_hz, q.center_freq_hz)
+            a = acquire(first_ssb_cut(cap), q.sample_rate_hz, q.center_freq_hz)
             if a is None or a.pci != q.pci:
                 continue
             kind = ("alone" if q.neighbour is None else
@@ -847,8 +857,7 @@ def eval_shortdc(n_sites, seed, model="default", dcs_dbc=SHORTDC_DBC):
             cap = simulate_capture(p, rng)
             if not cap.ssbs:
                 continue
-            s0 = max(0, cap.ssbs[0].sample_start - int(0.3e-3 * fs))
-            recs, _ = run_capture(cap, detector=det, iq=cap.iq[s0 : s0 + int(1e-3 * fs)])
+            recs, _ = run_capture(cap, detector=det, iq=first_ssb_cut(cap))
             for r in recs:
                 if r.get("valid"):
                     tot += 1
@@ -1278,9 +1287,8 @@ def eval_cotimed(n, seed, power_db=(-1.0, 1.0), model="default"):
         if not cap.ssbs:
             continue
         fs = p.sample_rate_hz
-        a = max(0, cap.ssbs[0].sample_start - int(0.3e-3 * fs))
         pipe = ScoringPipeline(fs, p.center_freq_hz, p.datatype, detector=det)
-        x = cap.iq[a : a + int(1e-3 * fs)]
+        x = first_ssb_cut(cap)
         recs = [r for r in pipe.push(x) + pipe.flush() if r["valid"]]
         on_air = {p.pci, p.neighbour["pci"]}
         k = ("none" if not recs else "another PCI" if any(r["pci"] not in on_air for r in recs)

@@ -8,9 +8,9 @@ see :func:`context_vector`) takes [1, N + 2] (the features, then the context) an
 also gives ``a1``, DNN-1's logit, for the history of the SSBs that follow. Its
 ``metadata_props`` carry the feature version, a hash of the feature names, the
 thresholds of the cascade, the training data's hash, the headline metrics and
-``weights_sha256``: the sha256 of the serialized ONNX graph (every weight and node). The checksum and the feature version are
-checked before onnxruntime sees the file; a mismatch is a :class:`ModelError`
-that names the file.
+``weights_sha256``: the sha256 of the serialized ONNX graph (every weight and
+node). The checksum and the feature version are checked before onnxruntime sees
+the file; a mismatch is a :class:`ModelError` that names the file.
 
 Cascade (DESIGN.md §5, :func:`cascade`): p1 >= threshold_high -> jammed
 (stage 1); p1 <= threshold_low -> clean (stage 1); otherwise DNN-2 decides

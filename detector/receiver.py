@@ -690,11 +690,11 @@ def _whitened_phantom(acq: Acquisition) -> bool:
 # null REs (Acquisition.null_to_sss_db at most this): whitened, the traffic of a loaded band
 # makes PSS, SSS and PBCH-DMRS matches that pass _real_cell now and then, with the SSS REs no
 # louder than the null REs beside them. A 20 ms clean recording at 10 Msps whose SSB the band
-# edge cut (`bench/receiver_eval.py rates --n 12 --seed 64 --model default --rates 9.6,10`, capture 0) gave
-# PCI 872 at -0.2 dB, one SSB over 8 ms from any of the cell's, scored jammed; the cells this search
-# found under jammers from the first sample (`strong --sites 12 --seed 1`) seen at one SSB stood
-# at -9.1 to -22.4 dB, those seen at more down to -0.1 dB (a jammer over the whole band fills the
-# null REs and the SSS REs alike: they keep their cell).
+# edge cut (`bench/receiver_eval.py rates --n 12 --seed 64 --model default --rates 9.6,10`,
+# capture 0) gave PCI 872 at -0.2 dB, one SSB over 8 ms from any of the cell's, scored jammed;
+# the cells this search found under jammers from the first sample (`strong --sites 12 --seed 1`)
+# seen at one SSB stood at -9.1 to -22.4 dB, those seen at more down to -0.1 dB (a jammer over
+# the whole band fills the null REs and the SSS REs alike: they keep their cell).
 WHITENED_SINGLE_NULL_TO_SSS_DB = -3.0
 # A cell the fine stage finds more than this many SCS off the band's frequency hypothesis is
 # looked for again in the band moved by the CFO it measured (the hypotheses are SCS/3 apart: a
