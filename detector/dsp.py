@@ -1447,8 +1447,36 @@ def pss_cfo_hz(y: np.ndarray, start: int, nid2: int, scs_khz: int) -> float:
     seg = y[start : start + SSB_FFT_SIZE]
     if seg.size < SSB_FFT_SIZE:
         return 0.0
-    p = pss_replicas()[nid2]
+    reps = pss_replicas()
+    p = reps[nid2]
     h = SSB_FFT_SIZE // 2
+    import os
+    if os.environ.get("CFO_LS", "1") == "1" and start >= 8 and start + SSB_FFT_SIZE + 8 <= y.size:
+        # (EXPERIMENT) the other N_ID2s' PSS at their best lag within +-8 samples fitted out, per half
+        cols = [p]
+        for o in range(3):
+            if o == nid2:
+                continue
+            best, lag = -1.0, 0
+            for d in range(-8, 9):
+                v = abs(complex(np.vdot(reps[o], y[start + d : start + d + SSB_FFT_SIZE])))
+                if v > best:
+                    best, lag = v, d
+            e = float(np.vdot(seg, seg).real) * float(np.vdot(reps[o], reps[o]).real)
+            if e <= 0 or best * best / e < float(os.environ.get("CFO_LS_GATE", "0.05")):
+                continue  # no PSS of that N_ID2 to speak of: not fitted (noise)
+            # the other PSS as it would appear in this window: the replica shifted by lag (zero-padded)
+            q = np.zeros(SSB_FFT_SIZE, np.complex64)
+            if lag >= 0:
+                q[lag:] = reps[o][: SSB_FFT_SIZE - lag]
+            else:
+                q[:lag] = reps[o][-lag:]
+            cols.append(q)
+        A = np.stack(cols, axis=1).astype(np.complex128)
+        a1 = np.linalg.lstsq(A[:h], seg[:h].astype(np.complex128), rcond=None)[0][0]
+        a2 = np.linalg.lstsq(A[h:], seg[h:].astype(np.complex128), rcond=None)[0][0]
+        c = a2 * np.conj(a1)
+        return math.atan2(c.imag, c.real) / (2 * np.pi * h / ssb_rate_hz(scs_khz))
     c1 = complex(np.vdot(p[:h], seg[:h]))
     c2 = complex(np.vdot(p[h:], seg[h:]))
     c = c2 * c1.conjugate()
