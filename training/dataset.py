@@ -49,10 +49,12 @@ from signals import nr
 
 CACHE_NPZ = "ssbwatch-dataset.npz"
 CACHE_JSON = "ssbwatch-dataset.json"
-# 8: calibrated features against each SSB's index view of the baseline, which keeps a one-burst
-# calibration's far-off indices (baseline._sparse_per_index); 7: the cell search detects a PSS
-# with the other N_ID2s taken out (more cells found); 6: features v7
-DATASET_VERSION = 8
+# 9: the half-PSS CFO fits out a co-timed PSS of another N_ID2 (dsp.pss_cfo_hz: the grids of
+# SSBs beside such a neighbour change); 8: calibrated features against each SSB's index view of
+# the baseline, which keeps a one-burst calibration's far-off indices (baseline._sparse_per_index);
+# 7: the cell search detects a PSS with the other N_ID2s taken out (more cells found); 6:
+# features v7
+DATASET_VERSION = 9
 IQ_LEN = 1096
 MIN_CAL_SSBS = 2  # fewest clean SSBs in the companions to form a baseline
 BLOCK = 1 << 20
