@@ -1487,12 +1487,14 @@ def _other_pss_in(y: np.ndarray, start: int, nid2: int) -> list[np.ndarray]:
     e_seg = float(np.vdot(seg, seg).real)
     if e_seg <= 0.0:
         return []
-    sw = np.lib.stride_tricks.sliding_window_view(y[start - lags : start + n + lags], n)  # (2 lags + 1, n)
+    w = y[start - lags : start + n + lags]
     out = []
     for o in range(3):
         if o == nid2:
             continue
-        c = np.abs(sw @ np.conj(reps[o]))
+        # (2 lags + 1,): sum_m w[k + m] conj(rep[m]); np.correlate, not a matmul of a sliding-window
+        # view (no BLAS on the overlapping rows: 7 us against 1.3 us, of every tracked SSB)
+        c = np.abs(np.correlate(w, reps[o], "valid"))
         k = int(np.argmax(c))
         if float(c[k]) ** 2 / (e_seg * float(np.vdot(reps[o], reps[o]).real)) < PSS_CFO_OTHER_MIN_RHO2:
             continue
