@@ -508,6 +508,18 @@ def record_features(rec: dict) -> dict:
     return out
 
 
+def alert_update(alerts, rec: dict) -> list:
+    """Feed one per-SSB record to the alert state machine ``alerts``
+    (:class:`detector.alerts.AlertStateMachine`), as the daemon does; its events.
+    A record without a verdict (invalid, or no score) counts as an SSB but moves no state."""
+    valid = bool(rec.get("valid", True)) and rec.get("score") is not None and rec.get("jammed") is not None
+    return alerts.update(
+        pci=rec.get("pci"), t_s=float(rec.get("t", 0.0)), sample=int(rec.get("sample", 0)),
+        jammed=bool(rec.get("jammed")), score=rec.get("score") if valid else float("nan"),
+        valid=valid, sjnr_db_est=rec.get("snr_est_db"), features=record_features(rec),
+    )
+
+
 def load_baseline(path: Optional[str]):
     if not path:
         return None
@@ -928,13 +940,7 @@ class Daemon:
             if write:
                 out = {"type": "ssb", **rec, "wall_time": round(time.time(), 3), "samples_dropped": dropped}
                 self.jsonl.write(_sanitize(out))
-            valid = bool(rec.get("valid", True)) and rec.get("score") is not None and rec.get("jammed") is not None
-            events = self.alerts.update(
-                pci=rec.get("pci"), t_s=float(rec.get("t", 0.0)), sample=int(rec.get("sample", 0)),
-                jammed=bool(rec.get("jammed")), score=rec.get("score") if valid else float("nan"),
-                valid=valid, sjnr_db_est=rec.get("snr_est_db"), features=record_features(rec),
-            )
-            for ev in events:
+            for ev in alert_update(self.alerts, rec):
                 self._emit_event(ev)
         if write and recs:
             self.jsonl.flush()

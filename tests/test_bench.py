@@ -203,3 +203,33 @@ def test_report_lists_the_stages_when_asked():
     assert "where tracking ci16_le's CPU goes" in text and "400 us per SSB" in text and "25.00 x real time" in text
     assert "features (channel fits, residuals, DWT)" in text and " 300.0 us per SSB   75.0 %" in text
     assert "cell searches 500.0 ms, left out" in text
+
+
+def test_events_bench_times_the_alert_from_the_jammer_and_the_clear_from_its_end():
+    """bench/events.py's alert timing, on records as the pipeline writes them: one SSB every
+    20 ms at 1 Msps, jammed from the 11th to the 30th (the jammer on over [200 ms, 600 ms)),
+    one false jammed SSB early on: edge.yaml's 3-of-5 rule alerts on the third jammed SSB
+    (40 ms after the jammer came on, 3 SSBs), none before it, and clears on the tenth clean SSB
+    after the jammer went off; a jammer the rule never sees is not detected."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "events.py"
+    spec = importlib.util.spec_from_file_location("events_bench", path)
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    fs, period = 1e6, 20000
+
+    def recs(jammed):
+        return [{"t": k * period / fs, "sample": k * period, "pci": 7, "valid": True, "jammed": j,
+                 "score": 0.9 if j else 0.1} for k, j in enumerate(jammed)]
+
+    on, off = 10 * period, 30 * period
+    row = ev.alert_timing(recs([k == 3 or 10 <= k < 30 for k in range(60)]), on, off, fs)
+    assert row["false_before"] == 0 and row["detected"]
+    assert row["detect_ms"] == 40.0 and row["detect_ssbs"] == 3
+    assert row["clear_ms"] == 9 * period / fs * 1e3
+    row = ev.alert_timing(recs([k in (3, 4, 5) for k in range(60)]), on, off, fs)
+    assert row == {"false_before": 1, "detected": False}
+    assert ev._poisson_upper_95(0, 2.0) == pytest.approx(1.5, abs=0.01)
+    assert ev._poisson_upper_95(1, 1.0) == pytest.approx(4.74, abs=0.01)
