@@ -113,7 +113,7 @@ def run_site(args: tuple) -> dict:
     n1 = int(round(EVENTS_JAM_MS * 1e-3 * fs))
     n2 = int(round(EVENTS_TAIL_MS * 1e-3 * fs))
     for k, sj in enumerate(sjnrs_db):
-        jt = JAMMER_TYPES[(s * len(sjnrs_db) + k) % len(JAMMER_TYPES)]
+        jt = JAMMER_TYPES[(s + k) % len(JAMMER_TYPES)]  # (each SJNR sees every type over nine sites)
         parts = [simulate_capture(dataclasses.replace(site, n_samples=n, jammer=j), np.random.default_rng([seed, s, 300, k, i]))
                  for i, (n, j) in enumerate(((n0, None), (n1, {"type": jt, "sjnr_db": float(sj)}), (n2, None)))]
         cap = dataclasses.replace(parts[0], iq=np.concatenate([p.iq for p in parts]))

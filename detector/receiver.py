@@ -204,7 +204,10 @@ class ReceiverConfig:
     # Receiver DC offset (a zero-IF SDR's LO leakage, an ADC's offset): the mean of the quieter
     # half of each cell search's block (~22 ms) and, while tracking, of a 10 ms block every
     # dc_refresh_s, is subtracted from everything the receiver looks at until the next one, when
-    # it stands out of its own estimation noise by dc_min_ratio (dsp.dc_offset). A DC spike on
+    # it stands out of its own estimation noise by dc_min_ratio -- the stream's first block and
+    # an offset held; a new one mid-stream by dsp.DC_ONSET_RATIO, or pooled over the last blocks
+    # (dsp.dc_track: a loud carrier's own content at 0 Hz passes dc_min_ratio in a few % of the
+    # blocks, and subtracted it lands on the SSB's RE at 0 Hz as a CW jammer). A DC spike on
     # an SSB centred on the capture (the natural tuning) reads as a CW jammer otherwise: at
     # -40 dBc it flagged 28 % of clean simulated SSBs with the shipped model, at -20 dBc 92 %.
     # (A fast periodic sweep jammer has a spectral line at DC too: it is subtracted while the
@@ -1579,7 +1582,7 @@ class Receiver:
         self._pss: dict[tuple[float, float], tuple[np.ndarray, int, np.ndarray]] = {}
         # the DC blocks of this push that its batch of SSB windows reached past, measured ahead
         # of the tracking loop's turn: (start, end) -> (dc, dc_power, iq_w)
-        self._dc_ahead: dict[tuple[int, int], tuple[complex, float, complex]] = {}
+        self._dc_ahead: dict[tuple[int, int], tuple[tuple[complex, float, complex], Optional[tuple]]] = {}
         self._epoch_len = CFO_EPOCH_S * self.fs
         # set when a failed cell search found the cell in its block's complex conjugate: from
         # then on every sample is conjugated (cfg.swap_iq); kept across reset_states
@@ -1591,7 +1594,8 @@ class Receiver:
     # -- state -------------------------------------------------------------
     def reset_states(self) -> None:
         self._buf: Optional[_Buffer] = None  # buffered samples (complex64, or native blocks with a converter)
-        self.dc = 0j  # the receiver's DC offset (input units), from the last DC block (search or refresh)
+        self.dc = 0j  # the receiver's DC offset (input units), from the last DC blocks (search or refresh)
+        self._dc_track: Optional[tuple] = None  # the stream's DC state (dsp.dc_track), None before its first block
         self.dc_power = 0.0  # that block's mean power
         self.iq_w = 0j  # the receiver's IQ image coefficient (dsp.iq_image), from the same block
         self._bands = {}
@@ -1857,7 +1861,7 @@ class Receiver:
                     if ahead is None:
                         self._measure_dc(self._seg(d_start, d_end), d_end)
                     else:
-                        self._set_dc(ahead, d_end)
+                        self._set_dc(*ahead[:1], d_end, ahead[1])
                 else:
                     self._next_dc += int(self.cfg.dc_refresh_s * self.fs)
                 continue
@@ -1991,7 +1995,9 @@ class Receiver:
         if self.cfg.dc_removal:
             # the block's own DC offset and IQ image, for it and for what follows (x less the DC: a
             # new array when there is one, the image then taken out of it in place)
-            xd = self._measure_dc(x, b)
+            xd = self._measure_dc(x, b, pooled=kind != "reacquire")
+            if kind != "reacquire":
+                self._dc_ahead.clear()  # (measured after the pool this block joins)
             x = self._correct_image(xd, copy=xd is x)
         else:
             x = self._correct(x, copy=True)
@@ -2028,26 +2034,37 @@ class Receiver:
         return (self.cfg.iq_swap_check and not self.cfg.swap_iq and not self.ever_locked
                 and self.n_iq_checks < IQ_SWAP_CHECKS and k >= 0 and k % BLIND_EVERY == 0)
 
-    def _measure_dc(self, x: np.ndarray, b: int) -> np.ndarray:
+    def _measure_dc(self, x: np.ndarray, b: int, pooled: bool = True) -> np.ndarray:
         """The DC offset and the IQ image from block ``x`` (complex64, ending at stream
-        sample ``b``), used until the next block, which ends dc_refresh_s later.
-        Returns ``x`` less the DC offset (a new array; ``x`` itself when there is none)."""
-        state, x = self._dc_state(x)
-        self._set_dc(state, b)
+        sample ``b``) and the DC blocks before it, used until the next block, which ends
+        dc_refresh_s later; with ``pooled`` False (a periodic re-acquisition's block) the
+        block is not kept among those before the next (the tracking loop's DC blocks
+        measured ahead stay as measured). Returns ``x`` less the DC offset (a new array;
+        ``x`` itself when there is none)."""
+        state, x, track = self._dc_state(x, self._dc_track)
+        self._set_dc(state, b, track if pooled else self._dc_track)
         return x
 
-    def _dc_state(self, x: np.ndarray) -> tuple[tuple[complex, float, complex], np.ndarray]:
+    def _dc_state(self, x: np.ndarray, track: Optional[tuple]) -> tuple[tuple[complex, float, complex], np.ndarray, tuple]:
         """((DC offset, the block's mean power, IQ image coefficient) of block ``x``
-        (complex64), ``x`` less that DC offset (a new array; ``x`` itself when there is none))."""
-        dc, power, part_energy = dsp.dc_offset_parts(x, self.cfg.dc_min_ratio)
+        (complex64) after the stream's DC blocks before it (``track``, dsp.dc_track: the
+        offset is this block's mean, or their pooled one, where it stands out), ``x`` less
+        that DC offset (a new array; ``x`` itself when there is none), the stream's DC
+        state with this block)."""
+        m, var, power, part_energy = dsp.dc_estimate(x)
+        dc, track = dsp.dc_track(track, m, var, self.cfg.dc_min_ratio)
         if dc:
             x = x - np.complex64(dc)
             part_energy = None  # (those were of the block with its DC)
-        return (dc, power, dsp.iq_image(x, part_energy) if self.cfg.iq_balance else 0j), x
+        else:
+            power = 0.0
+        return (dc, power, dsp.iq_image(x, part_energy) if self.cfg.iq_balance else 0j), x, track
 
-    def _set_dc(self, state: tuple[complex, float, complex], b: int) -> None:
-        """Use a DC block's (DC offset, mean power, IQ image) from its end ``b`` on."""
+    def _set_dc(self, state: tuple[complex, float, complex], b: int, track: Optional[tuple]) -> None:
+        """Use a DC block's (DC offset, mean power, IQ image) and the stream's DC state
+        (dsp.dc_track) from its end ``b`` on."""
         self.dc, self.dc_power, self.iq_w = state
+        self._dc_track = track
         self._next_dc = self._dc_block_after(b)
 
     def _dc_block_after(self, b: int) -> int:
@@ -2065,11 +2082,14 @@ class Receiver:
         a = self._next_dc
         if a < self._buf.start:
             return None
+        track = self._dc_track
         while a + self.dc_len <= horizon:
             b = a + self.dc_len
-            state = self._dc_ahead.get((a, b))
-            if state is None:
-                state = self._dc_ahead[(a, b)] = self._dc_state(self._seg(a, b))[0]
+            hit = self._dc_ahead.get((a, b))
+            if hit is None:
+                state, _, track = self._dc_state(self._seg(a, b), track)
+                hit = self._dc_ahead[(a, b)] = (state, track)
+            state, track = hit
             out.append((b, state))
             a = self._dc_block_after(b)
         return out
@@ -2110,6 +2130,8 @@ class Receiver:
                 self.iq_swap_detected = True
                 self.cfg = dataclasses.replace(self.cfg, swap_iq=True)
                 self.dc = complex(self.dc).conjugate()
+                if self._dc_track is not None:
+                    self._dc_track = (tuple((m.conjugate(), v) for m, v in self._dc_track[0]), self._dc_track[1])
                 self.iq_w = complex(self.iq_w).conjugate()
                 # what was taken from the samples before they were conjugated is not used
                 self._bands.clear()
