@@ -264,8 +264,9 @@ def dc_estimate(x: np.ndarray) -> tuple[complex, float | None, float, np.ndarray
 # DC_ONSET_RATIO x over its variance (exp(-12) ~ 6e-6 of the blocks without an offset); else,
 # held or not, the inverse-variance mean of the last DC_POOL_BLOCKS blocks' means where it
 # stands DC_MIN_RATIO x (blocks pooled) over its own (exp(-4k) of the tests: a persistent
-# offset is found, and kept, as its ratio grows with the blocks). A block whose mean stands DC_JUMP_RATIO x (both
-# variances) off the pool's starts a new pool (the offset moved: a gain step, a jammer's mean).
+# offset is found, and kept, as its ratio grows with the blocks). A block whose mean stands
+# DC_JUMP_RATIO x (both variances) off the pool's starts a new pool (the offset moved: a gain
+# step, a jammer's mean).
 DC_ONSET_RATIO = 12.0
 DC_POOL_BLOCKS = 4
 DC_JUMP_RATIO = 16.0

@@ -1581,7 +1581,7 @@ class Receiver:
         # in one batch: (predicted position, rotation) -> (PSS search segment, its start, rho2)
         self._pss: dict[tuple[float, float], tuple[np.ndarray, int, np.ndarray]] = {}
         # the DC blocks of this push that its batch of SSB windows reached past, measured ahead
-        # of the tracking loop's turn: (start, end) -> (dc, dc_power, iq_w)
+        # of the tracking loop's turn: (start, end) -> ((dc, dc_power, iq_w), the stream's DC state after it)
         self._dc_ahead: dict[tuple[int, int], tuple[tuple[complex, float, complex], Optional[tuple]]] = {}
         self._epoch_len = CFO_EPOCH_S * self.fs
         # set when a failed cell search found the cell in its block's complex conjugate: from
@@ -1861,7 +1861,7 @@ class Receiver:
                     if ahead is None:
                         self._measure_dc(self._seg(d_start, d_end), d_end)
                     else:
-                        self._set_dc(*ahead[:1], d_end, ahead[1])
+                        self._set_dc(ahead[0], d_end, ahead[1])
                 else:
                     self._next_dc += int(self.cfg.dc_refresh_s * self.fs)
                 continue
