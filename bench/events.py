@@ -4,18 +4,18 @@
                            [--mix configs/sim-train-field.yaml] [--model default|classical|PATH] [--json OUT]
 
 What an operator of `ssbwatch run` sees: the per-SSB records of the pipeline fed to the alert
-state machine with the rules of configs/edge.yaml (detector.alerts.AlertConfig's defaults:
-JAMMING_STARTED when 3 of the last 5 valid SSBs of a PCI are jammed, JAMMING_CLEARED after 10
-valid SSBs with none), exactly as the daemon feeds it (detector.daemon.alert_update).
+state machine with the rules of configs/edge.yaml's ``alerts`` (as shipped: JAMMING_STARTED when
+3 of the last 5 valid SSBs of a PCI are jammed, JAMMING_CLEARED after 10 valid SSBs with none),
+exactly as the daemon feeds it (detector.daemon.alert_update).
 
 Sites of a simulation mix (``--mix``; by default the field mix, configs/sim-train-field.yaml: one
 or two unsynchronised neighbours on 60 % of the sites, odd-k_SSB traffic, the gNB's and the
 receiver's impairments, every datatype and sample rate 7.68-46.08 Msps; configs/sim-train-mobile.yaml
 for a moving receiver: TDL fading with up to 600 Hz of Doppler, beam sweeps), the SSB period set
-to 20 ms (the common default; the mixes' own 5-10 ms gives 2-4x the SSBs per hour). Each site is calibrated as an operator would calibrate it:
-EVENTS_CAL_MS of clean recording at another receiver gain, its noise floor moved by the mix's
-``calibration_snr_drift_db`` (as bench/receiver_eval.py field does). Then, scored calibrated and
-uncalibrated:
+to 20 ms (the common default; the mixes' own 5-10 ms gives 2-4x the SSBs per hour). Each site is
+calibrated as an operator would calibrate it: EVENTS_CAL_MS of clean recording at another receiver
+gain, its noise floor moved by the mix's ``calibration_snr_drift_db`` (as bench/receiver_eval.py
+field does). Then, scored calibrated and uncalibrated:
 
 - a clean stream of ``--clean-s`` seconds (one simulation: one channel, the cell's timing running
   on): its JAMMING_STARTED events are false alerts; false alerts per hour of clean stream, with the
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -46,12 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from receiver_eval import _observations, run_capture, site_baseline  # noqa: E402
 
 from detector.alerts import JAMMING_CLEARED, JAMMING_STARTED, AlertConfig, AlertStateMachine  # noqa: E402
-from detector.daemon import alert_update  # noqa: E402
+from detector.daemon import alert_update, load_edge_config  # noqa: E402
 from detector.pipeline import load_detector  # noqa: E402
 from signals.config import load_yaml  # noqa: E402
 from signals.simulate import JAMMER_TYPES, SimConfig, draw_params, simulate_capture  # noqa: E402
 
 FIELD_MIX = Path(__file__).resolve().parents[1] / "configs" / "sim-train-field.yaml"
+EDGE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "edge.yaml"
 EVENTS_PERIOD_MS = 20.0
 EVENTS_CAL_MS = 400.0
 EVENTS_LEAD_MS = 200.0  # clean, before the jammer
@@ -67,9 +69,14 @@ def _detector(model: str):
     return _DETECTOR[model]
 
 
+@functools.lru_cache(maxsize=1)
+def _alert_config() -> AlertConfig:
+    return load_edge_config(EDGE_CONFIG).alerts
+
+
 def _alerts(recs: list[dict]) -> list:
     """The alert events of a stream's records, in order (a fresh state machine, edge.yaml's rules)."""
-    sm = AlertStateMachine(AlertConfig())
+    sm = AlertStateMachine(_alert_config())
     return [ev for r in recs for ev in alert_update(sm, r)]
 
 
@@ -190,10 +197,12 @@ def summarise(results: list[dict], sjnrs_db, clean_s: float, model: str, mix: st
 
 
 def format_summary(sm: dict) -> str:
+    ac = _alert_config()
     f = lambda v, fmt="{:.0f}": "-" if v is None else fmt.format(v)  # noqa: E731
     lines = [f"{sm['sites']} sites of {sm['mix']} ({sm['sites_unsync']} with an unsynchronised neighbour), SSB "
              f"period {EVENTS_PERIOD_MS:g} ms, calibrated on {EVENTS_CAL_MS:g} ms; alerts by configs/edge.yaml's "
-             f"rules (3 of 5 jammed to start, 10 clean to clear); model: {sm['model']}"]
+             f"rules ({ac.method}: {ac.k} of {ac.n} jammed to start, at most {ac.clear_k} of {ac.clear_n} to clear); "
+             f"model: {sm['model']}"]
     for mode, m in sm["modes"].items():
         lines.append(f"  {mode}: {m['false_alerts']} false alerts in {60 * m['clean_hours']:.1f} min of clean "
                      f"streams ({sm['clean_s_per_site']:g} s per site) = {m['false_alerts_per_hour']:.1f} per hour "

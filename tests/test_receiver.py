@@ -803,7 +803,8 @@ def test_dc_offset_streaming_chunks_give_the_same_records():
 def _carrier_at_0hz(n_blocks, block, seed, sc_db=-10.0):
     """Blocks of complex64 white noise (unit power) plus a carrier subcarrier that lies on
     0 Hz: random QPSK held for each OFDM symbol (288 samples, 30 kHz at 7.68 Msps, CP
-    included), ``sc_db`` over the noise -- what a loaded carrier puts at 0 Hz."""
+    included), ``sc_db`` relative to the noise's power (far over the noise in its one FFT bin) --
+    what a loaded carrier puts at 0 Hz."""
     rng = np.random.default_rng(seed)
     n = n_blocks * block
     sym = (rng.choice([1, -1], n // 288 + 1) + 1j * rng.choice([1, -1], n // 288 + 1)) / np.sqrt(2)
@@ -829,7 +830,7 @@ def test_a_streams_dc_blocks_give_no_offset_for_a_carrier_at_0_hz_and_keep_a_tru
     """200 tracking DC blocks (10 ms at 7.68 Msps) of noise and a loaded carrier's subcarrier
     on 0 Hz, no DC offset: each block's quiet-half mean alone passes DC_MIN_RATIO in some of
     them (a false offset, which subtracted from every sample lands as a tone on the SSB's RE
-    at 0 Hz): 35 of 200 with the subcarrier 10 dB over the noise, 4 at 20 dB under; the
+    at 0 Hz): 35 of 200 with the subcarrier 10 dB under the noise's power, 4 at 20 dB under; the
     stream's DC state (dsp.dc_track: the first block alone, then a held offset block by
     block, a new one at DC_ONSET_RATIO or pooled) in 1 and none. A true offset there from
     the first block, at the edge of one block's reach, is kept in every block; when it steps
