@@ -60,13 +60,10 @@ EVENTS_LEAD_MS = 200.0  # clean, before the jammer
 EVENTS_JAM_MS = 400.0
 EVENTS_TAIL_MS = 400.0  # clean, after it: room for the clear (10 valid SSBs: 200 ms with one SSB per period)
 
-_DETECTOR = {}
-
-
+@functools.lru_cache(maxsize=4)
 def _detector(model: str):
-    if model not in _DETECTOR:
-        _DETECTOR[model] = load_detector(model)
-    return _DETECTOR[model]
+    """The detector ``model`` names, loaded once per process."""
+    return load_detector(model)
 
 
 @functools.lru_cache(maxsize=1)

@@ -196,9 +196,8 @@ def dc_offset_parts(x: np.ndarray, min_ratio: float = DC_MIN_RATIO) -> tuple[com
     |dc|^2 > min_ratio * var, else 0 -- the block's mean power (0.0 when dc is 0),
     and the energy of each of its DC_PARTS parts (:func:`dc_estimate`'s)."""
     m, var, power, energy = dc_estimate(x)
-    if var is None or not abs(m) ** 2 > min_ratio * var:
-        return 0j, 0.0, energy
-    return m, power, energy
+    dc, _ = dc_track(None, m, var, min_ratio)  # (one block: a stream's first)
+    return (dc, power, energy) if dc else (0j, 0.0, energy)
 
 
 def dc_estimate(x: np.ndarray) -> tuple[complex, float | None, float, np.ndarray | None]:
@@ -1554,6 +1553,12 @@ def pss_cfo_hz(y: np.ndarray, start: int, nid2: int, scs_khz: int) -> float:
     return math.atan2(c.imag, c.real) / (2 * np.pi * h / ssb_rate_hz(scs_khz))
 
 
+@functools.lru_cache(maxsize=1)
+def _pss_replica_energies() -> tuple[float, float, float]:
+    """|pss_replicas()[i]|^2 of each row (float32 sums: ~1), computed once."""
+    return tuple(float(np.vdot(r, r).real) for r in pss_replicas())
+
+
 def _other_pss_in(y: np.ndarray, start: int, nid2: int) -> list[np.ndarray]:
     """The other N_ID2s' PSS replicas as they lie in the window y[start : start +
     SSB_FFT_SIZE] (each at its best lag within +-PSS_CFO_OTHER_LAGS, zero-padded),
@@ -1575,7 +1580,7 @@ def _other_pss_in(y: np.ndarray, start: int, nid2: int) -> list[np.ndarray]:
         # view (no BLAS on the overlapping rows: 7 us against 1.3 us, of every tracked SSB)
         c = np.abs(np.correlate(w, reps[o], "valid"))
         k = int(np.argmax(c))
-        if float(c[k]) ** 2 / (e_seg * float(np.vdot(reps[o], reps[o]).real)) < PSS_CFO_OTHER_MIN_RHO2:
+        if float(c[k]) ** 2 / (e_seg * _pss_replica_energies()[o]) < PSS_CFO_OTHER_MIN_RHO2:
             continue
         d = k - lags  # the other PSS starts d samples into the window
         q = np.zeros(n, np.complex64)
