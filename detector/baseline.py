@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .features import FEATURE_NAMES, FEATURE_VERSION, FEATURE_VERSIONS, SITE_STATS, Baseline
+from .features import FEATURE_NAMES, FEATURE_VERSION, FEATURE_VERSIONS, SITE_MIN_SPREAD_DB, SITE_STATS, Baseline
 
 SCHEMA_VERSION = 1
 # How far (dB) a site's noise floor may move relative to its cell between the
@@ -35,6 +35,16 @@ NOISE_FLOOR_DRIFT_DB = 3.0
 # each index's median and spread (a weak beam's features scatter more), and an SSB
 # is compared to its own index's clean level (bench/receiver_eval.py beams).
 PER_INDEX_MIN_SSBS = 16
+# An index's view of a statistic's tails (q99, q995, max: the rules' levels) is the pooled
+# tails' width scaled by the index's spread over the pooled one, both floored at
+# features.SITE_MIN_SPREAD_DB, as in the site z-scores. A statistic that sits at a floor on
+# most clean SSBs -- the band excess (pipeline.AUX_BAND_ISR: BAND_ISR_NONE_DB where the null
+# REs stand at the band floor) -- has a spread of ~0 where its tail is a rare reading: unfloored,
+# an index whose calibration SSBs all sat at the floor (k = 0) lost the pooled tail, and its
+# band-excess level fell to BAND_EXCESS_SITE_MIN_DB, under what the site's clean SSBs reach
+# (stop 67: a field-mix site, two unsynchronised neighbours with traffic, calibrated on 400 ms,
+# clean band excess up to -9.6 dB against the cell on its other indices: 55 of 700 clean SSBs
+# of a later recording jammed by the rule at -34 dB; bench/events.py --sites 32 --seed 2).
 STAT_FEATURES = tuple(dict.fromkeys((*SITE_STATS, "profile_peak_db", "sym_spread_db")))
 _IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
@@ -120,7 +130,7 @@ class ConfigBaseline:
             for n, (o, sp) in off.items():
                 st = stats.get(n)
                 if st is not None:  # the index's median and spread, the tail widths scaled with the spread
-                    k = sp / st.spread if st.spread > 0 else 1.0
+                    k = max(sp, SITE_MIN_SPREAD_DB) / max(st.spread, SITE_MIN_SPREAD_DB)  # (PER_INDEX_TAIL)
                     m = st.median + o
                     stats[n] = FeatureStats(m, sp, m + k * (st.q99 - st.median), m + k * (st.q995 - st.median),
                                             m + k * (st.max - st.median))
