@@ -1221,6 +1221,12 @@ class Daemon:
                                 "thresholds may be raised; its SSBs are scored by the classical detector against the "
                                 "baseline (a co-channel cell off the serving cell's timing -- or a quiet period that "
                                 "was not clean)", c["key"])
+            from .replay import one_state_advice
+
+            for c in base.configs.values():
+                advice = one_state_advice(c, 1)  # (one stream: one state of the site's other cells)
+                if advice:
+                    log.warning("baseline %s", advice)
             log.info("baseline learned and written to %s: %s; scoring calibrated from sample %d", lr.path,
                      "; ".join(f"{c['key']}: {c['ssbs']} SSBs, PCI {c['pcis']}, SNR {c['snr_db']} dB"
                                for c in rec["configs"]), end)

@@ -414,6 +414,32 @@ CAL_JAMMED_MIN_SSBS = 3
 CAL_JAMMED_FRACTION = 0.1
 
 
+def one_state_advice(cb, recordings: int) -> Optional[str]:
+    """Advice for a baseline ``cb`` (a ConfigBaseline) learnt from ``recordings``
+    recordings (a stream learnt by the daemon: 1) where the site shares its channel
+    with other cells (the baseline's neighbours and cells off its timing): their
+    interference at the receiver moves with their channel and their load, and one
+    recording holds one state of it, which later clean SSBs can stand well over
+    (bench/events.py --cal-parts; docs/CALIBRATION.md "Calibrating over time").
+    None where there is nothing to advise."""
+    others = sorted(set(cb.neighbours) | set(cb.offtime_cells))
+    if recordings > 1 or not others:
+        return None
+    return (f"{cb.key}: other cells share this channel (PCI {', '.join(map(str, others))}), and this baseline "
+            f"knows their interference from one recording: one state of their channel and load. Calibrate "
+            f"from several recordings made hours apart, the neighbours' busy hour among them (ssbwatch "
+            f"calibrate REC1 REC2 ...), or expect false alarms when their interference rises over it")
+
+
+def _same_file(path: str) -> str:
+    """One name per recording however it was named (a path given twice is one recording)."""
+    p = Path(path)
+    try:
+        return str(iqio.sigmf_paths(p)[1].resolve()) if iqio.is_sigmf_path(p) else str(p.resolve())
+    except (OSError, ValueError):
+        return str(path)
+
+
 def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: int = 2,
               cancel_neighbour: bool = True, detector=None, **kw) -> SiteBaseline:
     """Learn the site baseline from captures declared clean. A configuration
@@ -430,6 +456,7 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
     err = err or sys.stderr
     groups: dict[tuple, list] = {}
     where: dict[tuple, tuple] = {}  # config -> (SSB frequency, offset from the capture centre) first seen
+    recordings: dict[tuple, set] = {}  # config -> the recordings its SSBs came from
     sources = []
     for path in paths:
         s, obs = replay_file(path, collect_features=True, detector=detector, **kw)
@@ -450,6 +477,7 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
         for o in obs:
             groups.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), []).append(o)
             where.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), (s.ssb_freq_hz, s.ssb_offset_hz))
+            recordings.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), set()).add(_same_file(path))
     configs = {}
     for (scs, rate, dt), obs in groups.items():
         if len(obs) < min_ssbs:
@@ -463,6 +491,9 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
         cb = config_baseline(obs, scs, rate, dt, cancel_neighbour=cancel_neighbour, ssb_freq_hz=f_hz,
                              ssb_offset_hz=off_hz, detector=detector)
         configs[cb.key] = cb
+        advice = one_state_advice(cb, len(recordings[(scs, rate, dt)]))
+        if advice:
+            print(f"calibrate: {advice}", file=err)
         if detector is not None and hasattr(detector, "thresholds_at"):
             lo, hi, t2 = detector.thresholds(True)
             _, hi_s, t2_s = detector.thresholds_at(cb)

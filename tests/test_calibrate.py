@@ -142,6 +142,36 @@ def test_beam_sweep_baseline_keeps_each_index_level(tmp_path):
     assert few.per_index == {}
 
 
+def test_an_index_whose_clean_ssbs_sat_at_a_floor_keeps_the_pooled_tail():
+    """The band excess sits at its floor (BAND_ISR_NONE_DB) on most clean SSBs and its
+    tail is a rare reading: an index whose calibration SSBs all sat at the floor (spread
+    0) keeps the pooled tail, and with it the band-excess rule's level, instead of the
+    floor's (baseline.PER_INDEX_TAIL); an index that reads more keeps a wider one."""
+    from detector.baseline import PER_INDEX_MIN_SSBS, build_config_baseline
+    from detector.features import N_FEATURES
+    from detector.pipeline import AUX_BAND_ISR, BAND_EXCESS_SITE_MARGIN_DB, BAND_ISR_NONE_DB, band_threshold_db
+
+    rng = np.random.default_rng(1)
+    m = 2 * PER_INDEX_MIN_SSBS
+    idx = np.repeat([0, 1, 2], m)
+    feats = rng.standard_normal((idx.size, N_FEATURES)).astype(np.float32)
+    band = np.full(idx.size, BAND_ISR_NONE_DB)
+    band[m + 3] = -9.5  # index 1: one reading of another cell's traffic on the null REs
+    band[2 * m:] = -13.0 + 5.0 * rng.standard_normal(m)  # index 2: a neighbour's SSB on it every burst
+    cb = build_config_baseline(30, 15.36e6, "ci8", feats, np.zeros(idx.size), [7], ssb_index=idx,
+                               aux={AUX_BAND_ISR: band})
+    pooled = cb.stats[AUX_BAND_ISR]
+    assert pooled.median == BAND_ISR_NONE_DB and pooled.max == pytest.approx(-9.5)
+    assert cb.per_index[0][AUX_BAND_ISR][1] == 0.0  # (index 0's spread)
+    # the pooled spread as a field site's calibration left it (stop 67: 0.08 dB), and as here (0)
+    for spread in (0.08, pooled.spread):
+        c = dataclasses.replace(cb, stats={**cb.stats, AUX_BAND_ISR: dataclasses.replace(pooled, spread=spread)})
+        quiet = c.for_index(0).stats[AUX_BAND_ISR]
+        assert quiet.max == pytest.approx(pooled.max)  # (unfloored at 0.08: the floor itself, -60)
+        assert band_threshold_db(c.for_index(0)) == pytest.approx(-9.5 + BAND_EXCESS_SITE_MARGIN_DB)
+        assert c.for_index(2).stats[AUX_BAND_ISR].max > quiet.max
+
+
 def test_calibrating_a_beam_sweep_keeps_per_index_levels(tmp_path, capsys):
     """ssbwatch calibrate on 200 ms of a cell sweeping 4 SSB beams (0..-15 dB):
     the baseline file holds each index's level and the summary says so."""
@@ -238,6 +268,39 @@ def test_no_neighbour_cancel_lists_the_neighbour_but_never_cancels_it(tmp_path, 
     del d["configs"][0]["cancel_neighbour"]
     on.write_text(json.dumps(d))
     assert next(iter(SiteBaseline.load(on).configs.values())).cancel_neighbour
+
+
+def test_a_site_that_shares_its_channel_is_told_to_calibrate_over_several_recordings(tmp_path, capsys):
+    """A baseline learnt from one recording at a site with another cell on its channel
+    knows one state of that cell's interference (bench/events.py --cal-parts): calibrate
+    says so, naming the cell; from two recordings it does not, nor for a site alone
+    (nor is one recording given twice two)."""
+    from detector.baseline import SiteBaseline
+    from detector.replay import one_state_advice
+
+    cfg = SimConfig(scs_khz=(30,), sample_rates_hz=(15.36e6,), l_max=(4,), period_ms=(5.0,), duration_ms=20.0,
+                    all_ssbs_fraction=1.0, snr_db=(30.0, 30.0), datatypes=("cf32_le",),
+                    jamming=dataclasses.replace(SimConfig().jamming, clean_fraction=1.0))
+    p = draw_params(cfg, np.random.default_rng(3), force_clean=True)
+    nb = (p.pci + 7) % 1008
+    p = dataclasses.replace(p, neighbour={"pci": nb, "power_db": -6.0, "offset_samples": 0.0, "cfo_hz": 50.0},
+                            multipath=None, traffic=None)
+    for k in (1, 2):
+        write_capture(simulate_capture(p, np.random.default_rng(3 + k)), tmp_path / f"clean{k}")
+    one, two = str(tmp_path / "clean1.sigmf-meta"), str(tmp_path / "clean2.sigmf-meta")
+    out = tmp_path / "b.json"
+    assert main(["calibrate", one, "-o", str(out), "--model", "classical"]) == 0
+    err = capsys.readouterr().err
+    assert "other cells share this channel" in err and f"PCI {nb}" in err
+    cb = next(iter(SiteBaseline.load(out).configs.values()))
+    assert nb in cb.neighbours and one_state_advice(cb, 1) and not one_state_advice(cb, 2)
+    assert main(["calibrate", one, one.replace(".sigmf-meta", ""), "-o", str(out), "--model", "classical"]) == 0
+    assert "other cells share this channel" in capsys.readouterr().err  # (the same recording twice)
+    assert main(["calibrate", one, two, "-o", str(out), "--model", "classical"]) == 0
+    assert "other cells share this channel" not in capsys.readouterr().err
+    alone = dataclasses.replace(cb, neighbours=[], offtime_cells=[])
+    assert one_state_advice(alone, 1) is None
+    assert f"PCI {nb + 1}" in one_state_advice(dataclasses.replace(alone, offtime_cells=[nb + 1]), 1)
 
 
 def test_a_fading_cell_is_not_called_jammed_and_a_jammer_under_the_fade_still_is(monkeypatch):
