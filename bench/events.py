@@ -15,7 +15,9 @@ for a moving receiver: TDL fading with up to 600 Hz of Doppler, beam sweeps), th
 to 20 ms (the common default; the mixes' own 5-10 ms gives 2-4x the SSBs per hour). Each site is
 calibrated as an operator would calibrate it: EVENTS_CAL_MS of clean recording at another receiver
 gain, its noise floor moved by the mix's ``calibration_snr_drift_db`` (as bench/receiver_eval.py
-field does). Then, scored calibrated and uncalibrated:
+field does); with ``--cal-parts K``, those EVENTS_CAL_MS as K recordings of the site, each its own
+simulation (its own channel realisation: the recordings of a calibration spread over time), one
+baseline learnt from them all as `ssbwatch calibrate REC1 ... RECK` learns it. Then, scored calibrated and uncalibrated:
 
 - a clean stream of ``--clean-s`` seconds (one simulation: one channel, the cell's timing running
   on): its JAMMING_STARTED events are false alerts; false alerts per hour of clean stream, with the
@@ -83,7 +85,7 @@ def _ms(samples: float, fs: float) -> float:
 
 def run_site(args: tuple) -> dict:
     """One site's streams, both modes: a dict of counts and delay lists (picklable)."""
-    s, seed, sjnrs_db, clean_s, model, mix = args
+    s, seed, sjnrs_db, clean_s, model, mix, cal_parts = args
     det = _detector(model)
     cfg = load_yaml(mix, SimConfig)
     cfg = dataclasses.replace(cfg, period_ms=(EVENTS_PERIOD_MS,))
@@ -93,8 +95,10 @@ def run_site(args: tuple) -> dict:
     gain = cfg.int_backoff_db if site.datatype != "cf32_le" else cfg.cf32_gain_db
     cal = dataclasses.replace(site, level_db=float(rng.uniform(*gain)),
                               snr_db=site.snr_db + float(rng.uniform(*cfg.calibration_snr_drift_db)),
-                              n_samples=int(round(EVENTS_CAL_MS * 1e-3 * fs)))
-    obs = _observations(simulate_capture(cal, np.random.default_rng([seed, s, 100])))
+                              n_samples=int(round(EVENTS_CAL_MS / cal_parts * 1e-3 * fs)))
+    # (one part: the seeds of the figures before --cal-parts)
+    obs = [o for k in range(cal_parts)
+           for o in _observations(simulate_capture(cal, np.random.default_rng([seed, s, 100 + k])))]
     out = {"site": s, "fs": fs, "pci": site.pci, "calibrated": len(obs) >= 5,
            "unsync": bool(site.neighbour and abs(site.neighbour["offset_samples"]) > site.numerology.cp_short)}
     if not out["calibrated"]:
@@ -156,10 +160,11 @@ def _poisson_upper_95(k: int, hours: float) -> float:
     return float(chi2.ppf(0.95, 2 * (k + 1)) / 2 / hours)
 
 
-def summarise(results: list[dict], sjnrs_db, clean_s: float, model: str, mix: str = str(FIELD_MIX)) -> dict:
+def summarise(results: list[dict], sjnrs_db, clean_s: float, model: str, mix: str = str(FIELD_MIX),
+              cal_parts: int = 1) -> dict:
     done = [r for r in results if r["calibrated"]]
     summary = {"sites": len(done), "sites_unsync": sum(r["unsync"] for r in done), "clean_s_per_site": clean_s,
-               "sjnr_db": list(sjnrs_db), "model": model, "mix": Path(mix).name, "modes": {}}
+               "sjnr_db": list(sjnrs_db), "model": model, "mix": Path(mix).name, "cal_parts": cal_parts, "modes": {}}
     for mode in ("calibrated", "uncalibrated"):
         hours = sum(r[f"{mode}/clean_s"] for r in done) / 3600.0
         fa = sum(r[f"{mode}/false_alerts"] for r in done)
@@ -197,7 +202,8 @@ def format_summary(sm: dict) -> str:
     ac = _alert_config()
     f = lambda v, fmt="{:.0f}": "-" if v is None else fmt.format(v)  # noqa: E731
     lines = [f"{sm['sites']} sites of {sm['mix']} ({sm['sites_unsync']} with an unsynchronised neighbour), SSB "
-             f"period {EVENTS_PERIOD_MS:g} ms, calibrated on {EVENTS_CAL_MS:g} ms; alerts by configs/edge.yaml's "
+             f"period {EVENTS_PERIOD_MS:g} ms, calibrated on {EVENTS_CAL_MS:g} ms"
+             f"{'' if sm.get('cal_parts', 1) == 1 else ' in %d recordings' % sm['cal_parts']}; alerts by configs/edge.yaml's "
              f"rules ({ac.method}: {ac.k} of {ac.n} jammed to start, at most {ac.clear_k} of {ac.clear_n} to clear); "
              f"model: {sm['model']}"]
     for mode, m in sm["modes"].items():
@@ -224,16 +230,20 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="processes (sites in parallel)")
     ap.add_argument("--model", default="default", help="'default' (the shipped DT-DDNN), 'classical' or a path")
     ap.add_argument("--mix", default=str(FIELD_MIX), help="the sites' simulation YAML (default: the field mix)")
+    ap.add_argument("--cal-parts", type=int, default=1,
+                    help="calibrate each site on this many recordings (each its own channel) over the same total time")
     ap.add_argument("--json", help="also write the summary and the per-site results here")
     a = ap.parse_args(argv)
     sjnrs = [float(v) for v in a.sjnr.split(",")]
-    jobs = [(s, a.seed, sjnrs, a.clean_s, a.model, a.mix) for s in range(a.sites)]
+    if a.cal_parts < 1:
+        ap.error("--cal-parts must be 1 or more")
+    jobs = [(s, a.seed, sjnrs, a.clean_s, a.model, a.mix, a.cal_parts) for s in range(a.sites)]
     if a.workers > 1:
         with ProcessPoolExecutor(a.workers) as ex:
             results = list(ex.map(run_site, jobs))
     else:
         results = [run_site(j) for j in jobs]
-    sm = summarise(results, sjnrs, a.clean_s, a.model, a.mix)
+    sm = summarise(results, sjnrs, a.clean_s, a.model, a.mix, a.cal_parts)
     print(format_summary(sm))
     if a.json:
         Path(a.json).write_text(json.dumps({"summary": sm, "sites": results}, indent=1, default=float))
