@@ -16,8 +16,9 @@ to 20 ms (the common default; the mixes' own 5-10 ms gives 2-4x the SSBs per hou
 calibrated as an operator would calibrate it: EVENTS_CAL_MS of clean recording at another receiver
 gain, its noise floor moved by the mix's ``calibration_snr_drift_db`` (as bench/receiver_eval.py
 field does); with ``--cal-parts K``, those EVENTS_CAL_MS as K recordings of the site, each its own
-simulation (its own channel realisation: the recordings of a calibration spread over time), one
-baseline learnt from them all as `ssbwatch calibrate REC1 ... RECK` learns it. Then, scored calibrated and uncalibrated:
+simulation (its own channel realisation and neighbours' traffic: recordings made apart), one
+baseline learnt from them all as `ssbwatch calibrate REC1 ... RECK` learns it. Then, scored
+calibrated and uncalibrated:
 
 - a clean stream of ``--clean-s`` seconds (one simulation: one channel, the cell's timing running
   on): its JAMMING_STARTED events are false alerts; false alerts per hour of clean stream, with the

@@ -42,7 +42,7 @@ PER_INDEX_MIN_SSBS = 16
 # REs stand at the band floor) -- has a spread of ~0 where its tail is a rare reading: unfloored,
 # an index whose calibration SSBs all sat at the floor (k = 0) lost the pooled tail, and its
 # band-excess level fell to BAND_EXCESS_SITE_MIN_DB, under what the site's clean SSBs reach
-# (stop 67: a field-mix site, two unsynchronised neighbours with traffic, calibrated on 400 ms,
+# (stop 67: a field-mix site, two unsynchronised neighbours with traffic, calibrated on 4 x 100 ms,
 # clean band excess up to -9.6 dB against the cell on its other indices: 55 of 700 clean SSBs
 # of a later recording jammed by the rule at -34 dB; bench/events.py --sites 32 --seed 2).
 STAT_FEATURES = tuple(dict.fromkeys((*SITE_STATS, "profile_peak_db", "sym_spread_db")))
