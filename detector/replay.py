@@ -474,10 +474,11 @@ def calibrate(paths: Iterable[str], *, err: Optional[TextIO] = None, min_ssbs: i
                   f"They are kept; if the site was not known to be quiet, calibrate on another recording",
                   file=err)
         sources.append(path)
+        recording = _same_file(path)
         for o in obs:
             groups.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), []).append(o)
             where.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), (s.ssb_freq_hz, s.ssb_offset_hz))
-            recordings.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), set()).add(_same_file(path))
+            recordings.setdefault((o.scs_khz, s.sample_rate_hz, s.datatype), set()).add(recording)
     configs = {}
     for (scs, rate, dt), obs in groups.items():
         if len(obs) < min_ssbs:
